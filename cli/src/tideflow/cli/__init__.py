@@ -1,0 +1,1 @@
+"""The `tide` command line: one entry point for running, operating and using Tideflow."""

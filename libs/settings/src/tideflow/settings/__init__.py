@@ -1,0 +1,24 @@
+"""Settings shared by every Tideflow service: one sub-settings class per external system.
+
+Each sub-settings class reads its own env prefix (``TIDEFLOW_DATABASE_*``,
+``TIDEFLOW_KAFKA_*``, ``TIDEFLOW_REDIS_*``), so a service's settings are composed of the
+parts it needs and every variable has exactly one name across the platform.
+"""
+
+from tideflow.settings._infra import InfraSettings
+from tideflow.settings._parts import (
+    DatabaseSettings,
+    HttpSettings,
+    KafkaSettings,
+    ObservabilitySettings,
+    RedisSettings,
+)
+
+__all__ = [
+    "DatabaseSettings",
+    "HttpSettings",
+    "InfraSettings",
+    "KafkaSettings",
+    "ObservabilitySettings",
+    "RedisSettings",
+]

@@ -1,0 +1,58 @@
+"""Sub-settings for the systems a service talks to."""
+
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseSettings):
+    """Postgres: the event log and every projection live here."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_DATABASE_", extra="ignore")
+
+    url: str = Field(
+        default="postgresql://tideflow@127.0.0.1:15432/tideflow",
+        description="libpq URL of the Tideflow database.",
+    )
+    pool_min_size: int = Field(default=2, ge=0)
+    pool_max_size: int = Field(default=10, ge=1)
+    statement_timeout: timedelta = Field(default=timedelta(seconds=30))
+
+
+class KafkaSettings(BaseSettings):
+    """Kafka: commands, tasks and public events travel over it."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_KAFKA_", extra="ignore")
+
+    bootstrap: str = Field(
+        default="127.0.0.1:19092", description="Comma-separated host:port list of brokers."
+    )
+    topic_prefix: str = Field(default="tideflow", description="Prefix of every Tideflow topic.")
+    partitions: int = Field(default=8, ge=1, description="Partitions of topics Tideflow creates.")
+
+
+class RedisSettings(BaseSettings):
+    """Redis: rate limits and short-lived caches; never the source of truth."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_REDIS_", extra="ignore")
+
+    url: str = Field(default="redis://127.0.0.1:16379/0", description="Redis URL.")
+
+
+class HttpSettings(BaseSettings):
+    """Where a service's HTTP endpoints (API or /healthz and /metrics) listen."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_HTTP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class ObservabilitySettings(BaseSettings):
+    """Logging and metrics knobs common to every service."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_", extra="ignore")
+
+    log_level: str = Field(default="INFO", description="Root log level.")
+    log_json: bool = Field(default=True, description="Structured JSON logs on stderr.")

@@ -1,0 +1,1 @@
+"""The gateway: REST API, auth, workflow definitions, run queries and live streams."""

@@ -1,0 +1,30 @@
+"""Gateway settings: where it listens, who is admin, and the systems it talks to."""
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tideflow.settings import (
+    DatabaseSettings,
+    KafkaSettings,
+    ObservabilitySettings,
+    RedisSettings,
+)
+
+
+class GatewaySettings(BaseSettings):
+    """`TIDEFLOW_GATEWAY_*`, plus the shared database, Kafka and Redis parts."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    admin_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TIDEFLOW_ADMIN_TOKEN", "TIDEFLOW_GATEWAY_ADMIN_TOKEN"),
+        description="When set, a bearer token with the admin role in the default tenant.",
+    )
+    page_size_max: int = Field(default=500, ge=1)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
