@@ -1,0 +1,1 @@
+"""Tideflow core: workflow definitions, expressions and the pure run state machine (no IO)."""

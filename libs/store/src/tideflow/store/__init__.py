@@ -1,0 +1,1 @@
+"""Tideflow event store: the Postgres event log, projections, outbox and timers."""
