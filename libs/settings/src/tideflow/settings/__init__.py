@@ -5,6 +5,7 @@ Each sub-settings class reads its own env prefix (``TIDEFLOW_DATABASE_*``,
 parts it needs and every variable has exactly one name across the platform.
 """
 
+from tideflow.settings._duration import Duration, parse_duration
 from tideflow.settings._infra import InfraSettings
 from tideflow.settings._parts import (
     DatabaseSettings,
@@ -16,9 +17,11 @@ from tideflow.settings._parts import (
 
 __all__ = [
     "DatabaseSettings",
+    "Duration",
     "HttpSettings",
     "InfraSettings",
     "KafkaSettings",
     "ObservabilitySettings",
     "RedisSettings",
+    "parse_duration",
 ]

@@ -5,6 +5,8 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tideflow.settings._duration import Duration
+
 
 class DatabaseSettings(BaseSettings):
     """Postgres: the event log and every projection live here."""
@@ -17,7 +19,7 @@ class DatabaseSettings(BaseSettings):
     )
     pool_min_size: int = Field(default=2, ge=0)
     pool_max_size: int = Field(default=10, ge=1)
-    statement_timeout: timedelta = Field(default=timedelta(seconds=30))
+    statement_timeout: Duration = Field(default=timedelta(seconds=30))
 
 
 class KafkaSettings(BaseSettings):

@@ -5,7 +5,7 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tideflow.settings import DatabaseSettings, KafkaSettings, ObservabilitySettings
+from tideflow.settings import DatabaseSettings, Duration, KafkaSettings, ObservabilitySettings
 
 
 class SchedulerSettings(BaseSettings):
@@ -16,11 +16,11 @@ class SchedulerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=0, le=65535, description="/healthz, /readyz, /metrics")
     batch_max: int = Field(default=500, ge=1, description="Commands decided per transaction.")
-    batch_wait: timedelta = Field(
+    batch_wait: Duration = Field(
         default=timedelta(milliseconds=5), description="How long a batch may wait to fill."
     )
     snapshot_every: int = Field(default=100, ge=1, description="Events between snapshots.")
-    timer_poll: timedelta = Field(default=timedelta(milliseconds=200))
+    timer_poll: Duration = Field(default=timedelta(milliseconds=200))
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -1,0 +1,78 @@
+"""`tide infra` is idempotent, reports truthfully, and stops only what it started."""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tideflow.infra import Infra, InfraError
+from tideflow.infra._component import process_cmdline
+from tideflow.settings import InfraSettings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def private_infra(tmp_path: Path) -> Infra:
+    """An Infra in its own folder and on its own ports, so it never touches the shared one."""
+    settings = InfraSettings(
+        home=tmp_path / "infra",
+        cache=tmp_path / "cache",
+        redis_port=free_port(),
+        postgres_port=free_port(),
+    )
+    return Infra(settings=settings)
+
+
+def test_redis_up_twice_then_down(private_infra: Infra) -> None:
+    first = private_infra.up(["redis"])[0]
+    second = private_infra.up(["redis"])[0]
+    assert first.running
+    assert second.pid == first.pid
+    assert private_infra.env(["redis"]) == {
+        "TIDEFLOW_REDIS_URL": f"redis://{first.address}/0",
+    }
+    assert private_infra.down(["redis"]) == ["redis"]
+    assert first.pid is not None
+    assert process_cmdline(first.pid) is None
+    assert private_infra.status(["redis"])[0].running is False
+    assert private_infra.down(["redis"]) == []
+
+
+def test_postgres_up_down_keeps_data(private_infra: Infra) -> None:
+    status = private_infra.up(["postgres"])[0]
+    assert status.running
+    url = private_infra.env(["postgres"])["TIDEFLOW_DATABASE_URL"]
+    assert url.endswith(f"{status.address}/tideflow")
+    private_infra.down(["postgres"])
+    assert status.pid is not None
+    assert process_cmdline(status.pid) is None
+    again = private_infra.up(["postgres"])[0]  # restart on the existing data folder
+    assert again.running
+    private_infra.down(["postgres"])
+
+
+def test_port_taken_by_a_stranger_is_reported(private_infra: Infra) -> None:
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", private_infra.settings.redis_port))
+        stranger.listen()
+        with pytest.raises(InfraError, match="taken by a process tideflow did not start"):
+            private_infra.up(["redis"])
+        assert private_infra.down(["redis"]) == []
+        assert stranger.fileno() != -1  # the stranger is untouched
+
+
+def test_unknown_component_is_rejected(private_infra: Infra) -> None:
+    with pytest.raises(ValueError, match="unknown component"):
+        private_infra.up(["mysql"])
