@@ -1,0 +1,36 @@
+"""The worker SDK: register Python functions that `function` nodes call.
+
+```python
+from tideflow.sdk import task
+
+@task("add-one")
+async def add_one(value: int) -> int:
+    return value + 1
+```
+
+`tide serve executor --module my.tasks` imports the module, which registers its tasks in
+the default registry; the executor then calls them by name with the node's evaluated
+`input`. Raise `NonRetryableError` for failures a retry cannot fix; any other exception is
+retried according to the node's retry policy.
+"""
+
+from tideflow.sdk._errors import NonRetryableError, TaskError
+from tideflow.sdk._registry import (
+    DEFAULT_REGISTRY,
+    TaskContext,
+    TaskFunction,
+    TaskRegistry,
+    UnknownTaskError,
+    task,
+)
+
+__all__ = [
+    "DEFAULT_REGISTRY",
+    "NonRetryableError",
+    "TaskContext",
+    "TaskError",
+    "TaskFunction",
+    "TaskRegistry",
+    "UnknownTaskError",
+    "task",
+]

@@ -1,0 +1,89 @@
+"""Task registration by name, and calling sync or async functions the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+TaskFunction = Callable[..., Any] | Callable[..., Awaitable[Any]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UnknownTaskError(LookupError):
+    """A `function` node names a task no loaded module registered."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskContext:
+    """What a task may want to know about the step it runs for (pass a `ctx` parameter)."""
+
+    run_id: str
+    node_id: str
+    attempt: int
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("tideflow.task"))
+
+
+class TaskRegistry:
+    """Name -> function. Names are unique: registering one twice is a programming error."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskFunction] = {}
+
+    def register(self, name: str, function: TaskFunction) -> None:
+        existing = self._tasks.get(name)
+        if existing is not None and existing is not function:
+            raise ValueError(f"task {name!r} is already registered by {existing!r}")
+        self._tasks[name] = function
+
+    def task(self, name: str) -> Callable[[F], F]:
+        """Decorator form of `register`."""
+
+        def decorate(function: F) -> F:
+            self.register(name, function)
+            return function
+
+        return decorate
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def get(self, name: str) -> TaskFunction:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            known = ", ".join(self.names()) or "none"
+            raise UnknownTaskError(
+                f"no task named {name!r} is registered (known: {known})"
+            ) from None
+
+    @staticmethod
+    def load_modules(modules: list[str]) -> None:
+        """Import user modules so their `@task` decorators run."""
+        for module in modules:
+            importlib.import_module(module)
+
+    async def call(self, name: str, value: Any, context: TaskContext) -> Any:
+        """Call a task with the node's input; sync functions run in a worker thread."""
+        function = self.get(name)
+        kwargs: dict[str, Any] = {}
+        if "ctx" in inspect.signature(function).parameters:
+            kwargs["ctx"] = context
+        if inspect.iscoroutinefunction(function):
+            return await function(value, **kwargs)
+        result = await asyncio.to_thread(function, value, **kwargs)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+
+DEFAULT_REGISTRY = TaskRegistry()
+
+
+def task(name: str) -> Callable[[F], F]:
+    """Register a function in the default registry under `name`."""
+    return DEFAULT_REGISTRY.task(name)

@@ -1,0 +1,86 @@
+"""Tasks are found by name and called the same way whether sync or async."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tideflow.sdk import (
+    DEFAULT_REGISTRY,
+    NonRetryableError,
+    TaskContext,
+    TaskError,
+    TaskRegistry,
+    UnknownTaskError,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.unit
+
+CTX = TaskContext(run_id="r1", node_id="n1", attempt=2)
+
+
+async def test_async_and_sync_tasks_are_called_alike() -> None:
+    registry = TaskRegistry()
+    threads: list[str] = []
+
+    @registry.task("async-add")
+    async def async_add(value: int) -> int:
+        return value + 1
+
+    @registry.task("sync-add")
+    def sync_add(value: int) -> int:
+        threads.append(threading.current_thread().name)
+        return value + 2
+
+    assert await registry.call("async-add", 1, CTX) == 2
+    assert await registry.call("sync-add", 1, CTX) == 3
+    assert threads
+    assert threads[0] != threading.main_thread().name  # sync code never blocks the loop
+
+
+async def test_context_is_passed_to_tasks_that_ask_for_it() -> None:
+    registry = TaskRegistry()
+
+    @registry.task("who")
+    def who(value: object, ctx: TaskContext) -> str:
+        return f"{ctx.run_id}/{ctx.node_id}#{ctx.attempt}:{value}"
+
+    assert await registry.call("who", "x", CTX) == "r1/n1#2:x"
+
+
+async def test_unknown_task_names_the_known_ones() -> None:
+    registry = TaskRegistry()
+    registry.register("a", lambda v: v)
+    with pytest.raises(UnknownTaskError, match=r"no task named 'b'.*known: a"):
+        await registry.call("b", None, CTX)
+
+
+def test_duplicate_names_are_refused() -> None:
+    registry = TaskRegistry()
+    registry.register("a", lambda v: v)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("a", lambda v: v)
+
+
+def test_errors_carry_type_and_retry_decision() -> None:
+    assert NonRetryableError("bad").retryable is False
+    assert NonRetryableError("bad").error_type == "NonRetryableError"
+    err = TaskError("flaky", error_type="Timeout")
+    assert (err.error_type, err.retryable) == ("Timeout", True)
+
+
+def test_modules_are_loaded_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "user_tasks_mod.py").write_text(
+        "from tideflow.sdk import task\n@task('from-module')\ndef f(v):\n    return v\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    TaskRegistry.load_modules(["user_tasks_mod"])
+    assert "from-module" in DEFAULT_REGISTRY.names()
+    sys.modules.pop("user_tasks_mod", None)
