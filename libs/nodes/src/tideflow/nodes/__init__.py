@@ -1,0 +1,28 @@
+"""Node handlers that do IO, run by executors: one module per node type.
+
+The core decides *what* runs and evaluates pure nodes itself; a handler here gets a task
+whose templates are already resolved and returns an outcome. A failure says whether a
+retry can help, so the core's retry policy decides the rest.
+"""
+
+from tideflow.nodes._function import FunctionHandler
+from tideflow.nodes._handler import (
+    HandlerRegistry,
+    NodeHandler,
+    StepFailure,
+    StepOutcome,
+    StepSuccess,
+    TaskSpec,
+)
+from tideflow.nodes._http import HttpHandler
+
+__all__ = [
+    "FunctionHandler",
+    "HandlerRegistry",
+    "HttpHandler",
+    "NodeHandler",
+    "StepFailure",
+    "StepOutcome",
+    "StepSuccess",
+    "TaskSpec",
+]

@@ -1,0 +1,69 @@
+"""The handler port: a task in, an outcome out, never an exception for expected failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One attempt of one step, as an executor receives it."""
+
+    run_id: str
+    node_id: str
+    attempt: int
+    node_type: str
+    config: dict[str, Any]
+    timeout: timedelta | None = None
+    tenant_id: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class StepSuccess:
+    output: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepFailure:
+    """`error_type` is matched against a node's `retry.nonRetryable` list."""
+
+    error_type: str
+    message: str
+    retryable: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+StepOutcome = StepSuccess | StepFailure
+
+
+class NodeHandler(Protocol):
+    """Runs one node type. Expected failures are returned as `StepFailure`, not raised."""
+
+    node_type: str
+
+    async def run(self, task: TaskSpec) -> StepOutcome: ...
+
+
+class HandlerRegistry:
+    """node type -> handler, for the types this executor can run."""
+
+    def __init__(self, handlers: list[NodeHandler]) -> None:
+        self._handlers = {handler.node_type: handler for handler in handlers}
+
+    def types(self) -> list[str]:
+        return sorted(self._handlers)
+
+    async def run(self, task: TaskSpec) -> StepOutcome:
+        handler = self._handlers.get(task.node_type)
+        if handler is None:
+            return StepFailure(
+                error_type="UnsupportedNodeType",
+                message=f"this executor cannot run {task.node_type!r} nodes "
+                f"(it runs: {', '.join(self.types())})",
+                retryable=False,
+            )
+        return await handler.run(task)
