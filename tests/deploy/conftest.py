@@ -1,0 +1,158 @@
+"""What the deployment tests share: the parsed files, and the env names settings classes read.
+
+The valid TIDEFLOW_* names are derived from the settings classes themselves (env prefix,
+field names, validation aliases, nested settings with their own prefix), so renaming a
+field breaks these tests instead of silently breaking a container's configuration.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from pydantic import AliasChoices, AliasPath, BaseModel
+from pydantic_settings import BaseSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _alias_names(alias: object) -> set[str]:
+    if isinstance(alias, str):
+        return {alias}
+    if isinstance(alias, AliasChoices):
+        return {name for choice in alias.choices for name in _alias_names(choice)}
+    if isinstance(alias, AliasPath) and isinstance(alias.path[0], str):
+        return {alias.path[0]}
+    return set()
+
+
+def settings_env_names(cls: type[BaseModel], prefix: str | None = None) -> frozenset[str]:
+    """Every environment variable `cls()` reads, upper-cased (pydantic-settings ignores case).
+
+    A field with a validation alias is read under the alias only (no prefix); a nested
+    BaseSettings built by its default factory reads its own prefix; with an
+    env_nested_delimiter, nested model fields are also read as PREFIX_FIELD<delim>SUB.
+    """
+    config: Any = cls.model_config
+    if prefix is None:
+        prefix = config.get("env_prefix", "") if issubclass(cls, BaseSettings) else ""
+    delimiter = config.get("env_nested_delimiter") if issubclass(cls, BaseSettings) else None
+    names: set[str] = set()
+    for name, info in cls.model_fields.items():
+        aliases = _alias_names(info.validation_alias) or _alias_names(info.alias)
+        own = aliases or {f"{prefix}{name}"}
+        names |= own
+        annotation = info.annotation
+        if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
+            if issubclass(annotation, BaseSettings) and info.default_factory is not None:
+                names |= settings_env_names(annotation)
+            if delimiter:
+                for outer in own:
+                    names |= settings_env_names(annotation, prefix=f"{outer}{delimiter}")
+    return frozenset(name.upper() for name in names)
+
+
+def service_settings_class(service: str) -> type[BaseSettings]:
+    """The one BaseSettings subclass defined in `tideflow.<service>.settings`."""
+    module = importlib.import_module(f"tideflow.{service}.settings")
+    classes = [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, BaseSettings)
+        and obj.__module__ == module.__name__
+    ]
+    assert len(classes) == 1, f"{module.__name__} defines {len(classes)} settings classes"
+    return classes[0]
+
+
+@dataclass
+class Dockerfile:
+    """The instructions of a Dockerfile that the checks look at."""
+
+    path: Path
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[str]:
+        return [args for kw, args in self.instructions if kw == keyword]
+
+    def last_stage(self) -> Dockerfile:
+        """Only the final stage: what the image that runs actually contains."""
+        starts = [i for i, (kw, _) in enumerate(self.instructions) if kw == "FROM"]
+        return Dockerfile(self.path, self.instructions[starts[-1] :] if starts else [])
+
+    def cmd(self) -> list[str]:
+        """The final CMD, exec form (JSON) or shell form."""
+        commands = self.last_stage().all("CMD")
+        assert commands, f"{self.path} has no CMD"
+        raw = commands[-1]
+        return list(json.loads(raw)) if raw.startswith("[") else shlex.split(raw)
+
+    def env(self) -> dict[str, str]:
+        """ENV of the final stage, `KEY=value ...` form."""
+        variables: dict[str, str] = {}
+        for args in self.last_stage().all("ENV"):
+            for pair in shlex.split(args):
+                key, _, value = pair.partition("=")
+                variables[key] = value
+        return variables
+
+
+def parse_dockerfile(path: Path) -> Dockerfile:
+    """Instructions with their line continuations joined and comments dropped."""
+    parsed = Dockerfile(path)
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1].strip() + " "
+            continue
+        keyword, _, args = (pending + line).partition(" ")
+        parsed.instructions.append((keyword.upper(), args.strip()))
+        pending = ""
+    assert not pending, f"{path} ends inside a line continuation"
+    return parsed
+
+
+@pytest.fixture(scope="session")
+def compose() -> dict[str, Any]:
+    """docker-compose.yml as compose reads it (anchors and merge keys resolved)."""
+    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text()))
+
+
+@pytest.fixture(scope="session")
+def tideflow_services() -> list[str]:
+    """Every service package in the workspace (services/<name>/src/tideflow/<name>)."""
+    return sorted(p.name for p in (ROOT / "services").iterdir() if (p / "src").is_dir())
+
+
+@pytest.fixture(scope="session")
+def env_names() -> Callable[[type[BaseModel]], frozenset[str]]:
+    return settings_env_names
+
+
+@pytest.fixture(scope="session")
+def settings_of() -> Callable[[str], type[BaseSettings]]:
+    return service_settings_class
+
+
+@pytest.fixture(scope="session")
+def dockerfile() -> Callable[[Path], Dockerfile]:
+    return parse_dockerfile
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
