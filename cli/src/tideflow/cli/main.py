@@ -2,7 +2,7 @@
 
 import typer
 
-from tideflow.cli import infra
+from tideflow.cli import infra, run, workflow
 
 app = typer.Typer(
     name="tide",
@@ -11,6 +11,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(infra.app, name="infra")
+app.add_typer(workflow.app, name="workflow")
+app.add_typer(run.app, name="run")
 
 
 @app.command()

@@ -1,0 +1,161 @@
+"""`tide workflow`: validate offline, apply drafts, publish and roll back versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from tideflow.cli._client import (
+    Api,
+    ApiError,
+    OutputOption,
+    TokenOption,
+    UrlOption,
+    fail,
+    print_json,
+)
+
+app = typer.Typer(help="Workflow definitions: validate, apply, publish, roll back.")
+
+FileOption = Annotated[
+    Path, typer.Option("--file", "-f", exists=True, dir_okay=False, help="YAML or JSON file.")
+]
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    """A definition file as a mapping (YAML is a superset of JSON, so one parser reads both)."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        typer.secho(f"error INVALID_YAML: {path}: {e}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from e
+    if not isinstance(document, dict):
+        typer.secho(f"error INVALID_DEFINITION: {path} is not a mapping", err=True, fg="red")
+        raise typer.Exit(code=2)
+    return document
+
+
+@app.command()
+def apply(
+    file: FileOption,
+    publish: Annotated[bool, typer.Option("--publish", help="Publish after saving.")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    output: OutputOption = "table",
+) -> None:
+    """Create the workflow, or replace its draft when it exists; optionally publish."""
+    api = Api.from_options(url, token)
+    document = load_document(file)
+    name = str(document.get("metadata", {}).get("name", ""))
+    try:
+        try:
+            saved = api.post("/workflows", document)
+            action = "created"
+        except ApiError as e:
+            if e.status != 409:  # noqa: PLR2004 - HTTP Conflict: it exists, update the draft
+                raise
+            saved = api.request("PUT", f"/workflows/{name}", json=document)
+            action = "updated"
+        result: dict[str, Any] = {"workflow": saved, "action": action}
+        if publish:
+            result["published"] = api.post(f"/workflows/{name}/publish")
+    except ApiError as e:
+        raise fail(e) from e
+    if output == "json":
+        print_json(result)
+        return
+    typer.echo(f"workflow {name} {action}")
+    if publish:
+        typer.echo(f"published version {result['published']['version']}")
+
+
+@app.command("list")
+def list_(url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table") -> None:
+    """Every workflow of the tenant with its newest version."""
+    api = Api.from_options(url, token)
+    try:
+        page = api.get("/workflows", limit=500)
+    except ApiError as e:
+        raise fail(e) from e
+    if output == "json":
+        print_json(page)
+        return
+    table = Table("id", "latest version", "updated")
+    for item in page.get("items", []):
+        table.add_row(item["id"], str(item.get("latestVersion") or "-"), item.get("updatedAt", ""))
+    Console().print(table)
+
+
+@app.command()
+def get(
+    workflow: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "json"
+) -> None:
+    """One workflow: its draft definition and versions."""
+    api = Api.from_options(url, token)
+    try:
+        print_json(api.get(f"/workflows/{workflow}"))
+    except ApiError as e:
+        raise fail(e) from e
+    _ = output
+
+
+@app.command("publish")
+def publish_(
+    workflow: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
+) -> None:
+    """Freeze the current draft as a new immutable version."""
+    api = Api.from_options(url, token)
+    try:
+        result = api.post(f"/workflows/{workflow}/publish")
+    except ApiError as e:
+        raise fail(e) from e
+    if output == "json":
+        print_json(result)
+    else:
+        typer.echo(f"published {workflow} version {result['version']}")
+
+
+@app.command()
+def versions(
+    workflow: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
+) -> None:
+    """The published versions, newest first."""
+    api = Api.from_options(url, token)
+    try:
+        result = api.get(f"/workflows/{workflow}/versions")
+    except ApiError as e:
+        raise fail(e) from e
+    if output == "json":
+        print_json(result)
+        return
+    table = Table("version", "published", "rollback of")
+    for item in result.get("items", []):
+        table.add_row(
+            str(item["version"]), item.get("publishedAt", ""), str(item.get("rollbackOf") or "")
+        )
+    Console().print(table)
+
+
+@app.command()
+def rollback(
+    workflow: str,
+    version: int,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    output: OutputOption = "table",
+) -> None:
+    """Publish an older version again as the newest."""
+    api = Api.from_options(url, token)
+    try:
+        result = api.post(f"/workflows/{workflow}/versions/{version}/rollback")
+    except ApiError as e:
+        raise fail(e) from e
+    if output == "json":
+        print_json(result)
+    else:
+        typer.echo(f"{workflow}: version {version} republished as {result['version']}")
