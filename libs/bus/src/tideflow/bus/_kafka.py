@@ -1,0 +1,241 @@
+"""The bus on a real Kafka cluster, with aiokafka directly rather than FastStream.
+
+Why not FastStream's subscribers here: the scheduler needs (1) batches in which every
+record is decoded separately, so one poison record is dead-lettered while its neighbours
+are handled; (2) a commit of an exact offset map issued by the caller after its database
+transaction, not when a handler returns; (3) `rewind()` (seek back) when that transaction
+fails; (4) to know whether a commit still owned its partitions after a rebalance; and
+(5) the same API as the in-memory bus so one contract suite covers both. FastStream's
+batch subscriber acks per message or per handler call and hides seek and assignment, so
+this adapter drives `AIOKafkaConsumer.getmany` with auto-commit off (the explicit ack
+policy) and commits only through `Batch.commit()`. Services may still use FastStream for
+their app lifecycle; they consume through this port.
+
+Latency: aiokafka's defaults wait up to 500 ms for a fetch and batch sends for linger;
+here a fetch returns as soon as one byte is there and waits at most `fetch_max_wait`
+(10 ms) when idle, and sends linger 1 ms, so a command crosses the bus in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import TopicPartition as KafkaTopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    RebalanceInProgressError,
+)
+
+from tideflow.bus._errors import BusConnectionError, BusError
+from tideflow.bus._port import Bus, Consumer, RawOutgoing, Record, TopicPartition
+from tideflow.bus._topics import Topics
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+_TOPIC_ALREADY_EXISTS = 36
+
+
+class KafkaBus(Bus):
+    """Publishes with an idempotent, acks=all producer; consumers are aiokafka members."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topics: Topics | None = None,
+        client_id: str = "tideflow",
+        linger: timedelta = timedelta(milliseconds=1),
+        fetch_max_wait: timedelta = timedelta(milliseconds=10),
+        session_timeout: timedelta = timedelta(seconds=10),
+        heartbeat_interval: timedelta = timedelta(milliseconds=500),
+        max_poll_interval: timedelta = timedelta(minutes=5),
+        replication_factor: int = 1,
+    ) -> None:
+        super().__init__(topics=topics or Topics())
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id
+        self.linger = linger
+        self.fetch_max_wait = fetch_max_wait
+        self.session_timeout = session_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.max_poll_interval = max_poll_interval
+        self.replication_factor = replication_factor
+        self._producer: AIOKafkaProducer | None = None
+        self._consumers: set[KafkaConsumer] = set()
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self.client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=_ms(self.linger),
+        )
+        try:
+            await producer.start()
+        except KafkaError as e:
+            await producer.stop()
+            raise BusConnectionError(f"cannot connect to Kafka at {self.bootstrap_servers}") from e
+        self._producer = producer
+
+    async def close(self) -> None:
+        for consumer in list(self._consumers):
+            await consumer.close()
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def ensure_topics(self, names: Iterable[str], *, partitions: int) -> None:
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        wanted = sorted(set(names))
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers, client_id=self.client_id
+        )
+        try:
+            await admin.start()
+            response = await admin.create_topics(
+                [NewTopic(name, partitions, self.replication_factor) for name in wanted]
+            )
+        except KafkaError as e:
+            raise BusConnectionError(f"cannot create topics {wanted}") from e
+        finally:
+            await admin.close()
+        for topic_error in response.topic_errors:
+            name, code = topic_error[0], topic_error[1]
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                raise BusError(f"creating topic {name} failed with Kafka error code {code}")
+
+    async def publish_raw_batch(self, records: Sequence[RawOutgoing]) -> None:
+        if self._producer is None:
+            raise BusError("bus is not started")
+        try:
+            # send() only enqueues (in order, so per-key order holds); then await them all
+            pending = [
+                await self._producer.send(
+                    record.topic, record.value, key=record.key, headers=list(record.headers)
+                )
+                for record in records
+            ]
+            await asyncio.gather(*pending)
+        except KafkaError as e:
+            raise BusConnectionError(f"publishing {len(records)} records failed") from e
+
+    def consumer(self, topics: Sequence[str], *, group: str, max_batch: int = 500) -> Consumer:
+        return KafkaConsumer(self, topics, group=group, max_batch=max_batch)
+
+    def _forget(self, consumer: KafkaConsumer) -> None:
+        self._consumers.discard(consumer)
+
+    def _remember(self, consumer: KafkaConsumer) -> None:
+        self._consumers.add(consumer)
+
+
+class KafkaConsumer(Consumer):
+    """One aiokafka group member; created by `KafkaBus.consumer()`."""
+
+    def __init__(self, bus: KafkaBus, topics: Sequence[str], *, group: str, max_batch: int) -> None:
+        super().__init__(bus, topics, group=group, max_batch=max_batch)
+        self._kafka = bus
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        if self._consumer is not None:
+            raise BusError("consumer already started")
+        bus = self._kafka
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=bus.bootstrap_servers,
+            client_id=bus.client_id,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=_ms(bus.fetch_max_wait),
+            fetch_min_bytes=1,
+            max_poll_records=self.max_batch,
+            session_timeout_ms=_ms(bus.session_timeout),
+            heartbeat_interval_ms=_ms(bus.heartbeat_interval),
+            max_poll_interval_ms=_ms(bus.max_poll_interval),
+        )
+        try:
+            await consumer.start()
+        except KafkaError as e:
+            await consumer.stop()
+            raise BusConnectionError(f"cannot join group {self.group}") from e
+        self._consumer = consumer
+        bus._remember(self)  # noqa: SLF001 - the bus tracks its consumers to close them
+
+    async def close(self) -> None:
+        if self._consumer is not None and not self._closed:
+            self._closed = True
+            self._kafka._forget(self)  # noqa: SLF001
+            await self._consumer.stop()
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        if self._consumer is None or self._closed:
+            return frozenset()
+        return frozenset(
+            TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()
+        )
+
+    async def _fetch(self, max_wait: timedelta | None) -> list[Record]:
+        consumer = self._require()
+        wait_ms = 1000 if max_wait is None else _ms(max_wait)
+        try:
+            fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=self.max_batch)
+        except KafkaError as e:
+            raise BusConnectionError(f"fetching for group {self.group} failed") from e
+        return [
+            Record(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value or b"",
+                headers=tuple(record.headers),
+            )
+            for records in fetched.values()
+            for record in records
+        ]
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
+        consumer = self._require()
+        owned = {KafkaTopicPartition(tp.topic, tp.partition) for tp in self.assignment()}
+        mine = {
+            KafkaTopicPartition(tp.topic, tp.partition): offset
+            for tp, offset in offsets.items()
+            if KafkaTopicPartition(tp.topic, tp.partition) in owned
+        }
+        if mine:
+            try:
+                await consumer.commit(mine)
+            except (CommitFailedError, RebalanceInProgressError, IllegalStateError):
+                return False
+            except KafkaError as e:
+                raise BusConnectionError(f"commit for group {self.group} failed") from e
+        return len(mine) == len(offsets)
+
+    async def _seek(self, offsets: dict[TopicPartition, int]) -> None:
+        consumer = self._require()
+        owned = self.assignment()
+        for tp, offset in offsets.items():
+            if tp in owned:
+                consumer.seek(KafkaTopicPartition(tp.topic, tp.partition), offset)
+
+    def _require(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise BusError("consumer is not started")
+        return self._consumer
+
+
+def _ms(duration: timedelta) -> int:
+    return max(0, round(duration.total_seconds() * 1000))
