@@ -1,0 +1,406 @@
+"""Validate a definition and report every problem at once, each with a stable code.
+
+Parsing is done node by node and edge by edge, so one malformed node does not hide the
+problems of the rest: the graph checks still run on whatever could be read.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import jsonschema  # type: ignore[import-untyped]
+from pydantic import BaseModel, ValidationError
+
+from tideflow.core._cel import Scope
+from tideflow.core._definition import (
+    NODE_ID_PATTERN,
+    EdgeSpec,
+    NodeSpec,
+    RetryPolicy,
+    WorkflowDefinition,
+    load_document,
+)
+from tideflow.core._errors import DefinitionError, ExpressionError, Problem, ProblemCode
+from tideflow.core._graph import find_cycles, reachable
+from tideflow.core._templates import check_expression, iter_expressions
+from tideflow.core.nodes import Execution, NodeType, get_node_type
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+_NODE_ID = re.compile(NODE_ID_PATTERN)
+Document = str | bytes | dict[str, Any]
+
+
+def _path(prefix: str, loc: Iterable[int | str]) -> str:
+    out = prefix
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _pydantic_problems(
+    error: ValidationError, prefix: str, default: ProblemCode = ProblemCode.SCHEMA_ERROR
+) -> list[Problem]:
+    problems = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if "duration" in message:
+            code = ProblemCode.INVALID_DURATION
+        elif "retry" in loc:
+            code = ProblemCode.INVALID_RETRY
+        else:
+            code = default
+        problems.append(Problem(code, message, _path(prefix, loc)))
+    return problems
+
+
+def _parse_items(
+    raw: Any, model: type[BaseModel], prefix: str, problems: list[Problem]
+) -> list[tuple[int, Any]]:
+    parsed: list[tuple[int, Any]] = []
+    if not isinstance(raw, list):
+        return parsed
+    for index, item in enumerate(raw):
+        try:
+            parsed.append((index, model.model_validate(item)))
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(exc, f"{prefix}[{index}]"))
+            lenient = _without_bad_fields(model, item, exc)
+            if lenient is not None:
+                parsed.append((index, lenient))
+    return parsed
+
+
+def _without_bad_fields(model: type[BaseModel], item: Any, error: ValidationError) -> Any:
+    """The item parsed without its faulty optional fields, so later checks still see it."""
+    if not isinstance(item, dict):
+        return None
+    bad = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
+    try:
+        return model.model_validate({k: v for k, v in item.items() if k not in bad})
+    except ValidationError:
+        return None
+
+
+def _expression_problem(exc: ExpressionError, path: str, node: str | None) -> Problem:
+    code = ProblemCode.INVALID_EXPRESSION
+    if "secrets can only" in exc.reason or "reads secrets" in exc.reason:
+        code = ProblemCode.SECRET_NOT_ALLOWED
+    who = f"node {node!r}: " if node else ""
+    return Problem(code, f"{who}{exc}", path)
+
+
+def _check_templates(
+    value: Any, path: str, problems: list[Problem], *, node: str | None = None
+) -> None:
+    try:
+        for sub, source, _whole in iter_expressions(value):
+            try:
+                check_expression(source, Scope.RUN, allow_secrets=False)
+            except ExpressionError as exc:
+                problems.append(_expression_problem(exc, _path(path, sub), node))
+    except ExpressionError as exc:
+        problems.append(_expression_problem(exc, path, node))
+
+
+def _check_retry(retry: RetryPolicy, path: str, problems: list[Problem]) -> None:
+    checks = (
+        (retry.max_attempts < 1, "maxAttempts", "must be at least 1"),
+        (retry.backoff_coefficient < 1, "backoffCoefficient", "must be at least 1"),
+        (retry.initial_interval <= timedelta(0), "initialInterval", "must be positive"),
+        (
+            retry.max_interval < retry.initial_interval,
+            "maxInterval",
+            "must not be shorter than initialInterval",
+        ),
+    )
+    for failed, field, message in checks:
+        if failed:
+            problems.append(Problem(ProblemCode.INVALID_RETRY, message, f"{path}.retry.{field}"))
+
+
+def _check_config(
+    node_type: NodeType, config: dict[str, Any], path: str, node_id: str, problems: list[Problem]
+) -> None:
+    try:
+        node_type.config_model.model_validate(config)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, f"{path}.config", ProblemCode.INVALID_CONFIG))
+    try:
+        for site in node_type.expression_sites(config):
+            try:
+                check_expression(site.source, site.scope, allow_secrets=site.secrets_allowed)
+            except ExpressionError as exc:
+                problems.append(
+                    _expression_problem(exc, _path(f"{path}.config", site.path), node_id)
+                )
+    except ExpressionError as exc:
+        problems.append(_expression_problem(exc, f"{path}.config", node_id))
+    if node_type.execution is Execution.FOREACH:
+        _check_foreach_child(config.get("node"), f"{path}.config.node", problems)
+
+
+def _check_foreach_child(child: Any, path: str, problems: list[Problem]) -> None:
+    if not isinstance(child, dict) or not isinstance(child.get("type"), str):
+        return
+    child_type = get_node_type(child["type"])
+    if child_type is None:
+        problems.append(
+            Problem(
+                ProblemCode.UNKNOWN_NODE_TYPE,
+                f"unknown node type {child['type']!r}",
+                f"{path}.type",
+            )
+        )
+        return
+    if child_type.execution not in {Execution.INLINE, Execution.DISPATCH}:
+        problems.append(
+            Problem(
+                ProblemCode.INVALID_CONFIG,
+                f"a foreach can run inline or worker node types, not {child_type.name!r}",
+                f"{path}.type",
+            )
+        )
+        return
+    try:
+        child_type.config_model.model_validate(child.get("config", {}))
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, f"{path}.config", ProblemCode.INVALID_CONFIG))
+
+
+def _check_node(index: int, node: NodeSpec, problems: list[Problem]) -> None:
+    path = f"spec.nodes[{index}]"
+    if not _NODE_ID.match(node.id):
+        problems.append(
+            Problem(
+                ProblemCode.INVALID_NODE_ID,
+                f"node id {node.id!r} must match {NODE_ID_PATTERN}",
+                f"{path}.id",
+            )
+        )
+    node_type = get_node_type(node.type)
+    if node_type is None:
+        problems.append(
+            Problem(
+                ProblemCode.UNKNOWN_NODE_TYPE,
+                f"node {node.id!r} has unknown type {node.type!r}",
+                f"{path}.type",
+            )
+        )
+    else:
+        _check_config(node_type, node.config, path, node.id, problems)
+    if node.retry is not None:
+        _check_retry(node.retry, path, problems)
+    if node.timeout is not None and node.timeout <= timedelta(0):
+        problems.append(
+            Problem(ProblemCode.INVALID_DURATION, "timeout must be positive", f"{path}.timeout")
+        )
+    if node.idempotency_key is not None:
+        _check_templates(node.idempotency_key, f"{path}.idempotencyKey", problems, node=node.id)
+
+
+def _check_edges(
+    nodes: dict[str, NodeSpec], edges: list[tuple[int, EdgeSpec]], problems: list[Problem]
+) -> None:
+    seen: set[tuple[str, str]] = set()
+    for index, edge in edges:
+        path = f"spec.edges[{index}]"
+        problems.extend(
+            Problem(
+                ProblemCode.DANGLING_EDGE,
+                f"edge {edge.from_} -> {edge.to} refers to missing node {end!r}",
+                path,
+            )
+            for end in (edge.from_, edge.to)
+            if end not in nodes
+        )
+        if (edge.from_, edge.to) in seen:
+            problems.append(
+                Problem(ProblemCode.DUPLICATE_EDGE, f"edge {edge.from_} -> {edge.to} repeats", path)
+            )
+        seen.add((edge.from_, edge.to))
+        source = nodes.get(edge.from_)
+        source_type = get_node_type(source.type) if source else None
+        if source_type is None:
+            continue
+        if edge.when is not None and not source_type.branches:
+            problems.append(
+                Problem(
+                    ProblemCode.WHEN_ON_NON_BRANCH,
+                    f"edge {edge.from_} -> {edge.to} has `when` but {edge.from_!r} is a "
+                    f"{source_type.name}, not a condition or switch",
+                    f"{path}.when",
+                )
+            )
+        elif edge.when is None and source_type.branches:
+            problems.append(
+                Problem(
+                    ProblemCode.MISSING_WHEN,
+                    f"edge {edge.from_} -> {edge.to} leaves the {source_type.name} "
+                    f"{edge.from_!r} and needs `when`",
+                    path,
+                )
+            )
+        elif edge.when is not None and source_type.when_values is not None:
+            allowed = source_type.when_values()
+            if edge.when not in allowed:
+                problems.append(
+                    Problem(
+                        ProblemCode.INVALID_WHEN,
+                        f"`when` must be one of {sorted(allowed)}, got {edge.when!r}",
+                        f"{path}.when",
+                    )
+                )
+
+
+def _check_compensation(
+    nodes: list[tuple[int, NodeSpec]], edges: list[tuple[int, EdgeSpec]], problems: list[Problem]
+) -> set[str]:
+    ids = {n.id for _, n in nodes}
+    compensations = set()
+    for index, node in nodes:
+        if node.compensate is None:
+            continue
+        if node.compensate not in ids:
+            problems.append(
+                Problem(
+                    ProblemCode.UNKNOWN_COMPENSATE,
+                    f"node {node.id!r} compensates with missing node {node.compensate!r}",
+                    f"spec.nodes[{index}].compensate",
+                )
+            )
+        else:
+            compensations.add(node.compensate)
+    problems.extend(
+        Problem(
+            ProblemCode.COMPENSATE_IN_GRAPH,
+            f"compensation node {end!r} runs only when unwinding; it cannot have edges",
+            f"spec.edges[{index}]",
+        )
+        for index, edge in edges
+        for end in (edge.from_, edge.to)
+        if end in compensations
+    )
+    return compensations
+
+
+def _check_graph(
+    flow: list[str],
+    index_of: dict[str, int],
+    edges: list[tuple[int, EdgeSpec]],
+    problems: list[Problem],
+) -> None:
+    flow_set = set(flow)
+    successors: dict[str, list[str]] = {n: [] for n in flow}
+    has_incoming: set[str] = set()
+    for _, edge in edges:
+        if edge.from_ in flow_set and edge.to in flow_set:
+            successors[edge.from_].append(edge.to)
+            has_incoming.add(edge.to)
+    in_cycle: set[str] = set()
+    for cycle in find_cycles(flow, successors):
+        in_cycle.update(cycle)
+        problems.append(
+            Problem(
+                ProblemCode.CYCLE,
+                f"cycle {' -> '.join(cycle)}",
+                f"spec.nodes[{index_of[cycle[0]]}]",
+            )
+        )
+    starts = [n for n in flow if n not in has_incoming]
+    if flow and not starts:
+        problems.append(
+            Problem(ProblemCode.NO_START_NODE, "every node has an incoming edge", "spec.nodes")
+        )
+    seen = reachable(starts, successors)
+    problems.extend(
+        Problem(
+            ProblemCode.UNREACHABLE_NODE,
+            f"node {node!r} cannot be reached from a start node",
+            f"spec.nodes[{index_of[node]}]",
+        )
+        for node in flow
+        if node not in seen and node not in in_cycle
+    )
+
+
+def validate_definition(document: Document | WorkflowDefinition) -> list[Problem]:
+    """Every problem of a definition (YAML/JSON text, a mapping, or a model); [] when valid."""
+    if isinstance(document, WorkflowDefinition):
+        raw: Any = document.to_wire()
+    else:
+        try:
+            raw = load_document(document)
+        except ValueError as exc:
+            return [Problem(ProblemCode.PARSE_ERROR, str(exc), "")]
+    if not isinstance(raw, dict):
+        return [Problem(ProblemCode.PARSE_ERROR, "a workflow must be a mapping", "")]
+    problems: list[Problem] = []
+    try:
+        WorkflowDefinition.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(
+            p
+            for p in _pydantic_problems(exc, "")
+            if not p.path.startswith(("spec.nodes[", "spec.edges["))
+        )
+    spec: dict[str, Any] = raw["spec"] if isinstance(raw.get("spec"), dict) else {}
+    nodes = _parse_items(spec.get("nodes"), NodeSpec, "spec.nodes", problems)
+    edges = _parse_items(spec.get("edges", []), EdgeSpec, "spec.edges", problems)
+    by_id: dict[str, NodeSpec] = {}
+    index_of: dict[str, int] = {}
+    for index, node in nodes:
+        index_of.setdefault(node.id, index)
+        if node.id in by_id:
+            problems.append(
+                Problem(
+                    ProblemCode.DUPLICATE_NODE_ID,
+                    f"node id {node.id!r} is used more than once",
+                    f"spec.nodes[{index}].id",
+                )
+            )
+        by_id[node.id] = node
+        _check_node(index, node, problems)
+    _check_edges(by_id, edges, problems)
+    compensations = _check_compensation(nodes, edges, problems)
+    flow = [n for n in by_id if n not in compensations]
+    _check_graph(flow, index_of, edges, problems)
+    schema = spec.get("input")
+    if isinstance(schema, dict):
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            problems.append(Problem(ProblemCode.INPUT_SCHEMA_INVALID, exc.message, "spec.input"))
+    _check_templates(spec.get("vars", {}), "spec.vars", problems)
+    _check_templates(spec.get("output"), "spec.output", problems)
+    return problems
+
+
+def parse_definition(document: Document | WorkflowDefinition) -> WorkflowDefinition:
+    """A valid definition, or DefinitionError listing every problem."""
+    problems = validate_definition(document)
+    if problems:
+        raise DefinitionError(problems)
+    if isinstance(document, WorkflowDefinition):
+        return document
+    return WorkflowDefinition.model_validate(load_document(document))
+
+
+def validate_input(definition: WorkflowDefinition, value: Any) -> list[Problem]:
+    """Problems of a run input against `spec.input` (JSON Schema); [] when it fits."""
+    schema = definition.spec.input
+    if schema is None:
+        return []
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        Problem(
+            ProblemCode.INPUT_INVALID,
+            error.message,
+            _path("input", list(error.absolute_path)),
+        )
+        for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    ]

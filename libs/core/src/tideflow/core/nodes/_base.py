@@ -1,0 +1,106 @@
+"""What a node type declares: its config model, how it executes, where its expressions are.
+
+The state machine never switches on a type name; it asks the node type. That is what
+keeps a new type to one module plus one line in `tideflow.core.nodes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from tideflow.core._cel import Scope
+from tideflow.core._templates import Path, iter_expressions
+
+
+class Execution(StrEnum):
+    """Who carries out a step of this type."""
+
+    INLINE = "inline"
+    """Evaluated inside `decide`; never travels to a worker."""
+    DISPATCH = "dispatch"
+    """Sent to a worker on the node's task queue; the result comes back as a command."""
+    TIMER = "timer"
+    """A durable timer owned by the scheduler."""
+    SIGNAL = "signal"
+    """Waits for a named signal sent to the run."""
+    APPROVAL = "approval"
+    """Waits for a human decision."""
+    FOREACH = "foreach"
+    """Runs an inline node spec once per item, with bounded concurrency."""
+    CHILD = "child"
+    """Starts a child run and waits for its result."""
+
+
+class NodeConfig(BaseModel):
+    """Base of config models: camelCase keys, typos rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ExpressionSite:
+    """Where an expression lives in a config, and which variables it may read."""
+
+    path: Path
+    source: str
+    scope: Scope
+    template: str | None
+    """The whole string when the expression came from a `{{ }}` template."""
+    secrets_allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InlineOutcome:
+    """What an inline node produced: its output, and variables it sets."""
+
+    output: Any
+    vars: dict[str, Any] | None = None
+
+
+InlineEvaluator = Callable[[dict[str, Any], dict[str, Any]], InlineOutcome]
+BranchSelector = Callable[[Any, str, frozenset[str]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeType:
+    """Everything the core needs to know about one node type."""
+
+    name: str
+    execution: Execution
+    config_model: type[NodeConfig]
+    description: str
+    cel_fields: tuple[str, ...] = ()
+    """Config fields holding a bare CEL expression rather than templates."""
+    evaluate: InlineEvaluator | None = None
+    """For INLINE types: (raw config, expression context) -> outcome; may raise ExpressionError."""
+    branch: BranchSelector | None = None
+    """For branching types: (output, edge `when`, all `when`s out of the node) -> taken?"""
+    when_values: Callable[[], frozenset[str]] | None = None
+    """For branching types with a closed set of `when` values (condition: true/false)."""
+    custom_sites: Callable[[dict[str, Any]], Iterator[ExpressionSite]] | None = field(default=None)
+
+    @property
+    def branches(self) -> bool:
+        """Whether outgoing edges may carry `when`."""
+        return self.branch is not None
+
+    def expression_sites(self, config: dict[str, Any]) -> Iterator[ExpressionSite]:
+        """Every expression in a config, for validation (raises ExpressionError on `{{`)."""
+        if self.custom_sites is not None:
+            yield from self.custom_sites(config)
+            return
+        secrets = self.execution is Execution.DISPATCH
+        for key, value in config.items():
+            if key in self.cel_fields and isinstance(value, str):
+                yield ExpressionSite((key,), value, Scope.RUN, None, secrets_allowed=False)
+                continue
+            for path, source, whole in iter_expressions(value, (key,)):
+                yield ExpressionSite(path, source, Scope.RUN, whole, secrets_allowed=secrets)
