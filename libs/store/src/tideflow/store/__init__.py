@@ -1,1 +1,87 @@
-"""Tideflow event store: the Postgres event log, projections, outbox and timers."""
+"""Tideflow event store: the Postgres event log, projections, outbox and timers.
+
+Events are stored as a type string and a JSON object; the store does not know the core's
+event classes. `EventStore` is the port, `PostgresEventStore` the production adapter and
+`InMemoryEventStore` the in-process one; both pass one contract suite. `migrate(dsn)`
+brings a database up to date (`tide db migrate`).
+"""
+
+from tideflow.store._errors import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    Immutable,
+    MigrationError,
+    NotFound,
+    RunConflict,
+    StoreError,
+    StoreUnavailable,
+)
+from tideflow.store._memory import InMemoryEventStore
+from tideflow.store._migrate import migrate
+from tideflow.store._port import DEFAULT_RETENTION, EventStore
+from tideflow.store._postgres import PostgresEventStore, create_pool
+from tideflow.store._records import (
+    DEFAULT_TENANT,
+    CommitBatch,
+    CommitResult,
+    JSONObject,
+    LogLine,
+    NewEvent,
+    OutboxMessage,
+    ProcessedCommand,
+    RunAppend,
+    RunCursor,
+    RunFilter,
+    RunPage,
+    RunRecord,
+    Snapshot,
+    StepRecord,
+    StoredEvent,
+    StoredLogLine,
+    StoredOutboxMessage,
+    Timer,
+    WorkflowRecord,
+    WorkflowVersion,
+)
+
+APP_ROLE = "tideflow_app"
+"""The database role the migrations create for services: no UPDATE/DELETE on the log."""
+
+__all__ = [
+    "APP_ROLE",
+    "DEFAULT_RETENTION",
+    "DEFAULT_TENANT",
+    "AlreadyExists",
+    "CommitBatch",
+    "CommitResult",
+    "ConcurrencyConflict",
+    "EventStore",
+    "Immutable",
+    "InMemoryEventStore",
+    "JSONObject",
+    "LogLine",
+    "MigrationError",
+    "NewEvent",
+    "NotFound",
+    "OutboxMessage",
+    "PostgresEventStore",
+    "ProcessedCommand",
+    "RunAppend",
+    "RunConflict",
+    "RunCursor",
+    "RunFilter",
+    "RunPage",
+    "RunRecord",
+    "Snapshot",
+    "StepRecord",
+    "StoreError",
+    "StoreUnavailable",
+    "StoredEvent",
+    "StoredLogLine",
+    "StoredOutboxMessage",
+    "Timer",
+    "WorkflowRecord",
+    "WorkflowVersion",
+    "create_pool",
+    "migrate",
+]

@@ -1,0 +1,378 @@
+"""The event store in memory, for `tide dev` without a database and for fast tests.
+
+It passes the same contract suite as the Postgres store. JSON values are copied through
+orjson on the way in and out, so callers see the same isolation (and the same errors for
+values that are not JSON) as with a real database. Every method runs without awaiting in
+the middle of a change, which makes each one atomic on the event loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+
+from tideflow.store._errors import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    NotFound,
+    RunConflict,
+    StoreError,
+)
+from tideflow.store._memory_workflows import InMemoryWorkflows
+from tideflow.store._port import EventStore
+from tideflow.store._records import (
+    DEFAULT_TENANT,
+    CommitBatch,
+    CommitResult,
+    LogLine,
+    NewEvent,
+    RunAppend,
+    RunCursor,
+    RunFilter,
+    RunPage,
+    RunRecord,
+    Snapshot,
+    StepRecord,
+    StoredEvent,
+    StoredLogLine,
+    StoredOutboxMessage,
+    Timer,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+T = TypeVar("T")
+
+
+def _copy(value: T) -> T:
+    """A deep copy that also proves the value is JSON, as the database would."""
+    try:
+        copied: T = orjson.loads(orjson.dumps(value))
+    except TypeError as e:
+        raise StoreError(f"value is not JSON: {e}") from e
+    return copied
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InMemoryEventStore(InMemoryWorkflows, EventStore):
+    """`EventStore` held in dictionaries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._events: dict[str, list[StoredEvent]] = {}
+        self._positions = itertools.count(1)
+        self._last_position = 0
+        self._runs: dict[str, RunRecord] = {}
+        self._steps: dict[tuple[str, str], StepRecord] = {}
+        self._snapshots: dict[str, dict[int, Snapshot]] = {}
+        self._outbox: dict[int, tuple[StoredOutboxMessage, datetime | None]] = {}
+        self._outbox_ids = itertools.count(1)
+        self._timers: dict[str, tuple[Timer, datetime | None]] = {}
+        self._processed: dict[str, str | None] = {}
+        self._logs: list[StoredLogLine] = []
+        self._log_ids = itertools.count(1)
+
+    # -- the event log -------------------------------------------------------------------
+
+    async def append(
+        self,
+        run_id: str,
+        expected_seq: int,
+        events: Sequence[NewEvent],
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> list[StoredEvent]:
+        batch = CommitBatch(appends=(RunAppend(run_id, expected_seq, events, tenant_id),))
+        result = await self.commit_batch(batch)
+        return result.events[run_id]
+
+    async def commit_batch(self, batch: CommitBatch) -> CommitResult:
+        self._validate(batch)
+        now = _now()
+        last = {a.run_id: a.expected_seq + len(a.events) for a in batch.appends}
+        for record in batch.runs:
+            if record.run_id in last:
+                record = replace(record, last_seq=last[record.run_id])  # noqa: PLW2901
+            self._upsert_run(record, now)
+        for s in batch.steps:
+            self._steps[s.run_id, s.node_id] = replace(
+                s, error=_copy(s.error), output=_copy(s.output)
+            )
+        for snap in batch.snapshots:
+            self._snapshots.setdefault(snap.run_id, {})[snap.seq] = replace(
+                snap, state=_copy(snap.state)
+            )
+        for timer_id in batch.cancel_timers:
+            self._timers.pop(timer_id, None)
+        self._put_timers(batch.timers)
+        for p in batch.processed:
+            self._processed.setdefault(p.command_id, p.run_id)
+        claimed = None if batch.outbox_claimed_for is None else now + batch.outbox_claimed_for
+        outbox_ids = []
+        for m in batch.outbox:
+            outbox_id = next(self._outbox_ids)
+            stored = StoredOutboxMessage(
+                outbox_id, m.topic, m.payload, m.key, tuple(m.headers), now, m.tenant_id
+            )
+            self._outbox[outbox_id] = (stored, claimed)
+            outbox_ids.append(outbox_id)
+        events = {a.run_id: self._append(a, now) for a in batch.appends}
+        return CommitResult(events=events, outbox_ids=outbox_ids)
+
+    def _validate(self, batch: CommitBatch) -> None:
+        """Every check that could fail, before anything changes: commits are all or nothing."""
+        seen: set[str] = set()
+        conflicts = []
+        for a in batch.appends:
+            if a.run_id in seen:
+                raise StoreError(f"run {a.run_id} appears twice in one batch")
+            seen.add(a.run_id)
+            actual = len(self._events.get(a.run_id, ()))
+            if actual != a.expected_seq:
+                conflicts.append(RunConflict(a.run_id, a.expected_seq, actual))
+            for e in a.events:
+                _copy(e.data)
+        if conflicts:
+            raise ConcurrencyConflict(tuple(conflicts))
+        keys: dict[tuple[str, str, str], str] = {
+            (r.tenant_id, r.workflow_id, r.idempotency_key): r.run_id
+            for r in self._runs.values()
+            if r.idempotency_key is not None
+        }
+        for r in batch.runs:
+            if r.idempotency_key is None:
+                continue
+            key = (
+                self._runs[r.run_id].tenant_id if r.run_id in self._runs else r.tenant_id,
+                r.workflow_id,
+                r.idempotency_key,
+            )
+            owner = keys.setdefault(key, r.run_id)
+            if owner != r.run_id:
+                raise AlreadyExists(f"idempotency key {r.idempotency_key!r} is used by {owner}")
+            _copy([r.input, r.output, r.error])
+
+    def _append(self, a: RunAppend, now: datetime) -> list[StoredEvent]:
+        log = self._events.setdefault(a.run_id, [])
+        stored = []
+        for e in a.events:
+            self._last_position = next(self._positions)
+            stored.append(
+                StoredEvent(
+                    a.run_id,
+                    len(log) + 1,
+                    e.type,
+                    _copy(e.data),
+                    now,
+                    self._last_position,
+                    a.tenant_id,
+                )
+            )
+            log.append(stored[-1])
+        return [replace(s, data=_copy(s.data)) for s in stored]
+
+    def _upsert_run(self, record: RunRecord, now: datetime) -> None:
+        old = self._runs.get(record.run_id)
+        self._runs[record.run_id] = replace(
+            record,
+            tenant_id=record.tenant_id if old is None else old.tenant_id,
+            input=_copy(record.input),
+            output=_copy(record.output),
+            error=_copy(record.error),
+            started_at=record.started_at or (now if old is None else old.started_at),
+            updated_at=now,
+        )
+
+    async def read(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]:
+        events = self._events.get(run_id, [])[after_seq:]
+        return [replace(e, data=_copy(e.data)) for e in events[:limit]]
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        events = sorted(
+            (e for log in self._events.values() for e in log if e.position > after_position),
+            key=lambda e: e.position,
+        )
+        return [replace(e, data=_copy(e.data)) for e in events[:limit]]
+
+    async def last_position(self) -> int:
+        return max((log[-1].position for log in self._events.values() if log), default=0)
+
+    async def latest_snapshot(self, run_id: str) -> Snapshot | None:
+        snapshots = self._snapshots.get(run_id)
+        if not snapshots:
+            return None
+        latest = snapshots[max(snapshots)]
+        return replace(latest, state=_copy(latest.state))
+
+    async def is_processed(self, command_ids: Collection[str]) -> set[str]:
+        return {c for c in command_ids if c in self._processed}
+
+    # -- run projections -----------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        try:
+            return _copy_run(self._runs[run_id])
+        except KeyError:
+            raise NotFound(f"run {run_id} not found") from None
+
+    async def find_run_by_idempotency_key(
+        self, workflow_id: str, idempotency_key: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> RunRecord | None:
+        for r in self._runs.values():
+            if (r.tenant_id, r.workflow_id, r.idempotency_key) == (
+                tenant_id,
+                workflow_id,
+                idempotency_key,
+            ):
+                return _copy_run(r)
+        return None
+
+    async def list_runs(
+        self, run_filter: RunFilter, *, limit: int = 50, after: RunCursor | None = None
+    ) -> RunPage:
+        matching = sorted(
+            (r for r in self._runs.values() if _matches(r, run_filter, after)),
+            key=_run_key,
+            reverse=True,
+        )
+        page = [_copy_run(r) for r in matching[:limit]]
+        more = len(matching) > limit
+        cursor = RunCursor(*_run_key(page[-1])) if more and page else None
+        return RunPage(runs=page, next_cursor=cursor)
+
+    async def get_steps(self, run_id: str) -> list[StepRecord]:
+        steps = [s for (r, _), s in self._steps.items() if r == run_id]
+        steps.sort(key=lambda s: (s.started_at is None, s.started_at or _now(), s.node_id))
+        return [replace(s, error=_copy(s.error), output=_copy(s.output)) for s in steps]
+
+    # -- outbox, timers, logs ------------------------------------------------------------
+
+    async def claim_outbox(
+        self, limit: int, *, lease: timedelta = timedelta(seconds=30)
+    ) -> list[StoredOutboxMessage]:
+        now = _now()
+        claimed: list[StoredOutboxMessage] = []
+        for outbox_id in sorted(self._outbox):
+            if len(claimed) >= limit:
+                break
+            message, until = self._outbox[outbox_id]
+            if until is None or until < now:
+                self._outbox[outbox_id] = (message, now + lease)
+                claimed.append(message)
+        return claimed
+
+    async def delete_outbox(self, ids: Collection[int]) -> None:
+        for outbox_id in ids:
+            self._outbox.pop(outbox_id, None)
+
+    async def schedule_timers(self, timers: Sequence[Timer]) -> None:
+        self._put_timers(timers)
+
+    def _put_timers(self, timers: Sequence[Timer]) -> None:
+        for t in timers:
+            self._timers[t.timer_id] = (replace(t, payload=_copy(t.payload)), None)
+
+    async def claim_due_timers(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
+        due = sorted(
+            (
+                t
+                for t, until in self._timers.values()
+                if t.fire_at <= now and (until is None or until <= now)
+            ),
+            key=lambda t: (t.fire_at, t.timer_id),
+        )[:limit]
+        for t in due:
+            self._timers[t.timer_id] = (t, now + lease)
+        return [replace(t, payload=_copy(t.payload)) for t in due]
+
+    async def complete_timers(self, timer_ids: Collection[str]) -> None:
+        for timer_id in timer_ids:
+            self._timers.pop(timer_id, None)
+
+    async def append_logs(self, lines: Sequence[LogLine]) -> list[StoredLogLine]:
+        now = _now()
+        stored = [
+            StoredLogLine(
+                id=next(self._log_ids),
+                run_id=line.run_id,
+                node_id=line.node_id,
+                level=line.level,
+                message=line.message,
+                attempt=line.attempt,
+                ts=line.ts or now,
+                tenant_id=line.tenant_id,
+            )
+            for line in lines
+        ]
+        self._logs.extend(stored)
+        return stored
+
+    async def read_logs(
+        self,
+        run_id: str,
+        *,
+        node_id: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+    ) -> list[StoredLogLine]:
+        lines = [
+            line
+            for line in self._logs
+            if line.id > after_id
+            and line.run_id == run_id
+            and (node_id is None or line.node_id == node_id)
+        ]
+        return lines[:limit]
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def purge_runs_older_than(
+        self,
+        cutoff: datetime,
+        batch_size: int = 500,  # noqa: ARG002 - memory has no transactions to keep short
+    ) -> int:
+        doomed = {
+            r.run_id for r in self._runs.values() if r.ended_at is not None and r.ended_at < cutoff
+        }
+        for run_id in doomed:
+            del self._runs[run_id]
+            self._events.pop(run_id, None)
+            self._snapshots.pop(run_id, None)
+        self._steps = {k: v for k, v in self._steps.items() if k[0] not in doomed}
+        self._timers = {k: v for k, v in self._timers.items() if v[0].run_id not in doomed}
+        self._processed = {k: v for k, v in self._processed.items() if v not in doomed}
+        self._logs = [line for line in self._logs if line.run_id not in doomed]
+        return len(doomed)
+
+
+def _copy_run(r: RunRecord) -> RunRecord:
+    return replace(r, input=_copy(r.input), output=_copy(r.output), error=_copy(r.error))
+
+
+def _run_key(r: RunRecord) -> tuple[datetime, str]:
+    if r.started_at is None:  # pragma: no cover - set on every upsert
+        raise StoreError(f"run {r.run_id} has no start time")
+    return (r.started_at, r.run_id)
+
+
+def _matches(r: RunRecord, f: RunFilter, after: RunCursor | None) -> bool:
+    checks: list[Any] = [
+        f.tenant_id is None or r.tenant_id == f.tenant_id,
+        f.workflow_id is None or r.workflow_id == f.workflow_id,
+        f.statuses is None or r.status in f.statuses,
+        f.started_after is None or _run_key(r)[0] >= f.started_after,
+        f.started_before is None or _run_key(r)[0] < f.started_before,
+        f.parent_run_id is None or r.parent_run_id == f.parent_run_id,
+        after is None or _run_key(r) < (after.started_at, after.run_id),
+    ]
+    return all(checks)

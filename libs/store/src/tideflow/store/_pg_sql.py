@@ -1,0 +1,218 @@
+"""SQL statements of the Postgres store, kept apart from the code that sequences them."""
+
+# The f-strings below only splice in the fixed column lists of this module; every value
+# travels as a parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+# Key of the transaction-level advisory lock that orders appends to the event log.
+LOG_LOCK_KEY = 7_351_204_118_552_602
+
+EVENT_COLUMNS = "run_id, seq, type, data, recorded_at, position, tenant_id"
+
+LOCK_LOG = "SELECT pg_advisory_xact_lock($1)"
+
+LAST_SEQS = """
+SELECT r.run_id,
+       coalesce((SELECT max(e.seq) FROM run_events e WHERE e.run_id = r.run_id), 0) AS last_seq
+FROM unnest($1::text[]) AS r(run_id)
+"""
+
+INSERT_EVENTS = f"""
+INSERT INTO run_events (run_id, seq, tenant_id, type, data)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[])
+RETURNING {EVENT_COLUMNS}
+"""
+
+READ_RUN = f"""
+SELECT {EVENT_COLUMNS} FROM run_events
+WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
+"""
+
+READ_ALL = f"""
+SELECT {EVENT_COLUMNS} FROM run_events
+WHERE position > $1 ORDER BY position LIMIT $2
+"""
+
+LAST_POSITION = "SELECT coalesce(max(position), 0) FROM run_events"
+
+RUN_COLUMNS = """run_id, tenant_id, workflow_id, version, status, input, output, error,
+    parent_run_id, replay_of, idempotency_key, started_at, ended_at, updated_at, last_seq"""
+
+UPSERT_RUN = """
+INSERT INTO runs (run_id, tenant_id, workflow_id, version, status, input, output, error,
+                  parent_run_id, replay_of, idempotency_key, started_at, ended_at, updated_at,
+                  last_seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()), $13, now(), $14)
+ON CONFLICT (run_id) DO UPDATE SET
+    workflow_id = EXCLUDED.workflow_id,
+    version = EXCLUDED.version,
+    status = EXCLUDED.status,
+    input = EXCLUDED.input,
+    output = EXCLUDED.output,
+    error = EXCLUDED.error,
+    parent_run_id = EXCLUDED.parent_run_id,
+    replay_of = EXCLUDED.replay_of,
+    idempotency_key = EXCLUDED.idempotency_key,
+    started_at = coalesce($12, runs.started_at),
+    ended_at = EXCLUDED.ended_at,
+    updated_at = now(),
+    last_seq = EXCLUDED.last_seq
+"""
+
+GET_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1"
+
+RUN_BY_KEY = f"""
+SELECT {RUN_COLUMNS} FROM runs
+WHERE tenant_id = $1 AND workflow_id = $2 AND idempotency_key = $3
+"""
+
+UPSERT_STEP = """
+INSERT INTO run_steps (run_id, node_id, tenant_id, status, attempt, started_at, ended_at,
+                       error, output)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (run_id, node_id) DO UPDATE SET
+    status = EXCLUDED.status,
+    attempt = EXCLUDED.attempt,
+    started_at = EXCLUDED.started_at,
+    ended_at = EXCLUDED.ended_at,
+    error = EXCLUDED.error,
+    output = EXCLUDED.output
+"""
+
+GET_STEPS = """
+SELECT run_id, node_id, tenant_id, status, attempt, started_at, ended_at, error, output
+FROM run_steps WHERE run_id = $1 ORDER BY started_at NULLS LAST, node_id
+"""
+
+UPSERT_SNAPSHOT = """
+INSERT INTO run_snapshots (run_id, seq, tenant_id, state) VALUES ($1, $2, $3, $4)
+ON CONFLICT (run_id, seq) DO UPDATE SET state = EXCLUDED.state
+"""
+
+LATEST_SNAPSHOT = """
+SELECT run_id, seq, tenant_id, state FROM run_snapshots
+WHERE run_id = $1 ORDER BY seq DESC LIMIT 1
+"""
+
+NEXT_OUTBOX_IDS = "SELECT nextval('outbox_id_seq') FROM generate_series(1, $1)"
+
+INSERT_OUTBOX = """
+INSERT INTO outbox (id, tenant_id, topic, key, payload, header_keys, header_values,
+                    claimed_until)
+VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::interval)
+"""
+
+CLAIM_OUTBOX = """
+UPDATE outbox SET claimed_until = now() + $2::interval
+WHERE id IN (
+    SELECT id FROM outbox
+    WHERE claimed_until IS NULL OR claimed_until < now()
+    ORDER BY id LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, tenant_id, topic, key, payload, header_keys, header_values, created_at
+"""
+
+DELETE_OUTBOX = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+
+UPSERT_TIMER = """
+INSERT INTO timers (timer_id, tenant_id, run_id, fire_at, kind, payload, claimed_until)
+VALUES ($1, $2, $3, $4, $5, $6, NULL)
+ON CONFLICT (timer_id) DO UPDATE SET
+    run_id = EXCLUDED.run_id,
+    fire_at = EXCLUDED.fire_at,
+    kind = EXCLUDED.kind,
+    payload = EXCLUDED.payload,
+    claimed_until = NULL
+"""
+
+DELETE_TIMERS = "DELETE FROM timers WHERE timer_id = ANY($1::text[])"
+
+CLAIM_TIMERS = """
+UPDATE timers SET claimed_until = $1 + $3::interval
+WHERE timer_id IN (
+    SELECT timer_id FROM timers
+    WHERE fire_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1)
+    ORDER BY fire_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING timer_id, tenant_id, run_id, fire_at, kind, payload
+"""
+
+INSERT_PROCESSED = """
+INSERT INTO processed_commands (command_id, tenant_id, run_id) VALUES ($1, $2, $3)
+ON CONFLICT (command_id) DO NOTHING
+"""
+
+PROCESSED = "SELECT command_id FROM processed_commands WHERE command_id = ANY($1::text[])"
+
+INSERT_LOGS = """
+INSERT INTO run_logs (run_id, node_id, level, message, attempt, ts, tenant_id)
+SELECT r.run_id, r.node_id, r.level, r.message, r.attempt, coalesce(r.ts, now()), r.tenant_id
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
+            $7::text[])
+    AS r(run_id, node_id, level, message, attempt, ts, tenant_id)
+RETURNING id, run_id, node_id, level, message, attempt, ts, tenant_id
+"""
+
+READ_LOGS = """
+SELECT id, run_id, node_id, level, message, attempt, ts, tenant_id FROM run_logs
+WHERE run_id = $1 AND id > $2 AND ($3::text IS NULL OR node_id = $3)
+ORDER BY id LIMIT $4
+"""
+
+PURGE = "SELECT tideflow_purge_runs($1, $2)"
+
+WORKFLOW_COLUMNS = "workflow_id, tenant_id, name, draft, revision, archived, created_at, updated_at"
+VERSION_COLUMNS = (
+    "workflow_id, tenant_id, version, definition, published_at, published_by, source_version"
+)
+
+INSERT_WORKFLOW = f"""
+INSERT INTO workflows (tenant_id, workflow_id, name, draft) VALUES ($1, $2, $3, $4)
+RETURNING {WORKFLOW_COLUMNS}
+"""
+
+GET_WORKFLOW = f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE tenant_id = $1 AND workflow_id = $2"
+
+LOCK_WORKFLOW = GET_WORKFLOW + " FOR UPDATE"
+
+LIST_WORKFLOWS = f"""
+SELECT {WORKFLOW_COLUMNS} FROM workflows
+WHERE tenant_id = $1 AND ($2 OR NOT archived) ORDER BY workflow_id
+"""
+
+UPDATE_DRAFT = f"""
+UPDATE workflows SET draft = $3, name = coalesce($4, name), revision = revision + 1,
+                     updated_at = now()
+WHERE tenant_id = $1 AND workflow_id = $2 AND NOT archived
+  AND ($5::int IS NULL OR revision = $5)
+RETURNING {WORKFLOW_COLUMNS}
+"""
+
+SET_ARCHIVED = f"""
+UPDATE workflows SET archived = $3, updated_at = now()
+WHERE tenant_id = $1 AND workflow_id = $2
+RETURNING {WORKFLOW_COLUMNS}
+"""
+
+INSERT_VERSION = f"""
+INSERT INTO workflow_versions (tenant_id, workflow_id, version, definition, published_by,
+                               source_version)
+SELECT $1, $2, coalesce(max(version), 0) + 1, $3, $4, $5
+FROM workflow_versions WHERE tenant_id = $1 AND workflow_id = $2
+RETURNING {VERSION_COLUMNS}
+"""
+
+GET_VERSION = f"""
+SELECT {VERSION_COLUMNS} FROM workflow_versions
+WHERE tenant_id = $1 AND workflow_id = $2 AND ($3::int IS NULL OR version = $3)
+ORDER BY version DESC LIMIT 1
+"""
+
+LIST_VERSIONS = f"""
+SELECT {VERSION_COLUMNS} FROM workflow_versions
+WHERE tenant_id = $1 AND workflow_id = $2 ORDER BY version
+"""

@@ -1,0 +1,154 @@
+"""Workflow drafts and immutable published versions on Postgres."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tideflow.store import _pg_sql as sql
+from tideflow.store._errors import ConcurrencyConflict, Immutable, NotFound, StoreError
+from tideflow.store._pg_errors import translated
+from tideflow.store._pg_rows import version as version_row
+from tideflow.store._pg_rows import workflow as workflow_row
+from tideflow.store._records import DEFAULT_TENANT, JSONObject, WorkflowRecord, WorkflowVersion
+
+if TYPE_CHECKING:
+    import asyncpg
+
+
+class PostgresWorkflows:
+    """The workflow half of `PostgresEventStore`, used by the gateway."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create_workflow(
+        self, workflow_id: str, name: str, draft: JSONObject, *, tenant_id: str = DEFAULT_TENANT
+    ) -> WorkflowRecord:
+        with translated(f"create workflow {workflow_id}"):
+            row = await self._pool.fetchrow(
+                sql.INSERT_WORKFLOW, tenant_id, workflow_id, name, draft
+            )
+        if row is None:  # pragma: no cover - INSERT ... RETURNING always returns the row
+            raise StoreError(f"workflow {workflow_id} was not created")
+        return workflow_row(row)
+
+    async def get_workflow(
+        self, workflow_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> WorkflowRecord:
+        with translated("get workflow"):
+            row = await self._pool.fetchrow(sql.GET_WORKFLOW, tenant_id, workflow_id)
+        if row is None:
+            raise NotFound(f"workflow {workflow_id} not found")
+        return workflow_row(row)
+
+    async def list_workflows(
+        self, *, tenant_id: str = DEFAULT_TENANT, include_archived: bool = False
+    ) -> list[WorkflowRecord]:
+        with translated("list workflows"):
+            rows = await self._pool.fetch(sql.LIST_WORKFLOWS, tenant_id, include_archived)
+        return [workflow_row(row) for row in rows]
+
+    async def update_draft(
+        self,
+        workflow_id: str,
+        draft: JSONObject,
+        *,
+        name: str | None = None,
+        expected_revision: int | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> WorkflowRecord:
+        with translated("update draft"):
+            row = await self._pool.fetchrow(
+                sql.UPDATE_DRAFT, tenant_id, workflow_id, draft, name, expected_revision
+            )
+        if row is not None:
+            return workflow_row(row)
+        # Nothing matched: say why (the row can only have moved on, never come back).
+        current = await self.get_workflow(workflow_id, tenant_id=tenant_id)
+        if current.archived:
+            raise Immutable(f"workflow {workflow_id} is archived")
+        raise ConcurrencyConflict(
+            message=f"workflow {workflow_id} is at revision {current.revision}, "
+            f"not {expected_revision}"
+        )
+
+    async def set_archived(
+        self, workflow_id: str, archived: bool, *, tenant_id: str = DEFAULT_TENANT
+    ) -> WorkflowRecord:
+        with translated("archive workflow"):
+            row = await self._pool.fetchrow(sql.SET_ARCHIVED, tenant_id, workflow_id, archived)
+        if row is None:
+            raise NotFound(f"workflow {workflow_id} not found")
+        return workflow_row(row)
+
+    async def publish(
+        self,
+        workflow_id: str,
+        *,
+        definition: JSONObject | None = None,
+        published_by: str | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> WorkflowVersion:
+        return await self._publish(workflow_id, definition, published_by, None, tenant_id)
+
+    async def rollback(
+        self,
+        workflow_id: str,
+        version: int,
+        *,
+        published_by: str | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> WorkflowVersion:
+        return await self._publish(workflow_id, None, published_by, version, tenant_id)
+
+    async def _publish(
+        self,
+        workflow_id: str,
+        definition: JSONObject | None,
+        published_by: str | None,
+        source_version: int | None,
+        tenant_id: str,
+    ) -> WorkflowVersion:
+        """Lock the workflow row so concurrent publishes get consecutive version numbers."""
+        with translated("publish"):
+            async with self._pool.acquire() as connection, connection.transaction():
+                row = await connection.fetchrow(sql.LOCK_WORKFLOW, tenant_id, workflow_id)
+                if row is None:
+                    raise NotFound(f"workflow {workflow_id} not found")
+                if row["archived"]:
+                    raise Immutable(f"workflow {workflow_id} is archived")
+                if source_version is not None:
+                    source = await connection.fetchrow(
+                        sql.GET_VERSION, tenant_id, workflow_id, source_version
+                    )
+                    if source is None:
+                        raise NotFound(f"workflow {workflow_id} has no version {source_version}")
+                    definition = source["definition"]
+                published = await connection.fetchrow(
+                    sql.INSERT_VERSION,
+                    tenant_id,
+                    workflow_id,
+                    row["draft"] if definition is None else definition,
+                    published_by,
+                    source_version,
+                )
+        if published is None:  # pragma: no cover - INSERT ... SELECT of an aggregate
+            raise StoreError(f"workflow {workflow_id} was not published")
+        return version_row(published)
+
+    async def get_version(
+        self, workflow_id: str, version: int | None = None, *, tenant_id: str = DEFAULT_TENANT
+    ) -> WorkflowVersion:
+        with translated("get version"):
+            row = await self._pool.fetchrow(sql.GET_VERSION, tenant_id, workflow_id, version)
+        if row is None:
+            which = "any version" if version is None else f"version {version}"
+            raise NotFound(f"workflow {workflow_id} has no {which}")
+        return version_row(row)
+
+    async def list_versions(
+        self, workflow_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> list[WorkflowVersion]:
+        with translated("list versions"):
+            rows = await self._pool.fetch(sql.LIST_VERSIONS, tenant_id, workflow_id)
+        return [version_row(row) for row in rows]

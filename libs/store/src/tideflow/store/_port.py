@@ -1,0 +1,218 @@
+"""The event store port: what the scheduler, relays and gateway need from persistence.
+
+Two implementations pass one contract suite: `PostgresEventStore` (production) and
+`InMemoryEventStore` (`tide dev` without a database, fast tests).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from tideflow.store._records import (
+    DEFAULT_TENANT,
+    CommitBatch,
+    CommitResult,
+    JSONObject,
+    LogLine,
+    NewEvent,
+    RunCursor,
+    RunFilter,
+    RunPage,
+    RunRecord,
+    Snapshot,
+    StepRecord,
+    StoredEvent,
+    StoredLogLine,
+    StoredOutboxMessage,
+    Timer,
+    WorkflowRecord,
+    WorkflowVersion,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+DEFAULT_RETENTION = timedelta(days=90)
+
+
+class EventStore(Protocol):
+    """Persistence of runs: event log, projections, outbox, timers, workflows and logs."""
+
+    # -- the event log -------------------------------------------------------------------
+
+    async def append(
+        self,
+        run_id: str,
+        expected_seq: int,
+        events: Sequence[NewEvent],
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> list[StoredEvent]:
+        """Append after `expected_seq` (0 for a new run) or raise `ConcurrencyConflict`."""
+        ...
+
+    async def commit_batch(self, batch: CommitBatch) -> CommitResult:
+        """Write a whole scheduler batch atomically; any conflicting append aborts it all."""
+        ...
+
+    async def read(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]:
+        """A run's events with seq > after_seq, in seq order."""
+        ...
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Events of every run with position > after_position, in commit order."""
+        ...
+
+    async def last_position(self) -> int:
+        """The highest committed position (0 when empty), where a new follower starts."""
+        ...
+
+    async def latest_snapshot(self, run_id: str) -> Snapshot | None:
+        """The snapshot with the highest seq, if any."""
+        ...
+
+    async def is_processed(self, command_ids: Collection[str]) -> set[str]:
+        """The subset of `command_ids` whose effects are already committed."""
+        ...
+
+    # -- run projections -----------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        """The run's projection row, or `NotFound`."""
+        ...
+
+    async def find_run_by_idempotency_key(
+        self, workflow_id: str, idempotency_key: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> RunRecord | None:
+        """The run started earlier with this idempotency key, if any."""
+        ...
+
+    async def list_runs(
+        self, run_filter: RunFilter, *, limit: int = 50, after: RunCursor | None = None
+    ) -> RunPage:
+        """Runs newest first, keyset-paginated."""
+        ...
+
+    async def get_steps(self, run_id: str) -> list[StepRecord]:
+        """The run's step rows ordered by start time then node id."""
+        ...
+
+    # -- workflows and versions ----------------------------------------------------------
+
+    async def create_workflow(
+        self, workflow_id: str, name: str, draft: JSONObject, *, tenant_id: str = DEFAULT_TENANT
+    ) -> WorkflowRecord:
+        """A new workflow with its first draft, or `AlreadyExists`."""
+        ...
+
+    async def get_workflow(
+        self, workflow_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> WorkflowRecord:
+        """The workflow and its draft, or `NotFound`."""
+        ...
+
+    async def list_workflows(
+        self, *, tenant_id: str = DEFAULT_TENANT, include_archived: bool = False
+    ) -> list[WorkflowRecord]:
+        """Workflows ordered by id."""
+        ...
+
+    async def update_draft(
+        self,
+        workflow_id: str,
+        draft: JSONObject,
+        *,
+        name: str | None = None,
+        expected_revision: int | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> WorkflowRecord:
+        """Replace the draft; with `expected_revision`, `ConcurrencyConflict` if it moved."""
+        ...
+
+    async def set_archived(
+        self, workflow_id: str, archived: bool, *, tenant_id: str = DEFAULT_TENANT
+    ) -> WorkflowRecord:
+        """Archive (hide, freeze) or restore a workflow."""
+        ...
+
+    async def publish(
+        self,
+        workflow_id: str,
+        *,
+        definition: JSONObject | None = None,
+        published_by: str | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> WorkflowVersion:
+        """Publish `definition` (default: the current draft) as the next version number."""
+        ...
+
+    async def rollback(
+        self,
+        workflow_id: str,
+        version: int,
+        *,
+        published_by: str | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> WorkflowVersion:
+        """Publish an old version's definition again as a new version."""
+        ...
+
+    async def get_version(
+        self, workflow_id: str, version: int | None = None, *, tenant_id: str = DEFAULT_TENANT
+    ) -> WorkflowVersion:
+        """A published version (default: the latest), or `NotFound`."""
+        ...
+
+    async def list_versions(
+        self, workflow_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> list[WorkflowVersion]:
+        """Every published version, oldest first."""
+        ...
+
+    # -- outbox, timers, logs ------------------------------------------------------------
+
+    async def claim_outbox(
+        self, limit: int, *, lease: timedelta = timedelta(seconds=30)
+    ) -> list[StoredOutboxMessage]:
+        """Claim unclaimed (or lease-expired) outbox rows, oldest first, for one relay."""
+        ...
+
+    async def delete_outbox(self, ids: Collection[int]) -> None:
+        """Forget rows Kafka has acknowledged."""
+        ...
+
+    async def schedule_timers(self, timers: Sequence[Timer]) -> None:
+        """Create or replace timers outside a batch (e.g. from the gateway)."""
+        ...
+
+    async def claim_due_timers(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
+        """Claim timers due at `now` that nobody holds; each is handed to one claimer per lease."""
+        ...
+
+    async def complete_timers(self, timer_ids: Collection[str]) -> None:
+        """Delete fired timers once their `TimerFired` command is durable."""
+        ...
+
+    async def append_logs(self, lines: Sequence[LogLine]) -> list[StoredLogLine]:
+        """Record step log lines."""
+        ...
+
+    async def read_logs(
+        self,
+        run_id: str,
+        *,
+        node_id: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+    ) -> list[StoredLogLine]:
+        """A run's log lines in write order, optionally for one node."""
+        ...
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def purge_runs_older_than(self, cutoff: datetime, batch_size: int = 500) -> int:
+        """Delete finished runs that ended before `cutoff` with all their rows; the count."""
+        ...

@@ -1,0 +1,409 @@
+"""The event store on Postgres (asyncpg).
+
+Appends are optimistic and gapless: under the event-log lock the store reads each run's
+last seq, refuses the whole write with `ConcurrencyConflict` if it is not the expected one,
+and inserts seq = expected + 1, 2, ... ; the primary key (run_id, seq) backs this up.
+
+Why a lock at all: followers (`read_all`) track a global `position` and must never miss an
+event. A plain bigserial is assigned at insert time, but transactions commit in another
+order, so a follower could read position 11 while 10 is still uncommitted and then skip it
+for ever. Like pyeventsourcing's Postgres recorder (which takes `LOCK TABLE ... IN EXCLUSIVE
+MODE` before inserting), we serialise the tail of every appending transaction: a
+transaction-level advisory lock is taken *after* all the other writes of the transaction
+(projections, outbox, timers), right before the event insert, and released by the commit
+itself. Positions are therefore assigned and made visible in commit order, and the lock is
+held only for the conflict check, one multi-row insert and the commit. Holders of the lock
+never wait for row locks, so it cannot take part in a deadlock. Scheduler batches amortise
+the serialisation over many runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Self
+
+import asyncpg
+
+from tideflow.store import _pg_sql as sql
+from tideflow.store._codecs import Connection, setup_connection
+from tideflow.store._errors import ConcurrencyConflict, NotFound, RunConflict, StoreError
+from tideflow.store._migrate import migrate
+from tideflow.store._pg_errors import translated
+from tideflow.store._pg_rows import event, log_line, outbox_message, run, snapshot, step, timer
+from tideflow.store._pg_workflows import PostgresWorkflows
+from tideflow.store._port import EventStore
+from tideflow.store._records import (
+    DEFAULT_TENANT,
+    CommitBatch,
+    CommitResult,
+    LogLine,
+    NewEvent,
+    RunAppend,
+    RunCursor,
+    RunFilter,
+    RunPage,
+    RunRecord,
+    Snapshot,
+    StepRecord,
+    StoredEvent,
+    StoredLogLine,
+    StoredOutboxMessage,
+    Timer,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, role: str | None = None
+) -> asyncpg.Pool:
+    """A pool with the orjson codecs; `role` makes every session run as that role."""
+    settings = {"application_name": "tideflow"}
+    if role is not None:
+        settings["role"] = role
+    with translated("connect"):
+        return await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=setup_connection,
+            server_settings=settings,
+        )
+
+
+class PostgresEventStore(PostgresWorkflows, EventStore):
+    """`EventStore` over an asyncpg pool created by `create_pool` (codecs installed)."""
+
+    def __init__(self, pool: asyncpg.Pool, *, owns_pool: bool = False) -> None:
+        super().__init__(pool)
+        self._owns_pool = owns_pool
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        role: str | None = None,
+        apply_migrations: bool = False,
+    ) -> Self:
+        """Open a pool of its own (closed by `close`), optionally migrating first."""
+        if apply_migrations:
+            await migrate(dsn)
+        pool = await create_pool(dsn, min_size=min_size, max_size=max_size, role=role)
+        return cls(pool, owns_pool=True)
+
+    async def close(self) -> None:
+        if self._owns_pool:
+            await self._pool.close()
+
+    # -- the event log -------------------------------------------------------------------
+
+    async def append(
+        self,
+        run_id: str,
+        expected_seq: int,
+        events: Sequence[NewEvent],
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> list[StoredEvent]:
+        batch = CommitBatch(appends=(RunAppend(run_id, expected_seq, events, tenant_id),))
+        result = await self.commit_batch(batch)
+        return result.events[run_id]
+
+    async def commit_batch(self, batch: CommitBatch) -> CommitResult:
+        _check_unique_runs(batch.appends)
+        # The runs projection is written before the lock (its last seq is known up front:
+        # if the append conflicts, the whole transaction rolls back anyway).
+        last = {a.run_id: a.expected_seq + len(a.events) for a in batch.appends}
+        runs = [replace(r, last_seq=last[r.run_id]) if r.run_id in last else r for r in batch.runs]
+        with translated("commit batch"):
+            async with self._pool.acquire() as connection, connection.transaction():
+                await connection.executemany(sql.UPSERT_RUN, [_run_args(r) for r in runs])
+                outbox_ids = await _write_side_effects(connection, batch)
+                events = await _append_locked(connection, batch.appends)
+        return CommitResult(events=events, outbox_ids=outbox_ids)
+
+    async def read(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]:
+        with translated("read run"):
+            rows = await self._pool.fetch(sql.READ_RUN, run_id, after_seq, limit)
+        return [event(row) for row in rows]
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        with translated("read log"):
+            rows = await self._pool.fetch(sql.READ_ALL, after_position, limit)
+        return [event(row) for row in rows]
+
+    async def last_position(self) -> int:
+        with translated("last position"):
+            value = await self._pool.fetchval(sql.LAST_POSITION)
+        return int(value)
+
+    async def latest_snapshot(self, run_id: str) -> Snapshot | None:
+        with translated("latest snapshot"):
+            row = await self._pool.fetchrow(sql.LATEST_SNAPSHOT, run_id)
+        return None if row is None else snapshot(row)
+
+    async def is_processed(self, command_ids: Collection[str]) -> set[str]:
+        if not command_ids:
+            return set()
+        with translated("is processed"):
+            rows = await self._pool.fetch(sql.PROCESSED, list(command_ids))
+        return {row["command_id"] for row in rows}
+
+    # -- run projections -----------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        with translated("get run"):
+            row = await self._pool.fetchrow(sql.GET_RUN, run_id)
+        if row is None:
+            raise NotFound(f"run {run_id} not found")
+        return run(row)
+
+    async def find_run_by_idempotency_key(
+        self, workflow_id: str, idempotency_key: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> RunRecord | None:
+        with translated("find run"):
+            row = await self._pool.fetchrow(sql.RUN_BY_KEY, tenant_id, workflow_id, idempotency_key)
+        return None if row is None else run(row)
+
+    async def list_runs(
+        self, run_filter: RunFilter, *, limit: int = 50, after: RunCursor | None = None
+    ) -> RunPage:
+        query, args = _list_runs_query(run_filter, limit + 1, after)
+        with translated("list runs"):
+            rows = await self._pool.fetch(query, *args)
+        runs = [run(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        cursor = RunCursor(_started(runs[-1]), runs[-1].run_id) if more and runs else None
+        return RunPage(runs=runs, next_cursor=cursor)
+
+    async def get_steps(self, run_id: str) -> list[StepRecord]:
+        with translated("get steps"):
+            rows = await self._pool.fetch(sql.GET_STEPS, run_id)
+        return [step(row) for row in rows]
+
+    # -- outbox, timers, logs ------------------------------------------------------------
+
+    async def claim_outbox(
+        self, limit: int, *, lease: timedelta = timedelta(seconds=30)
+    ) -> list[StoredOutboxMessage]:
+        with translated("claim outbox"):
+            rows = await self._pool.fetch(sql.CLAIM_OUTBOX, limit, lease)
+        return sorted((outbox_message(row) for row in rows), key=lambda m: m.id)
+
+    async def delete_outbox(self, ids: Collection[int]) -> None:
+        if ids:
+            with translated("delete outbox"):
+                await self._pool.execute(sql.DELETE_OUTBOX, list(ids))
+
+    async def schedule_timers(self, timers: Sequence[Timer]) -> None:
+        if timers:
+            with translated("schedule timers"):
+                async with self._pool.acquire() as connection, connection.transaction():
+                    await connection.executemany(sql.UPSERT_TIMER, [_timer_args(t) for t in timers])
+
+    async def claim_due_timers(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
+        with translated("claim timers"):
+            rows = await self._pool.fetch(sql.CLAIM_TIMERS, now, limit, lease)
+        return sorted((timer(row) for row in rows), key=lambda t: (t.fire_at, t.timer_id))
+
+    async def complete_timers(self, timer_ids: Collection[str]) -> None:
+        if timer_ids:
+            with translated("complete timers"):
+                await self._pool.execute(sql.DELETE_TIMERS, list(timer_ids))
+
+    async def append_logs(self, lines: Sequence[LogLine]) -> list[StoredLogLine]:
+        if not lines:
+            return []
+        columns = (
+            [line.run_id for line in lines],
+            [line.node_id for line in lines],
+            [line.level for line in lines],
+            [line.message for line in lines],
+            [line.attempt for line in lines],
+            [line.ts for line in lines],
+            [line.tenant_id for line in lines],
+        )
+        with translated("append logs"):
+            rows = await self._pool.fetch(sql.INSERT_LOGS, *columns)
+        return sorted((log_line(row) for row in rows), key=lambda line: line.id)
+
+    async def read_logs(
+        self,
+        run_id: str,
+        *,
+        node_id: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+    ) -> list[StoredLogLine]:
+        with translated("read logs"):
+            rows = await self._pool.fetch(sql.READ_LOGS, run_id, after_id, node_id, limit)
+        return [log_line(row) for row in rows]
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def purge_runs_older_than(self, cutoff: datetime, batch_size: int = 500) -> int:
+        total = 0
+        with translated("purge runs"):
+            while True:
+                purged = int(await self._pool.fetchval(sql.PURGE, cutoff, batch_size))
+                total += purged
+                if purged < batch_size:
+                    return total
+
+
+def _check_unique_runs(appends: Sequence[RunAppend]) -> None:
+    seen: set[str] = set()
+    for append in appends:
+        if append.run_id in seen:
+            raise StoreError(f"run {append.run_id} appears twice in one batch")
+        seen.add(append.run_id)
+
+
+async def _write_side_effects(connection: Connection, batch: CommitBatch) -> list[int]:
+    """Everything but the events and the runs projection, before the event-log lock."""
+    await connection.executemany(sql.UPSERT_STEP, [_step_args(s) for s in batch.steps])
+    await connection.executemany(
+        sql.UPSERT_SNAPSHOT, [(s.run_id, s.seq, s.tenant_id, s.state) for s in batch.snapshots]
+    )
+    if batch.cancel_timers:
+        await connection.execute(sql.DELETE_TIMERS, list(batch.cancel_timers))
+    await connection.executemany(sql.UPSERT_TIMER, [_timer_args(t) for t in batch.timers])
+    await connection.executemany(
+        sql.INSERT_PROCESSED, [(p.command_id, p.tenant_id, p.run_id) for p in batch.processed]
+    )
+    if not batch.outbox:
+        return []
+    ids = [row[0] for row in await connection.fetch(sql.NEXT_OUTBOX_IDS, len(batch.outbox))]
+    await connection.executemany(
+        sql.INSERT_OUTBOX,
+        [
+            (
+                outbox_id,
+                m.tenant_id,
+                m.topic,
+                m.key,
+                m.payload,
+                [k for k, _ in m.headers],
+                [v for _, v in m.headers],
+                batch.outbox_claimed_for,
+            )
+            for outbox_id, m in zip(ids, batch.outbox, strict=True)
+        ],
+    )
+    return ids
+
+
+async def _append_locked(
+    connection: Connection, appends: Sequence[RunAppend]
+) -> dict[str, list[StoredEvent]]:
+    """Check every run's last seq and insert the events, under the event-log lock."""
+    if not appends:
+        return {}
+    await connection.execute(sql.LOCK_LOG, sql.LOG_LOCK_KEY)
+    rows = await connection.fetch(sql.LAST_SEQS, [a.run_id for a in appends])
+    last = {row["run_id"]: int(row["last_seq"]) for row in rows}
+    conflicts = tuple(
+        RunConflict(a.run_id, a.expected_seq, last[a.run_id])
+        for a in appends
+        if last[a.run_id] != a.expected_seq
+    )
+    if conflicts:
+        raise ConcurrencyConflict(conflicts)
+    flat = [
+        (a.run_id, a.expected_seq + offset, a.tenant_id, e.type, e.data)
+        for a in appends
+        for offset, e in enumerate(a.events, start=1)
+    ]
+    stored: dict[str, list[StoredEvent]] = {a.run_id: [] for a in appends}
+    if flat:
+        inserted = await connection.fetch(
+            sql.INSERT_EVENTS, *(list(c) for c in zip(*flat, strict=True))
+        )
+        for row in sorted(inserted, key=lambda r: (r["run_id"], r["seq"])):
+            stored[row["run_id"]].append(event(row))
+    return stored
+
+
+def _run_args(r: RunRecord) -> tuple[Any, ...]:
+    return (
+        r.run_id,
+        r.tenant_id,
+        r.workflow_id,
+        r.version,
+        r.status,
+        r.input,
+        r.output,
+        r.error,
+        r.parent_run_id,
+        r.replay_of,
+        r.idempotency_key,
+        r.started_at,
+        r.ended_at,
+        r.last_seq,
+    )
+
+
+def _step_args(s: StepRecord) -> tuple[Any, ...]:
+    return (
+        s.run_id,
+        s.node_id,
+        s.tenant_id,
+        s.status,
+        s.attempt,
+        s.started_at,
+        s.ended_at,
+        s.error,
+        s.output,
+    )
+
+
+def _timer_args(t: Timer) -> tuple[Any, ...]:
+    return (t.timer_id, t.tenant_id, t.run_id, t.fire_at, t.kind, t.payload)
+
+
+def _started(record: RunRecord) -> datetime:
+    if record.started_at is None:  # pragma: no cover - the column is NOT NULL
+        raise StoreError(f"run {record.run_id} has no start time")
+    return record.started_at
+
+
+def _list_runs_query(
+    run_filter: RunFilter, limit: int, after: RunCursor | None
+) -> tuple[str, list[Any]]:
+    """Compose the keyset query from fixed fragments; values always travel as parameters."""
+    conditions: list[str] = []
+    args: list[Any] = []
+
+    def param(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if run_filter.tenant_id is not None:
+        conditions.append(f"tenant_id = {param(run_filter.tenant_id)}")
+    if run_filter.workflow_id is not None:
+        conditions.append(f"workflow_id = {param(run_filter.workflow_id)}")
+    if run_filter.statuses is not None:
+        conditions.append(f"status = ANY({param(list(run_filter.statuses))}::text[])")
+    if run_filter.started_after is not None:
+        conditions.append(f"started_at >= {param(run_filter.started_after)}")
+    if run_filter.started_before is not None:
+        conditions.append(f"started_at < {param(run_filter.started_before)}")
+    if run_filter.parent_run_id is not None:
+        conditions.append(f"parent_run_id = {param(run_filter.parent_run_id)}")
+    if after is not None:
+        conditions.append(
+            f"(started_at, run_id) < ({param(after.started_at)}, {param(after.run_id)})"
+        )
+    where = " AND ".join(conditions) or "true"
+    query = (
+        f"SELECT {sql.RUN_COLUMNS} FROM runs WHERE {where} "  # noqa: S608 - fixed fragments
+        f"ORDER BY started_at DESC, run_id DESC LIMIT {param(limit)}"
+    )
+    return query, args

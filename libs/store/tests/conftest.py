@@ -1,0 +1,101 @@
+"""Fixtures of the store tests: a fresh, migrated database per test, and both stores.
+
+A migrated template database is built once per session; each test gets a copy
+(`CREATE DATABASE ... TEMPLATE`), dropped afterwards, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from tideflow.store import APP_ROLE, EventStore, InMemoryEventStore, PostgresEventStore, migrate
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+class Databases:
+    """Creates and drops throwaway databases on the server of `database_url`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.admin_url = with_database(url, "postgres")
+
+    async def create(self, *, template: str | None = None) -> str:
+        name = f"t_{uuid.uuid4().hex}"
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            suffix = f" TEMPLATE {template}" if template else ""
+            await admin.execute(f"CREATE DATABASE {name}{suffix}")
+        finally:
+            await admin.close()
+        return name
+
+    async def drop(self, name: str) -> None:
+        admin = await asyncpg.connect(self.admin_url)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+def databases(database_url: str) -> Databases:
+    return Databases(database_url)
+
+
+@pytest.fixture(scope="session")
+async def template_db(databases: Databases) -> AsyncIterator[str]:
+    name = await databases.create()
+    await migrate(with_database(databases.url, name))
+    yield name
+    await databases.drop(name)
+
+
+@pytest.fixture
+async def empty_dsn(databases: Databases) -> AsyncIterator[str]:
+    """A database without any schema, for migration tests."""
+    name = await databases.create()
+    yield with_database(databases.url, name)
+    await databases.drop(name)
+
+
+@pytest.fixture
+async def dsn(databases: Databases, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database."""
+    name = await databases.create(template=template_db)
+    yield with_database(databases.url, name)
+    await databases.drop(name)
+
+
+@pytest.fixture
+async def owner(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A raw connection as the migration owner, to poke at the schema directly."""
+    connection = await asyncpg.connect(dsn)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def pg_store(dsn: str) -> AsyncIterator[PostgresEventStore]:
+    """The Postgres store running as the application role, as services do."""
+    store = await PostgresEventStore.connect(dsn, max_size=8, role=APP_ROLE)
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def store(request: pytest.FixtureRequest) -> EventStore:
+    """Every implementation of the port, for the contract suite (sync: it pulls async
+    fixtures lazily, which only works outside the running loop)."""
+    if request.param == "memory":
+        return InMemoryEventStore()
+    pg: PostgresEventStore = request.getfixturevalue("pg_store")
+    return pg
