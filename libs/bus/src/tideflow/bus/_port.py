@@ -280,7 +280,15 @@ class Consumer(ABC):
                 if self._closed or (deadline is not None and loop.time() >= deadline):
                     return None
                 continue
-            batch = await self._decode(records)
+            try:
+                batch = await self._decode(records)
+            except BaseException:
+                # the dead-letter send failed: fetch these records again rather than skip them
+                first: dict[TopicPartition, int] = {}
+                for record in records:
+                    first.setdefault(record.topic_partition, record.offset)
+                await self._seek(first)
+                raise
             if batch.messages:
                 self._pending = batch
                 return batch
