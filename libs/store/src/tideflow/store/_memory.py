@@ -266,7 +266,7 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
             if len(claimed) >= limit:
                 break
             message, until = self._outbox[outbox_id]
-            if until is None or until < now:
+            if until is None or until <= now:
                 self._outbox[outbox_id] = (message, now + lease)
                 claimed.append(message)
         return claimed

@@ -108,7 +108,7 @@ CLAIM_OUTBOX = """
 UPDATE outbox SET claimed_until = now() + $2::interval
 WHERE id IN (
     SELECT id FROM outbox
-    WHERE claimed_until IS NULL OR claimed_until < now()
+    WHERE claimed_until IS NULL OR claimed_until <= now()
     ORDER BY id LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
