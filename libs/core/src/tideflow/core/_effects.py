@@ -1,0 +1,195 @@
+"""`effects(state, events)`: the IO an adapter must do after appending events.
+
+Pure: derived only from the new events and the state after them. The adapter writes the
+effects to its outbox in the same transaction as the events, so each effect happens at
+least once, and its deterministic ids (step + attempt, timer id, child run id) let the
+receivers drop duplicates.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from tideflow.core._events import (
+    ApprovalRequested,
+    Event,
+    RecordModel,
+    RunCancelled,
+    RunCompensated,
+    RunFailed,
+    RunSucceeded,
+    StepCancelled,
+    StepError,
+    StepScheduled,
+    TimerCancelled,
+    TimerKind,
+    TimerScheduled,
+    event_to_record,
+)
+from tideflow.core._state import RunState
+from tideflow.core.nodes import Execution
+
+
+class Effect(RecordModel):
+    """Base of effects; every effect belongs to one run."""
+
+    run_id: str
+
+
+class DispatchTask(Effect):
+    """Send one attempt of a step to the workers of `queue`."""
+
+    step: str
+    node_id: str
+    attempt: int
+    queue: str
+    node_type: str
+    config: Any = None
+    secret_paths: tuple[tuple[str | int, ...], ...] = ()
+    timeout: timedelta | None = None
+    deadline: datetime | None = None
+    idempotency_key: str | None = None
+
+
+class CancelTask(Effect):
+    """Best effort: tell workers an attempt is no longer wanted."""
+
+    step: str
+    attempt: int
+
+
+class ScheduleTimer(Effect):
+    """Persist a durable timer; when due, send FireTimer(timer_id) to the run."""
+
+    timer_id: str
+    fire_at: datetime
+    kind: TimerKind
+
+
+class CancelTimer(Effect):
+    """Drop a durable timer (firing it anyway would be harmless, just wasteful)."""
+
+    timer_id: str
+
+
+class RequestApproval(Effect):
+    """Put an approval into the inbox of whoever may decide."""
+
+    step: str
+    attempt: int
+    config: dict[str, Any]
+    deadline: datetime | None = None
+
+
+class StartChildRun(Effect):
+    """Start a child run; its end comes back as a StepResult for the parent step."""
+
+    child_run_id: str
+    parent_step: str
+    attempt: int
+    workflow: str
+    version: int | None = None
+    input: Any = None
+
+
+class CancelChildRun(Effect):
+    """Cancel a child run whose parent step was abandoned."""
+
+    child_run_id: str
+
+
+class NotifyParent(Effect):
+    """A child run ended: deliver StepResult(step, attempt, ...) to `parent_run_id`."""
+
+    parent_run_id: str
+    step: str
+    attempt: int
+    ok: bool
+    output: Any = None
+    error: StepError | None = None
+
+
+class PublishEvent(Effect):
+    """Publish the event on the public event stream."""
+
+    type: str
+    data: dict[str, Any]
+
+
+def _step_effect(state: RunState, event: StepScheduled) -> Effect | None:
+    if event.execution is Execution.DISPATCH:
+        return DispatchTask(
+            run_id=state.run_id, step=event.step, node_id=event.node_id, attempt=event.attempt,
+            queue=event.queue, node_type=event.node_type, config=event.config,
+            secret_paths=event.secret_paths, timeout=event.timeout, deadline=event.deadline,
+            idempotency_key=event.idempotency_key,
+        )  # fmt: skip
+    if event.execution is Execution.CHILD and event.child_run_id is not None:
+        config = event.config or {}
+        return StartChildRun(
+            run_id=state.run_id, child_run_id=event.child_run_id, parent_step=event.step,
+            attempt=event.attempt, workflow=config["workflow"], version=config.get("version"),
+            input=config.get("input"),
+        )  # fmt: skip
+    return None
+
+
+def _cancel_effect(state: RunState, event: StepCancelled) -> Effect | None:
+    step = state.steps.get(event.step)
+    if step is None:
+        return None
+    if step.execution is Execution.DISPATCH:
+        return CancelTask(run_id=state.run_id, step=event.step, attempt=event.attempt)
+    if step.execution is Execution.CHILD and step.child_run_id is not None:
+        return CancelChildRun(run_id=state.run_id, child_run_id=step.child_run_id)
+    return None
+
+
+def _parent_effect(state: RunState, event: Event) -> Effect | None:
+    parent = state.parent
+    if parent is None:
+        return None
+    common = {
+        "run_id": state.run_id,
+        "parent_run_id": parent.run_id,
+        "step": parent.step,
+        "attempt": parent.attempt,
+    }
+    if isinstance(event, RunSucceeded):
+        return NotifyParent(**common, ok=True, output=event.output)
+    if isinstance(event, RunFailed | RunCompensated):
+        error = StepError(type=event.error.type, message=event.error.message, retryable=False)
+        return NotifyParent(**common, ok=False, error=error)
+    if isinstance(event, RunCancelled):
+        error = StepError(type="ChildCancelled", message="child run cancelled", retryable=False)
+        return NotifyParent(**common, ok=False, error=error)
+    return None
+
+
+def effects(state: RunState, events: Sequence[Event]) -> list[Effect]:
+    """The effects of `events`, given `state` = the state after them, in event order."""
+    out: list[Effect] = []
+    for event in events:
+        effect: Effect | None = None
+        if isinstance(event, StepScheduled):
+            effect = _step_effect(state, event)
+        elif isinstance(event, TimerScheduled):
+            effect = ScheduleTimer(
+                run_id=state.run_id, timer_id=event.timer_id, fire_at=event.fire_at, kind=event.kind
+            )
+        elif isinstance(event, TimerCancelled):
+            effect = CancelTimer(run_id=state.run_id, timer_id=event.timer_id)
+        elif isinstance(event, StepCancelled):
+            effect = _cancel_effect(state, event)
+        elif isinstance(event, ApprovalRequested):
+            effect = RequestApproval(
+                run_id=state.run_id, step=event.step, attempt=event.attempt,
+                config=event.config, deadline=event.deadline,
+            )  # fmt: skip
+        else:
+            effect = _parent_effect(state, event)
+        if effect is not None:
+            out.append(effect)
+        event_type, data = event_to_record(event)
+        out.append(PublishEvent(run_id=state.run_id, type=event_type, data=data))
+    return out

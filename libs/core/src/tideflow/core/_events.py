@@ -1,0 +1,324 @@
+"""Run events: what happened to a run, in the past tense, frozen.
+
+Events are stored as `(type, data)` where `type` is the class name and `data` the
+camelCase JSON of the model (`event_to_record` / `event_from_record`). They do not carry
+their `seq`: the store numbers them per run; `RunState.last_seq` counts what was folded.
+Every event of one decision carries the id of the command that caused it, which is how a
+redelivered command is recognised (idempotency lives in the state, not in the transport).
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from tideflow.core._durations import Duration
+from tideflow.core.nodes import Execution
+
+
+class RecordModel(BaseModel):
+    """Frozen camelCase models for events, commands and their parts."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid"
+    )
+
+
+class StepRole(StrEnum):
+    """Why a step exists: a node of the flow, one item of a foreach, or a compensation."""
+
+    FLOW = "flow"
+    ITEM = "item"
+    COMPENSATION = "compensation"
+
+
+class TimerKind(StrEnum):
+    """What a durable timer is for."""
+
+    RETRY = "retry"
+    DELAY = "delay"
+    STEP_TIMEOUT = "step_timeout"
+
+
+class StepError(RecordModel):
+    """Why an attempt failed; `retryable` is the worker's verdict, the policy has the last word."""
+
+    type: str
+    message: str
+    retryable: bool = True
+
+
+class RunError(RecordModel):
+    """Why a run failed: the step (if any) and its error."""
+
+    step: str | None = None
+    type: str
+    message: str
+
+
+class ParentLink(RecordModel):
+    """The parent run and step of a child run started by a `subworkflow` node."""
+
+    run_id: str
+    step: str
+    attempt: int
+
+
+class ReplayOrigin(RecordModel):
+    """The run and event position a replayed run was forked from."""
+
+    run_id: str
+    seq: int
+
+
+class Restored(RecordModel):
+    """Step outputs and variables carried over into a forked run."""
+
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    order: tuple[str, ...] = ()
+    vars: dict[str, Any] | None = None
+
+
+class Event(RecordModel):
+    """Base of all run events."""
+
+    type: ClassVar[str]
+    at: datetime
+    command_id: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.type = cls.__name__
+
+
+class RunStarted(Event):
+    """A run began, pinned to a definition version (`restored` when forked)."""
+
+    run_id: str
+    workflow: str
+    version: int
+    definition: dict[str, Any]
+    input: Any = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+    parent: ParentLink | None = None
+    replay_of: ReplayOrigin | None = None
+    restored: Restored | None = None
+
+
+class StepScheduled(Event):
+    """An attempt of a step was started; for worker steps this is the task to dispatch.
+
+    `config` has every template resolved except the secret ones at `secret_paths`.
+    """
+
+    step: str
+    node_id: str
+    node_type: str
+    execution: Execution
+    role: StepRole = StepRole.FLOW
+    attempt: int
+    queue: str = "default"
+    config: Any = None
+    secret_paths: tuple[tuple[str | int, ...], ...] = ()
+    timeout: Duration | None = None
+    deadline: datetime | None = None
+    idempotency_key: str | None = None
+    parent_step: str | None = None
+    index: int | None = None
+    child_run_id: str | None = None
+
+
+class StepStarted(Event):
+    """A worker picked up an attempt."""
+
+    step: str
+    attempt: int
+    worker: str | None = None
+
+
+class StepSucceeded(Event):
+    """An attempt produced its output (and, for `set`, variables)."""
+
+    step: str
+    attempt: int
+    output: Any = None
+    vars: dict[str, Any] | None = None
+    consumed_signal: str | None = None
+
+
+class StepFailed(Event):
+    """A step failed for good: no attempts left, or a non-retryable error."""
+
+    step: str
+    attempt: int
+    error: StepError
+
+
+class StepRetryScheduled(Event):
+    """An attempt failed and the next one waits for the retry timer."""
+
+    step: str
+    attempt: int
+    error: StepError
+    next_attempt: int
+    fire_at: datetime
+    timer_id: str
+
+
+class StepSkipped(Event):
+    """A step will not run: its branch was not taken, or the run stopped first."""
+
+    step: str
+    reason: str
+
+
+class StepTimedOut(Event):
+    """An attempt ran past its timeout; a retry or a failure follows."""
+
+    step: str
+    attempt: int
+
+
+class StepCancelled(Event):
+    """An active attempt was abandoned (run cancelled or failed elsewhere)."""
+
+    step: str
+    attempt: int
+    reason: str
+
+
+class TimerScheduled(Event):
+    """A durable timer was set."""
+
+    timer_id: str
+    kind: TimerKind
+    step: str
+    attempt: int
+    fire_at: datetime
+
+
+class TimerFired(Event):
+    """A timer went off and was acted on."""
+
+    timer_id: str
+
+
+class TimerCancelled(Event):
+    """A timer is no longer needed."""
+
+    timer_id: str
+
+
+class ApprovalRequested(Event):
+    """A human decision is needed for a step."""
+
+    step: str
+    attempt: int
+    config: dict[str, Any] = Field(default_factory=dict)
+    deadline: datetime | None = None
+
+
+class ApprovalDecided(Event):
+    """Somebody approved or rejected."""
+
+    step: str
+    approved: bool
+    decided_by: str | None = None
+    comment: str | None = None
+
+
+class SignalReceived(Event):
+    """A signal arrived; it is buffered until a `signal` step consumes it."""
+
+    signal_id: str
+    name: str
+    data: Any = None
+
+
+class CompensationStarted(Event):
+    """The run is unwinding: these steps are compensated, in this order."""
+
+    outcome: str
+    error: RunError | None = None
+    order: tuple[str, ...]
+
+
+class CompensationSucceeded(Event):
+    """The compensation of one step finished."""
+
+    for_step: str
+    step: str
+
+
+class CompensationFailed(Event):
+    """The compensation of one step failed for good; unwinding goes on."""
+
+    for_step: str
+    step: str
+    error: StepError
+
+
+class RunSucceeded(Event):
+    """The run finished with its output."""
+
+    output: Any = None
+
+
+class RunFailed(Event):
+    """The run failed (after compensating what it could)."""
+
+    error: RunError
+
+
+class RunCompensated(Event):
+    """The run failed and every compensation succeeded."""
+
+    error: RunError
+
+
+class RunCancelled(Event):
+    """The run was cancelled (after compensating what it could)."""
+
+    reason: str | None = None
+    by: str | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        RunStarted,
+        StepScheduled,
+        StepStarted,
+        StepSucceeded,
+        StepFailed,
+        StepRetryScheduled,
+        StepSkipped,
+        StepTimedOut,
+        StepCancelled,
+        TimerScheduled,
+        TimerFired,
+        TimerCancelled,
+        ApprovalRequested,
+        ApprovalDecided,
+        SignalReceived,
+        CompensationStarted,
+        CompensationSucceeded,
+        CompensationFailed,
+        RunSucceeded,
+        RunFailed,
+        RunCompensated,
+        RunCancelled,
+    )
+}
+
+
+def event_to_record(event: Event) -> tuple[str, dict[str, Any]]:
+    """The `(type, data)` pair stored in the event log."""
+    return event.type, event.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def event_from_record(event_type: str, data: dict[str, Any]) -> Event:
+    """Rebuild an event from the log; unknown types raise KeyError."""
+    return EVENT_TYPES[event_type].model_validate(data)
