@@ -122,8 +122,13 @@ def compile_expression(source: str, scope: Scope = Scope.RUN) -> Any:
         raise ExpressionError(reason, expression=source, position=column) from None
 
 
-def evaluate_expression(source: str, context: dict[str, Any], scope: Scope = Scope.RUN) -> Any:
-    """Evaluate a CEL expression over JSON data and return JSON data."""
+def evaluate_expression(source: str, context: dict[str, Any], scope: Scope | None = None) -> Any:
+    """Evaluate a CEL expression over JSON data and return JSON data.
+
+    Without an explicit scope, a context holding `index` (inside a foreach) gets ITEM.
+    """
+    if scope is None:
+        scope = Scope.ITEM if "index" in context else Scope.RUN
     program = compile_expression(source, scope)
     data = {name: context.get(name) for name in _SCOPE_VARIABLES[scope]}
     try:

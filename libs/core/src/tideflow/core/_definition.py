@@ -98,7 +98,7 @@ class WorkflowSpec(WireModel):
 
     input: dict[str, Any] | None = None
     vars: dict[str, Any] = Field(default_factory=dict)
-    nodes: tuple[NodeSpec, ...]
+    nodes: tuple[NodeSpec, ...] = Field(min_length=1)
     edges: tuple[EdgeSpec, ...] = ()
     output: Any = None
 

@@ -141,7 +141,7 @@ def _reads_secrets(source: str) -> bool:
 
 
 def _render_string(
-    text: str, context: dict[str, Any], scope: Scope, *, defer_secrets: bool
+    text: str, context: dict[str, Any], scope: Scope | None, *, defer_secrets: bool
 ) -> tuple[Any, bool]:
     segments = parse_template(text)
     if len(segments) == 1 and segments[0].is_expression:
@@ -169,7 +169,7 @@ def _render_string(
 def render(
     value: Any,
     context: dict[str, Any],
-    scope: Scope = Scope.RUN,
+    scope: Scope | None = None,
     *,
     defer_secrets: bool = False,
 ) -> Rendered:

@@ -1,0 +1,189 @@
+"""One row per validation problem code: a broken definition and the code + path it yields."""
+
+import copy
+from typing import Any
+
+import pytest
+
+from tideflow.core import (
+    DefinitionError,
+    ProblemCode,
+    parse_definition,
+    parse_duration,
+    validate_definition,
+    validate_input,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def base() -> dict[str, Any]:
+    return {
+        "apiVersion": "tideflow.io/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "v"},
+        "spec": {
+            "input": {"type": "object", "required": ["n"]},
+            "nodes": [
+                {"id": "a", "type": "transform", "config": {"value": "{{ input.n }}"}},
+                {"id": "c", "type": "condition", "config": {"expr": "nodes.a.output > 1"}},
+                {"id": "h", "type": "http", "config": {"url": "https://x"}, "compensate": "u"},
+                {"id": "l", "type": "log", "config": {"message": "hi"}},
+                {"id": "u", "type": "log", "config": {"message": "undo"}},
+            ],
+            "edges": [
+                {"from": "a", "to": "c"},
+                {"from": "c", "to": "h", "when": "true"},
+                {"from": "c", "to": "l", "when": "false"},
+            ],
+        },
+    }
+
+
+def nodes(d: dict[str, Any]) -> list[dict[str, Any]]:
+    return d["spec"]["nodes"]
+
+
+def edges(d: dict[str, Any]) -> list[dict[str, Any]]:
+    return d["spec"]["edges"]
+
+
+CASES = [
+    ("unknown type", lambda d: nodes(d)[3].update(type="teleport"),
+     ProblemCode.UNKNOWN_NODE_TYPE, "spec.nodes[3].type"),
+    ("duplicate id", lambda d: nodes(d)[3].update(id="a"),
+     ProblemCode.DUPLICATE_NODE_ID, "spec.nodes[3].id"),
+    ("bad id", lambda d: nodes(d)[3].update(id="9 lives"), ProblemCode.INVALID_NODE_ID,
+     "spec.nodes[3].id"),
+    ("dangling edge", lambda d: edges(d).append({"from": "l", "to": "ghost"}),
+     ProblemCode.DANGLING_EDGE, "spec.edges[3]"),
+    ("duplicate edge", lambda d: edges(d).append({"from": "a", "to": "c"}),
+     ProblemCode.DUPLICATE_EDGE, "spec.edges[3]"),
+    ("cycle", lambda d: edges(d).append({"from": "l", "to": "a"}), ProblemCode.CYCLE,
+     "spec.nodes[0]"),
+    ("cycle off the flow", lambda d: edges(d).extend([{"from": "l", "to": "x"}, {"from": "x", "to": "l"}])
+     or nodes(d).append({"id": "x", "type": "log", "config": {"message": "x"}}),
+     ProblemCode.CYCLE, "spec.nodes[3]"),
+    ("when on non-branch", lambda d: edges(d)[0].update(when="true"),
+     ProblemCode.WHEN_ON_NON_BRANCH, "spec.edges[0].when"),
+    ("missing when", lambda d: edges(d)[1].pop("when"), ProblemCode.MISSING_WHEN,
+     "spec.edges[1]"),
+    ("invalid when", lambda d: edges(d)[1].update(when="maybe"), ProblemCode.INVALID_WHEN,
+     "spec.edges[1].when"),
+    ("syntax error", lambda d: nodes(d)[1]["config"].update(expr="nodes.a.output >"),
+     ProblemCode.INVALID_EXPRESSION, "spec.nodes[1].config.expr"),
+    ("undeclared variable", lambda d: nodes(d)[0]["config"].update(value="{{ inptu.n }}"),
+     ProblemCode.INVALID_EXPRESSION, "spec.nodes[0].config.value"),
+    ("unclosed template", lambda d: nodes(d)[0]["config"].update(value="{{ input.n "),
+     ProblemCode.INVALID_EXPRESSION, "spec.nodes[0].config"),
+    ("secret in inline node", lambda d: nodes(d)[3]["config"].update(message="{{ secrets.k }}"),
+     ProblemCode.SECRET_NOT_ALLOWED, "spec.nodes[3].config.message"),
+    ("secret mixed with data", lambda d: nodes(d)[2]["config"].update(
+        url="{{ secrets.k + input.n }}"), ProblemCode.SECRET_NOT_ALLOWED, "spec.nodes[2].config.url"),
+    ("bad duration", lambda d: nodes(d)[2].update(timeout="soon"), ProblemCode.INVALID_DURATION,
+     "spec.nodes[2].timeout"),
+    ("zero attempts", lambda d: nodes(d)[2].update(retry={"maxAttempts": 0}),
+     ProblemCode.INVALID_RETRY, "spec.nodes[2].retry.maxAttempts"),
+    ("max < initial", lambda d: nodes(d)[2].update(
+        retry={"initialInterval": "1m", "maxInterval": "1s"}), ProblemCode.INVALID_RETRY,
+     "spec.nodes[2].retry.maxInterval"),
+    ("coefficient < 1", lambda d: nodes(d)[2].update(retry={"backoffCoefficient": 0.5}),
+     ProblemCode.INVALID_RETRY, "spec.nodes[2].retry.backoffCoefficient"),
+    ("unknown compensate", lambda d: nodes(d)[2].update(compensate="nobody"),
+     ProblemCode.UNKNOWN_COMPENSATE, "spec.nodes[2].compensate"),
+    ("compensate with edges", lambda d: edges(d).append({"from": "l", "to": "u"}),
+     ProblemCode.COMPENSATE_IN_GRAPH, "spec.edges[3]"),
+    ("config missing field", lambda d: nodes(d)[2]["config"].pop("url"),
+     ProblemCode.INVALID_CONFIG, "spec.nodes[2].config.url"),
+    ("config typo", lambda d: nodes(d)[3]["config"].update(mesage="x"),
+     ProblemCode.INVALID_CONFIG, "spec.nodes[3].config.mesage"),
+    ("foreach child wait type", lambda d: nodes(d).__setitem__(3, {
+        "id": "l", "type": "foreach",
+        "config": {"items": "{{ [1] }}", "node": {"type": "delay", "config": {"duration": "1s"}}}}),
+     ProblemCode.INVALID_CONFIG, "spec.nodes[3].config.node.type"),
+    ("item outside foreach", lambda d: nodes(d)[3]["config"].update(message="{{ item }}"),
+     ProblemCode.INVALID_EXPRESSION, "spec.nodes[3].config.message"),
+    ("bad input schema", lambda d: d["spec"].update(input={"type": "thing"}),
+     ProblemCode.INPUT_SCHEMA_INVALID, "spec.input"),
+    ("schema typo", lambda d: nodes(d)[3].update(retrys=3), ProblemCode.SCHEMA_ERROR,
+     "spec.nodes[3].retrys"),
+    ("bad output template", lambda d: d["spec"].update(output="{{ nodes. }}"),
+     ProblemCode.INVALID_EXPRESSION, "spec.output"),
+]  # fmt: skip
+
+
+def test_base_is_valid() -> None:
+    assert validate_definition(base()) == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code", "path"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_problem(mutate: Any, code: ProblemCode, path: str) -> None:
+    definition = copy.deepcopy(base())
+    mutate(definition)
+    problems = validate_definition(definition)
+    assert (code, path) in [(p.code, p.path) for p in problems], problems
+
+
+def test_unreachable_node() -> None:
+    d = base()
+    nodes(d).append({"id": "x", "type": "log", "config": {"message": "x"}})
+    nodes(d).append({"id": "y", "type": "log", "config": {"message": "y"}})
+    edges(d).extend([{"from": "x", "to": "y"}, {"from": "y", "to": "x"}, {"from": "y", "to": "l2"}])
+    nodes(d).append({"id": "l2", "type": "log", "config": {"message": "z"}})
+    problems = validate_definition(d)
+    assert {p.code for p in problems} == {ProblemCode.CYCLE, ProblemCode.UNREACHABLE_NODE}
+    assert any("x -> y -> x" in p.message or "y -> x -> y" in p.message for p in problems)
+
+
+def test_every_problem_at_once_and_positions() -> None:
+    d = base()
+    nodes(d)[3].update(type="teleport")
+    nodes(d)[1]["config"].update(expr="nodes.a.output >")
+    edges(d).append({"from": "l", "to": "ghost"})
+    problems = validate_definition(d)
+    codes = {p.code for p in problems}
+    assert codes == {
+        ProblemCode.UNKNOWN_NODE_TYPE,
+        ProblemCode.INVALID_EXPRESSION,
+        ProblemCode.DANGLING_EDGE,
+    }
+    expression = next(p for p in problems if p.code is ProblemCode.INVALID_EXPRESSION)
+    assert "column 17" in expression.message
+    assert "node 'c'" in expression.message
+    with pytest.raises(DefinitionError) as info:
+        parse_definition(d)
+    assert len(info.value.problems) == len(problems)
+
+
+def test_yaml_and_json_text() -> None:
+    text = "metadata: {name: t}\nspec:\n  nodes: [{id: a, type: log, config: {message: hi}}]\n"
+    assert parse_definition(text).spec.nodes[0].id == "a"
+    assert (
+        validate_definition('{"metadata": {"name": "t"}, "spec": {"nodes": []}}')[0].code
+        is ProblemCode.SCHEMA_ERROR
+    )
+    assert validate_definition("a: [")[0].code is ProblemCode.PARSE_ERROR
+    assert validate_definition("- 1")[0].code is ProblemCode.PARSE_ERROR
+
+
+def test_input_validation() -> None:
+    definition = parse_definition(base())
+    assert validate_input(definition, {"n": 1}) == []
+    problems = validate_input(definition, {"m": 1})
+    assert [p.code for p in problems] == [ProblemCode.INPUT_INVALID]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("30s", 30), ("5m", 300), ("72h", 259200), ("1h30m", 5400), ("2.5s", 2.5)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "s", "1x", "1h 30m", "-1s", "1s2"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
