@@ -31,7 +31,7 @@ from tideflow.bus._proto.v1.commands_pb2 import (
 from tideflow.bus._proto.v1.dlq_pb2 import DeadLetter
 from tideflow.bus._proto.v1.envelope_pb2 import Envelope
 from tideflow.bus._proto.v1.events_pb2 import RunEvent
-from tideflow.bus._proto.v1.tasks_pb2 import Task
+from tideflow.bus._proto.v1.tasks_pb2 import CancelTask, Task
 
 Payload: TypeAlias = (
     StartRun
@@ -42,6 +42,7 @@ Payload: TypeAlias = (
     | Cancel
     | Replay
     | Task
+    | CancelTask
     | RunEvent
     | DeadLetter
 )
@@ -56,6 +57,7 @@ _FIELDS: Final[dict[str, str]] = {
     Cancel.DESCRIPTOR.full_name: "cancel",
     Replay.DESCRIPTOR.full_name: "replay",
     Task.DESCRIPTOR.full_name: "task",
+    CancelTask.DESCRIPTOR.full_name: "cancel_task",
     RunEvent.DESCRIPTOR.full_name: "run_event",
     DeadLetter.DESCRIPTOR.full_name: "dead_letter",
 }

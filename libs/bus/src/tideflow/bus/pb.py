@@ -15,11 +15,12 @@ from tideflow.bus._proto.v1.commands_pb2 import (
 from tideflow.bus._proto.v1.dlq_pb2 import DeadLetter, Header
 from tideflow.bus._proto.v1.envelope_pb2 import Envelope, TraceContext
 from tideflow.bus._proto.v1.events_pb2 import RunEvent
-from tideflow.bus._proto.v1.tasks_pb2 import Task
+from tideflow.bus._proto.v1.tasks_pb2 import CancelTask, Task
 
 __all__ = [
     "ApprovalDecision",
     "Cancel",
+    "CancelTask",
     "DeadLetter",
     "Decision",
     "Envelope",

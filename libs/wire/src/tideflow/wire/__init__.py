@@ -1,0 +1,27 @@
+"""The core's commands and effects in their Kafka form, and back.
+
+The bus carries protobuf envelopes that workers in any language can read; the core speaks
+pydantic models. This package is the one place that maps between them, so services never
+hand-build a protobuf message and the mapping is tested once, in both directions.
+"""
+
+from tideflow.wire._commands import (
+    StartRequest,
+    WireCommand,
+    command_envelope,
+    decode_command,
+)
+from tideflow.wire._effects import effect_messages, event_message
+from tideflow.wire._tasks import cancel_of, result_envelope, task_of
+
+__all__ = [
+    "StartRequest",
+    "WireCommand",
+    "cancel_of",
+    "command_envelope",
+    "decode_command",
+    "effect_messages",
+    "event_message",
+    "result_envelope",
+    "task_of",
+]

@@ -1,0 +1,133 @@
+"""Effects of a decision -> the Kafka messages to write to the outbox.
+
+Timers are not messages (the scheduler stores them); approvals and the public event
+stream are. Every message id is derived from the effect's coordinates (run, step,
+attempt, child run), so a re-published outbox row is recognised downstream.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tideflow.bus import Outgoing, Topics, new_envelope, pb
+from tideflow.core import (
+    Cancel,
+    CancelChildRun,
+    CancelTask,
+    DispatchTask,
+    Effect,
+    NotifyParent,
+    ParentLink,
+    StartChildRun,
+    StepResult,
+)
+from tideflow.wire._commands import command_envelope
+from tideflow.wire._json import dump, duration, timestamp
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from tideflow.store import StoredEvent
+
+
+def effect_messages(
+    effects: Sequence[Effect],
+    *,
+    topics: Topics,
+    tenant_id: str,
+    queues: Mapping[str, str] | None = None,
+) -> list[Outgoing]:
+    """The outbox messages for dispatches, cancellations, child runs and parent notices.
+
+    `queues` maps step -> task queue, so a cancellation reaches the queue its task went to.
+    """
+    out: list[Outgoing] = []
+    for effect in effects:
+        message = _message(effect, topics=topics, tenant_id=tenant_id, queues=queues or {})
+        if message is not None:
+            out.append(message)
+    return out
+
+
+def _message(
+    effect: Effect, *, topics: Topics, tenant_id: str, queues: Mapping[str, str]
+) -> Outgoing | None:
+    match effect:
+        case DispatchTask():
+            task = pb.Task(
+                run_id=effect.run_id, node_id=effect.step, attempt=effect.attempt,
+                node_type=effect.node_type, queue=effect.queue, config_json=dump(effect.config),
+                idempotency_key=effect.idempotency_key or "",
+                extra_json=dump({"nodeId": effect.node_id,
+                                 "secretPaths": [list(p) for p in effect.secret_paths]}),
+            )  # fmt: skip
+            if effect.timeout is not None:
+                task.timeout.CopyFrom(duration(effect.timeout))
+            if effect.deadline is not None:
+                task.deadline.CopyFrom(timestamp(effect.deadline))
+            envelope = new_envelope(
+                task, tenant_id=tenant_id, run_id=effect.run_id,
+                message_id=f"{effect.run_id}:{effect.step}:{effect.attempt}:task",
+            )  # fmt: skip
+            return Outgoing(topics.tasks(effect.queue), effect.run_id, envelope)
+        case CancelTask():
+            cancel = pb.CancelTask(
+                run_id=effect.run_id, node_id=effect.step, attempt=effect.attempt,
+                reason="the run no longer wants this attempt",
+            )  # fmt: skip
+            envelope = new_envelope(
+                cancel, tenant_id=tenant_id, run_id=effect.run_id,
+                message_id=f"{effect.run_id}:{effect.step}:{effect.attempt}:cancel",
+            )  # fmt: skip
+            queue = queues.get(effect.step, "default")
+            return Outgoing(topics.tasks(queue), effect.run_id, envelope)
+        case StartChildRun():
+            start = pb.StartRun(
+                command_id=f"{effect.child_run_id}:start", run_id=effect.child_run_id,
+                workflow_id=effect.workflow, workflow_version=effect.version or 0,
+                input_json=dump(effect.input), parent_run_id=effect.run_id,
+                parent_node_id=effect.parent_step,
+                extra_json=dump({"parent": ParentLink(
+                    run_id=effect.run_id, step=effect.parent_step, attempt=effect.attempt
+                ).model_dump(mode="json", by_alias=True)}),
+            )  # fmt: skip
+            envelope = new_envelope(
+                start, tenant_id=tenant_id, run_id=effect.child_run_id,
+                message_id=start.command_id,
+            )  # fmt: skip
+            return Outgoing(topics.runs, effect.child_run_id, envelope)
+        case CancelChildRun():
+            command = Cancel(
+                command_id=f"{effect.child_run_id}:cancel-by-parent",
+                run_id=effect.child_run_id, reason="parent step abandoned",
+            )  # fmt: skip
+            return Outgoing(
+                topics.runs, effect.child_run_id,
+                command_envelope(command, tenant_id=tenant_id),
+            )  # fmt: skip
+        case NotifyParent():
+            result = StepResult(
+                command_id=f"{effect.run_id}:ended", run_id=effect.parent_run_id,
+                step=effect.step, attempt=effect.attempt, ok=effect.ok, output=effect.output,
+                error=effect.error,
+            )  # fmt: skip
+            return Outgoing(
+                topics.runs, effect.parent_run_id, command_envelope(result, tenant_id=tenant_id)
+            )
+    return None
+
+
+def event_message(
+    event: StoredEvent, *, topics: Topics, workflow_id: str, version: int
+) -> Outgoing:
+    """One stored event on the public `tideflow.events` stream."""
+    message = pb.RunEvent(
+        run_id=event.run_id, seq=event.seq, type=event.type,
+        recorded_at=timestamp(event.recorded_at), data_json=dump(event.data),
+        workflow_id=workflow_id, workflow_version=version,
+    )  # fmt: skip
+    envelope = new_envelope(
+        message, tenant_id=event.tenant_id, run_id=event.run_id,
+        message_id=f"{event.run_id}:{event.seq}",
+    )  # fmt: skip
+    return Outgoing(topics.events, event.run_id, envelope)

@@ -1,0 +1,66 @@
+"""The executor's side: a Task off the wire, and its outcome back as a StepResult."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from tideflow.bus import Outgoing, Topics, new_envelope, pb
+from tideflow.nodes import StepFailure, StepOutcome, TaskSpec
+from tideflow.wire._json import dump, from_timestamp, load, load_object, timestamp
+
+SecretPath = tuple[str | int, ...]
+
+
+def task_of(envelope: pb.Envelope, task: pb.Task) -> tuple[TaskSpec, list[SecretPath]]:
+    """The handler's view of a task, and where its config still holds secret templates."""
+    extra = load_object(task.extra_json)
+    timeout = task.timeout.ToTimedelta() if task.HasField("timeout") else None
+    spec = TaskSpec(
+        run_id=task.run_id, node_id=task.node_id, attempt=task.attempt,
+        node_type=task.node_type, config=_config(load(task.config_json)), timeout=timeout,
+        tenant_id=envelope.tenant_id or "default",
+    )  # fmt: skip
+    paths = [tuple(path) for path in extra.get("secretPaths", [])]
+    return spec, paths
+
+
+def deadline_of(task: pb.Task) -> datetime | None:
+    return from_timestamp(task.deadline) if task.HasField("deadline") else None
+
+
+def _config(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def cancel_of(cancel: pb.CancelTask) -> tuple[str, str, int]:
+    """(run, step, attempt) of a cancellation."""
+    return cancel.run_id, cancel.node_id, cancel.attempt
+
+
+def result_envelope(
+    spec: TaskSpec,
+    outcome: StepOutcome,
+    *,
+    topics: Topics,
+    started_at: datetime,
+    finished_at: datetime | None = None,
+) -> Outgoing:
+    """The StepResult command for one attempt; its id makes a re-sent result harmless."""
+    command_id = f"{spec.run_id}:{spec.node_id}:{spec.attempt}:result"
+    result = pb.StepResult(
+        command_id=command_id, run_id=spec.run_id, node_id=spec.node_id, attempt=spec.attempt,
+        started_at=timestamp(started_at),
+        finished_at=timestamp(finished_at or datetime.now(UTC)),
+    )  # fmt: skip
+    if isinstance(outcome, StepFailure):
+        result.failure.error_type = outcome.error_type
+        result.failure.message = outcome.message
+        result.failure.retryable = outcome.retryable
+        result.failure.details_json = dump(outcome.details or None)
+    else:
+        result.success.output_json = dump(outcome.output)
+    envelope = new_envelope(
+        result, tenant_id=spec.tenant_id, run_id=spec.run_id, message_id=command_id
+    )
+    return Outgoing(topics.runs, spec.run_id, envelope)
