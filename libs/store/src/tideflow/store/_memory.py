@@ -188,6 +188,8 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
             output=_copy(record.output),
             error=_copy(record.error),
             started_at=record.started_at or (now if old is None else old.started_at),
+            idempotency_key=record.idempotency_key
+            or (None if old is None else old.idempotency_key),
             updated_at=now,
         )
 

@@ -54,7 +54,7 @@ ON CONFLICT (run_id) DO UPDATE SET
     error = EXCLUDED.error,
     parent_run_id = EXCLUDED.parent_run_id,
     replay_of = EXCLUDED.replay_of,
-    idempotency_key = EXCLUDED.idempotency_key,
+    idempotency_key = coalesce(EXCLUDED.idempotency_key, runs.idempotency_key),
     started_at = coalesce($12, runs.started_at),
     ended_at = EXCLUDED.ended_at,
     updated_at = now(),
