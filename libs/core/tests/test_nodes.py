@@ -42,7 +42,8 @@ CASES: list[tuple[str, dict[str, Any], Any, Moves, RunStatus, str, Any]] = [
     ("switch", flow(node("s", "switch", config={"expr": "input.kind"})), {"kind": "b"}, nothing,
      RunStatus.SUCCEEDED, "s", {"value": "b"}),
     ("log", flow(node("l", "log", config={"message": "hello {{ input.who }}", "level": "warning"})),
-     {"who": "ada"}, nothing, RunStatus.SUCCEEDED, "l", {"message": "hello ada", "level": "warning"}),
+     {"who": "ada"}, nothing, RunStatus.SUCCEEDED, "l",
+     {"message": "hello ada", "level": "warning"}),
     ("set", flow(node("s", "set", config={"vars": {"x": "{{ input.n + 1 }}"}})), {"n": 1}, nothing,
      RunStatus.SUCCEEDED, "s", {"x": 2}),
     ("http success", flow(node("h", "http", config={"url": "https://e/{{ input.id }}"})),
@@ -114,7 +115,7 @@ def test_every_node_type_has_a_case() -> None:
     [c[1:] for c in CASES],
     ids=[c[0] for c in CASES],
 )
-def test_node_semantics(
+def test_node_semantics(  # noqa: PLR0917 - one parameter per table column
     definition: dict[str, Any],
     input_: Any,
     moves: Moves,

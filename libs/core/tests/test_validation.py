@@ -61,7 +61,8 @@ CASES = [
      ProblemCode.DUPLICATE_EDGE, "spec.edges[3]"),
     ("cycle", lambda d: edges(d).append({"from": "l", "to": "a"}), ProblemCode.CYCLE,
      "spec.nodes[0]"),
-    ("cycle off the flow", lambda d: edges(d).extend([{"from": "l", "to": "x"}, {"from": "x", "to": "l"}])
+    ("cycle off the flow", lambda d: edges(d).extend(
+        [{"from": "l", "to": "x"}, {"from": "x", "to": "l"}])
      or nodes(d).append({"id": "x", "type": "log", "config": {"message": "x"}}),
      ProblemCode.CYCLE, "spec.nodes[3]"),
     ("when on non-branch", lambda d: edges(d)[0].update(when="true"),
@@ -79,7 +80,8 @@ CASES = [
     ("secret in inline node", lambda d: nodes(d)[3]["config"].update(message="{{ secrets.k }}"),
      ProblemCode.SECRET_NOT_ALLOWED, "spec.nodes[3].config.message"),
     ("secret mixed with data", lambda d: nodes(d)[2]["config"].update(
-        url="{{ secrets.k + input.n }}"), ProblemCode.SECRET_NOT_ALLOWED, "spec.nodes[2].config.url"),
+        url="{{ secrets.k + input.n }}"), ProblemCode.SECRET_NOT_ALLOWED,
+     "spec.nodes[2].config.url"),
     ("bad duration", lambda d: nodes(d)[2].update(timeout="soon"), ProblemCode.INVALID_DURATION,
      "spec.nodes[2].timeout"),
     ("zero attempts", lambda d: nodes(d)[2].update(retry={"maxAttempts": 0}),

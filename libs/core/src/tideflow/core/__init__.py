@@ -91,6 +91,7 @@ from tideflow.core._events import (
     event_to_record,
 )
 from tideflow.core._graph import Graph
+from tideflow.core._records import state_to_record, step_to_record
 from tideflow.core._replay import fork, replay, state_at
 from tideflow.core._scheduling import backoff
 from tideflow.core._state import (
@@ -211,6 +212,8 @@ __all__ = [
     "replay",
     "resolve_secrets",
     "state_at",
+    "state_to_record",
+    "step_to_record",
     "validate_definition",
     "validate_input",
 ]

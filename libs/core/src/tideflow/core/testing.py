@@ -48,6 +48,8 @@ class LocalRun:
         self.state = RunState()
         self.events: list[Event] = []
         self.commands: list[RunCommand] = []
+        self.history: list[tuple[datetime, RunCommand]] = []
+        """Every command sent, with the clock reading it was decided at."""
         self._counter = 0
 
     def next_id(self) -> str:
@@ -58,6 +60,7 @@ class LocalRun:
     def send(self, command: RunCommand) -> list[Event]:
         """Decide a command and apply its events."""
         self.commands.append(command)
+        self.history.append((self.now, command))
         events = decide(self.state, command, self.now)
         for event in events:
             self.state = evolve(self.state, event)
