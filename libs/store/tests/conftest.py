@@ -6,44 +6,13 @@ A migrated template database is built once per session; each test gets a copy
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from tideflow.store import APP_ROLE, EventStore, InMemoryEventStore, PostgresEventStore, migrate
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-class Databases:
-    """Creates and drops throwaway databases on the server of `database_url`."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.admin_url = with_database(url, "postgres")
-
-    async def create(self, *, template: str | None = None) -> str:
-        name = f"t_{uuid.uuid4().hex}"
-        admin = await asyncpg.connect(self.admin_url)
-        try:
-            suffix = f" TEMPLATE {template}" if template else ""
-            await admin.execute(f"CREATE DATABASE {name}{suffix}")
-        finally:
-            await admin.close()
-        return name
-
-    async def drop(self, name: str) -> None:
-        admin = await asyncpg.connect(self.admin_url)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
+from tideflow.store.testing import Databases, with_database
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 import typer
 
-from tideflow.cli import infra, run, workflow
+from tideflow.cli import db, infra, run, serve, workflow
+from tideflow.cli.dev import dev
 
 app = typer.Typer(
     name="tide",
@@ -13,15 +14,6 @@ app = typer.Typer(
 app.add_typer(infra.app, name="infra")
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(run.app, name="run")
-
-
-@app.command()
-def dev() -> None:
-    """Run every service in one process on the embedded Postgres and the in-process bus."""
-    typer.secho(
-        "tide dev is not available yet: it needs the gateway, scheduler and executor "
-        "(issues #4 and #5). Use `tide infra up` for the development infrastructure.",
-        err=True,
-        fg=typer.colors.YELLOW,
-    )
-    raise typer.Exit(code=2)
+app.add_typer(serve.app, name="serve")
+app.add_typer(db.app, name="db")
+app.command()(dev)

@@ -17,6 +17,7 @@ retried according to the node's retry policy.
 from tideflow.sdk._errors import NonRetryableError, TaskError
 from tideflow.sdk._registry import (
     DEFAULT_REGISTRY,
+    TASK_LOGGER,
     TaskContext,
     TaskFunction,
     TaskRegistry,
@@ -26,6 +27,7 @@ from tideflow.sdk._registry import (
 
 __all__ = [
     "DEFAULT_REGISTRY",
+    "TASK_LOGGER",
     "NonRetryableError",
     "TaskContext",
     "TaskError",

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 TaskFunction = Callable[..., Any] | Callable[..., Awaitable[Any]]
 F = TypeVar("F", bound=Callable[..., Any])
+TASK_LOGGER = "tideflow.task"
+"""Lines a task logs here (through `ctx.logger`) become its step's log lines."""
 
 
 class UnknownTaskError(LookupError):
@@ -25,7 +27,7 @@ class TaskContext:
     run_id: str
     node_id: str
     attempt: int
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("tideflow.task"))
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger(TASK_LOGGER))
 
 
 class TaskRegistry:

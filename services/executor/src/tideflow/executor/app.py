@@ -1,0 +1,89 @@
+"""Executor wiring: one consumer group per task queue, the node handlers, health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from tideflow.executor.handlers import TaskRunner, install_step_log_collector
+from tideflow.executor.secrets import EnvironmentSecrets
+from tideflow.nodes import FunctionHandler, HandlerRegistry, HttpHandler
+from tideflow.runtime import HealthServer
+from tideflow.sdk import DEFAULT_REGISTRY, TaskRegistry
+
+if TYPE_CHECKING:
+    from tideflow.bus import Bus
+    from tideflow.executor.settings import ExecutorSettings
+
+log = logging.getLogger(__name__)
+
+
+def group_for(queue: str) -> str:
+    """Workers of one queue share its tasks; each queue is consumed independently."""
+    return f"tideflow-executor.{queue}"
+
+
+async def run_executor(
+    *,
+    settings: ExecutorSettings,
+    bus: Bus,
+    stop: asyncio.Event,
+    registry: TaskRegistry | None = None,
+    serve_health: bool = True,
+) -> None:
+    """Run tasks of `settings.queues` until `stop`; the batch in flight finishes first."""
+    registry = registry or DEFAULT_REGISTRY
+    TaskRegistry.load_modules(settings.modules)
+    install_step_log_collector()
+    http = HttpHandler()
+    runner = TaskRunner(
+        bus=bus,
+        handlers=HandlerRegistry([FunctionHandler(registry=registry), http]),
+        secrets=EnvironmentSecrets(),
+        concurrency=settings.concurrency,
+    )
+    topics = [bus.topics.tasks(queue) for queue in settings.queues]
+    await bus.ensure_topics(topics, partitions=settings.kafka.partitions)
+    consumers = [
+        bus.consumer(
+            [bus.topics.tasks(queue)], group=group_for(queue), max_batch=settings.concurrency
+        )
+        for queue in settings.queues
+    ]
+    for consumer in consumers:
+        await consumer.start()
+
+    async def readiness() -> dict[str, bool]:
+        return {"consumers": not stop.is_set()}
+
+    health = None
+    if serve_health:
+        health = HealthServer(
+            service="executor", host=settings.host, port=settings.port, readiness=readiness
+        )
+        await health.start()
+    tasks = [
+        asyncio.create_task(consumer.run(runner, stop=stop), name=f"executor-{consumer.group}")
+        for consumer in consumers
+    ]
+    log.info("executor running queues %s with tasks %s", settings.queues, registry.names())
+    try:
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if stopper not in done:
+            stopper.cancel()
+            for task in done:
+                task.result()
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=30)
+        for consumer in consumers:
+            await consumer.close()
+        await http.aclose()
+        if health is not None:
+            await health.stop()
+        log.info("executor stopped")

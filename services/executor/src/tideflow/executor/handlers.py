@@ -1,0 +1,163 @@
+"""A batch of task messages -> handler runs -> StepResult commands.
+
+Attempts of one batch run concurrently (bounded by a semaphore shared by every queue of
+the process); each result is published as soon as its attempt ends, and the batch's
+offsets are committed once every result is durable on `tideflow.runs`. A crash before
+that redelivers the tasks: the attempt may run twice, its result is applied once (the
+command id is run+step+attempt), which is why handlers with outside effects take an
+idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from contextvars import ContextVar
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from tideflow.bus import dump_json, payload_of, pb
+from tideflow.core import CoreError, resolve_secrets
+from tideflow.executor import metrics
+from tideflow.nodes import StepFailure, StepOutcome, TaskSpec
+from tideflow.sdk import TASK_LOGGER
+from tideflow.wire import cancel_of, result_envelope, task_of
+
+if TYPE_CHECKING:
+    from tideflow.bus import Batch, Bus
+    from tideflow.executor.secrets import SecretSource
+    from tideflow.nodes import HandlerRegistry
+
+log = logging.getLogger(__name__)
+
+AttemptKey = tuple[str, str, int]
+MAX_LOG_LINES = 200
+
+
+_step_lines: ContextVar[list[dict[str, Any]] | None] = ContextVar("step_lines", default=None)
+
+
+class StepLogCollector(logging.Handler):
+    """Collects what a task logs (via `ctx.logger`) into the lines of its own attempt.
+
+    One handler serves every attempt: each attempt runs in its own asyncio task (and its
+    thread, for sync functions, inherits the context), so a context variable tells whose
+    line a record is.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lines = _step_lines.get()
+        if lines is not None and len(lines) < MAX_LOG_LINES:
+            lines.append(
+                {
+                    "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+                    "level": record.levelname.lower(),
+                    "message": record.getMessage(),
+                }
+            )
+
+
+def install_step_log_collector() -> None:
+    """Attach the collector to the SDK's task logger once per process."""
+    logger = logging.getLogger(TASK_LOGGER)
+    if not any(isinstance(h, StepLogCollector) for h in logger.handlers):
+        logger.addHandler(StepLogCollector())
+    logger.setLevel(logging.DEBUG)
+
+
+class TaskRunner:
+    """Runs the attempts of the batches it is given; cancellations stop running ones."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        handlers: HandlerRegistry,
+        secrets: SecretSource,
+        concurrency: int,
+    ) -> None:
+        self._bus = bus
+        self._handlers = handlers
+        self._secrets = secrets
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: dict[AttemptKey, asyncio.Task[None]] = {}
+        self._cancelled: set[AttemptKey] = set()
+
+    async def __call__(self, batch: Batch) -> None:
+        attempts: list[asyncio.Task[None]] = []
+        for message in batch:
+            payload = payload_of(message.envelope)
+            if isinstance(payload, pb.CancelTask):
+                self._cancel(cancel_of(payload))
+            elif isinstance(payload, pb.Task):
+                spec, secret_paths = task_of(message.envelope, payload)
+                key = (spec.run_id, spec.node_id, spec.attempt)
+                if key in self._cancelled or key in self._running:
+                    continue
+                task = asyncio.create_task(self._attempt(spec, secret_paths))
+                self._running[key] = task
+                task.add_done_callback(functools.partial(self._finished, key))
+                attempts.append(task)
+            else:
+                await self._bus.dead_letter(
+                    message, reason=f"{message.envelope.type} is not a task",
+                    code="executor.not_a_task", group="tideflow-executor",
+                )  # fmt: skip
+        if attempts:
+            results = await asyncio.gather(*attempts, return_exceptions=True)
+            errors = [r for r in results if isinstance(r, BaseException)
+                      and not isinstance(r, asyncio.CancelledError)]  # fmt: skip
+            if errors:
+                raise errors[0]
+
+    def _finished(self, key: AttemptKey, _: asyncio.Task[None]) -> None:
+        self._running.pop(key, None)
+
+    def _cancel(self, key: AttemptKey) -> None:
+        self._cancelled.add(key)
+        task = self._running.get(key)
+        if task is not None:
+            metrics.CANCELLED.inc()
+            task.cancel()
+
+    async def _attempt(self, spec: TaskSpec, secret_paths: list[tuple[str | int, ...]]) -> None:
+        lines: list[dict[str, Any]] = []
+        _step_lines.set(lines)  # this asyncio task's own context
+        async with self._slots:
+            started = datetime.now(UTC)
+            outcome = await self._run_handler(spec, secret_paths)
+        result = result_envelope(spec, outcome, topics=self._bus.topics, started_at=started)
+        if lines:
+            result.envelope.step_result.extra_json = dump_json({"logs": lines})
+        await self._bus.publish(result.topic, result.key, result.envelope)
+
+    async def _run_handler(
+        self, spec: TaskSpec, secret_paths: list[tuple[str | int, ...]]
+    ) -> StepOutcome:
+        metrics.IN_FLIGHT.inc()
+        began = time.perf_counter()
+        try:
+            if secret_paths:
+                secrets = self._secrets.secrets(spec.tenant_id)
+                config = resolve_secrets(spec.config, secret_paths, secrets)
+                spec = replace(spec, config=config)
+            timeout = spec.timeout.total_seconds() if spec.timeout else None
+            async with asyncio.timeout(timeout):
+                outcome = await self._handlers.run(spec)
+        except TimeoutError:
+            message = f"step {spec.node_id} took longer than {spec.timeout}"
+            outcome = StepFailure("StepTimeout", message, retryable=True)
+        except CoreError as e:
+            outcome = StepFailure("SecretResolution", str(e), retryable=False)
+        except Exception as e:
+            log.exception("handler for %s crashed", spec.node_type)
+            outcome = StepFailure(type(e).__name__, str(e) or repr(e), retryable=True)
+        finally:
+            metrics.IN_FLIGHT.dec()
+        kind = "failure" if isinstance(outcome, StepFailure) else "success"
+        metrics.TASKS.labels(spec.node_type, kind).inc()
+        metrics.TASK_SECONDS.labels(spec.node_type).observe(time.perf_counter() - began)
+        return outcome

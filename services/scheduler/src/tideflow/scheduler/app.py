@@ -1,0 +1,88 @@
+"""Scheduler wiring: the command consumer, the timer loop, the outbox relay, health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from tideflow.runtime import HealthServer
+from tideflow.scheduler.definitions import Definitions
+from tideflow.scheduler.handlers import GROUP, CommandHandler
+from tideflow.scheduler.relay import OutboxRelay
+from tideflow.scheduler.states import RunStates
+from tideflow.scheduler.timers import TimerLoop
+
+if TYPE_CHECKING:
+    from tideflow.bus import Bus
+    from tideflow.scheduler.settings import SchedulerSettings
+    from tideflow.store import EventStore
+
+log = logging.getLogger(__name__)
+
+RELAY_POLL = timedelta(seconds=1)
+
+
+async def ensure_topics(bus: Bus, *, partitions: int, queues: list[str]) -> None:
+    """The topics every deployment needs; existing ones are left as they are."""
+    names = [bus.topics.runs, bus.topics.events, bus.topics.dlq]
+    names += [bus.topics.tasks(queue) for queue in queues]
+    await bus.ensure_topics(names, partitions=partitions)
+
+
+async def run_scheduler(
+    *,
+    settings: SchedulerSettings,
+    store: EventStore,
+    bus: Bus,
+    stop: asyncio.Event,
+    serve_health: bool = True,
+) -> None:
+    """Decide commands until `stop` is set; in-flight batches finish before returning."""
+    await ensure_topics(bus, partitions=settings.kafka.partitions, queues=["default"])
+    handler = CommandHandler(
+        store=store, bus=bus, states=RunStates(store=store), definitions=Definitions(store=store)
+    )
+    consumer = bus.consumer([bus.topics.runs], group=GROUP, max_batch=settings.batch_max)
+    await consumer.start()
+
+    async def readiness() -> dict[str, bool]:
+        return {"consumer": bool(consumer.assignment()) or not stop.is_set()}
+
+    health = None
+    if serve_health:
+        health = HealthServer(
+            service="scheduler", host=settings.host, port=settings.port, readiness=readiness
+        )
+        await health.start()
+    timers = TimerLoop(store=store, bus=bus, poll=settings.timer_poll)
+    relay = OutboxRelay(store=store, bus=bus, poll=RELAY_POLL)
+    tasks = [
+        asyncio.create_task(consumer.run(handler, stop=stop), name="scheduler-consumer"),
+        asyncio.create_task(timers.run(stop), name="scheduler-timers"),
+        asyncio.create_task(relay.run(stop), name="scheduler-relay"),
+    ]
+    log.info("scheduler running (group %s)", GROUP)
+    try:
+        await _until_stopped_or_failed(tasks, stop)
+    finally:
+        stop.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+        await consumer.close()
+        if health is not None:
+            await health.stop()
+        log.info("scheduler stopped")
+
+
+async def _until_stopped_or_failed(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
+    """Return when `stop` is set; re-raise if a loop dies on its own."""
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    if stopper not in done:
+        stopper.cancel()
+        for task in done:
+            task.result()

@@ -1,0 +1,289 @@
+"""One batch of `tideflow.runs` commands -> one transaction of events, projections, outbox.
+
+The life of a batch:
+1. decode every message; what is not a run command goes to the dead-letter topic;
+2. group by run, load each run's state (cache, else the log), and `decide` its commands
+   in order, folding the new events as we go;
+3. write every run's events (optimistically, at the seq the decision was made on), the
+   `runs`/`run_steps` rows, timers and the outbox messages the effects imply, in ONE
+   transaction;
+4. publish the outbox messages, delete their rows, and let the consumer commit offsets.
+A crash before 3 redelivers the batch; a crash between 3 and 4 leaves outbox rows that the
+relay publishes. Either way every command is decided again against the committed state,
+where it is already applied, so it decides nothing: exactly-once effects on run state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from tideflow.bus import Outgoing, encode_envelope
+from tideflow.core import (
+    CancelTimer,
+    Effect,
+    Event,
+    RunCommand,
+    RunState,
+    ScheduleTimer,
+    StartRun,
+    decide,
+    effects,
+    event_to_record,
+    evolve,
+)
+from tideflow.scheduler import metrics
+from tideflow.scheduler.projections import changed_steps, run_record
+from tideflow.store import (
+    CommitBatch,
+    ConcurrencyConflict,
+    NewEvent,
+    NotFound,
+    OutboxMessage,
+    RunAppend,
+    RunRecord,
+    StepRecord,
+    StoredEvent,
+    Timer,
+)
+from tideflow.wire import (
+    StartRequest,
+    WireCommand,
+    decode_command,
+    effect_messages,
+    event_message,
+    step_logs,
+)
+
+if TYPE_CHECKING:
+    from tideflow.bus import Batch, Bus, Message
+    from tideflow.scheduler.definitions import Definitions
+    from tideflow.scheduler.states import RunStates
+    from tideflow.store import EventStore
+
+log = logging.getLogger(__name__)
+
+GROUP = "tideflow-scheduler"
+OUTBOX_CLAIM = timedelta(seconds=30)
+MAX_CONFLICT_RETRIES = 5
+
+
+@dataclass
+class RunWork:
+    """What one batch does to one run."""
+
+    run_id: str
+    tenant_id: str
+    before: RunState | None
+    state: RunState
+    events: list[Event] = field(default_factory=list)
+
+
+class CommandHandler:
+    """Decides batches of commands; one instance per scheduler process."""
+
+    def __init__(
+        self, *, store: EventStore, bus: Bus, states: RunStates, definitions: Definitions
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._states = states
+        self._definitions = definitions
+
+    async def __call__(self, batch: Batch) -> None:
+        started = time.perf_counter()
+        commands = await self._decode(batch)
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            try:
+                await self._decide_and_commit(commands)
+                break
+            except ConcurrencyConflict as conflict:
+                # Another replica owned these runs for a while: reload them from the log.
+                metrics.CONFLICTS.inc()
+                log.info("append conflict on %s (try %d)", sorted(conflict.run_ids), attempt + 1)
+                self._states.forget(conflict.run_ids)
+        else:
+            raise RuntimeError("batch kept conflicting; it will be redelivered")
+        await self._save_step_logs(commands)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(batch))
+
+    async def _decode(self, batch: Batch) -> list[tuple[Message, WireCommand]]:
+        decoded: list[tuple[Message, WireCommand]] = []
+        for message in batch:
+            try:
+                decoded.append((message, decode_command(message.envelope)))
+            except (TypeError, ValidationError, ValueError) as e:
+                await self._dead_letter(message, "scheduler.not_a_command", str(e))
+        return decoded
+
+    async def _save_step_logs(self, commands: list[tuple[Message, WireCommand]]) -> None:
+        """Log lines that travelled with step results; best effort, after the commit."""
+        lines = [line for message, _ in commands for line in step_logs(message.envelope)]
+        if lines:
+            try:
+                await self._store.append_logs(lines)
+            except Exception:
+                log.exception("saving %d step log lines failed", len(lines))
+
+    async def _dead_letter(self, message: Message, code: str, reason: str) -> None:
+        metrics.DEAD_LETTERS.labels(code).inc()
+        log.warning("dead-lettering %s: %s", message.envelope.type, reason)
+        await self._bus.dead_letter(message, reason=reason, code=code, group=GROUP)
+
+    async def _decide_and_commit(self, commands: list[tuple[Message, WireCommand]]) -> None:
+        now = datetime.now(UTC)
+        work: dict[str, RunWork] = {}
+        for message, wire_command in commands:
+            run = work.get(wire_command.run_id)
+            if run is None:
+                state = await self._states.get(wire_command.run_id)
+                tenant = message.envelope.tenant_id or "default"
+                run = RunWork(wire_command.run_id, tenant, state, state or RunState())
+                work[run.run_id] = run
+            command: RunCommand | None
+            if isinstance(wire_command, StartRequest):
+                command = await self._start_command(message, wire_command, run)
+                if command is None:
+                    continue
+            else:
+                if run.state.last_seq == 0:
+                    await self._dead_letter(
+                        message, "scheduler.unknown_run", f"no run {wire_command.run_id!r}"
+                    )
+                    continue
+                command = wire_command
+            metrics.COMMANDS.labels(command.type).inc()
+            for event in decide(run.state, command, now):
+                run.state = evolve(run.state, event)
+                run.events.append(event)
+        changed = [run for run in work.values() if run.events]
+        if not changed:
+            return
+        commit, outgoing = self._commit_batch(changed, now)
+        result = await self._store.commit_batch(commit)
+        for run in changed:
+            self._states.put(run.run_id, run.state)
+            self._observe(run)
+        await self._publish(outgoing, result.outbox_ids)
+
+    async def _start_command(
+        self, message: Message, request: StartRequest, run: RunWork
+    ) -> StartRun | None:
+        if run.state.last_seq > 0:
+            return None  # already started: a redelivered StartRun decides nothing
+        try:
+            version, definition = await self._definitions.get(
+                request.tenant_id, request.workflow, request.version
+            )
+        except NotFound:
+            await self._dead_letter(
+                message,
+                "scheduler.unknown_workflow",
+                f"workflow {request.workflow!r} version {request.version or 'latest'} "
+                "is not published",
+            )
+            return None
+        return replace(request, version=version).with_definition(definition)
+
+    def _commit_batch(
+        self, runs: list[RunWork], now: datetime
+    ) -> tuple[CommitBatch, list[Outgoing]]:
+        appends: list[RunAppend] = []
+        records: list[RunRecord] = []
+        steps: list[StepRecord] = []
+        timers: list[Timer] = []
+        cancel_timers: list[str] = []
+        outgoing: list[Outgoing] = []
+        for run in runs:
+            records_ = [event_to_record(e) for e in run.events]
+            appends.append(
+                RunAppend(
+                    run_id=run.run_id,
+                    expected_seq=run.before.last_seq if run.before else 0,
+                    events=[NewEvent(t, d) for t, d in records_],
+                    tenant_id=run.tenant_id,
+                )
+            )
+            records.append(run_record(run.state, tenant_id=run.tenant_id))
+            steps.extend(changed_steps(run.before, run.state, tenant_id=run.tenant_id))
+            run_effects = effects(run.state, run.events)
+            timers.extend(_timers(run_effects, run.tenant_id))
+            cancel_timers.extend(e.timer_id for e in run_effects if isinstance(e, CancelTimer))
+            queues = {key: step.queue for key, step in run.state.steps.items()}
+            outgoing.extend(
+                effect_messages(
+                    run_effects, topics=self._bus.topics, tenant_id=run.tenant_id, queues=queues
+                )
+            )
+            first_seq = (run.before.last_seq if run.before else 0) + 1
+            for offset, (event_type, data) in enumerate(records_):
+                stored = StoredEvent(
+                    run.run_id, first_seq + offset, event_type, data, now, 0, run.tenant_id
+                )
+                outgoing.append(
+                    event_message(
+                        stored,
+                        topics=self._bus.topics,
+                        workflow_id=run.state.workflow,
+                        version=run.state.version,
+                    )
+                )
+        outbox = [
+            OutboxMessage(
+                topic=message.topic,
+                payload=encode_envelope(message.envelope),
+                key=message.key.encode(),
+                tenant_id=message.envelope.tenant_id or "default",
+            )
+            for message in outgoing
+        ]
+        batch = CommitBatch(
+            appends=appends,
+            runs=records,
+            steps=steps,
+            outbox=outbox,
+            outbox_claimed_for=OUTBOX_CLAIM,
+            timers=timers,
+            cancel_timers=cancel_timers,
+        )
+        return batch, outgoing
+
+    async def _publish(self, outgoing: list[Outgoing], outbox_ids: list[int]) -> None:
+        """Publish right after the commit; on failure the relay publishes the rows later."""
+        if not outgoing:
+            return
+        try:
+            await self._bus.publish_batch(outgoing)
+        except Exception:
+            log.exception("publishing %d outbox messages failed; the relay will", len(outgoing))
+            return
+        await self._store.delete_outbox(outbox_ids)
+
+    def _observe(self, run: RunWork) -> None:
+        for event in run.events:
+            metrics.EVENTS.labels(event.type).inc()
+        before = run.before.status if run.before else None
+        if before is None:
+            metrics.RUNS_STARTED.labels(run.state.workflow).inc()
+        if run.state.status.terminal and (before is None or not before.terminal):
+            metrics.RUNS_ENDED.labels(run.state.workflow, run.state.status.value).inc()
+
+
+def _timers(run_effects: list[Effect], tenant_id: str) -> list[Timer]:
+    return [
+        Timer(
+            timer_id=e.timer_id,
+            run_id=e.run_id,
+            fire_at=e.fire_at,
+            kind=e.kind.value,
+            tenant_id=tenant_id,
+        )
+        for e in run_effects
+        if isinstance(e, ScheduleTimer)
+    ]

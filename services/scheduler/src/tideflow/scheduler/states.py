@@ -1,0 +1,55 @@
+"""Run states for the runs this replica decides: memory first, then the event log.
+
+The cache is only written after a commit succeeded, so it never holds a state the log
+does not. When another replica wrote to a run meanwhile (after a rebalance), the append
+conflicts, the entry is dropped and the run is reloaded from the log.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from tideflow.core import RunState, event_from_record, evolve
+
+if TYPE_CHECKING:
+    from tideflow.store import EventStore
+
+
+class RunStates:
+    """An LRU of folded run states, bounded so a long-lived scheduler keeps flat memory."""
+
+    def __init__(self, *, store: EventStore, capacity: int = 20_000) -> None:
+        self._store = store
+        self._capacity = capacity
+        self._states: OrderedDict[str, RunState] = OrderedDict()
+        self.loads = 0
+
+    async def get(self, run_id: str) -> RunState | None:
+        """The run's current state, or None when it has no events yet."""
+        state = self._states.get(run_id)
+        if state is not None:
+            self._states.move_to_end(run_id)
+            return state
+        events = await self._store.read(run_id)
+        self.loads += 1
+        if not events:
+            return None
+        state = RunState()
+        for stored in events:
+            state = evolve(state, event_from_record(stored.type, stored.data))
+        self.put(run_id, state)
+        return state
+
+    def put(self, run_id: str, state: RunState) -> None:
+        self._states[run_id] = state
+        self._states.move_to_end(run_id)
+        while len(self._states) > self._capacity:
+            self._states.popitem(last=False)
+
+    def forget(self, run_ids: set[str] | frozenset[str]) -> None:
+        for run_id in run_ids:
+            self._states.pop(run_id, None)
+
+    def clear(self) -> None:
+        self._states.clear()
