@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tideflow.store import StoreUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -98,6 +100,15 @@ def install_error_handlers(app: FastAPI) -> None:
                 ErrorCode.VALIDATION_FAILED, "the request is not valid", {"problems": problems}
             ),
             status_code=422,
+        )
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            error_body(ErrorCode.UNAVAILABLE, "the database is unavailable; retry shortly"),
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(StarletteHTTPException)

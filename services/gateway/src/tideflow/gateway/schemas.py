@@ -15,10 +15,27 @@ from pydantic.alias_generators import to_camel
 T = TypeVar("T")
 
 RUN_STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "cancelled", "compensated")
+WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+"""Workflow ids are `metadata.name`; they travel in URL paths, so no slashes or spaces."""
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
+SIGNAL_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._:-]{0,199}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[^\x00]{1,200}$"
+
+JSONValue = dict[str, Any] | list[Any] | str | int | float | bool | None
 
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ErrorInfo(ApiModel):
+    code: str = Field(description="A stable code clients can branch on (see docs/api.md).")
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(ApiModel):
+    error: ErrorInfo
 
 
 class Page(ApiModel, Generic[T]):
@@ -32,6 +49,7 @@ class WorkflowSummary(ApiModel):
     id: str
     latest_version: int | None
     archived: bool
+    revision: int = Field(description="Increments on every draft change.")
     created_at: datetime
     updated_at: datetime
 
@@ -44,8 +62,15 @@ class WorkflowVersion(ApiModel):
     workflow_id: str
     version: int
     published_at: datetime
-    rollback_of: int | None = None
+    published_by: str | None = None
+    rollback_of: int | None = Field(
+        default=None, description="The version this one republished, for a rollback."
+    )
     definition: dict[str, Any] | None = None
+
+
+class VersionList(ApiModel):
+    items: list[WorkflowVersion] = Field(description="Newest first.")
 
 
 class Published(ApiModel):
@@ -54,30 +79,22 @@ class Published(ApiModel):
 
 
 class StartRunBody(ApiModel):
-    input: dict[str, Any] | list[Any] | str | int | float | bool | None = Field(
-        default_factory=dict
-    )
-    version: int | None = Field(default=None, ge=1)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    input: JSONValue = Field(default_factory=dict)
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_KEY_PATTERN)
 
 
 class StartRunAnyBody(StartRunBody):
-    workflow_id: str = Field(min_length=1, max_length=200)
+    workflow_id: str = Field(pattern=WORKFLOW_ID_PATTERN)
 
 
-class StepError(ApiModel):
-    type: str
-    message: str
-    retryable: bool | None = None
-
-
-class Step(ApiModel):
+class StepView(ApiModel):
     node_id: str
     status: str
     attempt: int
     started_at: datetime | None = None
     ended_at: datetime | None = None
-    error: StepError | dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
     output: Any = None
 
 
@@ -93,7 +110,20 @@ class Run(ApiModel):
     ended_at: datetime | None = None
     parent_run_id: str | None = None
     replay_of: str | None = None
-    steps: list[Step] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    last_seq: int = Field(default=0, description="Events recorded so far.")
+    steps: list[StepView] = Field(default_factory=list)
+
+
+class RunSummary(ApiModel):
+    run_id: str
+    workflow_id: str
+    version: int
+    status: str
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    parent_run_id: str | None = None
+    replay_of: str | None = None
 
 
 class RunState(Run):
@@ -108,15 +138,35 @@ class Event(ApiModel):
     recorded_at: datetime
 
 
+class EventPage(ApiModel):
+    items: list[Event]
+    next_after_seq: int | None = Field(
+        default=None, description="Pass as `afterSeq` for more; null when none are left."
+    )
+
+
 class ReplayBody(ApiModel):
-    from_seq: int = Field(ge=1)
-    input: Any = None
+    from_seq: int = Field(description="Continue from the state right after this event.")
+    input: JSONValue = Field(default=None, description="A new run input; default: the same.")
 
 
 class SignalBody(ApiModel):
-    data: Any = None
+    data: JSONValue = None
+    idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_KEY_PATTERN)
+
+
+class CancelBody(ApiModel):
+    reason: str | None = Field(default=None, max_length=2000)
+    idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_KEY_PATTERN)
 
 
 class Accepted(ApiModel):
     run_id: str
+    command_id: str
     accepted: bool = True
+
+
+class Health(ApiModel):
+    status: str
+    service: str = "gateway"
+    checks: dict[str, bool] = Field(default_factory=dict)

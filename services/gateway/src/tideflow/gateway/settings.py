@@ -1,5 +1,7 @@
 """Gateway settings: where it listens, who is admin, and the systems it talks to."""
 
+from datetime import timedelta
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,6 +26,10 @@ class GatewaySettings(BaseSettings):
         description="When set, a bearer token with the admin role in the default tenant.",
     )
     page_size_max: int = Field(default=500, ge=1)
+    stream_poll_interval: timedelta = Field(
+        default=timedelta(milliseconds=250),
+        description="How often live event and log streams look for new rows.",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -1,0 +1,147 @@
+"""The gateway's wiring: routers, error contract, auth, metrics, and serving it.
+
+`create_app` takes the store and bus it is given (the CLI's `tide serve gateway` and
+`tide dev` create them), so the same app runs on Postgres + Kafka in production, on
+embedded Postgres + the in-process bus in `tide dev`, and on test doubles nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import uvicorn
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tideflow.bus import Bus
+from tideflow.gateway import health, runs, schemas, streams, workflows
+from tideflow.gateway.auth import Authenticator
+from tideflow.gateway.deps import Services
+from tideflow.gateway.errors import install_error_handlers
+from tideflow.gateway.metrics import GatewayMetrics
+from tideflow.gateway.settings import GatewaySettings
+from tideflow.runtime import EmbeddedServer
+from tideflow.store import EventStore
+
+log = logging.getLogger(__name__)
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": schemas.ErrorResponse, "description": description}
+    for status, description in (
+        (400, "Bad request (e.g. an invalid cursor)."),
+        (401, "Missing or invalid bearer token."),
+        (403, "The token's role does not allow this."),
+        (404, "No such resource in the caller's tenant."),
+        (409, "Conflicts with the resource's state."),
+        (422, "The request is not valid; `details.problems` lists why."),
+        (500, "Internal error; logged, never a stack trace."),
+        (503, "A backing system is unavailable; retry."),
+    )
+}
+
+
+class _RequestTimer:
+    """Records request latency by route template (not raw path, to bound cardinality)."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            self.metrics.request_seconds.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+
+def create_app(
+    *,
+    settings: GatewaySettings,
+    store: EventStore,
+    bus: Bus,
+    authenticator: Authenticator | None = None,
+) -> FastAPI:
+    """The REST API over `store` and `bus` (both already started by the caller)."""
+    metrics = GatewayMetrics()
+    app = FastAPI(
+        title="Tideflow API",
+        version="1",
+        summary="Durable workflows: definitions, versions, runs, time travel and live streams.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.services = Services(
+        settings=settings,
+        store=store,
+        bus=bus,
+        authenticator=authenticator or Authenticator(admin_token=settings.admin_token),
+        metrics=metrics,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(workflows.router)
+    app.include_router(runs.router)
+    app.include_router(streams.router)
+    app.add_middleware(_RequestTimer, metrics=metrics)
+    return app
+
+
+async def run_gateway(
+    *,
+    settings: GatewaySettings,
+    store: EventStore,
+    bus: Bus,
+    stop: asyncio.Event,
+    authenticator: Authenticator | None = None,
+    on_started: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the API on `settings.host:port` until `stop` is set, then shut down cleanly.
+
+    `on_started` gets the base URL once the socket is bound (with port 0, the real port).
+    Live streams are told to end first, so shutdown never waits on an open stream.
+    """
+    app = create_app(settings=settings, store=store, bus=bus, authenticator=authenticator)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="off",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=5,
+    )
+    server = EmbeddedServer(config)
+    serving = await server.start_serving()
+    url = f"http://{settings.host}:{server.bound_port}"
+    log.info("gateway listening on %s", url)
+    if on_started is not None:
+        on_started(url)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        app.state.services.closing.set()
+        server.should_exit = True
+        await serving

@@ -1,0 +1,52 @@
+"""Opaque pagination cursors: clients pass back what they got, never build one.
+
+Keyset positions are encoded as URL-safe base64 JSON, so the ordering key can change
+without breaking the API; a cursor that does not decode is a 400, not a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from tideflow.gateway.errors import ApiError, ErrorCode
+from tideflow.store import RunCursor
+
+
+def encode(value: Any) -> str:
+    raw = json.dumps(value, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(cursor: str) -> Any:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error):
+        raise ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid") from None
+
+
+def encode_run_cursor(cursor: RunCursor) -> str:
+    return encode({"s": cursor.started_at.isoformat(), "r": cursor.run_id})
+
+
+def decode_run_cursor(cursor: str) -> RunCursor:
+    value = decode(cursor)
+    try:
+        started_at = datetime.fromisoformat(value["s"])
+        run_id = value["r"]
+    except (TypeError, KeyError, ValueError):
+        raise ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid") from None
+    if not isinstance(run_id, str) or started_at.tzinfo is None:
+        raise ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid")
+    return RunCursor(started_at=started_at, run_id=run_id)
+
+
+def decode_key_cursor(cursor: str) -> str:
+    value = decode(cursor)
+    if not isinstance(value, str):
+        raise ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid")
+    return value

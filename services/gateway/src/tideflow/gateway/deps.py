@@ -1,0 +1,61 @@
+"""What route handlers depend on: the wired services and the calling principal.
+
+`create_app` puts one `Services` on `app.state`; handlers ask for it (and for the
+`Principal`) through FastAPI dependencies, so tests and the CLI wire real or in-memory
+stores and buses without any handler knowing which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, WebSocket
+
+from tideflow.bus import Bus
+from tideflow.gateway.auth import Authenticator, Principal
+from tideflow.gateway.metrics import GatewayMetrics
+from tideflow.gateway.settings import GatewaySettings
+from tideflow.store import EventStore
+
+
+@dataclass(slots=True)
+class BusHealth:
+    """The bus port has no ping, so readiness reflects how the last publish went."""
+
+    failing: bool = False
+
+
+@dataclass(slots=True)
+class Services:
+    settings: GatewaySettings
+    store: EventStore
+    bus: Bus
+    authenticator: Authenticator
+    metrics: GatewayMetrics
+    bus_health: BusHealth = field(default_factory=BusHealth)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the server shuts down, so live streams end instead of holding it open."""
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def ws_services(websocket: WebSocket) -> Services:
+    found: Services = websocket.app.state.services
+    return found
+
+
+def principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    """The caller, from its bearer token; 401 when missing or invalid."""
+    return services(request).authenticator.authenticate(authorization)
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+PrincipalDep = Annotated[Principal, Depends(principal)]

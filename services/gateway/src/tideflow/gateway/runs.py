@@ -1,0 +1,289 @@
+"""Runs: start, list, read, time travel, replay, cancel and signal.
+
+Reads come from the `runs`/`run_steps` projections, except time travel, which folds the
+event log with the core (`state_at`) so the answer is exactly what the engine saw. Cancel
+and signals are commands published straight to `tideflow.runs`; the scheduler decides
+what they mean for the run, so the API only refuses what can never apply (unknown run,
+run already ended).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from tideflow.bus import BusError, Outgoing
+from tideflow.core import Cancel, Command, Signal, event_from_record, state_at
+from tideflow.gateway import schemas, views
+from tideflow.gateway.auth import Principal, Role
+from tideflow.gateway.cursors import decode_run_cursor, encode_run_cursor
+from tideflow.gateway.deps import PrincipalDep, Services, ServicesDep
+from tideflow.gateway.errors import ApiError, ErrorCode
+from tideflow.gateway.safety import reject_nul
+from tideflow.gateway.starting import replay_run, start_run
+from tideflow.store import NotFound, RunFilter, RunRecord
+from tideflow.wire import command_envelope
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+RunId = Annotated[str, Path(pattern=schemas.RUN_ID_PATTERN)]
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "compensated"})
+
+
+async def load_run(services: Services, principal: Principal, run_id: str) -> RunRecord:
+    """The run if it exists in the caller's tenant; 404 otherwise (no existence leak)."""
+    try:
+        run = await services.store.get_run(run_id)
+    except NotFound:
+        run = None
+    if run is None or run.tenant_id != principal.tenant_id:
+        raise ApiError(404, ErrorCode.RUN_NOT_FOUND, f"no run {run_id!r}")
+    return run
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Run,
+    responses={200: {"model": schemas.Run, "description": "An earlier run with the same key."}},
+)
+async def start_any_run(
+    body: schemas.StartRunAnyBody,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    response: Response,
+) -> schemas.Run:
+    """Same as `POST /workflows/{workflowId}/runs`, with the workflow in the body."""
+    principal.require(Role.EDITOR)
+    started = await start_run(
+        services,
+        principal,
+        body.workflow_id,
+        input_value=body.input,
+        version=body.version,
+        idempotency_key=body.idempotency_key,
+    )
+    if not started.created:
+        response.status_code = status.HTTP_200_OK
+    steps = await services.store.get_steps(started.run.run_id)
+    return views.run_view(started.run, steps)
+
+
+@router.get("", response_model=schemas.Page[schemas.RunSummary])
+async def list_runs(
+    *,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    workflow_id: Annotated[
+        str | None, Query(alias="workflowId", pattern=schemas.WORKFLOW_ID_PATTERN)
+    ] = None,
+    status_: Annotated[
+        list[str] | None,
+        Query(
+            alias="status",
+            description="Repeat or comma-separate: " + ", ".join(schemas.RUN_STATUSES),
+        ),
+    ] = None,
+    started_after: Annotated[datetime | None, Query(alias="startedAfter")] = None,
+    started_before: Annotated[datetime | None, Query(alias="startedBefore")] = None,
+    parent_run_id: Annotated[
+        str | None, Query(alias="parentRunId", pattern=schemas.RUN_ID_PATTERN)
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> schemas.Page[schemas.RunSummary]:
+    """Runs newest first; `startedAfter` is inclusive, `startedBefore` exclusive."""
+    principal.require(Role.VIEWER)
+    statuses = None
+    if status_:
+        statuses = tuple(s.strip() for value in status_ for s in value.split(",") if s.strip())
+        unknown = sorted(set(statuses) - set(schemas.RUN_STATUSES))
+        if unknown:
+            raise ApiError(
+                422,
+                ErrorCode.VALIDATION_FAILED,
+                f"unknown run status {', '.join(unknown)}",
+                {"allowed": list(schemas.RUN_STATUSES)},
+            )
+    for value in (started_after, started_before):
+        if value is not None and value.tzinfo is None:
+            raise ApiError(
+                422, ErrorCode.VALIDATION_FAILED, "times need a UTC offset, e.g. 2025-01-01T00:00Z"
+            )
+    page = await services.store.list_runs(
+        RunFilter(
+            tenant_id=principal.tenant_id,
+            workflow_id=workflow_id,
+            statuses=statuses or None,
+            started_after=started_after,
+            started_before=started_before,
+            parent_run_id=parent_run_id,
+        ),
+        limit=min(limit, services.settings.page_size_max),
+        after=decode_run_cursor(cursor) if cursor else None,
+    )
+    return schemas.Page[schemas.RunSummary](
+        items=[views.run_summary(r) for r in page.runs],
+        next_cursor=encode_run_cursor(page.next_cursor) if page.next_cursor else None,
+    )
+
+
+@router.get("/{run_id}", response_model=schemas.Run)
+async def get_run(run_id: RunId, services: ServicesDep, principal: PrincipalDep) -> schemas.Run:
+    """The run with its steps (latest attempt of each)."""
+    principal.require(Role.VIEWER)
+    run = await load_run(services, principal, run_id)
+    return views.run_view(run, await services.store.get_steps(run_id))
+
+
+@router.get("/{run_id}/state", response_model=schemas.RunState)
+async def get_state(
+    run_id: RunId,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    at_seq: Annotated[
+        int | None,
+        Query(alias="atSeq", description="Event seq (1-based); default: the latest."),
+    ] = None,
+) -> schemas.RunState:
+    """Time travel: the run exactly as it was right after event `atSeq`."""
+    principal.require(Role.VIEWER)
+    run = await load_run(services, principal, run_id)
+    records = await services.store.read(run_id)
+    seq = len(records) if at_seq is None else at_seq
+    if not 1 <= seq <= len(records):
+        raise ApiError(
+            422,
+            ErrorCode.SEQ_OUT_OF_RANGE,
+            f"atSeq must be between 1 and {len(records)} for this run"
+            if records
+            else "the run has no events yet",
+            {"lastSeq": len(records)},
+        )
+    events = [event_from_record(r.type, r.data) for r in records[:seq]]
+    return views.state_view(run, state_at(events, seq), seq)
+
+
+@router.get("/{run_id}/events", response_model=schemas.EventPage)
+async def list_events(
+    run_id: RunId,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    after_seq: Annotated[int, Query(alias="afterSeq", ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> schemas.EventPage:
+    """The event history in seq order, after `afterSeq`."""
+    principal.require(Role.VIEWER)
+    await load_run(services, principal, run_id)
+    events = await services.store.read(run_id, after_seq, limit + 1)
+    page = events[:limit]
+    return schemas.EventPage(
+        items=[views.event_view(e) for e in page],
+        next_after_seq=page[-1].seq if len(events) > limit else None,
+    )
+
+
+@router.post("/{run_id}/replay", status_code=status.HTTP_201_CREATED, response_model=schemas.Run)
+async def replay(
+    run_id: RunId, body: schemas.ReplayBody, services: ServicesDep, principal: PrincipalDep
+) -> schemas.Run:
+    """A new run that continues from the state after event `fromSeq`, linked to this one."""
+    principal.require(Role.EDITOR)
+    source = await load_run(services, principal, run_id)
+    started = await replay_run(
+        services,
+        principal,
+        source,
+        from_seq=body.from_seq,
+        new_input=body.input,
+        input_given="input" in body.model_fields_set,
+    )
+    return views.run_view(started, [])
+
+
+async def _send(services: Services, command: Command, tenant_id: str) -> None:
+    envelope = command_envelope(command, tenant_id=tenant_id)
+    try:
+        await services.bus.publish_batch(
+            [Outgoing(services.bus.topics.runs, command.run_id, envelope)]
+        )
+    except BusError as e:
+        services.bus_health.failing = True
+        log.warning("publishing %s for %s failed: %s", command.type, command.run_id, e)
+        raise ApiError(
+            503, ErrorCode.UNAVAILABLE, "the command bus is unavailable; retry the request"
+        ) from e
+    services.bus_health.failing = False
+
+
+async def _live_run(services: Services, principal: Principal, run_id: str) -> RunRecord:
+    run = await load_run(services, principal, run_id)
+    if run.status in TERMINAL:
+        raise ApiError(
+            409,
+            ErrorCode.RUN_ALREADY_ENDED,
+            f"run {run_id!r} already ended ({run.status})",
+            {"status": run.status},
+        )
+    return run
+
+
+def _command_id(run_id: str, kind: str, key: str | None) -> str:
+    """Derived from the client's key when given, so a retried request is one command."""
+    return f"{run_id}:{kind}:{key}" if key else f"{run_id}:{kind}:{uuid.uuid4()}"
+
+
+@router.post(
+    "/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted
+)
+async def cancel(
+    run_id: RunId,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    body: schemas.CancelBody | None = None,
+) -> schemas.Accepted:
+    """Ask the scheduler to cancel the run (active steps are cancelled, compensations run)."""
+    principal.require(Role.EDITOR)
+    run = await _live_run(services, principal, run_id)
+    body = body or schemas.CancelBody()
+    command = Cancel(
+        command_id=_command_id(run_id, "cancel", body.idempotency_key),
+        run_id=run_id,
+        reason=body.reason,
+        by=principal.subject,
+    )
+    await _send(services, command, run.tenant_id)
+    return schemas.Accepted(run_id=run_id, command_id=command.command_id)
+
+
+@router.post(
+    "/{run_id}/signals/{name}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=schemas.Accepted,
+)
+async def signal(
+    run_id: RunId,
+    name: Annotated[str, Path(pattern=schemas.SIGNAL_NAME_PATTERN)],
+    services: ServicesDep,
+    principal: PrincipalDep,
+    body: schemas.SignalBody | None = None,
+) -> schemas.Accepted:
+    """Deliver a named signal; a `signal` step waiting for `name` consumes it."""
+    principal.require(Role.EDITOR)
+    run = await _live_run(services, principal, run_id)
+    body = body or schemas.SignalBody()
+    reject_nul(body.data, "data")
+    command = Signal(
+        command_id=_command_id(run_id, f"signal:{name}", body.idempotency_key),
+        run_id=run_id,
+        name=name,
+        data=body.data,
+    )
+    await _send(services, command, run.tenant_id)
+    return schemas.Accepted(run_id=run_id, command_id=command.command_id)

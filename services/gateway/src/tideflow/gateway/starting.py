@@ -1,0 +1,247 @@
+"""Starting runs: resolve the version, validate the input, record the run, send StartRun.
+
+The run row and the StartRun command are written in one transaction (the command as an
+outbox row), so a run the API acknowledged always gets started: right away by our own
+publish after the commit, or by the scheduler's outbox relay if that publish failed or
+this process died in between. The outbox row is claimed for `OUTBOX_CLAIM` so the relay
+leaves it to us meanwhile. Repeating a start with the same idempotency key returns the
+run the first request created.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from tideflow.bus import BusError, Outgoing, encode_envelope, pb
+from tideflow.core import (
+    DefinitionError,
+    Problem,
+    StartRun,
+    WorkflowDefinition,
+    event_from_record,
+    fork,
+    parse_definition,
+    validate_input,
+)
+from tideflow.gateway.auth import Principal
+from tideflow.gateway.deps import Services
+from tideflow.gateway.errors import ApiError, ErrorCode
+from tideflow.gateway.safety import reject_nul
+from tideflow.store import (
+    AlreadyExists,
+    CommitBatch,
+    NotFound,
+    OutboxMessage,
+    RunRecord,
+    StoreError,
+    WorkflowVersion,
+)
+from tideflow.wire import command_envelope
+
+log = logging.getLogger(__name__)
+
+OUTBOX_CLAIM = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    run: RunRecord
+    created: bool
+
+
+def problems_detail(problems: list[Problem]) -> dict[str, Any]:
+    return {
+        "problems": [{"code": str(p.code), "path": p.path, "message": p.message} for p in problems]
+    }
+
+
+async def _version(
+    services: Services, principal: Principal, workflow_id: str, version: int | None
+) -> WorkflowVersion:
+    try:
+        return await services.store.get_version(workflow_id, version, tenant_id=principal.tenant_id)
+    except NotFound:
+        if version is not None:
+            raise ApiError(
+                404,
+                ErrorCode.VERSION_NOT_FOUND,
+                f"workflow {workflow_id!r} has no published version {version}",
+            ) from None
+        raise ApiError(
+            409,
+            ErrorCode.NO_PUBLISHED_VERSION,
+            f"workflow {workflow_id!r} has no published version; publish it first",
+        ) from None
+
+
+def _definition(version: WorkflowVersion) -> WorkflowDefinition:
+    try:
+        return parse_definition(version.definition)
+    except DefinitionError as e:
+        raise ApiError(
+            409,
+            ErrorCode.INVALID_DEFINITION,
+            f"version {version.version} no longer validates; publish a fixed version",
+            problems_detail(e.problems),
+        ) from e
+
+
+def _check_input(definition: WorkflowDefinition, value: Any) -> None:
+    reject_nul(value, "input")
+    problems = validate_input(definition, value)
+    if problems:
+        raise ApiError(
+            422,
+            ErrorCode.INPUT_INVALID,
+            "the input does not match the workflow's input schema",
+            problems_detail(problems),
+        )
+
+
+async def start_run(
+    services: Services,
+    principal: Principal,
+    workflow_id: str,
+    *,
+    input_value: Any,
+    version: int | None,
+    idempotency_key: str | None,
+) -> Started:
+    store, tenant = services.store, principal.tenant_id
+    try:
+        workflow = await store.get_workflow(workflow_id, tenant_id=tenant)
+    except NotFound:
+        raise ApiError(404, ErrorCode.WORKFLOW_NOT_FOUND, f"no workflow {workflow_id!r}") from None
+    if workflow.archived:
+        raise ApiError(409, ErrorCode.WORKFLOW_ARCHIVED, f"workflow {workflow_id!r} is archived")
+    if idempotency_key is not None:
+        existing = await store.find_run_by_idempotency_key(
+            workflow_id, idempotency_key, tenant_id=tenant
+        )
+        if existing is not None:
+            return Started(existing, created=False)
+    published = await _version(services, principal, workflow_id, version)
+    definition = _definition(published)
+    _check_input(definition, input_value)
+    run_id = str(uuid.uuid4())
+    command = StartRun(
+        command_id=f"{run_id}:start",
+        run_id=run_id,
+        workflow=workflow_id,
+        version=published.version,
+        definition=definition,
+        input=input_value,
+    )
+    record = RunRecord(
+        run_id=run_id,
+        workflow_id=workflow_id,
+        version=published.version,
+        status="pending",
+        tenant_id=tenant,
+        input=input_value,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        stored = await _record_and_send(services, command, record)
+    except AlreadyExists:
+        if idempotency_key is None:
+            raise
+        # a concurrent request with the same key won the race: answer with its run
+        existing = await store.find_run_by_idempotency_key(
+            workflow_id, idempotency_key, tenant_id=tenant
+        )
+        if existing is None:
+            raise
+        return Started(existing, created=False)
+    services.metrics.runs_started.labels(kind="start").inc()
+    return Started(stored, created=True)
+
+
+async def replay_run(
+    services: Services,
+    principal: Principal,
+    source: RunRecord,
+    *,
+    from_seq: int,
+    new_input: Any,
+    input_given: bool,
+) -> RunRecord:
+    """A new run continuing from the state of `source` after event `from_seq`."""
+    records = await services.store.read(source.run_id)
+    if not 1 <= from_seq <= len(records):
+        raise ApiError(
+            422,
+            ErrorCode.SEQ_OUT_OF_RANGE,
+            f"fromSeq must be between 1 and {len(records)} for this run",
+            {"lastSeq": len(records)},
+        )
+    events = [event_from_record(r.type, r.data) for r in records]
+    run_id = str(uuid.uuid4())
+    try:
+        if input_given:
+            command = fork(
+                events, from_seq, run_id=run_id, command_id=f"{run_id}:start", input=new_input
+            )
+        else:
+            command = fork(events, from_seq, run_id=run_id, command_id=f"{run_id}:start")
+    except ValueError as e:
+        raise ApiError(422, ErrorCode.SEQ_OUT_OF_RANGE, str(e)) from e
+    if input_given:
+        _check_input(command.definition, new_input)
+    record = RunRecord(
+        run_id=run_id,
+        workflow_id=source.workflow_id,
+        version=command.version,
+        status="pending",
+        tenant_id=principal.tenant_id,
+        input=command.input,
+        parent_run_id=source.parent_run_id,
+        replay_of=source.run_id,
+    )
+    stored = await _record_and_send(services, command, record)
+    services.metrics.runs_started.labels(kind="replay").inc()
+    return stored
+
+
+def _headers(envelope: pb.Envelope) -> tuple[tuple[str, bytes], ...]:
+    """The headers the bus puts on a published envelope, for the relay's republish."""
+    return (
+        ("tideflow-type", envelope.type.encode()),
+        ("tideflow-id", envelope.message_id.encode()),
+    )
+
+
+async def _record_and_send(services: Services, command: StartRun, record: RunRecord) -> RunRecord:
+    store, bus = services.store, services.bus
+    envelope = command_envelope(command, tenant_id=record.tenant_id)
+    result = await store.commit_batch(
+        CommitBatch(
+            runs=[record],
+            outbox=[
+                OutboxMessage(
+                    topic=bus.topics.runs,
+                    payload=encode_envelope(envelope),
+                    key=record.run_id.encode(),
+                    headers=_headers(envelope),
+                    tenant_id=record.tenant_id,
+                )
+            ],
+            outbox_claimed_for=OUTBOX_CLAIM,
+        )
+    )
+    try:
+        await bus.publish_batch([Outgoing(bus.topics.runs, record.run_id, envelope)])
+    except BusError:
+        services.bus_health.failing = True
+        log.warning("publishing StartRun of %s failed; the outbox relay will", record.run_id)
+    else:
+        services.bus_health.failing = False
+        try:
+            await store.delete_outbox(result.outbox_ids)
+        except StoreError:
+            log.warning("could not delete the outbox row of %s; relayed again later", record.run_id)
+    return await store.get_run(record.run_id)
