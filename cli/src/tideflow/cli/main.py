@@ -14,6 +14,6 @@ app = typer.Typer(
 app.add_typer(infra.app, name="infra")
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(run.app, name="run")
-app.add_typer(serve.app, name="serve")
+app.command(name="serve")(serve.serve)
 app.add_typer(db.app, name="db")
 app.command()(dev)

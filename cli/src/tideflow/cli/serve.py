@@ -12,16 +12,12 @@ from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalle
 if TYPE_CHECKING:
     import asyncio
 
-app = typer.Typer(help="Run one Tideflow service in the foreground.")
-
-
 class Service(StrEnum):
     GATEWAY = "gateway"
     SCHEDULER = "scheduler"
     EXECUTOR = "executor"
 
 
-@app.callback(invoke_without_command=True)
 def serve(
     service: Annotated[Service, typer.Argument(help="Which service to run.")],
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
@@ -35,7 +31,7 @@ def serve(
     ] = None,
     concurrency: Annotated[int | None, typer.Option(help="Executor: steps at once.")] = None,
 ) -> None:
-    """Run the service until SIGTERM or Ctrl-C; in-flight work finishes first."""
+    """Run one service in the foreground until SIGTERM or Ctrl-C (in-flight work finishes)."""
     overrides: dict[str, object] = {
         k: v for k, v in {"host": host, "port": port}.items() if v is not None
     }
