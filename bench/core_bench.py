@@ -1,11 +1,23 @@
-"""decide + evolve throughput for a 100-node workflow: `.venv/bin/python bench/core_bench.py`.
+"""decide + evolve throughput of the pure core: `.venv/bin/python bench/core_bench.py`.
 
-The workflow has ten layers of ten nodes (worker functions and inline transforms, each
-layer fanning in from the previous one). Every run is driven to the end with all worker
-results succeeding; the time counted is only `decide` and `evolve`.
+Three workflows, each driven to the end with every worker result succeeding; the time
+counted is only `decide` plus the caller's `evolve` of the decided events (what a
+scheduler does per command), never the driver's bookkeeping:
+
+- `100-node`: ten layers of ten nodes (worker functions and inline transforms, each
+  layer fanning in from the previous one);
+- `chain-10`: the platform benchmark W1, ten `function` nodes in sequence, each reading
+  the previous output, each result fed back as a StepResult;
+- `fanout-50`: one function fanning out to 50 functions that join into one.
+
+`--runs N` sets the number of timed runs per workflow (after one warm-up run).
 """
 
+import argparse
 import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +25,8 @@ from tideflow.core import (
     RunState,
     StartRun,
     StepResult,
-    StepStatus,
+    StepScheduled,
+    WorkflowDefinition,
     decide,
     evolve,
     parse_definition,
@@ -23,7 +36,8 @@ from tideflow.core.nodes import Execution
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def definition() -> dict[str, Any]:
+def layered() -> dict[str, Any]:
+    """Ten layers of ten nodes, every node joining two nodes of the layer before."""
     nodes: list[dict[str, Any]] = []
     edges: list[dict[str, str]] = []
     for layer in range(10):
@@ -44,51 +58,99 @@ def definition() -> dict[str, Any]:
     return {"metadata": {"name": "bench"}, "spec": {"nodes": nodes, "edges": edges}}
 
 
-def run_once(defn: Any, run_id: str) -> tuple[int, float]:
+def chain() -> dict[str, Any]:
+    """W1: ten functions in sequence, each passed the output of the one before."""
+    nodes: list[dict[str, Any]] = []
+    edges: list[dict[str, str]] = []
+    for i in range(10):
+        source = "{{ input }}" if i == 0 else f"{{{{ nodes.s{i - 1}.output }}}}"
+        config = {"name": "work", "input": source}
+        nodes.append({"id": f"s{i}", "type": "function", "config": config})
+        if i:
+            edges.append({"from": f"s{i - 1}", "to": f"s{i}"})
+    return {"metadata": {"name": "chain"}, "spec": {"nodes": nodes, "edges": edges}}
+
+
+def fanout() -> dict[str, Any]:
+    """1 -> 50 -> 1: a split, fifty parallel functions, and a join reading two of them."""
+    nodes: list[dict[str, Any]] = [
+        {"id": "split", "type": "function", "config": {"name": "split", "input": "{{ input }}"}}
+    ]
+    edges: list[dict[str, str]] = []
+    for i in range(50):
+        nodes.append(
+            {"id": f"w{i}", "type": "function",
+             "config": {"name": "work", "input": {"part": i, "of": "{{ nodes.split.output }}"}}}
+        )  # fmt: skip
+        edges.append({"from": "split", "to": f"w{i}"})
+        edges.append({"from": f"w{i}", "to": "join"})
+    nodes.append(
+        {"id": "join", "type": "function",
+         "config": {"name": "join", "input": ["{{ nodes.w0.output }}", "{{ nodes.w49.output }}"]}}
+    )  # fmt: skip
+    return {"metadata": {"name": "fanout"}, "spec": {"nodes": nodes, "edges": edges}}
+
+
+@dataclass
+class Totals:
+    """What the timed runs of one workflow added up to."""
+
+    runs: int = 0
+    events: int = 0
+    commands: int = 0
+    seconds: float = 0.0
+
+
+def run_once(defn: WorkflowDefinition, run_id: str, totals: Totals) -> None:
+    """Drive one run to its end, timing decide + evolve of every command."""
     state = RunState()
-    events = 0
-    elapsed = 0.0
     counter = 0
-    command: Any = StartRun(
-        command_id=f"{run_id}-0", run_id=run_id, workflow="bench", definition=defn
+    pending: deque[Any] = deque(
+        [StartRun(command_id=f"{run_id}-0", run_id=run_id, workflow="bench", definition=defn)]
     )
-    pending: list[Any] = [command]
     while pending:
-        command = pending.pop()
+        command = pending.popleft()
         began = time.perf_counter()
         new = decide(state, command, NOW)
         for event in new:
             state = evolve(state, event)
-        elapsed += time.perf_counter() - began
-        events += len(new)
-        for step in state.steps.values():
-            if step.execution is Execution.DISPATCH and step.status is StepStatus.SCHEDULED:
+        totals.seconds += time.perf_counter() - began
+        totals.events += len(new)
+        totals.commands += 1
+        for event in new:
+            if isinstance(event, StepScheduled) and event.execution is Execution.DISPATCH:
                 counter += 1
                 pending.append(
-                    StepResult(command_id=f"{run_id}-{counter}", run_id=run_id, step=step.step,
-                               attempt=step.attempt, ok=True, output={"ok": True})
+                    StepResult(command_id=f"{run_id}-{counter}", run_id=run_id, step=event.step,
+                               attempt=event.attempt, ok=True, output={"ok": event.step})
                 )  # fmt: skip
-        pending = list({c.step: c for c in pending if isinstance(c, StepResult)}.values())
     if not state.status.terminal:
         raise SystemExit(f"run ended {state.status}")
-    return events, elapsed
+    totals.runs += 1
+
+
+def measure(name: str, build: Callable[[], dict[str, Any]], runs: int, steps: int) -> None:
+    """Warm up once, time `runs` runs, print one line."""
+    defn = parse_definition(build())
+    run_once(defn, "warmup", Totals())
+    totals = Totals()
+    for n in range(runs):
+        run_once(defn, f"run-{n}", totals)
+    per_run = totals.seconds / totals.runs
+    print(
+        f"{name:>9}: {totals.runs} runs, {totals.events // totals.runs} events/run, "
+        f"{totals.events / totals.seconds:>9,.0f} events/s, {per_run * 1000:7.3f} ms/run, "
+        f"{per_run / steps * 1e6:6.1f} us/step (decide+evolve)"
+    )
 
 
 def main() -> None:
-    defn = parse_definition(definition())
-    run_once(defn, "warmup")
-    total_events = 0
-    total_time = 0.0
-    runs = 20
-    for n in range(runs):
-        events, elapsed = run_once(defn, f"run-{n}")
-        total_events += events
-        total_time += elapsed
-    print(
-        f"100-node workflow: {runs} runs, {total_events // runs} events/run, "
-        f"{total_events / total_time:,.0f} events/s (decide+evolve), "
-        f"{total_time / runs * 1000:.1f} ms/run"
-    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    measure("100-node", layered, max(args.runs // 10, 1), 100)
+    measure("chain-10", chain, args.runs, 10)
+    measure("fanout-50", fanout, args.runs, 52)
 
 
 if __name__ == "__main__":
