@@ -1,0 +1,366 @@
+"""Starting, reading, time travel, replay, cancel and signals, against real Postgres.
+
+The scheduler is simulated (the `scheduler` fixture) by committing the events the core
+decides, so the gateway reads real event logs and projections.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tideflow.core import Cancel, Signal
+from tideflow.gateway import ErrorCode
+from tideflow.wire import StartRequest
+
+pytestmark = pytest.mark.integration
+
+
+async def published_workflow(gateway, kit, **kwargs) -> str:
+    name = kit.unique()
+    assert (await gateway.client.post("/workflows", json=kit.definition(name, **kwargs))).is_success
+    assert (await gateway.client.post(f"/workflows/{name}/publish")).status_code == 201
+    return name
+
+
+async def finished_run(gateway, kit, scheduler):
+    """A run that went through fetch (worker), remember (set) and wrap, then succeeded."""
+    name = await published_workflow(gateway, kit)
+    run = scheduler.run(kit.definition(name))
+    run.start({"n": 21})
+    await scheduler.flush(run)
+    run.complete("fetch", {"value": 42})
+    await scheduler.flush(run)
+    assert run.state.status == "succeeded"
+    return run
+
+
+async def test_start_records_the_run_and_publishes_start(gateway, kit):
+    name = await published_workflow(gateway, kit)
+    response = await gateway.client.post(f"/workflows/{name}/runs", json={"input": {"n": 1}})
+    assert response.status_code == 201, response.text
+    run = response.json()
+    assert run["workflowId"] == name
+    assert run["version"] == 1
+    assert run["status"] == "pending"
+    assert run["input"] == {"n": 1}
+    assert run["steps"] == []
+
+    commands = await gateway.commands(run["runId"])
+    assert len(commands) == 1
+    start = commands[0]
+    assert isinstance(start, StartRequest)
+    assert start.command_id == f"{run['runId']}:start"
+    assert (start.workflow, start.version, start.input) == (name, 1, {"n": 1})
+    # published right away, so the outbox row is gone and no relay will send it again
+    assert await gateway.store.claim_outbox(100) == []
+
+
+async def test_start_pins_a_version(gateway, kit):
+    name = await published_workflow(gateway, kit)
+    await gateway.client.put(
+        f"/workflows/{name}", json=kit.definition(name, with_input_schema=False)
+    )
+    await gateway.client.post(f"/workflows/{name}/publish")
+    latest = await gateway.client.post(f"/workflows/{name}/runs", json={"input": "anything"})
+    assert latest.json()["version"] == 2
+    pinned = await gateway.client.post(
+        f"/workflows/{name}/runs", json={"input": {"n": 3}, "version": 1}
+    )
+    assert pinned.status_code == 201
+    assert pinned.json()["version"] == 1
+    missing = await gateway.client.post(
+        f"/workflows/{name}/runs", json={"input": {"n": 3}, "version": 7}
+    )
+    kit.assert_error(missing, 404, ErrorCode.VERSION_NOT_FOUND)
+
+
+async def test_start_without_a_published_version(gateway, kit):
+    name = kit.unique()
+    await gateway.client.post("/workflows", json=kit.definition(name))
+    response = await gateway.client.post(f"/workflows/{name}/runs", json={"input": {"n": 1}})
+    kit.assert_error(response, 409, ErrorCode.NO_PUBLISHED_VERSION)
+
+
+async def test_start_with_invalid_input(gateway, kit):
+    name = await published_workflow(gateway, kit)
+    response = await gateway.client.post(f"/workflows/{name}/runs", json={"input": {"n": "x"}})
+    error = kit.assert_error(response, 422, ErrorCode.INPUT_INVALID)
+    assert error["details"]["problems"][0]["path"] == "input.n"
+    missing = await gateway.client.post(f"/workflows/{name}/runs", json={})
+    kit.assert_error(missing, 422, ErrorCode.INPUT_INVALID)
+    unknown_field = await gateway.client.post(
+        f"/workflows/{name}/runs", json={"input": {"n": 1}, "bogus": True}
+    )
+    kit.assert_error(unknown_field, 422, ErrorCode.VALIDATION_FAILED)
+
+
+async def test_idempotency_key_returns_the_same_run(gateway, kit):
+    name = await published_workflow(gateway, kit)
+    body = {"input": {"n": 1}, "idempotencyKey": "order-17"}
+    first = await gateway.client.post(f"/workflows/{name}/runs", json=body)
+    second = await gateway.client.post(f"/workflows/{name}/runs", json=body)
+    assert first.status_code == 201
+    assert second.status_code == 200
+    assert first.json()["runId"] == second.json()["runId"]
+    assert second.json()["idempotencyKey"] == "order-17"
+    assert len(await gateway.commands(first.json()["runId"])) == 1
+    via_runs = await gateway.client.post("/runs", json=body | {"workflowId": name})
+    assert via_runs.status_code == 200
+    assert via_runs.json()["runId"] == first.json()["runId"]
+
+
+async def test_post_runs_with_the_workflow_in_the_body(gateway, kit):
+    name = await published_workflow(gateway, kit)
+    response = await gateway.client.post("/runs", json={"workflowId": name, "input": {"n": 2}})
+    assert response.status_code == 201
+    assert response.json()["workflowId"] == name
+    missing = await gateway.client.post("/runs", json={"workflowId": kit.unique(), "input": {}})
+    kit.assert_error(missing, 404, ErrorCode.WORKFLOW_NOT_FOUND)
+
+
+async def test_get_run_from_projections(gateway, kit, scheduler):
+    run = await finished_run(gateway, kit, scheduler)
+    response = await gateway.client.get(f"/runs/{run.run_id}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "succeeded"
+    assert body["output"] == {"got": {"value": 42}}
+    assert body["startedAt"] is not None
+    assert body["endedAt"] is not None
+    steps = {s["nodeId"]: s for s in body["steps"]}
+    assert set(steps) == {"fetch", "remember", "wrap"}
+    assert steps["fetch"]["status"] == "succeeded"
+    assert steps["fetch"]["attempt"] == 1
+    assert steps["fetch"]["output"] == {"value": 42}
+
+
+async def test_unknown_run_is_404_everywhere(gateway, kit):
+    client = gateway.client
+    for response in [
+        await client.get("/runs/nope"),
+        await client.get("/runs/nope/state", params={"atSeq": 1}),
+        await client.get("/runs/nope/events"),
+        await client.get("/runs/nope/events/stream"),
+        await client.post("/runs/nope/replay", json={"fromSeq": 1}),
+        await client.post("/runs/nope/cancel"),
+        await client.post("/runs/nope/signals/go", json={"data": 1}),
+    ]:
+        kit.assert_error(response, 404, ErrorCode.RUN_NOT_FOUND)
+
+
+async def test_runs_of_another_tenant_are_invisible(gateway, kit, scheduler):
+    run = await finished_run(gateway, kit, scheduler)
+    headers = {"Authorization": "Bearer other-tenant"}
+    response = await gateway.client.get(f"/runs/{run.run_id}", headers=headers)
+    kit.assert_error(response, 404, ErrorCode.RUN_NOT_FOUND)
+    listed = await gateway.client.get("/runs", headers=headers)
+    assert run.run_id not in [r["runId"] for r in listed.json()["items"]]
+
+
+async def test_list_runs_filters_and_pages(gateway, kit, scheduler):
+    name = await published_workflow(gateway, kit)
+    started = []
+    for n in range(3):
+        response = await gateway.client.post(f"/workflows/{name}/runs", json={"input": {"n": n}})
+        started.append(response.json()["runId"])
+    done = scheduler.run(kit.definition(name))
+    done.start({"n": 9})
+    done.complete("fetch", 1)
+    await scheduler.flush(done)
+
+    every = await gateway.client.get("/runs", params={"workflowId": name})
+    assert {r["runId"] for r in every.json()["items"]} == {*started, done.run_id}
+    pending = await gateway.client.get("/runs", params={"workflowId": name, "status": "pending"})
+    assert {r["runId"] for r in pending.json()["items"]} == set(started)
+    both = await gateway.client.get(
+        "/runs", params={"workflowId": name, "status": "pending,succeeded"}
+    )
+    assert len(both.json()["items"]) == 4
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"workflowId": name, "limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = (await gateway.client.get("/runs", params=params)).json()
+        seen.extend(r["runId"] for r in page["items"])
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted([*started, done.run_id])
+
+    future = await gateway.client.get(
+        "/runs", params={"workflowId": name, "startedAfter": "2999-01-01T00:00:00Z"}
+    )
+    assert future.json()["items"] == []
+    past = await gateway.client.get(
+        "/runs", params={"workflowId": name, "startedBefore": "2000-01-01T00:00:00Z"}
+    )
+    assert past.json()["items"] == []
+
+    kit.assert_error(
+        await gateway.client.get("/runs", params={"status": "sleeping"}),
+        422,
+        ErrorCode.VALIDATION_FAILED,
+    )
+    kit.assert_error(
+        await gateway.client.get("/runs", params={"startedAfter": "2020-01-01T00:00:00"}),
+        422,
+        ErrorCode.VALIDATION_FAILED,
+    )
+    kit.assert_error(
+        await gateway.client.get("/runs", params={"cursor": "bm9wZQ"}), 400, ErrorCode.BAD_REQUEST
+    )
+
+
+async def test_time_travel(gateway, kit, scheduler):
+    run = await finished_run(gateway, kit, scheduler)
+    types = run.event_types()
+    first_success = types.index("StepSucceeded") + 1
+    early = await gateway.client.get(f"/runs/{run.run_id}/state", params={"atSeq": 2})
+    assert early.status_code == 200, early.text
+    body = early.json()
+    assert body["atSeq"] == 2
+    assert body["status"] == "running"
+    steps = {s["nodeId"]: s for s in body["steps"]}
+    assert steps["fetch"]["status"] == "scheduled"
+    assert steps["wrap"]["status"] == "pending"
+    assert body["vars"] == {}
+
+    mid = (
+        await gateway.client.get(f"/runs/{run.run_id}/state", params={"atSeq": first_success})
+    ).json()
+    mid_steps = {s["nodeId"]: s for s in mid["steps"]}
+    assert mid_steps["fetch"]["status"] == "succeeded"
+    assert mid_steps["fetch"]["output"] == {"value": 42}
+
+    latest = (await gateway.client.get(f"/runs/{run.run_id}/state")).json()
+    assert latest["atSeq"] == len(types)
+    assert latest["status"] == "succeeded"
+    assert latest["vars"] == {"seen": {"value": 42}}
+    assert latest["output"] == {"got": {"value": 42}}
+    same_shape = (await gateway.client.get(f"/runs/{run.run_id}")).json()
+    assert set(same_shape) <= set(latest)
+
+    for bad in (0, len(types) + 1, -1):
+        response = await gateway.client.get(f"/runs/{run.run_id}/state", params={"atSeq": bad})
+        error = kit.assert_error(response, 422, ErrorCode.SEQ_OUT_OF_RANGE)
+        assert error["details"]["lastSeq"] == len(types)
+
+
+async def test_state_of_a_run_without_events(gateway, kit):
+    name = await published_workflow(gateway, kit)
+    run = (await gateway.client.post(f"/workflows/{name}/runs", json={"input": {"n": 1}})).json()
+    response = await gateway.client.get(f"/runs/{run['runId']}/state")
+    kit.assert_error(response, 422, ErrorCode.SEQ_OUT_OF_RANGE)
+
+
+async def test_event_history_pages(gateway, kit, scheduler):
+    run = await finished_run(gateway, kit, scheduler)
+    types = run.event_types()
+    everything = (await gateway.client.get(f"/runs/{run.run_id}/events")).json()
+    assert [e["type"] for e in everything["items"]] == types
+    assert [e["seq"] for e in everything["items"]] == list(range(1, len(types) + 1))
+    assert everything["nextAfterSeq"] is None
+    assert everything["items"][0]["data"]["runId"] == run.run_id
+
+    first = (await gateway.client.get(f"/runs/{run.run_id}/events", params={"limit": 2})).json()
+    assert [e["seq"] for e in first["items"]] == [1, 2]
+    assert first["nextAfterSeq"] == 2
+    rest = (await gateway.client.get(f"/runs/{run.run_id}/events", params={"afterSeq": 2})).json()
+    assert rest["items"][0]["seq"] == 3
+    kit.assert_error(
+        await gateway.client.get(f"/runs/{run.run_id}/events", params={"afterSeq": -1}),
+        422,
+        ErrorCode.VALIDATION_FAILED,
+    )
+
+
+async def test_replay_from_a_seq(gateway, kit, scheduler):
+    run = await finished_run(gateway, kit, scheduler)
+    from_seq = run.event_types().index("StepSucceeded") + 1
+    response = await gateway.client.post(f"/runs/{run.run_id}/replay", json={"fromSeq": from_seq})
+    assert response.status_code == 201, response.text
+    replayed = response.json()
+    assert replayed["replayOf"] == run.run_id
+    assert replayed["status"] == "pending"
+    assert replayed["version"] == 1
+    assert replayed["input"] == {"n": 21}
+    [start] = await gateway.commands(replayed["runId"])
+    assert isinstance(start, StartRequest)
+    assert start.replay_of is not None
+    assert (start.replay_of.run_id, start.replay_of.seq) == (run.run_id, from_seq)
+    assert start.restored is not None
+    assert start.restored.outputs == {"fetch": {"value": 42}}
+
+    listed = await gateway.client.get("/runs", params={"workflowId": run.state.workflow})
+    assert replayed["runId"] in [r["runId"] for r in listed.json()["items"]]
+
+
+async def test_replay_with_new_input_and_bad_requests(gateway, kit, scheduler):
+    run = await finished_run(gateway, kit, scheduler)
+    response = await gateway.client.post(
+        f"/runs/{run.run_id}/replay", json={"fromSeq": 1, "input": {"n": 5}}
+    )
+    assert response.status_code == 201
+    assert response.json()["input"] == {"n": 5}
+    invalid = await gateway.client.post(
+        f"/runs/{run.run_id}/replay", json={"fromSeq": 1, "input": {"n": "five"}}
+    )
+    kit.assert_error(invalid, 422, ErrorCode.INPUT_INVALID)
+    for seq in (0, len(run.events) + 1):
+        out_of_range = await gateway.client.post(
+            f"/runs/{run.run_id}/replay", json={"fromSeq": seq}
+        )
+        kit.assert_error(out_of_range, 422, ErrorCode.SEQ_OUT_OF_RANGE)
+
+
+async def live_run(gateway, kit, scheduler):
+    name = await published_workflow(gateway, kit)
+    run = scheduler.run(kit.definition(name))
+    run.start({"n": 1})
+    await scheduler.flush(run)
+    return run
+
+
+async def test_cancel_publishes_a_command(gateway, kit, scheduler):
+    run = await live_run(gateway, kit, scheduler)
+    response = await gateway.client.post(
+        f"/runs/{run.run_id}/cancel", json={"reason": "no longer needed"}
+    )
+    assert response.status_code == 202, response.text
+    [command] = await gateway.commands(run.run_id)
+    assert isinstance(command, Cancel)
+    assert command.reason == "no longer needed"
+    assert command.command_id == response.json()["commandId"]
+
+    without_body = await gateway.client.post(f"/runs/{run.run_id}/cancel")
+    assert without_body.status_code == 202
+
+    keyed = [
+        await gateway.client.post(f"/runs/{run.run_id}/cancel", json={"idempotencyKey": "k1"})
+        for _ in range(2)
+    ]
+    assert keyed[0].json()["commandId"] == keyed[1].json()["commandId"]
+
+
+async def test_signal_publishes_a_command(gateway, kit, scheduler):
+    run = await live_run(gateway, kit, scheduler)
+    response = await gateway.client.post(
+        f"/runs/{run.run_id}/signals/payment-received", json={"data": {"amount": 12}}
+    )
+    assert response.status_code == 202, response.text
+    [command] = await gateway.commands(run.run_id)
+    assert isinstance(command, Signal)
+    assert (command.name, command.data) == ("payment-received", {"amount": 12})
+    bad_name = await gateway.client.post(f"/runs/{run.run_id}/signals/a b", json={})
+    kit.assert_error(bad_name, 422, ErrorCode.VALIDATION_FAILED)
+
+
+async def test_commands_to_an_ended_run_conflict(gateway, kit, scheduler):
+    run = await finished_run(gateway, kit, scheduler)
+    cancel = await gateway.client.post(f"/runs/{run.run_id}/cancel")
+    error = kit.assert_error(cancel, 409, ErrorCode.RUN_ALREADY_ENDED)
+    assert error["details"]["status"] == "succeeded"
+    signal = await gateway.client.post(f"/runs/{run.run_id}/signals/go", json={"data": None})
+    kit.assert_error(signal, 409, ErrorCode.RUN_ALREADY_ENDED)
+    assert await gateway.commands(run.run_id) == []
