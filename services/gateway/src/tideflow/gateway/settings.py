@@ -16,7 +16,9 @@ from tideflow.settings import (
 class GatewaySettings(BaseSettings):
     """`TIDEFLOW_GATEWAY_*`, plus the shared database, Kafka and Redis parts."""
 
-    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TIDEFLOW_GATEWAY_", extra="ignore", validate_by_name=True
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
