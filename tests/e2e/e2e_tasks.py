@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tideflow.sdk import task
 
 
@@ -18,3 +20,10 @@ async def one(_: object) -> int:
 @task("sum")
 def total(values: list[int]) -> int:
     return sum(values)
+
+
+@task("slow_inc")
+async def slow_inc(value: int) -> int:
+    """Long enough that crashes land while steps are running."""
+    await asyncio.sleep(0.05)
+    return value + 1

@@ -132,10 +132,10 @@ class Client:
         return ended
 
 
-def chain(name: str, length: int) -> dict[str, Any]:
+def chain(name: str, length: int, task: str = "inc") -> dict[str, Any]:
     nodes = [
         {"id": f"s{i}", "type": "function",
-         "config": {"name": "inc",
+         "config": {"name": task,
                     "input": "{{ input }}" if i == 0 else f"{{{{ nodes.s{i - 1}.output }}}}"}}
         for i in range(length)
     ]  # fmt: skip

@@ -12,6 +12,7 @@ from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalle
 if TYPE_CHECKING:
     import asyncio
 
+
 class Service(StrEnum):
     GATEWAY = "gateway"
     SCHEDULER = "scheduler"
