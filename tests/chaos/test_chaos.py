@@ -114,7 +114,7 @@ async def test_runs_survive_kills_and_a_database_restart(
 
         began = time.monotonic()
         records = await client.wait(list(run_ids), timeout=240)
-        print(
+        print(  # noqa: T201
             f"chaos seed {seed}: survived {kills['scheduler']} scheduler kills, "
             f"{kills['executor']} executor kills and {kills['postgres']} Postgres restart; "
             f"all {RUNS} runs ended {time.monotonic() - began:.1f}s after the last blow; "

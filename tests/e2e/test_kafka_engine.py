@@ -20,7 +20,7 @@ async def test_500_chains_of_10_steps(stack: Stack) -> None:
     run_ids = await asyncio.gather(*(client.start("chain10", i) for i in range(500)))
     records = await client.wait(list(run_ids), timeout=300)
     elapsed = time.monotonic() - began
-    print(f"500 x chain10 in {elapsed:.1f}s ({5000 / elapsed:.0f} steps/s)")
+    print(f"500 x chain10 in {elapsed:.1f}s ({5000 / elapsed:.0f} steps/s)")  # noqa: T201
     outputs = {run_id: records[run_id].output for run_id in run_ids}
     assert [outputs[run_id] for run_id in run_ids] == [i + 10 for i in range(500)]
     assert {r.status for r in records.values()} == {"succeeded"}
