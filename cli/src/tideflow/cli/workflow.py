@@ -19,6 +19,7 @@ from tideflow.cli._client import (
     fail,
     print_json,
 )
+from tideflow.core import validate_definition
 
 app = typer.Typer(help="Workflow definitions: validate, apply, publish, roll back.")
 
@@ -38,6 +39,23 @@ def load_document(path: Path) -> dict[str, Any]:
         typer.secho(f"error INVALID_DEFINITION: {path} is not a mapping", err=True, fg="red")
         raise typer.Exit(code=2)
     return document
+
+
+@app.command()
+def validate(file: FileOption, output: OutputOption = "table") -> None:
+    """Check a definition offline: every problem is listed; exit 1 when there is one."""
+    problems = validate_definition(load_document(file))
+    if output == "json":
+        print_json([{"code": str(p.code), "path": p.path, "message": p.message} for p in problems])
+    elif problems:
+        table = Table("code", "path", "problem", title=f"{file}: {len(problems)} problem(s)")
+        for problem in problems:
+            table.add_row(str(problem.code), problem.path, problem.message)
+        Console(stderr=True).print(table)
+    else:
+        typer.secho(f"{file}: valid", fg=typer.colors.GREEN)
+    if problems:
+        raise typer.Exit(code=1)
 
 
 @app.command()
