@@ -14,6 +14,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections import OrderedDict
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 AttemptKey = tuple[str, str, int]
 MAX_LOG_LINES = 200
+MAX_REMEMBERED_CANCELS = 10_000
 
 
 _step_lines: ContextVar[list[dict[str, Any]] | None] = ContextVar("step_lines", default=None)
@@ -84,7 +86,9 @@ class TaskRunner:
         self._secrets = secrets
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[AttemptKey, asyncio.Task[None]] = {}
-        self._cancelled: set[AttemptKey] = set()
+        # Recent cancellations only: a cancel arrives right after its task (same partition),
+        # so remembering the last few thousand is enough and memory stays flat.
+        self._cancelled: OrderedDict[AttemptKey, None] = OrderedDict()
 
     async def __call__(self, batch: Batch) -> None:
         attempts: list[asyncio.Task[None]] = []
@@ -117,7 +121,9 @@ class TaskRunner:
         self._running.pop(key, None)
 
     def _cancel(self, key: AttemptKey) -> None:
-        self._cancelled.add(key)
+        self._cancelled[key] = None
+        while len(self._cancelled) > MAX_REMEMBERED_CANCELS:
+            self._cancelled.popitem(last=False)
         task = self._running.get(key)
         if task is not None:
             metrics.CANCELLED.inc()
