@@ -2,7 +2,7 @@
 
 import typer
 
-from tideflow.cli import db, infra, run, serve, workflow
+from tideflow.cli import bench, db, infra, run, serve, workflow
 from tideflow.cli.dev import dev
 
 app = typer.Typer(
@@ -17,3 +17,4 @@ app.add_typer(run.app, name="run")
 app.command(name="serve")(serve.serve)
 app.add_typer(db.app, name="db")
 app.command()(dev)
+app.command(name="bench")(bench.bench)
