@@ -161,3 +161,48 @@ async def test_fan_out_and_join(engine: Engine) -> None:
     run_ids = [await engine.start("fan") for _ in range(5)]
     records = await engine.wait(run_ids)
     assert [r.output for r in records.values()] == [20] * 5
+
+
+async def test_step_timeout_and_cancellation_reach_the_worker(engine: Engine) -> None:
+    from tideflow.core import Cancel
+    from tideflow.wire import command_envelope
+
+    stopped: list[str] = []
+
+    @engine.registry.task("sleepy")
+    async def sleepy(label: str) -> str:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            stopped.append(label)
+            raise
+        return label
+
+    for name, timeout in (("slow", "200ms"), ("long", "60s")):
+        await engine.publish_workflow({
+            "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": name},
+            "spec": {"nodes": [{"id": "nap", "type": "function", "timeout": timeout,
+                                "retry": {"maxAttempts": 1},
+                                "config": {"name": "sleepy", "input": name}}]},
+        })  # fmt: skip
+    timed_out = await engine.start("slow")
+    cancelled = await engine.start("long")
+
+    async def running(run_id: str) -> None:
+        while True:
+            with contextlib.suppress(NotFound):
+                steps = await engine.store.get_steps(run_id)
+                if steps and steps[0].status in {"scheduled", "running"}:
+                    return
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(running(cancelled), 30)
+    await engine.bus.publish(engine.bus.topics.runs, cancelled, command_envelope(
+        Cancel(command_id="c-long", run_id=cancelled), tenant_id="default"))  # fmt: skip
+    records = await engine.wait([timed_out, cancelled], timeout=30)
+    assert records[timed_out].status == "failed"
+    assert records[cancelled].status == "cancelled"
+    deadline = asyncio.get_running_loop().time() + 10
+    while "long" not in stopped and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    assert sorted(stopped) == ["long", "slow"]  # both attempts were stopped in the worker

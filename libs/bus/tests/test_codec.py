@@ -158,6 +158,7 @@ def test_topic_names_follow_the_prefix() -> None:
     assert (topics.runs, topics.events, topics.dlq) == ("acme.runs", "acme.events", "acme.dlq")
     assert topics.tasks("gpu-1") == "acme.tasks.gpu-1"
     assert Topics().tasks() == "tideflow.tasks.default"
+    assert topics.task_cancels("gpu-1") == "acme.tasks.gpu-1.cancel"
     with pytest.raises(ValueError, match="queue"):
         topics.tasks("a.b")
 

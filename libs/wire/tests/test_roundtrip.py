@@ -145,7 +145,7 @@ def test_child_runs_cancellations_and_parent_notices_are_routed() -> None:
     child = decode_command(wire(start.envelope))
     assert isinstance(child, StartRequest)
     assert child.parent == ParentLink(run_id="p", step="sub", attempt=1)
-    assert cancel.topic == "tideflow.tasks.io"
+    assert cancel.topic == "tideflow.tasks.io.cancel"
     assert isinstance(payload_of(wire(cancel.envelope)), pb.CancelTask)
     result = decode_command(wire(notify.envelope))
     assert isinstance(result, StepResult)

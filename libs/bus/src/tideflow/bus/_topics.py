@@ -34,3 +34,13 @@ class Topics:
         if not _QUEUE_RE.fullmatch(queue):
             raise ValueError(f"invalid task queue name {queue!r}: use letters, digits, _ and -")
         return f"{self.prefix}.tasks.{queue}"
+
+    def task_cancels(self, queue: str = "default") -> str:
+        """Cancellations of a queue's running attempts, read by EVERY worker of the queue.
+
+        Not the task topic itself: a worker busy with a long attempt has not fetched the
+        messages behind it, so a cancellation queued there would arrive too late. Each
+        worker reads this topic in a group of its own (a broadcast), and the one running
+        the attempt stops it.
+        """
+        return f"{self.tasks(queue)}.cancel"

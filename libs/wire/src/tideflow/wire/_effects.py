@@ -80,7 +80,7 @@ def _message(
                 message_id=f"{effect.run_id}:{effect.step}:{effect.attempt}:cancel",
             )  # fmt: skip
             queue = queues.get(effect.step, "default")
-            return Outgoing(topics.tasks(queue), effect.run_id, envelope)
+            return Outgoing(topics.task_cancels(queue), effect.run_id, envelope)
         case StartChildRun():
             start = pb.StartRun(
                 command_id=f"{effect.child_run_id}:start", run_id=effect.child_run_id,

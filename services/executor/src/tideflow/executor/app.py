@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from typing import TYPE_CHECKING
 
 from tideflow.executor.handlers import TaskRunner, install_step_log_collector
@@ -45,14 +46,17 @@ async def run_executor(
         concurrency=settings.concurrency,
     )
     topics = [bus.topics.tasks(queue) for queue in settings.queues]
-    await bus.ensure_topics(topics, partitions=settings.kafka.partitions)
+    cancel_topics = [bus.topics.task_cancels(queue) for queue in settings.queues]
+    await bus.ensure_topics([*topics, *cancel_topics], partitions=settings.kafka.partitions)
     consumers = [
         bus.consumer(
             [bus.topics.tasks(queue)], group=group_for(queue), max_batch=settings.concurrency
         )
         for queue in settings.queues
     ]
-    for consumer in consumers:
+    # A group of this process's own: every worker sees every cancellation of its queues.
+    cancels = bus.consumer(cancel_topics, group=f"tideflow-executor-cancels.{uuid.uuid4()}")
+    for consumer in [*consumers, cancels]:
         await consumer.start()
 
     async def readiness() -> dict[str, bool]:
@@ -68,6 +72,7 @@ async def run_executor(
         asyncio.create_task(consumer.run(runner, stop=stop), name=f"executor-{consumer.group}")
         for consumer in consumers
     ]
+    tasks.append(asyncio.create_task(cancels.run(runner.cancellations, stop=stop)))
     log.info("executor running queues %s with tasks %s", settings.queues, registry.names())
     try:
         stopper = asyncio.create_task(stop.wait())
@@ -81,7 +86,7 @@ async def run_executor(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=30)
-        for consumer in consumers:
+        for consumer in [*consumers, cancels]:
             await consumer.close()
         await http.aclose()
         if health is not None:

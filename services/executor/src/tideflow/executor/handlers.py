@@ -117,6 +117,13 @@ class TaskRunner:
             if errors:
                 raise errors[0]
 
+    async def cancellations(self, batch: Batch) -> None:
+        """Handler of the broadcast cancel topic: stop the attempts running here."""
+        for message in batch:
+            payload = payload_of(message.envelope)
+            if isinstance(payload, pb.CancelTask):
+                self._cancel(cancel_of(payload))
+
     def _finished(self, key: AttemptKey, _: asyncio.Task[None]) -> None:
         self._running.pop(key, None)
 
