@@ -49,6 +49,30 @@ def _env(scope: Scope) -> Any:
     return _cel.NewEnv(variables=dict.fromkeys(_SCOPE_VARIABLES[scope], _cel.Type.DYN))
 
 
+_RUN_CONSTANT_VARIABLES = ("input", "run")
+"""What is fixed when a run starts: expressions reading nothing else have one value per run."""
+
+
+@lru_cache(maxsize=1)
+def _constant_env() -> Any:
+    return _cel.NewEnv(variables=dict.fromkeys(_RUN_CONSTANT_VARIABLES, _cel.Type.DYN))
+
+
+class Context(dict[str, Any]):
+    """An expression context that may carry a per-run cache of run-constant results.
+
+    The decider passes one with `constants` set to a dict shared by every state of the run;
+    `evaluate_expression` then computes an expression that reads only `input` and `run`
+    once per run. Any other mapping (a plain dict) evaluates every time.
+    """
+
+    __slots__ = ("constants",)
+
+    def __init__(self, values: dict[str, Any], constants: dict[Any, Any] | None) -> None:
+        super().__init__(values)
+        self.constants = constants
+
+
 def _first_error(message: str) -> tuple[str, int | None]:
     """Reduce cel-cpp's multi-line diagnostics to one reason and a 1-based column."""
     match = _POSITION.search(message)
@@ -97,6 +121,7 @@ def _tokens(source: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=4096)
 def root_identifiers(source: str) -> frozenset[str]:
     """Top-level names an expression reads (e.g. `secrets`, `input`), ignoring strings."""
     return frozenset(t for t in _tokens(source) if t[-1] != "(" and t not in "()")
@@ -122,6 +147,25 @@ def compile_expression(source: str, scope: Scope = Scope.RUN) -> Any:
         raise ExpressionError(reason, expression=source, position=column) from None
 
 
+@lru_cache(maxsize=4096)
+def is_run_constant(source: str) -> bool:
+    """Whether an expression can read nothing but `input` and `run`.
+
+    Proved by the type checker, not by scanning text: the expression must compile in an
+    environment that declares only those two variables.
+    """
+    if root_identifiers(source) & {"nodes", "vars", "secrets", "item", "index"}:
+        return False
+    try:
+        _constant_env().compile(source)
+    except RuntimeError:
+        return False
+    return True
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def evaluate_expression(source: str, context: dict[str, Any], scope: Scope | None = None) -> Any:
     """Evaluate a CEL expression over JSON data and return JSON data.
 
@@ -130,7 +174,48 @@ def evaluate_expression(source: str, context: dict[str, Any], scope: Scope | Non
     if scope is None:
         scope = Scope.ITEM if "index" in context else Scope.RUN
     program = compile_expression(source, scope)
+    constants = context.constants if isinstance(context, Context) else None
+    if constants is not None and is_run_constant(source):
+        if source in constants:
+            return constants[source]
+        value = _evaluate(program, source, context, scope)
+        # Only immutable values are shared: a list or map could be changed by whoever
+        # receives it, and would then change for every later step of the run.
+        if isinstance(value, _SCALARS):
+            constants[source] = value
+        return value
+    return _evaluate(program, source, context, scope)
+
+
+_NODES_WORD = re.compile(r"\bnodes\b")
+_NODE_FIELD = re.compile(r"\bnodes\s*\.\s*([A-Za-z_]\w*)(?!\w)(?!\s*\()")
+
+
+@lru_cache(maxsize=4096)
+def node_references(source: str) -> frozenset[str] | None:
+    """The node ids an expression reads as `nodes.<id>`, or None if it may read any.
+
+    The runtime converts a map variable as a whole, so passing every node's output to
+    `nodes.a.output` costs time in the number of nodes; passing only `a` keeps an
+    expression's cost independent of the workflow's size. The scan is of the raw text,
+    strings and comments included, which can only add ids: any use of the word `nodes`
+    that is not `nodes.<id>` (indexing, a macro such as `nodes.map(...)`, `size(nodes)`,
+    a field of something else) gives None, and the whole map is passed.
+    """
+    uses = _NODES_WORD.findall(source)
+    fields = [m.group(1) for m in _NODE_FIELD.finditer(source)]
+    if len(fields) != len(uses):
+        return None
+    return frozenset(fields)
+
+
+def _evaluate(program: Any, source: str, context: dict[str, Any], scope: Scope) -> Any:
     data = {name: context.get(name) for name in _SCOPE_VARIABLES[scope]}
+    nodes = data["nodes"]
+    if isinstance(nodes, dict) and len(nodes) > 1:
+        used = node_references(source)
+        if used is not None:
+            data["nodes"] = {key: nodes[key] for key in used if key in nodes}
     try:
         value = program.eval(data=data)
     except (RuntimeError, TypeError, ValueError, OverflowError) as exc:

@@ -21,7 +21,8 @@ from tideflow.core._commands import (
     StepAccepted,
     StepResult,
 )
-from tideflow.core._errors import ExpressionError
+from tideflow.core._definition import WorkflowDefinition
+from tideflow.core._errors import ExpressionError, Problem
 from tideflow.core._events import (
     ApprovalDecided,
     Event,
@@ -55,12 +56,12 @@ def decide(state: RunState, command: RunCommand, now: datetime) -> list[Event]:
             return []
         decision = Decision(state, now, command.command_id)
         _start(decision, command)
-        return decision.events
+        return decision.finish()
     if state.status is RunStatus.PENDING or state.status.terminal or command.run_id != state.run_id:
         return []
     decision = Decision(state, now, command.command_id)
     _HANDLERS[type(command)](decision, command)
-    return decision.events
+    return decision.finish()
 
 
 def _accepted(d: Decision, command: StepAccepted) -> None:
@@ -73,7 +74,8 @@ def _accepted(d: Decision, command: StepAccepted) -> None:
 
 def _start(d: Decision, command: StartRun) -> None:
     definition = command.definition
-    problems = validate_definition(definition) or validate_input(definition, command.input)
+    problems, wire = _prepare(definition)
+    problems = problems or tuple(validate_input(definition, command.input))
     initial_vars: dict[str, object] = {}
     error: RunError | None = None
     if problems:
@@ -97,7 +99,7 @@ def _start(d: Decision, command: StartRun) -> None:
     d.emit(
         RunStarted(
             at=d.now, run_id=command.run_id, workflow=command.workflow, version=command.version,
-            definition=definition.to_wire(), input=command.input, vars=initial_vars,
+            definition=wire, input=command.input, vars=initial_vars,
             parent=command.parent, replay_of=command.replay_of, restored=command.restored,
         )
     )  # fmt: skip
@@ -105,6 +107,30 @@ def _start(d: Decision, command: StartRun) -> None:
         d.emit(RunFailed(at=d.now, error=error))
         return
     d.advance()
+
+
+_PREPARED_LIMIT = 256
+_prepared: dict[int, tuple[WorkflowDefinition, tuple[Problem, ...], dict[str, Any]]] = {}
+
+
+def _prepare(definition: WorkflowDefinition) -> tuple[tuple[Problem, ...], dict[str, Any]]:
+    """The problems and the wire form of a definition, computed once per definition object.
+
+    Adapters keep the parsed definitions of published versions, so the same object starts
+    many runs; validating and serialising a large graph is the most expensive part of a
+    start. The entry holds the definition itself, so its id cannot be reused while the
+    entry lives. The wire form is shared by the RunStarted events of those runs, which
+    nobody modifies (events are immutable).
+    """
+    hit = _prepared.get(id(definition))
+    if hit is not None and hit[0] is definition:
+        return hit[1], hit[2]
+    problems = tuple(validate_definition(definition))
+    wire = definition.to_wire()
+    if len(_prepared) >= _PREPARED_LIMIT:
+        _prepared.pop(next(iter(_prepared)), None)
+    _prepared[id(definition)] = (definition, problems, wire)
+    return problems, wire
 
 
 def _step_result(d: Decision, command: StepResult) -> None:
@@ -116,9 +142,10 @@ def _step_result(d: Decision, command: StepResult) -> None:
     if command.ok:
         d.emit(
             StepSucceeded(
-                at=d.now, step=command.step, attempt=command.attempt, output=command.output
+                at=d.now, step=command.step, attempt=command.attempt, output=command.output,
+                command_id=d.command_id,
             )
-        )
+        )  # fmt: skip
         d.step_succeeded(command.step)
     else:
         error = command.error or StepError(type="Error", message="step failed")

@@ -38,6 +38,8 @@ class Graph:
         self.flow_ids: tuple[str, ...] = tuple(
             n.id for n in definition.spec.nodes if n.id not in self.compensation_ids
         )
+        self.position: dict[str, int] = {node_id: i for i, node_id in enumerate(self.flow_ids)}
+        """Index of each flow node in `flow_ids`: the order in which ready nodes start."""
         self.incoming: dict[str, list[Edge]] = {i: [] for i in self.nodes}
         self.outgoing: dict[str, list[Edge]] = {i: [] for i in self.nodes}
         for index, spec in enumerate(definition.spec.edges):
@@ -45,6 +47,14 @@ class Graph:
             if edge.source in self.nodes and edge.target in self.nodes:
                 self.outgoing[edge.source].append(edge)
                 self.incoming[edge.target].append(edge)
+
+    @cached_property
+    def successors(self) -> dict[str, tuple[str, ...]]:
+        """Flow nodes each node has an edge to (once each, in edge order)."""
+        return {
+            node_id: tuple(dict.fromkeys(e.target for e in out if e.target in self.position))
+            for node_id, out in self.outgoing.items()
+        }
 
     @cached_property
     def starts(self) -> tuple[str, ...]:

@@ -6,11 +6,12 @@ same events will produce it (property tests check that).
 """
 
 import hashlib
+import heapq
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from tideflow.core._cel import Scope
+from tideflow.core._cel import Context, Scope
 from tideflow.core._definition import Join, NodeSpec, RetryPolicy
 from tideflow.core._durations import parse_duration
 from tideflow.core._errors import DurationError, ExpressionError
@@ -24,6 +25,7 @@ from tideflow.core._events import (
     RunCompensated,
     RunError,
     RunFailed,
+    RunStarted,
     RunSucceeded,
     StepCancelled,
     StepError,
@@ -38,7 +40,16 @@ from tideflow.core._events import (
     TimerScheduled,
 )
 from tideflow.core._graph import Edge, Graph
-from tideflow.core._state import RunState, RunStatus, StepState, StepStatus, evolve
+from tideflow.core._state import (
+    RunState,
+    RunStatus,
+    StepState,
+    StepStatus,
+    compute,
+    forget_transitions,
+    remember,
+    tally_of,
+)
 from tideflow.core._templates import Rendered, render
 from tideflow.core.nodes import Execution, get_node_type
 from tideflow.core.nodes._foreach import MAX_ITEMS, ForeachChild
@@ -73,14 +84,47 @@ def backoff(policy: RetryPolicy, run_id: str, step: str, attempt: int) -> timede
     return capped * (1 - 0.2 * fraction)
 
 
+_TERMINAL_EVENTS = (StepSucceeded, StepFailed, StepSkipped, StepCancelled)
+_STATUS_TEXT = {status: str(status) for status in StepStatus}
+_NODES_VIEW = "nodes-view"
+"""Run memo key: (the state a decision ended with, its `nodes` view)."""
+_RUN_VIEW = "run-view"
+"""Run memo key: `run` for expressions (fixed when the run starts)."""
+_CONSTANTS = "constants"
+"""Run memo key: results of expressions that read only `input` and `run`."""
+
+
 class Decision:
-    """Events decided for one command, applied as they are emitted."""
+    """Events decided for one command, applied as they are emitted.
+
+    The hot path is incremental: `frontier` holds the flow nodes whose predecessors changed
+    (only they can have become ready), and the `nodes` part of the expression context is
+    built once per decision and then patched with the flow steps that changed.
+    """
 
     def __init__(self, state: RunState, now: datetime, command_id: str) -> None:
         self.state = state
         self.now = now
         self.command_id = command_id
         self.events: list[Event] = []
+        self.frontier: set[str] = set()
+        """Flow nodes to re-check in `advance`."""
+        self._nodes: dict[str, Any] | None = None
+        self._changed_nodes: set[str] = set()
+        self._run: dict[str, Any] | None = None
+        memo = state.memo
+        if memo is not None:
+            kept = memo.get(_NODES_VIEW)
+            if kept is not None and kept[0] is state:
+                self._nodes = kept[1]
+        forget_transitions()
+
+    def finish(self) -> list[Event]:
+        """The decided events; keeps the `nodes` view for the next decision of the run."""
+        memo = self.state.memo
+        if memo is not None and self._nodes is not None:
+            memo[_NODES_VIEW] = (self.state, self._nodes_view())
+        return self.events
 
     @property
     def graph(self) -> Graph:
@@ -91,36 +135,85 @@ class Decision:
 
     def emit(self, event: Event) -> None:
         """Record an event and move the working state past it."""
-        stamped = event.model_copy(update={"command_id": self.command_id})
+        stamped = (
+            event
+            if event.command_id == self.command_id
+            else event.model_copy(update={"command_id": self.command_id})
+        )
         self.events.append(stamped)
-        self.state = evolve(self.state, stamped)
+        before = self.state
+        after = compute(before, stamped)
+        remember(before, stamped, after)
+        self.state = after
+        if isinstance(stamped, RunStarted):
+            self.frontier.update(self.graph.flow_ids)
+            self._nodes = None
+            self._run = None
+            return
+        key = getattr(stamped, "step", None)
+        if key is None:
+            return
+        step = after.steps.get(key)
+        if step is None or step.role is not StepRole.FLOW:
+            return
+        self._changed_nodes.add(key)
+        if isinstance(stamped, _TERMINAL_EVENTS):
+            self.frontier.update(self.graph.successors[key])
 
     # ---- expression context -------------------------------------------------------------
+
+    def _nodes_view(self) -> dict[str, Any]:
+        """`nodes` for expressions: built once, then copied and patched on change.
+
+        A fresh dict whenever something changed, so a context handed out earlier never
+        changes under whoever holds it.
+        """
+        steps = self.state.steps
+        if self._nodes is None:
+            self._nodes = {
+                s.node_id: {"output": s.output, "status": _STATUS_TEXT[s.status]}
+                for s in steps.values()
+                if s.role is StepRole.FLOW
+            }
+            self._changed_nodes.clear()
+        elif self._changed_nodes:
+            nodes = dict(self._nodes)
+            for key in self._changed_nodes:
+                s = steps[key]
+                nodes[s.node_id] = {"output": s.output, "status": _STATUS_TEXT[s.status]}
+            self._nodes = nodes
+            self._changed_nodes.clear()
+        return self._nodes
 
     def context(self, item: Any = None, index: int | None = None) -> dict[str, Any]:
         """What expressions may read at this point of the run."""
         state = self.state
-        nodes = {
-            s.node_id: {"output": s.output, "status": str(s.status)}
-            for s in state.steps.values()
-            if s.role is StepRole.FLOW
-        }
-        started = state.started_at.isoformat().replace("+00:00", "Z") if state.started_at else None
-        context: dict[str, Any] = {
-            "input": state.input,
-            "vars": state.vars,
-            "nodes": nodes,
-            "run": {
+        if self._run is None:
+            memo = state.memo
+            self._run = memo.get(_RUN_VIEW) if memo is not None else None
+        if self._run is None:
+            started = (
+                state.started_at.isoformat().replace("+00:00", "Z") if state.started_at else None
+            )
+            self._run = {
                 "id": state.run_id,
                 "workflow": state.workflow,
                 "version": state.version,
                 "startedAt": started,
-            },
+            }
+            if state.memo is not None:
+                state.memo[_RUN_VIEW] = self._run
+        values: dict[str, Any] = {
+            "input": state.input,
+            "vars": state.vars,
+            "nodes": self._nodes_view(),
+            "run": self._run,
         }
         if index is not None:
-            context["item"] = item
-            context["index"] = index
-        return context
+            values["item"] = item
+            values["index"] = index
+        memo = state.memo
+        return Context(values, memo.setdefault(_CONSTANTS, {}) if memo is not None else None)
 
     # ---- the flow ---------------------------------------------------------------------------
 
@@ -140,6 +233,12 @@ class Decision:
 
     def readiness(self, node_id: str) -> bool | None:
         """True: start it; False: skip it; None: wait for more predecessors."""
+        if self.graph.nodes[node_id].join is Join.ALL:
+            # An `all` join waits while any predecessor is unfinished: the kept count says
+            # so at once, so a wide fan-in is not rescanned after every branch.
+            open_inputs = self.state.open_inputs
+            if open_inputs is not None and open_inputs.get(node_id, 0) > 0:
+                return None
         taken = False
         unresolved = False
         for edge in self.graph.incoming[node_id]:
@@ -159,27 +258,51 @@ class Decision:
         return self.state.status.terminal or self.state.unwinding is not None
 
     def advance(self) -> None:
-        """Start or skip every node whose predecessors allow it; finish the run when done."""
+        """Start or skip every node whose predecessors allow it; finish the run when done.
+
+        Only nodes in the frontier can have become ready (a node's readiness changes only
+        when a predecessor finishes). They are visited in passes in `flow_ids` order, a
+        node that becomes a candidate behind the current one waiting for the next pass:
+        exactly the order of a full scan repeated until nothing changes, which recorded
+        histories depend on.
+        """
         if self.stopped():
             return
-        progress = True
-        while progress:
-            progress = False
-            for node_id in self.graph.flow_ids:
+        graph = self.graph
+        position = graph.position
+        while self.frontier:
+            queued = self.frontier
+            self.frontier = set()
+            heap = sorted(position[n] for n in queued)
+            while heap:
+                current = heapq.heappop(heap)
                 if self.stopped():
                     return
-                if self.state.steps[node_id].status is not StepStatus.PENDING:
-                    continue
-                ready = self.readiness(node_id)
-                if ready is None:
-                    continue
-                progress = True
-                if ready:
-                    self.schedule(node_id, self.graph.nodes[node_id], StepRole.FLOW)
-                else:
-                    self.emit(StepSkipped(at=self.now, step=node_id, reason="branch not taken"))
-        if all(self.state.steps[n].status.terminal for n in self.graph.flow_ids):
+                self.visit(graph.flow_ids[current])
+                if self.frontier:
+                    for node_id in [n for n in self.frontier if position[n] > current]:
+                        self.frontier.discard(node_id)
+                        if node_id not in queued:
+                            queued.add(node_id)
+                            heapq.heappush(heap, position[node_id])
+        if not self.stopped() and tally_of(self.state).open_flow == 0:
             self.succeed_run()
+
+    def visit(self, node_id: str) -> None:
+        """Start or skip one pending node if its predecessors have decided."""
+        if self.state.steps[node_id].status is not StepStatus.PENDING:
+            return
+        ready = self.readiness(node_id)
+        if ready is None:
+            return
+        if ready:
+            self.schedule(node_id, self.graph.nodes[node_id], StepRole.FLOW)
+        else:
+            self.emit(
+                StepSkipped(
+                    at=self.now, step=node_id, reason="branch not taken", command_id=self.command_id
+                )
+            )
 
     def succeed_run(self) -> None:
         """Finish with `spec.output`, or the outputs of the sink nodes that ran."""
@@ -196,7 +319,7 @@ class Decision:
             except ExpressionError as exc:
                 self.fail_run(RunError(type="ExpressionError", message=f"spec.output: {exc}"))
                 return
-        self.emit(RunSucceeded(at=self.now, output=output))
+        self.emit(RunSucceeded(at=self.now, output=output, command_id=self.command_id))
 
     # ---- scheduling ---------------------------------------------------------------------------
 
@@ -239,6 +362,7 @@ class Decision:
         context = self.context(item, index)
         scope = Scope.ITEM if index is not None else Scope.RUN
         common: dict[str, Any] = {
+            "command_id": self.command_id,
             "at": self.now,
             "step": key,
             "node_id": spec.id,
@@ -257,7 +381,7 @@ class Decision:
                 self.emit(
                     StepSucceeded(
                         at=self.now, step=key, attempt=attempt, output=outcome.output,
-                        vars=outcome.vars,
+                        vars=outcome.vars, command_id=self.command_id,
                     )
                 )  # fmt: skip
                 self.step_succeeded(key)

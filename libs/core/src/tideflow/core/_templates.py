@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from tideflow.core._cel import Scope, compile_expression, evaluate_expression, root_identifiers
@@ -61,6 +62,16 @@ def _end_of_expression(text: str, start: int) -> int:
 
 def parse_template(text: str) -> list[Segment]:
     """Split a string into literal and expression segments; unclosed `{{` is an error."""
+    return list(_segments(text))
+
+
+@lru_cache(maxsize=4096)
+def _segments(text: str) -> tuple[Segment, ...]:
+    """`parse_template`, cached: the same config strings are rendered for every run."""
+    return tuple(_parse(text))
+
+
+def _parse(text: str) -> list[Segment]:
     segments: list[Segment] = []
     pos = 0
     while True:
@@ -136,6 +147,7 @@ class Rendered:
     secret_paths: tuple[Path, ...] = ()
 
 
+@lru_cache(maxsize=4096)
 def _reads_secrets(source: str) -> bool:
     return "secrets" in root_identifiers(source)
 
@@ -143,7 +155,7 @@ def _reads_secrets(source: str) -> bool:
 def _render_string(
     text: str, context: dict[str, Any], scope: Scope | None, *, defer_secrets: bool
 ) -> tuple[Any, bool]:
-    segments = parse_template(text)
+    segments = _segments(text)
     if len(segments) == 1 and segments[0].is_expression:
         source = segments[0].text
         if defer_secrets and _reads_secrets(source):
@@ -188,7 +200,7 @@ def render(
             if deferred:
                 paths.append(path)
             return result
-        if isinstance(item, Mapping):
+        if isinstance(item, dict | Mapping):
             return {str(k): walk(v, (*path, str(k))) for k, v in item.items()}
         if isinstance(item, list | tuple):
             return [walk(v, (*path, i)) for i, v in enumerate(item)]
