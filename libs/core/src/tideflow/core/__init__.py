@@ -94,6 +94,7 @@ from tideflow.core._graph import Graph
 from tideflow.core._records import state_to_record, step_to_record
 from tideflow.core._replay import fork, replay, state_at
 from tideflow.core._scheduling import backoff
+from tideflow.core._snapshots import SNAPSHOT_FORMAT, state_from_snapshot, state_to_snapshot
 from tideflow.core._state import (
     BufferedSignal,
     RunState,
@@ -116,6 +117,7 @@ __all__ = [
     "MAX_EXPRESSION_LENGTH",
     "MAX_RESULT_BYTES",
     "NODE_TYPES",
+    "SNAPSHOT_FORMAT",
     "ApprovalDecided",
     "ApprovalDecision",
     "ApprovalRequested",
@@ -212,7 +214,9 @@ __all__ = [
     "replay",
     "resolve_secrets",
     "state_at",
+    "state_from_snapshot",
     "state_to_record",
+    "state_to_snapshot",
     "step_to_record",
     "validate_definition",
     "validate_input",

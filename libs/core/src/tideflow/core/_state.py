@@ -321,7 +321,7 @@ _PARSED_LIMIT = 256
 _parsed: dict[int, tuple[dict[str, Any], WorkflowDefinition, Graph]] = {}
 
 
-def _pinned(wire: dict[str, Any]) -> tuple[WorkflowDefinition, Graph]:
+def pinned_definition(wire: dict[str, Any]) -> tuple[WorkflowDefinition, Graph]:
     """The definition and graph of a RunStarted, parsed once per pinned definition.
 
     The runs a decider starts from one definition share the parts of its wire form (the
@@ -346,7 +346,7 @@ def _pinned(wire: dict[str, Any]) -> tuple[WorkflowDefinition, Graph]:
 
 
 def _run_started(_state: RunState, e: RunStarted) -> Changes:
-    definition, graph = _pinned(e.definition)
+    definition, graph = pinned_definition(e.definition)
     restored = e.restored
     outputs = restored.outputs if restored else {}
     steps = {}

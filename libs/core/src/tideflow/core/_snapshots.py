@@ -1,0 +1,188 @@
+"""Snapshots: a run state as JSON that restores to exactly the same state.
+
+`state_to_record` is the time-travel view: it leaves out what a reader does not need (the
+pinned definition, step configs, applied command ids...), and golden files pin its exact
+shape, so it cannot grow. A snapshot is what a scheduler stores every N events to resume
+from: `fold(later_events, state_from_snapshot(state_to_snapshot(s)))` equals folding all
+events. Steps and timers are stored as lists, because their order decides the order of
+events (cancelling steps, dropping timers) and a JSON store such as Postgres `jsonb`
+does not keep the order of object keys.
+"""
+
+from datetime import datetime
+from typing import Any, TypeVar
+
+from tideflow.core._events import ParentLink, ReplayOrigin, RunError, StepError, StepRole, TimerKind
+from tideflow.core._records import step_to_record
+from tideflow.core._state import (
+    BufferedSignal,
+    RunState,
+    RunStatus,
+    StepState,
+    StepStatus,
+    Timer,
+    Unwinding,
+    count_open_inputs,
+    count_steps,
+    pinned_definition,
+)
+from tideflow.core.nodes import Execution
+
+_M = TypeVar("_M", StepError, RunError, ParentLink, ReplayOrigin)
+
+SNAPSHOT_FORMAT = 1
+"""Bumped when the snapshot shape changes; older snapshots are then ignored and rebuilt."""
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def state_to_snapshot(state: RunState) -> dict[str, Any]:
+    """The whole run state as camelCase JSON, lossless (see `state_from_snapshot`)."""
+    unwinding = state.unwinding
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "runId": state.run_id,
+        "workflow": state.workflow,
+        "version": state.version,
+        "status": str(state.status),
+        "definition": state.definition.to_wire() if state.definition is not None else None,
+        "input": state.input,
+        "vars": state.vars,
+        "steps": [_step(step) for step in state.steps.values()],
+        "timers": [_timer(t) for t in state.timers.values()],
+        "signals": [{"id": s.signal_id, "name": s.name, "data": s.data} for s in state.signals],
+        "completed": list(state.completed),
+        "unwinding": None
+        if unwinding is None
+        else {
+            "outcome": str(unwinding.outcome),
+            "error": _dump(unwinding.error),
+            "order": list(unwinding.order),
+            "done": list(unwinding.done),
+            "failed": list(unwinding.failed),
+        },
+        "output": state.output,
+        "error": _dump(state.error),
+        "startedAt": _time(state.started_at),
+        "endedAt": _time(state.ended_at),
+        "parent": _dump(state.parent),
+        "replayOf": _dump(state.replay_of),
+        "applied": sorted(state.applied),
+        "lastSeq": state.last_seq,
+    }
+
+
+def _timer(t: Timer) -> dict[str, Any]:
+    return {
+        "id": t.timer_id,
+        "kind": str(t.kind),
+        "step": t.step,
+        "attempt": t.attempt,
+        "fireAt": _time(t.fire_at),
+    }
+
+
+def _dump(model: StepError | RunError | ParentLink | ReplayOrigin | None) -> Any:
+    return model.model_dump(mode="json", by_alias=True) if model is not None else None
+
+
+def _step(step: StepState) -> dict[str, Any]:
+    record = step_to_record(step)
+    # Exact times (the record's "Z" form is for people) and the rendered config.
+    record.update(
+        scheduledAt=_time(step.scheduled_at),
+        startedAt=_time(step.started_at),
+        endedAt=_time(step.ended_at),
+        config=step.config,
+    )
+    return record
+
+
+def state_from_snapshot(snapshot: dict[str, Any]) -> RunState:
+    """The run state a snapshot was taken of; ValueError for another snapshot format.
+
+    Kept counts and the graph are rebuilt; they are derived, never stored.
+    """
+    if snapshot.get("format") != SNAPSHOT_FORMAT:
+        raise ValueError(f"unsupported snapshot format {snapshot.get('format')!r}")
+    steps = {s["step"]: _load_step(s) for s in snapshot["steps"]}
+    wire = snapshot["definition"]
+    definition, graph = pinned_definition(wire) if wire is not None else (None, None)
+    unwinding = snapshot["unwinding"]
+    return RunState(
+        run_id=snapshot["runId"],
+        workflow=snapshot["workflow"],
+        version=snapshot["version"],
+        status=RunStatus(snapshot["status"]),
+        definition=definition,
+        input=snapshot["input"],
+        vars=snapshot["vars"],
+        steps=steps,
+        timers={
+            t["id"]: Timer(
+                t["id"], TimerKind(t["kind"]), t["step"], t["attempt"], _required_time(t["fireAt"])
+            )
+            for t in snapshot["timers"]
+        },
+        signals=tuple(BufferedSignal(s["id"], s["name"], s["data"]) for s in snapshot["signals"]),
+        completed=tuple(snapshot["completed"]),
+        unwinding=None
+        if unwinding is None
+        else Unwinding(
+            RunStatus(unwinding["outcome"]),
+            _load(RunError, unwinding["error"]),
+            tuple(unwinding["order"]),
+            tuple(unwinding["done"]),
+            tuple(unwinding["failed"]),
+        ),
+        output=snapshot["output"],
+        error=_load(RunError, snapshot["error"]),
+        started_at=_parse_time(snapshot["startedAt"]),
+        ended_at=_parse_time(snapshot["endedAt"]),
+        parent=_load(ParentLink, snapshot["parent"]),
+        replay_of=_load(ReplayOrigin, snapshot["replayOf"]),
+        applied=frozenset(snapshot["applied"]),
+        last_seq=snapshot["lastSeq"],
+        graph=graph,
+        tally=count_steps(steps.values()),
+        open_inputs=count_open_inputs(graph, steps) if graph is not None else None,
+        memo={} if definition is not None else None,
+    )
+
+
+def _required_time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _load(model: type[_M], data: dict[str, Any] | None) -> _M | None:
+    return model.model_validate(data) if data is not None else None
+
+
+def _load_step(s: dict[str, Any]) -> StepState:
+    return StepState(
+        step=s["step"],
+        node_id=s["nodeId"],
+        node_type=s["nodeType"],
+        role=StepRole(s["role"]),
+        status=StepStatus(s["status"]),
+        attempt=s["attempt"],
+        execution=Execution(s["execution"]) if s["execution"] is not None else None,
+        queue=s["queue"],
+        config=s["config"],
+        scheduled_at=_parse_time(s["scheduledAt"]),
+        started_at=_parse_time(s["startedAt"]),
+        ended_at=_parse_time(s["endedAt"]),
+        output=s["output"],
+        error=_load(StepError, s["error"]),
+        skip_reason=s["skipReason"],
+        parent_step=s["parentStep"],
+        index=s["index"],
+        child_run_id=s["childRunId"],
+        restored=s["restored"],
+    )
