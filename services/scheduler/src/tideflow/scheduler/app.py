@@ -43,7 +43,11 @@ async def run_scheduler(
     """Decide commands until `stop` is set; in-flight batches finish before returning."""
     await ensure_topics(bus, partitions=settings.kafka.partitions, queues=["default"])
     handler = CommandHandler(
-        store=store, bus=bus, states=RunStates(store=store), definitions=Definitions(store=store)
+        store=store,
+        bus=bus,
+        states=RunStates(store=store),
+        definitions=Definitions(store=store),
+        snapshot_every=settings.snapshot_every,
     )
     consumer = bus.consumer([bus.topics.runs], group=GROUP, max_batch=settings.batch_max)
     await consumer.start()

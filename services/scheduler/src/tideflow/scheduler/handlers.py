@@ -39,6 +39,7 @@ from tideflow.core import (
 )
 from tideflow.scheduler import metrics
 from tideflow.scheduler.projections import changed_steps, run_record
+from tideflow.scheduler.snapshots import snapshot_due, snapshot_of
 from tideflow.store import (
     CommitBatch,
     ConcurrencyConflict,
@@ -47,6 +48,7 @@ from tideflow.store import (
     OutboxMessage,
     RunAppend,
     RunRecord,
+    Snapshot,
     StepRecord,
     StoredEvent,
     Timer,
@@ -88,8 +90,15 @@ class CommandHandler:
     """Decides batches of commands; one instance per scheduler process."""
 
     def __init__(
-        self, *, store: EventStore, bus: Bus, states: RunStates, definitions: Definitions
+        self,
+        *,
+        store: EventStore,
+        bus: Bus,
+        states: RunStates,
+        definitions: Definitions,
+        snapshot_every: int = 100,
     ) -> None:
+        self._snapshot_every = snapshot_every
         self._store = store
         self._bus = bus
         self._states = states
@@ -139,10 +148,11 @@ class CommandHandler:
     async def _decide_and_commit(self, commands: list[tuple[Message, WireCommand]]) -> None:
         now = datetime.now(UTC)
         work: dict[str, RunWork] = {}
+        states = await self._states.get_many({command.run_id for _, command in commands})
         for message, wire_command in commands:
             run = work.get(wire_command.run_id)
             if run is None:
-                state = await self._states.get(wire_command.run_id)
+                state = states[wire_command.run_id]
                 tenant = message.envelope.tenant_id or "default"
                 run = RunWork(wire_command.run_id, tenant, state, state or RunState())
                 work[run.run_id] = run
@@ -197,6 +207,7 @@ class CommandHandler:
         appends: list[RunAppend] = []
         records: list[RunRecord] = []
         steps: list[StepRecord] = []
+        snapshots: list[Snapshot] = []
         timers: list[Timer] = []
         cancel_timers: list[str] = []
         outgoing: list[Outgoing] = []
@@ -211,6 +222,9 @@ class CommandHandler:
                 )
             )
             records.append(run_record(run.state, tenant_id=run.tenant_id))
+            before_seq = run.before.last_seq if run.before else 0
+            if snapshot_due(before_seq, run.state.last_seq, self._snapshot_every):
+                snapshots.append(snapshot_of(run.state, tenant_id=run.tenant_id))
             steps.extend(changed_steps(run.before, run.state, tenant_id=run.tenant_id))
             run_effects = effects(run.state, run.events)
             timers.extend(_timers(run_effects, run.tenant_id))
@@ -247,6 +261,7 @@ class CommandHandler:
             appends=appends,
             runs=records,
             steps=steps,
+            snapshots=snapshots,
             outbox=outbox,
             outbox_claimed_for=OUTBOX_CLAIM,
             timers=timers,

@@ -1,0 +1,64 @@
+"""The scheduler snapshots long runs, and a snapshot plus its tail rebuilds the exact state."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tideflow.bus import InMemoryBus
+from tideflow.core import event_from_record, fold
+from tideflow.executor.app import run_executor
+from tideflow.executor.settings import ExecutorSettings
+from tideflow.scheduler.app import run_scheduler
+from tideflow.scheduler.settings import SchedulerSettings
+from tideflow.scheduler.snapshots import restore, snapshot_due
+from tideflow.sdk import TaskRegistry
+from tideflow.store import APP_ROLE, PostgresEventStore
+
+from .conftest import Engine
+from .test_engine_inprocess import chain
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "every", "due"),
+    [(0, 3, 10, False), (8, 12, 10, True), (10, 19, 10, False), (9, 31, 10, True)],
+)
+def test_one_snapshot_per_interval_however_events_are_batched(
+    before: int, after: int, every: int, due: bool
+) -> None:
+    assert snapshot_due(before, after, every) is due
+
+
+async def test_long_runs_are_snapshotted_and_restored(fresh_dsn: str) -> None:
+    store = await PostgresEventStore.connect(fresh_dsn, max_size=8, role=APP_ROLE)
+    bus = InMemoryBus()
+    await bus.start()
+    registry = TaskRegistry()
+    registry.register("inc", lambda value: value + 1)
+    stop = asyncio.Event()
+    services = [
+        asyncio.create_task(run_scheduler(settings=SchedulerSettings(snapshot_every=25),
+                                          store=store, bus=bus, stop=stop, serve_health=False)),
+        asyncio.create_task(run_executor(settings=ExecutorSettings(), bus=bus, stop=stop,
+                                         registry=registry, serve_health=False)),
+    ]  # fmt: skip
+    try:
+        engine = Engine(store=store, bus=bus, registry=registry)
+        await engine.publish_workflow(chain("long", 30))
+        run_id = await engine.start("long", 0)
+        record = (await engine.wait([run_id]))[run_id]
+        assert record.output == 30
+        events = await store.read(run_id)
+        snapshot = await store.latest_snapshot(run_id)
+        assert snapshot is not None
+        assert snapshot.seq // 25 == len(events) // 25
+        full = fold(event_from_record(e.type, e.data) for e in events)
+        assert await restore(store, run_id) == full
+    finally:
+        stop.set()
+        await asyncio.gather(*services, return_exceptions=True)
+        await bus.close()
+        await store.close()
