@@ -62,3 +62,37 @@ async def test_long_runs_are_snapshotted_and_restored(fresh_dsn: str) -> None:
         await asyncio.gather(*services, return_exceptions=True)
         await bus.close()
         await store.close()
+
+
+async def test_retention_removes_finished_runs_only(engine: Engine) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tideflow.scheduler.retention import RetentionLoop
+    from tideflow.store import NotFound
+
+    await engine.publish_workflow({
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "short"},
+        "spec": {"nodes": [{"id": "a", "type": "transform", "config": {"value": 1}}]},
+    })  # fmt: skip
+    await engine.publish_workflow({
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "waits"},
+        "spec": {"nodes": [{"id": "w", "type": "signal", "config": {"name": "never"}}]},
+    })  # fmt: skip
+    done = await engine.start("short")
+    await engine.wait([done])
+    waiting = await engine.start("waits")
+    while True:
+        try:
+            if (await engine.store.get_run(waiting)).status == "waiting":
+                break
+        except NotFound:
+            pass
+        await asyncio.sleep(0.02)
+    loop = RetentionLoop(store=engine.store, retention=timedelta(days=90),
+                         every=timedelta(hours=1))  # fmt: skip
+    assert await loop.purge_once() == 0  # nothing is 90 days old
+    assert await loop.purge_once(now=datetime.now(UTC) + timedelta(days=91)) == 1
+    with pytest.raises(NotFound):
+        await engine.store.get_run(done)
+    assert await engine.store.read(done) == []
+    assert (await engine.store.get_run(waiting)).status == "waiting"  # unfinished: kept

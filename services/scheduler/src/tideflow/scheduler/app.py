@@ -12,6 +12,7 @@ from tideflow.runtime import HealthServer
 from tideflow.scheduler.definitions import Definitions
 from tideflow.scheduler.handlers import GROUP, CommandHandler
 from tideflow.scheduler.relay import OutboxRelay
+from tideflow.scheduler.retention import RetentionLoop
 from tideflow.scheduler.states import RunStates
 from tideflow.scheduler.timers import TimerLoop
 
@@ -63,10 +64,14 @@ async def run_scheduler(
         await health.start()
     timers = TimerLoop(store=store, bus=bus, poll=settings.timer_poll)
     relay = OutboxRelay(store=store, bus=bus, poll=RELAY_POLL)
+    retention = RetentionLoop(
+        store=store, retention=settings.retention, every=settings.retention_every
+    )
     tasks = [
         asyncio.create_task(consumer.run(handler, stop=stop), name="scheduler-consumer"),
         asyncio.create_task(timers.run(stop), name="scheduler-timers"),
         asyncio.create_task(relay.run(stop), name="scheduler-relay"),
+        asyncio.create_task(retention.run(stop), name="scheduler-retention"),
     ]
     log.info("scheduler running (group %s)", GROUP)
     try:

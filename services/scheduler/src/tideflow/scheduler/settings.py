@@ -21,6 +21,12 @@ class SchedulerSettings(BaseSettings):
     )
     snapshot_every: int = Field(default=100, ge=1, description="Events between snapshots.")
     timer_poll: Duration = Field(default=timedelta(milliseconds=200))
+    retention: Duration = Field(
+        default=timedelta(days=90), description="Finished runs older than this are removed."
+    )
+    retention_every: Duration = Field(
+        default=timedelta(hours=1), description="How often the retention purge runs."
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

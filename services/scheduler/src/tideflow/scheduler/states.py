@@ -41,6 +41,27 @@ class RunStates:
         self.put(run_id, state)
         return state
 
+    async def get_many(self, run_ids: set[str]) -> dict[str, RunState | None]:
+        """`get` for every run of a batch, with one read of the log for all the missing."""
+        found: dict[str, RunState | None] = {}
+        for run_id in run_ids:
+            state = self._states.get(run_id)
+            if state is not None:
+                self._states.move_to_end(run_id)
+                found[run_id] = state
+        missing = run_ids - found.keys()
+        if missing:
+            self.loads += len(missing)
+            for run_id, events in (await self._store.read_many(missing)).items():
+                found[run_id] = None
+                if events:
+                    state = RunState()
+                    for stored in events:
+                        state = evolve(state, event_from_record(stored.type, stored.data))
+                    self.put(run_id, state)
+                    found[run_id] = state
+        return found
+
     def put(self, run_id: str, state: RunState) -> None:
         self._states[run_id] = state
         self._states.move_to_end(run_id)
