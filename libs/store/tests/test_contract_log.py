@@ -46,6 +46,15 @@ async def test_append_assigns_consecutive_seqs_and_reads_them_back(store: EventS
     assert await store.read("unknown") == []
 
 
+async def test_read_many_returns_each_runs_log_in_seq_order(store: EventStore) -> None:
+    a = await store.append("many-a", 0, events("RunStarted", "StepScheduled"))
+    b = await store.append("many-b", 0, events("RunStarted"))
+    a += await store.append("many-a", 2, events("StepSucceeded"))
+    found = await store.read_many({"many-a", "many-b", "many-none"})
+    assert found == {"many-a": a, "many-b": b, "many-none": []}
+    assert await store.read_many(set()) == {}
+
+
 async def test_stored_events_carry_data_tenant_and_time(store: EventStore) -> None:
     before = datetime.now(UTC) - timedelta(seconds=5)
     [stored] = await store.append(

@@ -30,6 +30,11 @@ SELECT {EVENT_COLUMNS} FROM run_events
 WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
 """
 
+READ_RUNS = f"""
+SELECT {EVENT_COLUMNS} FROM run_events
+WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq
+"""
+
 READ_ALL = f"""
 SELECT {EVENT_COLUMNS} FROM run_events
 WHERE position > $1 ORDER BY position LIMIT $2

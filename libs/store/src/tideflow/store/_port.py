@@ -62,6 +62,14 @@ class EventStore(Protocol):
         """A run's events with seq > after_seq, in seq order."""
         ...
 
+    async def read_many(self, run_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
+        """Every event of each run, in seq order (runs without events map to []).
+
+        A scheduler batch loads all the runs it does not hold in memory at once: one round
+        trip instead of one per run. This default reads run by run.
+        """
+        return {run_id: await self.read(run_id) for run_id in run_ids}
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         """Events of every run with position > after_position, in commit order."""
         ...

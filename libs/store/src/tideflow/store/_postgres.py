@@ -70,7 +70,22 @@ async def create_pool(
             max_size=max_size,
             init=setup_connection,
             server_settings=settings,
+            reset=_end_transaction,
         )
+
+
+async def _end_transaction(connection: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool: no open transaction.
+
+    asyncpg's default reset (advisory unlock all, CLOSE ALL, UNLISTEN *, RESET ALL) costs
+    a round trip on every release, i.e. on every store call. The store never takes session
+    advisory locks, opens cursors outside a transaction, LISTENs or SETs session variables
+    (only transaction-local `set_config`), so none of that state can be left behind; an
+    abandoned transaction is the one thing to clean up, and asyncpg already rolls it back
+    whenever the connection is still in one.
+    """
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
 
 
 class PostgresEventStore(PostgresWorkflows, EventStore):
@@ -133,6 +148,16 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
         with translated("read run"):
             rows = await self._pool.fetch(sql.READ_RUN, run_id, after_seq, limit)
         return [event(row) for row in rows]
+
+    async def read_many(self, run_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
+        found: dict[str, list[StoredEvent]] = {run_id: [] for run_id in run_ids}
+        if not found:
+            return found
+        with translated("read runs"):
+            rows = await self._pool.fetch(sql.READ_RUNS, list(found))
+        for row in rows:
+            found[row["run_id"]].append(event(row))
+        return found
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         with translated("read log"):
