@@ -168,9 +168,11 @@ async def test_step_timeout_and_cancellation_reach_the_worker(engine: Engine) ->
     from tideflow.wire import command_envelope
 
     stopped: list[str] = []
+    started: list[str] = []
 
     @engine.registry.task("sleepy")
     async def sleepy(label: str) -> str:
+        started.append(label)
         try:
             await asyncio.sleep(30)
         except asyncio.CancelledError:
@@ -188,15 +190,11 @@ async def test_step_timeout_and_cancellation_reach_the_worker(engine: Engine) ->
     timed_out = await engine.start("slow")
     cancelled = await engine.start("long")
 
-    async def running(run_id: str) -> None:
-        while True:
-            with contextlib.suppress(NotFound):
-                steps = await engine.store.get_steps(run_id)
-                if steps and steps[0].status in {"scheduled", "running"}:
-                    return
+    async def running_in_the_worker(label: str) -> None:
+        while label not in started:
             await asyncio.sleep(0.02)
 
-    await asyncio.wait_for(running(cancelled), 30)
+    await asyncio.wait_for(running_in_the_worker("long"), 30)
     await engine.bus.publish(engine.bus.topics.runs, cancelled, command_envelope(
         Cancel(command_id="c-long", run_id=cancelled), tenant_id="default"))  # fmt: skip
     records = await engine.wait([timed_out, cancelled], timeout=30)
