@@ -55,6 +55,21 @@ async def test_read_many_returns_each_runs_log_in_seq_order(store: EventStore) -
     assert await store.read_many(set()) == {}
 
 
+async def test_load_runs_gives_latest_snapshot_and_the_events_after_it(store: EventStore) -> None:
+    log = await store.append("load-a", 0, events("RunStarted", "StepScheduled", "StepSucceeded"))
+    await store.commit_batch(CommitBatch(snapshots=[Snapshot("load-a", 1, {"at": 1}),
+                                                    Snapshot("load-a", 2, {"at": 2})]))  # fmt: skip
+    plain = await store.append("load-b", 0, events("RunStarted"))
+    loaded = await store.load_runs(["load-a", "load-b", "load-none"])
+    snapshot, tail = loaded["load-a"]
+    assert snapshot is not None
+    assert (snapshot.seq, snapshot.state) == (2, {"at": 2})
+    assert tail == log[2:]
+    assert loaded["load-b"] == (None, plain)
+    assert loaded["load-none"] == (None, [])
+    assert await store.load_runs([]) == {}
+
+
 async def test_stored_events_carry_data_tenant_and_time(store: EventStore) -> None:
     before = datetime.now(UTC) - timedelta(seconds=5)
     [stored] = await store.append(

@@ -96,6 +96,17 @@ INSERT INTO run_snapshots (run_id, seq, tenant_id, state) VALUES ($1, $2, $3, $4
 ON CONFLICT (run_id, seq) DO UPDATE SET state = EXCLUDED.state
 """
 
+LATEST_SNAPSHOTS = """
+SELECT DISTINCT ON (run_id) run_id, seq, tenant_id, state FROM run_snapshots
+WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq DESC
+"""
+
+READ_RUNS_AFTER = f"""
+SELECT {EVENT_COLUMNS} FROM run_events e
+JOIN unnest($1::text[], $2::bigint[]) AS w(run_id, after_seq) USING (run_id)
+WHERE e.seq > w.after_seq ORDER BY run_id, seq
+"""
+
 LATEST_SNAPSHOT = """
 SELECT run_id, seq, tenant_id, state FROM run_snapshots
 WHERE run_id = $1 ORDER BY seq DESC LIMIT 1

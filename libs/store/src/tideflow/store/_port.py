@@ -70,6 +70,21 @@ class EventStore(Protocol):
         """
         return {run_id: await self.read(run_id) for run_id in run_ids}
 
+    async def load_runs(
+        self, run_ids: Collection[str]
+    ) -> dict[str, tuple[Snapshot | None, list[StoredEvent]]]:
+        """For each run: its latest snapshot (if any) and the events after it.
+
+        What a scheduler needs to rebuild runs it does not hold in memory, however long
+        their logs are. This default reads run by run.
+        """
+        loaded: dict[str, tuple[Snapshot | None, list[StoredEvent]]] = {}
+        for run_id in run_ids:
+            snapshot = await self.latest_snapshot(run_id)
+            after = snapshot.seq if snapshot is not None else 0
+            loaded[run_id] = (snapshot, await self.read(run_id, after_seq=after))
+        return loaded
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         """Events of every run with position > after_position, in commit order."""
         ...

@@ -159,6 +159,23 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
             found[row["run_id"]].append(event(row))
         return found
 
+    async def load_runs(
+        self, run_ids: Collection[str]
+    ) -> dict[str, tuple[Snapshot | None, list[StoredEvent]]]:
+        wanted = list(dict.fromkeys(run_ids))
+        if not wanted:
+            return {}
+        with translated("load runs"):
+            async with self._pool.acquire() as connection:
+                rows = await connection.fetch(sql.LATEST_SNAPSHOTS, wanted)
+                snapshots = {row["run_id"]: snapshot(row) for row in rows}
+                after = [snapshots[r].seq if r in snapshots else 0 for r in wanted]
+                event_rows = await connection.fetch(sql.READ_RUNS_AFTER, wanted, after)
+        events: dict[str, list[StoredEvent]] = {run_id: [] for run_id in wanted}
+        for row in event_rows:
+            events[row["run_id"]].append(event(row))
+        return {run_id: (snapshots.get(run_id), events[run_id]) for run_id in wanted}
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         with translated("read log"):
             rows = await self._pool.fetch(sql.READ_ALL, after_position, limit)

@@ -44,14 +44,20 @@ def fold_from(base: RunState | None, events: list[StoredEvent]) -> RunState | No
     return state
 
 
+def restored(snapshot: Snapshot | None) -> RunState | None:
+    """The state a snapshot holds; None when there is none or its format is not ours."""
+    if snapshot is None:
+        return None
+    try:
+        return state_from_snapshot(snapshot.state)
+    except ValueError:
+        return None
+
+
 async def restore(store: EventStore, run_id: str) -> RunState | None:
     """The run's current state from its latest snapshot and the events after it."""
-    snapshot = await store.latest_snapshot(run_id)
-    base = None
-    if snapshot is not None:
-        try:
-            base = state_from_snapshot(snapshot.state)
-        except ValueError:  # an older snapshot format: fold the whole log instead
-            base = None
-    after = base.last_seq if base is not None else 0
-    return fold_from(base, await store.read(run_id, after_seq=after))
+    snapshot, events = (await store.load_runs([run_id]))[run_id]
+    base = restored(snapshot)
+    if base is None and snapshot is not None:  # an old format: fold the whole log instead
+        events = await store.read(run_id)
+    return fold_from(base, events)

@@ -1,4 +1,4 @@
-"""Run states for the runs this replica decides: memory first, then the event log.
+"""Run states for the runs this replica decides: memory, else snapshot + log tail.
 
 The cache is only written after a commit succeeded, so it never holds a state the log
 does not. When another replica wrote to a run meanwhile (after a rebalance), the append
@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from tideflow.core import RunState, event_from_record, evolve
+from tideflow.scheduler.snapshots import fold_from, restored
 
 if TYPE_CHECKING:
+    from tideflow.core import RunState
     from tideflow.store import EventStore
 
 
@@ -27,22 +28,11 @@ class RunStates:
 
     async def get(self, run_id: str) -> RunState | None:
         """The run's current state, or None when it has no events yet."""
-        state = self._states.get(run_id)
-        if state is not None:
-            self._states.move_to_end(run_id)
-            return state
-        events = await self._store.read(run_id)
-        self.loads += 1
-        if not events:
-            return None
-        state = RunState()
-        for stored in events:
-            state = evolve(state, event_from_record(stored.type, stored.data))
-        self.put(run_id, state)
-        return state
+        return (await self.get_many({run_id}))[run_id]
 
     async def get_many(self, run_ids: set[str]) -> dict[str, RunState | None]:
-        """`get` for every run of a batch, with one read of the log for all the missing."""
+        """`get` for every run of a batch: the missing ones are rebuilt together, each from
+        its latest snapshot plus the events after it (one round trip for the whole batch)."""
         found: dict[str, RunState | None] = {}
         for run_id in run_ids:
             state = self._states.get(run_id)
@@ -52,14 +42,11 @@ class RunStates:
         missing = run_ids - found.keys()
         if missing:
             self.loads += len(missing)
-            for run_id, events in (await self._store.read_many(missing)).items():
-                found[run_id] = None
-                if events:
-                    state = RunState()
-                    for stored in events:
-                        state = evolve(state, event_from_record(stored.type, stored.data))
+            for run_id, (snapshot, events) in (await self._store.load_runs(missing)).items():
+                state = fold_from(restored(snapshot), events)
+                if state is not None:
                     self.put(run_id, state)
-                    found[run_id] = state
+                found[run_id] = state
         return found
 
     def put(self, run_id: str, state: RunState) -> None:
