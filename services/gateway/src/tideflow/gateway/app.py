@@ -145,3 +145,4 @@ async def run_gateway(
         app.state.services.closing.set()
         server.should_exit = True
         await serving
+        await app.state.services.drain()

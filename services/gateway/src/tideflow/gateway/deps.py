@@ -8,8 +8,9 @@ stores and buses without any handler knowing which.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, WebSocket
 
@@ -17,6 +18,7 @@ from tideflow.bus import Bus
 from tideflow.gateway.auth import Authenticator, Principal
 from tideflow.gateway.metrics import GatewayMetrics
 from tideflow.gateway.settings import GatewaySettings
+from tideflow.gateway.versions import VersionCache
 from tideflow.store import EventStore
 
 
@@ -37,6 +39,21 @@ class Services:
     bus_health: BusHealth = field(default_factory=BusHealth)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server shuts down, so live streams end instead of holding it open."""
+    versions: VersionCache = field(default_factory=VersionCache)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    """Work that follows a response (publish a committed StartRun, then drop its outbox
+    row); held here so it is not garbage-collected and is awaited at shutdown."""
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` after the response; the outbox covers it if the process dies first."""
+        task = asyncio.create_task(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def drain(self) -> None:
+        """Wait for the work `spawn` started (at shutdown, so publishes are not lost)."""
+        while self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
 
 
 def services(request: Request) -> Services:

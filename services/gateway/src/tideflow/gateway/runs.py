@@ -69,10 +69,10 @@ async def start_any_run(
         version=body.version,
         idempotency_key=body.idempotency_key,
     )
-    if not started.created:
-        response.status_code = status.HTTP_200_OK
-    steps = await services.store.get_steps(started.run.run_id)
-    return views.run_view(started.run, steps)
+    if started.created:
+        return views.run_view(started.run, [])  # just recorded: no step has run yet
+    response.status_code = status.HTTP_200_OK
+    return views.run_view(started.run, await services.store.get_steps(started.run.run_id))
 
 
 @router.get("", response_model=schemas.Page[schemas.RunSummary])
