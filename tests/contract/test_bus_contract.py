@@ -7,6 +7,7 @@ messages or consumer groups. Waiting is always a poll with a deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -378,3 +379,147 @@ async def test_a_rebalance_between_two_members_loses_nothing(bus: Bus) -> None:
     assert {ident(m) for m in seen} == sent
     async with bus.consumer([runs], group=group) as after:
         await assert_quiet(after)
+
+
+# Pipelined consumption: handlers per message, commits in order up to the first unfinished.
+
+
+def number(message: Message) -> int:
+    return int(ident(message).rsplit("/", 1)[1])
+
+
+class Seen:
+    """What handlers have done so far; tests wait on it rather than sleep."""
+
+    def __init__(self) -> None:
+        self.handled: list[str] = []
+        self._changed = asyncio.Event()
+
+    def add(self, message: Message) -> None:
+        self.handled.append(ident(message))
+        self._changed.set()
+
+    async def until(self, condition: Callable[[], bool], what: str) -> None:
+        limit = deadline()
+        while not condition():
+            remaining = limit - asyncio.get_running_loop().time()
+            assert remaining > 0, f"timed out waiting for {what}: {self.handled}"
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.1))
+
+
+async def test_pipelined_a_slow_message_does_not_hold_back_later_ones(bus: Bus) -> None:
+    sent = await publish(bus, runs=1, per_run=20)
+    seen, release, stop = Seen(), asyncio.Event(), asyncio.Event()
+
+    async def handler(message: Message) -> None:
+        if number(message) == 0:
+            await release.wait()
+        seen.add(message)
+
+    async with bus.consumer([bus.topics.runs], group="g", max_batch=4) as consumer:
+        running = asyncio.create_task(consumer.run_pipelined(handler, stop=stop, max_in_flight=8))
+        await seen.until(lambda: len(seen.handled) == 19, "the 19 quick messages")
+        assert "run-0/0" not in seen.handled
+        release.set()
+        await seen.until(lambda: set(seen.handled) == sent, "the slow message")
+        stop.set()
+        await asyncio.wait_for(running, DEADLINE)
+    async with bus.consumer([bus.topics.runs], group="g") as after:
+        await assert_quiet(after)
+
+
+async def test_pipelined_commits_only_up_to_the_first_unfinished_message(bus: Bus) -> None:
+    await publish(bus, runs=1, per_run=8)
+    seen, stop = Seen(), asyncio.Event()
+
+    async def handler(message: Message) -> None:
+        if number(message) == 3:
+            await asyncio.Event().wait()  # never finishes: stopping cancels it
+        seen.add(message)
+
+    async with bus.consumer([bus.topics.runs], group="g") as consumer:
+        running = asyncio.create_task(
+            consumer.run_pipelined(
+                handler, stop=stop, max_in_flight=16, drain_timeout=timedelta(milliseconds=50)
+            )
+        )
+        await seen.until(lambda: len(seen.handled) == 7, "every message but the stuck one")
+        stop.set()
+        await asyncio.wait_for(running, DEADLINE)
+    async with bus.consumer([bus.topics.runs], group="g") as second:
+        again = await drain(second, 5)
+        await assert_quiet(second)
+    assert [number(m) for m in again] == [3, 4, 5, 6, 7]
+
+
+async def test_pipelined_a_failure_rewinds_its_partition(bus: Bus) -> None:
+    sent = await publish(bus, runs=1, per_run=8)
+    seen, stop = Seen(), asyncio.Event()
+    attempts: list[int] = []
+
+    async def handler(message: Message) -> None:
+        attempts.append(number(message))
+        if number(message) == 3 and attempts.count(3) == 1:
+            raise RuntimeError("database unavailable")
+        seen.add(message)
+
+    async with bus.consumer([bus.topics.runs], group="g") as consumer:
+        running = asyncio.create_task(
+            consumer.run_pipelined(
+                handler, stop=stop, max_in_flight=16, retry_delay=timedelta(milliseconds=10)
+            )
+        )
+        await seen.until(lambda: set(seen.handled) == sent, "every message after the retry")
+        stop.set()
+        await asyncio.wait_for(running, DEADLINE)
+    assert attempts.count(3) == 2
+    assert [attempts.count(n) for n in range(3)] == [1, 1, 1]  # finished before: committed
+    retried = attempts[attempts.index(3) + 1 :]
+    assert retried[retried.index(3) :][:5] == [3, 4, 5, 6, 7]  # delivered again from 3 on
+    async with bus.consumer([bus.topics.runs], group="g") as after:
+        await assert_quiet(after)
+
+
+async def test_pipelined_a_rebalance_mid_flight_loses_nothing(bus: Bus) -> None:
+    group, runs = "g", bus.topics.runs
+    sent = await publish(bus, runs=8, per_run=3)  # runs 0-7 cover all four partitions
+    seen_a, seen_b, release = Seen(), Seen(), asyncio.Event()
+    stop_a, stop_b = asyncio.Event(), asyncio.Event()
+
+    async def slow_a(message: Message) -> None:
+        if number(message) == 1:  # a is stuck in the middle of every run
+            await release.wait()
+        seen_a.add(message)
+
+    async def quick_b(message: Message) -> None:
+        seen_b.add(message)
+
+    def handled() -> set[str]:
+        return set(seen_a.handled) | set(seen_b.handled)
+
+    a = bus.consumer([runs], group=group, max_batch=5)
+    b = bus.consumer([runs], group=group, max_batch=5)
+    await a.start()
+    running_a = asyncio.create_task(a.run_pipelined(slow_a, stop=stop_a, max_in_flight=64))
+    await seen_a.until(lambda: len(seen_a.handled) == 16, "a to handle all but the stuck ones")
+    await b.start()
+    running_b = asyncio.create_task(b.run_pipelined(quick_b, stop=stop_b, max_in_flight=64))
+    later = await publish(bus, runs=8, per_run=3, first=3)
+    sent |= later
+    # b took over partitions from their committed offsets (the stuck messages) and a kept
+    # the others, where everything after the stuck messages is handled meanwhile
+    await seen_b.until(lambda: later <= handled(), "the later messages")
+    assert seen_b.handled, "b never got a partition"
+    stop_b.set()
+    await asyncio.wait_for(running_b, DEADLINE)  # b committed everything it handled
+    release.set()  # a's stuck handlers finish now, some for partitions a no longer owns
+    await seen_a.until(lambda: handled() >= sent, "every message")
+    stop_a.set()
+    await asyncio.wait_for(running_a, DEADLINE)
+    await a.close()
+    await b.close()
+    assert handled() == sent
+    async with bus.consumer([runs], group=group) as after:
+        await assert_quiet(after)  # nothing lost, and a's late commits did not move offsets back

@@ -24,7 +24,7 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as KafkaTopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
@@ -155,7 +155,6 @@ class KafkaConsumer(Consumer):
             raise BusError("consumer already started")
         bus = self._kafka
         consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=bus.bootstrap_servers,
             client_id=bus.client_id,
             group_id=self.group,
@@ -168,6 +167,7 @@ class KafkaConsumer(Consumer):
             heartbeat_interval_ms=_ms(bus.heartbeat_interval),
             max_poll_interval_ms=_ms(bus.max_poll_interval),
         )
+        consumer.subscribe(list(self.topics), listener=_Revocations(self))
         try:
             await consumer.start()
         except KafkaError as e:
@@ -189,11 +189,12 @@ class KafkaConsumer(Consumer):
             TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()
         )
 
-    async def _fetch(self, max_wait: timedelta | None) -> list[Record]:
+    async def _fetch(self, max_wait: timedelta | None, limit: int | None = None) -> list[Record]:
         consumer = self._require()
         wait_ms = 1000 if max_wait is None else _ms(max_wait)
+        most = min(limit or self.max_batch, self.max_batch)
         try:
-            fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=self.max_batch)
+            fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=most)
         except KafkaError as e:
             raise BusConnectionError(f"fetching for group {self.group} failed") from e
         return [
@@ -237,6 +238,21 @@ class KafkaConsumer(Consumer):
         if self._consumer is None:
             raise BusError("consumer is not started")
         return self._consumer
+
+
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tells the consumer which partitions a rebalance took away (aiokafka's rebalances
+    are eager: every partition is revoked, then some are assigned back, their position
+    reset to the committed offset), so work fetched before is never committed after."""
+
+    def __init__(self, consumer: KafkaConsumer) -> None:
+        self._owner = consumer
+
+    def on_partitions_revoked(self, revoked: Iterable[KafkaTopicPartition]) -> None:
+        self._owner._revoked(TopicPartition(tp.topic, tp.partition) for tp in revoked)  # noqa: SLF001
+
+    def on_partitions_assigned(self, assigned: Iterable[KafkaTopicPartition]) -> None:
+        """Nothing to do: a newly assigned partition starts from the committed offset."""
 
 
 def _ms(duration: timedelta) -> int:

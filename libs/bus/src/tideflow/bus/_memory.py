@@ -135,20 +135,22 @@ class InMemoryBus(Bus):
         group.owner = owner
         for member in group.members:
             owned = {tp for tp, m in owner.items() if m is member}
-            for tp in set(member.positions) - owned:
+            revoked = set(member.positions) - owned
+            for tp in revoked:
                 del member.positions[tp]
+            member._revoked(revoked)  # noqa: SLF001
             for tp in owned - set(member.positions):
                 member.positions[tp] = group.committed.get(tp, 0)
         self._notify()
 
-    def _take(self, member: _MemoryConsumer) -> list[Record]:
+    def _take(self, member: _MemoryConsumer, limit: int) -> list[Record]:
         owned = sorted(member.positions)
         if not owned:
             return []
         start = next(member.rotation) % len(owned)  # fairness between partitions
         taken: list[Record] = []
         for tp in owned[start:] + owned[:start]:
-            room = member.max_batch - len(taken)
+            room = limit - len(taken)
             if room <= 0:
                 break
             entries = self._logs[tp.topic][tp.partition]
@@ -178,10 +180,6 @@ class _MemoryConsumer(Consumer):
         self.rotation = itertools.count()
         self._started = False
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     async def start(self) -> None:
         if self._started:
             raise BusError("consumer already started")
@@ -197,14 +195,14 @@ class _MemoryConsumer(Consumer):
     def assignment(self) -> frozenset[TopicPartition]:
         return frozenset(self.positions)
 
-    async def _fetch(self, max_wait: timedelta | None) -> list[Record]:
+    async def _fetch(self, max_wait: timedelta | None, limit: int | None = None) -> list[Record]:
         if not self._started:
             raise BusError("consumer is not started")
         loop = asyncio.get_running_loop()
         deadline = None if max_wait is None else loop.time() + max_wait.total_seconds()
         while not self._closed:
             wakeup = self._memory._wakeup  # noqa: SLF001
-            records = self._memory._take(self)  # noqa: SLF001
+            records = self._memory._take(self, min(limit or self.max_batch, self.max_batch))  # noqa: SLF001
             if records:
                 return records
             if deadline is None:

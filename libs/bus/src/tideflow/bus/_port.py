@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Self
 
 from tideflow.bus._codec import decode_envelope, encode_envelope
 from tideflow.bus._errors import BatchStateError, CodecError
+from tideflow.bus._pipeline import Pipeline
 from tideflow.bus._proto.v1.dlq_pb2 import DeadLetter, Header
 from tideflow.bus._proto.v1.envelope_pb2 import Envelope
 
@@ -226,7 +227,10 @@ class Consumer(ABC):
         self.group = group
         self.max_batch = max_batch
         self._pending: Batch | None = None
+        self._pipelined = False
         self._closed = False
+        # bumped whenever a partition is taken away, so work fetched before is recognisable
+        self._epochs: dict[TopicPartition, int] = {}
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -252,10 +256,15 @@ class Consumer(ABC):
     def assignment(self) -> frozenset[TopicPartition]:
         """The partitions this member currently owns."""
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     @abstractmethod
-    async def _fetch(self, max_wait: timedelta | None) -> list[Record]:
-        """Up to max_batch records from owned partitions, in offset order per partition;
-        waits at most `max_wait` (forever when None) for the first one; [] on time-out."""
+    async def _fetch(self, max_wait: timedelta | None, limit: int | None = None) -> list[Record]:
+        """Up to max_batch (and `limit`) records from owned partitions, in offset order per
+        partition; waits at most `max_wait` (forever when None) for the first one; [] on
+        time-out."""
 
     @abstractmethod
     async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
@@ -265,8 +274,18 @@ class Consumer(ABC):
     async def _seek(self, offsets: dict[TopicPartition, int]) -> None:
         """Move owned partitions back to the given offsets."""
 
+    def _epoch(self, tp: TopicPartition) -> int:
+        return self._epochs.get(tp, 0)
+
+    def _revoked(self, partitions: Iterable[TopicPartition]) -> None:
+        """Implementations call this when partitions are taken from this member."""
+        for tp in partitions:
+            self._epochs[tp] = self._epoch(tp) + 1
+
     async def next_batch(self, max_wait: timedelta | None = None) -> Batch | None:
         """The next batch, or None if nothing arrived within `max_wait`."""
+        if self._pipelined:
+            raise BatchStateError("this consumer is running pipelined")
         if self._pending is not None and not self._pending.done:
             raise BatchStateError("commit() or rewind() the previous batch before the next one")
         loop = asyncio.get_running_loop()
@@ -275,25 +294,33 @@ class Consumer(ABC):
             remaining = (
                 None if deadline is None else timedelta(seconds=max(0.0, deadline - loop.time()))
             )
-            records = await self._fetch(remaining)
-            if not records:
+            batch = await self._fetch_decoded(remaining)
+            if batch is None:
                 if self._closed or (deadline is not None and loop.time() >= deadline):
                     return None
                 continue
-            try:
-                batch = await self._decode(records)
-            except BaseException:
-                # the dead-letter send failed: fetch these records again rather than skip them
-                first: dict[TopicPartition, int] = {}
-                for record in records:
-                    first.setdefault(record.topic_partition, record.offset)
-                await self._seek(first)
-                raise
             if batch.messages:
                 self._pending = batch
                 return batch
             # only poison: it is dead-lettered durably, so move past it at once
             await self._commit(batch.next_offsets)
+
+    async def _fetch_decoded(
+        self, max_wait: timedelta | None, *, limit: int | None = None
+    ) -> Batch | None:
+        """One fetch, decoded and its poison dead-lettered; None when nothing came."""
+        records = await self._fetch(max_wait, limit)
+        if not records:
+            return None
+        try:
+            return await self._decode(records)
+        except BaseException:
+            # the dead-letter send failed: fetch these records again rather than skip them
+            first: dict[TopicPartition, int] = {}
+            for record in records:
+                first.setdefault(record.topic_partition, record.offset)
+            await self._seek(first)
+            raise
 
     async def _decode(self, records: list[Record]) -> Batch:
         messages: list[Message] = []
@@ -354,6 +381,43 @@ class Consumer(ABC):
                     await asyncio.wait_for(stop.wait(), timeout=retry_delay.total_seconds())
                 continue
             await batch.commit()
+
+    async def run_pipelined(
+        self,
+        handler: Callable[[Message], Awaitable[None]],
+        *,
+        stop: asyncio.Event,
+        max_in_flight: int,
+        max_uncommitted: int | None = None,
+        retry_delay: timedelta = timedelta(milliseconds=200),
+        drain_timeout: timedelta = timedelta(seconds=30),
+    ) -> None:
+        """Hand every message to `handler` as soon as it is fetched, until `stop` is set.
+
+        Up to `max_in_flight` handlers run at once; offsets are committed per partition up
+        to the first message whose handler has not returned (at most `max_uncommitted`
+        messages, default 16 x max_in_flight, wait behind one). A handler that raises
+        rewinds its partition: later handlers of it are cancelled, and the messages from
+        the failed one on are delivered again after `retry_delay`. On stop, fetching ends,
+        running handlers get `drain_timeout` to finish, and what finished is committed.
+        """
+        if self._pending is not None and not self._pending.done:
+            raise BatchStateError("commit() or rewind() the current batch first")
+        if self._pipelined:
+            raise BatchStateError("this consumer is already running pipelined")
+        pipeline = Pipeline(
+            self,
+            handler,
+            max_in_flight=max_in_flight,
+            max_uncommitted=max_uncommitted or 16 * max_in_flight,
+            retry_delay=retry_delay,
+            drain_timeout=drain_timeout,
+        )
+        self._pipelined = True
+        try:
+            await pipeline.run(stop)
+        finally:
+            self._pipelined = False
 
 
 class Bus(ABC):
