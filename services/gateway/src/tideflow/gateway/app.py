@@ -128,6 +128,7 @@ async def run_gateway(
         port=settings.port,
         log_level="warning",
         lifespan="off",
+        http="httptools",  # the C parser: h11 (pure Python) cost ~0.3 ms per request
         ws="websockets-sansio",
         timeout_graceful_shutdown=5,
     )

@@ -56,7 +56,11 @@ class Services:
             await asyncio.gather(*self.background, return_exceptions=True)
 
 
-def services(request: Request) -> Services:
+# The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a
+# worker thread, a thread hop per dependency per request for what is a dict lookup.
+
+
+async def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
 
@@ -66,12 +70,13 @@ def ws_services(websocket: WebSocket) -> Services:
     return found
 
 
-def principal(
+async def principal(
     request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
     """The caller, from its bearer token; 401 when missing or invalid."""
-    return services(request).authenticator.authenticate(authorization)
+    found: Services = request.app.state.services
+    return found.authenticator.authenticate(authorization)
 
 
 ServicesDep = Annotated[Services, Depends(services)]

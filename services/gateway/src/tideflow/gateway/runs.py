@@ -9,6 +9,7 @@ run already ended).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import datetime
@@ -138,8 +139,11 @@ async def list_runs(
 async def get_run(run_id: RunId, services: ServicesDep, principal: PrincipalDep) -> schemas.Run:
     """The run with its steps (latest attempt of each)."""
     principal.require(Role.VIEWER)
-    run = await load_run(services, principal, run_id)
-    return views.run_view(run, await services.store.get_steps(run_id))
+    # both reads at once (one round trip of latency); the steps of a run the caller may
+    # not see are dropped unread, so nothing leaks
+    steps = services.store.get_steps(run_id)
+    run, found = await asyncio.gather(load_run(services, principal, run_id), steps)
+    return views.run_view(run, found)
 
 
 @router.get("/{run_id}/state", response_model=schemas.RunState)
