@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tideflow.executor.handlers import TaskRunner, install_step_log_collector
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from tideflow.executor.settings import ExecutorSettings
 
 log = logging.getLogger(__name__)
+
+# How long a stopping executor lets running attempts finish; the rest are redelivered.
+DRAIN = timedelta(seconds=25)
 
 
 def group_for(queue: str) -> str:
@@ -34,7 +38,12 @@ async def run_executor(
     registry: TaskRegistry | None = None,
     serve_health: bool = True,
 ) -> None:
-    """Run tasks of `settings.queues` until `stop`; the batch in flight finishes first."""
+    """Run tasks of `settings.queues` until `stop`; attempts in flight get DRAIN to finish.
+
+    Each queue is consumed pipelined with up to `concurrency` attempts in flight, so its
+    fetch pauses while every slot is busy; with several queues the shared semaphore is
+    the bound on running attempts and fetched ones may wait for a slot.
+    """
     registry = registry or DEFAULT_REGISTRY
     TaskRegistry.load_modules(settings.modules)
     install_step_log_collector()
@@ -69,7 +78,15 @@ async def run_executor(
         )
         await health.start()
     tasks = [
-        asyncio.create_task(consumer.run(runner, stop=stop), name=f"executor-{consumer.group}")
+        asyncio.create_task(
+            consumer.run_pipelined(
+                runner.handle,
+                stop=stop,
+                max_in_flight=settings.concurrency,
+                drain_timeout=DRAIN,
+            ),
+            name=f"executor-{consumer.group}",
+        )
         for consumer in consumers
     ]
     tasks.append(asyncio.create_task(cancels.run(runner.cancellations, stop=stop)))
@@ -85,7 +102,7 @@ async def run_executor(
         stop.set()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=30)
+                await asyncio.wait_for(task, timeout=DRAIN.total_seconds() + 5)
         for consumer in [*consumers, cancels]:
             await consumer.close()
         await http.aclose()

@@ -1,11 +1,13 @@
-"""A batch of task messages -> handler runs -> StepResult commands.
+"""A task message -> a handler run -> a StepResult command.
 
-Attempts of one batch run concurrently (bounded by a semaphore shared by every queue of
-the process); each result is published as soon as its attempt ends, and the batch's
-offsets are committed once every result is durable on `tideflow.runs`. A crash before
-that redelivers the tasks: the attempt may run twice, its result is applied once (the
-command id is run+step+attempt), which is why handlers with outside effects take an
-idempotency key.
+The consumer runs pipelined (`Consumer.run_pipelined`): each task message is handed to
+`TaskRunner.handle` as soon as it is fetched, attempts run concurrently (bounded by a
+semaphore shared by every queue of the process), and each result is published as soon as
+its attempt ends. A partition's offset is committed up to its first task whose result is
+not yet durable on `tideflow.runs`, so a long attempt delays commits, not the tasks
+behind it. A crash redelivers everything after the last commit: an attempt may run
+twice, its result is applied once (the command id is run+step+attempt), which is why
+handlers with outside effects take an idempotency key.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tideflow.sdk import TASK_LOGGER
 from tideflow.wire import cancel_of, result_envelope, task_of
 
 if TYPE_CHECKING:
-    from tideflow.bus import Batch, Bus
+    from tideflow.bus import Batch, Bus, Message
     from tideflow.executor.secrets import SecretSource
     from tideflow.nodes import HandlerRegistry
 
@@ -71,7 +73,7 @@ def install_step_log_collector() -> None:
 
 
 class TaskRunner:
-    """Runs the attempts of the batches it is given; cancellations stop running ones."""
+    """Runs the attempts of the task messages it is given; cancellations stop running ones."""
 
     def __init__(
         self,
@@ -90,32 +92,37 @@ class TaskRunner:
         # so remembering the last few thousand is enough and memory stays flat.
         self._cancelled: OrderedDict[AttemptKey, None] = OrderedDict()
 
-    async def __call__(self, batch: Batch) -> None:
-        attempts: list[asyncio.Task[None]] = []
-        for message in batch:
-            payload = payload_of(message.envelope)
-            if isinstance(payload, pb.CancelTask):
-                self._cancel(cancel_of(payload))
-            elif isinstance(payload, pb.Task):
-                spec, secret_paths = task_of(message.envelope, payload)
-                key = (spec.run_id, spec.node_id, spec.attempt)
-                if key in self._cancelled or key in self._running:
-                    continue
+    async def handle(self, message: Message) -> None:
+        """Run one task message; returns once its result is durable (or it was cancelled).
+
+        A copy of an attempt that is already running here (redelivered after a rebalance
+        or a rewind) waits for that attempt rather than running it a second time.
+        """
+        payload = payload_of(message.envelope)
+        if isinstance(payload, pb.CancelTask):
+            self._cancel(cancel_of(payload))
+        elif isinstance(payload, pb.Task):
+            spec, secret_paths = task_of(message.envelope, payload)
+            key = (spec.run_id, spec.node_id, spec.attempt)
+            if key in self._cancelled:
+                return
+            task = self._running.get(key)
+            if task is None:
                 task = asyncio.create_task(self._attempt(spec, secret_paths))
                 self._running[key] = task
                 task.add_done_callback(functools.partial(self._finished, key))
-                attempts.append(task)
-            else:
-                await self._bus.dead_letter(
-                    message, reason=f"{message.envelope.type} is not a task",
-                    code="executor.not_a_task", group="tideflow-executor",
-                )  # fmt: skip
-        if attempts:
-            results = await asyncio.gather(*attempts, return_exceptions=True)
-            errors = [r for r in results if isinstance(r, BaseException)
-                      and not isinstance(r, asyncio.CancelledError)]  # fmt: skip
-            if errors:
-                raise errors[0]
+            try:
+                await asyncio.wait([task])
+            except asyncio.CancelledError:
+                task.cancel()  # the bus gave the message up: it is delivered again
+                raise
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error  # the result could not be published: rewind and retry
+        else:
+            await self._bus.dead_letter(
+                message, reason=f"{message.envelope.type} is not a task",
+                code="executor.not_a_task", group="tideflow-executor",
+            )  # fmt: skip
 
     async def cancellations(self, batch: Batch) -> None:
         """Handler of the broadcast cancel topic: stop the attempts running here."""
