@@ -24,6 +24,10 @@ Consuming (at-least-once, offsets committed only after the effects are durable):
 
     # or: await consumer.run(handler, stop=event)  - commit on return, rewind on raise
 
+    # or, one handler task per message, fetching on while earlier ones still run:
+    await consumer.run_pipelined(handle_message, stop=event, max_in_flight=64)
+    # offsets commit per partition up to the first unfinished message; a raise rewinds
+
 Records that do not decode are sent to `topics.dlq` (a `DeadLetter` with reason and
 stable code) and never reach the handler; handlers dead-letter what they cannot use with
 `await bus.dead_letter(message, reason=..., code=..., group=...)` and then commit.

@@ -5,7 +5,8 @@ database transaction per batch. A batch is finished by exactly one of `commit()`
 effects are durable: move the group's offsets past it) or `rewind()` (its handler failed:
 deliver it again). Asking for the next batch before finishing the current one raises
 BatchStateError, since Kafka offsets are positional and moving on would silently commit
-or skip messages. A consumer that closes (or crashes) with a batch unfinished leaves its
+or skip messages (`run_pipelined()` lifts this barrier, committing in order; see
+`_pipeline`). A consumer that closes (or crashes) with a batch unfinished leaves its
 offsets where they were, so the group gets those messages again: at-least-once delivery,
 made exactly-once in effect by idempotent handlers (commands carry ids).
 
