@@ -6,7 +6,7 @@ on the Postgres of `tide infra up` and the in-process bus (or Kafka with `--kafk
 sends requests one after another over one keep-alive connection and prints percentiles.
 
     .venv/bin/python services/gateway/tests/bench_requests.py [-n 300] [--kafka]
-        [--profile out.prof]
+        [--uvloop] [--profile out.prof]
 
 `--profile` wraps the measured phase in cProfile (view with `python -m pstats`).
 """
@@ -55,17 +55,23 @@ async def _admin(url: str, statement: str) -> None:
         await connection.close()
 
 
-async def _timed(n: int, request: Callable[[int], Awaitable[httpx.Response]]) -> list[float]:
+Timing = tuple[list[float], float]
+"""Milliseconds per request, and process CPU milliseconds per request (client + server)."""
+
+
+async def _timed(n: int, request: Callable[[int], Awaitable[httpx.Response]]) -> Timing:
     took = []
+    cpu = time.process_time()
     for i in range(n):
         started = time.perf_counter()
         response = await request(i)
         took.append((time.perf_counter() - started) * 1000)
         assert response.status_code < 300, response.text
-    return took
+    return took, (time.process_time() - cpu) * 1000 / n
 
 
-def _report(name: str, took: list[float]) -> None:
+def _report(name: str, timing: Timing) -> None:
+    took, cpu = timing
     ordered = sorted(took)
 
     def p(q: float) -> float:
@@ -73,7 +79,8 @@ def _report(name: str, took: list[float]) -> None:
 
     sys.stdout.write(
         f"{name:<34} n={len(took):<5} p50={statistics.median(took):6.2f} ms"
-        f"  p90={p(0.9):6.2f}  p99={p(0.99):6.2f}  mean={statistics.fmean(took):6.2f}\n"
+        f"  p90={p(0.9):6.2f}  p99={p(0.99):6.2f}  mean={statistics.fmean(took):6.2f}"
+        f"  cpu/req={cpu:5.2f} ms\n"
     )
 
 
@@ -110,6 +117,7 @@ async def main() -> None:
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--kafka", action="store_true")
     parser.add_argument("--profile")
+    parser.add_argument("--uvloop", action="store_true")
     args = parser.parse_args()
     base = os.environ.get("TIDEFLOW_DATABASE_URL", "postgresql://tideflow@127.0.0.1:15432/tideflow")
     name = f"bench_{uuid.uuid4().hex}"
@@ -152,4 +160,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if "--uvloop" in sys.argv:
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tideflow.bus import Bus
@@ -49,6 +50,17 @@ class _RequestTimer:
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # `labels()` takes a lock and validates the label values on every call; the label
+        # sets are few (routes x methods x statuses), so their children are kept here
+        self._children: dict[tuple[str, str, int], Histogram] = {}
+
+    def _observe(self, method: str, template: str, status: int, seconds: float) -> None:
+        key = (method, template, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self.metrics.request_seconds.labels(method, template, str(status))
+            self._children[key] = child
+        child.observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,11 +78,8 @@ class _RequestTimer:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            self.metrics.request_seconds.labels(scope["method"], template, str(status)).observe(
-                time.perf_counter() - started
-            )
+            template = getattr(scope.get("route"), "path", "unmatched")
+            self._observe(scope["method"], template, status, time.perf_counter() - started)
 
 
 def create_app(
