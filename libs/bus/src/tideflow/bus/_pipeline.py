@@ -8,8 +8,10 @@ at-least-once holds (a crash redelivers that message and everything after it, fi
 or not). The number of running handlers is bounded by `max_in_flight` and the number of
 fetched-but-uncommitted messages by `max_uncommitted`; the fetch pauses at either bound.
 
-A handler that raises rewinds its partition to the first uncommitted offset: the later
-handlers of that partition are cancelled and their messages are fetched again. A
+A handler that raises rewinds its partition to the failed message: the handlers of the
+later messages of that partition are cancelled, and the failed message and everything
+after it are fetched again (earlier messages still running keep running, so the rewind
+lands on the first uncommitted offset once they finish). A
 partition revoked by a rebalance (the consumer bumps its epoch) is forgotten at once:
 handlers still running for it finish, but nothing they complete is committed by this
 member, whose successor starts from the group's committed offset.
@@ -80,7 +82,7 @@ class Pipeline:
         self._drain_timeout = drain_timeout
         self._partitions: dict[TopicPartition, _Partition] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # every handler still running
-        self._failed: dict[TopicPartition, _Partition] = {}
+        self._failed: dict[TopicPartition, tuple[_Partition, int]] = {}
         self._dirty = asyncio.Event()
         self._progress = asyncio.Event()
         self._commit_lock = asyncio.Lock()  # one commit at a time, so offsets never regress
@@ -141,35 +143,41 @@ class Pipeline:
         self, tp: TopicPartition, partition: _Partition, offset: int, task: asyncio.Task[None]
     ) -> None:
         self._tasks.discard(task)
-        partition.running.pop(offset, None)
         self._progress.set()
-        if self._partitions.get(tp) is not partition:
-            return  # revoked or rewound meanwhile: nothing of it is committed here
+        if self._partitions.get(tp) is not partition or partition.running.get(offset) is not task:
+            return  # revoked, or dropped by a rewind: nothing of it is committed here
+        del partition.running[offset]
         if task.cancelled() or task.exception() is not None:
             if not task.cancelled():
                 logger.error(
                     "handler failed on %s[%d]@%d; the partition is rewound",
                     tp.topic, tp.partition, offset, exc_info=task.exception(),
                 )  # fmt: skip
-            self._failed[tp] = partition
+            earlier = self._failed.get(tp)
+            if earlier is None or earlier[0] is not partition or earlier[1] > offset:
+                self._failed[tp] = (partition, offset)
             return
         partition.done.add(offset)
         self._dirty.set()
 
     async def _rewind_failed(self) -> None:
+        """Drop each failed message and everything after it on its partition, fetch them
+        again; the messages before it stay in flight and keep their place in the order."""
         failed, self._failed = self._failed, {}
-        offsets: dict[TopicPartition, int] = {}
-        for tp, partition in failed.items():
+        seek: dict[TopicPartition, int] = {}
+        for tp, (partition, offset) in failed.items():
             if self._partitions.get(tp) is not partition:
                 continue
-            del self._partitions[tp]
-            for task in partition.running.values():
-                task.cancel()
-            if partition.epoch == self._consumer._epoch(tp):  # noqa: SLF001
-                offsets[tp] = partition.commit_point()
-        async with self._commit_lock:  # what finished before the failure stays committed
-            await self._consumer._commit(offsets)  # noqa: SLF001
-        await self._consumer._seek(offsets)  # noqa: SLF001
+            for later, task in list(partition.running.items()):
+                if later > offset:
+                    del partition.running[later]
+                    task.cancel()
+            while partition.offsets and partition.offsets[-1] >= offset:
+                partition.done.discard(partition.offsets.pop())
+            partition.end = offset
+            seek[tp] = offset
+        await self._flush()  # what finished before the failure is committed
+        await self._consumer._seek(seek)  # noqa: SLF001
 
     def _forget_revoked(self) -> None:
         for tp, partition in list(self._partitions.items()):

@@ -398,8 +398,8 @@ class Consumer(ABC):
         Up to `max_in_flight` handlers run at once; offsets are committed per partition up
         to the first message whose handler has not returned (at most `max_uncommitted`
         messages, default 16 x max_in_flight, wait behind one). A handler that raises
-        rewinds its partition: later handlers of it are cancelled, and the messages from
-        the failed one on are delivered again after `retry_delay`. On stop, fetching ends,
+        rewinds its partition: handlers of later messages are cancelled, and the messages
+        from the failed one on are delivered again after `retry_delay`. On stop, fetching ends,
         running handlers get `drain_timeout` to finish, and what finished is committed.
         """
         if self._pending is not None and not self._pending.done:
