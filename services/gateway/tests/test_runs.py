@@ -65,6 +65,24 @@ async def test_start_records_the_run_and_publishes_start(gateway, kit, dsn):
         await owner.close()
 
 
+async def test_the_start_answer_is_the_recorded_run(gateway, kit):
+    """The 201 body is built without reading the row back, so it must equal the row."""
+    name = await published_workflow(gateway, kit)
+    started = await gateway.client.post(
+        f"/workflows/{name}/runs", json={"input": {"n": 2}, "idempotencyKey": "same-answer"}
+    )
+    assert started.status_code == 201, started.text
+    body = started.json()
+    assert body["startedAt"] is not None
+    read = await gateway.client.get(f"/runs/{body['runId']}")
+    assert read.json() == body
+    again = await gateway.client.post(
+        f"/workflows/{name}/runs", json={"input": {"n": 2}, "idempotencyKey": "same-answer"}
+    )
+    assert again.status_code == 200
+    assert again.json() == body
+
+
 async def test_start_pins_a_version(gateway, kit):
     name = await published_workflow(gateway, kit)
     await gateway.client.put(
