@@ -204,3 +204,25 @@ async def test_timestamps_are_timezone_aware(pg_store: PostgresEventStore) -> No
     assert run.started_at is not None
     assert run.started_at.tzinfo is not None
     assert abs(run.started_at - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+async def test_the_events_publisher_starts_after_the_events_published_before_it(
+    empty_dsn: str,
+) -> None:
+    """Before 0002 every event went out through the outbox: upgrading re-publishes none."""
+    first, second = migrations()[:2]
+    connection = await asyncpg.connect(empty_dsn)
+    try:
+        await connection.execute(first.sql)
+        await connection.execute(
+            "INSERT INTO run_events (run_id, seq, type, data) VALUES ('r', 1, 'A', '{}'),"
+            " ('r', 2, 'B', '{}')"
+        )
+        await connection.execute(second.sql)
+        position = await connection.fetchval(
+            "SELECT position FROM event_publisher_positions WHERE name = 'tideflow.events'"
+        )
+        assert position == await connection.fetchval("SELECT max(position) FROM run_events")
+        assert position > 0
+    finally:
+        await connection.close()

@@ -9,6 +9,7 @@ the middle of a change, which makes each one atomic on the event loop.
 from __future__ import annotations
 
 import itertools
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +29,8 @@ from tideflow.store._records import (
     DEFAULT_TENANT,
     CommitBatch,
     CommitResult,
+    FollowedEvent,
+    LogClaim,
     LogLine,
     NewEvent,
     RunAppend,
@@ -44,7 +47,7 @@ from tideflow.store._records import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import AsyncIterator, Collection, Sequence
 
 T = TypeVar("T")
 
@@ -79,6 +82,8 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
         self._processed: dict[str, str | None] = {}
         self._logs: list[StoredLogLine] = []
         self._log_ids = itertools.count(1)
+        self._followers: dict[str, int] = {}
+        self._following: set[str] = set()
 
     # -- the event log -------------------------------------------------------------------
 
@@ -208,6 +213,35 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
 
     async def last_position(self) -> int:
         return max((log[-1].position for log in self._events.values() if log), default=0)
+
+    @asynccontextmanager
+    async def follow(self, name: str, limit: int = 500) -> AsyncIterator[LogClaim | None]:
+        if name in self._following:
+            yield None
+            return
+        self._following.add(name)
+        try:
+            position = self._followers.setdefault(name, 0)
+            claim = LogClaim(
+                name,
+                position,
+                [
+                    self._followed(e)
+                    for e in await self.read_all(after_position=position, limit=limit)
+                ],
+            )
+            yield claim
+            if claim.advanced_to is not None:
+                self._followers[name] = max(self._followers[name], claim.advanced_to)
+        finally:
+            self._following.discard(name)
+
+    def _followed(self, e: StoredEvent) -> FollowedEvent:
+        run = self._runs.get(e.run_id)
+        return FollowedEvent(e, run.workflow_id if run else "", run.version if run else 0)
+
+    async def follower_position(self, name: str) -> int:
+        return self._followers.get(name, 0)
 
     async def latest_snapshot(self, run_id: str) -> Snapshot | None:
         snapshots = self._snapshots.get(run_id)

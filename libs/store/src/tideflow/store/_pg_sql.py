@@ -232,3 +232,32 @@ LIST_VERSIONS = f"""
 SELECT {VERSION_COLUMNS} FROM workflow_versions
 WHERE tenant_id = $1 AND workflow_id = $2 ORDER BY version
 """
+
+# A follower's batch: lock its row (skipping it when another session holds it) and read the
+# events after its position with their run's workflow. No row: missing or held elsewhere;
+# one row with a NULL run_id: held by us, nothing new.
+FOLLOW = """
+WITH follower AS (
+    SELECT position FROM event_publisher_positions WHERE name = $1 FOR UPDATE SKIP LOCKED
+)
+SELECT f.position AS follower_position, e.run_id, e.seq, e.type, e.data, e.recorded_at,
+       e.position, e.tenant_id, r.workflow_id, r.version
+FROM follower f
+LEFT JOIN LATERAL (
+    SELECT * FROM run_events WHERE position > f.position ORDER BY position LIMIT $2
+) e ON true
+LEFT JOIN runs r ON r.run_id = e.run_id
+ORDER BY e.position
+"""
+
+ADD_FOLLOWER = """
+INSERT INTO event_publisher_positions (name) VALUES ($1)
+ON CONFLICT (name) DO NOTHING
+"""
+
+ADVANCE_FOLLOWER = """
+UPDATE event_publisher_positions SET position = greatest(position, $2), updated_at = now()
+WHERE name = $1
+"""
+
+FOLLOWER_POSITION = "SELECT position FROM event_publisher_positions WHERE name = $1"

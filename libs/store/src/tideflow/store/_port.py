@@ -14,6 +14,7 @@ from tideflow.store._records import (
     CommitBatch,
     CommitResult,
     JSONObject,
+    LogClaim,
     LogLine,
     NewEvent,
     RunCursor,
@@ -32,6 +33,7 @@ from tideflow.store._records import (
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
+    from contextlib import AbstractAsyncContextManager
 
 DEFAULT_RETENTION = timedelta(days=90)
 
@@ -91,6 +93,21 @@ class EventStore(Protocol):
 
     async def last_position(self) -> int:
         """The highest committed position (0 when empty), where a new follower starts."""
+        ...
+
+    def follow(self, name: str, limit: int = 500) -> AbstractAsyncContextManager[LogClaim | None]:
+        """Hold follower `name`'s place in the log and read up to `limit` events after it.
+
+        Yields None while someone else holds it: exactly one holder at a time (a replica
+        that dies releases it), so replicas can all try and only one reads each batch.
+        A new name starts at position 0. The position moves only when the block ends
+        without an exception after `LogClaim.advance`, which is how a publisher records
+        its place durably *after* its messages were acknowledged (at-least-once).
+        """
+        ...
+
+    async def follower_position(self, name: str) -> int:
+        """Where follower `name` stands (0 if it never advanced), e.g. to report its lag."""
         ...
 
     async def latest_snapshot(self, run_id: str) -> Snapshot | None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import asyncpg
 
+from tideflow.store import _pg_follow
 from tideflow.store import _pg_sql as sql
 from tideflow.store._codecs import Connection, setup_connection
 from tideflow.store._errors import ConcurrencyConflict, NotFound, RunConflict, StoreError
@@ -37,6 +38,7 @@ from tideflow.store._records import (
     DEFAULT_TENANT,
     CommitBatch,
     CommitResult,
+    LogClaim,
     LogLine,
     NewEvent,
     RunAppend,
@@ -54,6 +56,7 @@ from tideflow.store._records import (
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
+    from contextlib import AbstractAsyncContextManager
 
 
 async def create_pool(
@@ -185,6 +188,12 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
         with translated("last position"):
             value = await self._pool.fetchval(sql.LAST_POSITION)
         return int(value)
+
+    def follow(self, name: str, limit: int = 500) -> AbstractAsyncContextManager[LogClaim | None]:
+        return _pg_follow.follow(self._pool, name, limit)
+
+    async def follower_position(self, name: str) -> int:
+        return await _pg_follow.follower_position(self._pool, name)
 
     async def latest_snapshot(self, run_id: str) -> Snapshot | None:
         with translated("latest snapshot"):

@@ -250,3 +250,40 @@ class StoredLogLine:
     attempt: int
     ts: datetime
     tenant_id: str = DEFAULT_TENANT
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedEvent:
+    """An event of the log with its run's workflow, as the public stream describes it.
+
+    The workflow id and version come from the `runs` row (written in the same transaction
+    as the run's first event), so a follower that starts in the middle of a run needs no
+    history; "" and 0 when the log has no such run row (events appended outside a batch).
+    """
+
+    event: StoredEvent
+    workflow_id: str
+    version: int
+
+
+class LogClaim:
+    """A follower's hold on its place in the log for one batch (see `EventStore.follow`).
+
+    `advance` only records where the follower got to; the store writes it when the `follow`
+    block ends without an exception, so an error (e.g. Kafka refusing the batch) leaves the
+    position where it was and the same events are read again next time.
+    """
+
+    __slots__ = ("advanced_to", "events", "name", "position")
+
+    def __init__(self, name: str, position: int, events: list[FollowedEvent]) -> None:
+        self.name = name
+        self.position = position
+        self.events = events
+        self.advanced_to: int | None = None
+
+    def advance(self, position: int) -> None:
+        """Move the follower to `position` once the block ends well; never backwards."""
+        if position < self.position:
+            raise ValueError(f"follower {self.name} cannot move back to {position}")
+        self.advanced_to = position

@@ -1,8 +1,10 @@
-"""Effects of a decision -> the Kafka messages to write to the outbox.
+"""Effects of a decision -> the Kafka messages to write to the outbox; log events -> the
+public stream.
 
-Timers are not messages (the scheduler stores them); approvals and the public event
-stream are. Every message id is derived from the effect's coordinates (run, step,
-attempt, child run), so a re-published outbox row is recognised downstream.
+Timers are not messages (the scheduler stores them). Public events are not outbox rows:
+the scheduler's publisher follows the log and sends `event_message` for each. Every
+message id is derived from the effect's or event's coordinates (run, step, attempt,
+child run, seq), so a message sent again is recognised downstream.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def _message(
 def event_message(
     event: StoredEvent, *, topics: Topics, workflow_id: str, version: int
 ) -> Outgoing:
-    """One stored event on the public `tideflow.events` stream."""
+    """One stored event on the public `tideflow.events` stream, id `run:seq`."""
     message = pb.RunEvent(
         run_id=event.run_id, seq=event.seq, type=event.type,
         recorded_at=timestamp(event.recorded_at), data_json=dump(event.data),

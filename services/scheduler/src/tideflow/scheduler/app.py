@@ -1,4 +1,5 @@
-"""Scheduler wiring: the command consumer, the timer loop, the outbox relay, health."""
+"""Scheduler wiring: the command consumer, the timer loop, the outbox relay, the public
+event publisher, health."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from tideflow.runtime import HealthServer
 from tideflow.scheduler.definitions import Definitions
 from tideflow.scheduler.handlers import GROUP, CommandHandler
+from tideflow.scheduler.publisher import EventPublisher
 from tideflow.scheduler.relay import OutboxRelay
 from tideflow.scheduler.retention import RetentionLoop
 from tideflow.scheduler.states import RunStates
@@ -64,6 +66,9 @@ async def run_scheduler(
         await health.start()
     timers = TimerLoop(store=store, bus=bus, poll=settings.timer_poll)
     relay = OutboxRelay(store=store, bus=bus, poll=RELAY_POLL)
+    publisher = EventPublisher(
+        store=store, bus=bus, poll=settings.events_poll, batch=settings.events_batch
+    )
     retention = RetentionLoop(
         store=store, retention=settings.retention, every=settings.retention_every
     )
@@ -71,6 +76,7 @@ async def run_scheduler(
         asyncio.create_task(consumer.run(handler, stop=stop), name="scheduler-consumer"),
         asyncio.create_task(timers.run(stop), name="scheduler-timers"),
         asyncio.create_task(relay.run(stop), name="scheduler-relay"),
+        asyncio.create_task(publisher.run(stop), name="scheduler-events"),
         asyncio.create_task(retention.run(stop), name="scheduler-retention"),
     ]
     log.info("scheduler running (group %s)", GROUP)

@@ -1,5 +1,7 @@
 """One batch of `tideflow.runs` commands -> one transaction of events, projections, outbox.
 
+The public event stream is not written here: `publisher.EventPublisher` follows the log.
+
 The life of a batch:
 1. decode every message; what is not a run command goes to the dead-letter topic;
 2. group by run, load each run's state (cache, else the log), and `decide` its commands
@@ -50,7 +52,6 @@ from tideflow.store import (
     RunRecord,
     Snapshot,
     StepRecord,
-    StoredEvent,
     Timer,
 )
 from tideflow.wire import (
@@ -58,7 +59,6 @@ from tideflow.wire import (
     WireCommand,
     decode_command,
     effect_messages,
-    event_message,
     step_logs,
 )
 
@@ -175,7 +175,7 @@ class CommandHandler:
         changed = [run for run in work.values() if run.events]
         if not changed:
             return
-        commit, outgoing = self._commit_batch(changed, now)
+        commit, outgoing = self._commit_batch(changed)
         result = await self._store.commit_batch(commit)
         for run in changed:
             self._states.put(run.run_id, run.state)
@@ -201,9 +201,7 @@ class CommandHandler:
             return None
         return replace(request, version=version).with_definition(definition)
 
-    def _commit_batch(
-        self, runs: list[RunWork], now: datetime
-    ) -> tuple[CommitBatch, list[Outgoing]]:
+    def _commit_batch(self, runs: list[RunWork]) -> tuple[CommitBatch, list[Outgoing]]:
         appends: list[RunAppend] = []
         records: list[RunRecord] = []
         steps: list[StepRecord] = []
@@ -235,19 +233,6 @@ class CommandHandler:
                     run_effects, topics=self._bus.topics, tenant_id=run.tenant_id, queues=queues
                 )
             )
-            first_seq = (run.before.last_seq if run.before else 0) + 1
-            for offset, (event_type, data) in enumerate(records_):
-                stored = StoredEvent(
-                    run.run_id, first_seq + offset, event_type, data, now, 0, run.tenant_id
-                )
-                outgoing.append(
-                    event_message(
-                        stored,
-                        topics=self._bus.topics,
-                        workflow_id=run.state.workflow,
-                        version=run.state.version,
-                    )
-                )
         outbox = [
             OutboxMessage(
                 topic=message.topic,

@@ -1,6 +1,6 @@
 """The scheduler's Prometheus metrics (names are part of the dashboards' contract)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 BATCH_SECONDS = Histogram(
     "tideflow_scheduler_batch_seconds",
@@ -33,4 +33,12 @@ DEAD_LETTERS = Counter(
 TIMERS_FIRED = Counter("tideflow_timers_fired_total", "Durable timers that came due.")
 OUTBOX_RELAYED = Counter(
     "tideflow_outbox_relayed_total", "Outbox rows published by the relay after a crash."
+)
+EVENTS_PUBLISHED = Counter(
+    "tideflow_events_published_total", "Run events published on the public event stream."
+)
+EVENTS_PUBLISHED_POSITION = Gauge(
+    "tideflow_events_published_position",
+    "Log position up to which this replica published the public stream (compare with the "
+    "log's last position for the lag).",
 )

@@ -1,0 +1,86 @@
+"""The public event stream: follows the log and publishes every event on `tideflow.events`.
+
+The scheduler's commits only append events; this loop reads them back by their global
+`position` (visible in commit order, so nothing is skipped), publishes each as a RunEvent
+keyed by run id with message id `run:seq`, and moves its saved position forward only after
+Kafka acknowledged the batch. Every replica runs the loop, but the store lets one of them
+hold the follower at a time (`EventStore.follow`); the others skip that batch and try
+again at the next poll, which is also how a replica takes over when the holder dies. A
+crash between the acknowledgement and the commit re-publishes that one batch under the
+same ids: at-least-once, and consumers drop duplicates by message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from tideflow.scheduler import metrics
+from tideflow.wire import event_message
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from tideflow.bus import Bus
+    from tideflow.store import EventStore
+
+log = logging.getLogger(__name__)
+
+ERROR_PAUSE = 1.0
+
+
+class EventPublisher:
+    """One follower of the log; `name` is its row in `event_publisher_positions`."""
+
+    def __init__(
+        self,
+        *,
+        store: EventStore,
+        bus: Bus,
+        poll: timedelta,
+        batch: int = 500,
+        name: str | None = None,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._poll = poll.total_seconds()
+        self._batch = batch
+        self.name = name or bus.topics.events
+
+    async def publish_once(self) -> int | None:
+        """Publish the next batch; how many events, or None when another replica holds it."""
+        async with self._store.follow(self.name, self._batch) as claim:
+            if claim is None:
+                return None
+            if not claim.events:
+                return 0
+            await self._bus.publish_batch(
+                event_message(
+                    followed.event,
+                    topics=self._bus.topics,
+                    workflow_id=followed.workflow_id,
+                    version=followed.version,
+                )
+                for followed in claim.events
+            )
+            position = claim.events[-1].event.position
+            claim.advance(position)
+        metrics.EVENTS_PUBLISHED.inc(len(claim.events))
+        metrics.EVENTS_PUBLISHED_POSITION.set(position)
+        return len(claim.events)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop`: again at once after a full batch, else after `poll`."""
+        while not stop.is_set():
+            pause = self._poll
+            try:
+                published = await self.publish_once()
+            except Exception:
+                log.exception("publishing run events failed; retrying")
+                published, pause = None, ERROR_PAUSE
+            if published == self._batch:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
