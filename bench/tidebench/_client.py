@@ -50,7 +50,11 @@ class ApiClient:
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}"},
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            limits=httpx.Limits(
+                max_connections=connections,
+                max_keepalive_connections=connections,
+                keepalive_expiry=2.0,  # below any server's keep-alive: no close-while-send race
+            ),
             timeout=httpx.Timeout(30.0),
         )
 

@@ -140,6 +140,9 @@ async def run_gateway(
         http="httptools",  # the C parser: h11 (pure Python) cost ~0.3 ms per request
         ws="websockets-sansio",
         timeout_graceful_shutdown=5,
+        # Longer than clients' own idle expiry (httpx: 5 s), so the server is never the one
+        # closing a pooled connection just as a client sends on it (a ReadError for them).
+        timeout_keep_alive=75,
     )
     server = EmbeddedServer(config)
     serving = await server.start_serving()
