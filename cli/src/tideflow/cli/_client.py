@@ -6,13 +6,17 @@ the code and message and exits non-zero, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -99,6 +103,15 @@ def fail(error: ApiError) -> typer.Exit:
     if error.details:
         typer.echo(json.dumps(error.details, indent=2, default=str), err=True)
     return typer.Exit(code=1)
+
+
+@contextlib.contextmanager
+def api_errors() -> Iterator[None]:
+    """Turn an API error inside the block into the printed error and a non-zero exit."""
+    try:
+        yield
+    except ApiError as e:
+        raise fail(e) from e
 
 
 def read_json_argument(value: str | None) -> Any:

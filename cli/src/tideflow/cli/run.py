@@ -20,6 +20,7 @@ from tideflow.cli._client import (
     OutputOption,
     TokenOption,
     UrlOption,
+    api_errors,
     fail,
     print_json,
     read_json_argument,
@@ -105,12 +106,10 @@ def start(
         body["version"] = version
     if idempotency_key:
         body["idempotencyKey"] = idempotency_key
-    try:
+    with api_errors():
         run = api.post(f"/workflows/{workflow}/runs", body)
         if wait:
             run = wait_for(api, run["runId"], live=output != "json", timeout=timeout)
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(run)
     elif wait:
@@ -133,10 +132,8 @@ def get(
 ) -> None:
     """A run's status, output and steps."""
     api = Api.from_options(url, token)
-    try:
+    with api_errors():
         run = api.get(f"/runs/{run_id}")
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(run)
     else:
@@ -154,10 +151,8 @@ def list_(
 ) -> None:
     """Recent runs, newest first, filtered by workflow and status."""
     api = Api.from_options(url, token)
-    try:
+    with api_errors():
         page = api.get("/runs", workflowId=workflow, status=status, limit=limit)
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(page)
         return
@@ -184,10 +179,8 @@ def events(
 ) -> None:
     """The run's event history, in order."""
     api = Api.from_options(url, token)
-    try:
+    with api_errors():
         page = api.get(f"/runs/{run_id}/events", afterSeq=after_seq)
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(page)
         return
@@ -212,10 +205,8 @@ def state(
 ) -> None:
     """Time travel: the run exactly as it was right after event `--at`."""
     api = Api.from_options(url, token)
-    try:
+    with api_errors():
         snapshot = api.get(f"/runs/{run_id}/state", atSeq=at)
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(snapshot)
     else:
@@ -254,10 +245,8 @@ def logs(
 @app.command()
 def cancel(run_id: str, url: UrlOption = None, token: TokenOption = None) -> None:
     """Cancel a run: running steps are cancelled and compensations run."""
-    try:
+    with api_errors():
         Api.from_options(url, token).post(f"/runs/{run_id}/cancel")
-    except ApiError as e:
-        raise fail(e) from e
     typer.echo(f"cancel requested for {run_id}")
 
 
@@ -270,12 +259,10 @@ def signal(
     token: TokenOption = None,
 ) -> None:
     """Deliver a named signal (with JSON data) to a run waiting on it."""
-    try:
+    with api_errors():
         Api.from_options(url, token).post(
             f"/runs/{run_id}/signals/{name}", {"data": read_json_argument(data)}
         )
-    except ApiError as e:
-        raise fail(e) from e
     typer.echo(f"signal {name} sent to {run_id}")
 
 
@@ -293,10 +280,8 @@ def replay(
     new_input = read_json_argument(input_)
     if new_input is not None:
         body["input"] = new_input
-    try:
+    with api_errors():
         run = Api.from_options(url, token).post(f"/runs/{run_id}/replay", body)
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(run)
     else:

@@ -16,7 +16,7 @@ from tideflow.cli._client import (
     OutputOption,
     TokenOption,
     UrlOption,
-    fail,
+    api_errors,
     print_json,
 )
 from tideflow.core import validate_definition
@@ -70,7 +70,7 @@ def apply(
     api = Api.from_options(url, token)
     document = load_document(file)
     name = str(document.get("metadata", {}).get("name", ""))
-    try:
+    with api_errors():
         try:
             saved = api.post("/workflows", document)
             action = "created"
@@ -82,8 +82,6 @@ def apply(
         result: dict[str, Any] = {"workflow": saved, "action": action}
         if publish:
             result["published"] = api.post(f"/workflows/{name}/publish")
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(result)
         return
@@ -96,10 +94,8 @@ def apply(
 def list_(url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table") -> None:
     """Every workflow of the tenant with its newest version."""
     api = Api.from_options(url, token)
-    try:
+    with api_errors():
         page = api.get("/workflows", limit=500)
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(page)
         return
@@ -115,10 +111,8 @@ def get(
 ) -> None:
     """One workflow: its draft definition and versions."""
     api = Api.from_options(url, token)
-    try:
+    with api_errors():
         print_json(api.get(f"/workflows/{workflow}"))
-    except ApiError as e:
-        raise fail(e) from e
     _ = output
 
 
@@ -128,10 +122,8 @@ def publish_(
 ) -> None:
     """Freeze the current draft as a new immutable version."""
     api = Api.from_options(url, token)
-    try:
+    with api_errors():
         result = api.post(f"/workflows/{workflow}/publish")
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(result)
     else:
@@ -144,10 +136,8 @@ def versions(
 ) -> None:
     """The published versions, newest first."""
     api = Api.from_options(url, token)
-    try:
+    with api_errors():
         result = api.get(f"/workflows/{workflow}/versions")
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(result)
         return
@@ -169,10 +159,8 @@ def rollback(
 ) -> None:
     """Publish an older version again as the newest."""
     api = Api.from_options(url, token)
-    try:
+    with api_errors():
         result = api.post(f"/workflows/{workflow}/versions/{version}/rollback")
-    except ApiError as e:
-        raise fail(e) from e
     if output == "json":
         print_json(result)
     else:
