@@ -189,7 +189,6 @@ async def _settings(stack: Stack, options: BenchOptions) -> dict[str, Any]:
         "postgres": await report.postgres_settings(stack.database_url),
         "services": {
             "scheduler_batch_max": scheduler.batch_max,
-            "scheduler_batch_wait_ms": scheduler.batch_wait.total_seconds() * 1000,
             "executor_concurrency": options.executor_concurrency or executor.concurrency,
             "kafka_partitions": scheduler.kafka.partitions,
             "kafka_linger_ms": bus.linger.total_seconds() * 1000,

@@ -27,7 +27,8 @@ def test_shared_names_reach_every_service(monkeypatch: pytest.MonkeyPatch) -> No
 def test_service_prefixes_and_durations(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIDEFLOW_GATEWAY_PORT", "9000")
     monkeypatch.setenv("TIDEFLOW_ADMIN_TOKEN", "s3cret")
-    monkeypatch.setenv("TIDEFLOW_SCHEDULER_BATCH_WAIT", "20ms")
+    monkeypatch.setenv("TIDEFLOW_SCHEDULER_EVENTS_POLL", "20ms")
+    monkeypatch.setenv("TIDEFLOW_GATEWAY_STREAM_POLL_INTERVAL", "1m30s")
     monkeypatch.setenv("TIDEFLOW_SCHEDULER_TIMER_POLL", "0.5")
     monkeypatch.setenv("TIDEFLOW_EXECUTOR_QUEUES", '["default", "gpu"]')
     gateway = GatewaySettings()
@@ -35,7 +36,8 @@ def test_service_prefixes_and_durations(monkeypatch: pytest.MonkeyPatch) -> None
     assert gateway.admin_token is not None
     assert gateway.admin_token.get_secret_value() == "s3cret"
     scheduler = SchedulerSettings()
-    assert scheduler.batch_wait == timedelta(milliseconds=20)
+    assert scheduler.events_poll == timedelta(milliseconds=20)
+    assert gateway.stream_poll_interval == timedelta(seconds=90)
     assert scheduler.timer_poll == timedelta(milliseconds=500)
     assert ExecutorSettings().queues == ["default", "gpu"]
 

@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tideflow.settings import (
     DatabaseSettings,
+    Duration,
     KafkaSettings,
     ObservabilitySettings,
     RedisSettings,
@@ -28,7 +29,7 @@ class GatewaySettings(BaseSettings):
         description="When set, a bearer token with the admin role in the default tenant.",
     )
     page_size_max: int = Field(default=500, ge=1)
-    stream_poll_interval: timedelta = Field(
+    stream_poll_interval: Duration = Field(
         default=timedelta(milliseconds=250),
         description="How often live event and log streams look for new rows.",
     )

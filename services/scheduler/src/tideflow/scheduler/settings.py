@@ -16,9 +16,6 @@ class SchedulerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=0, le=65535, description="/healthz, /readyz, /metrics")
     batch_max: int = Field(default=500, ge=1, description="Commands decided per transaction.")
-    batch_wait: Duration = Field(
-        default=timedelta(milliseconds=5), description="How long a batch may wait to fill."
-    )
     snapshot_every: int = Field(default=100, ge=1, description="Events between snapshots.")
     timer_poll: Duration = Field(default=timedelta(milliseconds=200))
     events_poll: Duration = Field(
