@@ -25,7 +25,8 @@ from tideflow.bus import KafkaBus
 from tideflow.infra._postgres import Postgres
 from tideflow.store import APP_ROLE, NotFound, PostgresEventStore, migrate
 
-from ..e2e.stack import TERMINAL, Client, Service, chain, stack_env, topics
+from ..e2e.stack import Service, stack_env, topics
+from ..harness import TERMINAL, Client, chain
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

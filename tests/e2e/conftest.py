@@ -12,7 +12,8 @@ import pytest
 from tideflow.bus import KafkaBus
 from tideflow.store import APP_ROLE, PostgresEventStore
 
-from .stack import Client, Service, stack_env, topics
+from ..harness import Client
+from .stack import Service, stack_env, topics
 
 
 @dataclass

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from ..harness import chain, fan_out
 from .conftest import Stack
-from .stack import chain, fan_out
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

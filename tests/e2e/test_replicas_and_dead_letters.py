@@ -13,8 +13,9 @@ from tideflow.bus import RawOutgoing, payload_of, pb
 from tideflow.core import Signal
 from tideflow.wire import command_envelope
 
+from ..harness import chain
 from .conftest import Stack
-from .stack import Service, chain, stack_env
+from .stack import Service, stack_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

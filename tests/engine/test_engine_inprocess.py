@@ -11,23 +11,10 @@ from tideflow.core import event_from_record
 from tideflow.sdk import NonRetryableError
 from tideflow.store import NotFound
 
+from ..harness import chain
 from .conftest import Engine
 
 pytestmark = pytest.mark.integration
-
-
-def chain(name: str, length: int, task: str = "inc") -> dict:
-    nodes = [
-        {"id": f"s{i}", "type": "function",
-         "config": {"name": task, "input": "{{ input }}" if i == 0
-                    else f"{{{{ nodes.s{i - 1}.output }}}}"}}
-        for i in range(length)
-    ]  # fmt: skip
-    edges = [{"from": f"s{i}", "to": f"s{i + 1}"} for i in range(length - 1)]
-    return {
-        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": name},
-        "spec": {"nodes": nodes, "edges": edges, "output": f"{{{{ nodes.s{length - 1}.output }}}}"},
-    }  # fmt: skip
 
 
 async def test_inline_workflow_succeeds_with_its_output(engine: Engine) -> None:

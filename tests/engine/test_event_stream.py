@@ -19,7 +19,7 @@ from tideflow.bus import Bus, InMemoryBus, RawOutgoing, pb
 from tideflow.scheduler.publisher import EventPublisher
 from tideflow.store import APP_ROLE, CommitBatch, NewEvent, PostgresEventStore, RunRecord
 
-from .test_engine_inprocess import chain
+from ..harness import chain
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence

@@ -16,8 +16,8 @@ from tideflow.scheduler.snapshots import restore, snapshot_due
 from tideflow.sdk import TaskRegistry
 from tideflow.store import APP_ROLE, PostgresEventStore
 
+from ..harness import chain
 from .conftest import Engine
-from .test_engine_inprocess import chain
 
 pytestmark = pytest.mark.integration
 

@@ -11,21 +11,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from tideflow.store import APP_ROLE, EventStore, InMemoryEventStore, PostgresEventStore, migrate
+from tideflow.store import APP_ROLE, EventStore, InMemoryEventStore, PostgresEventStore
 from tideflow.store.testing import Databases, with_database
-
-
-@pytest.fixture(scope="session")
-def databases(database_url: str) -> Databases:
-    return Databases(database_url)
-
-
-@pytest.fixture(scope="session")
-async def template_db(databases: Databases) -> AsyncIterator[str]:
-    name = await databases.create()
-    await migrate(with_database(databases.url, name))
-    yield name
-    await databases.drop(name)
 
 
 @pytest.fixture
@@ -37,11 +24,9 @@ async def empty_dsn(databases: Databases) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def dsn(databases: Databases, template_db: str) -> AsyncIterator[str]:
-    """A fresh, migrated database."""
-    name = await databases.create(template=template_db)
-    yield with_database(databases.url, name)
-    await databases.drop(name)
+def dsn(fresh_dsn: str) -> str:
+    """A fresh, migrated database (the root conftest's, under the name these tests use)."""
+    return fresh_dsn
 
 
 @pytest.fixture

@@ -20,16 +20,14 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 
 from tideflow.bus import Bus, InMemoryBus, KafkaBus
 from tideflow.gateway import GatewaySettings, run_gateway
 from tideflow.store import APP_ROLE, PostgresEventStore, migrate
+from tideflow.store.testing import Databases, with_database
 
 TOKEN = "bench-token"
 DEFINITION = {
@@ -41,18 +39,6 @@ DEFINITION = {
         "nodes": [{"id": "one", "type": "function", "config": {"name": "noop"}}],
     },
 }
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-async def _admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(_with_database(url, "postgres"))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 Timing = tuple[list[float], float]
@@ -120,10 +106,10 @@ async def main() -> None:
     parser.add_argument("--uvloop", action="store_true")
     args = parser.parse_args()
     base = os.environ.get("TIDEFLOW_DATABASE_URL", "postgresql://tideflow@127.0.0.1:15432/tideflow")
-    name = f"bench_{uuid.uuid4().hex}"
-    await _admin(base, f"CREATE DATABASE {name}")
+    databases = Databases(base)
+    name = await databases.create()
     try:
-        dsn = _with_database(base, name)
+        dsn = with_database(base, name)
         await migrate(dsn)
         store = await PostgresEventStore.connect(dsn, max_size=8, role=APP_ROLE)
         bus: Bus
@@ -156,7 +142,7 @@ async def main() -> None:
         if profiler:
             profiler.dump_stats(args.profile)
     finally:
-        await _admin(base, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await databases.drop(name)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 a gateway served on a real socket, and a stand-in for the scheduler.
 
 A migrated template database is built once per session; each test module gets a copy
-(`CREATE DATABASE ... TEMPLATE`), as libs/store/tests does. The scheduler is simulated
-with the core's `LocalRun`: its events and projections are committed with
+(`CREATE DATABASE ... TEMPLATE` of the root conftest's `migrated_template`). The
+scheduler is simulated with the core's `LocalRun`: its events and projections are committed with
 `store.commit_batch`, exactly as the real scheduler writes them, so reads, time travel and
 streams are tested against real rows.
 """
@@ -16,9 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import pytest
 
@@ -35,42 +33,20 @@ from tideflow.store import (
     RunAppend,
     RunRecord,
     StepRecord,
-    migrate,
 )
+from tideflow.store.testing import Databases, with_database
 from tideflow.wire import decode_command
 
 TOKEN = "admin-secret"
 VIEWER_TOKEN = "viewer-secret"
 
 
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-async def _admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(with_database(url, "postgres"))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@pytest.fixture(scope="session")
-async def template_db(database_url: str) -> AsyncIterator[str]:
-    name = f"t_{uuid.uuid4().hex}"
-    await _admin(database_url, f"CREATE DATABASE {name}")
-    await migrate(with_database(database_url, name))
-    yield name
-    await _admin(database_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 @pytest.fixture(scope="module")
-async def dsn(database_url: str, template_db: str) -> AsyncIterator[str]:
+async def dsn(databases: Databases, migrated_template: str) -> AsyncIterator[str]:
     """A fresh, migrated database for this test module."""
-    name = f"t_{uuid.uuid4().hex}"
-    await _admin(database_url, f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    yield with_database(database_url, name)
-    await _admin(database_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    name = await databases.create(template=migrated_template)
+    yield with_database(databases.url, name)
+    await databases.drop(name)
 
 
 @pytest.fixture(scope="module")
