@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from tideflow.bus import Bus, KafkaBus, Topics
 from tideflow.runtime import configure_logging, stop_on_signals
 from tideflow.store import APP_ROLE, PostgresEventStore
+from tideflow.store import migrate as apply_migrations
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,8 +23,6 @@ async def postgres_store(
 ) -> AsyncIterator[PostgresEventStore]:
     """A pooled store logged in as the application role (no UPDATE/DELETE on the log)."""
     if migrate:
-        from tideflow.store import migrate as apply_migrations  # noqa: PLC0415
-
         await apply_migrations(database.url)
     store = await PostgresEventStore.connect(
         database.url,
