@@ -9,7 +9,13 @@ import pytest
 from tideflow.executor.settings import ExecutorSettings
 from tideflow.gateway.settings import GatewaySettings
 from tideflow.scheduler.settings import SchedulerSettings
-from tideflow.settings import DatabaseSettings, InfraSettings, KafkaSettings, RedisSettings
+from tideflow.settings import (
+    DatabaseSettings,
+    InfraSettings,
+    KafkaSettings,
+    LimitsSettings,
+    RedisSettings,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -54,3 +60,14 @@ def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIDEFLOW_GATEWAY_PORT", "99999")
     with pytest.raises(ValueError, match="port"):
         GatewaySettings()
+
+
+def test_limits_read_sizes_with_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIDEFLOW_LIMITS_REQUEST_BYTES", "2MiB")
+    monkeypatch.setenv("TIDEFLOW_LIMITS_SIGNAL_BYTES", "1000")
+    monkeypatch.setenv("TIDEFLOW_LIMITS_JSON_DEPTH", "32")
+    limits = GatewaySettings().limits
+    assert limits.request_bytes == 2 * 1024 * 1024
+    assert limits.signal_bytes == 1000
+    assert limits.json_depth == 32
+    assert LimitsSettings().definition_nodes == 500

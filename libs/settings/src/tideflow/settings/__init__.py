@@ -7,6 +7,7 @@ parts it needs and every variable has exactly one name across the platform.
 
 from tideflow.settings._duration import Duration, parse_duration
 from tideflow.settings._infra import InfraSettings
+from tideflow.settings._limits import LimitsSettings
 from tideflow.settings._parts import (
     DatabaseSettings,
     HttpSettings,
@@ -21,6 +22,7 @@ __all__ = [
     "HttpSettings",
     "InfraSettings",
     "KafkaSettings",
+    "LimitsSettings",
     "ObservabilitySettings",
     "RedisSettings",
     "parse_duration",

@@ -9,6 +9,7 @@ from tideflow.settings import (
     DatabaseSettings,
     Duration,
     KafkaSettings,
+    LimitsSettings,
     ObservabilitySettings,
     RedisSettings,
 )
@@ -33,6 +34,7 @@ class GatewaySettings(BaseSettings):
         default=timedelta(milliseconds=250),
         description="How often live event and log streams look for new rows.",
     )
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

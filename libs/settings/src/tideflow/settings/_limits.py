@@ -1,0 +1,54 @@
+"""Size and shape limits on what the platform accepts, one place for every service.
+
+`TIDEFLOW_LIMITS_*`: the gateway refuses a request beyond them (413/422 with a stable
+code) before anything is stored; the engine applies its own (step output, event size,
+foreach, subworkflow depth) from the same class, so an operator finds every limit under
+one prefix. Sizes accept bytes or units (`64KiB`, `1MiB`, `8MB`).
+"""
+
+from pydantic import ByteSize, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class LimitsSettings(BaseSettings):
+    """What one request, definition, input or answer may be at most."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_LIMITS_", extra="ignore")
+
+    request_bytes: ByteSize = Field(
+        default=ByteSize(8 * MIB),
+        gt=0,
+        description="Largest request body; refused from Content-Length or while streaming.",
+    )
+    json_depth: int = Field(
+        default=64, ge=2, le=200, description="Deepest nesting of any JSON value accepted."
+    )
+    definition_bytes: ByteSize = Field(
+        default=ByteSize(1 * MIB), gt=0, description="Largest workflow definition (as JSON)."
+    )
+    definition_nodes: int = Field(default=500, ge=1, description="Most nodes in a definition.")
+    input_bytes: ByteSize = Field(
+        default=ByteSize(1 * MIB), gt=0, description="Largest run input (as JSON)."
+    )
+    signal_bytes: ByteSize = Field(
+        default=ByteSize(256 * KIB), gt=0, description="Largest signal data (as JSON)."
+    )
+    view_value_bytes: ByteSize = Field(
+        default=ByteSize(64 * KIB),
+        gt=0,
+        description="A value (input, output, error) larger than this is shown truncated in "
+        "a run answer, with a link to the whole value.",
+    )
+    view_bytes: ByteSize = Field(
+        default=ByteSize(4 * MIB),
+        gt=0,
+        description="Budget of values in one run answer; beyond it values are links only.",
+    )
+    value_bytes: ByteSize = Field(
+        default=ByteSize(16 * MIB),
+        gt=0,
+        description="Largest single value the API answers with (the link of a truncated one).",
+    )
