@@ -22,6 +22,7 @@ from tideflow.gateway import health, runs, schemas, streams, workflows
 from tideflow.gateway.auth import Authenticator
 from tideflow.gateway.deps import Services
 from tideflow.gateway.errors import install_error_handlers
+from tideflow.gateway.limits import BodyLimit
 from tideflow.gateway.metrics import GatewayMetrics
 from tideflow.gateway.settings import GatewaySettings
 from tideflow.runtime import EmbeddedServer
@@ -37,6 +38,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (403, "The token's role does not allow this."),
         (404, "No such resource in the caller's tenant."),
         (409, "Conflicts with the resource's state."),
+        (413, "Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit."),
         (422, "The request is not valid; `details.problems` lists why."),
         (500, "Internal error; logged, never a stack trace."),
         (503, "A backing system is unavailable; retry."),
@@ -112,6 +114,7 @@ def create_app(
     app.include_router(workflows.router)
     app.include_router(runs.router)
     app.include_router(streams.router)
+    app.add_middleware(BodyLimit, limits=settings.limits)
     app.add_middleware(_RequestTimer, metrics=metrics)
     return app
 

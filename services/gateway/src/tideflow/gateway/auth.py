@@ -61,6 +61,8 @@ class Authenticator:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, ErrorCode.UNAUTHENTICATED, "send `Authorization: Bearer <token>`")
-        if self._admin_token and hmac.compare_digest(token.strip(), self._admin_token):
+        # bytes, not str: compare_digest refuses non-ASCII text (a 500 for `Bearer tést`)
+        presented = token.strip().encode("utf-8", "surrogateescape")
+        if self._admin_token and hmac.compare_digest(presented, self._admin_token.encode()):
             return Principal("admin", DEFAULT_TENANT, Role.ADMIN)
         raise ApiError(401, ErrorCode.UNAUTHENTICATED, "the token is not valid")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -24,6 +24,7 @@ from tideflow.gateway.auth import Principal, Role
 from tideflow.gateway.cursors import decode_run_cursor, encode_run_cursor
 from tideflow.gateway.deps import PrincipalDep, Services, ServicesDep
 from tideflow.gateway.errors import ApiError, ErrorCode
+from tideflow.gateway.limits import check_size
 from tideflow.gateway.safety import reject_nul
 from tideflow.gateway.starting import replay_run, start_run
 from tideflow.store import NotFound, RunFilter, RunRecord
@@ -76,6 +77,24 @@ async def start_any_run(
     return views.run_view(started.run, await services.store.get_steps(started.run.run_id))
 
 
+def _check_time(value: datetime | None) -> None:
+    """422 for a time without an offset, or one outside what UTC can hold."""
+    if value is None:
+        return
+    if value.tzinfo is None:
+        raise ApiError(
+            422, ErrorCode.VALIDATION_FAILED, "times need a UTC offset, e.g. 2025-01-01T00:00Z"
+        )
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            422,
+            ErrorCode.VALIDATION_FAILED,
+            f"{value.isoformat()} is out of range once converted to UTC",
+        ) from None
+
+
 @router.get("", response_model=schemas.Page[schemas.RunSummary])
 async def list_runs(
     *,
@@ -113,10 +132,7 @@ async def list_runs(
                 {"allowed": list(schemas.RUN_STATUSES)},
             )
     for value in (started_after, started_before):
-        if value is not None and value.tzinfo is None:
-            raise ApiError(
-                422, ErrorCode.VALIDATION_FAILED, "times need a UTC offset, e.g. 2025-01-01T00:00Z"
-            )
+        _check_time(value)
     page = await services.store.list_runs(
         RunFilter(
             tenant_id=principal.tenant_id,
@@ -282,6 +298,12 @@ async def signal(
     principal.require(Role.EDITOR)
     run = await _live_run(services, principal, run_id)
     body = body or schemas.SignalBody()
+    check_size(
+        body.data,
+        limit=services.settings.limits.signal_bytes,
+        code=ErrorCode.SIGNAL_TOO_LARGE,
+        what="the signal data",
+    )
     reject_nul(body.data, "data")
     command = Signal(
         command_id=_command_id(run_id, f"signal:{name}", body.idempotency_key),

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import orjson
+
 from tideflow.bus import BusError, Outgoing, encode_envelope, pb
 from tideflow.core import (
     DefinitionError,
@@ -31,6 +33,7 @@ from tideflow.core import (
 from tideflow.gateway.auth import Principal
 from tideflow.gateway.deps import Services
 from tideflow.gateway.errors import ApiError, ErrorCode
+from tideflow.gateway.limits import check_size
 from tideflow.gateway.safety import reject_nul
 from tideflow.store import (
     AlreadyExists,
@@ -87,7 +90,9 @@ def _definition(services: Services, tenant_id: str, version: WorkflowVersion) ->
         ) from e
 
 
-def _check_input(definition: WorkflowDefinition, value: Any) -> None:
+def _check_input(services: Services, definition: WorkflowDefinition, value: Any) -> None:
+    limit = services.settings.limits.input_bytes
+    check_size(value, limit=limit, code=ErrorCode.INPUT_TOO_LARGE, what="the input")
     reject_nul(value, "input")
     problems = validate_input(definition, value)
     if problems:
@@ -109,6 +114,31 @@ async def _maybe(lookup: Awaitable[T]) -> T | None:
 
 async def _no_run() -> None:
     return None
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _repeat(existing: RunRecord, key: str | None, input_value: Any, version: int | None) -> Started:
+    """The earlier run of `key`, if this request asks for the same thing; 409 otherwise.
+
+    A request without `version` means "the newest", so it matches whatever version the
+    first request got: a retry after a publish still finds its run.
+    """
+    differs = [
+        *(["input"] if _canonical(existing.input) != _canonical(input_value) else []),
+        *(["version"] if version is not None and version != existing.version else []),
+    ]
+    if differs:
+        raise ApiError(
+            409,
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            f"idempotency key {key!r} already started run {existing.run_id} with a different "
+            f"{' and '.join(differs)}",
+            {"runId": existing.run_id, "differs": differs, "version": existing.version},
+        )
+    return Started(existing, created=False)
 
 
 async def start_run(
@@ -139,11 +169,11 @@ async def start_run(
     if workflow.archived:
         raise ApiError(409, ErrorCode.WORKFLOW_ARCHIVED, f"workflow {workflow_id!r} is archived")
     if existing is not None:
-        return Started(existing, created=False)
+        return _repeat(existing, idempotency_key, input_value, version)
     if published is None:
         raise _version_error(workflow_id, version)
     definition = _definition(services, tenant, published)
-    _check_input(definition, input_value)
+    _check_input(services, definition, input_value)
     run_id = str(uuid.uuid4())
     command = StartRun(
         command_id=f"{run_id}:start",
@@ -174,7 +204,7 @@ async def start_run(
         )
         if existing is None:
             raise
-        return Started(existing, created=False)
+        return _repeat(existing, idempotency_key, input_value, version)
     services.metrics.runs_started.labels(kind="start").inc()
     return Started(stored, created=True)
 
@@ -209,7 +239,7 @@ async def replay_run(
     except ValueError as e:
         raise ApiError(422, ErrorCode.SEQ_OUT_OF_RANGE, str(e)) from e
     if input_given:
-        _check_input(command.definition, new_input)
+        _check_input(services, command.definition, new_input)
     record = RunRecord(
         run_id=run_id,
         workflow_id=source.workflow_id,

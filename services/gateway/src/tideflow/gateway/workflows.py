@@ -17,6 +17,7 @@ from tideflow.gateway.auth import Principal, Role
 from tideflow.gateway.cursors import decode_key_cursor, encode
 from tideflow.gateway.deps import PrincipalDep, Services, ServicesDep
 from tideflow.gateway.errors import ApiError, ErrorCode
+from tideflow.gateway.limits import check_definition
 from tideflow.gateway.safety import reject_nul
 from tideflow.gateway.starting import problems_detail, start_run
 from tideflow.store import AlreadyExists, Immutable, NotFound, WorkflowRecord
@@ -43,8 +44,9 @@ DefinitionBody = Annotated[
 _ID_RE = re.compile(schemas.WORKFLOW_ID_PATTERN)
 
 
-def _validated(document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The workflow id and the normalized definition, or 422 with every problem."""
+def _validated(services: Services, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The workflow id and the normalized definition, or 413/422 with every problem."""
+    check_definition(document, services.settings.limits)
     reject_nul(document, "body")
     problems = validate_definition(document)
     metadata = document.get("metadata")
@@ -98,7 +100,7 @@ async def create_workflow(
 ) -> schemas.Workflow:
     """Create a workflow; its id is `metadata.name`, unique per tenant."""
     principal.require(Role.EDITOR)
-    workflow_id, definition = _validated(document)
+    workflow_id, definition = _validated(services, document)
     try:
         record = await services.store.create_workflow(
             workflow_id, workflow_id, definition, tenant_id=principal.tenant_id
@@ -154,7 +156,7 @@ async def replace_draft(
 ) -> schemas.Workflow:
     """Replace the draft; `metadata.name` must be the workflow id."""
     principal.require(Role.EDITOR)
-    name, definition = _validated(document)
+    name, definition = _validated(services, document)
     if name != workflow_id:
         raise ApiError(
             422,

@@ -1,0 +1,176 @@
+"""Request limits: body size and JSON depth at the door, then per-field sizes.
+
+The body limit is an ASGI middleware so an oversized request is refused from its
+`Content-Length`, or as soon as the streamed chunks pass the limit, before 50 MB sit in
+memory. The same middleware refuses JSON nested deeper than the limit, because deep
+values fail later in places that cannot answer well (the stdlib parser's recursion, the
+store's encoder at 255 levels, the engine's commit). Field limits (definition, input,
+signal) are checked by the routes that know what a field is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tideflow.gateway.errors import ApiError, ErrorCode, error_body
+from tideflow.settings import LimitsSettings
+
+_JSON_STARTS = (b"{", b"[")
+
+
+def json_size(value: Any) -> int:
+    """Bytes of the compact JSON encoding: what the store and the bus carry."""
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:  # deeper than orjson encodes; callers check depth before
+        return len(repr(value))
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value` nests containers more than `limit` levels (iterative, early exit)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def check_size(value: Any, *, limit: int, code: ErrorCode, what: str) -> None:
+    """413 with `code` when `value` encodes to more than `limit` bytes."""
+    size = json_size(value)
+    if size > limit:
+        raise ApiError(
+            413,
+            code,
+            f"{what} is {size} bytes; the limit is {limit} (TIDEFLOW_LIMITS_*)",
+            {"limit": limit, "size": size},
+        )
+
+
+def check_definition(document: dict[str, Any], limits: LimitsSettings) -> None:
+    """A definition's encoded size and node count."""
+    check_size(
+        document,
+        limit=limits.definition_bytes,
+        code=ErrorCode.DEFINITION_TOO_LARGE,
+        what="the definition",
+    )
+    spec = document.get("spec")
+    nodes = spec.get("nodes") if isinstance(spec, dict) else None
+    if isinstance(nodes, list) and len(nodes) > limits.definition_nodes:
+        raise ApiError(
+            413,
+            ErrorCode.DEFINITION_TOO_LARGE,
+            f"the definition has {len(nodes)} nodes; the limit is {limits.definition_nodes}",
+            {"limit": limits.definition_nodes, "nodes": len(nodes)},
+        )
+
+
+class BodyLimit:
+    """Refuses request bodies over `request_bytes` (413) or nested over `json_depth` (422)."""
+
+    def __init__(self, app: ASGIApp, limits: LimitsSettings) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS", "DELETE"}:
+            await self.app(scope, receive, send)
+            return
+        limit = int(self.limits.request_bytes)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse(send, 413, ErrorCode.PAYLOAD_TOO_LARGE, _too_large(declared, limit))
+            return
+        chunks: list[bytes] = []
+        received = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > limit:
+                await _refuse(send, 413, ErrorCode.PAYLOAD_TOO_LARGE, _too_large(received, limit))
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if _too_deep(body, self.limits.json_depth):
+            depth = self.limits.json_depth
+            await _refuse(
+                send,
+                422,
+                ErrorCode.JSON_TOO_DEEP,
+                (f"the JSON body nests deeper than {depth} levels", {"limit": depth}),
+            )
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: the disconnect, when it comes
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large(size: int, limit: int) -> tuple[str, dict[str, Any]]:
+    return (
+        f"the request body is over {limit} bytes (TIDEFLOW_LIMITS_REQUEST_BYTES)",
+        {"limit": limit, "size": size},
+    )
+
+
+def _too_deep(body: bytes, limit: int) -> bool:
+    if body.lstrip()[:1] not in _JSON_STARTS:
+        return False
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        # orjson stops at 1024 levels; anything else is left to the route's own parser
+        return "depth" in str(e)
+    return deeper_than(value, limit)
+
+
+async def _refuse(
+    send: Send, status: int, code: ErrorCode, message: tuple[str, dict[str, Any]]
+) -> None:
+    text, details = message
+    payload = orjson.dumps(error_body(code, text, details))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,212 @@
+"""Hostile input at the edge: sizes, depth, idempotency conflicts, odd credentials and times.
+
+Each case is refused with its documented status and stable code before anything is
+stored; none may answer 5xx. Oversized bodies are sent over a raw socket to prove they
+are refused from the headers or while streaming, not after 50 MB were read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tideflow.gateway import ErrorCode
+from tideflow.settings import LimitsSettings
+
+pytestmark = pytest.mark.integration
+
+LIMITS = LimitsSettings()
+FIFTY_MB = 50 * 1024 * 1024
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def deep_body(field: str, depth: int) -> dict[str, Any]:
+    """Request kwargs for `{field: <depth levels>}`, encoded by hand (encoders stop early)."""
+    text = f'{{"{field}": ' + "[" * (depth - 1) + "1" + "]" * (depth - 1) + "}"
+    return {"content": text.encode(), "headers": {"Content-Type": "application/json"}}
+
+
+async def published(gateway, kit, **kwargs: Any) -> str:
+    name = kit.unique()
+    doc = kit.definition(name, **kwargs)
+    assert (await gateway.client.post("/workflows", json=doc)).status_code == 201
+    assert (await gateway.client.post(f"/workflows/{name}/publish")).status_code == 201
+    return name
+
+
+async def raw_post(url: str, path: str, head: dict[str, str], chunks: Any) -> tuple[int, int, Any]:
+    """POST over a raw socket: (status, bytes sent before the server answered, JSON body)."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    lines = [f"POST {path} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{k}: {v}" for k, v in head.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    sent = 0
+    answer = asyncio.ensure_future(reader.readuntil(b"\r\n\r\n"))
+    try:
+        for chunk in chunks:
+            if answer.done():
+                break
+            writer.write(chunk)
+            sent += len(chunk)
+            try:
+                await writer.drain()
+            except ConnectionError:
+                break
+        response_head = (await asyncio.wait_for(answer, 10)).decode()
+        length = next(
+            int(line.split(":", 1)[1])
+            for line in response_head.split("\r\n")
+            if line.lower().startswith("content-length:")
+        )
+        try:
+            body = json.loads(await asyncio.wait_for(reader.readexactly(length), 10))
+        except ConnectionError:
+            body = None  # the server closed on the rest of our upload: a reset may win
+    finally:
+        writer.close()
+    return int(response_head.split()[1]), sent, body
+
+
+async def test_a_declared_50mb_body_is_refused_from_its_headers(gateway, kit):
+    head = {
+        "Authorization": f"Bearer {kit.token}",
+        "Content-Type": "application/json",
+        "Content-Length": str(FIFTY_MB),
+    }
+    status, sent, body = await raw_post(gateway.url, "/workflows", head, [])
+    assert status == 413
+    assert sent == 0
+    assert body["error"]["code"] == ErrorCode.PAYLOAD_TOO_LARGE
+    assert body["error"]["details"] == {"limit": LIMITS.request_bytes, "size": FIFTY_MB}
+
+
+async def test_a_streamed_body_is_refused_once_it_passes_the_limit(gateway, kit):
+    chunk = b"[" + b"0," * (512 * 1024) + b"0]"
+
+    def chunks() -> Any:
+        for _ in range(FIFTY_MB // len(chunk)):
+            yield f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+
+    head = {
+        "Authorization": f"Bearer {kit.token}",
+        "Content-Type": "application/json",
+        "Transfer-Encoding": "chunked",
+    }
+    status, sent, body = await raw_post(gateway.url, "/runs", head, chunks())
+    assert status == 413
+    assert body is None or body["error"]["code"] == ErrorCode.PAYLOAD_TOO_LARGE
+    assert sent < FIFTY_MB / 2  # refused while streaming, long before the end
+
+
+@pytest.mark.parametrize("depth", [LIMITS.json_depth + 2, 260, 5000])
+async def test_deep_input_and_signals_are_422(gateway, kit, scheduler, depth):
+    name = await published(gateway, kit, with_input_schema=False)
+    response = await gateway.client.post(f"/workflows/{name}/runs", **deep_body("input", depth))
+    kit.assert_error(response, 422, ErrorCode.JSON_TOO_DEEP)
+    listed = await gateway.client.get("/runs", params={"workflowId": name})
+    assert listed.json()["items"] == []  # nothing was started
+    run = scheduler.run(kit.definition(name))
+    run.start({"n": 1})
+    await scheduler.flush(run)
+    response = await gateway.client.post(
+        f"/runs/{run.run_id}/signals/go", **deep_body("data", depth)
+    )
+    kit.assert_error(response, 422, ErrorCode.JSON_TOO_DEEP)
+    assert await gateway.commands(run.run_id) == []
+
+
+async def test_input_just_under_the_depth_limit_is_accepted(gateway, kit):
+    name = await published(gateway, kit, with_input_schema=False)
+    # the body nests 2 levels around the input ({"input": ...})
+    value = nested(LIMITS.json_depth - 1)
+    response = await gateway.client.post(f"/workflows/{name}/runs", json={"input": value})
+    assert response.status_code == 201, response.text
+
+
+async def test_definition_size_and_node_count(gateway, kit):
+    name = kit.unique()
+    doc = kit.definition(name)
+    doc["spec"]["nodes"] += [
+        {"id": f"n{i}", "type": "log", "config": {"message": "x"}}
+        for i in range(LIMITS.definition_nodes)
+    ]
+    error = kit.assert_error(
+        await gateway.client.post("/workflows", json=doc), 413, ErrorCode.DEFINITION_TOO_LARGE
+    )
+    assert error["details"]["limit"] == LIMITS.definition_nodes
+    doc = kit.definition(name)
+    doc["metadata"]["description"] = "x" * LIMITS.definition_bytes
+    kit.assert_error(
+        await gateway.client.post("/workflows", json=doc), 413, ErrorCode.DEFINITION_TOO_LARGE
+    )
+    assert (await gateway.client.get(f"/workflows/{name}")).status_code == 404
+
+
+async def test_input_and_signal_sizes(gateway, kit, scheduler):
+    name = await published(gateway, kit, with_input_schema=False)
+    big = {"blob": "x" * LIMITS.input_bytes}
+    response = await gateway.client.post(f"/workflows/{name}/runs", json={"input": big})
+    kit.assert_error(response, 413, ErrorCode.INPUT_TOO_LARGE)
+    run = scheduler.run(kit.definition(name))
+    run.start({"n": 1})
+    await scheduler.flush(run)
+    data = "x" * LIMITS.signal_bytes
+    response = await gateway.client.post(f"/runs/{run.run_id}/signals/go", json={"data": data})
+    kit.assert_error(response, 413, ErrorCode.SIGNAL_TOO_LARGE)
+
+
+async def test_same_idempotency_key_with_other_input_or_version_conflicts(gateway, kit):
+    name = await published(gateway, kit)
+    first = await gateway.client.post(
+        f"/workflows/{name}/runs", json={"input": {"n": 1}, "idempotencyKey": "k1"}
+    )
+    assert first.status_code == 201
+    # same input, keys reordered and version implied: the same run
+    again = await gateway.client.post(
+        f"/workflows/{name}/runs", json={"idempotencyKey": "k1", "input": {"n": 1}, "version": 1}
+    )
+    assert again.status_code == 200
+    assert again.json()["runId"] == first.json()["runId"]
+    other_input = await gateway.client.post(
+        f"/workflows/{name}/runs", json={"input": {"n": 2}, "idempotencyKey": "k1"}
+    )
+    error = kit.assert_error(other_input, 409, ErrorCode.IDEMPOTENCY_CONFLICT)
+    assert error["details"]["runId"] == first.json()["runId"]
+    assert error["details"]["differs"] == ["input"]
+    assert (await gateway.client.post(f"/workflows/{name}/publish")).status_code == 201
+    other_version = await gateway.client.post(
+        f"/workflows/{name}/runs", json={"input": {"n": 1}, "idempotencyKey": "k1", "version": 2}
+    )
+    error = kit.assert_error(other_version, 409, ErrorCode.IDEMPOTENCY_CONFLICT)
+    assert error["details"]["differs"] == ["version"]
+    via_runs = await gateway.client.post(
+        "/runs", json={"workflowId": name, "input": {"n": True}, "idempotencyKey": "k1"}
+    )
+    kit.assert_error(via_runs, 409, ErrorCode.IDEMPOTENCY_CONFLICT)
+
+
+@pytest.mark.parametrize("credential", ["Bearer tést", "Bearer \u00ff\u00fe", "Bäarer x"])
+async def test_non_ascii_credentials_are_401(gateway, kit, credential):
+    for path in ("/workflows", "/runs", "/runs/abc", "/workflows/x/versions"):
+        response = await gateway.client.get(path, headers={"Authorization": credential.encode()})
+        kit.assert_error(response, 401, ErrorCode.UNAUTHENTICATED)
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2025-01-01T00:00:00"]
+)
+async def test_times_outside_utc_are_422(gateway, kit, value):
+    for name in ("startedAfter", "startedBefore"):
+        response = await gateway.client.get("/runs", params={name: value})
+        kit.assert_error(response, 422, ErrorCode.VALIDATION_FAILED)
