@@ -7,6 +7,7 @@ how fast anything was: figures belong in docs/performance.md, not in assertions.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,23 @@ def test_tide_bench_prints_one_json_line_per_workload_and_the_settings() -> None
     assert set(probes) == {"postgres"}  # no Kafka in the embedded default
     assert probes["postgres"]["commit_p50_ms"] > 0
     assert "W3_latency1" in done.stderr  # the human table
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({"TIDEFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:9"}, "needs Kafka"),
+        ({"TIDEFLOW_DATABASE_URL": "postgresql://tideflow@127.0.0.1:9/tideflow"}, "needs Postgres"),
+    ],
+)
+def test_kafka_stack_without_infra_ends_in_one_sentence(env: dict[str, str], missing: str) -> None:
+    done = subprocess.run(
+        [TIDE, "bench", "--stack", "kafka", "--workloads", "W3", "--scale", "0.1",
+         "--repetitions", "1"],
+        capture_output=True, text=True, timeout=60, check=False, env={**os.environ, **env},
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert missing in line
+    assert "tide infra up" in line

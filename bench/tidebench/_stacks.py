@@ -200,6 +200,7 @@ class KafkaStack:
         self.stack: Stack | None = None
 
     async def __aenter__(self) -> Stack:
+        await _require_infra(self._admin_url, self._bootstrap)
         token = secrets.token_urlsafe(16)
         dsn = with_database(self._admin_url, self._database)
         await _create_database(self._admin_url, self._database)
@@ -259,6 +260,34 @@ class KafkaStack:
             await _drop_database(self._admin_url, self._database)
             if self._own_dir:
                 shutil.rmtree(self._dir, ignore_errors=True)
+
+
+INFRA_HINT = (
+    'start them with `.venv/bin/tide infra up` and `eval "$(.venv/bin/tide infra env)"`, '
+    "or bench the embedded default alone with `--stack embedded`"
+)
+
+
+async def _require_infra(admin_url: str, bootstrap: str) -> None:
+    """Fail in one sentence, before starting anything, when Kafka or Postgres is down."""
+    host, _, port = bootstrap.split(",", maxsplit=1)[0].strip().rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host or "127.0.0.1", int(port)), timeout=5
+        )
+        writer.close()
+    except (OSError, TimeoutError, ValueError) as e:
+        raise BenchError(
+            f"the kafka stack needs Kafka, and there is none at {bootstrap} ({e}); {INFRA_HINT}"
+        ) from e
+    try:
+        connection = await asyncpg.connect(admin_url, timeout=5)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as e:
+        where = urlsplit(admin_url).netloc.rpartition("@")[2]
+        raise BenchError(
+            f"the kafka stack needs Postgres, and there is none at {where} ({e}); {INFRA_HINT}"
+        ) from e
+    await connection.close()
 
 
 async def _create_database(admin_url: str, name: str) -> None:

@@ -76,3 +76,20 @@ def test_port_taken_by_a_stranger_is_reported(private_infra: Infra) -> None:
 def test_unknown_component_is_rejected(private_infra: Infra) -> None:
     with pytest.raises(ValueError, match="unknown component"):
         private_infra.up(["mysql"])
+
+
+def test_up_that_fails_halfway_stops_only_what_it_started(private_infra: Infra) -> None:
+    postgres = private_infra.components["postgres"]
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", private_infra.settings.redis_port))
+        stranger.listen()
+        with pytest.raises(InfraError, match="stopped again: postgres"):
+            private_infra.up(["postgres", "redis"])
+        assert postgres.pid() is None  # started by the failed call, so stopped again
+
+        running = private_infra.up(["postgres"])[0]
+        with pytest.raises(InfraError, match="taken by a process") as failure:
+            private_infra.up(["postgres", "redis"])
+        assert "stopped again" not in str(failure.value)
+        assert postgres.pid() == running.pid  # it ran before the call: left alone
+    private_infra.down(["postgres"])

@@ -1,7 +1,9 @@
 """The gateway's REST API as the CLI sees it: one authenticated client, typed errors.
 
 Errors from the API arrive as `{"error": {"code", "message", "details"}}`; the CLI prints
-the code and message and exits non-zero, never a traceback.
+the code and message and exits non-zero, never a traceback. Requests go through the
+standard library's `urllib`: the CLI sends one small JSON request at a time, and httpx
+alone takes longer to import than the rest of `tide` (see `bench/cli_startup.py`).
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 
 if TYPE_CHECKING:
@@ -50,6 +54,7 @@ class Api:
 
     url: str
     token: str | None
+    timeout: float = 30.0
 
     @classmethod
     def from_options(cls, url: str | None, token: str | None) -> Api:
@@ -58,17 +63,36 @@ class Api:
             token=token or os.environ.get("TIDEFLOW_TOKEN"),
         )
 
-    def client(self, timeout: float = 30.0) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one request; the decoded JSON body of a success, else an `ApiError`."""
+        target = self.url + path
+        if params:
+            target += "?" + urllib.parse.urlencode(params, doseq=True)
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = None
+        if json is not None:
+            data = _dumps(json)
+            headers["Content-Type"] = "application/json"
+        if not target.startswith(("http://", "https://")):
+            raise ApiError(0, "UNREACHABLE", f"not an http(s) address: {self.url}")
+        request = urllib.request.Request(target, data=data, headers=headers, method=method)  # noqa: S310 - scheme checked above
         try:
-            with self.client() as client:
-                response = client.request(method, path, **kwargs)
-        except httpx.HTTPError as e:
-            raise ApiError(0, "UNREACHABLE", f"cannot reach {self.url}: {e}") from e
-        return decode(response)
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return decode(response.status, response.read())
+        except urllib.error.HTTPError as e:
+            return decode(e.code, e.read())
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ApiError(0, "UNREACHABLE", f"cannot reach {self.url}: {reason}") from e
 
     def get(self, path: str, **params: Any) -> Any:
         query = {k: v for k, v in params.items() if v is not None}
@@ -78,23 +102,27 @@ class Api:
         return self.request("POST", path, json=body if body is not None else {})
 
 
-def decode(response: httpx.Response) -> Any:
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, default=str).encode()
+
+
+def decode(status: int, content: bytes) -> Any:
     """The JSON body of a success, or an `ApiError` with the gateway's stable code."""
     try:
-        body = response.json() if response.content else None
-    except json.JSONDecodeError:
+        body = json.loads(content) if content else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
-    if response.is_success:
+    if 200 <= status < 300:  # noqa: PLR2004
         return body
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         raise ApiError(
-            response.status_code,
+            status,
             str(error.get("code", "ERROR")),
             str(error.get("message", "")),
             error.get("details"),
         )
-    raise ApiError(response.status_code, f"HTTP_{response.status_code}", response.text[:500])
+    raise ApiError(status, f"HTTP_{status}", content[:500].decode(errors="replace"))
 
 
 def fail(error: ApiError) -> typer.Exit:

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from tideflow.bus import Bus, KafkaBus, Topics
+import typer
+
+from tideflow.bus import Bus, BusConnectionError, KafkaBus, Topics
 from tideflow.runtime import configure_logging, stop_on_signals
-from tideflow.store import APP_ROLE, PostgresEventStore
+from tideflow.store import APP_ROLE, PostgresEventStore, StoreUnavailable
 from tideflow.store import migrate as apply_migrations
 
 if TYPE_CHECKING:
@@ -49,10 +51,20 @@ async def kafka_bus(kafka: KafkaSettings) -> AsyncIterator[Bus]:
 def run_until_signalled(
     main: Callable[[asyncio.Event], Awaitable[None]], observability: ObservabilitySettings
 ) -> None:
-    """Run a service's main coroutine; SIGTERM/SIGINT set its stop event."""
+    """Run a service's main coroutine; SIGTERM/SIGINT set its stop event.
+
+    Kafka or Postgres being unreachable is something to fix outside, so it ends the
+    process with one line that says what is missing, not a traceback.
+    """
     configure_logging(level=observability.log_level, json=observability.log_json)
 
     async def entry() -> None:
         await main(stop_on_signals())
 
-    asyncio.run(entry())
+    try:
+        asyncio.run(entry())
+    except (BusConnectionError, StoreUnavailable) as e:
+        hint = "start it (`tide infra up`) or point TIDEFLOW_KAFKA_BOOTSTRAP / "
+        hint += "TIDEFLOW_DATABASE_URL at a running one"
+        typer.secho(f"error {type(e).__name__}: {e}; {hint}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from e

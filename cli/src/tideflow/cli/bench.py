@@ -17,8 +17,6 @@ from typing import Annotated, Any
 
 import typer
 
-from tideflow.settings import DatabaseSettings, KafkaSettings
-
 # cli/src/tideflow/cli/bench.py -> the repository root is four folders up from `cli`
 DEFAULT_BENCH_DIR = Path(__file__).resolve().parents[4] / "bench"
 
@@ -60,6 +58,8 @@ def bench(
     py_spy: Annotated[str, typer.Option(help="The py-spy executable.")] = "py-spy",
 ) -> None:
     """Run the benchmark workloads and print one JSON line per workload."""
+    from tideflow.settings import DatabaseSettings, KafkaSettings
+
     tidebench = _harness()
     try:
         options = tidebench.BenchOptions(

@@ -8,9 +8,6 @@ from typing import Annotated
 
 import typer
 
-from tideflow.settings import DatabaseSettings, parse_duration
-from tideflow.store import APP_ROLE, PostgresEventStore, StoreError, migrate
-
 app = typer.Typer(help="Database schema.")
 
 
@@ -22,6 +19,9 @@ def migrate_(
     ] = None,
 ) -> None:
     """Apply pending migrations (idempotent; safe to run from several places at once)."""
+    from tideflow.settings import DatabaseSettings
+    from tideflow.store import StoreError, migrate
+
     url = database_url or DatabaseSettings().url
     try:
         applied = asyncio.run(migrate(url))
@@ -42,6 +42,9 @@ def purge(
     ] = None,
 ) -> None:
     """Retention by hand: remove finished runs (events, steps, logs, timers) in bulk."""
+    from tideflow.settings import DatabaseSettings, parse_duration
+    from tideflow.store import APP_ROLE, PostgresEventStore, StoreError
+
     age = parse_duration(older_than)
     if not isinstance(age, timedelta):
         typer.secho(f"error INVALID_DURATION: {older_than!r}", err=True, fg=typer.colors.RED)

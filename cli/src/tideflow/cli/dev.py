@@ -19,21 +19,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
-import yaml
-
-from tideflow.bus import Bus, InMemoryBus
-from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalled
-from tideflow.core import DefinitionError, WorkflowDefinition, parse_definition
-from tideflow.infra import InfraError
-from tideflow.infra._postgres import Postgres
-from tideflow.settings import KafkaSettings, ObservabilitySettings
-from tideflow.store import AlreadyExists, NotFound
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from tideflow.bus import Bus
+    from tideflow.core import WorkflowDefinition
     from tideflow.store import EventStore
 
 log = logging.getLogger("tideflow.dev")
@@ -56,6 +48,12 @@ def dev(
     ] = None,
 ) -> None:
     """Run every service in one process on the embedded Postgres and the in-process bus."""
+    # the server stack is imported here, not at the top: `tide --help` must stay fast
+    from tideflow.cli._services import run_until_signalled
+    from tideflow.infra import InfraError
+    from tideflow.infra._postgres import Postgres
+    from tideflow.settings import ObservabilitySettings
+
     started = time.monotonic()
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,6 +111,10 @@ def load_task_modules(examples: Path, modules: list[str]) -> None:
 
 @contextlib.asynccontextmanager
 async def _bus() -> AsyncIterator[Bus]:
+    from tideflow.bus import InMemoryBus
+    from tideflow.cli._services import kafka_bus
+    from tideflow.settings import KafkaSettings
+
     if os.environ.get("TIDEFLOW_KAFKA_BOOTSTRAP"):
         async with kafka_bus(KafkaSettings()) as bus:
             yield bus
@@ -128,12 +130,13 @@ async def _bus() -> AsyncIterator[Bus]:
 async def _serve(
     *, host: str, port: int, token: str, examples: Path, stop: asyncio.Event, started: float
 ) -> None:
-    from tideflow.executor.app import run_executor  # noqa: PLC0415
-    from tideflow.executor.settings import ExecutorSettings  # noqa: PLC0415
-    from tideflow.gateway.app import run_gateway  # noqa: PLC0415
-    from tideflow.gateway.settings import GatewaySettings  # noqa: PLC0415
-    from tideflow.scheduler.app import run_scheduler  # noqa: PLC0415
-    from tideflow.scheduler.settings import SchedulerSettings  # noqa: PLC0415
+    from tideflow.cli._services import postgres_store
+    from tideflow.executor.app import run_executor
+    from tideflow.executor.settings import ExecutorSettings
+    from tideflow.gateway.app import run_gateway
+    from tideflow.gateway.settings import GatewaySettings
+    from tideflow.scheduler.app import run_scheduler
+    from tideflow.scheduler.settings import SchedulerSettings
 
     gateway = GatewaySettings(host=host, port=port)
     scheduler = SchedulerSettings()
@@ -163,6 +166,8 @@ async def _serve(
 
 
 async def _wait_healthy(url: str, services: list[asyncio.Task[None]]) -> bool:
+    import httpx
+
     async with httpx.AsyncClient(base_url=url, timeout=1) as client:
         while not any(task.done() for task in services):
             with contextlib.suppress(httpx.HTTPError):
@@ -178,6 +183,11 @@ async def apply_examples(store: EventStore, folder: Path) -> tuple[list[str], se
     Returns the workflows applied and the task queues they use (the dev executor serves
     them all).
     """
+    import yaml
+
+    from tideflow.core import DefinitionError, parse_definition
+    from tideflow.store import AlreadyExists, NotFound
+
     applied: list[str] = []
     queues: set[str] = set()
     for path in sorted(folder.glob("*.y*ml")):  # noqa: ASYNC240 - a handful of files at start

@@ -1,4 +1,12 @@
-"""`tide`: the root command; each sub-command group lives in its own module."""
+"""`tide`: the root command; each sub-command group lives in its own module.
+
+Every command module imports only typer at its top; what a command needs (the server
+stack, the database driver, rich for tables) is imported inside the command, so
+`tide --help` and the client commands start in a fraction of a second
+(`cli/tests/test_startup.py` guards this, `bench/cli_startup.py` measures it).
+Help is click's plain formatting: typer's rich help alone costs more than the rest of
+the start-up.
+"""
 
 import typer
 
@@ -10,11 +18,19 @@ app = typer.Typer(
     help="Tideflow: durable workflow orchestration.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-app.add_typer(infra.app, name="infra")
-app.add_typer(workflow.app, name="workflow")
-app.add_typer(run.app, name="run")
+
+
+def _group(sub: typer.Typer, name: str) -> None:
+    sub.rich_markup_mode = None
+    app.add_typer(sub, name=name)
+
+
+_group(infra.app, "infra")
+_group(workflow.app, "workflow")
+_group(run.app, "run")
 app.command(name="serve")(serve.serve)
-app.add_typer(db.app, name="db")
+_group(db.app, "db")
 app.command()(dev)
 app.command(name="bench")(bench.bench)

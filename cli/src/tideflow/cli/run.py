@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from tideflow.cli._client import (
     Api,
@@ -25,6 +19,10 @@ from tideflow.cli._client import (
     print_json,
     read_json_argument,
 )
+from tideflow.cli._output import Cell, Column, is_terminal, print_table, rich_table
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 app = typer.Typer(help="Runs: start, watch, inspect, time travel, cancel, signal, replay.")
 
@@ -39,6 +37,13 @@ STATUS_STYLE = {
     "pending": "white",
     "skipped": "dim",
 }
+STEP_COLUMNS = (
+    Column("step", key=True),
+    Column("status"),
+    Column("attempt"),
+    Column("child run", key=True),
+    Column("error"),
+)
 InputOption = Annotated[str | None, typer.Option("--input", "-i", help="JSON text, or @file.json.")]
 
 
@@ -47,44 +52,118 @@ def exit_code(status: str) -> int:
     return 0 if status == "succeeded" else 1
 
 
-def render(run: dict[str, Any]) -> Group:
-    """A run as people want to watch it: status line, then one row per step."""
+def _error_text(error: Any) -> str:
+    if not error:
+        return ""
+    return str(error.get("message", "")) if isinstance(error, dict) else str(error)
+
+
+def header_lines(run: dict[str, Any]) -> list[str]:
+    """The run's identity: its id, workflow, status and the runs it is linked to."""
     status = run.get("status", "?")
-    header = Text.assemble(
-        ("run ", "bold"),
-        (run.get("runId", ""), "bold"),
-        "  ",
-        (status, STATUS_STYLE.get(status, "white")),
+    workflow = f"{run.get('workflowId', '')} v{run.get('version', '')}"
+    lines = [f"run {run.get('runId', '')}  {status}  workflow {workflow}"]
+    for label, key in (("parent run", "parentRunId"), ("replay of", "replayOf")):
+        if run.get(key):
+            lines.append(f"{label} {run[key]}")
+    lines.extend(
+        f"step {step['nodeId']} waits for child run {step['childRunId']}"
+        for step in run.get("steps", [])
+        if step.get("childRunId") and step.get("status") in {"running", "waiting"}
     )
-    table = Table("step", "status", "attempt", "error")
+    error = _error_text(run.get("error"))
+    if error:
+        lines.append(f"error {error}")
+    return lines
+
+
+def step_rows(run: dict[str, Any]) -> list[list[str | Cell]]:
+    rows: list[list[str | Cell]] = []
     for step in run.get("steps", []):
-        step_status = step.get("status", "")
-        error = step.get("error") or ""
-        table.add_row(
+        status = step.get("status", "")
+        rows.append([
             step.get("nodeId", ""),
-            Text(step_status, STATUS_STYLE.get(step_status, "white")),
+            Cell(status, STATUS_STYLE.get(status, "white")),
             str(step.get("attempt", "")),
-            error.get("message", "") if isinstance(error, dict) else str(error),
-        )
-    return Group(header, table)
+            step.get("childRunId") or "",
+            _error_text(step.get("error")),
+        ])  # fmt: skip
+    return rows
 
 
-def wait_for(api: Api, run_id: str, *, live: bool, timeout: float) -> dict[str, Any]:
-    """Poll the run until it ends, redrawing its steps as they change."""
+def render(run: dict[str, Any]) -> Group:
+    """A run as people want to watch it at a terminal: identity lines, one row per step."""
+    from rich.console import Group
+    from rich.text import Text
+
+    status = run.get("status", "?")
+    first, *rest = header_lines(run)
+    header = Text(first, "bold")
+    header.stylize(STATUS_STYLE.get(status, "white"), len(f"run {run.get('runId', '')}  "))
+    return Group(header, *(Text(line) for line in rest), rich_table(STEP_COLUMNS, step_rows(run)))
+
+
+def print_run(run: dict[str, Any], *, title: str | None = None) -> None:
+    """`run get` and `run state`: a rich view at a terminal, plain lines elsewhere."""
+    if is_terminal():
+        from rich.console import Console
+
+        console = Console()
+        if title:
+            console.print(title, style="bold")
+        console.print(render(run))
+        return
+    for line in ([title] if title else []) + header_lines(run):
+        typer.echo(line)
+    print_table(STEP_COLUMNS, step_rows(run))
+
+
+def _progress(run: dict[str, Any]) -> list[str]:
+    """One line per step and the run's status, compared between polls to print changes."""
+    lines = [
+        f"step {s.get('nodeId', '')} {s.get('status', '')} (attempt {s.get('attempt', '')})"
+        + (f" child run {s['childRunId']}" if s.get("childRunId") else "")
+        + (f": {_error_text(s.get('error'))}" if s.get("error") else "")
+        for s in run.get("steps", [])
+    ]
+    return [*lines, f"run {run.get('runId', '')} {run.get('status', '')}"]
+
+
+def wait_for(api: Api, run_id: str, *, timeout: float) -> dict[str, Any]:
+    """Poll the run until it ends, showing progress on stderr as it happens.
+
+    At a terminal the steps are redrawn in place; anywhere else (a log file, CI) each
+    change is one line the moment it is seen, so a run waiting for a signal never looks
+    like a hang.
+    """
     deadline = time.monotonic() + timeout
     run: dict[str, Any] = api.get(f"/runs/{run_id}")
-    with Live(
-        render(run), console=Console(stderr=True), auto_refresh=False, transient=False
-    ) as view:
-        while run["status"] not in TERMINAL:
-            if time.monotonic() > deadline:
-                raise ApiError(0, "WAIT_TIMEOUT", f"run {run_id} still {run['status']}")
-            time.sleep(0.2)
-            run = api.get(f"/runs/{run_id}")
-            if live:
+    if is_terminal(stderr=True):
+        from rich.console import Console
+        from rich.live import Live
+
+        with Live(render(run), console=Console(stderr=True), auto_refresh=False) as view:
+            while run["status"] not in TERMINAL:
+                run = _poll(api, run, deadline)
                 view.update(render(run), refresh=True)
-        view.update(render(run), refresh=True)
-    return run
+        return run
+    seen: set[str] = set()
+    while True:
+        for line in _progress(run):
+            if line not in seen:
+                seen.add(line)
+                typer.echo(line, err=True)
+        if run["status"] in TERMINAL:
+            return run
+        run = _poll(api, run, deadline)
+
+
+def _poll(api: Api, run: dict[str, Any], deadline: float) -> dict[str, Any]:
+    if time.monotonic() > deadline:
+        raise ApiError(0, "WAIT_TIMEOUT", f"run {run['runId']} still {run['status']}")
+    time.sleep(0.2)
+    fresh: dict[str, Any] = api.get(f"/runs/{run['runId']}")
+    return fresh
 
 
 @app.command()
@@ -93,7 +172,14 @@ def start(
     input_: InputOption = None,
     version: Annotated[int | None, typer.Option(help="Pin a published version.")] = None,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Watch until the run ends.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Print the run id and progress on stderr until the run ends, then its "
+            "output on stdout; exit 0 only if it succeeded.",
+        ),
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 600.0,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -109,7 +195,8 @@ def start(
     with api_errors():
         run = api.post(f"/workflows/{workflow}/runs", body)
         if wait:
-            run = wait_for(api, run["runId"], live=output != "json", timeout=timeout)
+            typer.echo(f"run {run['runId']} started", err=True)
+            run = wait_for(api, run["runId"], timeout=timeout)
     if output == "json":
         print_json(run)
     elif wait:
@@ -137,36 +224,44 @@ def get(
     if output == "json":
         print_json(run)
     else:
-        Console().print(render(run))
+        print_run(run)
 
 
 @app.command("list")
 def list_(
     workflow: Annotated[str | None, typer.Option("--workflow", "-w")] = None,
     status: Annotated[str | None, typer.Option("--status", "-s")] = None,
+    parent: Annotated[
+        str | None, typer.Option("--parent", "-p", help="Only the child runs of this run.")
+    ] = None,
     limit: Annotated[int, typer.Option()] = 50,
     url: UrlOption = None,
     token: TokenOption = None,
     output: OutputOption = "table",
 ) -> None:
-    """Recent runs, newest first, filtered by workflow and status."""
+    """Recent runs, newest first, filtered by workflow, status and parent run."""
     api = Api.from_options(url, token)
     with api_errors():
-        page = api.get("/runs", workflowId=workflow, status=status, limit=limit)
+        page = api.get("/runs", workflowId=workflow, status=status, parentRunId=parent, limit=limit)
     if output == "json":
         print_json(page)
         return
-    table = Table("run", "workflow", "version", "status", "started", "ended")
-    for run in page.get("items", []):
-        table.add_row(
+    columns = [Column("run", key=True), Column("workflow", key=True), Column("version"),
+               Column("status"), Column("started"), Column("ended"),
+               Column("parent", key=True)]  # fmt: skip
+    rows: list[list[str | Cell]] = [
+        [
             run["runId"],
             run["workflowId"],
             str(run["version"]),
-            Text(run["status"], STATUS_STYLE.get(run["status"], "white")),
+            Cell(run["status"], STATUS_STYLE.get(run["status"], "white")),
             run.get("startedAt") or "",
             run.get("endedAt") or "",
-        )
-    Console().print(table)
+            run.get("parentRunId") or "",
+        ]
+        for run in page.get("items", [])
+    ]
+    print_table(columns, rows)
 
 
 @app.command()
@@ -184,15 +279,11 @@ def events(
     if output == "json":
         print_json(page)
         return
-    table = Table("seq", "type", "recorded", "data")
-    for event in page.get("items", []):
-        table.add_row(
-            str(event["seq"]),
-            event["type"],
-            event.get("recordedAt", ""),
-            json.dumps(event.get("data"), default=str)[:120],
-        )
-    Console().print(table)
+    rows: list[list[str | Cell]] = [
+        [str(e["seq"]), e["type"], e.get("recordedAt", ""), json.dumps(e.get("data"), default=str)]
+        for e in page.get("items", [])
+    ]
+    print_table([Column("seq"), Column("type", key=True), Column("recorded"), Column("data")], rows)
 
 
 @app.command()
@@ -210,7 +301,7 @@ def state(
     if output == "json":
         print_json(snapshot)
     else:
-        Console().print(Text(f"as of seq {snapshot.get('atSeq')}", "bold"), render(snapshot))
+        print_run(snapshot, title=f"as of seq {snapshot.get('atSeq')}")
 
 
 @app.command()
@@ -221,6 +312,9 @@ def logs(
     token: TokenOption = None,
 ) -> None:
     """Step log lines; with -f, keep following until the run ends."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
     api = Api.from_options(url, token)
     ws_url = api.url.replace("http", "ws", 1) + f"/runs/{run_id}/logs"
     headers = {"Authorization": f"Bearer {api.token}"} if api.token else {}

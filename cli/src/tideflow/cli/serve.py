@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalled
-
 if TYPE_CHECKING:
     import asyncio
 
@@ -51,8 +49,9 @@ def serve(
 
 
 def _gateway(overrides: dict[str, object]) -> None:
-    from tideflow.gateway.app import run_gateway  # noqa: PLC0415 - import only what runs
-    from tideflow.gateway.settings import GatewaySettings  # noqa: PLC0415
+    from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalled
+    from tideflow.gateway.app import run_gateway
+    from tideflow.gateway.settings import GatewaySettings
 
     settings = GatewaySettings(**overrides)  # type: ignore[arg-type]
 
@@ -64,8 +63,9 @@ def _gateway(overrides: dict[str, object]) -> None:
 
 
 def _scheduler(overrides: dict[str, object]) -> None:
-    from tideflow.scheduler.app import run_scheduler  # noqa: PLC0415
-    from tideflow.scheduler.settings import SchedulerSettings  # noqa: PLC0415
+    from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalled
+    from tideflow.scheduler.app import run_scheduler
+    from tideflow.scheduler.settings import SchedulerSettings
 
     settings = SchedulerSettings(**overrides)  # type: ignore[arg-type]
 
@@ -77,8 +77,9 @@ def _scheduler(overrides: dict[str, object]) -> None:
 
 
 def _executor(overrides: dict[str, object]) -> None:
-    from tideflow.executor.app import run_executor  # noqa: PLC0415
-    from tideflow.executor.settings import ExecutorSettings  # noqa: PLC0415
+    from tideflow.cli._services import kafka_bus, run_until_signalled
+    from tideflow.executor.app import run_executor
+    from tideflow.executor.settings import ExecutorSettings
 
     settings = ExecutorSettings(**overrides)  # type: ignore[arg-type]
 

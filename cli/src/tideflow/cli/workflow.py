@@ -6,9 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
-from rich.table import Table
 
 from tideflow.cli._client import (
     Api,
@@ -19,7 +16,7 @@ from tideflow.cli._client import (
     api_errors,
     print_json,
 )
-from tideflow.core import validate_definition
+from tideflow.cli._output import Column, print_table
 
 app = typer.Typer(help="Workflow definitions: validate, apply, publish, roll back.")
 
@@ -30,6 +27,8 @@ FileOption = Annotated[
 
 def load_document(path: Path) -> dict[str, Any]:
     """A definition file as a mapping (YAML is a superset of JSON, so one parser reads both)."""
+    import yaml
+
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
@@ -44,14 +43,18 @@ def load_document(path: Path) -> dict[str, Any]:
 @app.command()
 def validate(file: FileOption, output: OutputOption = "table") -> None:
     """Check a definition offline: every problem is listed; exit 1 when there is one."""
+    from tideflow.core import validate_definition
+
     problems = validate_definition(load_document(file))
     if output == "json":
         print_json([{"code": str(p.code), "path": p.path, "message": p.message} for p in problems])
     elif problems:
-        table = Table("code", "path", "problem", title=f"{file}: {len(problems)} problem(s)")
-        for problem in problems:
-            table.add_row(str(problem.code), problem.path, problem.message)
-        Console(stderr=True).print(table)
+        print_table(
+            [Column("code", key=True), Column("path", key=True), Column("problem")],
+            [[str(p.code), p.path, p.message] for p in problems],
+            title=f"{file}: {len(problems)} problem(s)",
+            stderr=True,
+        )
     else:
         typer.secho(f"{file}: valid", fg=typer.colors.GREEN)
     if problems:
@@ -99,10 +102,13 @@ def list_(url: UrlOption = None, token: TokenOption = None, output: OutputOption
     if output == "json":
         print_json(page)
         return
-    table = Table("id", "latest version", "updated")
-    for item in page.get("items", []):
-        table.add_row(item["id"], str(item.get("latestVersion") or "-"), item.get("updatedAt", ""))
-    Console().print(table)
+    print_table(
+        [Column("id", key=True), Column("latest version"), Column("updated")],
+        [
+            [item["id"], str(item.get("latestVersion") or "-"), item.get("updatedAt", "")]
+            for item in page.get("items", [])
+        ],
+    )
 
 
 @app.command()
@@ -141,12 +147,13 @@ def versions(
     if output == "json":
         print_json(result)
         return
-    table = Table("version", "published", "rollback of")
-    for item in result.get("items", []):
-        table.add_row(
-            str(item["version"]), item.get("publishedAt", ""), str(item.get("rollbackOf") or "")
-        )
-    Console().print(table)
+    print_table(
+        [Column("version"), Column("published"), Column("rollback of")],
+        [
+            [str(item["version"]), item.get("publishedAt", ""), str(item.get("rollbackOf") or "")]
+            for item in result.get("items", [])
+        ],
+    )
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tideflow.infra._component import InfraError
 from tideflow.infra._kafka import Kafka
 from tideflow.infra._postgres import Postgres
 from tideflow.infra._redis import Redis
@@ -51,9 +52,26 @@ class Infra:
         return [self.components[name] for name in NAMES if name in wanted]
 
     def up(self, only: Iterable[str] | None = None) -> list[ComponentStatus]:
-        """Start what is not running yet and wait for every component to be ready."""
-        for component in self.select(only):
-            component.up(timeout=self.settings.start_timeout_s)
+        """Start what is not running yet and wait for every component to be ready.
+
+        All or nothing: when one component fails, the ones this call started are stopped
+        again (those that already ran are left alone), so a failed `tide infra up` leaves
+        no stray Postgres behind (nor does Ctrl-C in the middle).
+        """
+        started: list[Component] = []
+        try:
+            for component in self.select(only):
+                was_running = component.pid() is not None
+                try:
+                    component.up(timeout=self.settings.start_timeout_s)
+                finally:
+                    if not was_running and component.pid() is not None:
+                        started.append(component)
+        except BaseException as e:  # Ctrl-C halfway cleans up too
+            stopped = [c.name for c in reversed(started) if c.down()]
+            if stopped and isinstance(e, InfraError):
+                raise InfraError(f"{e}\nstopped again: {', '.join(stopped)}") from e
+            raise
         return self.status(only)
 
     def down(self, only: Iterable[str] | None = None) -> list[str]:
