@@ -61,12 +61,12 @@ class RolesAuthenticator(Authenticator):
     """The admin token, plus a viewer token to test role checks (the security issue
     brings real JWT roles; routes only ever see a Principal)."""
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None) -> Principal:
         if authorization == f"Bearer {VIEWER_TOKEN}":
             return Principal("viewer", "default", Role.VIEWER)
         if authorization == "Bearer other-tenant":
             return Principal("intruder", "other", Role.ADMIN)
-        return super().authenticate(authorization)
+        return await super().authenticate(authorization)
 
 
 @dataclass
@@ -110,7 +110,7 @@ async def gateway(store: PostgresEventStore) -> AsyncIterator[Gateway]:
             store=store,
             bus=bus,
             stop=stop,
-            authenticator=RolesAuthenticator(admin_token=settings.admin_token),
+            authenticator=RolesAuthenticator(admin_token=TOKEN),
             on_started=started.set_result,
         )
     )

@@ -16,7 +16,19 @@ from tideflow.store._errors import (
     StoreError,
     StoreUnavailable,
 )
+from tideflow.store._identity_ports import AuditLog, Identities, SecretStore
+from tideflow.store._identity_records import (
+    ApiTokenRecord,
+    AuditEntry,
+    AuditRecord,
+    RefreshTokenRecord,
+    SecretRecord,
+    SigningKeyRecord,
+    TenantRecord,
+    UserRecord,
+)
 from tideflow.store._memory import InMemoryEventStore
+from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._migrate import migrate
 from tideflow.store._port import DEFAULT_RETENTION, EventStore
 from tideflow.store._postgres import PostgresEventStore, create_pool
@@ -54,13 +66,19 @@ __all__ = [
     "DEFAULT_RETENTION",
     "DEFAULT_TENANT",
     "AlreadyExists",
+    "ApiTokenRecord",
+    "AuditEntry",
+    "AuditLog",
+    "AuditRecord",
     "CommitBatch",
     "CommitResult",
     "ConcurrencyConflict",
     "EventStore",
     "FollowedEvent",
+    "Identities",
     "Immutable",
     "InMemoryEventStore",
+    "InMemoryIdentities",
     "JSONObject",
     "LogClaim",
     "LogLine",
@@ -70,12 +88,16 @@ __all__ = [
     "OutboxMessage",
     "PostgresEventStore",
     "ProcessedCommand",
+    "RefreshTokenRecord",
     "RunAppend",
     "RunConflict",
     "RunCursor",
     "RunFilter",
     "RunPage",
     "RunRecord",
+    "SecretRecord",
+    "SecretStore",
+    "SigningKeyRecord",
     "Snapshot",
     "StepRecord",
     "StoreError",
@@ -83,7 +105,9 @@ __all__ = [
     "StoredEvent",
     "StoredLogLine",
     "StoredOutboxMessage",
+    "TenantRecord",
     "Timer",
+    "UserRecord",
     "WorkflowRecord",
     "WorkflowVersion",
     "create_pool",

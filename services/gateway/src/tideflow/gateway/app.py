@@ -102,11 +102,15 @@ def create_app(
         redoc_url=None,
         responses=ERROR_RESPONSES,
     )
+    if authenticator is None:
+        admin = settings.admin_token
+        authenticator = Authenticator(admin_token=admin.get_secret_value() if admin else None)
+    app.state.authenticator = authenticator
     app.state.services = Services(
         settings=settings,
         store=store,
         bus=bus,
-        authenticator=authenticator or Authenticator(admin_token=settings.admin_token),
+        authenticator=authenticator,
         metrics=metrics,
     )
     install_error_handlers(app)

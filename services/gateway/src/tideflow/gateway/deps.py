@@ -12,8 +12,9 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request, WebSocket
+from fastapi import Depends, Request, WebSocket
 
+from tideflow.auth import current_principal
 from tideflow.bus import Bus
 from tideflow.gateway.auth import Authenticator, Principal
 from tideflow.gateway.metrics import GatewayMetrics
@@ -70,13 +71,9 @@ def ws_services(websocket: WebSocket) -> Services:
     return found
 
 
-async def principal(
-    request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Principal:
-    """The caller, from its bearer token; 401 when missing or invalid."""
-    found: Services = request.app.state.services
-    return found.authenticator.authenticate(authorization)
+async def principal(request: Request) -> Principal:
+    """The caller, from its `Authorization` header; 401 when missing or invalid."""
+    return await current_principal(request)
 
 
 ServicesDep = Annotated[Services, Depends(services)]

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tideflow.auth import AuthError, InvalidCredentials
 from tideflow.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,20 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+
+    @app.exception_handler(AuthError)
+    async def auth_error(_: Request, exc: AuthError) -> JSONResponse:
+        from tideflow.gateway.auth import as_api_error  # noqa: PLC0415 - auth imports errors
+
+        error = as_api_error(exc)
+        headers = (
+            {"WWW-Authenticate": 'Bearer realm="tideflow"'}
+            if isinstance(exc, InvalidCredentials)
+            else None
+        )
+        return JSONResponse(
+            error_body(error.code, error.message), status_code=error.status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

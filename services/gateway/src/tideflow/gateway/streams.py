@@ -20,8 +20,9 @@ from fastapi import APIRouter, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from tideflow.auth import AuthError
 from tideflow.gateway import schemas, views
-from tideflow.gateway.auth import Role
+from tideflow.gateway.auth import Role, as_api_error
 from tideflow.gateway.deps import PrincipalDep, Services, ServicesDep, ws_services
 from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.gateway.runs import TERMINAL, RunId, load_run
@@ -214,9 +215,12 @@ async def stream_logs(
     services = ws_services(websocket)
     authorization = websocket.headers.get("authorization") or (f"Bearer {token}" if token else None)
     try:
-        principal = services.authenticator.authenticate(authorization)
+        principal = await services.authenticator.authenticate(authorization)
         principal.require(Role.VIEWER)
         await load_run(services, principal, run_id)
+    except AuthError as e:
+        await _refuse(websocket, as_api_error(e))
+        return
     except ApiError as e:
         await _refuse(websocket, e)
         return

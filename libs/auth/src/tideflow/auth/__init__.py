@@ -1,0 +1,75 @@
+"""Tideflow authentication and authorisation building blocks.
+
+Roles and principals, API tokens, password hashing, JWT access tokens with rotating keys
+(JWKS), refresh-token rotation with reuse detection, the FastAPI RBAC dependency, per-tenant
+rate limiting (Redis or in process) and envelope encryption of secrets with pluggable
+key-encryption-key providers (local key file, AWS KMS).
+"""
+
+from tideflow.auth._authenticator import PLATFORM_ADMIN, Authenticator
+from tideflow.auth._envelope import Envelope, Sealed
+from tideflow.auth._errors import (
+    AuthError,
+    DecryptionFailed,
+    Forbidden,
+    InvalidCredentials,
+    KeyProviderError,
+    RefreshReused,
+)
+from tideflow.auth._http import current_principal, requires, websocket_principal
+from tideflow.auth._jwt import ACCESS_TTL, KeyRing
+from tideflow.auth._keys import AwsKms, KeyProvider, LocalKeyFile, WrappedKey
+from tideflow.auth._passwords import MIN_PASSWORD_LENGTH, PasswordHasher
+from tideflow.auth._ratelimit import (
+    InProcessRateLimiter,
+    Limit,
+    RateDecision,
+    RateLimiter,
+    RedisRateLimiter,
+)
+from tideflow.auth._roles import DEFAULT_TENANT, Principal, PrincipalKind, Role
+from tideflow.auth._secrets import SECRET_NAME, RewrapReport, Secrets, env_secrets
+from tideflow.auth._sessions import Sessions, TokenPair
+from tideflow.auth._tokens import IssuedToken, issue, parse
+
+__all__ = [
+    "ACCESS_TTL",
+    "DEFAULT_TENANT",
+    "MIN_PASSWORD_LENGTH",
+    "PLATFORM_ADMIN",
+    "SECRET_NAME",
+    "AuthError",
+    "Authenticator",
+    "AwsKms",
+    "DecryptionFailed",
+    "Envelope",
+    "Forbidden",
+    "InProcessRateLimiter",
+    "InvalidCredentials",
+    "IssuedToken",
+    "KeyProvider",
+    "KeyProviderError",
+    "KeyRing",
+    "Limit",
+    "LocalKeyFile",
+    "PasswordHasher",
+    "Principal",
+    "PrincipalKind",
+    "RateDecision",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "RefreshReused",
+    "RewrapReport",
+    "Role",
+    "Sealed",
+    "Secrets",
+    "Sessions",
+    "TokenPair",
+    "WrappedKey",
+    "current_principal",
+    "env_secrets",
+    "issue",
+    "parse",
+    "requires",
+    "websocket_principal",
+]

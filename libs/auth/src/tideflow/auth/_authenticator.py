@@ -1,0 +1,124 @@
+"""From an `Authorization` header to a `Principal`: every kind of credential in one place.
+
+- `Bearer <admin token>`: the platform admin (admin of `default`, may manage tenants).
+- `Bearer tfk_...`: an API token; looked up by id on every request, so a revoked token
+  stops working at once (no cache to outlive the revocation).
+- `Bearer <JWT>`: a user's access token, verified against the signing keys (no lookup).
+- `Basic base64(user:secret)`: for clients that only speak Basic (service accounts); the
+  secret is an API token, or the user's password.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import TYPE_CHECKING
+
+from tideflow.auth import _tokens
+from tideflow.auth._errors import InvalidCredentials
+from tideflow.auth._passwords import PasswordHasher
+from tideflow.auth._roles import DEFAULT_TENANT, Principal, PrincipalKind, Role
+
+if TYPE_CHECKING:
+    from tideflow.auth._jwt import KeyRing
+    from tideflow.store import Identities
+
+PLATFORM_ADMIN = "admin"
+
+
+class Authenticator:
+    """Resolves credentials; `open` (no admin token configured) trusts every caller."""
+
+    def __init__(
+        self,
+        *,
+        admin_token: str | None,
+        identities: Identities | None = None,
+        keys: KeyRing | None = None,
+        passwords: PasswordHasher | None = None,
+    ) -> None:
+        self._admin_token = admin_token
+        self.identities = identities
+        self.keys = keys
+        self.passwords = passwords or PasswordHasher()
+
+    @property
+    def open(self) -> bool:
+        """No credential configured: every caller is the platform admin (tests, bare dev)."""
+        return self._admin_token is None
+
+    def platform_admin(self) -> Principal:
+        return Principal(PLATFORM_ADMIN, DEFAULT_TENANT, Role.ADMIN, PrincipalKind.PLATFORM)
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if self.open:
+            return self.platform_admin()
+        scheme, _, credential = (authorization or "").partition(" ")
+        credential = credential.strip()
+        if scheme.lower() == "bearer" and credential:
+            return await self._bearer(credential)
+        if scheme.lower() == "basic" and credential:
+            return await self._basic(credential)
+        raise InvalidCredentials("send `Authorization: Bearer <token>` (or Basic)")
+
+    async def _bearer(self, token: str) -> Principal:
+        # bytes, not str: compare_digest refuses non-ASCII text (a 500 for `Bearer tést`)
+        presented = token.encode("utf-8", "surrogateescape")
+        if self._admin_token is not None and hmac.compare_digest(
+            presented, self._admin_token.encode()
+        ):
+            return self.platform_admin()
+        if token.startswith(_tokens.API_TOKEN_PREFIX + "_"):
+            return await self._api_token(token)
+        if token.count(".") == 2 and self.keys is not None:  # noqa: PLR2004 - a JWS has 3 parts
+            return await self.keys.verify(token)
+        raise InvalidCredentials("the token is not valid")
+
+    async def _api_token(self, token: str) -> Principal:
+        presented = _tokens.parse(token)
+        if presented is None or self.identities is None:
+            raise InvalidCredentials("the token is not valid")
+        record = await self.identities.find_api_token(presented.id)
+        if record is None or not _tokens.matches(presented, record.secret_hash):
+            raise InvalidCredentials("the token is not valid")
+        if record.revoked_at is not None:
+            raise InvalidCredentials("the token was revoked")
+        return Principal(
+            subject=f"token:{record.name}",
+            tenant_id=record.tenant_id,
+            role=Role(record.role),
+            kind=PrincipalKind.TOKEN,
+            credential_id=record.token_id,
+        )
+
+    async def _basic(self, credential: str) -> Principal:
+        try:
+            decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as e:
+            raise InvalidCredentials("the Basic credential is not valid base64") from e
+        username, sep, secret = decoded.partition(":")
+        if not sep:
+            raise InvalidCredentials("the Basic credential needs `user:secret`")
+        if secret.startswith(_tokens.API_TOKEN_PREFIX + "_") or (
+            self._admin_token is not None
+            and hmac.compare_digest(secret.encode(), self._admin_token.encode())
+        ):
+            return await self._bearer(secret)
+        return await self.check_password(username, secret)
+
+    async def check_password(self, username: str, password: str) -> Principal:
+        """The user's principal if the password matches (constant work when unknown)."""
+        if self.identities is None:
+            raise InvalidCredentials("the username or password is wrong")
+        user = await self.identities.find_user_by_name(username)
+        ok = await self.passwords.verify(user.password_hash if user else None, password)
+        if user is None or not ok or user.disabled:
+            raise InvalidCredentials("the username or password is wrong")
+        return Principal(
+            subject=user.username,
+            tenant_id=user.tenant_id,
+            role=Role(user.role),
+            kind=PrincipalKind.USER,
+            credential_id=user.user_id,
+        )
