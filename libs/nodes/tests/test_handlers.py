@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from tideflow.nodes import (
+    EgressPolicy,
     FunctionHandler,
     HandlerRegistry,
     HttpHandler,
@@ -24,6 +25,8 @@ from tideflow.runtime import EmbeddedServer
 from tideflow.sdk import NonRetryableError, TaskRegistry
 
 pytestmark = pytest.mark.unit
+
+LOCAL = EgressPolicy(allow_loopback=True)
 
 
 async def echo(request: Request) -> Response:
@@ -66,7 +69,7 @@ def http_task(config: dict[str, object]) -> TaskSpec:
 
 
 async def test_http_sends_method_query_headers_and_json(server_url: str) -> None:
-    handler = HttpHandler()
+    handler = HttpHandler(policy=LOCAL)
     outcome = await handler.run(
         http_task(
             {
@@ -96,16 +99,17 @@ async def test_http_sends_method_query_headers_and_json(server_url: str) -> None
 async def test_http_status_decides_retryability(
     server_url: str, code: int, retryable: bool
 ) -> None:
-    handler = HttpHandler()
+    handler = HttpHandler(policy=LOCAL)
     outcome = await handler.run(http_task({"url": f"{server_url}/status/{code}"}))
     await handler.aclose()
     assert isinstance(outcome, StepFailure)
     assert (outcome.error_type, outcome.retryable) == (f"Http{code}", retryable)
-    assert outcome.details["response"]["body"] == f"status {code}"
+    assert outcome.details == {"status": code, "body": f"status {code}"}
+    assert outcome.message.endswith(f"answered {code}: status {code}")
 
 
 async def test_http_connection_error_is_retryable() -> None:
-    handler = HttpHandler()
+    handler = HttpHandler(policy=LOCAL)
     outcome = await handler.run(http_task({"url": "http://127.0.0.1:9/nothing", "timeout": "2s"}))
     await handler.aclose()
     assert isinstance(outcome, StepFailure)

@@ -107,6 +107,7 @@ def test_dispatch_becomes_a_task_and_its_result_a_command() -> None:
         secret_paths=(("headers", "k"),),
         timeout=timedelta(seconds=5),
         deadline=datetime(2030, 1, 1, tzinfo=UTC),
+        idempotency_key="order-17:call",
     )
     [message] = effect_messages([dispatch], topics=TOPICS, tenant_id="default")
     assert message.topic == "tideflow.tasks.gpu"
@@ -116,6 +117,7 @@ def test_dispatch_becomes_a_task_and_its_result_a_command() -> None:
     spec, secret_paths = task_of(envelope, task)
     assert (spec.node_id, spec.attempt, spec.timeout) == ("call", 2, timedelta(seconds=5))
     assert secret_paths == [("headers", "k")]
+    assert spec.idempotency_key == "order-17:call"
     started = datetime.now(UTC)
     for outcome in (StepSuccess({"status": 200}), StepFailure("Http404", "gone", retryable=False)):
         result = result_envelope(spec, outcome, topics=TOPICS, started_at=started)

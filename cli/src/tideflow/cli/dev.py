@@ -132,17 +132,25 @@ async def _serve(
 ) -> None:
     from tideflow.cli._services import postgres_store
     from tideflow.executor.app import run_executor
-    from tideflow.executor.settings import ExecutorSettings
+    from tideflow.executor.settings import ExecutorSettings, GatewayAddress
     from tideflow.gateway.app import run_gateway
     from tideflow.gateway.settings import GatewaySettings
     from tideflow.scheduler.app import run_scheduler
     from tideflow.scheduler.settings import SchedulerSettings
+    from tideflow.settings import EgressSettings
 
     gateway = GatewaySettings(host=host, port=port)
     scheduler = SchedulerSettings()
     async with postgres_store(gateway.database, migrate=True) as store, _bus() as bus:
         applied, queues = await apply_examples(store, examples)
-        executor = ExecutorSettings(queues=sorted({"default", *queues}))
+        # local services are the point of a dev server: loopback is reachable, except the
+        # listeners of this very process (gateway, database, bus), which stay refused
+        executor = ExecutorSettings(
+            queues=sorted({"default", *queues}),
+            egress=EgressSettings(allow_loopback=True),
+            database=gateway.database,
+            gateway=GatewayAddress(host=host, port=port),
+        )
         services = [
             asyncio.create_task(run_scheduler(settings=scheduler, store=store, bus=bus,
                                               stop=stop, serve_health=False)),

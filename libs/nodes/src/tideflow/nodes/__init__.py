@@ -5,6 +5,7 @@ whose templates are already resolved and returns an outcome. A failure says whet
 retry can help, so the core's retry policy decides the rest.
 """
 
+from tideflow.nodes._egress import EgressDenied, EgressPolicy, GuardedTransport
 from tideflow.nodes._function import FunctionHandler
 from tideflow.nodes._handler import (
     HandlerRegistry,
@@ -17,7 +18,10 @@ from tideflow.nodes._handler import (
 from tideflow.nodes._http import HttpHandler
 
 __all__ = [
+    "EgressDenied",
+    "EgressPolicy",
     "FunctionHandler",
+    "GuardedTransport",
     "HandlerRegistry",
     "HttpHandler",
     "NodeHandler",

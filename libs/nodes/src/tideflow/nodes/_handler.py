@@ -20,6 +20,8 @@ class TaskSpec:
     config: dict[str, Any]
     timeout: timedelta | None = None
     tenant_id: str = "default"
+    idempotency_key: str | None = None
+    """The node's rendered `idempotencyKey`, for handlers to pass on (http: a header)."""
 
 
 @dataclass(frozen=True, slots=True)

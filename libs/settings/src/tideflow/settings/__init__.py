@@ -6,6 +6,7 @@ parts it needs and every variable has exactly one name across the platform.
 """
 
 from tideflow.settings._duration import Duration, parse_duration
+from tideflow.settings._egress import EgressSettings
 from tideflow.settings._infra import InfraSettings
 from tideflow.settings._limits import LimitsSettings
 from tideflow.settings._parts import (
@@ -19,6 +20,7 @@ from tideflow.settings._parts import (
 __all__ = [
     "DatabaseSettings",
     "Duration",
+    "EgressSettings",
     "HttpSettings",
     "InfraSettings",
     "KafkaSettings",

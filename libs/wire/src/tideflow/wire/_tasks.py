@@ -20,7 +20,7 @@ def task_of(envelope: pb.Envelope, task: pb.Task) -> tuple[TaskSpec, list[Secret
     spec = TaskSpec(
         run_id=task.run_id, node_id=task.node_id, attempt=task.attempt,
         node_type=task.node_type, config=_config(load(task.config_json)), timeout=timeout,
-        tenant_id=envelope.tenant_id or "default",
+        tenant_id=envelope.tenant_id or "default", idempotency_key=task.idempotency_key or None,
     )  # fmt: skip
     paths = [tuple(path) for path in extra.get("secretPaths", [])]
     return spec, paths

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from tideflow.executor.handlers import TaskRunner, install_step_log_collector
 from tideflow.executor.secrets import EnvironmentSecrets
-from tideflow.nodes import FunctionHandler, HandlerRegistry, HttpHandler
+from tideflow.nodes import EgressPolicy, FunctionHandler, HandlerRegistry, HttpHandler
 from tideflow.runtime import HealthServer
 from tideflow.sdk import DEFAULT_REGISTRY, TaskRegistry
 
@@ -47,7 +47,13 @@ async def run_executor(
     registry = registry or DEFAULT_REGISTRY
     TaskRegistry.load_modules(settings.modules)
     install_step_log_collector()
-    http = HttpHandler()
+    egress = settings.egress
+    http = HttpHandler(
+        policy=EgressPolicy.from_settings(egress, listeners=settings.listeners()),
+        response_bytes=int(egress.response_bytes),
+        max_redirects=egress.max_redirects,
+        json_depth=settings.limits.json_depth,
+    )
     runner = TaskRunner(
         bus=bus,
         handlers=HandlerRegistry([FunctionHandler(registry=registry), http]),

@@ -3,11 +3,28 @@
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tideflow.settings import KafkaSettings, ObservabilitySettings
+from tideflow.settings import (
+    DatabaseSettings,
+    EgressSettings,
+    KafkaSettings,
+    LimitsSettings,
+    ObservabilitySettings,
+    RedisSettings,
+)
+
+
+class GatewayAddress(BaseSettings):
+    """Where this deployment's gateway listens (`TIDEFLOW_GATEWAY_HOST/PORT`), so the
+    egress policy keeps worker nodes off it; the executor never calls it."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
 
 
 class ExecutorSettings(BaseSettings):
-    """`TIDEFLOW_EXECUTOR_*`, plus the shared Kafka part."""
+    """`TIDEFLOW_EXECUTOR_*`, plus the shared Kafka, egress and limits parts."""
 
     model_config = SettingsConfigDict(env_prefix="TIDEFLOW_EXECUTOR_", extra="ignore")
 
@@ -19,4 +36,19 @@ class ExecutorSettings(BaseSettings):
         default_factory=list, description="Python modules whose @task functions to load."
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    egress: EgressSettings = Field(default_factory=EgressSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    gateway: GatewayAddress = Field(default_factory=GatewayAddress)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+
+    def listeners(self) -> list[str]:
+        """This deployment's own listeners, which worker nodes may never call."""
+        return [
+            self.database.url,
+            self.redis.url,
+            *self.kafka.bootstrap.split(","),
+            f"{self.gateway.host}:{self.gateway.port}",
+            f"{self.host}:{self.port}",
+        ]

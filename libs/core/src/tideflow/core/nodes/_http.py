@@ -1,7 +1,8 @@
 """`http`: an HTTP request made by a worker.
 
-Output `{status, headers, body}` (body parsed when JSON). Workers report 5xx, 429 and
-connection errors as retryable and other 4xx as not; the core only applies the policy.
+Output `{status, headers, body}` (body parsed when JSON; `headers` holds only the ones
+`responseHeaders` names). Workers report 5xx, 429 and connection errors as retryable and
+other 4xx as not; the core only applies the policy.
 """
 
 from typing import Any, Literal
@@ -21,6 +22,8 @@ class HttpConfig(NodeConfig):
     query: dict[str, Any] = Field(default_factory=dict)
     body: Any = None
     timeout: Duration | None = None
+    response_headers: list[str] = Field(default_factory=list)
+    """Response headers kept in the output (`["*"]`: all); none by default."""
 
 
 NODE_TYPE = NodeType(

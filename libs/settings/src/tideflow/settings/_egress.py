@@ -1,0 +1,52 @@
+"""Where worker nodes (http now; llm and notify later) may send requests.
+
+`TIDEFLOW_EGRESS_*`. The defaults refuse what a workflow author should never reach from
+inside the platform: its own listeners (gateway, Postgres, Kafka, Redis), link-local and
+cloud metadata addresses, loopback (except under `tide dev`, where local services are the
+point), and addresses that are not destinations at all (unspecified, multicast).
+"""
+
+from pydantic import ByteSize, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class EgressSettings(BaseSettings):
+    """Operators' allow/deny lists and the response cap of outgoing requests."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_EGRESS_", extra="ignore")
+
+    allow_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Networks reachable even when a default rule denies them (JSON list).",
+    )
+    deny_cidrs: list[str] = Field(
+        default_factory=list, description="Networks never reachable; wins over every allow."
+    )
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names (`api.example.com`, `*.corp.example`) reachable whatever "
+        "they resolve to, except denied networks and the platform's own listeners.",
+    )
+    deny_hosts: list[str] = Field(
+        default_factory=list, description="Host names never reachable (same patterns)."
+    )
+    allow_loopback: bool = Field(
+        default=False, description="Reach 127.0.0.0/8 and ::1 (`tide dev` turns this on)."
+    )
+    allow_private: bool = Field(
+        default=True, description="Reach private networks (10/8, 172.16/12, 192.168/16, fc00::/7)."
+    )
+    protected: list[str] = Field(
+        default_factory=list,
+        description="More `host:port` listeners of this deployment to refuse, besides the "
+        "database, Kafka, Redis and gateway addresses the settings name.",
+    )
+    response_bytes: ByteSize = Field(
+        default=ByteSize(4 * MIB),
+        gt=0,
+        description="Largest response body read; a longer one fails the step (streamed, "
+        "never held whole).",
+    )
+    max_redirects: int = Field(default=5, ge=0, le=20)
