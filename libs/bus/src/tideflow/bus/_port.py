@@ -363,25 +363,85 @@ class Consumer(ABC):
         *,
         stop: asyncio.Event,
         retry_delay: timedelta = timedelta(milliseconds=200),
+        max_retry_delay: timedelta = timedelta(seconds=30),
+        max_attempts: int = 8,
+        transient: Callable[[Exception], bool] | None = None,
     ) -> None:
         """Feed batches to `handler` until `stop` is set.
 
         A handler that returns has made its effects durable, so the batch is committed;
-        one that raises gets the same messages again after `retry_delay`.
+        one that raises gets the same messages again after a delay that doubles from
+        `retry_delay` up to `max_retry_delay`. Failures that `transient` recognises (the
+        database or broker is away) say nothing about the messages and are retried
+        without bound. Any other failure repeated `max_attempts` times makes the consumer
+        handle the batch one message at a time, and a message that still fails
+        `max_attempts` times goes to the dead-letter topic with the error as its reason:
+        one poison message never stalls its partition.
         """
+        policy = _Retry(retry_delay, max_retry_delay, max_attempts, transient or _never)
+        failures = 0
+        failing: dict[TopicPartition, int] | None = None
         while not stop.is_set() and not self._closed:
             batch = await self.next_batch(max_wait=timedelta(milliseconds=100))
             if batch is None:
                 continue
+            if batch.first_offsets != failing:
+                failures = 0
             try:
                 await handler(batch)
-            except Exception:
+            except Exception as e:
+                counted = not policy.transient(e)
+                failures += counted
+                failing = batch.first_offsets
+                if failures >= policy.max_attempts:
+                    logger.warning(
+                        "batch failed %d times; handling it message by message", failures
+                    )
+                    await self._one_by_one(batch, handler, policy, stop)
+                    failures, failing = 0, None
+                    continue
                 logger.exception("handler failed; the batch will be delivered again")
                 await batch.rewind()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=retry_delay.total_seconds())
+                await _pause(stop, policy.delay(failures))
                 continue
+            failures, failing = 0, None
             await batch.commit()
+
+    async def _one_by_one(
+        self,
+        batch: Batch,
+        handler: Callable[[Batch], Awaitable[None]],
+        policy: _Retry,
+        stop: asyncio.Event,
+    ) -> None:
+        """Handle each message of a failing batch alone; dead-letter the ones that keep
+        failing. Offsets move past each message as soon as it is handled."""
+        for message in batch.messages:
+            tp = message.record.topic_partition
+            attempts = 0
+            while True:
+                single = Batch(self, [message], next_offsets={tp: message.offset + 1})
+                try:
+                    await handler(single)
+                except Exception as e:
+                    attempts += not policy.transient(e)
+                    if stop.is_set():
+                        await batch.rewind()
+                        return
+                    if attempts >= policy.max_attempts:
+                        logger.exception("dead-lettering a message its handler keeps failing on")
+                        reason = f"handler failed {attempts} times: {type(e).__name__}: {e}"
+                        await self.bus.dead_letter(
+                            message, reason=reason[:4096], code="consumer.handler_failed",
+                            group=self.group,
+                        )  # fmt: skip
+                        await self._commit({tp: message.offset + 1})
+                        break
+                    await _pause(stop, policy.delay(max(attempts, 1)))
+                    continue
+                await self._commit({tp: message.offset + 1})
+                break
+        await batch.commit()  # past the batch's dead-lettered undecodable records too
 
     async def run_pipelined(
         self,
@@ -419,6 +479,31 @@ class Consumer(ABC):
             await pipeline.run(stop)
         finally:
             self._pipelined = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """How `Consumer.run` retries a failing handler."""
+
+    first_delay: timedelta
+    max_delay: timedelta
+    max_attempts: int
+    transient: Callable[[Exception], bool]
+
+    def delay(self, failures: int) -> timedelta:
+        """Exponential from the first delay, capped."""
+        factor: int = 2 ** min(max(failures - 1, 0), 20)
+        delay: timedelta = self.first_delay * factor
+        return min(delay, self.max_delay)
+
+
+def _never(_: Exception) -> bool:
+    return False
+
+
+async def _pause(stop: asyncio.Event, delay: timedelta) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=delay.total_seconds())
 
 
 class Bus(ABC):

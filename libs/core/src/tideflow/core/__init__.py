@@ -91,6 +91,13 @@ from tideflow.core._events import (
     event_to_record,
 )
 from tideflow.core._graph import Graph
+from tideflow.core._limits import (
+    LimitCode,
+    Limits,
+    LimitViolation,
+    check_value,
+    json_depth,
+)
 from tideflow.core._records import state_to_record, step_to_record
 from tideflow.core._replay import fork, replay, state_at
 from tideflow.core._scheduling import backoff
@@ -143,6 +150,9 @@ __all__ = [
     "FireTimer",
     "Graph",
     "Join",
+    "LimitCode",
+    "LimitViolation",
+    "Limits",
     "Metadata",
     "NodeSpec",
     "NodeType",
@@ -195,6 +205,7 @@ __all__ = [
     "WorkflowDefinition",
     "WorkflowSpec",
     "backoff",
+    "check_value",
     "command_from_record",
     "command_to_record",
     "compile_expression",
@@ -208,6 +219,7 @@ __all__ = [
     "fork",
     "format_duration",
     "get_node_type",
+    "json_depth",
     "parse_definition",
     "parse_duration",
     "render",

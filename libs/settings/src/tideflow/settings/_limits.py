@@ -52,3 +52,39 @@ class LimitsSettings(BaseSettings):
         gt=0,
         description="Largest single value the API answers with (the link of a truncated one).",
     )
+    # -- engine side: what a run may write into its own log ------------------------------
+    output_bytes: ByteSize = Field(
+        default=ByteSize(1 * MIB),
+        gt=0,
+        description="Largest step output (worker result or inline node) stored in the log.",
+    )
+    event_bytes: ByteSize = Field(
+        default=ByteSize(4 * MIB),
+        gt=0,
+        description="Largest single event the scheduler appends; a run whose event is "
+        "larger fails instead of being written.",
+    )
+    foreach_items: int = Field(
+        default=10_000, ge=1, description="Most items one foreach step may run."
+    )
+    foreach_output_bytes: ByteSize = Field(
+        default=ByteSize(4 * MIB),
+        gt=0,
+        description="Largest combined output (the list of item outputs) of a foreach step.",
+    )
+    subworkflow_depth: int = Field(
+        default=10,
+        ge=1,
+        description="Deepest nesting of child runs; a deeper subworkflow step fails.",
+    )
+    expression_bytes: ByteSize = Field(
+        default=ByteSize(1 * MIB),
+        gt=0,
+        description="Largest value one expression or template may produce (as JSON).",
+    )
+    expression_work_bytes: ByteSize = Field(
+        default=ByteSize(64 * MIB),
+        gt=0,
+        description="Budget of bytes one expression may build while it is evaluated "
+        "(strings and lists inside comprehensions); beyond it the step fails.",
+    )

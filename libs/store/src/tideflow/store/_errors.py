@@ -51,6 +51,12 @@ class Immutable(StoreError):  # noqa: N818
     """The row is append-only or frozen (event log, published versions, archived workflows)."""
 
 
+class InvalidData(StoreError):  # noqa: N818
+    """Postgres (or the JSON encoder) refused a value itself: too deep to encode, a NUL
+    character in text, a value beyond a size limit. Retrying the same write fails the same
+    way, so callers must drop or replace the value, never retry it."""
+
+
 class StoreUnavailable(StoreError):  # noqa: N818
     """The database is unreachable or aborted a transaction transiently; retry it whole."""
 

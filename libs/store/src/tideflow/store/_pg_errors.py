@@ -7,13 +7,22 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from tideflow.store._errors import AlreadyExists, Immutable, StoreError, StoreUnavailable
+from tideflow.store._errors import (
+    AlreadyExists,
+    Immutable,
+    InvalidData,
+    StoreError,
+    StoreUnavailable,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 # SQLSTATE raised by the append-only / immutability triggers of the migrations.
 IMMUTABLE_SQLSTATE = "TF001"
+# SQLSTATE classes that say the data itself is unacceptable (22: data exception, including
+# a value our JSON codec could not encode; 54: program limit exceeded, e.g. a jsonb too big).
+_INVALID_DATA_CLASSES = ("22", "54")
 
 _TRANSIENT = (
     OSError,
@@ -37,6 +46,8 @@ def translated(action: str) -> Iterator[None]:
     except _TRANSIENT as e:
         raise StoreUnavailable(f"{action}: {e}") from e
     except asyncpg.PostgresError as e:
+        if isinstance(e, asyncpg.DataError) or str(e.sqlstate or "")[:2] in _INVALID_DATA_CLASSES:
+            raise InvalidData(f"{action}: {e}") from e
         if e.sqlstate == IMMUTABLE_SQLSTATE:
             raise Immutable(f"{action}: {e}") from e
         raise StoreError(f"{action}: {e}") from e

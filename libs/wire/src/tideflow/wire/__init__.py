@@ -12,6 +12,7 @@ from tideflow.wire._commands import (
     decode_command,
 )
 from tideflow.wire._effects import effect_messages, event_message
+from tideflow.wire._limits import engine_limits
 from tideflow.wire._tasks import cancel_of, result_envelope, step_logs, task_of
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "command_envelope",
     "decode_command",
     "effect_messages",
+    "engine_limits",
     "event_message",
     "result_envelope",
     "step_logs",

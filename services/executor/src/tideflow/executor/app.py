@@ -14,6 +14,7 @@ from tideflow.executor.secrets import EnvironmentSecrets
 from tideflow.nodes import EgressPolicy, FunctionHandler, HandlerRegistry, HttpHandler
 from tideflow.runtime import HealthServer
 from tideflow.sdk import DEFAULT_REGISTRY, TaskRegistry
+from tideflow.wire import engine_limits
 
 if TYPE_CHECKING:
     from tideflow.bus import Bus
@@ -59,6 +60,7 @@ async def run_executor(
         handlers=HandlerRegistry([FunctionHandler(registry=registry), http]),
         secrets=EnvironmentSecrets(),
         concurrency=settings.concurrency,
+        limits=engine_limits(settings.limits),
     )
     topics = [bus.topics.tasks(queue) for queue in settings.queues]
     cancel_topics = [bus.topics.task_cancels(queue) for queue in settings.queues]

@@ -22,8 +22,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tideflow.bus import dump_json, payload_of, pb
-from tideflow.core import CoreError, resolve_secrets
+from tideflow.bus import CodecError, dump_json, payload_of, pb
+from tideflow.core import CoreError, Limits, check_value, resolve_secrets
 from tideflow.executor import metrics
 from tideflow.nodes import StepFailure, StepOutcome, TaskSpec
 from tideflow.sdk import TASK_LOGGER
@@ -82,8 +82,10 @@ class TaskRunner:
         handlers: HandlerRegistry,
         secrets: SecretSource,
         concurrency: int,
+        limits: Limits | None = None,
     ) -> None:
         self._bus = bus
+        self._limits = limits or Limits()
         self._handlers = handlers
         self._secrets = secrets
         self._slots = asyncio.Semaphore(concurrency)
@@ -148,8 +150,13 @@ class TaskRunner:
         _step_lines.set(lines)  # this asyncio task's own context
         async with self._slots:
             started = datetime.now(UTC)
-            outcome = await self._run_handler(spec, secret_paths)
-        result = result_envelope(spec, outcome, topics=self._bus.topics, started_at=started)
+            outcome = bounded(await self._run_handler(spec, secret_paths), spec, self._limits)
+        try:
+            result = result_envelope(spec, outcome, topics=self._bus.topics, started_at=started)
+        except CodecError as e:  # deterministic: sending it again would fail again
+            message = f"result of step {spec.node_id!r}: {e}"
+            outcome = StepFailure("NotJson", message, retryable=False)
+            result = result_envelope(spec, outcome, topics=self._bus.topics, started_at=started)
         if lines:
             result.envelope.step_result.extra_json = dump_json({"logs": lines})
         await self._bus.publish(result.topic, result.key, result.envelope)
@@ -181,3 +188,22 @@ class TaskRunner:
         metrics.TASKS.labels(spec.node_type, kind).inc()
         metrics.TASK_SECONDS.labels(spec.node_type).observe(time.perf_counter() - began)
         return outcome
+
+
+def bounded(outcome: StepOutcome, spec: TaskSpec, limits: Limits) -> StepOutcome:
+    """The outcome as it may enter the log: an output that is too deep, too large or not
+    finite fails the step for good (the same call would return it again); failure details
+    that break a limit are dropped, the message is kept."""
+    what = f"output of step {spec.node_id!r}"
+    if isinstance(outcome, StepFailure):
+        if outcome.details and check_value(
+            outcome.details, what=what, max_depth=limits.json_depth, max_bytes=limits.output_bytes
+        ):
+            return replace(outcome, details={})
+        return outcome
+    violation = check_value(
+        outcome.output, what=what, max_depth=limits.json_depth, max_bytes=limits.output_bytes
+    )
+    if violation is None:
+        return outcome
+    return StepFailure(violation.code.value, violation.message, retryable=False)

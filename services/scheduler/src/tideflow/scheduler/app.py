@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from tideflow.bus import BusConnectionError
 from tideflow.runtime import HealthServer
 from tideflow.scheduler.definitions import Definitions
 from tideflow.scheduler.handlers import GROUP, CommandHandler
@@ -17,6 +18,8 @@ from tideflow.scheduler.relay import OutboxRelay
 from tideflow.scheduler.retention import RetentionLoop
 from tideflow.scheduler.states import RunStates
 from tideflow.scheduler.timers import TimerLoop
+from tideflow.store import ConcurrencyConflict, StoreUnavailable
+from tideflow.wire import engine_limits
 
 if TYPE_CHECKING:
     from tideflow.bus import Bus
@@ -51,6 +54,8 @@ async def run_scheduler(
         states=RunStates(store=store),
         definitions=Definitions(store=store),
         snapshot_every=settings.snapshot_every,
+        limits=engine_limits(settings.limits),
+        signal_bytes=int(settings.limits.signal_bytes),
     )
     consumer = bus.consumer([bus.topics.runs], group=GROUP, max_batch=settings.batch_max)
     await consumer.start()
@@ -73,7 +78,9 @@ async def run_scheduler(
         store=store, retention=settings.retention, every=settings.retention_every
     )
     tasks = [
-        asyncio.create_task(consumer.run(handler, stop=stop), name="scheduler-consumer"),
+        asyncio.create_task(
+            consumer.run(handler, stop=stop, transient=_transient), name="scheduler-consumer"
+        ),
         asyncio.create_task(timers.run(stop), name="scheduler-timers"),
         asyncio.create_task(relay.run(stop), name="scheduler-relay"),
         asyncio.create_task(publisher.run(stop), name="scheduler-events"),
@@ -91,6 +98,11 @@ async def run_scheduler(
         if health is not None:
             await health.stop()
         log.info("scheduler stopped")
+
+
+def _transient(error: Exception) -> bool:
+    """Failures that say nothing about the commands: retried without bound."""
+    return isinstance(error, StoreUnavailable | BusConnectionError | ConcurrencyConflict)
 
 
 async def _until_stopped_or_failed(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:

@@ -13,6 +13,13 @@ The life of a batch:
 A crash before 3 redelivers the batch; a crash between 3 and 4 leaves outbox rows that the
 relay publishes. Either way every command is decided again against the committed state,
 where it is already applied, so it decides nothing: exactly-once effects on run state.
+
+Poison never blocks: commands are screened before they are decided (`screening`), and a
+batch whose commit still fails deterministically (Postgres or the encoder refuses a
+value, the decider raises) is split, run by run and then command by command, so the
+commands that cannot be written go to the dead-letter topic with the reason while every
+other run of the batch proceeds. Only transient failures (database or broker away)
+redeliver the batch.
 """
 
 from __future__ import annotations
@@ -25,15 +32,18 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from tideflow.bus import Outgoing, encode_envelope
+from tideflow.bus import CodecError, Outgoing, encode_envelope
 from tideflow.core import (
     CancelTimer,
     Effect,
     Event,
+    Limits,
     RunCommand,
     RunState,
     ScheduleTimer,
     StartRun,
+    StepError,
+    StepResult,
     decide,
     effects,
     event_to_record,
@@ -41,10 +51,12 @@ from tideflow.core import (
 )
 from tideflow.scheduler import metrics
 from tideflow.scheduler.projections import changed_steps, run_record
+from tideflow.scheduler.screening import screen
 from tideflow.scheduler.snapshots import snapshot_due, snapshot_of
 from tideflow.store import (
     CommitBatch,
     ConcurrencyConflict,
+    InvalidData,
     NewEvent,
     NotFound,
     OutboxMessage,
@@ -57,6 +69,7 @@ from tideflow.store import (
 from tideflow.wire import (
     StartRequest,
     WireCommand,
+    command_envelope,
     decode_command,
     effect_messages,
     step_logs,
@@ -73,6 +86,17 @@ log = logging.getLogger(__name__)
 GROUP = "tideflow-scheduler"
 OUTBOX_CLAIM = timedelta(seconds=30)
 MAX_CONFLICT_RETRIES = 5
+SUBWORKFLOW_NOT_FOUND = "WorkflowNotFound"
+
+
+class Unprocessable(Exception):  # noqa: N818 - reads as what happened
+    """Deciding a command, or turning its events into rows and messages, raised: a bug or a
+    value the code cannot handle. Doing it again raises again, so the command is isolated
+    like a value Postgres refuses, never retried for ever."""
+
+
+_DETERMINISTIC = (InvalidData, CodecError, Unprocessable)
+"""Failures that repeat on every delivery: isolate the command instead of retrying."""
 
 
 @dataclass
@@ -97,8 +121,12 @@ class CommandHandler:
         states: RunStates,
         definitions: Definitions,
         snapshot_every: int = 100,
+        limits: Limits | None = None,
+        signal_bytes: int = 256 * 1024,
     ) -> None:
         self._snapshot_every = snapshot_every
+        self._limits = limits or Limits()
+        self._signal_bytes = signal_bytes
         self._store = store
         self._bus = bus
         self._states = states
@@ -107,28 +135,64 @@ class CommandHandler:
     async def __call__(self, batch: Batch) -> None:
         started = time.perf_counter()
         commands = await self._decode(batch)
+        try:
+            await self._commit_retrying(commands)
+        except _DETERMINISTIC as e:
+            log.warning("batch of %d commands failed (%s); isolating the culprit", len(batch), e)
+            await self._isolate(commands)
+        await self._save_step_logs(commands)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(batch))
+
+    async def _commit_retrying(self, commands: list[tuple[Message, WireCommand]]) -> None:
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
                 await self._decide_and_commit(commands)
-                break
             except ConcurrencyConflict as conflict:
                 # Another replica owned these runs for a while: reload them from the log.
                 metrics.CONFLICTS.inc()
                 log.info("append conflict on %s (try %d)", sorted(conflict.run_ids), attempt + 1)
                 self._states.forget(conflict.run_ids)
-        else:
-            raise RuntimeError("batch kept conflicting; it will be redelivered")
-        await self._save_step_logs(commands)
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-        metrics.BATCH_SIZE.observe(len(batch))
+            else:
+                return
+        raise ConcurrencyConflict(message="batch kept conflicting; it will be redelivered")
+
+    async def _isolate(self, commands: list[tuple[Message, WireCommand]]) -> None:
+        """Commit run by run, then a failing run command by command; dead-letter what
+        still fails. States of failing runs are reloaded from the log each time."""
+        runs: dict[str, list[tuple[Message, WireCommand]]] = {}
+        for item in commands:
+            runs.setdefault(item[1].run_id, []).append(item)
+        for run_id, run_commands in runs.items():
+            self._states.forget({run_id})
+            try:
+                await self._commit_retrying(run_commands)
+                continue
+            except _DETERMINISTIC:
+                self._states.forget({run_id})
+            for item in run_commands:
+                try:
+                    await self._commit_retrying([item])
+                except _DETERMINISTIC as e:
+                    self._states.forget({run_id})
+                    reason = f"{type(e).__name__}: {e}"[:4096]
+                    await self._dead_letter(item[0], "scheduler.poison_command", reason)
 
     async def _decode(self, batch: Batch) -> list[tuple[Message, WireCommand]]:
         decoded: list[tuple[Message, WireCommand]] = []
         for message in batch:
             try:
-                decoded.append((message, decode_command(message.envelope)))
+                command = decode_command(message.envelope)
             except (TypeError, ValidationError, ValueError) as e:
                 await self._dead_letter(message, "scheduler.not_a_command", str(e))
+                continue
+            screened = screen(command, limits=self._limits, signal_bytes=self._signal_bytes)
+            if screened.command is None:
+                rejected = screened.rejected
+                code = f"scheduler.{rejected.code.value}" if rejected else "scheduler.rejected"
+                await self._dead_letter(message, code, rejected.message if rejected else "")
+                continue
+            decoded.append((message, screened.command))
         return decoded
 
     async def _save_step_logs(self, commands: list[tuple[Message, WireCommand]]) -> None:
@@ -169,13 +233,17 @@ class CommandHandler:
                     continue
                 command = wire_command
             metrics.COMMANDS.labels(command.type).inc()
-            for event in decide(run.state, command, now):
-                run.state = evolve(run.state, event)
-                run.events.append(event)
+            _decide_into(run, command, now)
         changed = [run for run in work.values() if run.events]
         if not changed:
             return
-        commit, outgoing = self._commit_batch(changed)
+        try:
+            commit, outgoing = self._commit_batch(changed)
+        except CodecError:
+            raise
+        except Exception as e:
+            log.exception("encoding the events of %d runs raised", len(changed))
+            raise Unprocessable(f"encoding events raised {e!r}") from e
         result = await self._store.commit_batch(commit)
         for run in changed:
             self._states.put(run.run_id, run.state)
@@ -192,14 +260,31 @@ class CommandHandler:
                 request.tenant_id, request.workflow, request.version
             )
         except NotFound:
-            await self._dead_letter(
-                message,
-                "scheduler.unknown_workflow",
+            reason = (
                 f"workflow {request.workflow!r} version {request.version or 'latest'} "
-                "is not published",
+                "is not published"
             )
+            if request.parent is not None:
+                await self._fail_parent(request, reason)
+            await self._dead_letter(message, "scheduler.unknown_workflow", reason)
             return None
         return replace(request, version=version).with_definition(definition)
+
+    async def _fail_parent(self, request: StartRequest, reason: str) -> None:
+        """A subworkflow naming a workflow that does not exist fails its step at once
+        (never a silent wait): the child run cannot start, so its parent hears it now."""
+        parent = request.parent
+        assert parent is not None  # noqa: S101 - checked by the caller
+        result = StepResult(
+            command_id=f"{request.run_id}:not-found", run_id=parent.run_id, step=parent.step,
+            attempt=parent.attempt, ok=False,
+            error=StepError(type=SUBWORKFLOW_NOT_FOUND, message=f"subworkflow: {reason}",
+                            retryable=False),
+        )  # fmt: skip
+        await self._bus.publish(
+            self._bus.topics.runs, parent.run_id,
+            command_envelope(result, tenant_id=request.tenant_id),
+        )  # fmt: skip
 
     def _commit_batch(self, runs: list[RunWork]) -> tuple[CommitBatch, list[Outgoing]]:
         appends: list[RunAppend] = []
@@ -273,6 +358,17 @@ class CommandHandler:
             metrics.RUNS_STARTED.labels(run.state.workflow).inc()
         if run.state.status.terminal and (before is None or not before.terminal):
             metrics.RUNS_ENDED.labels(run.state.workflow, run.state.status.value).inc()
+
+
+def _decide_into(run: RunWork, command: RunCommand, now: datetime) -> None:
+    """Decide one command and fold its events into the run's work."""
+    try:
+        for event in decide(run.state, command, now):
+            run.state = evolve(run.state, event)
+            run.events.append(event)
+    except Exception as e:
+        log.exception("deciding %s for run %s raised", command.type, run.run_id)
+        raise Unprocessable(f"deciding {command.type} raised {e!r}") from e
 
 
 def _timers(run_effects: list[Effect], tenant_id: str) -> list[Timer]:

@@ -5,7 +5,13 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tideflow.settings import DatabaseSettings, Duration, KafkaSettings, ObservabilitySettings
+from tideflow.settings import (
+    DatabaseSettings,
+    Duration,
+    KafkaSettings,
+    LimitsSettings,
+    ObservabilitySettings,
+)
 
 
 class SchedulerSettings(BaseSettings):
@@ -31,6 +37,7 @@ class SchedulerSettings(BaseSettings):
     retention_every: Duration = Field(
         default=timedelta(hours=1), description="How often the retention purge runs."
     )
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

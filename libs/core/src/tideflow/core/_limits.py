@@ -1,0 +1,151 @@
+"""Limits on what a run may write into its log, and the check every value passes.
+
+The event log is JSON: a value nested deeper than the encoder supports, a NaN (which JSON
+cannot hold, so encoders write `null` and a replay reads something else), or one so large
+that every read of the run slows down must never reach it. Such a value is a deterministic
+failure: the same input fails the same way again, so the step (or run) fails for good with
+a stable error type, and nothing is retried or redelivered forever.
+
+`Limits` is plain data: services build it from `TIDEFLOW_LIMITS_*` and a run pins the
+limits it started with, so a replay decides exactly what the original run decided.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+KIB = 1024
+MIB = 1024 * KIB
+ENCODER_MAX_DEPTH = 254
+"""orjson refuses deeper values; no configured limit may exceed it."""
+
+
+class LimitCode(StrEnum):
+    """Stable error types of limit violations (the `type` of a StepError or RunError)."""
+
+    VALUE_TOO_DEEP = "ValueTooDeep"
+    VALUE_TOO_LARGE = "ValueTooLarge"
+    NON_FINITE_NUMBER = "NonFiniteNumber"
+    NUL_CHARACTER = "NulCharacter"
+    NOT_JSON = "NotJson"
+    EXPRESSION_BUDGET = "ExpressionBudgetExceeded"
+    FOREACH_TOO_MANY_ITEMS = "ForeachTooManyItems"
+    FOREACH_OUTPUT_TOO_LARGE = "ForeachOutputTooLarge"
+    SUBWORKFLOW_DEPTH = "SubworkflowDepthExceeded"
+    WORKFLOW_NOT_FOUND = "WorkflowNotFound"
+    SCHEDULE_TO_START_TIMEOUT = "ScheduleToStartTimeout"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Engine-side limits; the defaults are those documented in docs/configuration.md."""
+
+    json_depth: int = 64
+    output_bytes: int = 1 * MIB
+    foreach_items: int = 10_000
+    foreach_output_bytes: int = 4 * MIB
+    subworkflow_depth: int = 10
+    expression_bytes: int = 1 * MIB
+    expression_work_bytes: int = 64 * MIB
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.json_depth <= ENCODER_MAX_DEPTH:
+            raise ValueError(f"json_depth must be between 1 and {ENCODER_MAX_DEPTH}")
+
+
+@dataclass(frozen=True, slots=True)
+class LimitViolation:
+    """Why a value may not be stored: a stable code and a message naming what and where."""
+
+    code: LimitCode
+    message: str
+
+
+def json_depth(value: Any, stop_after: int = ENCODER_MAX_DEPTH) -> int:
+    """Nesting depth of a JSON value (a scalar is 0), counting no further than `stop_after`.
+
+    Iterative, so a value nested thousands of levels deep cannot exhaust the stack.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > stop_after:
+                return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def _unstorable(value: Any) -> tuple[LimitCode, str] | None:
+    """The first NaN/±Infinity, or text holding a NUL character (Postgres refuses it in
+    jsonb), inside a JSON value, with its path; None when there is none."""
+    stack: list[tuple[Any, str]] = [(value, "$")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return LimitCode.NON_FINITE_NUMBER, path
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return LimitCode.NUL_CHARACTER, path
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return LimitCode.NUL_CHARACTER, path
+                stack.append((child, f"{path}.{key}"))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return None
+
+
+def check_value(value: Any, *, what: str, max_depth: int, max_bytes: int) -> LimitViolation | None:
+    """The first limit `value` breaks before it may be stored, or None when it fits.
+
+    `what` names the value in the message ("output of step 'fetch'").
+    """
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, str) and "\x00" not in value:
+        return _too_large(what, len(value), max_bytes) if len(value) > max_bytes else None
+    violation = _shape_violation(value, what, max_depth)
+    if violation is not None:
+        return violation
+    try:
+        size = len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError as e:
+        return LimitViolation(LimitCode.NOT_JSON, f"{what} is not JSON: {e}")
+    return _too_large(what, size, max_bytes) if size > max_bytes else None
+
+
+def _shape_violation(value: Any, what: str, max_depth: int) -> LimitViolation | None:
+    if json_depth(value, stop_after=max_depth) > max_depth:
+        return LimitViolation(
+            LimitCode.VALUE_TOO_DEEP, f"{what} is nested deeper than {max_depth} levels"
+        )
+    found = _unstorable(value)
+    if found is None:
+        return None
+    code, where = found
+    if code is LimitCode.NON_FINITE_NUMBER:
+        return LimitViolation(code, f"{what} holds NaN or Infinity at {where}: JSON cannot hold it")
+    return LimitViolation(code, f"{what} holds a NUL character at {where}: it cannot be stored")
+
+
+def _too_large(what: str, size: int, limit: int) -> LimitViolation:
+    return LimitViolation(
+        LimitCode.VALUE_TOO_LARGE, f"{what} is {size:,} bytes, more than the {limit:,} allowed"
+    )

@@ -1,0 +1,157 @@
+"""Hostile values against the real engine (scheduler + executor, Postgres, in-process bus).
+
+Nothing a worker, a signal sender or a foreign producer puts on `tideflow.runs` may stall
+the partition: what cannot be stored fails its step (with a stable error type) or goes to
+the dead-letter topic with the reason, and every other run proceeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tideflow.bus import new_envelope, payload_of, pb
+from tideflow.core import Signal
+from tideflow.store import NotFound
+from tideflow.wire import command_envelope
+
+from ..harness import chain
+from .conftest import Engine
+
+pytestmark = pytest.mark.integration
+
+
+def deep(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+async def dead_letters(engine: Engine, count: int, timeout: float = 30) -> list[pb.DeadLetter]:
+    """The first `count` dead letters on the DLQ topic."""
+    letters: list[pb.DeadLetter] = []
+    consumer = engine.bus.consumer([engine.bus.topics.dlq], group=f"test-{uuid.uuid4()}")
+    async with consumer:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(letters) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"only {len(letters)} of {count} dead letters arrived")
+            batch = await consumer.next_batch(max_wait=timedelta(milliseconds=200))
+            if batch is None:
+                continue
+            letters += [payload_of(m.envelope) for m in batch]  # type: ignore[misc]
+            await batch.commit()
+    return letters
+
+
+async def test_unstorable_outputs_fail_their_step_once(engine: Engine) -> None:
+    calls: dict[str, int] = {}
+
+    def returning(name: str, value: Any) -> None:
+        @engine.registry.task(name)
+        def task(_: object) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return value
+
+    returning("deep", deep(300))
+    returning("nan", {"x": [1.0, math.nan]})
+    returning("inf", -math.inf)
+    returning("big", "x" * (2 * 1024 * 1024))
+    returning("nul", {"text": "a\x00b"})
+    returning("fine", {"ok": True})
+    for name in ("deep", "nan", "inf", "big", "nul", "fine"):
+        doc = chain(name, 1, name)
+        doc["spec"]["nodes"][0]["retry"] = {"maxAttempts": 5, "initialInterval": "10ms"}
+        await engine.publish_workflow(doc)
+    runs = {name: await engine.start(name, 1) for name in ("deep", "nan", "inf", "big", "nul")}
+    fine = [await engine.start("fine", i) for i in range(5)]
+    records = await engine.wait([*runs.values(), *fine], timeout=60)
+    assert {records[r].status for r in fine} == {"succeeded"}
+    expected = {"deep": "ValueTooDeep", "nan": "NonFiniteNumber", "inf": "NonFiniteNumber",
+                "big": "ValueTooLarge", "nul": "NulCharacter"}  # fmt: skip
+    for name, run_id in runs.items():
+        assert records[run_id].status == "failed", name
+        steps = await engine.store.get_steps(run_id)
+        assert steps[0].error is not None
+        assert steps[0].error["type"] == expected[name], (name, steps[0].error)
+        assert calls[name] == 1, name  # deterministic: never retried, never repeated
+
+
+async def test_poison_signal_is_dead_lettered_and_the_run_goes_on(engine: Engine) -> None:
+    await engine.publish_workflow({
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "wait"},
+        "spec": {"nodes": [{"id": "paid", "type": "signal", "config": {"name": "paid"}}],
+                 "output": "{{ nodes.paid.output }}"},
+    })  # fmt: skip
+    run_id = await engine.start("wait")
+    while True:
+        with contextlib.suppress(NotFound):
+            if (await engine.store.get_run(run_id)).status == "waiting":
+                break
+        await asyncio.sleep(0.02)
+    for command in (
+        Signal(command_id="sig-deep", run_id=run_id, name="paid", data=deep(200)),
+        Signal(command_id="sig-ok", run_id=run_id, name="paid", data={"amount": 5}),
+    ):
+        await engine.bus.publish(
+            engine.bus.topics.runs, run_id, command_envelope(command, tenant_id="default")
+        )
+    record = (await engine.wait([run_id]))[run_id]
+    assert (record.status, record.output) == ("succeeded", {"amount": 5})
+    (letter,) = await dead_letters(engine, 1)
+    assert letter.error_code == "scheduler.ValueTooDeep"
+    assert "deeper than 64" in letter.reason
+
+
+async def test_unencodable_start_never_stalls_the_partition(engine: Engine) -> None:
+    """A foreign producer's StartRun whose input is too deep for the encoder: the batch it
+    arrives in is split, the other runs start, the poison command is accounted for."""
+    await engine.publish_workflow({
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "echo"},
+        "spec": {"nodes": [{"id": "t", "type": "transform", "config": {"value": "{{ input }}"}}],
+                 "output": "{{ nodes.t.output }}"},
+    })  # fmt: skip
+    version = (await engine.store.get_version("echo")).version
+    poison = str(uuid.uuid4())
+    start = pb.StartRun(
+        command_id=f"{poison}:start", run_id=poison, workflow_id="echo",
+        workflow_version=version, input_json=b"[" * 300 + b"]" * 300,
+    )  # fmt: skip
+    # the same key as the runs after it: one partition, one batch
+    await engine.bus.publish(
+        engine.bus.topics.runs, poison,
+        new_envelope(start, tenant_id="default", run_id=poison, message_id=f"{poison}:start"),
+    )  # fmt: skip
+    others = [await engine.start("echo", {"n": i}) for i in range(10)]
+    records = await engine.wait(others, timeout=60)
+    assert [records[r].output for r in others] == [{"n": i} for i in range(10)]
+    with contextlib.suppress(NotFound):
+        record = await engine.store.get_run(poison)
+        assert record.status == "failed"  # the decider refuses the input: the run fails
+        steps_error = record.error or {}
+        assert steps_error.get("type") == "ValueTooDeep"
+        return
+    (letter,) = await dead_letters(engine, 1)
+    assert letter.error_code == "scheduler.poison_command"
+
+
+async def test_missing_subworkflow_fails_the_step(engine: Engine) -> None:
+    await engine.publish_workflow({
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "parent"},
+        "spec": {"nodes": [{"id": "child", "type": "subworkflow",
+                            "config": {"workflow": "no-such-workflow"}}]},
+    })  # fmt: skip
+    run_id = await engine.start("parent")
+    record = (await engine.wait([run_id], timeout=30))[run_id]
+    assert record.status == "failed"
+    (step,) = await engine.store.get_steps(run_id)
+    assert step.error is not None
+    assert step.error["type"] == "WorkflowNotFound"
+    assert "no-such-workflow" in step.error["message"]
