@@ -150,3 +150,34 @@ def test_failed_run_exit_code_and_logs(dev: Dev) -> None:
     assert dev.json("run", "get", run_id)["status"] == "compensated"
     logs = dev.tide("run", "logs", run_id).stdout
     assert "booking a flight to Porto" in logs
+
+
+def test_the_printed_hint_works_when_pasted(dev: Dev) -> None:
+    deadline = time.monotonic() + 30
+    hint = ""
+    while time.monotonic() < deadline and not hint:
+        log = (dev.data_dir / "dev.log").read_text()
+        hint = next((line for line in log.splitlines() if line.startswith("try: ")), "")
+        time.sleep(0.1)
+    command = hint.removeprefix("try: ")
+    assert f"TIDEFLOW_URL=http://127.0.0.1:{dev.port}" in command  # not the default port
+    assert ".venv/bin/tide run start hello" in command
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEFLOW_")}
+    env["PATH"] = "/usr/bin:/bin"  # `tide` itself is not on PATH
+    pasted = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120, check=False)  # fmt: skip
+    assert pasted.returncode == 0, pasted.stderr
+    assert json.loads(pasted.stdout) == {"greeting": "Hello, Ada!", "letters": 3}
+    assert pasted.stderr.startswith("run ")  # the id at once, before the progress lines
+
+
+def test_piped_tables_keep_ids_and_data_whole(dev: Dev) -> None:
+    run = dev.json("run", "start", "hello", "--input", '{"name": "' + "N" * 80 + '"}', "--wait")
+    listed = dev.tide("run", "list", "-w", "hello").stdout.splitlines()
+    assert listed[0].split()[:2] == ["RUN", "WORKFLOW"]
+    assert any(line.startswith(run["runId"] + " ") for line in listed)
+    events = dev.tide("run", "events", run["runId"]).stdout
+    assert "N" * 80 in events
+    assert "…" not in events
+    shown = dev.tide("run", "get", run["runId"]).stdout
+    assert shown.splitlines()[0].startswith(f"run {run['runId']}  succeeded")

@@ -13,6 +13,7 @@ from tideflow.sdk import (
     NonRetryableError,
     TaskContext,
     TaskError,
+    TaskModuleNotFoundError,
     TaskRegistry,
     UnknownTaskError,
 )
@@ -84,3 +85,37 @@ def test_modules_are_loaded_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     TaskRegistry.load_modules(["user_tasks_mod"])
     assert "from-module" in DEFAULT_REGISTRY.names()
     sys.modules.pop("user_tasks_mod", None)
+
+
+def test_modules_in_the_current_directory_are_found_as_python_m_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cwd_tasks_mod.py").write_text(
+        "from tideflow.sdk import task\n@task('from-cwd')\ndef f(v):\n    return v\n"
+    )
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "path_tasks_mod.py").write_text(
+        "from tideflow.sdk import task\n@task('from-path')\ndef f(v):\n    return v\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in {"", "."}])
+    try:
+        TaskRegistry.load_modules(["cwd_tasks_mod", "sub/path_tasks_mod.py"])
+        assert {"from-cwd", "from-path"} <= set(DEFAULT_REGISTRY.names())
+    finally:
+        sys.modules.pop("cwd_tasks_mod", None)
+        sys.modules.pop("path_tasks_mod", None)
+
+
+def test_a_missing_module_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "needs_dep_mod.py").write_text("import surely_not_installed_dep\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with pytest.raises(TaskModuleNotFoundError, match="no task module 'my_taks'") as missing:
+        TaskRegistry.load_modules(["my_taks"])
+    assert str(tmp_path) in str(missing.value)
+    with pytest.raises(TaskModuleNotFoundError, match="imports 'surely_not_installed_dep'"):
+        TaskRegistry.load_modules(["needs_dep_mod"])
+    sys.modules.pop("needs_dep_mod", None)

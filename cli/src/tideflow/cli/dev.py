@@ -14,6 +14,8 @@ import importlib.util
 import logging
 import os
 import secrets
+import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -52,9 +54,15 @@ def dev(
     from tideflow.cli._services import run_until_signalled
     from tideflow.infra import InfraError
     from tideflow.infra._postgres import Postgres
+    from tideflow.sdk import TaskModuleNotFoundError
     from tideflow.settings import ObservabilitySettings
 
     started = time.monotonic()
+    try:  # before anything starts: a typo in -m must not leave a Postgres behind
+        load_task_modules(examples, module or [])
+    except TaskModuleNotFoundError as e:
+        typer.secho(f"error MODULE_NOT_FOUND: {e}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from None
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     token = admin_token(data_dir)
@@ -68,7 +76,6 @@ def dev(
             typer.secho(str(e), err=True, fg=typer.colors.RED)
             raise typer.Exit(code=1) from e
         os.environ["TIDEFLOW_DATABASE_URL"] = postgres.url
-    load_task_modules(examples, module or [])
     try:
         run_until_signalled(
             lambda stop: _serve(
@@ -98,6 +105,8 @@ def admin_token(data_dir: Path) -> str:
 
 def load_task_modules(examples: Path, modules: list[str]) -> None:
     """The example workflows' tasks (so they run out of the box) and the user's modules."""
+    from tideflow.sdk import TaskRegistry
+
     example_tasks = examples / EXAMPLE_TASKS
     if example_tasks.exists():
         spec = importlib.util.spec_from_file_location("tideflow_example_tasks", example_tasks)
@@ -105,8 +114,7 @@ def load_task_modules(examples: Path, modules: list[str]) -> None:
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
             spec.loader.exec_module(module)
-    for name in modules:
-        importlib.import_module(name)
+    TaskRegistry.load_modules(modules)
 
 
 @contextlib.asynccontextmanager
@@ -164,13 +172,49 @@ async def _serve(
                         fg=typer.colors.GREEN, bold=True)  # fmt: skip
             typer.echo(f"admin token: {token}")
             typer.echo(f"examples published: {', '.join(applied) or 'none'}")
-            typer.echo(f"try: TIDEFLOW_TOKEN={token} tide run start hello "
-                       '--input \'{"name": "Ada"}\' --wait')  # fmt: skip
+            typer.echo("try: " + try_command(host=host, port=port, token=token, examples=applied))
             typer.echo("Ctrl-C stops everything.")
         results = await asyncio.gather(*services, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result
+
+
+def try_command(*, host: str, port: int, token: str, examples: list[str]) -> str:
+    """A first command that works when pasted into another shell in the same folder.
+
+    It names this `tide` by a path that shell can run (`tide` is often not on PATH), and
+    carries the address when it is not the default one clients assume.
+    """
+    from tideflow.cli._client import DEFAULT_URL
+
+    client_host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+    if ":" in client_host:
+        client_host = f"[{client_host}]"
+    url = f"http://{client_host}:{port}"
+    env = [] if url == DEFAULT_URL else [f"TIDEFLOW_URL={shlex.quote(url)}"]
+    env.append(f"TIDEFLOW_TOKEN={shlex.quote(token)}")
+    if "hello" in examples:
+        command = 'run start hello --input \'{"name": "Ada"}\' --wait'
+    else:
+        command = "workflow list"
+    return " ".join([*env, shlex.quote(tide_executable()), command])
+
+
+def tide_executable() -> str:
+    """How to call the running `tide`: `tide` if PATH finds this one, else a path to it.
+
+    A path inside the current folder stays relative (`.venv/bin/tide`), anything else is
+    absolute.
+    """
+    running = Path(sys.argv[0]).absolute()
+    on_path = shutil.which("tide")
+    if on_path is not None and Path(on_path).resolve() == running.resolve():
+        return "tide"
+    try:
+        return str(running.relative_to(Path.cwd()))
+    except ValueError:
+        return str(running)
 
 
 async def _wait_healthy(url: str, services: list[asyncio.Task[None]]) -> bool:

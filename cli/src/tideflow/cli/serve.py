@@ -80,8 +80,14 @@ def _executor(overrides: dict[str, object]) -> None:
     from tideflow.cli._services import kafka_bus, run_until_signalled
     from tideflow.executor.app import run_executor
     from tideflow.executor.settings import ExecutorSettings
+    from tideflow.sdk import TaskModuleNotFoundError, TaskRegistry
 
     settings = ExecutorSettings(**overrides)  # type: ignore[arg-type]
+    try:  # before connecting to anything: a typo in -m is one line, not a traceback
+        TaskRegistry.load_modules(settings.modules)
+    except TaskModuleNotFoundError as e:
+        typer.secho(f"error MODULE_NOT_FOUND: {e}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from None
 
     async def main(stop: asyncio.Event) -> None:
         async with kafka_bus(settings.kafka) as bus:

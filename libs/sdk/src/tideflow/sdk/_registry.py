@@ -6,8 +6,10 @@ import asyncio
 import importlib
 import inspect
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 TaskFunction = Callable[..., Any] | Callable[..., Awaitable[Any]]
@@ -18,6 +20,10 @@ TASK_LOGGER = "tideflow.task"
 
 class UnknownTaskError(LookupError):
     """A `function` node names a task no loaded module registered."""
+
+
+class TaskModuleNotFoundError(ImportError):
+    """A task module given with `--module` (or one it imports) cannot be found."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +71,14 @@ class TaskRegistry:
 
     @staticmethod
     def load_modules(modules: list[str]) -> None:
-        """Import user modules so their `@task` decorators run."""
+        """Import user modules so their `@task` decorators run.
+
+        Like `python -m`, the current directory is searched first, so `-m my_tasks` finds
+        `./my_tasks.py`; a path to a `.py` file works too. A module that cannot be found
+        is a `TaskModuleNotFoundError` whose message is the one line to show.
+        """
         for module in modules:
-            importlib.import_module(module)
+            _import_task_module(module)
 
     async def call(self, name: str, value: Any, context: TaskContext) -> Any:
         """Call a task with the node's input; sync functions run in a worker thread."""
@@ -81,6 +92,28 @@ class TaskRegistry:
         if inspect.isawaitable(result):
             return await result
         return result
+
+
+def _import_task_module(module: str) -> None:
+    """Import a module name or `.py` path, its folder (the current one by default) first."""
+    folder, name = Path.cwd(), module
+    if module.endswith(".py"):
+        path = Path(module).resolve()
+        folder, name = path.parent, path.stem
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        missing = e.name or name
+        if name == missing or name.startswith(missing + "."):
+            raise TaskModuleNotFoundError(
+                f"no task module {module!r}: not in {folder} nor among the installed packages",
+                name=module,
+            ) from None
+        raise TaskModuleNotFoundError(
+            f"task module {module!r} imports {missing!r}, which is not installed", name=missing
+        ) from e
 
 
 DEFAULT_REGISTRY = TaskRegistry()

@@ -1,0 +1,42 @@
+"""`-m my_tasks` finds `./my_tasks.py` as `python -m` would; a missing one is one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+TIDE = str(Path(sys.executable).with_name("tide"))
+NOWHERE = {"TIDEFLOW_DATABASE_URL": "postgresql://tideflow@127.0.0.1:9/tideflow",
+           "TIDEFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:9"}  # fmt: skip
+TASKS = "from tideflow.sdk import task\n\n@task('mine')\ndef mine(value):\n    return value\n"
+
+
+def tide(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([TIDE, *args], cwd=cwd, capture_output=True, text=True, timeout=60,
+                          check=False, env={**os.environ, **NOWHERE})  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [["dev", "--examples", "none"], ["serve", "executor"]])
+def test_a_module_in_the_current_directory_is_found(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "my_tasks.py").write_text(TASKS)
+    done = tide(tmp_path, *command, "-m", "my_tasks")
+    # the module loaded, so the command went on to connect: the (absent) infra is what fails
+    assert "MODULE_NOT_FOUND" not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "start it (`tide infra up`)" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["dev", "--examples", "none"], ["serve", "executor"]])
+def test_a_missing_module_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    done = tide(tmp_path, *command, "-m", "my_taks")
+    assert done.returncode == 2
+    where = f"not in {tmp_path} nor among the installed packages"
+    line = f"error MODULE_NOT_FOUND: no task module 'my_taks': {where}"
+    assert done.stderr.splitlines() == [line]
+    assert not (tmp_path / ".tideflow").exists()  # nothing was started before the check
