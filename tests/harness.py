@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tideflow.bus import Bus
-from tideflow.core import StartRun, parse_definition
+from tideflow.core import StartRun, ids, parse_definition
 from tideflow.store import EventStore, RunRecord
 from tideflow.wire import command_envelope
 
@@ -35,7 +35,7 @@ class Client:
         run_id = run_id or str(uuid.uuid4())
         version = await self.store.get_version(workflow)
         command = StartRun(
-            command_id=f"{run_id}:start", run_id=run_id, workflow=workflow,
+            command_id=ids.start_command_id(run_id), run_id=run_id, workflow=workflow,
             version=version.version, definition=parse_definition(version.definition),
             input=run_input,
         )  # fmt: skip

@@ -22,6 +22,7 @@ from tideflow.store import (
     StepRecord,
     StoreError,
     Timer,
+    TimerKey,
 )
 
 pytestmark = pytest.mark.contract
@@ -269,7 +270,7 @@ async def test_a_conflict_in_one_run_rolls_back_the_whole_batch(store: EventStor
         outbox=[*a.outbox, *b.outbox],
         timers=[*a.timers, *b.timers],
         processed=[*a.processed, *b.processed],
-        cancel_timers=["keep-me"],
+        cancel_timers=[TimerKey("a", "keep-me")],
     )
     await store.schedule_timers([Timer("keep-me", "a", now - timedelta(seconds=1), "delay")])
     with pytest.raises(ConcurrencyConflict) as caught:

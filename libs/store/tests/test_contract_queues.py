@@ -20,6 +20,7 @@ from tideflow.store import (
     Snapshot,
     StepRecord,
     Timer,
+    TimerKey,
 )
 
 pytestmark = pytest.mark.contract
@@ -103,7 +104,7 @@ async def test_due_timers_are_claimed_in_fire_order_and_completed(store: EventSt
         "t001",
         "t003",
     ]
-    await store.complete_timers(["t001", "t002", "t003"])
+    await store.complete_timers([TimerKey("r", f"t00{i}") for i in (1, 2, 3)])
     await store.complete_timers([])
     assert await store.claim_due_timers(later + timedelta(hours=1), 10, LEASE) == []
 
@@ -114,7 +115,7 @@ async def test_rescheduling_a_timer_replaces_it_and_cancel_removes_it(store: Eve
     await store.commit_batch(
         CommitBatch(
             timers=[Timer("t001", "r", NOW + timedelta(seconds=1), "delay", {"new": True})],
-            cancel_timers=["t002"],
+            cancel_timers=[TimerKey("r", "t002")],
         )
     )
     [replaced] = await store.claim_due_timers(NOW + timedelta(seconds=1), 10, LEASE)

@@ -1,5 +1,6 @@
 """Tideflow core: workflow definitions, expressions and the pure run state machine (no IO)."""
 
+from tideflow.core import _ids as ids
 from tideflow.core._cel import (
     MAX_EXPRESSION_LENGTH,
     MAX_RESULT_BYTES,
@@ -91,6 +92,7 @@ from tideflow.core._events import (
     event_to_record,
 )
 from tideflow.core._graph import Graph
+from tideflow.core._ids import TimerRef
 from tideflow.core._limits import (
     LimitCode,
     Limits,
@@ -200,6 +202,7 @@ __all__ = [
     "TimerCancelled",
     "TimerFired",
     "TimerKind",
+    "TimerRef",
     "TimerScheduled",
     "Unwinding",
     "WorkflowDefinition",
@@ -219,6 +222,7 @@ __all__ = [
     "fork",
     "format_duration",
     "get_node_type",
+    "ids",
     "json_depth",
     "parse_definition",
     "parse_duration",

@@ -7,7 +7,6 @@ same events will produce it (property tests check that).
 
 import hashlib
 import heapq
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +39,13 @@ from tideflow.core._events import (
     TimerScheduled,
 )
 from tideflow.core._graph import Edge, Graph
+from tideflow.core._ids import (
+    child_run_id,
+    compensated_step,
+    compensation_key,
+    item_key,
+    timer_id,
+)
 from tideflow.core._state import (
     RunState,
     RunStatus,
@@ -55,20 +61,9 @@ from tideflow.core.nodes import Execution, get_node_type
 from tideflow.core.nodes._foreach import MAX_ITEMS, ForeachChild
 
 DEFAULT_RETRY = RetryPolicy()
-_CHILD_NAMESPACE = uuid.UUID("5d7f3c1e-7a51-4a55-9a36-0a4f0b6f2a11")
 _ACTIVE = frozenset(
     {StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.WAITING, StepStatus.BACKOFF}
 )
-
-
-def compensation_key(step: str) -> str:
-    """The key of the step that compensates `step`."""
-    return f"{step}.compensate"
-
-
-def item_key(step: str, index: int) -> str:
-    """The key of item `index` of the foreach step `step`."""
-    return f"{step}[{index}]"
 
 
 def backoff(policy: RetryPolicy, run_id: str, step: str, attempt: int) -> timedelta:
@@ -450,7 +445,7 @@ class Decision:
             if wait:
                 self.set_timer(key, attempt, TimerKind.STEP_TIMEOUT, wait)
         elif execution is Execution.CHILD:
-            child = str(uuid.uuid5(_CHILD_NAMESPACE, f"{self.state.run_id}/{key}/{attempt}"))
+            child = child_run_id(self.state.run_id, key, attempt)
             self.emit(StepScheduled(**common, config=rendered.value, child_run_id=child))
             if spec.timeout:
                 self.set_timer(key, attempt, TimerKind.STEP_TIMEOUT, spec.timeout)
@@ -481,15 +476,15 @@ class Decision:
         """Set a durable timer whose id is derived from the step and attempt."""
         self.emit(
             TimerScheduled(
-                at=self.now, timer_id=f"{key}/{kind}/{attempt}", kind=kind, step=key,
+                at=self.now, timer_id=timer_id(key, kind, attempt), kind=kind, step=key,
                 attempt=attempt, fire_at=self.now + after,
             )
         )  # fmt: skip
 
     def cancel_timers(self, key: str) -> None:
         """Drop every timer of a step (it finished or was abandoned)."""
-        for timer_id in [t.timer_id for t in self.state.timers.values() if t.step == key]:
-            self.emit(TimerCancelled(at=self.now, timer_id=timer_id))
+        for timer in [t.timer_id for t in self.state.timers.values() if t.step == key]:
+            self.emit(TimerCancelled(at=self.now, timer_id=timer))
 
     def schedule_delay(
         self, key: str, spec: NodeSpec, attempt: int, config: Any, common: dict[str, Any]
@@ -575,7 +570,7 @@ class Decision:
         if step.role is StepRole.ITEM and step.parent_step is not None:
             self.pump_foreach(step.parent_step)
         elif step.role is StepRole.COMPENSATION:
-            for_step = key.removesuffix(".compensate")
+            for_step = compensated_step(key)
             self.emit(CompensationSucceeded(at=self.now, for_step=for_step, step=key))
             self.next_compensation()
 
@@ -591,11 +586,11 @@ class Decision:
             and step.attempt < policy.max_attempts
         ):
             delay = backoff(policy, self.state.run_id, key, step.attempt)
-            timer_id = f"{key}/{TimerKind.RETRY}/{step.attempt}"
+            retry_timer = timer_id(key, TimerKind.RETRY, step.attempt)
             self.emit(
                 StepRetryScheduled(
                     at=self.now, step=key, attempt=step.attempt, error=error,
-                    next_attempt=step.attempt + 1, fire_at=self.now + delay, timer_id=timer_id,
+                    next_attempt=step.attempt + 1, fire_at=self.now + delay, timer_id=retry_timer,
                 )
             )  # fmt: skip
             self.set_timer(key, step.attempt, TimerKind.RETRY, delay)
@@ -620,7 +615,7 @@ class Decision:
             )
             self.step_failed(parent.step, wrapped)
         elif step.role is StepRole.COMPENSATION:
-            for_step = key.removesuffix(".compensate")
+            for_step = compensated_step(key)
             self.emit(CompensationFailed(at=self.now, for_step=for_step, step=key, error=error))
             self.next_compensation()
         elif self.state.unwinding is None:

@@ -55,6 +55,7 @@ from tideflow.store._records import (
     StoredLogLine,
     StoredOutboxMessage,
     Timer,
+    TimerKey,
     WorkflowRecord,
     WorkflowVersion,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "StoredOutboxMessage",
     "TenantRecord",
     "Timer",
+    "TimerKey",
     "UserRecord",
     "WorkflowRecord",
     "WorkflowVersion",

@@ -44,6 +44,7 @@ from tideflow.store._records import (
     StoredLogLine,
     StoredOutboxMessage,
     Timer,
+    TimerKey,
 )
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
         self._snapshots: dict[str, dict[int, Snapshot]] = {}
         self._outbox: dict[int, tuple[StoredOutboxMessage, datetime | None]] = {}
         self._outbox_ids = itertools.count(1)
-        self._timers: dict[str, tuple[Timer, datetime | None]] = {}
+        self._timers: dict[TimerKey, tuple[Timer, datetime | None]] = {}
         self._processed: dict[str, str | None] = {}
         self._logs: list[StoredLogLine] = []
         self._log_ids = itertools.count(1)
@@ -115,8 +116,8 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
             self._snapshots.setdefault(snap.run_id, {})[snap.seq] = replace(
                 snap, state=_copy(snap.state)
             )
-        for timer_id in batch.cancel_timers:
-            self._timers.pop(timer_id, None)
+        for key in batch.cancel_timers:
+            self._timers.pop(TimerKey(*key), None)
         self._put_timers(batch.timers)
         for p in batch.processed:
             self._processed.setdefault(p.command_id, p.run_id)
@@ -316,7 +317,7 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
 
     def _put_timers(self, timers: Sequence[Timer]) -> None:
         for t in timers:
-            self._timers[t.timer_id] = (replace(t, payload=_copy(t.payload)), None)
+            self._timers[t.key] = (replace(t, payload=_copy(t.payload)), None)
 
     async def claim_due_timers(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
         due = sorted(
@@ -325,15 +326,15 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
                 for t, until in self._timers.values()
                 if t.fire_at <= now and (until is None or until <= now)
             ),
-            key=lambda t: (t.fire_at, t.timer_id),
+            key=lambda t: (t.fire_at, t.run_id, t.timer_id),
         )[:limit]
         for t in due:
-            self._timers[t.timer_id] = (t, now + lease)
+            self._timers[t.key] = (t, now + lease)
         return [replace(t, payload=_copy(t.payload)) for t in due]
 
-    async def complete_timers(self, timer_ids: Collection[str]) -> None:
-        for timer_id in timer_ids:
-            self._timers.pop(timer_id, None)
+    async def complete_timers(self, timers: Collection[TimerKey]) -> None:
+        for key in timers:
+            self._timers.pop(TimerKey(*key), None)
 
     async def append_logs(self, lines: Sequence[LogLine]) -> list[StoredLogLine]:
         now = _now()

@@ -136,20 +136,24 @@ DELETE_OUTBOX = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 UPSERT_TIMER = """
 INSERT INTO timers (timer_id, tenant_id, run_id, fire_at, kind, payload, claimed_until)
 VALUES ($1, $2, $3, $4, $5, $6, NULL)
-ON CONFLICT (timer_id) DO UPDATE SET
-    run_id = EXCLUDED.run_id,
+ON CONFLICT (run_id, timer_id) DO UPDATE SET
     fire_at = EXCLUDED.fire_at,
     kind = EXCLUDED.kind,
     payload = EXCLUDED.payload,
     claimed_until = NULL
 """
 
-DELETE_TIMERS = "DELETE FROM timers WHERE timer_id = ANY($1::text[])"
+# Timer ids are unique within a run only: every delete names (run_id, timer_id) pairs.
+DELETE_TIMERS = """
+DELETE FROM timers AS t
+USING unnest($1::text[], $2::text[]) AS k(run_id, timer_id)
+WHERE t.run_id = k.run_id AND t.timer_id = k.timer_id
+"""
 
 CLAIM_TIMERS = """
 UPDATE timers SET claimed_until = $1 + $3::interval
-WHERE timer_id IN (
-    SELECT timer_id FROM timers
+WHERE (run_id, timer_id) IN (
+    SELECT run_id, timer_id FROM timers
     WHERE fire_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1)
     ORDER BY fire_at LIMIT $2
     FOR UPDATE SKIP LOCKED

@@ -27,6 +27,7 @@ from tideflow.store._records import (
     StoredLogLine,
     StoredOutboxMessage,
     Timer,
+    TimerKey,
     WorkflowRecord,
     WorkflowVersion,
 )
@@ -232,8 +233,11 @@ class EventStore(Protocol):
         """Claim timers due at `now` that nobody holds; each is handed to one claimer per lease."""
         ...
 
-    async def complete_timers(self, timer_ids: Collection[str]) -> None:
-        """Delete fired timers once their `TimerFired` command is durable."""
+    async def complete_timers(self, timers: Collection[TimerKey]) -> None:
+        """Delete fired timers once their `FireTimer` command is durable.
+
+        Timer ids are unique within their run only, so timers are named by `TimerKey`.
+        """
         ...
 
     async def append_logs(self, lines: Sequence[LogLine]) -> list[StoredLogLine]:

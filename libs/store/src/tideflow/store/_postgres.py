@@ -52,6 +52,7 @@ from tideflow.store._records import (
     StoredLogLine,
     StoredOutboxMessage,
     Timer,
+    TimerKey,
 )
 
 if TYPE_CHECKING:
@@ -262,12 +263,12 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
     async def claim_due_timers(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
         with translated("claim timers"):
             rows = await self._pool.fetch(sql.CLAIM_TIMERS, now, limit, lease)
-        return sorted((timer(row) for row in rows), key=lambda t: (t.fire_at, t.timer_id))
+        return sorted((timer(row) for row in rows), key=lambda t: (t.fire_at, t.run_id, t.timer_id))
 
-    async def complete_timers(self, timer_ids: Collection[str]) -> None:
-        if timer_ids:
+    async def complete_timers(self, timers: Collection[TimerKey]) -> None:
+        if timers:
             with translated("complete timers"):
-                await self._pool.execute(sql.DELETE_TIMERS, list(timer_ids))
+                await self._pool.execute(sql.DELETE_TIMERS, *_timer_keys(timers))
 
     async def append_logs(self, lines: Sequence[LogLine]) -> list[StoredLogLine]:
         if not lines:
@@ -324,7 +325,7 @@ async def _write_side_effects(connection: Connection, batch: CommitBatch) -> lis
         sql.UPSERT_SNAPSHOT, [(s.run_id, s.seq, s.tenant_id, s.state) for s in batch.snapshots]
     )
     if batch.cancel_timers:
-        await connection.execute(sql.DELETE_TIMERS, list(batch.cancel_timers))
+        await connection.execute(sql.DELETE_TIMERS, *_timer_keys(batch.cancel_timers))
     await connection.executemany(sql.UPSERT_TIMER, [_timer_args(t) for t in batch.timers])
     await connection.executemany(
         sql.INSERT_PROCESSED, [(p.command_id, p.tenant_id, p.run_id) for p in batch.processed]
@@ -413,6 +414,11 @@ def _step_args(s: StepRecord) -> tuple[Any, ...]:
         s.error,
         s.output,
     )
+
+
+def _timer_keys(keys: Collection[TimerKey]) -> tuple[list[str], list[str]]:
+    """(run ids, timer ids) as two parallel arrays for `unnest`."""
+    return [k.run_id for k in keys], [k.timer_id for k in keys]
 
 
 def _timer_args(t: Timer) -> tuple[Any, ...]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence  # noqa: TC003
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta  # noqa: TC003
-from typing import Any
+from typing import Any, NamedTuple
 
 DEFAULT_TENANT = "default"
 
@@ -121,9 +121,16 @@ class StoredOutboxMessage:
     tenant_id: str = DEFAULT_TENANT
 
 
+class TimerKey(NamedTuple):
+    """What identifies a timer: its id is unique within its run only (`pause/delay/1`)."""
+
+    run_id: str
+    timer_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class Timer:
-    """A durable timer. Scheduling an existing `timer_id` replaces it (and releases any claim)."""
+    """A durable timer. Scheduling an existing key replaces it (and releases any claim)."""
 
     timer_id: str
     run_id: str
@@ -131,6 +138,11 @@ class Timer:
     kind: str
     payload: JSONObject = field(default_factory=dict)
     tenant_id: str = DEFAULT_TENANT
+
+    @property
+    def key(self) -> TimerKey:
+        """The timer's identity among the timers of every run."""
+        return TimerKey(self.run_id, self.timer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +170,7 @@ class CommitBatch:
     outbox: Sequence[OutboxMessage] = ()
     outbox_claimed_for: timedelta | None = None
     timers: Sequence[Timer] = ()
-    cancel_timers: Sequence[str] = ()
+    cancel_timers: Sequence[TimerKey] = ()
     processed: Sequence[ProcessedCommand] = ()
 
 

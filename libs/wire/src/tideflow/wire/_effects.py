@@ -22,6 +22,7 @@ from tideflow.core import (
     ParentLink,
     StartChildRun,
     StepResult,
+    ids,
 )
 from tideflow.wire._commands import command_envelope
 from tideflow.wire._json import dump, duration, timestamp
@@ -69,7 +70,7 @@ def _message(
                 task.deadline.CopyFrom(timestamp(effect.deadline))
             envelope = new_envelope(
                 task, tenant_id=tenant_id, run_id=effect.run_id,
-                message_id=f"{effect.run_id}:{effect.step}:{effect.attempt}:task",
+                message_id=ids.task_message_id(effect.run_id, effect.step, effect.attempt),
             )  # fmt: skip
             return Outgoing(topics.tasks(effect.queue), effect.run_id, envelope)
         case CancelTask():
@@ -79,13 +80,13 @@ def _message(
             )  # fmt: skip
             envelope = new_envelope(
                 cancel, tenant_id=tenant_id, run_id=effect.run_id,
-                message_id=f"{effect.run_id}:{effect.step}:{effect.attempt}:cancel",
+                message_id=ids.cancel_task_message_id(effect.run_id, effect.step, effect.attempt),
             )  # fmt: skip
             queue = queues.get(effect.step, "default")
             return Outgoing(topics.task_cancels(queue), effect.run_id, envelope)
         case StartChildRun():
             start = pb.StartRun(
-                command_id=f"{effect.child_run_id}:start", run_id=effect.child_run_id,
+                command_id=ids.start_command_id(effect.child_run_id), run_id=effect.child_run_id,
                 workflow_id=effect.workflow, workflow_version=effect.version or 0,
                 input_json=dump(effect.input), parent_run_id=effect.run_id,
                 parent_node_id=effect.parent_step,
@@ -100,7 +101,7 @@ def _message(
             return Outgoing(topics.runs, effect.child_run_id, envelope)
         case CancelChildRun():
             command = Cancel(
-                command_id=f"{effect.child_run_id}:cancel-by-parent",
+                command_id=ids.child_cancel_command_id(effect.child_run_id),
                 run_id=effect.child_run_id, reason="parent step abandoned",
             )  # fmt: skip
             return Outgoing(
@@ -109,7 +110,7 @@ def _message(
             )  # fmt: skip
         case NotifyParent():
             result = StepResult(
-                command_id=f"{effect.run_id}:ended", run_id=effect.parent_run_id,
+                command_id=ids.child_ended_command_id(effect.run_id), run_id=effect.parent_run_id,
                 step=effect.step, attempt=effect.attempt, ok=effect.ok, output=effect.output,
                 error=effect.error,
             )  # fmt: skip
@@ -130,6 +131,6 @@ def event_message(
     )  # fmt: skip
     envelope = new_envelope(
         message, tenant_id=event.tenant_id, run_id=event.run_id,
-        message_id=f"{event.run_id}:{event.seq}",
+        message_id=ids.event_message_id(event.run_id, event.seq),
     )  # fmt: skip
     return Outgoing(topics.events, event.run_id, envelope)

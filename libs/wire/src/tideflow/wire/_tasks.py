@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tideflow.bus import Outgoing, Topics, new_envelope, pb
+from tideflow.core import ids
 from tideflow.nodes import StepFailure, StepOutcome, TaskSpec
 from tideflow.store import LogLine
 from tideflow.wire._json import dump, from_timestamp, load, load_object, timestamp
@@ -48,7 +49,7 @@ def result_envelope(
     finished_at: datetime | None = None,
 ) -> Outgoing:
     """The StepResult command for one attempt; its id makes a re-sent result harmless."""
-    command_id = f"{spec.run_id}:{spec.node_id}:{spec.attempt}:result"
+    command_id = ids.result_command_id(spec.run_id, spec.node_id, spec.attempt)
     result = pb.StepResult(
         command_id=command_id, run_id=spec.run_id, node_id=spec.node_id, attempt=spec.attempt,
         started_at=timestamp(started_at),

@@ -28,6 +28,7 @@ from tideflow.core import (
     WorkflowDefinition,
     event_from_record,
     fork,
+    ids,
     validate_input,
 )
 from tideflow.gateway.auth import Principal
@@ -176,7 +177,7 @@ async def start_run(
     _check_input(services, definition, input_value)
     run_id = str(uuid.uuid4())
     command = StartRun(
-        command_id=f"{run_id}:start",
+        command_id=ids.start_command_id(run_id),
         run_id=run_id,
         workflow=workflow_id,
         version=published.version,
@@ -232,10 +233,14 @@ async def replay_run(
     try:
         if input_given:
             command = fork(
-                events, from_seq, run_id=run_id, command_id=f"{run_id}:start", input=new_input
+                events,
+                from_seq,
+                run_id=run_id,
+                command_id=ids.start_command_id(run_id),
+                input=new_input,
             )
         else:
-            command = fork(events, from_seq, run_id=run_id, command_id=f"{run_id}:start")
+            command = fork(events, from_seq, run_id=run_id, command_id=ids.start_command_id(run_id))
     except ValueError as e:
         raise ApiError(422, ErrorCode.SEQ_OUT_OF_RANGE, str(e)) from e
     if input_given:

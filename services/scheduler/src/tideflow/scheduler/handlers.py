@@ -65,6 +65,7 @@ from tideflow.store import (
     Snapshot,
     StepRecord,
     Timer,
+    TimerKey,
 )
 from tideflow.wire import (
     StartRequest,
@@ -292,7 +293,7 @@ class CommandHandler:
         steps: list[StepRecord] = []
         snapshots: list[Snapshot] = []
         timers: list[Timer] = []
-        cancel_timers: list[str] = []
+        cancel_timers: list[TimerKey] = []
         outgoing: list[Outgoing] = []
         for run in runs:
             records_ = [event_to_record(e) for e in run.events]
@@ -311,7 +312,9 @@ class CommandHandler:
             steps.extend(changed_steps(run.before, run.state, tenant_id=run.tenant_id))
             run_effects = effects(run.state, run.events)
             timers.extend(_timers(run_effects, run.tenant_id))
-            cancel_timers.extend(e.timer_id for e in run_effects if isinstance(e, CancelTimer))
+            cancel_timers.extend(
+                TimerKey(e.run_id, e.timer_id) for e in run_effects if isinstance(e, CancelTimer)
+            )
             queues = {key: step.queue for key, step in run.state.steps.items()}
             outgoing.extend(
                 effect_messages(

@@ -2,7 +2,9 @@
 
 Timers are claimed with a lease (`FOR UPDATE SKIP LOCKED` underneath), so replicas share
 them; a replica that dies after publishing but before completing leaves the lease to
-expire and the timer fires again, which the run ignores (the command id is the timer id).
+expire and the timer fires again, which the run ignores (a fired timer is no longer in the
+run's state). Timer ids are unique within their run only: the store keys timers by
+`(run_id, timer_id)` and every claim, completion and cancel names both.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tideflow.bus import Outgoing
-from tideflow.core import FireTimer
+from tideflow.core import FireTimer, TimerRef, ids
 from tideflow.scheduler import metrics
 from tideflow.wire import command_envelope
 
@@ -45,7 +47,9 @@ class TimerLoop:
                 timer.run_id,
                 command_envelope(
                     FireTimer(
-                        command_id=f"timer:{timer.timer_id}",
+                        command_id=ids.fire_timer_command_id(
+                            TimerRef(timer.run_id, timer.timer_id)
+                        ),
                         run_id=timer.run_id,
                         timer_id=timer.timer_id,
                     ),
@@ -54,7 +58,7 @@ class TimerLoop:
             )
             for timer in due
         )
-        await self._store.complete_timers([timer.timer_id for timer in due])
+        await self._store.complete_timers([timer.key for timer in due])
         metrics.TIMERS_FIRED.inc(len(due))
         return len(due)
 
