@@ -82,6 +82,11 @@ CASES = [
     ("secret mixed with data", lambda d: nodes(d)[2]["config"].update(
         url="{{ secrets.k + input.n }}"), ProblemCode.SECRET_NOT_ALLOWED,
      "spec.nodes[2].config.url"),
+    ("the whole secrets map", lambda d: nodes(d)[2]["config"].update(body="{{ secrets }}"),
+     ProblemCode.SECRET_NOT_ALLOWED, "spec.nodes[2].config.body"),
+    ("secrets map in a call", lambda d: nodes(d)[2]["config"].update(
+        headers={"x": "{{ string(secrets) }}"}), ProblemCode.SECRET_NOT_ALLOWED,
+     "spec.nodes[2].config.headers.x"),
     ("bad duration", lambda d: nodes(d)[2].update(timeout="soon"), ProblemCode.INVALID_DURATION,
      "spec.nodes[2].timeout"),
     ("zero attempts", lambda d: nodes(d)[2].update(retry={"maxAttempts": 0}),

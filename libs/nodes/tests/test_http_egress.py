@@ -286,6 +286,9 @@ async def test_idempotency_key_header_and_kept_headers(target, platform):
     assert isinstance(own, StepSuccess)
     assert own.output["body"]["headers"]["idempotency-key"] == "mine"
     assert own.output["headers"] == {"x-request-id": "r-1"}
+    utf8 = await call(policy, task(f"{target.url}/echo", headers={"X-Name": "Välue ✓"}))
+    assert isinstance(utf8, StepSuccess)
+    assert utf8.output["body"]["headers"]["x-name"].encode("latin-1").decode() == "Välue ✓"
     everything = await call(policy, task(f"{target.url}/echo", responseHeaders=["*"]))
     assert isinstance(everything, StepSuccess)
     assert "set-cookie" in everything.output["headers"]

@@ -11,6 +11,7 @@ that happens to contain `{{ secrets.x }}` can never be expanded into a secret.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -114,6 +115,30 @@ def iter_expressions(value: Any, path: Path = ()) -> Iterator[tuple[Path, str, s
             yield from iter_expressions(item, (*path, index))
 
 
+_STRING = r"""(?:"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')"""
+_SECRET_USES = re.compile(
+    rf"(?P<str>[rRbB]*{_STRING})"
+    rf"|(?P<named>(?<![.\w])secrets\s*(?:\.\s*[A-Za-z_]\w*|\[\s*{_STRING}\s*\]))"
+    r"|(?P<whole>(?<![.\w])secrets\b)"
+)
+
+
+def check_secrets_named(source: str) -> None:
+    """Every use of `secrets` names one secret (`secrets.x`, `secrets["x"]`).
+
+    The map itself (`{{ secrets }}`, `size(secrets)`, `secrets[input.k]`) would let one
+    template send every secret of the tenant anywhere, so it is not addressable.
+    """
+    for match in _SECRET_USES.finditer(source):
+        if match.group("whole"):
+            raise ExpressionError(
+                "an expression that reads secrets must name each one (secrets.NAME or "
+                'secrets["NAME"]); the secrets map as a whole is not addressable',
+                expression=source,
+                position=match.start("whole") + 1,
+            )
+
+
 def check_expression(source: str, scope: Scope, *, allow_secrets: bool) -> None:
     """Compile-time checks: syntax, declared variables, and where secrets may appear."""
     compile_expression(source, scope)
@@ -124,6 +149,7 @@ def check_expression(source: str, scope: Scope, *, allow_secrets: bool) -> None:
                 "secrets can only be used in the config of nodes that run in a worker",
                 expression=source,
             )
+        check_secrets_named(source)
         others = roots & {"input", "nodes", "vars", "run", "item", "index"}
         if others:
             raise ExpressionError(
@@ -209,13 +235,25 @@ def render(
     return Rendered(walk(value, ()), tuple(paths))
 
 
+def _at(value: Any, path: Path) -> Any:
+    for part in path:
+        value = value[part]
+    return value
+
+
 def resolve_secrets(
     value: Any, secret_paths: tuple[Path, ...] | list[Path], secrets: Mapping[str, Any]
 ) -> Any:
     """Fill in the secret templates the core left at `secret_paths` (executor side).
 
-    Only those paths are evaluated, with nothing but `secrets` in scope.
+    Only those paths are evaluated, with nothing but `secrets` in scope, and only
+    expressions that name their secrets (checked again here, for definitions stored
+    before that rule).
     """
+    for raw_path in secret_paths:
+        for _, source, _ in iter_expressions(_at(value, tuple(raw_path))):
+            if _reads_secrets(source):
+                check_secrets_named(source)
     result = json.loads(json.dumps(value))
     context = {"secrets": dict(secrets)}
     for raw_path in secret_paths:

@@ -164,16 +164,16 @@ def _request(task: TaskSpec) -> dict[str, Any]:
         raise RequestInvalid(f"invalid URL: {e}") from e
     if parsed.scheme not in {"http", "https"} or not parsed.host:
         raise RequestInvalid(f"only http:// and https:// URLs with a host are allowed, not {url}")
-    headers: dict[str, str] = {}
+    headers: dict[str, bytes] = {}
     for name, value in (config.get("headers") or {}).items():
         text = value if isinstance(value, str) else orjson.dumps(value).decode()
         if not _TOKEN.fullmatch(str(name)):
             raise RequestInvalid(f"header name {name!r} is not a valid HTTP token")
         if _BAD_VALUE.search(text):
             raise RequestInvalid(f"header {name} holds CR, LF or NUL, which would split it")
-        headers[str(name)] = text
+        headers[str(name)] = text.encode()  # UTF-8: httpx would refuse non-ASCII text
     if task.idempotency_key and not any(k.lower() == "idempotency-key" for k in headers):
-        headers["Idempotency-Key"] = task.idempotency_key
+        headers["Idempotency-Key"] = task.idempotency_key.encode()
     timeout = _seconds(config.get("timeout"), DEFAULT_TIMEOUT_S)
     if task.timeout is not None:
         timeout = min(timeout, task.timeout.total_seconds())

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tideflow.executor.handlers import TaskRunner, install_step_log_collector
+from tideflow.executor.redaction import Redactor, install_log_redaction, remove_log_redaction
 from tideflow.executor.secrets import EnvironmentSecrets
 from tideflow.nodes import EgressPolicy, FunctionHandler, HandlerRegistry, HttpHandler
 from tideflow.runtime import HealthServer
@@ -48,6 +49,8 @@ async def run_executor(
     registry = registry or DEFAULT_REGISTRY
     TaskRegistry.load_modules(settings.modules)
     install_step_log_collector()
+    redactor = Redactor()
+    install_log_redaction(redactor)
     egress = settings.egress
     http = HttpHandler(
         policy=EgressPolicy.from_settings(egress, listeners=settings.listeners()),
@@ -61,6 +64,7 @@ async def run_executor(
         secrets=EnvironmentSecrets(),
         concurrency=settings.concurrency,
         limits=engine_limits(settings.limits),
+        redactor=redactor,
     )
     topics = [bus.topics.tasks(queue) for queue in settings.queues]
     cancel_topics = [bus.topics.task_cancels(queue) for queue in settings.queues]
@@ -114,6 +118,7 @@ async def run_executor(
         for consumer in [*consumers, cancels]:
             await consumer.close()
         await http.aclose()
+        remove_log_redaction(redactor)
         if health is not None:
             await health.stop()
         log.info("executor stopped")

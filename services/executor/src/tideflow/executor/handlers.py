@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from tideflow.bus import CodecError, dump_json, payload_of, pb
 from tideflow.core import CoreError, Limits, check_value, resolve_secrets
 from tideflow.executor import metrics
+from tideflow.executor.redaction import Redactor
 from tideflow.nodes import StepFailure, StepOutcome, TaskSpec
 from tideflow.sdk import TASK_LOGGER
 from tideflow.wire import cancel_of, result_envelope, task_of
@@ -83,11 +84,13 @@ class TaskRunner:
         secrets: SecretSource,
         concurrency: int,
         limits: Limits | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self._bus = bus
         self._limits = limits or Limits()
         self._handlers = handlers
         self._secrets = secrets
+        self._redactor = redactor or Redactor()
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[AttemptKey, asyncio.Task[None]] = {}
         # Recent cancellations only: a cancel arrives right after its task (same partition),
@@ -151,15 +154,31 @@ class TaskRunner:
         async with self._slots:
             started = datetime.now(UTC)
             outcome = bounded(await self._run_handler(spec, secret_paths), spec, self._limits)
+        # after the bound, so the walk never meets a value nested too deep to recurse into
+        outcome = self._redacted(outcome)
         try:
             result = result_envelope(spec, outcome, topics=self._bus.topics, started_at=started)
         except CodecError as e:  # deterministic: sending it again would fail again
-            message = f"result of step {spec.node_id!r}: {e}"
+            message = self._redactor.text(f"result of step {spec.node_id!r}: {e}")
             outcome = StepFailure("NotJson", message, retryable=False)
             result = result_envelope(spec, outcome, topics=self._bus.topics, started_at=started)
         if lines:
+            lines = [line | {"message": self._redactor.text(line["message"])} for line in lines]
             result.envelope.step_result.extra_json = dump_json({"logs": lines})
         await self._bus.publish(result.topic, result.key, result.envelope)
+
+    def _redacted(self, outcome: StepOutcome) -> StepOutcome:
+        """The outcome with every secret value this process knows masked: it becomes
+        events, API answers and logs, none of which may hold a secret."""
+        if self._redactor.empty:
+            return outcome
+        if isinstance(outcome, StepFailure):
+            return replace(
+                outcome,
+                message=self._redactor.text(outcome.message),
+                details=self._redactor.value(outcome.details),
+            )
+        return replace(outcome, output=self._redactor.value(outcome.output))
 
     async def _run_handler(
         self, spec: TaskSpec, secret_paths: list[tuple[str | int, ...]]
@@ -167,8 +186,9 @@ class TaskRunner:
         metrics.IN_FLIGHT.inc()
         began = time.perf_counter()
         try:
+            secrets = self._secrets.secrets(spec.tenant_id)
+            self._redactor.learn(secrets.values())
             if secret_paths:
-                secrets = self._secrets.secrets(spec.tenant_id)
                 config = resolve_secrets(spec.config, secret_paths, secrets)
                 spec = replace(spec, config=config)
             timeout = spec.timeout.total_seconds() if spec.timeout else None

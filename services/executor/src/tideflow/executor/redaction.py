@@ -1,0 +1,123 @@
+"""Secret values, redacted by value from everything the executor reports or logs.
+
+The executor is the only process that holds secret values, so it is the one place that
+can recognise them: in a step's output (a server echoing a token back), in its error
+(the URL of a failed request, an exception message), in the lines a task logs, and in
+this process's own log records (an httpx or traceback line). Each value is also matched
+in the forms it takes on the way out: URL-encoded (a query string), JSON-escaped, and
+mis-decoded as Latin-1 (a header value echoed back).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+MASK = "[redacted]"
+
+
+def _forms(value: str) -> set[str]:
+    """The value as it may come back: raw, URL-encoded, JSON-escaped, and as the Latin-1
+    reading of its UTF-8 bytes (how HTTP header values are decoded)."""
+    escaped = json.dumps(value, ensure_ascii=False)[1:-1]
+    ascii_escaped = json.dumps(value)[1:-1]
+    latin1 = value.encode().decode("latin-1")
+    return {
+        value,
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        escaped,
+        ascii_escaped,
+        latin1,
+    }
+
+
+class Redactor:
+    """Knows every secret value this process has loaded; replaces them with MASK."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: frozenset[str] = frozenset()
+        self._ordered: tuple[str, ...] = ()
+
+    def learn(self, values: Any) -> None:
+        """Remember these secret values (strings; empty ones are ignored)."""
+        found = {form for v in values if isinstance(v, str) and v for form in _forms(v) if form}
+        if found <= self._known:
+            return
+        with self._lock:
+            known = self._known | found
+            # longest first, so a secret that contains another is masked whole
+            self._ordered = tuple(sorted(known, key=len, reverse=True))
+            self._known = frozenset(known)
+
+    @property
+    def empty(self) -> bool:
+        return not self._ordered
+
+    def text(self, text: str) -> str:
+        for value in self._ordered:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def value(self, value: Any) -> Any:
+        """`value` (JSON data) with every string, key included, redacted."""
+        if not self._ordered:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(str(k)): self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
+
+
+def redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
+    """Replace a record's message (and traceback) by their redacted text."""
+    if redactor.empty:
+        return
+    message = record.getMessage()
+    redacted = redactor.text(message)
+    if redacted != message:
+        record.msg, record.args = redacted, None
+    if record.exc_info and record.exc_info[0] is not None:
+        text = logging.Formatter().formatException(record.exc_info)
+        record.exc_text, record.exc_info = redactor.text(text), None
+
+
+# Log records are process-wide, so is this list: every executor running in the process
+# (one in production, one per test or `tide dev`) adds its redactor once.
+_redactors: list[Redactor] = []
+
+
+def install_log_redaction(redactor: Redactor) -> None:
+    """Redact every log record of this process as it is created, whichever handler
+    (JSON logs, pytest's capture, a task's step log) formats it later. httpx's request
+    lines, which carry whole URLs, are kept out of the logs as well."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if not any(r is redactor for r in _redactors):
+        _redactors.append(redactor)
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "tideflow_redacting", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        for each in _redactors:
+            redact_record(record, each)
+        return record
+
+    factory.tideflow_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def remove_log_redaction(redactor: Redactor) -> None:
+    """Forget `redactor` when its executor stops (the factory stays, cheap when empty)."""
+    _redactors[:] = [r for r in _redactors if r is not redactor]

@@ -1,0 +1,277 @@
+"""A planted secret never leaves the executor: not in a table, a log line or an API answer.
+
+Gateway, scheduler and executor run in this process on a real Postgres, like `tide dev`.
+Workflows use the secret the ways that used to leak it: in a header and a body a server
+echoes back, in the URL of a request that fails (400 with the URL in its body, 503 with
+retries, a refused connection, a destination the egress policy denies), and as the input
+of a task that logs it and fails with it in its message. Then every row of every table,
+every log record of the process and every API answer about those runs is searched for
+the value and its URL- and JSON-encoded forms. The masks that replaced it are asserted
+too, so the test cannot pass by never exercising a path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from tideflow.bus import InMemoryBus
+from tideflow.executor.app import run_executor
+from tideflow.executor.redaction import MASK
+from tideflow.executor.settings import ExecutorSettings
+from tideflow.gateway import GatewaySettings, run_gateway
+from tideflow.runtime import EmbeddedServer
+from tideflow.scheduler.app import run_scheduler
+from tideflow.scheduler.settings import SchedulerSettings
+from tideflow.sdk import TASK_LOGGER, NonRetryableError, TaskRegistry
+from tideflow.settings import EgressSettings
+from tideflow.store import APP_ROLE, PostgresEventStore
+
+pytestmark = pytest.mark.integration
+
+SECRET = "tf-S3cr3t/Välue~42"
+MARK = "S3cr3t"
+"""In every form of the secret, and in any piece of it long enough to matter."""
+FORMS = {
+    SECRET,
+    quote(SECRET, safe=""),
+    quote(SECRET),
+    quote_plus(SECRET),
+    json.dumps(SECRET)[1:-1],
+    SECRET.encode().decode("latin-1"),  # a header value as a server decodes it
+}
+TOKEN = "secrets-test-token"
+TERMINAL = {"succeeded", "failed", "cancelled", "compensated"}
+
+
+def leaks(text: str) -> bool:
+    assert all(MARK in form for form in FORMS)
+    return MARK in text
+
+
+class Capture(logging.Handler):
+    """Every record of the process, formatted with its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+async def echo(request: Request) -> Response:
+    return JSONResponse(
+        {
+            "headers": dict(request.headers),
+            "query": dict(request.query_params),
+            "body": (await request.body()).decode(),
+        },
+        headers={"X-Echo": request.headers.get("authorization", "")},
+    )
+
+
+async def fail(request: Request) -> Response:
+    status = int(request.path_params["status"])
+    return PlainTextResponse(f"rejected {request.url}", status_code=status)
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[str]:
+    app = Starlette(routes=[Route("/echo", echo, methods=["POST"]), Route("/fail/{status}", fail)])
+    server = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
+    task = await server.start_serving()
+    yield f"http://127.0.0.1:{server.bound_port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def platform(
+    fresh_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[httpx.AsyncClient, Capture]]:
+    monkeypatch.setenv("TIDEFLOW_SECRET_API_KEY", SECRET)
+    capture = Capture()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    store = await PostgresEventStore.connect(fresh_dsn, max_size=8, role=APP_ROLE)
+    bus = InMemoryBus()
+    await bus.start()
+    registry = TaskRegistry()
+
+    @registry.task("leak")
+    def leak(value: str) -> None:
+        logging.getLogger(TASK_LOGGER).warning("calling the API with %s", value)
+        raise NonRetryableError(f"the API refused key {value}", error_type="Refused")
+
+    stop = asyncio.Event()
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    executor = ExecutorSettings(egress=EgressSettings(allow_loopback=True))
+    services = [
+        asyncio.create_task(run_scheduler(settings=SchedulerSettings(), store=store, bus=bus,
+                                          stop=stop, serve_health=False)),
+        asyncio.create_task(run_executor(settings=executor, bus=bus, stop=stop,
+                                         registry=registry, serve_health=False)),
+        asyncio.create_task(run_gateway(
+            settings=GatewaySettings(port=0, admin_token=TOKEN,
+                                     stream_poll_interval=timedelta(milliseconds=20)),
+            store=store, bus=bus, stop=stop, on_started=started.set_result)),
+    ]  # fmt: skip
+    url = await asyncio.wait_for(started, 10)
+    try:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as client:
+            yield client, capture
+    finally:
+        stop.set()
+        await asyncio.gather(*services, return_exceptions=True)
+        await bus.close()
+        await store.close()
+        root.removeHandler(capture)
+        root.setLevel(level)
+
+
+def workflow(name: str, node: dict[str, Any]) -> dict[str, Any]:
+    node = {"id": "call", "retry": {"maxAttempts": 1}} | node
+    return {
+        "apiVersion": "tideflow.io/v1",
+        "kind": "Workflow",
+        "metadata": {"name": name},
+        "spec": {"nodes": [node]},
+    }
+
+
+def cases(target: str) -> dict[str, dict[str, Any]]:
+    key = "{{ secrets.api_key }}"
+    return {
+        "echoed": {
+            "type": "http",
+            "config": {
+                "method": "POST",
+                "url": f"{target}/echo?key={key}",
+                "headers": {"Authorization": f"Bearer {key}"},
+                "body": {"token": key},
+                "responseHeaders": ["*"],
+            },
+        },
+        "bad-request": {"type": "http", "config": {"url": f"{target}/fail/400?key={key}"}},
+        "retried": {
+            "type": "http",
+            "config": {"url": f"{target}/fail/503?key={key}"},
+            "retry": {"maxAttempts": 2, "initialInterval": "10ms"},
+        },
+        "refused": {"type": "http", "config": {"url": f"http://127.0.0.1:9/x?key={key}"}},
+        "denied": {"type": "http", "config": {"url": f"http://169.254.169.254/?key={key}"}},
+        "task": {"type": "function", "config": {"name": "leak", "input": key}},
+    }
+
+
+async def finished(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        run = (await client.get(f"/runs/{run_id}")).json()
+        if run["status"] in TERMINAL:
+            return run
+        assert asyncio.get_running_loop().time() < deadline, run
+        await asyncio.sleep(0.05)
+
+
+async def table_leaks(dsn: str) -> list[str]:
+    """Every value of every row of every table that holds the secret, in any form."""
+    found: list[str] = []
+    raw = MARK.encode()
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = await conn.fetch(
+            "SELECT schemaname, tablename FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+        )
+        assert len(tables) > 5
+        for table in tables:
+            query = f'SELECT * FROM "{table[0]}"."{table[1]}"'  # noqa: S608 - catalog names
+            rows = await conn.fetch(query)
+            for row in rows:
+                for value in row.values():
+                    hit = raw in value if isinstance(value, bytes) else leaks(str(value))
+                    if hit:
+                        found.append(f"{table[1]}: {str(value)[:200]}")
+    finally:
+        await conn.close()
+    return found
+
+
+async def test_a_planted_secret_never_leaves_the_executor(target, platform, fresh_dsn):
+    client, capture = platform
+    runs: dict[str, dict[str, Any]] = {}
+    for name, node in cases(target).items():
+        created = await client.post("/workflows", json=workflow(name, node))
+        assert created.status_code == 201, created.text
+        assert (await client.post(f"/workflows/{name}/publish")).status_code == 201
+        started = await client.post(f"/workflows/{name}/runs", json={"input": {}})
+        assert started.status_code == 201, started.text
+        runs[name] = started.json()
+    for name, run in runs.items():
+        runs[name] = await finished(client, run["runId"])
+
+    # every path was exercised, and the secret was masked where it would have been
+    echoed = runs["echoed"]
+    assert echoed["status"] == "succeeded"
+    body = echoed["output"]["call"]["body"]
+    assert body["headers"]["authorization"] == f"Bearer {MASK}"
+    assert body["query"]["key"] == MASK
+    assert echoed["output"]["call"]["headers"]["x-echo"] == f"Bearer {MASK}"
+    for name in ("bad-request", "retried", "refused", "denied", "task"):
+        assert runs[name]["status"] == "failed", (name, runs[name])
+        [step] = runs[name]["steps"]
+        assert MASK in step["error"]["message"], (name, step["error"])
+    assert "answered 400: rejected" in runs["bad-request"]["steps"][0]["error"]["message"]
+    assert runs["denied"]["steps"][0]["error"]["type"] == "EgressDenied"
+    assert runs["retried"]["steps"][0]["attempt"] == 2
+
+    answers: list[str] = []
+    for run in runs.values():
+        run_id = run["runId"]
+        for path in (f"/runs/{run_id}", f"/runs/{run_id}/state", f"/runs/{run_id}/events"):
+            response = await client.get(path, params={"limit": 1000} if "events" in path else None)
+            assert response.status_code == 200
+            answers.append(response.text)
+        for seq in range(1, run["lastSeq"] + 1):
+            state = await client.get(f"/runs/{run_id}/state?atSeq={seq}")
+            answers.append(state.text)
+    answers.append((await client.get("/runs", params={"limit": 500})).text)
+    assert not [a for a in answers if leaks(a)], "an API answer holds the secret"
+    assert any(MASK in a for a in answers)
+
+    log_leaks = [line for line in capture.lines if leaks(line)]
+    assert not log_leaks, log_leaks
+    assert any("calling the API with" in line and MASK in line for line in capture.lines)
+
+    assert await table_leaks(fresh_dsn) == []
+
+
+async def test_the_secrets_map_is_not_addressable(platform, target):
+    client, _ = platform
+    node = {"type": "http", "config": {"method": "POST", "url": f"{target}/echo",
+                                      "body": "{{ secrets }}"}}  # fmt: skip
+    response = await client.post("/workflows", json=workflow("everything", node))
+    assert response.status_code == 422
+    [problem] = response.json()["error"]["details"]["problems"]
+    assert problem["code"] == "SECRET_NOT_ALLOWED"
+    assert problem["path"] == "spec.nodes[0].config.body"
