@@ -181,3 +181,56 @@ def test_piped_tables_keep_ids_and_data_whole(dev: Dev) -> None:
     assert "…" not in events
     shown = dev.tide("run", "get", run["runId"]).stdout
     assert shown.splitlines()[0].startswith(f"run {run['runId']}  succeeded")
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_apply_publish_is_idempotent_and_rollback_moves_the_draft(dev: Dev, tmp_path: Path) -> None:
+    v1 = write(tmp_path / "v1.yaml", "kind: Workflow\napiVersion: tideflow.io/v1\n"
+               "metadata: {name: versioned}\n"
+               "spec:\n  nodes: [{type: log, id: say, config: {message: first}}]\n")  # fmt: skip
+    v2 = write(tmp_path / "v2.yaml", v1.read_text().replace("first", "second"))
+    assert dev.json("workflow", "apply", "-f", str(v1), "--publish")["published"]["version"] == 1
+    again = dev.tide("workflow", "apply", "-f", str(v1), "--publish").stdout
+    assert "unchanged since version 1" in again
+    assert dev.json("workflow", "apply", "-f", str(v2), "--publish")["published"]["version"] == 2
+    dev.tide("workflow", "rollback", "versioned", "1")
+    shown = dev.json("workflow", "get", "versioned")
+    assert [v["version"] for v in shown["versions"]] == [3, 2, 1]
+    assert shown["definition"]["spec"]["nodes"][0]["config"]["message"] == "first"
+    assert list(shown["definition"]) == ["kind", "apiVersion", "metadata", "spec"]  # as written
+    assert dev.json("workflow", "publish", "versioned")["created"] is False  # rollback stays
+    table = dev.tide("workflow", "get", "versioned").stdout
+    assert table.splitlines()[0].startswith("workflow versioned  latest version 3")
+    assert "rollback of" in table.lower()
+    assert "message: first" in table
+
+
+def test_run_get_points_at_the_child_run(dev: Dev, tmp_path: Path) -> None:
+    child = write(tmp_path / "child.yaml", "apiVersion: tideflow.io/v1\nkind: Workflow\n"
+                  "metadata: {name: kid}\nspec:\n  nodes: [{id: go, type: signal, "
+                  "config: {name: go}}]\n")  # fmt: skip
+    parent = write(tmp_path / "parent.yaml", "apiVersion: tideflow.io/v1\nkind: Workflow\n"
+                   "metadata: {name: mum}\nspec:\n  nodes: [{id: call, type: subworkflow, "
+                   "config: {workflow: kid}}]\n")  # fmt: skip
+    dev.tide("workflow", "apply", "-f", str(child), "--publish")
+    dev.tide("workflow", "apply", "-f", str(parent), "--publish")
+    run_id = dev.json("run", "start", "mum")["runId"]
+    deadline = time.monotonic() + 30
+    children: list[Any] = []
+    while time.monotonic() < deadline and not children:
+        children = dev.json("run", "list", "--parent", run_id)["items"]
+        time.sleep(0.1)
+    (kid,) = children
+    step = dev.json("run", "get", run_id)["steps"][0]
+    assert step["childRunId"] == kid["runId"]
+    shown = dev.tide("run", "get", run_id).stdout
+    assert f"step call waits for child run {kid['runId']}" in shown
+    listed = dev.tide("run", "list", "--parent", run_id).stdout.splitlines()
+    assert len(listed) == 2
+    assert listed[1].startswith(kid["runId"])
+    dev.tide("run", "signal", kid["runId"], "go")
+    assert wait_status(dev, run_id, "succeeded")["steps"][0]["childRunId"] == kid["runId"]

@@ -191,3 +191,47 @@ async def test_step_timeout_and_cancellation_reach_the_worker(engine: Engine) ->
     while "long" not in stopped and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.02)
     assert sorted(stopped) == ["long", "slow"]  # both attempts were stopped in the worker
+
+
+async def test_a_parent_step_points_at_its_child_run(engine: Engine) -> None:
+    from tideflow.core import Signal
+    from tideflow.store import RunFilter
+    from tideflow.wire import command_envelope
+
+    await engine.publish_workflow({
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "kid"},
+        "spec": {"nodes": [{"id": "go", "type": "signal", "config": {"name": "go"}}],
+                 "output": "{{ nodes.go.output }}"},
+    })  # fmt: skip
+    await engine.publish_workflow({
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "mum"},
+        "spec": {"nodes": [{"id": "call", "type": "subworkflow", "config": {"workflow": "kid"}}],
+                 "output": "{{ nodes.call.output }}"},
+    })  # fmt: skip
+    parent = await engine.start("mum")
+
+    async def child_of_waiting_step() -> str:
+        while True:
+            steps = await engine.store.get_steps(parent)
+            if steps and steps[0].child_run_id is not None:
+                return steps[0].child_run_id
+            await asyncio.sleep(0.02)
+
+    child = await asyncio.wait_for(child_of_waiting_step(), 30)
+
+    async def children() -> list[str]:  # the child's own run row follows its start command
+        while True:
+            page = await engine.store.list_runs(RunFilter(parent_run_id=parent), limit=10)
+            if page.runs:
+                return [r.run_id for r in page.runs]
+            await asyncio.sleep(0.02)
+
+    assert await asyncio.wait_for(children(), 30) == [child]
+    signal = Signal(command_id="go-1", run_id=child, name="go", data={"n": 1})
+    await engine.bus.publish(
+        engine.bus.topics.runs, child, command_envelope(signal, tenant_id="default")
+    )
+    record = (await engine.wait([parent]))[parent]
+    assert (record.status, record.output) == ("succeeded", {"n": 1})
+    (step,) = await engine.store.get_steps(parent)
+    assert (step.status, step.child_run_id) == ("succeeded", child)

@@ -135,6 +135,29 @@ async def test_steps_are_upserted_per_node(store: EventStore) -> None:
     assert (steps[0].status, steps[0].attempt, steps[0].error) == ("failed", 2, {"type": "Boom"})
 
 
+async def test_steps_keep_their_child_run(store: EventStore) -> None:
+    await store.commit_batch(
+        CommitBatch(steps=[StepRecord("p", "call", "waiting", child_run_id="p:call:1")])
+    )
+    await store.commit_batch(CommitBatch(steps=[StepRecord("p", "call", "succeeded")]))
+    await store.commit_batch(
+        CommitBatch(steps=[StepRecord("q", "call", "waiting", child_run_id="q:call:1")])
+    )
+    assert [s.child_run_id for s in await store.get_steps("q")] == ["q:call:1"]
+    assert [s.child_run_id for s in await store.get_steps("p")] == [None]
+
+
+async def test_definitions_keep_the_order_of_their_keys(store: EventStore) -> None:
+    written = {"spec": {"nodes": [{"type": "log", "id": "z"}], "edges": []}, "kind": "Workflow",
+               "apiVersion": "tideflow.io/v1", "metadata": {"name": "order"}}  # fmt: skip
+    await store.create_workflow("order", "order", written)
+    draft = (await store.get_workflow("order")).draft
+    assert list(draft) == ["spec", "kind", "apiVersion", "metadata"]
+    assert list(draft["spec"]["nodes"][0]) == ["type", "id"]
+    await store.publish("order")
+    assert list((await store.get_version("order")).definition) == list(written)
+
+
 async def test_workflow_draft_lifecycle(store: EventStore) -> None:
     created = await store.create_workflow("wf", "My flow", {"nodes": []})
     assert (created.revision, created.archived, created.draft) == (1, False, {"nodes": []})
@@ -185,8 +208,11 @@ async def test_publish_versions_and_rollback(store: EventStore) -> None:
         (3, {"v": "explicit"}),
     ]
     assert v1.published_by == "alice"
+    revision = (await store.get_workflow("wf")).revision
     back = await store.rollback("wf", 1, published_by="bob")
     assert (back.version, back.definition, back.source_version) == (4, {"v": 1}, 1)
+    after = await store.get_workflow("wf")  # the draft follows, so a publish keeps version 1
+    assert (after.draft, after.revision) == ({"v": 1}, revision + 1)
     assert (await store.get_version("wf")).version == 4
     assert (await store.get_version("wf", 2)).definition == {"v": 2}
     assert [v.version for v in await store.list_versions("wf")] == [1, 2, 3, 4]

@@ -184,6 +184,8 @@ async def test_same_idempotency_key_with_other_input_or_version_conflicts(gatewa
     error = kit.assert_error(other_input, 409, ErrorCode.IDEMPOTENCY_CONFLICT)
     assert error["details"]["runId"] == first.json()["runId"]
     assert error["details"]["differs"] == ["input"]
+    changed = kit.definition(name, with_input_schema=False)  # an unchanged draft adds nothing
+    assert (await gateway.client.put(f"/workflows/{name}", json=changed)).status_code == 200
     assert (await gateway.client.post(f"/workflows/{name}/publish")).status_code == 201
     other_version = await gateway.client.post(
         f"/workflows/{name}/runs", json={"input": {"n": 1}, "idempotencyKey": "k1", "version": 2}

@@ -28,6 +28,22 @@ async def test_create_get_and_list(gateway, kit):
     assert name in [w["id"] for w in listed.json()["items"]]
 
 
+async def test_definitions_come_back_as_written(gateway, kit):
+    name = kit.unique()
+    written = {"kind": "Workflow", "metadata": {"name": name}, "apiVersion": "tideflow.io/v1",
+               "spec": {"nodes": [{"type": "log", "id": "say",
+                                   "config": {"message": "hi"}}]}}  # fmt: skip
+    created = await gateway.client.post("/workflows", json=written)
+    assert created.status_code == 201, created.text
+    draft = (await gateway.client.get(f"/workflows/{name}")).json()["definition"]
+    assert draft == written  # no defaults filled in
+    assert list(draft) == list(written)
+    assert list(draft["spec"]["nodes"][0]) == ["type", "id", "config"]
+    await gateway.client.post(f"/workflows/{name}/publish")
+    version = (await gateway.client.get(f"/workflows/{name}/versions/1")).json()["definition"]
+    assert list(version) == list(written)
+
+
 async def test_invalid_definition_lists_every_problem(gateway, kit):
     document = kit.definition(kit.unique())
     document["spec"]["nodes"].append({"id": "ghost", "type": "no-such-type"})
@@ -162,6 +178,8 @@ async def test_archive_hides_and_freezes_until_restored(gateway, kit):
     restored = await gateway.client.post(f"/workflows/{name}/restore")
     assert restored.status_code == 200
     assert restored.json()["archived"] is False
+    changed = kit.definition(name, with_input_schema=False)
+    assert (await gateway.client.put(f"/workflows/{name}", json=changed)).status_code == 200
     assert (await gateway.client.post(f"/workflows/{name}/publish")).status_code == 201
 
 
@@ -170,7 +188,10 @@ async def test_publish_versions_and_rollback(gateway, kit):
     await gateway.client.post("/workflows", json=kit.definition(name))
     first = await gateway.client.post(f"/workflows/{name}/publish")
     assert first.status_code == 201
-    assert first.json() == {"workflowId": name, "version": 1}
+    assert first.json() == {"workflowId": name, "version": 1, "created": True}
+    again = await gateway.client.post(f"/workflows/{name}/publish")  # the draft is unchanged
+    assert again.status_code == 200
+    assert again.json() == {"workflowId": name, "version": 1, "created": False}
     await gateway.client.put(
         f"/workflows/{name}", json=kit.definition(name, with_input_schema=False)
     )
@@ -180,7 +201,11 @@ async def test_publish_versions_and_rollback(gateway, kit):
 
     rolled = await gateway.client.post(f"/workflows/{name}/versions/1/rollback")
     assert rolled.status_code == 201
-    assert rolled.json() == {"workflowId": name, "version": 3}
+    assert rolled.json() == {"workflowId": name, "version": 3, "created": True}
+    draft = (await gateway.client.get(f"/workflows/{name}")).json()["definition"]
+    assert draft == kit.definition(name)  # the draft is version 1 again
+    unchanged = await gateway.client.post(f"/workflows/{name}/publish")
+    assert unchanged.json() == {"workflowId": name, "version": 3, "created": False}
 
     versions = (await gateway.client.get(f"/workflows/{name}/versions")).json()["items"]
     assert [v["version"] for v in versions] == [3, 2, 1]

@@ -90,7 +90,13 @@ def apply(
         return
     typer.echo(f"workflow {name} {action}")
     if publish:
-        typer.echo(f"published version {result['published']['version']}")
+        typer.echo(_published_line(name, result["published"]))
+
+
+def _published_line(name: str, published: dict[str, Any]) -> str:
+    if published.get("created", True):
+        return f"published {name} version {published['version']}"
+    return f"{name} is unchanged since version {published['version']}: nothing published"
 
 
 @app.command("list")
@@ -113,13 +119,41 @@ def list_(url: UrlOption = None, token: TokenOption = None, output: OutputOption
 
 @app.command()
 def get(
-    workflow: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "json"
+    workflow: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
 ) -> None:
-    """One workflow: its draft definition and versions."""
+    """One workflow: its published versions and its draft (as written, in YAML)."""
     api = Api.from_options(url, token)
     with api_errors():
-        print_json(api.get(f"/workflows/{workflow}"))
-    _ = output
+        found = api.get(f"/workflows/{workflow}")
+        found["versions"] = api.get(f"/workflows/{workflow}/versions").get("items", [])
+    if output == "json":
+        print_json(found)
+        return
+    import yaml
+
+    latest = found.get("latestVersion")
+    typer.echo(f"workflow {found['id']}  latest version {latest or '-'}  "
+               f"draft revision {found.get('revision')}"
+               + ("  archived" if found.get("archived") else ""))  # fmt: skip
+    typer.echo("")
+    _print_versions(found["versions"])
+    typer.echo("\ndraft:")
+    typer.echo(yaml.safe_dump(found.get("definition"), sort_keys=False, allow_unicode=True))
+
+
+def _print_versions(items: list[dict[str, Any]]) -> None:
+    print_table(
+        [Column("version"), Column("published"), Column("by"), Column("rollback of")],
+        [
+            [
+                str(item["version"]),
+                item.get("publishedAt", ""),
+                item.get("publishedBy") or "",
+                str(item.get("rollbackOf") or ""),
+            ]
+            for item in items
+        ],
+    )
 
 
 @app.command("publish")
@@ -133,7 +167,7 @@ def publish_(
     if output == "json":
         print_json(result)
     else:
-        typer.echo(f"published {workflow} version {result['version']}")
+        typer.echo(_published_line(workflow, result))
 
 
 @app.command()
@@ -147,13 +181,7 @@ def versions(
     if output == "json":
         print_json(result)
         return
-    print_table(
-        [Column("version"), Column("published"), Column("rollback of")],
-        [
-            [str(item["version"]), item.get("publishedAt", ""), str(item.get("rollbackOf") or "")]
-            for item in result.get("items", [])
-        ],
-    )
+    _print_versions(result.get("items", []))
 
 
 @app.command()
@@ -164,11 +192,14 @@ def rollback(
     token: TokenOption = None,
     output: OutputOption = "table",
 ) -> None:
-    """Publish an older version again as the newest."""
+    """Publish an older version again as the newest; the draft becomes that version too."""
     api = Api.from_options(url, token)
     with api_errors():
         result = api.post(f"/workflows/{workflow}/versions/{version}/rollback")
     if output == "json":
         print_json(result)
     else:
-        typer.echo(f"{workflow}: version {version} republished as {result['version']}")
+        typer.echo(
+            f"{workflow}: version {version} republished as {result['version']} "
+            "(the draft is now that version too)"
+        )

@@ -123,7 +123,15 @@ class InMemoryWorkflows:
         if current.archived:
             raise Immutable(f"workflow {workflow_id} is archived")
         source = await self.get_version(workflow_id, version, tenant_id=tenant_id)
-        return self._publish(current, source.definition, published_by, version)
+        published = self._publish(current, source.definition, published_by, version)
+        # the draft follows a rollback, or the next publish would undo it
+        self._workflows[tenant_id, workflow_id] = replace(
+            current,
+            draft=_copy(source.definition),
+            revision=current.revision + 1,
+            updated_at=datetime.now(UTC),
+        )
+        return published
 
     def _publish(
         self,

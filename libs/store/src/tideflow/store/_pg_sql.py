@@ -75,19 +75,21 @@ WHERE tenant_id = $1 AND workflow_id = $2 AND idempotency_key = $3
 
 UPSERT_STEP = """
 INSERT INTO run_steps (run_id, node_id, tenant_id, status, attempt, started_at, ended_at,
-                       error, output)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                       error, output, child_run_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (run_id, node_id) DO UPDATE SET
     status = EXCLUDED.status,
     attempt = EXCLUDED.attempt,
     started_at = EXCLUDED.started_at,
     ended_at = EXCLUDED.ended_at,
     error = EXCLUDED.error,
-    output = EXCLUDED.output
+    output = EXCLUDED.output,
+    child_run_id = EXCLUDED.child_run_id
 """
 
 GET_STEPS = """
-SELECT run_id, node_id, tenant_id, status, attempt, started_at, ended_at, error, output
+SELECT run_id, node_id, tenant_id, status, attempt, started_at, ended_at, error, output,
+       child_run_id
 FROM run_steps WHERE run_id = $1 ORDER BY started_at NULLS LAST, node_id
 """
 
@@ -210,6 +212,11 @@ UPDATE workflows SET draft = $3, name = coalesce($4, name), revision = revision 
 WHERE tenant_id = $1 AND workflow_id = $2 AND NOT archived
   AND ($5::int IS NULL OR revision = $5)
 RETURNING {WORKFLOW_COLUMNS}
+"""
+
+SET_DRAFT = """
+UPDATE workflows SET draft = $3, revision = revision + 1, updated_at = now()
+WHERE tenant_id = $1 AND workflow_id = $2
 """
 
 SET_ARCHIVED = f"""

@@ -132,6 +132,9 @@ class PostgresWorkflows:
                     published_by,
                     source_version,
                 )
+                if source_version is not None:
+                    # the draft follows a rollback, or the next publish would undo it
+                    await connection.execute(sql.SET_DRAFT, tenant_id, workflow_id, definition)
         if published is None:  # pragma: no cover - INSERT ... SELECT of an aggregate
             raise StoreError(f"workflow {workflow_id} was not published")
         return version_row(published)

@@ -413,6 +413,7 @@ def _step_args(s: StepRecord) -> tuple[Any, ...]:
         s.ended_at,
         s.error,
         s.output,
+        s.child_run_id,
     )
 
 

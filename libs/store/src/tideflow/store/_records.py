@@ -85,6 +85,7 @@ class StepRecord:
     ended_at: datetime | None = None
     error: Any = None
     output: Any = None
+    child_run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,10 @@ class VersionList(ApiModel):
 class Published(ApiModel):
     workflow_id: str
     version: int
+    created: bool = Field(
+        default=True,
+        description="False when the draft equals the newest version, which is returned as is.",
+    )
 
 
 class StartRunBody(ApiModel):
@@ -96,6 +100,9 @@ class StepView(ApiModel):
     ended_at: datetime | None = None
     error: dict[str, Any] | None = None
     output: Any = None
+    child_run_id: str | None = Field(
+        default=None, description="The run a `subworkflow` step started (its latest attempt)."
+    )
 
 
 class Run(ApiModel):

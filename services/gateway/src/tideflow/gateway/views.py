@@ -45,6 +45,7 @@ def run_view(run: RunRecord, steps: list[StepRecord]) -> schemas.Run:
                 ended_at=s.ended_at,
                 error=_object(s.error),
                 output=s.output,
+                child_run_id=s.child_run_id,
             )
             for s in steps
         ],
@@ -73,6 +74,7 @@ def _step_view(key: str, step: StepState) -> schemas.StepView:
         ended_at=step.ended_at,
         error=step.error.model_dump(mode="json") if step.error else None,
         output=step.output,
+        child_run_id=step.child_run_id,
     )
 
 

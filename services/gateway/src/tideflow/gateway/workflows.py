@@ -67,8 +67,8 @@ def _validated(services: Services, document: dict[str, Any]) -> tuple[str, dict[
             f"the definition has {len(problems)} problem(s)",
             problems_detail(problems),
         )
-    definition = parse_definition(document)
-    return definition.metadata.name, definition.to_wire()
+    # stored as written (key order, no defaults filled in): what the author sees again
+    return parse_definition(document).metadata.name, document
 
 
 async def _latest(services: Services, record: WorkflowRecord) -> int | None:
@@ -204,16 +204,30 @@ async def restore_workflow(
 
 
 @router.post(
-    "/{workflow_id}/publish", status_code=status.HTTP_201_CREATED, response_model=schemas.Published
+    "/{workflow_id}/publish",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Published,
+    responses={200: {"model": schemas.Published, "description": "Unchanged: the newest."}},
 )
 async def publish(
-    workflow_id: WorkflowId, services: ServicesDep, principal: PrincipalDep
+    workflow_id: WorkflowId, services: ServicesDep, principal: PrincipalDep, response: Response
 ) -> schemas.Published:
-    """Freeze the current draft as the next immutable version."""
+    """Freeze the current draft as the next immutable version.
+
+    A draft equal to the newest version adds nothing: that version is returned with
+    `created: false` (200), so applying and publishing an unchanged file is idempotent.
+    """
     principal.require(Role.EDITOR)
     record = await _workflow(services, principal, workflow_id)
     if record.archived:
         raise _archived(workflow_id)
+    try:
+        newest = await services.store.get_version(workflow_id, tenant_id=principal.tenant_id)
+    except NotFound:
+        newest = None
+    if newest is not None and newest.definition == record.draft:
+        response.status_code = status.HTTP_200_OK
+        return schemas.Published(workflow_id=workflow_id, version=newest.version, created=False)
     try:
         version = await services.store.publish(
             workflow_id, published_by=principal.subject, tenant_id=principal.tenant_id
@@ -267,7 +281,10 @@ async def get_version(
 async def rollback(
     workflow_id: WorkflowId, version: VersionNumber, services: ServicesDep, principal: PrincipalDep
 ) -> schemas.Published:
-    """Publish an older version's definition again as the newest version."""
+    """Publish an older version's definition again as the newest version.
+
+    The draft becomes that definition too, so the next publish does not undo the rollback.
+    """
     principal.require(Role.EDITOR)
     record = await _workflow(services, principal, workflow_id)
     if record.archived:

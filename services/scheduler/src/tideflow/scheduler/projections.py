@@ -50,4 +50,5 @@ def step_record(run_id: str, key: str, step: StepState, *, tenant_id: str) -> St
         ended_at=step.ended_at,
         error=error,
         output=step.output,
+        child_run_id=step.child_run_id,
     )
