@@ -212,3 +212,71 @@ async def test_times_outside_utc_are_422(gateway, kit, value):
     for name in ("startedAfter", "startedBefore"):
         response = await gateway.client.get("/runs", params={name: value})
         kit.assert_error(response, 422, ErrorCode.VALIDATION_FAILED)
+
+
+async def test_run_answers_stay_bounded_and_link_the_whole_values(gateway, kit, scheduler):
+    name = await published(gateway, kit)
+    big = {"rows": ["x" * 1000 for _ in range(300)]}  # ~300 KB, over the 64 KiB per value
+    run = scheduler.run(kit.definition(name))
+    run.start({"n": 1})
+    await scheduler.flush(run)
+    run.complete("fetch", big)
+    await scheduler.flush(run)
+    assert run.state.status == "succeeded"
+
+    answer = await gateway.client.get(f"/runs/{run.run_id}")
+    assert answer.status_code == 200
+    assert len(answer.content) < 2 * LIMITS.view_value_bytes
+    body = answer.json()
+    assert body["input"] == {"n": 1}  # small values are shown as they are
+    marker = body["output"]["$truncated"]
+    assert marker["bytes"] > LIMITS.view_value_bytes
+    assert marker["preview"].startswith('{"got":')
+    whole = await gateway.client.get(marker["href"])
+    assert whole.status_code == 200, whole.text
+    assert whole.json() == {"value": {"got": big}, "bytes": marker["bytes"]}
+    fetch = next(s for s in body["steps"] if s["nodeId"] == "fetch")
+    step_whole = await gateway.client.get(fetch["output"]["$truncated"]["href"])
+    assert step_whole.json()["value"] == big
+
+    state = await gateway.client.get(f"/runs/{run.run_id}/state", params={"atSeq": 6})
+    assert len(state.content) < 3 * LIMITS.view_value_bytes
+    seen = state.json()["vars"]["$truncated"]
+    assert "atSeq=6" in seen["href"]
+    assert (await gateway.client.get(seen["href"])).json()["value"] == {"seen": big}
+
+    events = await gateway.client.get(f"/runs/{run.run_id}/events")
+    assert len(events.content) < 4 * LIMITS.view_value_bytes
+    assert any("$truncated" in e["data"] for e in events.json()["items"])
+
+
+async def test_value_links_refuse_what_does_not_exist(gateway, kit, scheduler):
+    name = await published(gateway, kit)
+    run = scheduler.run(kit.definition(name))
+    run.start({"n": 1})
+    await scheduler.flush(run)
+    url = f"/runs/{run.run_id}/value"
+    missing = await gateway.client.get(url, params={"field": "output", "nodeId": "nope"})
+    kit.assert_error(missing, 404, ErrorCode.STEP_NOT_FOUND)
+    bad_field = await gateway.client.get(url, params={"field": "secrets"})
+    kit.assert_error(bad_field, 422, ErrorCode.VALIDATION_FAILED)
+    out_of_range = await gateway.client.get(url, params={"field": "input", "atSeq": 99})
+    kit.assert_error(out_of_range, 422, ErrorCode.SEQ_OUT_OF_RANGE)
+    assert (await gateway.client.get(url, params={"field": "input"})).json()["value"] == {"n": 1}
+    other = await gateway.client.get(
+        url, params={"field": "input"}, headers={"Authorization": "Bearer other-tenant"}
+    )
+    kit.assert_error(other, 404, ErrorCode.RUN_NOT_FOUND)
+
+
+def test_the_budget_of_one_answer_is_spent_in_order():
+    from tideflow.gateway.budget import ValueBudget
+
+    budget = ValueBudget(LimitsSettings(view_value_bytes=1000, view_bytes=2500))
+    values = [{"v": "x" * 900} for _ in range(4)]
+    shown = [budget.fit(v, f"/v/{i}") for i, v in enumerate(values)]
+    assert shown[:2] == values[:2]
+    assert shown[2]["$truncated"]["href"] == "/v/2"
+    assert shown[3]["$truncated"]["bytes"] == len('{"v":""}') + 900
+    assert budget.fit(None, None) is None
+    assert budget.fit(7, None) == 7

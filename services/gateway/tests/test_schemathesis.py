@@ -1,9 +1,11 @@
 """Property-based API test: schemathesis generates requests from /openapi.json.
 
 No generated request may produce a 5xx, and every response must match the documented
-status codes, content types and schemas (errors included). The gateway runs in a thread
-with its own event loop and its own Postgres pool, since schemathesis calls it
-synchronously. Bounded: a few dozen examples per operation.
+status codes, content types and schemas; every error is the error document with a code
+of `ErrorCode`. Each operation also gets the hostile inputs that used to answer 5xx
+(non-ASCII credentials, JSON nested hundreds of levels, a body over the size limit).
+The gateway runs in a thread with its own event loop and its own Postgres pool, since
+schemathesis calls it synchronously. Bounded: a few dozen examples per operation.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tideflow.bus import InMemoryBus
-from tideflow.gateway import GatewaySettings, create_app, run_gateway
+from tideflow.gateway import ErrorCode, GatewaySettings, create_app, run_gateway
+from tideflow.settings import LimitsSettings
 from tideflow.store import APP_ROLE, InMemoryEventStore, PostgresEventStore
 
 pytestmark = pytest.mark.integration
@@ -114,6 +117,75 @@ def _operations() -> list[schemathesis.APIOperation]:
 
 
 OPERATIONS = _operations()
+CODES = {code.value for code in ErrorCode}
+OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
+CREDENTIALS = (
+    "Bearer tést",
+    "Bearer \u00ff\u00fe",
+    "Bearer a.é.c",
+    "Bearer tfk_é_x",
+    "Basic é",
+    "Basic dMOpc3Q6w6k=",  # base64 of "tést:é"
+    "Bearer " + "x" * 5000,
+)
+
+
+def error_shape(_: object, response: schemathesis.Response, case: schemathesis.Case) -> None:
+    """Every 4xx/5xx is `{"error": {"code", "message", "details"}}` with a known code."""
+    if response.status_code < 400:
+        return
+    body = response.json()
+    assert set(body) == {"error"}, (case.path, body)
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, (case.path, body)
+    assert error["code"] in CODES, (case.path, body)
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    assert isinstance(error["details"], dict)
+
+
+def _url(operation: schemathesis.APIOperation) -> str:
+    """The operation's path with every path parameter filled in with a plausible id."""
+    path = operation.path
+    for name in [p.name for p in operation.path_parameters]:
+        path = path.replace("{" + name + "}", "x1")
+    return path
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+def test_hostile_input_is_a_4xx_error_document(
+    served: ThreadedGateway, operation: schemathesis.APIOperation
+) -> None:
+    method, url = operation.method.upper(), _url(operation)
+    depth = 300
+    deep = ("[" * depth + "1" + "]" * depth).encode()
+    oversized = b'"' + b"x" * (LimitsSettings().request_bytes + 1) + b'"'
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        answers = []
+        for credential in CREDENTIALS:
+            headers = {"Authorization": credential.encode()}
+            answers.append(("auth", client.request(method, url, headers=headers)))
+        if method in {"POST", "PUT", "PATCH"}:
+            headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+            answers.append(("deep", client.request(method, url, content=deep, headers=headers)))
+            body = b'{"input": ' + deep + b', "data": ' + deep + b"}"
+            answers.append(("deep", client.request(method, url, content=body, headers=headers)))
+            answers.append(
+                ("large", client.request(method, url, content=oversized, headers=headers))
+            )
+    for kind, response in answers:
+        assert response.status_code < 500, (kind, method, url, response.text[:300])
+        if response.status_code >= 400:
+            body = response.json()
+            assert body["error"]["code"] in CODES, (kind, body)
+            assert isinstance(body["error"]["details"], dict)
+        expected = {
+            "auth": 200 if operation.path in OPEN_PATHS else 401,
+            "deep": 422,
+            "large": 413,
+        }[kind]
+        if operation.path not in OPEN_PATHS or kind != "auth":
+            assert response.status_code == expected, (kind, method, url, response.text[:300])
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
@@ -139,6 +211,7 @@ def test_api_conforms_to_its_schema(
                 status_code_conformance,
                 content_type_conformance,
                 response_schema_conformance,
+                error_shape,
             ],
             timeout=10,
         )

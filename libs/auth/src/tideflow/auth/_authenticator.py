@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from typing import TYPE_CHECKING
 
@@ -95,7 +94,7 @@ class Authenticator:
     async def _basic(self, credential: str) -> Principal:
         try:
             decoded = base64.b64decode(credential, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as e:
+        except ValueError as e:  # binascii.Error, UnicodeDecodeError, non-ASCII input
             raise InvalidCredentials("the Basic credential is not valid base64") from e
         username, sep, secret = decoded.partition(":")
         if not sep:

@@ -13,14 +13,15 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
 
 from tideflow.bus import BusError, Outgoing
-from tideflow.core import Cancel, Command, Signal, event_from_record, state_at
+from tideflow.core import Cancel, Command, RunState, Signal, event_from_record, state_at
 from tideflow.gateway import schemas, views
 from tideflow.gateway.auth import Principal, Role
+from tideflow.gateway.budget import ValueBudget, encoded_size
 from tideflow.gateway.cursors import decode_run_cursor, encode_run_cursor
 from tideflow.gateway.deps import PrincipalDep, Services, ServicesDep
 from tideflow.gateway.errors import ApiError, ErrorCode
@@ -36,6 +37,10 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 
 RunId = Annotated[str, Path(pattern=schemas.RUN_ID_PATTERN)]
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "compensated"})
+
+
+def _budget(services: Services) -> ValueBudget:
+    return ValueBudget(services.settings.limits)
 
 
 async def load_run(services: Services, principal: Principal, run_id: str) -> RunRecord:
@@ -72,9 +77,13 @@ async def start_any_run(
         idempotency_key=body.idempotency_key,
     )
     if started.created:
-        return views.run_view(started.run, [])  # just recorded: no step has run yet
+        return views.run_view(
+            started.run, [], _budget(services)
+        )  # just recorded: no step has run yet
     response.status_code = status.HTTP_200_OK
-    return views.run_view(started.run, await services.store.get_steps(started.run.run_id))
+    return views.run_view(
+        started.run, await services.store.get_steps(started.run.run_id), _budget(services)
+    )
 
 
 def _check_time(value: datetime | None) -> None:
@@ -159,7 +168,7 @@ async def get_run(run_id: RunId, services: ServicesDep, principal: PrincipalDep)
     # not see are dropped unread, so nothing leaks
     steps = services.store.get_steps(run_id)
     run, found = await asyncio.gather(load_run(services, principal, run_id), steps)
-    return views.run_view(run, found)
+    return views.run_view(run, found, _budget(services))
 
 
 @router.get("/{run_id}/state", response_model=schemas.RunState)
@@ -175,6 +184,12 @@ async def get_state(
     """Time travel: the run exactly as it was right after event `atSeq`."""
     principal.require(Role.VIEWER)
     run = await load_run(services, principal, run_id)
+    state, seq = await _state(services, run_id, at_seq)
+    return views.state_view(run, state, seq, _budget(services))
+
+
+async def _state(services: Services, run_id: str, at_seq: int | None) -> tuple[RunState, int]:
+    """The run folded up to `at_seq` (default: every event), and the seq it stopped at."""
     records = await services.store.read(run_id)
     seq = len(records) if at_seq is None else at_seq
     if not 1 <= seq <= len(records):
@@ -187,7 +202,52 @@ async def get_state(
             {"lastSeq": len(records)},
         )
     events = [event_from_record(r.type, r.data) for r in records[:seq]]
-    return views.state_view(run, state_at(events, seq), seq)
+    return state_at(events, seq), seq
+
+
+@router.get("/{run_id}/value", response_model=schemas.Value)
+async def get_value(
+    *,
+    run_id: RunId,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    field: Annotated[
+        Literal["input", "output", "error", "vars"],
+        Query(description="Which value; `nodeId` narrows `output`/`error` to one step."),
+    ],
+    node_id: Annotated[str | None, Query(alias="nodeId", pattern=schemas.STEP_ID_PATTERN)] = None,
+    at_seq: Annotated[
+        int | None,
+        Query(alias="atSeq", description="As of this event (time travel); default: now."),
+    ] = None,
+) -> schemas.Value:
+    """One whole value of a run, the link of a `$truncated` marker in a run answer."""
+    principal.require(Role.VIEWER)
+    run = await load_run(services, principal, run_id)
+    if at_seq is not None or field == "vars":
+        state, _ = await _state(services, run_id, at_seq)
+        found, value = views.state_value(state, field, node_id)
+    elif node_id is None:
+        found, value = True, {"input": run.input, "output": run.output, "error": run.error}[field]
+    else:
+        steps = {s.node_id: s for s in await services.store.get_steps(run_id)}
+        step = steps.get(node_id)
+        found = step is not None and field in {"output", "error"}
+        value = getattr(step, field, None) if found else None
+    if not found:
+        raise ApiError(
+            404, ErrorCode.STEP_NOT_FOUND, f"run {run_id!r} has no {field} of step {node_id!r}"
+        )
+    size, _ = encoded_size(value)
+    limit = int(services.settings.limits.value_bytes)
+    if size > limit:
+        raise ApiError(
+            422,
+            ErrorCode.VALUE_TOO_LARGE,
+            f"the value is {size} bytes, over TIDEFLOW_LIMITS_VALUE_BYTES ({limit})",
+            {"bytes": size, "limit": limit},
+        )
+    return schemas.Value(value=value, bytes=size)
 
 
 @router.get("/{run_id}/events", response_model=schemas.EventPage)
@@ -202,11 +262,14 @@ async def list_events(
     principal.require(Role.VIEWER)
     await load_run(services, principal, run_id)
     events = await services.store.read(run_id, after_seq, limit + 1)
-    page = events[:limit]
-    return schemas.EventPage(
-        items=[views.event_view(e) for e in page],
-        next_after_seq=page[-1].seq if len(events) > limit else None,
-    )
+    budget = _budget(services)
+    items: list[schemas.Event] = []
+    for event in events[:limit]:
+        if items and budget.remaining <= 0:  # the page is full: the rest on the next one
+            break
+        items.append(views.event_view(event, budget))
+    more = len(events) > len(items)
+    return schemas.EventPage(items=items, next_after_seq=items[-1].seq if more else None)
 
 
 @router.post("/{run_id}/replay", status_code=status.HTTP_201_CREATED, response_model=schemas.Run)
@@ -224,7 +287,7 @@ async def replay(
         new_input=body.input,
         input_given="input" in body.model_fields_set,
     )
-    return views.run_view(started, [])
+    return views.run_view(started, [], _budget(services))
 
 
 async def _send(services: Services, command: Command, tenant_id: str) -> None:

@@ -20,6 +20,8 @@ WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
 SIGNAL_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._:-]{0,199}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[^\x00]{1,200}$"
+STEP_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._:\[\]-]{0,399}$"
+"""Step ids: node ids, `node[3]` for foreach items, `node.compensate` for compensations."""
 
 JSONValue = dict[str, Any] | list[Any] | str | int | float | bool | None
 
@@ -165,6 +167,11 @@ class SignalBody(ApiModel):
 class CancelBody(ApiModel):
     reason: str | None = Field(default=None, max_length=2000)
     idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_KEY_PATTERN)
+
+
+class Value(ApiModel):
+    value: Any = Field(description="The whole value, as the run stored it.")
+    bytes: int = Field(description="Size of its JSON encoding.")
 
 
 class Accepted(ApiModel):

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Path, Query, Response, status
 from tideflow.core import Problem, ProblemCode, parse_definition, validate_definition
 from tideflow.gateway import schemas, views
 from tideflow.gateway.auth import Principal, Role
+from tideflow.gateway.budget import ValueBudget
 from tideflow.gateway.cursors import decode_key_cursor, encode
 from tideflow.gateway.deps import PrincipalDep, Services, ServicesDep
 from tideflow.gateway.errors import ApiError, ErrorCode
@@ -326,6 +327,12 @@ async def start_workflow_run(
         idempotency_key=body.idempotency_key,
     )
     if started.created:
-        return views.run_view(started.run, [])  # just recorded: no step has run yet
+        return views.run_view(
+            started.run, [], ValueBudget(services.settings.limits)
+        )  # just recorded: no step has run yet
     response.status_code = status.HTTP_200_OK
-    return views.run_view(started.run, await services.store.get_steps(started.run.run_id))
+    return views.run_view(
+        started.run,
+        await services.store.get_steps(started.run.run_id),
+        ValueBudget(services.settings.limits),
+    )
