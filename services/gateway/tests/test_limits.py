@@ -280,3 +280,34 @@ def test_the_budget_of_one_answer_is_spent_in_order():
     assert shown[3]["$truncated"]["bytes"] == len('{"v":""}') + 900
     assert budget.fit(None, None) is None
     assert budget.fit(7, None) == 7
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"NaN", b"-Infinity", b'{"a": Infinity}', b"1e400", b"1" * 400, b'"\\ud800"'],
+)
+async def test_numbers_and_strings_json_cannot_hold_are_422(gateway, kit, scheduler, value):
+    name = await published(gateway, kit, with_input_schema=False)
+    headers = {"Content-Type": "application/json"}
+    body = b'{"input": ' + value + b"}"
+    response = await gateway.client.post(f"/workflows/{name}/runs", content=body, headers=headers)
+    error = kit.assert_error(response, 422, ErrorCode.VALIDATION_FAILED)
+    assert error["details"]["problems"][0]["type"] == "json_invalid"
+    run = scheduler.run(kit.definition(name))
+    run.start({"n": 1})
+    await scheduler.flush(run)
+    signal = b'{"data": ' + value + b"}"
+    response = await gateway.client.post(
+        f"/runs/{run.run_id}/signals/go", content=signal, headers=headers
+    )
+    kit.assert_error(response, 422, ErrorCode.VALIDATION_FAILED)
+
+
+async def test_an_integer_beyond_64_bits_is_read_as_a_number(gateway, kit):
+    name = await published(gateway, kit, with_input_schema=False)
+    body = b'{"input": {"n": 18446744073709551616}}'
+    response = await gateway.client.post(
+        f"/workflows/{name}/runs", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["input"] == {"n": 18446744073709551616.0}

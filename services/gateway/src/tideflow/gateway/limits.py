@@ -107,15 +107,9 @@ class BodyLimit:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        if _too_deep(body, self.limits.json_depth):
-            depth = self.limits.json_depth
-            await _refuse(
-                send,
-                422,
-                ErrorCode.JSON_TOO_DEEP,
-                (f"the JSON body nests deeper than {depth} levels", {"limit": depth}),
-            )
+        body, refusal = _screened(b"".join(chunks), self.limits.json_depth)
+        if refusal is not None:
+            await _refuse(send, 422, *refusal)
             return
         replayed = False
 
@@ -146,15 +140,40 @@ def _too_large(size: int, limit: int) -> tuple[str, dict[str, Any]]:
     )
 
 
-def _too_deep(body: bytes, limit: int) -> bool:
+Refusal = tuple[ErrorCode, tuple[str, dict[str, Any]]]
+
+
+def _screened(body: bytes, depth: int) -> tuple[bytes, Refusal | None]:
+    """A JSON body as the routes should parse it, or why it is refused.
+
+    The body is parsed with orjson, which refuses what the standard parser (FastAPI's)
+    would let through and the store could not hold: NaN and ±Infinity, numbers that
+    overflow a double, lone surrogates, nesting past 1024. What passes is re-encoded, so
+    an integer beyond 64 bits reaches the route as the float orjson read.
+    """
     if body.lstrip()[:1] not in _JSON_STARTS:
-        return False
+        return body, None
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as e:
-        # orjson stops at 1024 levels; anything else is left to the route's own parser
-        return "depth" in str(e)
-    return deeper_than(value, limit)
+        if "depth" in str(e):
+            return body, _too_deep(depth)
+        problem = {"path": "body", "message": str(e), "type": "json_invalid"}
+        return body, (
+            ErrorCode.VALIDATION_FAILED,
+            ("the body is not valid JSON (NaN, Infinity and lone surrogates are not JSON)",
+             {"problems": [problem]}),
+        )  # fmt: skip
+    if deeper_than(value, depth):
+        return body, _too_deep(depth)
+    return orjson.dumps(value), None
+
+
+def _too_deep(depth: int) -> Refusal:
+    return ErrorCode.JSON_TOO_DEEP, (
+        f"the JSON body nests deeper than {depth} levels",
+        {"limit": depth},
+    )
 
 
 async def _refuse(
