@@ -111,8 +111,8 @@ async def test_poison_signal_is_dead_lettered_and_the_run_goes_on(engine: Engine
 
 
 async def test_unencodable_start_never_stalls_the_partition(engine: Engine) -> None:
-    """A foreign producer's StartRun whose input is too deep for the encoder: the batch it
-    arrives in is split, the other runs start, the poison command is accounted for."""
+    """A foreign producer's StartRun whose input is too deep for the encoder: the run fails
+    with a stable code and the other runs behind it on the partition start."""
     await engine.publish_workflow({
         "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "echo"},
         "spec": {"nodes": [{"id": "t", "type": "transform", "config": {"value": "{{ input }}"}}],
@@ -132,14 +132,13 @@ async def test_unencodable_start_never_stalls_the_partition(engine: Engine) -> N
     others = [await engine.start("echo", {"n": i}) for i in range(10)]
     records = await engine.wait(others, timeout=60)
     assert [records[r].output for r in others] == [{"n": i} for i in range(10)]
-    with contextlib.suppress(NotFound):
-        record = await engine.store.get_run(poison)
-        assert record.status == "failed"  # the decider refuses the input: the run fails
-        steps_error = record.error or {}
-        assert steps_error.get("type") == "ValueTooDeep"
-        return
-    (letter,) = await dead_letters(engine, 1)
-    assert letter.error_code == "scheduler.poison_command"
+    record = (await engine.wait([poison], timeout=30))[poison]
+    assert record.status == "failed"  # the decider refuses the input: the run fails with why
+    assert record.error is not None
+    assert record.error["type"] == "ValueTooDeep"
+    events = await engine.store.read(poison)
+    assert [e.type for e in events] == ["RunStarted", "RunFailed"]
+    assert "input" not in events[0].data  # what cannot be stored is not stored
 
 
 async def test_missing_subworkflow_fails_the_step(engine: Engine) -> None:
@@ -155,3 +154,36 @@ async def test_missing_subworkflow_fails_the_step(engine: Engine) -> None:
     assert step.error is not None
     assert step.error["type"] == "WorkflowNotFound"
     assert "no-such-workflow" in step.error["message"]
+
+
+NOISY = "{{ input.l.map(a, input.l.map(b, input.l.map(c, input.s))) }}"
+
+
+async def test_noisy_expressions_fail_fast_and_never_hold_up_other_runs(engine: Engine) -> None:
+    """The report: this transform over a 20-item list and a 100 KB string made a parallel
+    run's start take 8.2 s. Now it fails with the budget's code and the parallel run is not
+    held up (the precise number is in bench/expression_stall.py; this bound only says
+    "not seconds")."""
+    for name, value in (("noisy", NOISY), ("quick", 1), ("nan", "{{ input.a / input.b }}")):
+        await engine.publish_workflow({
+            "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": name},
+            "spec": {"nodes": [{"id": "t", "type": "transform", "config": {"value": value}}],
+                     "output": "{{ nodes.t.output }}"},
+        })  # fmt: skip
+    noisy_input = {"l": list(range(20)), "s": "x" * 100_000}
+    noisy = [await engine.start("noisy", noisy_input) for _ in range(3)]
+    began = asyncio.get_running_loop().time()
+    quick = await engine.start("quick")
+    await engine.wait([quick], timeout=30)
+    took = asyncio.get_running_loop().time() - began
+    assert took < 5, f"a parallel run took {took:.1f}s to finish behind noisy runs"
+    nan = await engine.start("nan", {"a": 1.0, "b": 0.0})
+    records = await engine.wait([*noisy, nan], timeout=30)
+    for run_id, code in [*((r, "ExpressionBudgetExceeded") for r in noisy),
+                         (nan, "NonFiniteNumber")]:  # fmt: skip
+        assert records[run_id].status == "failed"
+        (step,) = await engine.store.get_steps(run_id)
+        assert step.error is not None
+        assert step.error["type"] == code
+    types = [e.type for e in await engine.store.read(nan)]
+    assert "StepSucceeded" not in types  # never stored as null

@@ -2,15 +2,22 @@
 
 We use `cel-expr-python` (Google's cel-cpp runtime); docs/expressions.md has the numbers
 behind that choice. Variables are declared per scope, so a typo such as `inptu.x` is a
-compile error at validation time, not a failed run. The runtime's comprehension iteration
-budget bounds evaluation time deterministically: a wall-clock limit would make `decide`
-depend on the machine, which a pure, replayable core must not.
+compile error at validation time, not a failed run.
+
+Evaluation has a budget, checked deterministically (a wall-clock limit would make `decide`
+depend on the machine, which a pure, replayable core must not): before a program that
+loops or builds strings or lists runs, `_cel_cost` bounds the bytes it can build and the
+loop turns it can take over the actual data, and refuses it over
+`Limits.expression_work_bytes`; its result is converted under a byte meter that stops at
+`Limits.expression_bytes` instead of materialising gigabytes first; and the runtime's own
+iteration budget stays as a backstop. A result holding NaN or ±Infinity is an error too:
+JSON cannot hold it, and storing `null` instead would make a replay take another branch.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -18,13 +25,17 @@ from functools import lru_cache
 from typing import Any
 
 import cel_expr_python.cel as _cel  # type: ignore[import-untyped]
+import orjson
 
+from tideflow.core._cel_cost import Node, OverBudget, estimate, program_tree
 from tideflow.core._durations import format_duration
 from tideflow.core._errors import ExpressionError
+from tideflow.core._limits import DEFAULT_LIMITS, LimitCode, Limits, json_depth
 
 MAX_EXPRESSION_LENGTH = 4096
-MAX_RESULT_BYTES = 1_048_576
 MAX_COMPREHENSION_DEPTH = 3
+MAX_RESULT_BYTES = DEFAULT_LIMITS.expression_bytes
+_SCALAR_BYTES = 8
 
 _POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
 
@@ -59,18 +70,26 @@ def _constant_env() -> Any:
 
 
 class Context(dict[str, Any]):
-    """An expression context that may carry a per-run cache of run-constant results.
+    """An expression context that may carry a per-run cache of run-constant results and
+    the run's limits.
 
     The decider passes one with `constants` set to a dict shared by every state of the run;
     `evaluate_expression` then computes an expression that reads only `input` and `run`
-    once per run. Any other mapping (a plain dict) evaluates every time.
+    once per run. Any other mapping (a plain dict) evaluates every time, under the default
+    limits.
     """
 
-    __slots__ = ("constants",)
+    __slots__ = ("constants", "limits")
 
-    def __init__(self, values: dict[str, Any], constants: dict[Any, Any] | None) -> None:
+    def __init__(
+        self,
+        values: dict[str, Any],
+        constants: dict[Any, Any] | None,
+        limits: Limits | None = None,
+    ) -> None:
         super().__init__(values)
         self.constants = constants
+        self.limits = limits or DEFAULT_LIMITS
 
 
 def _first_error(message: str) -> tuple[str, int | None]:
@@ -209,13 +228,34 @@ def node_references(source: str) -> frozenset[str] | None:
     return frozenset(fields)
 
 
+_GROWTH = re.compile(r"\+|\bstring\s*\(|\bbytes\s*\(")
+
+
+@lru_cache(maxsize=4096)
+def _metered_tree(source: str, scope: Scope) -> Node | None:
+    """The AST to bound before evaluating, or None for programs that neither loop nor
+    build strings or lists (their cost is bounded by the expression and the data)."""
+    if _comprehension_depth(source) == 0 and not _GROWTH.search(source):
+        return None
+    return program_tree(compile_expression(source, scope).serialize())
+
+
 def _evaluate(program: Any, source: str, context: dict[str, Any], scope: Scope) -> Any:
+    limits = context.limits if isinstance(context, Context) else DEFAULT_LIMITS
     data = {name: context.get(name) for name in _SCOPE_VARIABLES[scope]}
     nodes = data["nodes"]
     if isinstance(nodes, dict) and len(nodes) > 1:
         used = node_references(source)
         if used is not None:
             data["nodes"] = {key: nodes[key] for key in used if key in nodes}
+    metered = False
+    tree = _metered_tree(source, scope)
+    if tree is not None:
+        try:
+            _, bound = estimate(tree, data, limits.expression_work_bytes)
+        except OverBudget as over:
+            raise _over_budget(source, f"it could build {over.cost:,} bytes", limits) from None
+        metered = bound.size > limits.expression_bytes
     try:
         value = program.eval(data=data)
     except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
@@ -224,13 +264,64 @@ def _evaluate(program: Any, source: str, context: dict[str, Any], scope: Scope) 
     if value.type() == _cel.Type.ERROR:
         reason, _ = _first_error(str(value.value()))
         raise ExpressionError(reason, expression=source)
-    result = to_json(value.plain_value(), source)
-    _check_size(result, source)
+    plain = _bounded_plain(value, source, limits) if metered else value.plain_value()
+    if json_depth(plain, stop_after=limits.json_depth) > limits.json_depth:
+        raise ExpressionError(
+            f"the result is nested deeper than {limits.json_depth} levels",
+            expression=source[:200],
+            code=LimitCode.VALUE_TOO_DEEP.value,
+        )
+    result = to_json(plain, source)
+    _check_size(result, source, limits)
     return result
+
+
+def _over_budget(source: str, why: str, limits: Limits) -> ExpressionError:
+    return ExpressionError(
+        f"expression over its budget ({why}; the limit is {limits.expression_work_bytes:,} "
+        f"bytes built and {limits.expression_bytes:,} bytes of result)",
+        expression=source[:200],
+        code=LimitCode.EXPRESSION_BUDGET.value,
+    )
+
+
+def _bounded_plain(value: Any, source: str, limits: Limits) -> Any:
+    """`value.plain_value()`, but stopping once the result passes `expression_bytes`:
+    a result that repeats one large string thousands of times costs nothing to build in
+    cel-cpp (it shares the string) and gigabytes to copy out."""
+    remaining = limits.expression_bytes
+
+    def charge(amount: int) -> None:
+        nonlocal remaining
+        remaining -= amount
+        if remaining < 0:
+            raise _over_budget(source, "its result is larger than allowed", limits)
+
+    def walk(item: Any) -> Any:
+        kind = item.type()
+        if kind == _cel.Type.LIST:
+            elements = item.value()
+            charge(len(elements) + 2)
+            return [walk(element) for element in elements]
+        if kind == _cel.Type.MAP:
+            entries = item.value()
+            charge(len(entries) + 2)
+            return {key: walk(entry) for key, entry in entries.items()}
+        plain = item.plain_value()
+        charge(len(plain) if isinstance(plain, str | bytes) else _SCALAR_BYTES)
+        return plain
+
+    return walk(value)
 
 
 def to_json(value: Any, source: str) -> Any:
     """Turn CEL results (timestamps, durations, bytes, types) into JSON-ready values."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExpressionError(
+            f"the result holds {value} (NaN or Infinity), which JSON cannot hold",
+            expression=source,
+            code=LimitCode.NON_FINITE_NUMBER.value,
+        )
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list):
@@ -247,12 +338,12 @@ def to_json(value: Any, source: str) -> Any:
     raise ExpressionError(f"result of type {type(value).__name__} is not JSON", expression=source)
 
 
-def _check_size(result: Any, source: str) -> None:
+def _check_size(result: Any, source: str, limits: Limits) -> None:
     if isinstance(result, str):
         size = len(result)
     elif isinstance(result, list | dict):
-        size = len(json.dumps(result, separators=(",", ":")))
+        size = len(orjson.dumps(result))
     else:
         return
-    if size > MAX_RESULT_BYTES:
-        raise ExpressionError(f"result larger than {MAX_RESULT_BYTES} bytes", expression=source)
+    if size > limits.expression_bytes:
+        raise _over_budget(source, f"its result is {size:,} bytes", limits)

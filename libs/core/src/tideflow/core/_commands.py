@@ -11,6 +11,7 @@ from pydantic import Field
 
 from tideflow.core._definition import WorkflowDefinition
 from tideflow.core._events import ParentLink, RecordModel, ReplayOrigin, Restored, StepError
+from tideflow.core._limits import Limits
 
 
 class Command(RecordModel):
@@ -35,6 +36,8 @@ class StartRun(Command):
     parent: ParentLink | None = None
     replay_of: ReplayOrigin | None = None
     restored: Restored | None = None
+    limits: Limits | None = None
+    """Set by the scheduler from `TIDEFLOW_LIMITS_*`; pinned in RunStarted."""
 
 
 class StepResult(Command):

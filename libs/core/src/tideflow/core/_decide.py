@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from tideflow.core._cel import Scope
+from tideflow.core._cel import Context, Scope
 from tideflow.core._commands import (
     ApprovalDecision,
     Cancel,
@@ -38,6 +38,7 @@ from tideflow.core._events import (
     TimerFired,
     TimerKind,
 )
+from tideflow.core._limits import DEFAULT_LIMITS, Limits, check_value
 from tideflow.core._scheduling import Decision
 from tideflow.core._state import RunState, RunStatus, StepStatus
 from tideflow.core._templates import render
@@ -74,39 +75,52 @@ def _accepted(d: Decision, command: StepAccepted) -> None:
 
 def _start(d: Decision, command: StartRun) -> None:
     definition = command.definition
+    limits = command.limits or DEFAULT_LIMITS
+    run_input = command.input
     problems, wire = _prepare(definition)
-    problems = problems or tuple(validate_input(definition, command.input))
+    error = _unstorable_input(run_input, limits)
+    if error is not None:
+        run_input = None  # what cannot be stored is not stored; the run fails with why
+    problems = problems or tuple(validate_input(definition, run_input))
     initial_vars: dict[str, object] = {}
-    error: RunError | None = None
-    if problems:
+    if error is None and problems:
         error = RunError(
             type="InvalidInput" if problems[0].code == "INPUT_INVALID" else "InvalidDefinition",
             message="; ".join(str(p) for p in problems),
         )
-    else:
-        context = {
-            "input": command.input,
-            "vars": {},
-            "nodes": {},
-            "run": {"id": command.run_id, "workflow": command.workflow, "version": command.version},
-        }
+    elif error is None:
+        run = {"id": command.run_id, "workflow": command.workflow, "version": command.version}
+        context = Context({"input": run_input, "vars": {}, "nodes": {}, "run": run}, None, limits)
         try:
             initial_vars = render(dict(definition.spec.vars), context, Scope.RUN).value
         except ExpressionError as exc:
-            error = RunError(type="ExpressionError", message=f"spec.vars: {exc}")
+            error = RunError(type=exc.code, message=f"spec.vars: {exc}")
     if command.restored and command.restored.vars is not None:
         initial_vars = {**initial_vars, **command.restored.vars}
     d.emit(
         RunStarted(
             at=d.now, run_id=command.run_id, workflow=command.workflow, version=command.version,
-            definition=wire, input=command.input, vars=initial_vars,
+            definition=wire, input=run_input, vars=initial_vars,
             parent=command.parent, replay_of=command.replay_of, restored=command.restored,
+            limits=command.limits,
         )
     )  # fmt: skip
     if error is not None:
         d.emit(RunFailed(at=d.now, error=error))
         return
     d.advance()
+
+
+def _unstorable_input(run_input: Any, limits: Limits) -> RunError | None:
+    """Why a run input may not enter the log (too deep, too large, NaN, NUL), if it may not.
+
+    The gateway refuses such inputs with 413/422; this covers every other producer of
+    StartRun (child runs, replays, foreign producers on the bus).
+    """
+    violation = check_value(
+        run_input, what="the run input", max_depth=limits.json_depth, max_bytes=limits.input_bytes
+    )
+    return None if violation is None else RunError(type=violation.code, message=violation.message)
 
 
 _PREPARED_LIMIT = 256

@@ -69,10 +69,20 @@ class ExpressionError(CoreError):
     Expression failures are never retryable: the same inputs fail the same way again.
     """
 
-    def __init__(self, message: str, *, expression: str, position: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        expression: str,
+        position: int | None = None,
+        code: str = "ExpressionError",
+    ) -> None:
         self.expression = expression
         self.position = position
         self.reason = message
+        self.code = code
+        """The stable error type a failed step or run records (`ExpressionError`, or a
+        limit's code such as `ExpressionBudgetExceeded` or `NonFiniteNumber`)."""
         where = f" at column {position}" if position is not None else ""
         super().__init__(f"{message}{where} in expression {expression!r}")
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from tideflow.core._durations import Duration
+from tideflow.core._limits import Limits
 from tideflow.core.nodes import Execution
 
 
@@ -105,6 +106,8 @@ class RunStarted(Event):
     parent: ParentLink | None = None
     replay_of: ReplayOrigin | None = None
     restored: Restored | None = None
+    limits: Limits | None = None
+    """The engine limits the run decides under (None in logs older than limits: defaults)."""
 
 
 class StepScheduled(Event):

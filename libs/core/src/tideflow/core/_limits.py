@@ -18,6 +18,8 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -41,21 +43,28 @@ class LimitCode(StrEnum):
     SCHEDULE_TO_START_TIMEOUT = "ScheduleToStartTimeout"
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Engine-side limits; the defaults are those documented in docs/configuration.md."""
+class Limits(BaseModel):
+    """Engine-side limits; the defaults are those documented in docs/configuration.md.
 
-    json_depth: int = 64
-    output_bytes: int = 1 * MIB
-    foreach_items: int = 10_000
-    foreach_output_bytes: int = 4 * MIB
-    subworkflow_depth: int = 10
-    expression_bytes: int = 1 * MIB
-    expression_work_bytes: int = 64 * MIB
+    A run pins the limits it started with (they are part of `RunStarted`), so raising or
+    lowering a limit never changes what a replay of an earlier run decides.
+    """
 
-    def __post_init__(self) -> None:
-        if not 1 <= self.json_depth <= ENCODER_MAX_DEPTH:
-            raise ValueError(f"json_depth must be between 1 and {ENCODER_MAX_DEPTH}")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid"
+    )
+
+    json_depth: int = Field(default=64, ge=1, le=ENCODER_MAX_DEPTH)
+    input_bytes: int = Field(default=1 * MIB, gt=0)
+    output_bytes: int = Field(default=1 * MIB, gt=0)
+    foreach_items: int = Field(default=10_000, gt=0)
+    foreach_output_bytes: int = Field(default=4 * MIB, gt=0)
+    subworkflow_depth: int = Field(default=10, gt=0)
+    expression_bytes: int = Field(default=1 * MIB, gt=0)
+    expression_work_bytes: int = Field(default=64 * MIB, gt=0)
+
+
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True, slots=True)

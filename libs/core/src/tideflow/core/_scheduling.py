@@ -208,7 +208,8 @@ class Decision:
             values["item"] = item
             values["index"] = index
         memo = state.memo
-        return Context(values, memo.setdefault(_CONSTANTS, {}) if memo is not None else None)
+        constants = memo.setdefault(_CONSTANTS, {}) if memo is not None else None
+        return Context(values, constants, state.limits)
 
     # ---- the flow ---------------------------------------------------------------------------
 
@@ -312,7 +313,7 @@ class Decision:
             try:
                 output = render(template, self.context()).value
             except ExpressionError as exc:
-                self.fail_run(RunError(type="ExpressionError", message=f"spec.output: {exc}"))
+                self.fail_run(RunError(type=exc.code, message=f"spec.output: {exc}"))
                 return
         self.emit(RunSucceeded(at=self.now, output=output, command_id=self.command_id))
 
@@ -398,7 +399,7 @@ class Decision:
             )
         except ExpressionError as exc:
             self.fail_unscheduled(
-                key, spec, role, attempt, "ExpressionError", f"node {spec.id!r}: {exc}", common
+                key, spec, role, attempt, exc.code, f"node {spec.id!r}: {exc}", common
             )
             return
         self.schedule_rendered(

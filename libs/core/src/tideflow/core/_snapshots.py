@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from tideflow.core._events import ParentLink, ReplayOrigin, RunError, StepError, StepRole, TimerKind
+from tideflow.core._limits import DEFAULT_LIMITS, Limits
 from tideflow.core._records import step_to_record
 from tideflow.core._state import (
     BufferedSignal,
@@ -73,6 +74,7 @@ def state_to_snapshot(state: RunState) -> dict[str, Any]:
         "endedAt": _time(state.ended_at),
         "parent": _dump(state.parent),
         "replayOf": _dump(state.replay_of),
+        "limits": state.limits.model_dump(mode="json", by_alias=True),
         "applied": sorted(state.applied),
         "lastSeq": state.last_seq,
     }
@@ -147,6 +149,7 @@ def state_from_snapshot(snapshot: dict[str, Any]) -> RunState:
         ended_at=_parse_time(snapshot["endedAt"]),
         parent=_load(ParentLink, snapshot["parent"]),
         replay_of=_load(ReplayOrigin, snapshot["replayOf"]),
+        limits=_limits(snapshot.get("limits")),
         applied=frozenset(snapshot["applied"]),
         last_seq=snapshot["lastSeq"],
         graph=graph,
@@ -158,6 +161,11 @@ def state_from_snapshot(snapshot: dict[str, Any]) -> RunState:
 
 def _required_time(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def _limits(data: dict[str, Any] | None) -> Limits:
+    """Snapshots taken before limits were pinned hold none: the defaults applied then."""
+    return Limits.model_validate(data) if data else DEFAULT_LIMITS
 
 
 def _load(model: type[_M], data: dict[str, Any] | None) -> _M | None:

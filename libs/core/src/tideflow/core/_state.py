@@ -45,6 +45,7 @@ from tideflow.core._events import (
     TimerScheduled,
 )
 from tideflow.core._graph import Graph
+from tideflow.core._limits import DEFAULT_LIMITS, Limits
 from tideflow.core.nodes import Execution
 
 
@@ -187,6 +188,7 @@ class RunState:
     ended_at: datetime | None = None
     parent: ParentLink | None = None
     replay_of: ReplayOrigin | None = None
+    limits: Limits = DEFAULT_LIMITS
     applied: frozenset[str] = frozenset()
     last_seq: int = 0
     graph: Graph | None = field(default=None, compare=False, repr=False)
@@ -367,6 +369,7 @@ def _run_started(_state: RunState, e: RunStarted) -> Changes:
         "definition": definition,
         "graph": graph,
         "input": e.input,
+        "limits": e.limits or DEFAULT_LIMITS,
         "vars": dict(e.vars),
         "steps": steps,
         "tally": count_steps(steps.values()),

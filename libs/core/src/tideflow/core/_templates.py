@@ -17,8 +17,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from tideflow.core._cel import Scope, compile_expression, evaluate_expression, root_identifiers
+from tideflow.core._cel import (
+    Context,
+    Scope,
+    compile_expression,
+    evaluate_expression,
+    root_identifiers,
+)
 from tideflow.core._errors import ExpressionError
+from tideflow.core._limits import DEFAULT_LIMITS, LimitCode
 
 PathPart = str | int
 Path = tuple[PathPart, ...]
@@ -165,6 +172,19 @@ def _stringify(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def _check_length(text: str, pieces: list[tuple[str, bool]], context: dict[str, Any]) -> None:
+    """A template's parts are each within the expression limit; their sum must be too."""
+    limits = context.limits if isinstance(context, Context) else DEFAULT_LIMITS
+    length = sum(len(piece) for piece, _ in pieces)
+    if length > limits.expression_bytes:
+        raise ExpressionError(
+            f"the rendered template is {length:,} characters, more than the "
+            f"{limits.expression_bytes:,} allowed",
+            expression=text[:200],
+            code=LimitCode.EXPRESSION_BUDGET.value,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Rendered:
     """A rendered value and the paths of strings still holding secret templates."""
@@ -195,6 +215,7 @@ def _render_string(
             pieces.append((f"{_OPEN} {segment.text} {_CLOSE}", True))
         else:
             pieces.append((_stringify(evaluate_expression(segment.text, context, scope)), False))
+    _check_length(text, pieces, context)
     if not any(is_secret for _, is_secret in pieces):
         return "".join(text for text, _ in pieces), False
     # The string will be rendered again by the executor: every `{{` that is not one of our

@@ -16,6 +16,7 @@ from tideflow.core import (
     Cancel,
     Command,
     FireTimer,
+    Limits,
     ParentLink,
     ReplayOrigin,
     Restored,
@@ -44,8 +45,12 @@ class StartRequest:
     replay_of: ReplayOrigin | None
     restored: Restored | None
 
-    def with_definition(self, definition: WorkflowDefinition) -> StartRun:
+    def with_definition(
+        self, definition: WorkflowDefinition, limits: Limits | None = None
+    ) -> StartRun:
+        """The core command, completed with the pinned definition and the engine limits."""
         return StartRun(
+            limits=limits,
             command_id=self.command_id,
             run_id=self.run_id,
             workflow=self.workflow,

@@ -14,6 +14,7 @@ def engine_limits(settings: LimitsSettings) -> Limits:
     """The engine's part of the limits an operator configured."""
     return Limits(
         json_depth=settings.json_depth,
+        input_bytes=int(settings.input_bytes),
         output_bytes=int(settings.output_bytes),
         foreach_items=settings.foreach_items,
         foreach_output_bytes=int(settings.foreach_output_bytes),

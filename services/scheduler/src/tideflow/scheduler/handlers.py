@@ -269,7 +269,7 @@ class CommandHandler:
                 await self._fail_parent(request, reason)
             await self._dead_letter(message, "scheduler.unknown_workflow", reason)
             return None
-        return replace(request, version=version).with_definition(definition)
+        return replace(request, version=version).with_definition(definition, self._limits)
 
     async def _fail_parent(self, request: StartRequest, reason: str) -> None:
         """A subworkflow naming a workflow that does not exist fails its step at once

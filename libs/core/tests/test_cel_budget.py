@@ -1,0 +1,93 @@
+"""The expression budget: bytes built, result size and numbers JSON cannot hold, all
+checked deterministically (the same data fails the same way on every machine)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tideflow.core import ExpressionError, LimitCode, Limits
+from tideflow.core._cel import Context, Scope, compile_expression, evaluate_expression
+from tideflow.core._cel_cost import OverBudget, estimate, program_tree
+from tideflow.core._templates import render
+
+pytestmark = pytest.mark.unit
+
+NOISY = {"l": list(range(20)), "s": "x" * 100_000, "zero": 0.0, "one": 1.0}
+
+
+def failure(source: str, data: dict[str, Any], limits: Limits | None = None) -> ExpressionError:
+    context = Context({"input": data}, None, limits)
+    with pytest.raises(ExpressionError) as caught:
+        evaluate_expression(source, context)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # 8,000 references to a 100 KB string: cheap for cel-cpp, 800 MB to copy out
+        "input.l.map(a, input.l.map(b, input.l.map(c, input.s)))",
+        # 8,000 copies of a 200 KB string: refused before it runs
+        "input.l.map(a, input.l.map(b, input.l.map(c, input.s + input.s)))",
+        # doubling through chained maps
+        "[input.s]" + ".map(a, a + a)" * 10,
+        # a long chain of concatenations
+        " + ".join(["input.s"] * 12),
+    ],
+)
+def test_expressions_that_build_too_much_fail_with_the_budget_code(source: str) -> None:
+    assert failure(source, NOISY).code == LimitCode.EXPRESSION_BUDGET
+
+
+@pytest.mark.parametrize(
+    "source", ["input.one / input.zero", "-(input.one / input.zero)", "input.zero / input.zero"]
+)
+def test_nan_and_infinity_fail_with_a_stable_code(source: str) -> None:
+    assert failure(source, NOISY).code == LimitCode.NON_FINITE_NUMBER
+
+
+def test_a_nan_inside_a_list_fails_too() -> None:
+    assert failure("[1.0, input.zero / input.zero]", NOISY).code == LimitCode.NON_FINITE_NUMBER
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("input.items.map(i, i.name + '-' + i.sku)", ["n0-s", "n1-s", "n2-s"]),
+        ("input.items.filter(i, i.name.startsWith('n1')).size()", 1),
+        ("size(input.s + 'a')", 100_001),
+        ("input.l.map(x, x * 2).size()", 20),
+    ],
+)
+def test_ordinary_expressions_over_large_data_still_evaluate(source: str, expected: Any) -> None:
+    items = [{"name": f"n{i}", "sku": "s", "body": "b" * 200_000} for i in range(3)]
+    data = {**NOISY, "items": items}
+    assert evaluate_expression(source, Context({"input": data}, None)) == expected
+
+
+def test_limits_come_from_the_context() -> None:
+    small = Limits(expression_bytes=1000)
+    assert failure("input.s", {"s": "x" * 1001}, small).code == LimitCode.EXPRESSION_BUDGET
+    assert evaluate_expression("input.s", Context({"input": {"s": "x" * 1001}}, None)) == "x" * 1001
+
+
+def test_a_template_of_many_parts_is_bounded_as_a_whole() -> None:
+    context = Context({"input": {"s": "x" * 400_000}}, None)
+    with pytest.raises(ExpressionError) as caught:
+        render("{{ input.s }}{{ input.s }}{{ input.s }}", context)
+    assert caught.value.code == LimitCode.EXPRESSION_BUDGET
+
+
+def test_the_bound_is_deterministic_and_cheap() -> None:
+    tree = program_tree(
+        compile_expression(
+            "input.l.map(a, input.l.map(b, input.s + input.s))", Scope.RUN
+        ).serialize()
+    )
+    data = {"input": NOISY}
+    first, _ = estimate(tree, data, 10**12)
+    assert estimate(tree, data, 10**12)[0] == first
+    with pytest.raises(OverBudget):
+        estimate(tree, data, first - 1)
