@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs Tideflow into .venv at the repository root (one uv workspace, locked versions).
-#   bash scripts/install.sh                  the Python environment only
+#   bash scripts/install.sh                  the Python environment and the web UI
 #   bash scripts/install.sh --with-test-deps also the system packages the test suite needs
+#                                            (redis-server, Debian chromium for the UI browser tests)
+# Both build the web UI (web/, Node.js + npm) when its lock or sources changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,13 +18,40 @@ fi
 
 "${UV[@]}" sync --locked --all-packages --quiet
 
+# The web app (web/): `npm ci` when the lock changed, a build when the sources did, into
+# the gateway package (services/gateway/src/tideflow/gateway/ui_dist/), served at /ui/.
+build_ui() {
+  local out=services/gateway/src/tideflow/gateway/ui_dist
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install.sh: npm not found; the web UI is not built (/ui/ answers 503)" >&2
+    return 0
+  fi
+  local lock_hash source_hash
+  lock_hash=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  if [[ ! -d web/node_modules || "$(cat web/node_modules/.tideflow-lock 2>/dev/null)" != "$lock_hash" ]]; then
+    (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_hash" > web/node_modules/.tideflow-lock
+  fi
+  source_hash=$(find web -path web/node_modules -prune -o -type f -print | LC_ALL=C sort \
+    | xargs sha256sum | sha256sum | cut -d' ' -f1)
+  if [[ "$(cat "$out/.build-stamp" 2>/dev/null)" != "$source_hash" ]]; then
+    (cd web && npm run --silent build >/dev/null)
+    echo "$source_hash" > "$out/.build-stamp"
+  fi
+}
+build_ui
+
 if [[ "${1:-}" == "--with-test-deps" ]]; then
   for tool in java mvn; do
     command -v "$tool" >/dev/null || { echo "install.sh: $tool is required (Java 17 + Maven)" >&2; exit 1; }
   done
-  if ! command -v redis-server >/dev/null 2>&1; then
+  missing=()
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  # the browser tests of the web UI drive Debian's Chromium (never a downloaded browser)
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  if (( ${#missing[@]} )); then
     SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi

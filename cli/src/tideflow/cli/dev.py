@@ -170,6 +170,7 @@ async def _serve(
         if await _wait_healthy(url, services):
             typer.secho(f"Tideflow is ready at {url}  ({time.monotonic() - started:.1f}s)",
                         fg=typer.colors.GREEN, bold=True)  # fmt: skip
+            typer.echo(f"web UI: {url}/ui/  (sign in with the admin token)")
             typer.echo(f"admin token: {token}")
             typer.echo(f"examples published: {', '.join(applied) or 'none'}")
             typer.echo("try: " + try_command(host=host, port=port, token=token, examples=applied))

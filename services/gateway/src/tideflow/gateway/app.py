@@ -18,7 +18,7 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tideflow.bus import Bus
-from tideflow.gateway import health, runs, schemas, streams, workflows
+from tideflow.gateway import catalog, health, runs, schemas, streams, ui, workflows
 from tideflow.gateway.auth import Authenticator
 from tideflow.gateway.deps import Services
 from tideflow.gateway.errors import install_error_handlers
@@ -98,7 +98,7 @@ def create_app(
         version="1",
         summary="Durable workflows: definitions, versions, runs, time travel and live streams.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by `ui` from packaged Swagger UI files, not a CDN
         redoc_url=None,
         responses=ERROR_RESPONSES,
     )
@@ -118,6 +118,9 @@ def create_app(
     app.include_router(workflows.router)
     app.include_router(runs.router)
     app.include_router(streams.router)
+    app.include_router(catalog.router)
+    app.include_router(ui.router)
+    app.mount(ui.UI_PREFIX, ui.SinglePageApp(settings.ui_dir or ui.BUILT_UI), name="ui")
     app.add_middleware(BodyLimit, limits=settings.limits)
     app.add_middleware(_RequestTimer, metrics=metrics)
     return app

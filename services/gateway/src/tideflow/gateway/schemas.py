@@ -184,3 +184,32 @@ class Health(ApiModel):
     status: str
     service: str = "gateway"
     checks: dict[str, bool] = Field(default_factory=dict)
+
+
+class NodeTypeInfo(ApiModel):
+    type: str
+    description: str
+    execution: str = Field(description="inline | dispatch | timer | signal | approval | ...")
+    branches: bool = Field(description="Whether outgoing edges may carry `when`.")
+    when_values: list[str] | None = Field(
+        default=None, description="The closed set of `when` values (condition: true/false)."
+    )
+    config_schema: dict[str, Any] = Field(description="JSON Schema of the node's `config`.")
+
+
+class NodeTypeList(ApiModel):
+    items: list[NodeTypeInfo]
+    node_schema: dict[str, Any] = Field(
+        description="JSON Schema of a node (retry, timeout, queue, compensate, join, ...)."
+    )
+
+
+class ProblemView(ApiModel):
+    code: str
+    path: str
+    message: str
+
+
+class ValidationResult(ApiModel):
+    valid: bool
+    problems: list[ProblemView]

@@ -1,6 +1,7 @@
 """Gateway settings: where it listens, who is admin, and the systems it talks to."""
 
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,11 @@ class GatewaySettings(BaseSettings):
         description="How often live event and log streams look for new rows.",
     )
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    ui_dir: Path | None = Field(
+        default=None,
+        description="The built web app to serve under /ui/ (default: the one "
+        "`scripts/install.sh` builds into the gateway package).",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -45,9 +45,8 @@ DefinitionBody = Annotated[
 _ID_RE = re.compile(schemas.WORKFLOW_ID_PATTERN)
 
 
-def _validated(services: Services, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The workflow id and the normalized definition, or 413/422 with every problem."""
-    check_definition(document, services.settings.limits)
+def definition_problems(document: dict[str, Any]) -> list[Problem]:
+    """Every problem of a definition, the workflow id's format included (empty: valid)."""
     reject_nul(document, "body")
     problems = validate_definition(document)
     metadata = document.get("metadata")
@@ -61,6 +60,13 @@ def _validated(services: Services, document: dict[str, Any]) -> tuple[str, dict[
                 "metadata.name",
             )
         )
+    return problems
+
+
+def _validated(services: Services, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The workflow id and the normalized definition, or 413/422 with every problem."""
+    check_definition(document, services.settings.limits)
+    problems = definition_problems(document)
     if problems:
         raise ApiError(
             422,
