@@ -13,7 +13,7 @@ import type { Plugin } from "vite";
 const api = process.env.TIDEFLOW_URL ?? "http://127.0.0.1:8080";
 const apiPaths = ["/workflows", "/runs", "/node-types", "/definitions", "/auth", "/openapi.json"];
 
-const outDir = resolve(__dirname, "../services/gateway/src/tideflow/gateway/ui_dist");
+const outDir = resolve(import.meta.dirname, "../services/gateway/src/tideflow/gateway/ui_dist");
 
 /** Swagger UI's files next to the app, so the gateway's /docs needs no CDN. */
 function swaggerUi(): Plugin {

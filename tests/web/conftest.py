@@ -108,8 +108,10 @@ def dev(tmp_path_factory: pytest.TempPathFactory, web_dsn: str) -> Iterator[DevS
         assert code == 0, server.output()[-3000:]
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def browser(dev: DevServer) -> Iterator[Any]:
+    """Module-scoped: sync Playwright holds an event loop in this thread while it runs,
+    which the asyncio tests of other modules must not meet."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -140,7 +142,7 @@ class Page:
 
 
 @pytest.fixture
-def page(browser: Any, dev: DevServer) -> Iterator[Page]:
+def page(dev: DevServer, browser: Any) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     wrapped = Page(context.new_page(), dev.url)
     try:

@@ -938,6 +938,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -1023,6 +1032,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1122,6 +1140,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -1214,6 +1241,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -1299,6 +1335,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1400,6 +1445,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1512,6 +1566,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -1599,6 +1662,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1704,6 +1776,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -1794,6 +1875,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1899,6 +1989,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -1990,6 +2089,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2096,6 +2204,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -2193,6 +2310,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -2282,6 +2408,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2387,6 +2522,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -2474,6 +2618,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2581,6 +2734,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -2666,6 +2828,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2767,6 +2938,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -2854,6 +3034,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2968,6 +3157,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -3058,6 +3256,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3160,6 +3367,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
                 headers: {
@@ -3248,6 +3464,15 @@ export interface operations {
             };
             /** @description Conflicts with the resource's state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
