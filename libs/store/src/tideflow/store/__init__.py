@@ -19,6 +19,7 @@ from tideflow.store._errors import (
 )
 from tideflow.store._identity_ports import AuditLog, Identities, SecretStore
 from tideflow.store._identity_records import (
+    TENANT_NAME,
     ApiTokenRecord,
     AuditEntry,
     AuditRecord,
@@ -31,7 +32,17 @@ from tideflow.store._identity_records import (
 from tideflow.store._memory import InMemoryEventStore
 from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._migrate import migrate
-from tideflow.store._port import DEFAULT_RETENTION, EventStore
+from tideflow.store._port import (
+    DEFAULT_RETENTION,
+    EventStore,
+    OutboxStore,
+    Retention,
+    RunLog,
+    RunQueries,
+    StepLogStore,
+    TimerStore,
+    WorkflowStore,
+)
 from tideflow.store._postgres import PostgresEventStore, create_pool
 from tideflow.store._records import (
     DEFAULT_TENANT,
@@ -67,6 +78,7 @@ __all__ = [
     "APP_ROLE",
     "DEFAULT_RETENTION",
     "DEFAULT_TENANT",
+    "TENANT_NAME",
     "AlreadyExists",
     "ApiTokenRecord",
     "AuditEntry",
@@ -89,19 +101,24 @@ __all__ = [
     "NewEvent",
     "NotFound",
     "OutboxMessage",
+    "OutboxStore",
     "PostgresEventStore",
     "ProcessedCommand",
     "RefreshTokenRecord",
+    "Retention",
     "RunAppend",
     "RunConflict",
     "RunCursor",
     "RunFilter",
+    "RunLog",
     "RunPage",
+    "RunQueries",
     "RunRecord",
     "SecretRecord",
     "SecretStore",
     "SigningKeyRecord",
     "Snapshot",
+    "StepLogStore",
     "StepRecord",
     "StoreError",
     "StoreUnavailable",
@@ -111,8 +128,10 @@ __all__ = [
     "TenantRecord",
     "Timer",
     "TimerKey",
+    "TimerStore",
     "UserRecord",
     "WorkflowRecord",
+    "WorkflowStore",
     "WorkflowVersion",
     "create_pool",
     "migrate",

@@ -6,11 +6,15 @@ interprets it. Secret values never appear in these rows, only their sealed form.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime  # noqa: TC003 - resolved at run time by pydantic users
 from typing import Any
 
 JSONObject = dict[str, Any]
+
+TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+"""What a tenant may be called (the `tenants` table checks the same)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from tideflow.store._errors import (
     RunConflict,
     StoreError,
 )
+from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._memory_workflows import InMemoryWorkflows
 from tideflow.store._port import EventStore
 from tideflow.store._records import (
@@ -66,11 +67,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class InMemoryEventStore(InMemoryWorkflows, EventStore):
+class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
     """`EventStore` held in dictionaries."""
 
     def __init__(self) -> None:
-        super().__init__()
+        InMemoryWorkflows.__init__(self)
+        InMemoryIdentities.__init__(self)
         self._events: dict[str, list[StoredEvent]] = {}
         self._positions = itertools.count(1)
         self._last_position = 0
@@ -200,9 +202,17 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
         )
 
     async def read(
-        self, run_id: str, after_seq: int = 0, limit: int | None = None
+        self,
+        run_id: str,
+        after_seq: int = 0,
+        limit: int | None = None,
+        *,
+        tenant_id: str | None = None,
     ) -> list[StoredEvent]:
-        events = self._events.get(run_id, [])[after_seq:]
+        log = self._events.get(run_id, [])
+        if tenant_id is not None and log and log[0].tenant_id != tenant_id:
+            return []
+        events = log[after_seq:]
         return [replace(e, data=_copy(e.data)) for e in events[:limit]]
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
@@ -256,11 +266,11 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
 
     # -- run projections -----------------------------------------------------------------
 
-    async def get_run(self, run_id: str) -> RunRecord:
-        try:
-            return _copy_run(self._runs[run_id])
-        except KeyError:
-            raise NotFound(f"run {run_id} not found") from None
+    async def get_run(self, run_id: str, *, tenant_id: str | None = None) -> RunRecord:
+        found = self._runs.get(run_id)
+        if found is None or tenant_id not in {None, found.tenant_id}:
+            raise NotFound(f"run {run_id} not found")
+        return _copy_run(found)
 
     async def find_run_by_idempotency_key(
         self, workflow_id: str, idempotency_key: str, *, tenant_id: str = DEFAULT_TENANT
@@ -287,8 +297,12 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
         cursor = RunCursor(*_run_key(page[-1])) if more and page else None
         return RunPage(runs=page, next_cursor=cursor)
 
-    async def get_steps(self, run_id: str) -> list[StepRecord]:
-        steps = [s for (r, _), s in self._steps.items() if r == run_id]
+    async def get_steps(self, run_id: str, *, tenant_id: str | None = None) -> list[StepRecord]:
+        steps = [
+            s
+            for (r, _), s in self._steps.items()
+            if r == run_id and tenant_id in {None, s.tenant_id}
+        ]
         steps.sort(key=lambda s: (s.started_at is None, s.started_at or _now(), s.node_id))
         return [replace(s, error=_copy(s.error), output=_copy(s.output)) for s in steps]
 
@@ -361,12 +375,14 @@ class InMemoryEventStore(InMemoryWorkflows, EventStore):
         node_id: str | None = None,
         after_id: int = 0,
         limit: int | None = None,
+        tenant_id: str | None = None,
     ) -> list[StoredLogLine]:
         lines = [
             line
             for line in self._logs
             if line.id > after_id
             and line.run_id == run_id
+            and tenant_id in {None, line.tenant_id}
             and (node_id is None or line.node_id == node_id)
         ]
         return lines[:limit]

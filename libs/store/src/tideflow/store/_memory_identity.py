@@ -11,8 +11,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from tideflow.store._errors import AlreadyExists, NotFound
+from tideflow.store._errors import AlreadyExists, NotFound, StoreError
 from tideflow.store._identity_records import (
+    TENANT_NAME,
     ApiTokenRecord,
     AuditEntry,
     AuditRecord,
@@ -46,6 +47,8 @@ class InMemoryIdentities:
     # -- tenants --------------------------------------------------------------------------
 
     async def create_tenant(self, name: str) -> TenantRecord:
+        if not TENANT_NAME.fullmatch(name):
+            raise StoreError(f"not a valid tenant name: {name!r}")
         if name in self._tenants:
             raise AlreadyExists(f"tenant {name} already exists")
         record = TenantRecord(name, datetime.now(UTC))

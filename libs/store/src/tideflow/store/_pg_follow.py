@@ -52,6 +52,10 @@ async def follow(pool: asyncpg.Pool, name: str, limit: int) -> AsyncIterator[Log
         await pool.release(connection)
 
 
+PLATFORM_SCOPE = "SET LOCAL tideflow.platform = 'on'"
+"""The follower reads every tenant's events (row-level security, migration 0004)."""
+
+
 async def follower_position(pool: asyncpg.Pool, name: str) -> int:
     with translated("follower position"):
         value = await pool.fetchval(sql.FOLLOWER_POSITION, name)
@@ -71,6 +75,7 @@ async def _begin(
         transaction = connection.transaction()
         await transaction.start()
         try:
+            await connection.execute(PLATFORM_SCOPE)
             rows = await connection.fetch(sql.FOLLOW, name, limit)
             if rows:
                 return transaction, _claim(name, rows)

@@ -2,31 +2,54 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tideflow.store import _pg_sql as sql
 from tideflow.store._errors import ConcurrencyConflict, Immutable, NotFound, StoreError
 from tideflow.store._pg_errors import translated
 from tideflow.store._pg_rows import version as version_row
 from tideflow.store._pg_rows import workflow as workflow_row
+from tideflow.store._pg_scope import scoped
 from tideflow.store._records import DEFAULT_TENANT, JSONObject, WorkflowRecord, WorkflowVersion
 
 if TYPE_CHECKING:
     import asyncpg
 
 
-class PostgresWorkflows:
-    """The workflow half of `PostgresEventStore`, used by the gateway."""
+class ScopedQueries:
+    """Single statements in a transaction scoped to a tenant (None: the platform)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    async def _fetchrow(
+        self, tenant_id: str | None, query: str, *args: Any
+    ) -> asyncpg.Record | None:
+        async with scoped(self._pool, tenant_id) as connection:
+            return await connection.fetchrow(query, *args)
+
+    async def _fetch(self, tenant_id: str | None, query: str, *args: Any) -> list[asyncpg.Record]:
+        async with scoped(self._pool, tenant_id) as connection:
+            return await connection.fetch(query, *args)
+
+    async def _fetchval(self, tenant_id: str | None, query: str, *args: Any) -> Any:
+        async with scoped(self._pool, tenant_id) as connection:
+            return await connection.fetchval(query, *args)
+
+    async def _execute(self, tenant_id: str | None, query: str, *args: Any) -> str:
+        async with scoped(self._pool, tenant_id) as connection:
+            return await connection.execute(query, *args)
+
+
+class PostgresWorkflows(ScopedQueries):
+    """The workflow half of `PostgresEventStore`, used by the gateway."""
 
     async def create_workflow(
         self, workflow_id: str, name: str, draft: JSONObject, *, tenant_id: str = DEFAULT_TENANT
     ) -> WorkflowRecord:
         with translated(f"create workflow {workflow_id}"):
-            row = await self._pool.fetchrow(
-                sql.INSERT_WORKFLOW, tenant_id, workflow_id, name, draft
+            row = await self._fetchrow(
+                tenant_id, sql.INSERT_WORKFLOW, tenant_id, workflow_id, name, draft
             )
         if row is None:  # pragma: no cover - INSERT ... RETURNING always returns the row
             raise StoreError(f"workflow {workflow_id} was not created")
@@ -36,7 +59,7 @@ class PostgresWorkflows:
         self, workflow_id: str, *, tenant_id: str = DEFAULT_TENANT
     ) -> WorkflowRecord:
         with translated("get workflow"):
-            row = await self._pool.fetchrow(sql.GET_WORKFLOW, tenant_id, workflow_id)
+            row = await self._fetchrow(tenant_id, sql.GET_WORKFLOW, tenant_id, workflow_id)
         if row is None:
             raise NotFound(f"workflow {workflow_id} not found")
         return workflow_row(row)
@@ -45,7 +68,7 @@ class PostgresWorkflows:
         self, *, tenant_id: str = DEFAULT_TENANT, include_archived: bool = False
     ) -> list[WorkflowRecord]:
         with translated("list workflows"):
-            rows = await self._pool.fetch(sql.LIST_WORKFLOWS, tenant_id, include_archived)
+            rows = await self._fetch(tenant_id, sql.LIST_WORKFLOWS, tenant_id, include_archived)
         return [workflow_row(row) for row in rows]
 
     async def update_draft(
@@ -58,8 +81,8 @@ class PostgresWorkflows:
         tenant_id: str = DEFAULT_TENANT,
     ) -> WorkflowRecord:
         with translated("update draft"):
-            row = await self._pool.fetchrow(
-                sql.UPDATE_DRAFT, tenant_id, workflow_id, draft, name, expected_revision
+            row = await self._fetchrow(
+                tenant_id, sql.UPDATE_DRAFT, tenant_id, workflow_id, draft, name, expected_revision
             )
         if row is not None:
             return workflow_row(row)
@@ -76,7 +99,9 @@ class PostgresWorkflows:
         self, workflow_id: str, archived: bool, *, tenant_id: str = DEFAULT_TENANT
     ) -> WorkflowRecord:
         with translated("archive workflow"):
-            row = await self._pool.fetchrow(sql.SET_ARCHIVED, tenant_id, workflow_id, archived)
+            row = await self._fetchrow(
+                tenant_id, sql.SET_ARCHIVED, tenant_id, workflow_id, archived
+            )
         if row is None:
             raise NotFound(f"workflow {workflow_id} not found")
         return workflow_row(row)
@@ -111,7 +136,7 @@ class PostgresWorkflows:
     ) -> WorkflowVersion:
         """Lock the workflow row so concurrent publishes get consecutive version numbers."""
         with translated("publish"):
-            async with self._pool.acquire() as connection, connection.transaction():
+            async with scoped(self._pool, tenant_id) as connection:
                 row = await connection.fetchrow(sql.LOCK_WORKFLOW, tenant_id, workflow_id)
                 if row is None:
                     raise NotFound(f"workflow {workflow_id} not found")
@@ -143,7 +168,7 @@ class PostgresWorkflows:
         self, workflow_id: str, version: int | None = None, *, tenant_id: str = DEFAULT_TENANT
     ) -> WorkflowVersion:
         with translated("get version"):
-            row = await self._pool.fetchrow(sql.GET_VERSION, tenant_id, workflow_id, version)
+            row = await self._fetchrow(tenant_id, sql.GET_VERSION, tenant_id, workflow_id, version)
         if row is None:
             which = "any version" if version is None else f"version {version}"
             raise NotFound(f"workflow {workflow_id} has no {which}")
@@ -153,5 +178,5 @@ class PostgresWorkflows:
         self, workflow_id: str, *, tenant_id: str = DEFAULT_TENANT
     ) -> list[WorkflowVersion]:
         with translated("list versions"):
-            rows = await self._pool.fetch(sql.LIST_VERSIONS, tenant_id, workflow_id)
+            rows = await self._fetch(tenant_id, sql.LIST_VERSIONS, tenant_id, workflow_id)
         return [version_row(row) for row in rows]

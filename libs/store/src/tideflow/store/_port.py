@@ -1,7 +1,13 @@
-"""The event store port: what the scheduler, relays and gateway need from persistence.
+"""The store's narrow ports: one per concern, each naming the tenant it works for.
 
-Two implementations pass one contract suite: `PostgresEventStore` (production) and
-`InMemoryEventStore` (`tide dev` without a database, fast tests).
+`RunLog` (the scheduler's event log and its followers), `RunQueries` (what the API reads
+about runs), `WorkflowStore`, `OutboxStore`, `TimerStore`, `StepLogStore`, `Retention`, and
+in `_identity_ports` `Identities`, `SecretStore` and `AuditLog`. A service asks for the
+ports it uses; `EventStore` is all of them together, what an adapter implements and what a
+composition root passes around. Reads that serve a caller take `tenant_id` and see only
+that tenant's rows (row-level security in Postgres); `None` is the platform scope of the
+scheduler's own cross-tenant work. Two implementations pass one contract suite per port:
+`PostgresEventStore` (production) and `InMemoryEventStore` (tests, embedded use).
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from tideflow.store._identity_ports import AuditLog, Identities, SecretStore
 from tideflow.store._records import (
     DEFAULT_TENANT,
     CommitBatch,
@@ -39,10 +46,8 @@ if TYPE_CHECKING:
 DEFAULT_RETENTION = timedelta(days=90)
 
 
-class EventStore(Protocol):
-    """Persistence of runs: event log, projections, outbox, timers, workflows and logs."""
-
-    # -- the event log -------------------------------------------------------------------
+class RunLog(Protocol):
+    """The event log: optimistic appends, whole-batch commits, rebuilds and followers."""
 
     async def append(
         self,
@@ -60,9 +65,14 @@ class EventStore(Protocol):
         ...
 
     async def read(
-        self, run_id: str, after_seq: int = 0, limit: int | None = None
+        self,
+        run_id: str,
+        after_seq: int = 0,
+        limit: int | None = None,
+        *,
+        tenant_id: str | None = None,
     ) -> list[StoredEvent]:
-        """A run's events with seq > after_seq, in seq order."""
+        """A run's events with seq > after_seq, in seq order ([] for another tenant's)."""
         ...
 
     async def read_many(self, run_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
@@ -119,10 +129,12 @@ class EventStore(Protocol):
         """The subset of `command_ids` whose effects are already committed."""
         ...
 
-    # -- run projections -----------------------------------------------------------------
 
-    async def get_run(self, run_id: str) -> RunRecord:
-        """The run's projection row, or `NotFound`."""
+class RunQueries(Protocol):
+    """The run projections the API reads, always for one tenant."""
+
+    async def get_run(self, run_id: str, *, tenant_id: str | None = None) -> RunRecord:
+        """The run's projection row, or `NotFound` (also for another tenant's run)."""
         ...
 
     async def find_run_by_idempotency_key(
@@ -137,11 +149,13 @@ class EventStore(Protocol):
         """Runs newest first, keyset-paginated."""
         ...
 
-    async def get_steps(self, run_id: str) -> list[StepRecord]:
+    async def get_steps(self, run_id: str, *, tenant_id: str | None = None) -> list[StepRecord]:
         """The run's step rows ordered by start time then node id."""
         ...
 
-    # -- workflows and versions ----------------------------------------------------------
+
+class WorkflowStore(Protocol):
+    """Drafts and immutable published versions, per tenant (names are per tenant)."""
 
     async def create_workflow(
         self, workflow_id: str, name: str, draft: JSONObject, *, tenant_id: str = DEFAULT_TENANT
@@ -213,7 +227,9 @@ class EventStore(Protocol):
         """Every published version, oldest first."""
         ...
 
-    # -- outbox, timers, logs ------------------------------------------------------------
+
+class OutboxStore(Protocol):
+    """Messages committed with the events that caused them, until Kafka has them."""
 
     async def claim_outbox(
         self, limit: int, *, lease: timedelta = timedelta(seconds=30)
@@ -224,6 +240,10 @@ class EventStore(Protocol):
     async def delete_outbox(self, ids: Collection[int]) -> None:
         """Forget rows Kafka has acknowledged."""
         ...
+
+
+class TimerStore(Protocol):
+    """Durable timers, claimed under a lease by one scheduler replica at a time."""
 
     async def schedule_timers(self, timers: Sequence[Timer]) -> None:
         """Create or replace timers outside a batch (e.g. from the gateway)."""
@@ -240,6 +260,10 @@ class EventStore(Protocol):
         """
         ...
 
+
+class StepLogStore(Protocol):
+    """Step log lines: written by the scheduler from results, read per tenant by the API."""
+
     async def append_logs(self, lines: Sequence[LogLine]) -> list[StoredLogLine]:
         """Record step log lines."""
         ...
@@ -251,12 +275,31 @@ class EventStore(Protocol):
         node_id: str | None = None,
         after_id: int = 0,
         limit: int | None = None,
+        tenant_id: str | None = None,
     ) -> list[StoredLogLine]:
         """A run's log lines in write order, optionally for one node."""
         ...
 
-    # -- retention -----------------------------------------------------------------------
+
+class Retention(Protocol):
+    """Bulk removal of old runs, off the hot path."""
 
     async def purge_runs_older_than(self, cutoff: datetime, batch_size: int = 500) -> int:
         """Delete finished runs that ended before `cutoff` with all their rows; the count."""
         ...
+
+
+class EventStore(
+    RunLog,
+    RunQueries,
+    WorkflowStore,
+    OutboxStore,
+    TimerStore,
+    StepLogStore,
+    Retention,
+    Identities,
+    SecretStore,
+    AuditLog,
+    Protocol,
+):
+    """Every port at once: what an adapter implements and a composition root wires."""

@@ -31,7 +31,9 @@ from tideflow.store._codecs import Connection, setup_connection
 from tideflow.store._errors import ConcurrencyConflict, NotFound, RunConflict, StoreError
 from tideflow.store._migrate import migrate
 from tideflow.store._pg_errors import translated
+from tideflow.store._pg_identity import PostgresIdentities
 from tideflow.store._pg_rows import event, log_line, outbox_message, run, snapshot, step, timer
+from tideflow.store._pg_scope import PLATFORM, scoped
 from tideflow.store._pg_workflows import PostgresWorkflows
 from tideflow.store._port import EventStore
 from tideflow.store._records import (
@@ -92,7 +94,7 @@ async def _end_transaction(connection: asyncpg.Connection) -> None:
         await connection.execute("ROLLBACK")
 
 
-class PostgresEventStore(PostgresWorkflows, EventStore):
+class PostgresEventStore(PostgresWorkflows, PostgresIdentities, EventStore):
     """`EventStore` over an asyncpg pool created by `create_pool` (codecs installed)."""
 
     def __init__(self, pool: asyncpg.Pool, *, owns_pool: bool = False) -> None:
@@ -140,17 +142,22 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
         last = {a.run_id: a.expected_seq + len(a.events) for a in batch.appends}
         runs = [replace(r, last_seq=last[r.run_id]) if r.run_id in last else r for r in batch.runs]
         with translated("commit batch"):
-            async with self._pool.acquire() as connection, connection.transaction():
+            async with scoped(self._pool, _batch_tenant(batch)) as connection:
                 await connection.executemany(sql.UPSERT_RUN, [_run_args(r) for r in runs])
                 outbox_ids = await _write_side_effects(connection, batch)
                 events = await _append_locked(connection, batch.appends)
         return CommitResult(events=events, outbox_ids=outbox_ids)
 
     async def read(
-        self, run_id: str, after_seq: int = 0, limit: int | None = None
+        self,
+        run_id: str,
+        after_seq: int = 0,
+        limit: int | None = None,
+        *,
+        tenant_id: str | None = PLATFORM,
     ) -> list[StoredEvent]:
         with translated("read run"):
-            rows = await self._pool.fetch(sql.READ_RUN, run_id, after_seq, limit)
+            rows = await self._fetch(tenant_id, sql.READ_RUN, run_id, after_seq, limit)
         return [event(row) for row in rows]
 
     async def read_many(self, run_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
@@ -158,7 +165,7 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
         if not found:
             return found
         with translated("read runs"):
-            rows = await self._pool.fetch(sql.READ_RUNS, list(found))
+            rows = await self._fetch(PLATFORM, sql.READ_RUNS, list(found))
         for row in rows:
             found[row["run_id"]].append(event(row))
         return found
@@ -170,7 +177,7 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
         if not wanted:
             return {}
         with translated("load runs"):
-            async with self._pool.acquire() as connection:
+            async with scoped(self._pool, PLATFORM) as connection:
                 rows = await connection.fetch(sql.LATEST_SNAPSHOTS, wanted)
                 snapshots = {row["run_id"]: snapshot(row) for row in rows}
                 after = [snapshots[r].seq if r in snapshots else 0 for r in wanted]
@@ -182,12 +189,12 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         with translated("read log"):
-            rows = await self._pool.fetch(sql.READ_ALL, after_position, limit)
+            rows = await self._fetch(PLATFORM, sql.READ_ALL, after_position, limit)
         return [event(row) for row in rows]
 
     async def last_position(self) -> int:
         with translated("last position"):
-            value = await self._pool.fetchval(sql.LAST_POSITION)
+            value = await self._fetchval(PLATFORM, sql.LAST_POSITION)
         return int(value)
 
     def follow(self, name: str, limit: int = 500) -> AbstractAsyncContextManager[LogClaim | None]:
@@ -198,22 +205,23 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
 
     async def latest_snapshot(self, run_id: str) -> Snapshot | None:
         with translated("latest snapshot"):
-            row = await self._pool.fetchrow(sql.LATEST_SNAPSHOT, run_id)
+            row = await self._fetchrow(PLATFORM, sql.LATEST_SNAPSHOT, run_id)
         return None if row is None else snapshot(row)
 
     async def is_processed(self, command_ids: Collection[str]) -> set[str]:
         if not command_ids:
             return set()
         with translated("is processed"):
-            rows = await self._pool.fetch(sql.PROCESSED, list(command_ids))
+            rows = await self._fetch(PLATFORM, sql.PROCESSED, list(command_ids))
         return {row["command_id"] for row in rows}
 
     # -- run projections -----------------------------------------------------------------
 
-    async def get_run(self, run_id: str) -> RunRecord:
+    async def get_run(self, run_id: str, *, tenant_id: str | None = PLATFORM) -> RunRecord:
         with translated("get run"):
-            row = await self._pool.fetchrow(sql.GET_RUN, run_id)
-        if row is None:
+            row = await self._fetchrow(tenant_id, sql.GET_RUN, run_id)
+        # RLS already hides other tenants' rows; the check also holds for an owner session
+        if row is None or tenant_id not in {None, row["tenant_id"]}:
             raise NotFound(f"run {run_id} not found")
         return run(row)
 
@@ -221,7 +229,9 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
         self, workflow_id: str, idempotency_key: str, *, tenant_id: str = DEFAULT_TENANT
     ) -> RunRecord | None:
         with translated("find run"):
-            row = await self._pool.fetchrow(sql.RUN_BY_KEY, tenant_id, workflow_id, idempotency_key)
+            row = await self._fetchrow(
+                tenant_id, sql.RUN_BY_KEY, tenant_id, workflow_id, idempotency_key
+            )
         return None if row is None else run(row)
 
     async def list_runs(
@@ -229,15 +239,15 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
     ) -> RunPage:
         query, args = _list_runs_query(run_filter, limit + 1, after)
         with translated("list runs"):
-            rows = await self._pool.fetch(query, *args)
+            rows = await self._fetch(run_filter.tenant_id, query, *args)
         runs = [run(row) for row in rows[:limit]]
         more = len(rows) > limit
         cursor = RunCursor(_started(runs[-1]), runs[-1].run_id) if more and runs else None
         return RunPage(runs=runs, next_cursor=cursor)
 
-    async def get_steps(self, run_id: str) -> list[StepRecord]:
+    async def get_steps(self, run_id: str, *, tenant_id: str | None = PLATFORM) -> list[StepRecord]:
         with translated("get steps"):
-            rows = await self._pool.fetch(sql.GET_STEPS, run_id)
+            rows = await self._fetch(tenant_id, sql.GET_STEPS, run_id)
         return [step(row) for row in rows]
 
     # -- outbox, timers, logs ------------------------------------------------------------
@@ -246,29 +256,29 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
         self, limit: int, *, lease: timedelta = timedelta(seconds=30)
     ) -> list[StoredOutboxMessage]:
         with translated("claim outbox"):
-            rows = await self._pool.fetch(sql.CLAIM_OUTBOX, limit, lease)
+            rows = await self._fetch(PLATFORM, sql.CLAIM_OUTBOX, limit, lease)
         return sorted((outbox_message(row) for row in rows), key=lambda m: m.id)
 
     async def delete_outbox(self, ids: Collection[int]) -> None:
         if ids:
             with translated("delete outbox"):
-                await self._pool.execute(sql.DELETE_OUTBOX, list(ids))
+                await self._execute(PLATFORM, sql.DELETE_OUTBOX, list(ids))
 
     async def schedule_timers(self, timers: Sequence[Timer]) -> None:
         if timers:
             with translated("schedule timers"):
-                async with self._pool.acquire() as connection, connection.transaction():
+                async with scoped(self._pool, PLATFORM) as connection:
                     await connection.executemany(sql.UPSERT_TIMER, [_timer_args(t) for t in timers])
 
     async def claim_due_timers(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
         with translated("claim timers"):
-            rows = await self._pool.fetch(sql.CLAIM_TIMERS, now, limit, lease)
+            rows = await self._fetch(PLATFORM, sql.CLAIM_TIMERS, now, limit, lease)
         return sorted((timer(row) for row in rows), key=lambda t: (t.fire_at, t.run_id, t.timer_id))
 
     async def complete_timers(self, timers: Collection[TimerKey]) -> None:
         if timers:
             with translated("complete timers"):
-                await self._pool.execute(sql.DELETE_TIMERS, *_timer_keys(timers))
+                await self._execute(PLATFORM, sql.DELETE_TIMERS, *_timer_keys(timers))
 
     async def append_logs(self, lines: Sequence[LogLine]) -> list[StoredLogLine]:
         if not lines:
@@ -283,7 +293,7 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
             [line.tenant_id for line in lines],
         )
         with translated("append logs"):
-            rows = await self._pool.fetch(sql.INSERT_LOGS, *columns)
+            rows = await self._fetch(PLATFORM, sql.INSERT_LOGS, *columns)
         return sorted((log_line(row) for row in rows), key=lambda line: line.id)
 
     async def read_logs(
@@ -293,9 +303,10 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
         node_id: str | None = None,
         after_id: int = 0,
         limit: int | None = None,
+        tenant_id: str | None = PLATFORM,
     ) -> list[StoredLogLine]:
         with translated("read logs"):
-            rows = await self._pool.fetch(sql.READ_LOGS, run_id, after_id, node_id, limit)
+            rows = await self._fetch(tenant_id, sql.READ_LOGS, run_id, after_id, node_id, limit)
         return [log_line(row) for row in rows]
 
     # -- retention -----------------------------------------------------------------------
@@ -304,10 +315,25 @@ class PostgresEventStore(PostgresWorkflows, EventStore):
         total = 0
         with translated("purge runs"):
             while True:
-                purged = int(await self._pool.fetchval(sql.PURGE, cutoff, batch_size))
+                purged = int(await self._fetchval(PLATFORM, sql.PURGE, cutoff, batch_size))
                 total += purged
                 if purged < batch_size:
                     return total
+
+
+def _batch_tenant(batch: CommitBatch) -> str | None:
+    """The one tenant a batch writes for (the gateway's), else the platform scope (the
+    scheduler's batches span tenants); with one tenant, RLS checks every row written."""
+    tenants = {a.tenant_id for a in batch.appends}
+    tenants |= {r.tenant_id for r in batch.runs}
+    tenants |= {s.tenant_id for s in batch.steps}
+    tenants |= {s.tenant_id for s in batch.snapshots}
+    tenants |= {t.tenant_id for t in batch.timers}
+    tenants |= {m.tenant_id for m in batch.outbox}
+    tenants |= {p.tenant_id for p in batch.processed}
+    if len(tenants) == 1:
+        return next(iter(tenants))
+    return PLATFORM
 
 
 def _check_unique_runs(appends: Sequence[RunAppend]) -> None:

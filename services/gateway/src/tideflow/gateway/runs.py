@@ -46,7 +46,7 @@ def _budget(services: Services) -> ValueBudget:
 async def load_run(services: Services, principal: Principal, run_id: str) -> RunRecord:
     """The run if it exists in the caller's tenant; 404 otherwise (no existence leak)."""
     try:
-        run = await services.store.get_run(run_id)
+        run = await services.store.get_run(run_id, tenant_id=principal.tenant_id)
     except NotFound:
         run = None
     if run is None or run.tenant_id != principal.tenant_id:
@@ -82,7 +82,9 @@ async def start_any_run(
         )  # just recorded: no step has run yet
     response.status_code = status.HTTP_200_OK
     return views.run_view(
-        started.run, await services.store.get_steps(started.run.run_id), _budget(services)
+        started.run,
+        await services.store.get_steps(started.run.run_id, tenant_id=principal.tenant_id),
+        _budget(services),
     )
 
 
@@ -166,7 +168,7 @@ async def get_run(run_id: RunId, services: ServicesDep, principal: PrincipalDep)
     principal.require(Role.VIEWER)
     # both reads at once (one round trip of latency); the steps of a run the caller may
     # not see are dropped unread, so nothing leaks
-    steps = services.store.get_steps(run_id)
+    steps = services.store.get_steps(run_id, tenant_id=principal.tenant_id)
     run, found = await asyncio.gather(load_run(services, principal, run_id), steps)
     return views.run_view(run, found, _budget(services))
 
@@ -184,13 +186,15 @@ async def get_state(
     """Time travel: the run exactly as it was right after event `atSeq`."""
     principal.require(Role.VIEWER)
     run = await load_run(services, principal, run_id)
-    state, seq = await _state(services, run_id, at_seq)
+    state, seq = await _state(services, run_id, at_seq, principal.tenant_id)
     return views.state_view(run, state, seq, _budget(services))
 
 
-async def _state(services: Services, run_id: str, at_seq: int | None) -> tuple[RunState, int]:
+async def _state(
+    services: Services, run_id: str, at_seq: int | None, tenant_id: str
+) -> tuple[RunState, int]:
     """The run folded up to `at_seq` (default: every event), and the seq it stopped at."""
-    records = await services.store.read(run_id)
+    records = await services.store.read(run_id, tenant_id=tenant_id)
     seq = len(records) if at_seq is None else at_seq
     if not 1 <= seq <= len(records):
         raise ApiError(
@@ -225,12 +229,13 @@ async def get_value(
     principal.require(Role.VIEWER)
     run = await load_run(services, principal, run_id)
     if at_seq is not None or field == "vars":
-        state, _ = await _state(services, run_id, at_seq)
+        state, _ = await _state(services, run_id, at_seq, principal.tenant_id)
         found, value = views.state_value(state, field, node_id)
     elif node_id is None:
         found, value = True, {"input": run.input, "output": run.output, "error": run.error}[field]
     else:
-        steps = {s.node_id: s for s in await services.store.get_steps(run_id)}
+        found_steps = await services.store.get_steps(run_id, tenant_id=principal.tenant_id)
+        steps = {s.node_id: s for s in found_steps}
         step = steps.get(node_id)
         found = step is not None and field in {"output", "error"}
         value = getattr(step, field, None) if found else None
@@ -261,7 +266,7 @@ async def list_events(
     """The event history in seq order, after `afterSeq`."""
     principal.require(Role.VIEWER)
     await load_run(services, principal, run_id)
-    events = await services.store.read(run_id, after_seq, limit + 1)
+    events = await services.store.read(run_id, after_seq, limit + 1, tenant_id=principal.tenant_id)
     budget = _budget(services)
     items: list[schemas.Event] = []
     for event in events[:limit]:

@@ -220,7 +220,7 @@ async def replay_run(
     input_given: bool,
 ) -> RunRecord:
     """A new run continuing from the state of `source` after event `from_seq`."""
-    records = await services.store.read(source.run_id)
+    records = await services.store.read(source.run_id, tenant_id=source.tenant_id)
     if not 1 <= from_seq <= len(records):
         raise ApiError(
             422,

@@ -51,14 +51,16 @@ def _sse(event: schemas.Event) -> str:
     return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
 
 
-async def _follow_events(services: Services, run_id: str, after: int) -> AsyncIterator[str]:
+async def _follow_events(
+    services: Services, run_id: str, after: int, tenant_id: str
+) -> AsyncIterator[str]:
     poll = services.settings.stream_poll_interval.total_seconds()
     loop = asyncio.get_running_loop()
     quiet_since = loop.time()
     yield "retry: 1000\n\n"
     try:
         while not services.closing.is_set():
-            events = await services.store.read(run_id, after, BATCH)
+            events = await services.store.read(run_id, after, BATCH, tenant_id=tenant_id)
             for stored in events:
                 after = stored.seq
                 yield _sse(views.event_view(stored))
@@ -67,7 +69,7 @@ async def _follow_events(services: Services, run_id: str, after: int) -> AsyncIt
             if events:
                 quiet_since = loop.time()
                 continue
-            run = await services.store.get_run(run_id)
+            run = await services.store.get_run(run_id, tenant_id=tenant_id)
             if run.status in TERMINAL and run.last_seq <= after:
                 return
             if loop.time() - quiet_since >= KEEPALIVE_SECONDS:
@@ -119,7 +121,7 @@ async def stream_events(
     start = _resume_point(last_event_id, after_seq)
     _ = request
     return StreamingResponse(
-        _follow_events(services, run_id, start),
+        _follow_events(services, run_id, start, principal.tenant_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -149,8 +151,16 @@ class _Logs:
     """Sends a run's log lines from `after_id` on; remembers where it got to."""
 
     def __init__(
-        self, websocket: WebSocket, services: Services, run_id: str, node_id: str | None, after: int
+        self,
+        websocket: WebSocket,
+        services: Services,
+        run_id: str,
+        node_id: str | None,
+        after: int,
+        *,
+        tenant_id: str,
     ) -> None:
+        self.tenant_id = tenant_id
         self.websocket = websocket
         self.services = services
         self.run_id = run_id
@@ -160,7 +170,11 @@ class _Logs:
     async def send_available(self) -> None:
         while True:
             lines = await self.services.store.read_logs(
-                self.run_id, node_id=self.node_id, after_id=self.after, limit=BATCH
+                self.run_id,
+                node_id=self.node_id,
+                after_id=self.after,
+                limit=BATCH,
+                tenant_id=self.tenant_id,
             )
             for line in lines:
                 await self.websocket.send_json(_log_message(line))
@@ -178,7 +192,7 @@ class _Logs:
         try:
             while not gone.done() and not self.services.closing.is_set():
                 await self.send_available()
-                run = await self.services.store.get_run(self.run_id)
+                run = await self.services.store.get_run(self.run_id, tenant_id=self.tenant_id)
                 if run.status in TERMINAL:
                     await self.send_available()  # lines written just before the end
                     return True
@@ -225,7 +239,7 @@ async def stream_logs(
         await _refuse(websocket, e)
         return
     await websocket.accept()
-    logs = _Logs(websocket, services, run_id, node_id, after_id)
+    logs = _Logs(websocket, services, run_id, node_id, after_id, tenant_id=principal.tenant_id)
     try:
         if follow:
             if not await logs.follow():

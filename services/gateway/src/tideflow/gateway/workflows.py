@@ -339,6 +339,6 @@ async def start_workflow_run(
     response.status_code = status.HTTP_200_OK
     return views.run_view(
         started.run,
-        await services.store.get_steps(started.run.run_id),
+        await services.store.get_steps(started.run.run_id, tenant_id=principal.tenant_id),
         ValueBudget(services.settings.limits),
     )

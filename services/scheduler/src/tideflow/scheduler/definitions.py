@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 from tideflow.core import WorkflowDefinition, parse_definition
 
 if TYPE_CHECKING:
-    from tideflow.store import EventStore
+    from tideflow.store import WorkflowStore
 
 
 class Definitions:
     """(tenant, workflow, version) -> parsed definition; version 0 means the newest."""
 
-    def __init__(self, *, store: EventStore) -> None:
+    def __init__(self, *, store: WorkflowStore) -> None:
         self._store = store
         self._cache: dict[tuple[str, str, int], WorkflowDefinition] = {}
 

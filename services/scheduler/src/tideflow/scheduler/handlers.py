@@ -28,7 +28,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import ValidationError
 
@@ -60,9 +60,12 @@ from tideflow.store import (
     NewEvent,
     NotFound,
     OutboxMessage,
+    OutboxStore,
     RunAppend,
+    RunLog,
     RunRecord,
     Snapshot,
+    StepLogStore,
     StepRecord,
     Timer,
     TimerKey,
@@ -80,9 +83,13 @@ if TYPE_CHECKING:
     from tideflow.bus import Batch, Bus, Message
     from tideflow.scheduler.definitions import Definitions
     from tideflow.scheduler.states import RunStates
-    from tideflow.store import EventStore
 
 log = logging.getLogger(__name__)
+
+
+class BatchStore(RunLog, OutboxStore, StepLogStore, Protocol):
+    """The ports a batch writes through: the log, the outbox it drains, the step logs."""
+
 
 GROUP = "tideflow-scheduler"
 OUTBOX_CLAIM = timedelta(seconds=30)
@@ -117,7 +124,7 @@ class CommandHandler:
     def __init__(
         self,
         *,
-        store: EventStore,
+        store: BatchStore,
         bus: Bus,
         states: RunStates,
         definitions: Definitions,

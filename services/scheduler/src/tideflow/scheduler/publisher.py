@@ -4,7 +4,7 @@ The scheduler's commits only append events; this loop reads them back by their g
 `position` (visible in commit order, so nothing is skipped), publishes each as a RunEvent
 keyed by run id with message id `run:seq`, and moves its saved position forward only after
 Kafka acknowledged the batch. Every replica runs the loop, but the store lets one of them
-hold the follower at a time (`EventStore.follow`); the others skip that batch and try
+hold the follower at a time (`RunLog.follow`); the others skip that batch and try
 again at the next poll, which is also how a replica takes over when the holder dies. A
 crash between the acknowledgement and the commit re-publishes that one batch under the
 same ids: at-least-once, and consumers drop duplicates by message id.
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from tideflow.bus import Bus
-    from tideflow.store import EventStore
+    from tideflow.store import RunLog
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class EventPublisher:
     def __init__(
         self,
         *,
-        store: EventStore,
+        store: RunLog,
         bus: Bus,
         poll: timedelta,
         batch: int = 500,

@@ -18,7 +18,7 @@ from tideflow.scheduler import metrics
 
 if TYPE_CHECKING:
     from tideflow.bus import Bus
-    from tideflow.store import EventStore
+    from tideflow.store import OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ LEASE = timedelta(seconds=30)
 
 
 class OutboxRelay:
-    def __init__(self, *, store: EventStore, bus: Bus, poll: timedelta) -> None:
+    def __init__(self, *, store: OutboxStore, bus: Bus, poll: timedelta) -> None:
         self._store = store
         self._bus = bus
         self._poll = poll.total_seconds()

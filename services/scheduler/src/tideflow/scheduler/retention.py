@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter
 
 if TYPE_CHECKING:
-    from tideflow.store import EventStore
+    from tideflow.store import Retention
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ PURGED = Counter("tideflow_runs_purged_total", "Finished runs removed by retenti
 
 
 class RetentionLoop:
-    def __init__(self, *, store: EventStore, retention: timedelta, every: timedelta) -> None:
+    def __init__(self, *, store: Retention, retention: timedelta, every: timedelta) -> None:
         self._store = store
         self._retention = retention
         self._every = every.total_seconds()

@@ -19,7 +19,7 @@ from tideflow.core import (
 from tideflow.store import Snapshot
 
 if TYPE_CHECKING:
-    from tideflow.store import EventStore, StoredEvent
+    from tideflow.store import RunLog, StoredEvent
 
 
 def snapshot_due(before_seq: int, after_seq: int, every: int) -> bool:
@@ -54,7 +54,7 @@ def restored(snapshot: Snapshot | None) -> RunState | None:
         return None
 
 
-async def restore(store: EventStore, run_id: str) -> RunState | None:
+async def restore(store: RunLog, run_id: str) -> RunState | None:
     """The run's current state from its latest snapshot and the events after it."""
     snapshot, events = (await store.load_runs([run_id]))[run_id]
     base = restored(snapshot)

@@ -14,13 +14,13 @@ from tideflow.scheduler.snapshots import fold_from, restored
 
 if TYPE_CHECKING:
     from tideflow.core import RunState
-    from tideflow.store import EventStore
+    from tideflow.store import RunLog
 
 
 class RunStates:
     """An LRU of folded run states, bounded so a long-lived scheduler keeps flat memory."""
 
-    def __init__(self, *, store: EventStore, capacity: int = 20_000) -> None:
+    def __init__(self, *, store: RunLog, capacity: int = 20_000) -> None:
         self._store = store
         self._capacity = capacity
         self._states: OrderedDict[str, RunState] = OrderedDict()

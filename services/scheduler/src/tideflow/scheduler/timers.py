@@ -22,7 +22,7 @@ from tideflow.wire import command_envelope
 
 if TYPE_CHECKING:
     from tideflow.bus import Bus
-    from tideflow.store import EventStore
+    from tideflow.store import TimerStore
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ CLAIM_LIMIT = 500
 
 
 class TimerLoop:
-    def __init__(self, *, store: EventStore, bus: Bus, poll: timedelta) -> None:
+    def __init__(self, *, store: TimerStore, bus: Bus, poll: timedelta) -> None:
         self._store = store
         self._bus = bus
         self._poll = poll.total_seconds()

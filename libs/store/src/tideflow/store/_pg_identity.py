@@ -1,0 +1,367 @@
+"""Tenants, credentials, sealed secrets and the audit log on Postgres.
+
+Tenant-owned reads and writes run scoped to their tenant (row-level security); the lookups
+that find a credential before its tenant is known run in the platform scope.
+"""
+
+# The statements below splice only the constant column lists defined here; every value
+# travels as a parameter.
+# ruff: noqa: S608, S105
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from tideflow.store._errors import AlreadyExists, NotFound, StoreError
+from tideflow.store._identity_records import (
+    ApiTokenRecord,
+    AuditEntry,
+    AuditRecord,
+    RefreshTokenRecord,
+    SecretRecord,
+    SigningKeyRecord,
+    TenantRecord,
+    UserRecord,
+)
+from tideflow.store._pg_errors import translated
+from tideflow.store._pg_scope import PLATFORM, scoped
+from tideflow.store._pg_workflows import ScopedQueries
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+_TENANT = "name, created_at, run_starts_per_second, api_requests_per_second"
+_TOKEN = "token_id, tenant_id, name, role, secret_hash, created_by, created_at, revoked_at"
+_USER = "user_id, tenant_id, username, password_hash, role, created_at, disabled"
+_REFRESH = (
+    "token_id, family_id, user_id, tenant_id, secret_hash, issued_at, expires_at, used_at,"
+    " revoked_at"
+)
+_KEY = "kid, algorithm, private_key, wrapped_key, kek_id, public_jwk, created_at, retired_at"
+_SECRET = (
+    "tenant_id, name, ciphertext, wrapped_key, kek_id, algorithm, version, created_at,"
+    " updated_at, updated_by"
+)
+_AUDIT = "id, at, tenant_id, actor, action, resource, source, before, after, details"
+
+
+def _tenant(row: asyncpg.Record) -> TenantRecord:
+    return TenantRecord(**dict(row))
+
+
+def _token(row: asyncpg.Record) -> ApiTokenRecord:
+    return ApiTokenRecord(**dict(row))
+
+
+def _user(row: asyncpg.Record) -> UserRecord:
+    return UserRecord(**dict(row))
+
+
+def _refresh(row: asyncpg.Record) -> RefreshTokenRecord:
+    return RefreshTokenRecord(**dict(row))
+
+
+def _key(row: asyncpg.Record) -> SigningKeyRecord:
+    return SigningKeyRecord(**dict(row))
+
+
+def _secret(row: asyncpg.Record) -> SecretRecord:
+    return SecretRecord(**dict(row))
+
+
+def _audit(row: asyncpg.Record) -> AuditRecord:
+    values = dict(row)
+    record_id, at = values.pop("id"), values.pop("at")
+    return AuditRecord(record_id, at, AuditEntry(**values))
+
+
+def _one(row: asyncpg.Record | None, what: str) -> asyncpg.Record:
+    if row is None:
+        raise NotFound(f"{what} not found")
+    return row
+
+
+class PostgresIdentities(ScopedQueries):
+    """`Identities`, `SecretStore` and `AuditLog` over the store's pool."""
+
+    # -- tenants --------------------------------------------------------------------------
+
+    async def create_tenant(self, name: str) -> TenantRecord:
+        with translated(f"create tenant {name}"):
+            try:
+                row = await self._fetchrow(
+                    PLATFORM, f"INSERT INTO tenants (name) VALUES ($1) RETURNING {_TENANT}", name
+                )
+            except asyncpg.CheckViolationError as e:
+                raise StoreError(f"not a valid tenant name: {name!r}") from e
+        return _tenant(_one(row, f"tenant {name}"))
+
+    async def list_tenants(self) -> list[TenantRecord]:
+        with translated("list tenants"):
+            rows = await self._fetch(PLATFORM, f"SELECT {_TENANT} FROM tenants ORDER BY name")
+        return [_tenant(r) for r in rows]
+
+    async def get_tenant(self, name: str) -> TenantRecord:
+        with translated("get tenant"):
+            row = await self._fetchrow(
+                PLATFORM, f"SELECT {_TENANT} FROM tenants WHERE name = $1", name
+            )
+        return _tenant(_one(row, f"tenant {name}"))
+
+    async def set_tenant_limits(
+        self,
+        name: str,
+        *,
+        run_starts_per_second: float | None,
+        api_requests_per_second: float | None,
+    ) -> TenantRecord:
+        with translated("set tenant limits"):
+            row = await self._fetchrow(
+                PLATFORM,
+                "UPDATE tenants SET run_starts_per_second = $2, api_requests_per_second = $3 "
+                f"WHERE name = $1 RETURNING {_TENANT}",
+                name,
+                run_starts_per_second,
+                api_requests_per_second,
+            )
+        return _tenant(_one(row, f"tenant {name}"))
+
+    # -- API tokens -----------------------------------------------------------------------
+
+    async def create_api_token(self, record: ApiTokenRecord) -> None:
+        with translated("create token"):
+            await self._execute(
+                record.tenant_id,
+                f"INSERT INTO api_tokens ({_TOKEN}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                *_values(record, _TOKEN),
+            )
+
+    async def find_api_token(self, token_id: str) -> ApiTokenRecord | None:
+        with translated("find token"):
+            row = await self._fetchrow(
+                PLATFORM, f"SELECT {_TOKEN} FROM api_tokens WHERE token_id = $1", token_id
+            )
+        return None if row is None else _token(row)
+
+    async def list_api_tokens(self, *, tenant_id: str | None) -> list[ApiTokenRecord]:
+        with translated("list tokens"):
+            rows = await self._fetch(
+                tenant_id, f"SELECT {_TOKEN} FROM api_tokens ORDER BY created_at, token_id"
+            )
+        return [_token(r) for r in rows]
+
+    async def revoke_api_token(
+        self, token_id: str, *, tenant_id: str | None, at: datetime
+    ) -> ApiTokenRecord:
+        with translated("revoke token"):
+            row = await self._fetchrow(
+                tenant_id,
+                "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, $2) "
+                f"WHERE token_id = $1 RETURNING {_TOKEN}",
+                token_id,
+                at,
+            )
+        return _token(_one(row, f"token {token_id}"))
+
+    # -- users ----------------------------------------------------------------------------
+
+    async def create_user(self, record: UserRecord) -> None:
+        with translated(f"create user {record.username}"):
+            try:
+                await self._execute(
+                    record.tenant_id,
+                    f"INSERT INTO users ({_USER}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    *_values(record, _USER),
+                )
+            except asyncpg.UniqueViolationError as e:
+                raise AlreadyExists(f"user {record.username} already exists") from e
+
+    async def find_user_by_name(self, username: str) -> UserRecord | None:
+        with translated("find user"):
+            row = await self._fetchrow(
+                PLATFORM, f"SELECT {_USER} FROM users WHERE username = $1", username
+            )
+        return None if row is None else _user(row)
+
+    async def find_user(self, user_id: str) -> UserRecord | None:
+        with translated("find user"):
+            row = await self._fetchrow(
+                PLATFORM, f"SELECT {_USER} FROM users WHERE user_id = $1", user_id
+            )
+        return None if row is None else _user(row)
+
+    async def list_users(self, *, tenant_id: str | None) -> list[UserRecord]:
+        with translated("list users"):
+            rows = await self._fetch(tenant_id, f"SELECT {_USER} FROM users ORDER BY username")
+        return [_user(r) for r in rows]
+
+    # -- refresh tokens -------------------------------------------------------------------
+
+    async def add_refresh_token(self, record: RefreshTokenRecord) -> None:
+        with translated("add refresh token"):
+            await self._execute(
+                record.tenant_id,
+                f"INSERT INTO refresh_tokens ({_REFRESH}) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                *_values(record, _REFRESH),
+            )
+
+    async def use_refresh_token(self, token_id: str, at: datetime) -> RefreshTokenRecord | None:
+        # The row lock serialises two concurrent refreshes of one token: exactly one sees
+        # used_at empty; the other sees it set and revokes the family.
+        with translated("use refresh token"):
+            async with scoped(self._pool, PLATFORM) as connection:
+                row = await connection.fetchrow(
+                    f"SELECT {_REFRESH} FROM refresh_tokens WHERE token_id = $1 FOR UPDATE",
+                    token_id,
+                )
+                if row is not None and row["used_at"] is None:
+                    await connection.execute(
+                        "UPDATE refresh_tokens SET used_at = $2 WHERE token_id = $1", token_id, at
+                    )
+        return None if row is None else _refresh(row)
+
+    async def revoke_refresh_family(self, family_id: str, at: datetime) -> None:
+        with translated("revoke refresh family"):
+            await self._execute(
+                PLATFORM,
+                "UPDATE refresh_tokens SET revoked_at = $2 "
+                "WHERE family_id = $1 AND revoked_at IS NULL",
+                family_id,
+                at,
+            )
+
+    # -- signing keys ---------------------------------------------------------------------
+
+    async def signing_keys(self) -> list[SigningKeyRecord]:
+        with translated("signing keys"):
+            rows = await self._fetch(
+                PLATFORM, f"SELECT {_KEY} FROM signing_keys ORDER BY created_at"
+            )
+        return [_key(r) for r in rows]
+
+    async def add_signing_key(
+        self, record: SigningKeyRecord, *, retire_others_at: datetime
+    ) -> None:
+        with translated("add signing key"):
+            async with scoped(self._pool, PLATFORM) as connection:
+                await connection.execute(
+                    "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL",
+                    retire_others_at,
+                )
+                await connection.execute(
+                    f"INSERT INTO signing_keys ({_KEY}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    *_values(record, _KEY),
+                )
+
+    async def delete_signing_keys(self, *, retired_before: datetime) -> None:
+        with translated("delete signing keys"):
+            await self._execute(
+                PLATFORM, "DELETE FROM signing_keys WHERE retired_at < $1", retired_before
+            )
+
+    # -- secrets --------------------------------------------------------------------------
+
+    async def put_secret(self, record: SecretRecord) -> SecretRecord:
+        with translated(f"put secret {record.name}"):
+            row = await self._fetchrow(
+                record.tenant_id,
+                "INSERT INTO secrets (tenant_id, name, ciphertext, wrapped_key, kek_id, "
+                "algorithm, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "ON CONFLICT (tenant_id, name) DO UPDATE SET ciphertext = EXCLUDED.ciphertext, "
+                "wrapped_key = EXCLUDED.wrapped_key, kek_id = EXCLUDED.kek_id, "
+                "algorithm = EXCLUDED.algorithm, updated_by = EXCLUDED.updated_by, "
+                "version = secrets.version + 1, updated_at = now() "
+                f"RETURNING {_SECRET}",
+                record.tenant_id,
+                record.name,
+                record.ciphertext,
+                record.wrapped_key,
+                record.kek_id,
+                record.algorithm,
+                record.updated_by,
+            )
+        return _secret(_one(row, f"secret {record.name}"))
+
+    async def get_secret(self, name: str, *, tenant_id: str) -> SecretRecord:
+        with translated("get secret"):
+            row = await self._fetchrow(
+                tenant_id, f"SELECT {_SECRET} FROM secrets WHERE name = $1", name
+            )
+        return _secret(_one(row, f"secret {name}"))
+
+    async def list_secrets(self, *, tenant_id: str) -> list[SecretRecord]:
+        with translated("list secrets"):
+            rows = await self._fetch(tenant_id, f"SELECT {_SECRET} FROM secrets ORDER BY name")
+        return [_secret(r) for r in rows]
+
+    async def delete_secret(self, name: str, *, tenant_id: str) -> None:
+        with translated("delete secret"):
+            status = await self._execute(tenant_id, "DELETE FROM secrets WHERE name = $1", name)
+        if status == "DELETE 0":
+            raise NotFound(f"secret {name} not found")
+
+    async def all_secrets(self) -> list[SecretRecord]:
+        with translated("all secrets"):
+            rows = await self._fetch(
+                PLATFORM, f"SELECT {_SECRET} FROM secrets ORDER BY tenant_id, name"
+            )
+        return [_secret(r) for r in rows]
+
+    async def rewrap_secret(
+        self, name: str, *, tenant_id: str, version: int, wrapped_key: bytes, kek_id: str
+    ) -> bool:
+        with translated("rewrap secret"):
+            status = await self._execute(
+                tenant_id,
+                "UPDATE secrets SET wrapped_key = $3, kek_id = $4 WHERE name = $1 AND version = $2",
+                name,
+                version,
+                wrapped_key,
+                kek_id,
+            )
+        return status == "UPDATE 1"
+
+    # -- audit ----------------------------------------------------------------------------
+
+    async def record_audit(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        if not entries:
+            return []
+        tenants = {e.tenant_id for e in entries}
+        scope = next(iter(tenants)) if len(tenants) == 1 else PLATFORM
+        columns = [
+            [getattr(e, c) for e in entries]
+            for c in ("tenant_id", "actor", "action", "resource", "source")
+        ]
+        documents = [[getattr(e, c) for e in entries] for c in ("before", "after", "details")]
+        with translated("record audit"):
+            rows = await self._fetch(
+                scope,
+                "INSERT INTO audit_log (tenant_id, actor, action, resource, source, before, "
+                "after, details) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+                "$4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::jsonb[]) "
+                f"RETURNING {_AUDIT}",
+                *columns,
+                *documents,
+            )
+        return sorted((_audit(r) for r in rows), key=lambda r: r.id)
+
+    async def list_audit(
+        self, *, tenant_id: str, limit: int = 50, before_id: int | None = None
+    ) -> list[AuditRecord]:
+        with translated("list audit"):
+            rows = await self._fetch(
+                tenant_id,
+                f"SELECT {_AUDIT} FROM audit_log WHERE ($1::bigint IS NULL OR id < $1) "
+                "ORDER BY id DESC LIMIT $2",
+                before_id,
+                limit,
+            )
+        return [_audit(r) for r in rows]
+
+
+def _values(record: Any, columns: str) -> list[Any]:
+    return [getattr(record, c.strip()) for c in columns.split(",")]
