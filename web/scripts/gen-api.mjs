@@ -28,7 +28,7 @@ const text = header + astToString(await openapiTS(spec, { alphabetize: true }));
 if (process.argv.includes("--check")) {
   const current = existsSync(target) ? readFileSync(target, "utf8") : "";
   if (current !== text) {
-    console.error("web/src/api/schema.d.ts is stale: run `npm run gen:api` in web/");
+    console.error("web/src/api/schema.d.ts is stale (a gateway route or schema changed): run `cd web && npm run gen:api` and commit the file");
     process.exit(1);
   }
   console.log("web/src/api/schema.d.ts is current");

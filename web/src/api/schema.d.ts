@@ -265,6 +265,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{run_id}/value": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Value
+         * @description One whole value of a run, the link of a `$truncated` marker in a run answer.
+         */
+        get: operations["get_value_runs__run_id__value_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/workflows": {
         parameters: {
             query?: never;
@@ -329,6 +349,9 @@ export interface paths {
         /**
          * Publish
          * @description Freeze the current draft as the next immutable version.
+         *
+         *     A draft equal to the newest version adds nothing: that version is returned with
+         *     `created: false` (200), so applying and publishing an unchanged file is idempotent.
          */
         post: operations["publish_workflows__workflow_id__publish_post"];
         delete?: never;
@@ -429,6 +452,8 @@ export interface paths {
         /**
          * Rollback
          * @description Publish an older version's definition again as the newest version.
+         *
+         *     The draft becomes that definition too, so the next publish does not undo the rollback.
          */
         post: operations["rollback_workflows__workflow_id__versions__version__rollback_post"];
         delete?: never;
@@ -590,6 +615,12 @@ export interface components {
         };
         /** Published */
         Published: {
+            /**
+             * Created
+             * @description False when the draft equals the newest version, which is returned as is.
+             * @default true
+             */
+            created: boolean;
             /** Version */
             version: number;
             /** Workflowid */
@@ -752,6 +783,11 @@ export interface components {
         StepView: {
             /** Attempt */
             attempt: number;
+            /**
+             * Childrunid
+             * @description The run a `subworkflow` step started (its latest attempt).
+             */
+            childRunId?: string | null;
             /** Endedat */
             endedAt?: string | null;
             /** Error */
@@ -773,6 +809,19 @@ export interface components {
             problems: components["schemas"]["ProblemView"][];
             /** Valid */
             valid: boolean;
+        };
+        /** Value */
+        Value: {
+            /**
+             * Bytes
+             * @description Size of its JSON encoding.
+             */
+            bytes: number;
+            /**
+             * Value
+             * @description The whole value, as the run stored it.
+             */
+            value: unknown;
         };
         /** VersionList */
         VersionList: {
@@ -2348,6 +2397,115 @@ export interface operations {
             };
         };
     };
+    get_value_runs__run_id__value_get: {
+        parameters: {
+            query: {
+                /** @description As of this event (time travel); default: now. */
+                atSeq?: number | null;
+                /** @description Which value; `nodeId` narrows `output`/`error` to one step. */
+                field: "input" | "output" | "error" | "vars";
+                nodeId?: string | null;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Value"];
+                };
+            };
+            /** @description Bad request (e.g. an invalid cursor). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The token's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No such resource in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflicts with the resource's state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is not valid; `details.problems` lists why. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Internal error; logged, never a stack trace. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A backing system is unavailable; retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     list_workflows_workflows_get: {
         parameters: {
             query?: {
@@ -2884,6 +3042,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Unchanged: the newest. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Published"];
+                };
+            };
             /** @description Successful Response */
             201: {
                 headers: {
