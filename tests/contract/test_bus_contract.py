@@ -24,6 +24,7 @@ from tideflow.bus import (
     KafkaBus,
     Message,
     Outgoing,
+    PostgresJournal,
     RawOutgoing,
     Topics,
     dump_json,
@@ -33,6 +34,8 @@ from tideflow.bus import (
     payload_of,
     pb,
 )
+from tideflow.store import migrate
+from tideflow.store.testing import Databases, with_database
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(90)]
 
@@ -45,6 +48,7 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 @pytest.fixture(
     params=[
         pytest.param("memory", marks=pytest.mark.unit),
+        pytest.param("journaled", marks=pytest.mark.integration),
         pytest.param("kafka", marks=pytest.mark.integration),
     ]
 )
@@ -53,6 +57,13 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
     instance: Bus
     if request.param == "memory":
         instance = InMemoryBus(topics=topics, default_partitions=PARTITIONS)
+    elif request.param == "journaled":  # tide dev's bus: the same, written to Postgres
+        databases: Databases = request.getfixturevalue("databases")
+        database = await databases.create()
+        dsn = with_database(databases.url, database)
+        await migrate(dsn)
+        journal = PostgresJournal(dsn)
+        instance = InMemoryBus(topics=topics, default_partitions=PARTITIONS, journal=journal)
     else:
         instance = KafkaBus(
             bootstrap_servers=request.getfixturevalue("kafka_bootstrap"),
@@ -64,6 +75,8 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
     await instance.ensure_topics([topics.runs, topics.dlq], partitions=PARTITIONS)
     yield instance
     await instance.close()
+    if request.param == "journaled":
+        await databases.drop(database)
 
 
 def command(run_id: str, n: int) -> pb.Envelope:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from tideflow.bus import Bus
     from tideflow.core import WorkflowDefinition
+    from tideflow.infra import EmbeddedPostgres
     from tideflow.store import EventStore
 
 log = logging.getLogger("tideflow.dev")
@@ -41,7 +42,13 @@ def dev(
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Embedded Postgres data and the admin token.")
     ] = Path(".tideflow"),
-    pg_port: Annotated[int, typer.Option(help="Port of the embedded Postgres.")] = 15433,
+    pg_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also serve the embedded Postgres on this TCP port of 127.0.0.1 "
+            "(default: only a Unix socket in the data dir)."
+        ),
+    ] = None,
     examples: Annotated[Path, typer.Option(help="Workflows to apply and publish at start.")] = Path(
         "examples"
     ),
@@ -52,8 +59,7 @@ def dev(
     """Run every service in one process on the embedded Postgres and the in-process bus."""
     # the server stack is imported here, not at the top: `tide --help` must stay fast
     from tideflow.cli._services import run_until_signalled
-    from tideflow.infra import InfraError
-    from tideflow.infra._postgres import Postgres
+    from tideflow.infra import EmbeddedPostgres, InfraError
     from tideflow.sdk import TaskModuleNotFoundError
     from tideflow.settings import ObservabilitySettings
 
@@ -69,9 +75,11 @@ def dev(
     os.environ["TIDEFLOW_ADMIN_TOKEN"] = token
     postgres = None
     if not os.environ.get("TIDEFLOW_DATABASE_URL"):
-        postgres = Postgres(home=data_dir, port=pg_port, user="tideflow", database="tideflow")
+        postgres = EmbeddedPostgres(
+            home=data_dir, port=pg_port, user="tideflow", database="tideflow"
+        )
         try:
-            postgres.up(timeout=60)
+            postgres.start(timeout=60)
         except InfraError as e:
             typer.secho(str(e), err=True, fg=typer.colors.RED)
             raise typer.Exit(code=1) from e
@@ -79,13 +87,19 @@ def dev(
     try:
         run_until_signalled(
             lambda stop: _serve(
-                host=host, port=port, token=token, examples=examples, stop=stop, started=started
+                host=host,
+                port=port,
+                token=token,
+                examples=examples,
+                stop=stop,
+                started=started,
+                postgres=postgres,
             ),
             ObservabilitySettings(log_json=False, log_level="WARNING"),
         )
     finally:
         if postgres is not None:
-            postgres.down()
+            postgres.stop()
             typer.echo("embedded Postgres stopped")
 
 
@@ -118,17 +132,23 @@ def load_task_modules(examples: Path, modules: list[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _bus() -> AsyncIterator[Bus]:
-    from tideflow.bus import InMemoryBus
+async def _bus(database_url: str) -> AsyncIterator[Bus]:
+    """Kafka when configured, else the in-process bus journaled in Postgres (durable)."""
+    from tideflow.bus import BusError, InMemoryBus, PostgresJournal
     from tideflow.cli._services import kafka_bus
     from tideflow.settings import KafkaSettings
+    from tideflow.store import APP_ROLE
 
     if os.environ.get("TIDEFLOW_KAFKA_BOOTSTRAP"):
         async with kafka_bus(KafkaSettings()) as bus:
             yield bus
         return
-    bus = InMemoryBus()
-    await bus.start()
+    bus = InMemoryBus(journal=PostgresJournal(database_url, role=APP_ROLE))
+    try:
+        await bus.start()
+    except BusError as e:
+        typer.secho(str(e), err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from e
     try:
         yield bus
     finally:
@@ -136,7 +156,14 @@ async def _bus() -> AsyncIterator[Bus]:
 
 
 async def _serve(
-    *, host: str, port: int, token: str, examples: Path, stop: asyncio.Event, started: float
+    *,
+    host: str,
+    port: int,
+    token: str,
+    examples: Path,
+    stop: asyncio.Event,
+    started: float,
+    postgres: EmbeddedPostgres | None,
 ) -> None:
     from tideflow.cli._services import postgres_store
     from tideflow.executor.app import run_executor
@@ -149,7 +176,10 @@ async def _serve(
 
     gateway = GatewaySettings(host=host, port=port)
     scheduler = SchedulerSettings()
-    async with postgres_store(gateway.database, migrate=True) as store, _bus() as bus:
+    async with (
+        postgres_store(gateway.database, migrate=True) as store,
+        _bus(gateway.database.url) as bus,
+    ):
         applied, queues = await apply_examples(store, examples)
         # local services are the point of a dev server: loopback is reachable, except the
         # listeners of this very process (gateway, database, bus), which stay refused
@@ -175,6 +205,8 @@ async def _serve(
             typer.echo(f"examples published: {', '.join(applied) or 'none'}")
             typer.echo("try: " + try_command(host=host, port=port, token=token, examples=applied))
             typer.echo("Ctrl-C stops everything.")
+        if postgres is not None:
+            services.append(asyncio.create_task(postgres.supervise(stop)))
         results = await asyncio.gather(*services, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):

@@ -28,6 +28,10 @@ Consuming (at-least-once, offsets committed only after the effects are durable):
     await consumer.run_pipelined(handle_message, stop=event, max_in_flight=64)
     # offsets commit per partition up to the first unfinished message; a raise rewinds
 
+`InMemoryBus(journal=PostgresJournal(dsn))` is as durable as Kafka: publishes and commits
+return once written to the `bus_*` tables, and a restart delivers again whatever was not
+committed (`tide dev` runs this way).
+
 Records that do not decode are sent to `topics.dlq` (a `DeadLetter` with reason and
 stable code) and never reach the handler; handlers dead-letter what they cannot use with
 `await bus.dead_letter(message, reason=..., code=..., group=...)` and then commit.
@@ -54,8 +58,10 @@ from tideflow.bus._errors import (
     CodecError,
     CodecErrorCode,
 )
+from tideflow.bus._journal import Journal, JournalState
 from tideflow.bus._kafka import KafkaBus
 from tideflow.bus._memory import InMemoryBus, partition_for
+from tideflow.bus._pg_journal import PostgresJournal
 from tideflow.bus._port import (
     Batch,
     Bus,
@@ -78,10 +84,13 @@ __all__ = [
     "CodecErrorCode",
     "Consumer",
     "InMemoryBus",
+    "Journal",
+    "JournalState",
     "KafkaBus",
     "Message",
     "Outgoing",
     "Payload",
+    "PostgresJournal",
     "RawOutgoing",
     "Record",
     "TopicPartition",

@@ -8,23 +8,45 @@ are spread over the members subscribed to it and spread again whenever a member 
 leaves. A member that gets a partition starts at the group's committed offset, so whatever
 the previous owner fetched but did not commit is delivered again (at-least-once). Records
 are stored encoded, so decoding and dead-lettering run exactly as they do against Kafka.
+
+Durability comes from an optional `Journal` (`tide dev` uses `PostgresJournal`). With one,
+`publish` returns only once its records are in the journal and `commit` once its offsets
+are (group commit: one writer task flushes everything pending in one transaction, so many
+concurrent publishers cost one round trip), and `start` loads the logs and offsets back:
+after a crash every record some group had not committed is delivered again, exactly as
+Kafka does. A failed flush fails its publishes (`BusConnectionError`; callers retry or
+leave the work to their outbox relay) and marks the logs for a read-back, because the
+write may have landed all the same: the next flush first loads what the journal holds
+beyond memory, so no offset is ever given to two records. Failed commits are kept and
+written with the next flush (a late commit means redelivery, never loss). Records every
+live group of a topic has committed past are pruned from memory and journal; topics no
+group reads keep their last `retain` records per partition.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import logging
 from typing import TYPE_CHECKING
 
 from aiokafka.partitioner import murmur2
 
-from tideflow.bus._errors import BusError
+from tideflow.bus._errors import BusConnectionError, BusError
 from tideflow.bus._port import Bus, Consumer, RawOutgoing, Record, TopicPartition
 from tideflow.bus._topics import Topics
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from datetime import timedelta
+
+    from tideflow.bus._journal import Journal, JournalState
+
+log = logging.getLogger("tideflow.bus.memory")
+
+RETAIN = 10_000
+PRUNE_EVERY = 60.0
 
 
 def partition_for(key: bytes | None, partitions: int, fallback: int) -> int:
@@ -33,6 +55,50 @@ def partition_for(key: bytes | None, partitions: int, fallback: int) -> int:
         return fallback % partitions
     hashed: int = murmur2(key)
     return (hashed & 0x7FFFFFFF) % partitions
+
+
+class _Partition:
+    """One partition's retained records: offsets `base` .. `end - 1`."""
+
+    def __init__(self, base: int = 0) -> None:
+        self.base = base
+        self.records: list[Record] = []
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.records)
+
+    def read(self, position: int, limit: int) -> list[Record]:
+        start = max(position, self.base) - self.base
+        return self.records[start : start + limit]
+
+    def trim(self, floor: int) -> None:
+        if floor > self.base:
+            del self.records[: min(floor, self.end) - self.base]
+            self.base = min(floor, self.end) if self.records else max(floor, self.base)
+
+
+class _Pending:
+    """Publishes and commits waiting for the journal writer."""
+
+    def __init__(self) -> None:
+        self.publishes: list[tuple[Sequence[RawOutgoing], asyncio.Future[None]]] = []
+        self.commits: dict[tuple[str, TopicPartition], int] = {}
+        self.commit_waiters: list[asyncio.Future[None]] = []
+        self.topics: dict[str, int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.publishes or self.commits or self.topics)
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None = None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 class _Group:
@@ -45,18 +111,34 @@ class _Group:
 class InMemoryBus(Bus):
     """All topics and groups live in this object; share one instance within a process."""
 
-    def __init__(self, *, topics: Topics | None = None, default_partitions: int = 4) -> None:
+    def __init__(
+        self,
+        *,
+        topics: Topics | None = None,
+        default_partitions: int = 4,
+        journal: Journal | None = None,
+        retain: int = RETAIN,
+    ) -> None:
         super().__init__(topics=topics or Topics())
         if default_partitions < 1:
             raise ValueError("default_partitions must be at least 1")
         self.default_partitions = default_partitions
-        self._logs: dict[str, list[list[Record]]] = {}
+        self._logs: dict[str, list[_Partition]] = {}
         self._groups: dict[str, _Group] = {}
         self._wakeup = asyncio.Event()
         self._unkeyed = itertools.count()
         self._started = False
+        self._journal = journal
+        self._retain = retain
+        self._pending = _Pending()
+        self._kick = asyncio.Event()
+        self._read_back = False
+        self._writer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self._journal is not None and self._writer is None:
+            self._restore(await self._journal.open())
+            self._writer = asyncio.create_task(self._write_loop(), name="bus-journal")
         self._started = True
 
     async def close(self) -> None:
@@ -64,6 +146,35 @@ class InMemoryBus(Bus):
             for member in list(group.members):
                 await member.close()
         self._started = False
+        writer, self._writer = self._writer, None
+        if writer is not None and self._journal is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            with contextlib.suppress(BusError):
+                await self._flush()  # what was pending when we were asked to close
+            await self._journal.close()
+
+    def _restore(self, state: JournalState) -> None:
+        """Rebuild logs and committed offsets from the journal (offsets continue)."""
+        ends: dict[TopicPartition, int] = {}
+        for offsets in state.committed.values():
+            for tp, offset in offsets.items():
+                ends[tp] = max(ends.get(tp, 0), offset)
+        by_tp: dict[TopicPartition, list[Record]] = {}
+        for record in state.records:
+            by_tp.setdefault(record.topic_partition, []).append(record)
+        for topic, count in state.topics.items():
+            partitions = []
+            for number in range(count):
+                tp = TopicPartition(topic, number)
+                records = by_tp.get(tp, [])
+                partition = _Partition(base=records[0].offset if records else ends.get(tp, 0))
+                partition.records = records
+                partitions.append(partition)
+            self._logs[topic] = partitions
+        for name, offsets in state.committed.items():
+            self._groups.setdefault(name, _Group()).committed.update(offsets)
 
     async def ensure_topics(self, names: Iterable[str], *, partitions: int) -> None:
         if partitions < 1:
@@ -74,24 +185,142 @@ class InMemoryBus(Bus):
     async def publish_raw_batch(self, records: Sequence[RawOutgoing]) -> None:
         if not self._started:
             raise BusError("bus is not started")
+        if self._journal is None:
+            self._append(self._place(records))
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.publishes.append((records, done))
+        self._kick.set()
+        await done
+
+    def _place(self, records: Sequence[RawOutgoing]) -> list[Record]:
+        """Partitions and offsets for new records, continuing each partition's log (all of
+        one flush in one call: offsets count on from the records placed before them)."""
+        placed: list[Record] = []
+        next_offset: dict[TopicPartition, int] = {}
         for outgoing in records:
             log = self._log(outgoing.topic, self.default_partitions)
-            partition = partition_for(outgoing.key, len(log), next(self._unkeyed))
-            entries = log[partition]
-            entries.append(
+            number = partition_for(outgoing.key, len(log), next(self._unkeyed))
+            tp = TopicPartition(outgoing.topic, number)
+            offset = next_offset.get(tp, log[number].end)
+            next_offset[tp] = offset + 1
+            placed.append(
                 Record(
                     topic=outgoing.topic,
-                    partition=partition,
-                    offset=len(entries),
+                    partition=number,
+                    offset=offset,
                     key=outgoing.key,
                     value=outgoing.value,
                     headers=outgoing.headers,
                 )
             )
+        return placed
+
+    def _append(self, records: Iterable[Record]) -> None:
+        for record in records:
+            partition = self._logs[record.topic][record.partition]
+            if record.offset == partition.end:
+                partition.records.append(record)
         self._notify()
+
+    async def _write_loop(self) -> None:
+        """The journal's single writer: flush whatever is pending, prune now and then."""
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time() + PRUNE_EVERY
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), timeout=PRUNE_EVERY)
+            self._kick.clear()
+            try:
+                await self._flush()
+                if loop.time() >= next_prune:
+                    next_prune = loop.time() + PRUNE_EVERY
+                    await self.prune()
+            except BusError as e:
+                log.warning("bus journal unavailable (%s); retrying", e)
+                await asyncio.sleep(0.2)
+                if self._pending:
+                    self._kick.set()
+
+    async def _flush(self) -> None:
+        """One transaction for everything pending; publishes fail with it, commits wait."""
+        assert self._journal is not None  # noqa: S101 - only called with a journal
+        pending, self._pending = self._pending, _Pending()
+        if not pending:
+            return
+        placed: list[Record] = []
+        try:
+            if self._read_back:
+                ends = {
+                    TopicPartition(topic, n): p.end
+                    for topic, partitions in self._logs.items()
+                    for n, p in enumerate(partitions)
+                }
+                self._append(await self._journal.records_from(ends))
+                self._read_back = False
+            placed = self._place([r for records, _ in pending.publishes for r in records])
+            await self._journal.write(
+                topics=pending.topics | self._new_topics(placed),
+                records=placed,
+                commits=pending.commits,
+            )
+        except BusError as e:
+            self._requeue(pending, wrote_records=bool(placed))
+            _settle([done for _, done in pending.publishes], BusConnectionError(str(e)))
+            _settle(pending.commit_waiters)  # kept in memory; written by a later flush
+            raise
+        self._append(placed)
+        _settle([done for _, done in pending.publishes])
+        _settle(pending.commit_waiters)
+
+    def _requeue(self, failed: _Pending, *, wrote_records: bool) -> None:
+        """After a failed flush: keep its commits and topics; read back before placing
+        records again (the write may have landed all the same)."""
+        self._read_back = self._read_back or wrote_records
+        for key, offset in failed.commits.items():
+            self._pending.commits.setdefault(key, offset)
+        for topic, count in failed.topics.items():
+            self._pending.topics.setdefault(topic, count)
+
+    def _new_topics(self, records: list[Record]) -> dict[str, int]:
+        return {r.topic: len(self._logs[r.topic]) for r in records}
+
+    async def prune(self) -> None:
+        """Drop what every live group of a topic has committed; cap unread topics.
+
+        The journal's writer calls it every `PRUNE_EVERY` seconds; without a journal
+        nothing is pruned (tests may read a topic from its start at any time)."""
+        if self._journal is None:
+            return
+        floors: dict[TopicPartition, int] = {}
+        for topic, partitions in self._logs.items():
+            groups = [g for g in self._groups.values() if any(topic in m.topics for m in g.members)]
+            for number, partition in enumerate(partitions):
+                tp = TopicPartition(topic, number)
+                if groups:
+                    floor = min(g.committed.get(tp, partition.base) for g in groups)
+                else:
+                    floor = partition.end - self._retain
+                if floor > partition.base:
+                    floors[tp] = floor
+        if floors:
+            await self._journal.prune(floors)
+            for tp, floor in floors.items():
+                self._logs[tp.topic][tp.partition].trim(floor)
 
     def consumer(self, topics: Sequence[str], *, group: str, max_batch: int = 500) -> Consumer:
         return _MemoryConsumer(self, topics, group=group, max_batch=max_batch)
+
+    async def _persist_commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
+        """Write committed offsets with the next flush and wait for it (never raises)."""
+        if self._journal is None or not offsets:
+            return
+        for tp, offset in offsets.items():
+            self._pending.commits[group, tp] = offset
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.commit_waiters.append(done)
+        self._kick.set()
+        await done
 
     def partitions(self, topic: str) -> int:
         """How many partitions a topic has (0 if it does not exist yet)."""
@@ -101,10 +330,13 @@ class InMemoryBus(Bus):
         """The group's committed offsets, for inspection in `tide dev` and tests."""
         return dict(self._groups[group].committed) if group in self._groups else {}
 
-    def _log(self, topic: str, partitions: int) -> list[list[Record]]:
+    def _log(self, topic: str, partitions: int) -> list[_Partition]:
         log = self._logs.get(topic)
         if log is None:
-            log = self._logs[topic] = [[] for _ in range(partitions)]
+            log = self._logs[topic] = [_Partition() for _ in range(partitions)]
+            if self._journal is not None:
+                self._pending.topics[topic] = partitions
+                self._kick.set()
             for group in self._groups.values():
                 self._rebalance(group)
         return log
@@ -140,7 +372,8 @@ class InMemoryBus(Bus):
                 del member.positions[tp]
             member._revoked(revoked)  # noqa: SLF001
             for tp in owned - set(member.positions):
-                member.positions[tp] = group.committed.get(tp, 0)
+                base = self._logs[tp.topic][tp.partition].base
+                member.positions[tp] = max(group.committed.get(tp, base), base)
         self._notify()
 
     def _take(self, member: _MemoryConsumer, limit: int) -> list[Record]:
@@ -153,20 +386,21 @@ class InMemoryBus(Bus):
             room = limit - len(taken)
             if room <= 0:
                 break
-            entries = self._logs[tp.topic][tp.partition]
-            position = member.positions[tp]
-            chunk = entries[position : position + room]
+            partition = self._logs[tp.topic][tp.partition]
+            position = max(member.positions[tp], partition.base)
+            chunk = partition.read(position, room)
             if chunk:
                 taken.extend(chunk)
                 member.positions[tp] = position + len(chunk)
         return taken
 
-    def _commit(self, member: _MemoryConsumer, offsets: dict[TopicPartition, int]) -> bool:
+    async def _commit(self, member: _MemoryConsumer, offsets: dict[TopicPartition, int]) -> bool:
         group = self._groups.get(member.group)
         if group is None or member.closed:
             return False
         owned = {tp: offset for tp, offset in offsets.items() if group.owner.get(tp) is member}
         group.committed.update(owned)
+        await self._persist_commit(member.group, owned)
         return len(owned) == len(offsets)
 
 
@@ -218,7 +452,7 @@ class _MemoryConsumer(Consumer):
         return []
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
-        return self._memory._commit(self, offsets)  # noqa: SLF001
+        return await self._memory._commit(self, offsets)  # noqa: SLF001
 
     async def _seek(self, offsets: dict[TopicPartition, int]) -> None:
         for tp, offset in offsets.items():

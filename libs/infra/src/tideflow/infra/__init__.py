@@ -7,6 +7,7 @@ was started with, so nothing else on the machine is ever touched.
 """
 
 from tideflow.infra._component import Component, ComponentStatus, InfraError
+from tideflow.infra._embedded import EmbeddedPostgres
 from tideflow.infra._manager import Infra
 
-__all__ = ["Component", "ComponentStatus", "Infra", "InfraError"]
+__all__ = ["Component", "ComponentStatus", "EmbeddedPostgres", "Infra", "InfraError"]

@@ -15,8 +15,12 @@ import pwd
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tideflow.infra._component import Component, InfraError, port_open, tail
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SERVER_USER = "tideflow-pg"
 OTHERS_READ_EXECUTE = 0o005
@@ -78,52 +82,12 @@ class Postgres(Component):
         )
 
     def _identity(self) -> tuple[int | None, int | None]:
-        """(uid, gid) to drop root to; (None, None) when not root."""
-        if os.geteuid() != 0:
-            return None, None
-        try:
-            entry = pwd.getpwnam(SERVER_USER)
-        except KeyError:
-            subprocess.run(
-                [
-                    "useradd",
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    SERVER_USER,
-                ],
-                check=True,
-                capture_output=True,
-            )
-            entry = pwd.getpwnam(SERVER_USER)
-        for path in (self.home, self.data, self.log):
-            if path.exists():
-                os.chown(path, entry.pw_uid, entry.pw_gid)
-        _allow_traversal(postgres_bin_dir())
-        _allow_traversal(self.home)
-        return entry.pw_uid, entry.pw_gid
+        return server_identity([self.home, self.data, self.log], self.home)
 
     def _start(self) -> int:
         bin_dir = postgres_bin_dir()
         self.log.touch()
-        if not (self.data / "PG_VERSION").exists():
-            if self.data.exists():
-                shutil.rmtree(self.data)
-            self.data.mkdir(parents=True)
-            self._check(
-                [
-                    str(bin_dir / "initdb"),
-                    "-D",
-                    str(self.data),
-                    "-U",
-                    self.user,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--no-instructions",
-                ],
-                "initdb",
-            )
+        init_cluster(self.data, self.user, self._run, self.log)
         options = (
             f"-p {self._port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
             "-c max_connections=300 -c shared_buffers=256MB"
@@ -202,6 +166,54 @@ class Postgres(Component):
             timeout=10,
         )
         return result.returncode == 0
+
+
+def server_identity(owned: list[Path], home: Path) -> tuple[int | None, int | None]:
+    """(uid, gid) to drop root to, owning `owned` and able to reach `home`; (None, None)
+    when not root.
+
+    Postgres refuses to run as root, so under root the server runs as a dedicated system
+    user that owns only its folders.
+    """
+    if os.geteuid() != 0:
+        return None, None
+    try:
+        entry = pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+             SERVER_USER],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        entry = pwd.getpwnam(SERVER_USER)
+    for path in owned:
+        if path.exists():
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    _allow_traversal(postgres_bin_dir())
+    _allow_traversal(home)
+    return entry.pw_uid, entry.pw_gid
+
+
+def init_cluster(
+    data: Path, user: str, run: Callable[..., subprocess.CompletedProcess[str]], log: Path
+) -> None:
+    """initdb `data` unless it holds a cluster already (a half-made one is made again)."""
+    if (data / "PG_VERSION").exists():
+        return
+    if data.exists():
+        shutil.rmtree(data)
+    data.mkdir(parents=True)
+    result = run(
+        [str(postgres_bin_dir() / "initdb"), "-D", str(data), "-U", user, "--auth=trust",
+         "--encoding=UTF8", "--no-instructions"],
+        timeout=120,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise InfraError(
+            f"postgres: initdb failed ({result.returncode}):\n{result.stdout}\n"
+            f"{result.stderr}\n{tail(log)}"
+        )
 
 
 def _allow_traversal(path: Path) -> None:

@@ -1,0 +1,174 @@
+"""The in-process bus with its Postgres journal (`tide dev`): what survives a crash.
+
+A crash is the journal's session ended by the server (`pg_terminate_backend`), with the
+bus simply abandoned: nothing is flushed or closed on the way out, as after a SIGKILL.
+The killed-process version of this, with runs in flight, is tests/chaos/test_dev_crash.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from tideflow.bus import (
+    BusConnectionError,
+    BusError,
+    InMemoryBus,
+    Message,
+    PostgresJournal,
+    RawOutgoing,
+    Topics,
+    encode_envelope,
+    new_envelope,
+    pb,
+)
+from tideflow.store import migrate
+from tideflow.store.testing import Databases, with_database
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+TOPICS = Topics(prefix="journal")
+WAIT = timedelta(milliseconds=200)
+
+
+@pytest.fixture
+async def dsn(databases: Databases) -> AsyncIterator[str]:
+    name = await databases.create()
+    url = with_database(databases.url, name)
+    await migrate(url)
+    yield url
+    await databases.drop(name)
+
+
+def journaled(dsn: str) -> InMemoryBus:
+    return InMemoryBus(topics=TOPICS, default_partitions=1, journal=PostgresJournal(dsn))
+
+
+async def crash(dsn: str) -> None:
+    """End the journal's session from the server side, as if its process died."""
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'tideflow-bus-journal'"
+        )
+    finally:
+        await admin.close()
+
+
+async def send(bus: InMemoryBus, *values: bytes) -> None:
+    await bus.publish_raw_batch([RawOutgoing(TOPICS.runs, b"k", v) for v in values])
+
+
+async def read_all(bus: InMemoryBus, group: str) -> list[Message]:
+    """Every message the group gets now (committing them), in offset order."""
+    got: list[Message] = []
+    async with bus.consumer([TOPICS.runs], group=group) as consumer:
+        while (batch := await consumer.next_batch(max_wait=WAIT)) is not None:
+            got += batch.messages
+            await batch.commit()
+    return got
+
+
+def envelope_bytes(n: int) -> bytes:
+    return encode_envelope(new_envelope(pb.Cancel(run_id=f"r{n}"), tenant_id="t", run_id="k"))
+
+
+async def test_uncommitted_records_survive_a_crash_and_offsets_continue(dsn: str) -> None:
+    first = journaled(dsn)
+    await first.start()
+    await send(first, *(envelope_bytes(n) for n in range(5)))
+    assert len(await read_all(first, "g")) == 5  # committed
+    await send(first, *(envelope_bytes(n) for n in range(5, 8)))  # published, not consumed
+    await crash(dsn)
+
+    second = journaled(dsn)
+    await second.start()
+    again = await read_all(second, "g")
+    assert [m.envelope.cancel.run_id for m in again] == ["r5", "r6", "r7"]
+    assert [m.offset for m in again] == [5, 6, 7]
+    everything = await read_all(second, "newcomer")
+    assert [m.offset for m in everything] == list(range(8))
+    await send(second, envelope_bytes(8))
+    (latest,) = await read_all(second, "g")
+    assert latest.offset == 8
+    await second.close()
+    await first.close()
+
+
+async def test_a_second_bus_on_the_same_database_is_refused(dsn: str) -> None:
+    first = journaled(dsn)
+    await first.start()
+    with pytest.raises(BusError, match="another process"):
+        await journaled(dsn).start()
+    await first.close()
+    second = journaled(dsn)  # released on close
+    await second.start()
+    await second.close()
+
+
+async def test_a_lost_connection_fails_the_publish_and_no_offset_is_used_twice(dsn: str) -> None:
+    bus = journaled(dsn)
+    await bus.start()
+    await send(bus, envelope_bytes(0))
+    sent = ["r0"]
+    for n in range(1, 4):
+        await crash(dsn)
+        try:
+            await send(bus, envelope_bytes(n))
+        except BusConnectionError:
+            continue  # the session was found dead mid-write; a later publish reconnects
+        sent.append(f"r{n}")
+    await send(bus, envelope_bytes(4))
+    sent.append("r4")
+    messages = await read_all(bus, "g")
+    assert [m.offset for m in messages] == list(range(len(messages)))
+    assert set(sent) <= {m.envelope.cancel.run_id for m in messages}
+    await bus.close()
+    reopened = journaled(dsn)
+    await reopened.start()
+    assert [m.offset for m in await read_all(reopened, "fresh")] == list(range(len(messages)))
+    await reopened.close()
+
+
+async def test_what_every_live_group_committed_is_pruned(dsn: str) -> None:
+    bus = journaled(dsn)
+    await bus.start()
+    await send(bus, *(envelope_bytes(n) for n in range(10)))
+    async with bus.consumer([TOPICS.runs], group="g") as consumer:
+        batch = await consumer.next_batch(max_wait=WAIT)
+        assert batch is not None
+        assert len(batch) == 10
+        await batch.commit()
+        await bus.prune()
+    await bus.close()
+    admin = await asyncpg.connect(dsn)
+    try:
+        assert await admin.fetchval("SELECT count(*) FROM bus_records WHERE topic = $1",
+                                    TOPICS.runs) == 0  # fmt: skip
+    finally:
+        await admin.close()
+    reopened = journaled(dsn)
+    await reopened.start()
+    assert await read_all(reopened, "late") == []  # starts at the log's start: offset 10
+    await send(reopened, envelope_bytes(10))
+    (latest,) = await read_all(reopened, "g")
+    assert latest.offset == 10
+    await reopened.close()
+
+
+async def test_concurrent_publishes_share_a_flush_and_get_distinct_offsets(dsn: str) -> None:
+    bus = journaled(dsn)
+    await bus.start()
+    await asyncio.gather(*(send(bus, envelope_bytes(n), envelope_bytes(n)) for n in range(50)))
+    messages = await read_all(bus, "g")
+    assert [m.offset for m in messages] == list(range(100))
+    assert collections.Counter(m.envelope.cancel.run_id for m in messages) == {
+        f"r{n}": 2 for n in range(50)
+    }
+    await bus.close()
