@@ -101,10 +101,9 @@ class EmbeddedPostgres:
         self.log.touch()
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         init_cluster(self.data, self.user, self._run, self.log)
-        uid, gid = self._identity()
         self._stop_orphan()
         self._clear_stale_locks()
-        self._spawn_until_ready(uid, gid, timeout=timeout)
+        self._spawn_until_ready(timeout=timeout)
         self._ensure_database()
         (self.home / "database-url").write_text(self.url + "\n")
 
@@ -126,20 +125,19 @@ class EmbeddedPostgres:
             if stop.is_set() or process is None or process.poll() is None:
                 continue
             log.warning("embedded Postgres exited (%s); starting it again", process.returncode)
-            uid, gid = self._identity()
             try:
                 # Spawned on the loop's own thread: the parent-death signal follows the
                 # thread that forked, and this one lives as long as the process.
                 self._clear_stale_locks()
-                await self._respawn(uid, gid)
+                await self._respawn()
                 self.restarts += 1
             except InfraError:
                 log.exception("restarting the embedded Postgres failed; trying again")
 
-    async def _respawn(self, uid: int | None, gid: int | None, within: float = 60) -> None:
+    async def _respawn(self, within: float = 60) -> None:
         deadline = time.monotonic() + within
         while True:
-            self._process = self._spawn(uid, gid)
+            self._process = self._spawn(*self._identity())
             while self._process.poll() is None:
                 if await asyncio.to_thread(self._ready):
                     return
@@ -212,10 +210,12 @@ class EmbeddedPostgres:
                 preexec_fn=_die_with(os.getpid()),  # noqa: PLW1509 - prctl only
             )
 
-    def _spawn_until_ready(self, uid: int | None, gid: int | None, *, timeout: float) -> None:
+    def _spawn_until_ready(self, *, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            self._process = self._spawn(uid, gid)
+            # identity again on every try: it also restores the server's way into the
+            # folder, which e.g. a tool resetting a parent's mode to 0700 may have cut
+            self._process = self._spawn(*self._identity())
             while self._process.poll() is None and time.monotonic() < deadline:
                 if self._ready():
                     return
