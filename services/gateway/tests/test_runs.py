@@ -372,7 +372,15 @@ async def test_cancel_publishes_a_command(gateway, kit, scheduler):
 
 
 async def test_signal_publishes_a_command(gateway, kit, scheduler):
-    run = await live_run(gateway, kit, scheduler)
+    name = kit.unique()
+    document = kit.definition(name)
+    paid = {"id": "paid", "type": "signal", "config": {"name": "payment-received"}}
+    document["spec"]["nodes"].append(paid)
+    assert (await gateway.client.post("/workflows", json=document)).is_success
+    assert (await gateway.client.post(f"/workflows/{name}/publish")).status_code == 201
+    run = scheduler.run(document)
+    run.start({"n": 1})
+    await scheduler.flush(run)
     response = await gateway.client.post(
         f"/runs/{run.run_id}/signals/payment-received", json={"data": {"amount": 12}}
     )
@@ -382,6 +390,18 @@ async def test_signal_publishes_a_command(gateway, kit, scheduler):
     assert (command.name, command.data) == ("payment-received", {"amount": 12})
     bad_name = await gateway.client.post(f"/runs/{run.run_id}/signals/a b", json={})
     kit.assert_error(bad_name, 422, ErrorCode.VALIDATION_FAILED)
+    typo = await gateway.client.post(f"/runs/{run.run_id}/signals/payment-recieved", json={})
+    error = kit.assert_error(typo, 422, ErrorCode.UNKNOWN_SIGNAL)
+    assert error["details"] == {"signal": "payment-recieved", "awaited": ["payment-received"]}
+    assert len(await gateway.commands(run.run_id)) == 1  # nothing sent for the refused one
+
+
+async def test_a_signal_to_a_run_without_signal_nodes_is_refused(gateway, kit, scheduler):
+    run = await live_run(gateway, kit, scheduler)
+    response = await gateway.client.post(f"/runs/{run.run_id}/signals/go", json={"data": 1})
+    error = kit.assert_error(response, 422, ErrorCode.UNKNOWN_SIGNAL)
+    assert "waits for no signal" in error["message"]
+    assert await gateway.commands(run.run_id) == []
 
 
 async def test_commands_to_an_ended_run_conflict(gateway, kit, scheduler):

@@ -47,7 +47,11 @@ def validate(file: FileOption, output: OutputOption = "table") -> None:
 
     problems = validate_definition(load_document(file))
     if output == "json":
-        print_json([{"code": str(p.code), "path": p.path, "message": p.message} for p in problems])
+        print_json([
+            {"code": str(p.code), "path": p.path, "message": p.message}
+            | ({"node": p.node} if p.node else {})
+            for p in problems
+        ])  # fmt: skip
     elif problems:
         print_table(
             [Column("code", key=True), Column("path", key=True), Column("problem")],

@@ -45,6 +45,8 @@ class Problem:
     code: ProblemCode
     message: str
     path: str = ""
+    node: str | None = None
+    """The id of the node the problem is about, when it is about one."""
 
     def __str__(self) -> str:
         where = f" at {self.path}" if self.path else ""

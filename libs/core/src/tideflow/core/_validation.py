@@ -23,9 +23,11 @@ from tideflow.core._definition import (
     load_document,
 )
 from tideflow.core._errors import DefinitionError, ExpressionError, Problem, ProblemCode
+from tideflow.core._explain import name_nodes_and_edges, suggestion, unknown_field
 from tideflow.core._graph import find_cycles, reachable
+from tideflow.core._input_types import input_type_problems
 from tideflow.core._templates import check_expression, iter_expressions
-from tideflow.core.nodes import Execution, NodeType, get_node_type
+from tideflow.core.nodes import NODE_TYPES, Execution, NodeType, get_node_type
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -42,12 +44,19 @@ def _path(prefix: str, loc: Iterable[int | str]) -> str:
 
 
 def _pydantic_problems(
-    error: ValidationError, prefix: str, default: ProblemCode = ProblemCode.SCHEMA_ERROR
+    error: ValidationError,
+    prefix: str,
+    default: ProblemCode = ProblemCode.SCHEMA_ERROR,
+    model: type[BaseModel] | None = None,
 ) -> list[Problem]:
     problems = []
     for item in error.errors():
         loc = tuple(item["loc"])
         message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = unknown_field(model, loc)
+        elif item["type"] == "too_short":
+            message = f"needs at least {item.get('ctx', {}).get('min_length', 1)} item(s)"
         if "duration" in message:
             code = ProblemCode.INVALID_DURATION
         elif "retry" in loc:
@@ -68,7 +77,7 @@ def _parse_items(
         try:
             parsed.append((index, model.model_validate(item)))
         except ValidationError as exc:
-            problems.extend(_pydantic_problems(exc, f"{prefix}[{index}]"))
+            problems.extend(_pydantic_problems(exc, f"{prefix}[{index}]", model=model))
             lenient = _without_bad_fields(model, item, exc)
             if lenient is not None:
                 parsed.append((index, lenient))
@@ -129,7 +138,11 @@ def _check_config(
     try:
         node_type.config_model.model_validate(config)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, f"{path}.config", ProblemCode.INVALID_CONFIG))
+        problems.extend(
+            _pydantic_problems(
+                exc, f"{path}.config", ProblemCode.INVALID_CONFIG, node_type.config_model
+            )
+        )
     try:
         for site in node_type.expression_sites(config):
             try:
@@ -150,18 +163,19 @@ def _check_foreach_child(child: Any, path: str, problems: list[Problem]) -> None
     child_type = get_node_type(child["type"])
     if child_type is None:
         problems.append(
-            Problem(
-                ProblemCode.UNKNOWN_NODE_TYPE,
-                f"unknown node type {child['type']!r}",
-                f"{path}.type",
-            )
+            Problem(ProblemCode.UNKNOWN_NODE_TYPE, _unknown_type(child["type"]), f"{path}.type")
         )
         return
     if child_type.execution not in {Execution.INLINE, Execution.DISPATCH}:
         problems.append(
             Problem(
                 ProblemCode.INVALID_CONFIG,
-                f"a foreach can run inline or worker node types, not {child_type.name!r}",
+                f"a foreach can run inline or worker node types, not {child_type.name!r}"
+                + (
+                    " (start a workflow per item from a worker instead)"
+                    if child_type.execution is Execution.CHILD
+                    else ""
+                ),
                 f"{path}.type",
             )
         )
@@ -169,7 +183,18 @@ def _check_foreach_child(child: Any, path: str, problems: list[Problem]) -> None
     try:
         child_type.config_model.model_validate(child.get("config", {}))
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, f"{path}.config", ProblemCode.INVALID_CONFIG))
+        problems.extend(
+            _pydantic_problems(
+                exc, f"{path}.config", ProblemCode.INVALID_CONFIG, child_type.config_model
+            )
+        )
+
+
+def _unknown_type(name: str) -> str:
+    return (
+        f"unknown node type {name!r}{suggestion(name, NODE_TYPES)}; "
+        f"valid types: {', '.join(sorted(NODE_TYPES))}"
+    )
 
 
 def _check_node(index: int, node: NodeSpec, problems: list[Problem]) -> None:
@@ -185,11 +210,7 @@ def _check_node(index: int, node: NodeSpec, problems: list[Problem]) -> None:
     node_type = get_node_type(node.type)
     if node_type is None:
         problems.append(
-            Problem(
-                ProblemCode.UNKNOWN_NODE_TYPE,
-                f"node {node.id!r} has unknown type {node.type!r}",
-                f"{path}.type",
-            )
+            Problem(ProblemCode.UNKNOWN_NODE_TYPE, _unknown_type(node.type), f"{path}.type")
         )
     else:
         _check_config(node_type, node.config, path, node.id, problems)
@@ -340,15 +361,18 @@ def validate_definition(document: Document | WorkflowDefinition) -> list[Problem
     if not isinstance(raw, dict):
         return [Problem(ProblemCode.PARSE_ERROR, "a workflow must be a mapping", "")]
     problems: list[Problem] = []
+    spec: dict[str, Any] = raw["spec"] if isinstance(raw.get("spec"), dict) else {}
     try:
         WorkflowDefinition.model_validate(raw)
     except ValidationError as exc:
+        # items are checked one by one below; pydantic also calls a list whose items all
+        # failed "too short", which would only confuse
+        written = {f"spec.{k}" for k in ("nodes", "edges") if spec.get(k)}
         problems.extend(
             p
-            for p in _pydantic_problems(exc, "")
-            if not p.path.startswith(("spec.nodes[", "spec.edges["))
+            for p in _pydantic_problems(exc, "", model=WorkflowDefinition)
+            if not p.path.startswith(("spec.nodes[", "spec.edges[")) and p.path not in written
         )
-    spec: dict[str, Any] = raw["spec"] if isinstance(raw.get("spec"), dict) else {}
     nodes = _parse_items(spec.get("nodes"), NodeSpec, "spec.nodes", problems)
     edges = _parse_items(spec.get("edges", []), EdgeSpec, "spec.edges", problems)
     by_id: dict[str, NodeSpec] = {}
@@ -377,7 +401,9 @@ def validate_definition(document: Document | WorkflowDefinition) -> list[Problem
             problems.append(Problem(ProblemCode.INPUT_SCHEMA_INVALID, exc.message, "spec.input"))
     _check_templates(spec.get("vars", {}), "spec.vars", problems)
     _check_templates(spec.get("output"), "spec.output", problems)
-    return problems
+    if not problems:  # types are worth checking once everything else is right
+        problems.extend(input_type_problems(nodes, spec))
+    return name_nodes_and_edges(problems, spec)
 
 
 def parse_definition(document: Document | WorkflowDefinition) -> WorkflowDefinition:

@@ -18,7 +18,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 
 from tideflow.bus import BusError, Outgoing
-from tideflow.core import Cancel, Command, RunState, Signal, event_from_record, state_at
+from tideflow.core import (
+    Cancel,
+    Command,
+    DefinitionError,
+    RunState,
+    Signal,
+    event_from_record,
+    state_at,
+)
 from tideflow.gateway import schemas, views
 from tideflow.gateway.auth import Principal, Role
 from tideflow.gateway.budget import ValueBudget, encoded_size
@@ -322,6 +330,24 @@ async def _live_run(services: Services, principal: Principal, run_id: str) -> Ru
     return run
 
 
+async def _awaited_signals(services: Services, run: RunRecord) -> set[str] | None:
+    """The signal names the run's version waits for; None when a name is only known at
+    run time (a template) or the version cannot be read, so nothing is refused."""
+    try:
+        version = await services.store.get_version(
+            run.workflow_id, run.version, tenant_id=run.tenant_id
+        )
+        definition = services.versions.parse(run.tenant_id, version)
+    except (NotFound, DefinitionError):
+        return None
+    names = {
+        str(node.config.get("name"))
+        for node in definition.spec.nodes
+        if node.type == "signal" and isinstance(node.config, dict)
+    }
+    return None if any("{{" in name for name in names) else names
+
+
 def _command_id(run_id: str, kind: str, key: str | None) -> str:
     """Derived from the client's key when given, so a retried request is one command."""
     return f"{run_id}:{kind}:{key}" if key else f"{run_id}:{kind}:{uuid.uuid4()}"
@@ -362,7 +388,12 @@ async def signal(
     principal: PrincipalDep,
     body: schemas.SignalBody | None = None,
 ) -> schemas.Accepted:
-    """Deliver a named signal; a `signal` step waiting for `name` consumes it."""
+    """Deliver a named signal; a `signal` step waiting for `name` consumes it.
+
+    A name no `signal` node of the run's version waits for can never be consumed, so it
+    is refused (422 UNKNOWN_SIGNAL, with the names it does wait for) instead of being
+    accepted and silently dropped. A signal sent before its node waits is still buffered.
+    """
     principal.require(Role.EDITOR)
     run = await _live_run(services, principal, run_id)
     body = body or schemas.SignalBody()
@@ -373,6 +404,16 @@ async def signal(
         what="the signal data",
     )
     reject_nul(body.data, "data")
+    awaited = await _awaited_signals(services, run)
+    if awaited is not None and name not in awaited:
+        raise ApiError(
+            422,
+            ErrorCode.UNKNOWN_SIGNAL,
+            f"no node of {run.workflow_id} v{run.version} waits for a signal named {name!r}"
+            + (f"; it waits for {', '.join(sorted(awaited))}" if awaited else
+               "; it waits for no signal"),
+            {"signal": name, "awaited": sorted(awaited)},
+        )  # fmt: skip
     command = Signal(
         command_id=_command_id(run_id, f"signal:{name}", body.idempotency_key),
         run_id=run_id,

@@ -61,7 +61,11 @@ class Started:
 
 def problems_detail(problems: list[Problem]) -> dict[str, Any]:
     return {
-        "problems": [{"code": str(p.code), "path": p.path, "message": p.message} for p in problems]
+        "problems": [
+            {"code": str(p.code), "path": p.path, "message": p.message}
+            | ({"node": p.node} if p.node else {})
+            for p in problems
+        ]
     }
 
 
