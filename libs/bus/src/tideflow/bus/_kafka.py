@@ -36,6 +36,7 @@ from aiokafka.errors import (
 
 from tideflow.bus._errors import BusConnectionError, BusError
 from tideflow.bus._port import Bus, Consumer, RawOutgoing, Record, TopicPartition
+from tideflow.bus._quiet import quiet_startup_noise
 from tideflow.bus._topics import Topics
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class KafkaBus(Bus):
             enable_idempotence=True,
             linger_ms=_ms(self.linger),
         )
+        quiet_startup_noise()
         try:
             await producer.start()
         except KafkaError as e:

@@ -1,0 +1,53 @@
+"""Keep aiokafka's expected start-up errors out of the logs, and only those.
+
+Against a fresh Kafka the group coordinator does not exist until the offsets topic has
+been created, so every consumer's first coordinator lookups fail with a retriable
+`GroupCoordinatorNotAvailableError` (or "not coordinator" / "load in progress") that
+aiokafka logs at ERROR and then retries on its own: eight alarming lines at every first
+start that call for no action. They are dropped for a grace period after the bus
+starts; a coordinator still missing after that is a real problem and is logged as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiokafka import errors
+
+COORDINATOR_LOGGER = "aiokafka.consumer.group_coordinator"
+EXPECTED_AT_START = (
+    errors.GroupCoordinatorNotAvailableError,
+    errors.NotCoordinatorForGroupError,
+    errors.GroupLoadInProgressError,
+)
+GRACE_S = 60.0
+
+
+class StartupNoiseFilter(logging.Filter):
+    """Drops retriable coordinator lookup failures until `quiet_until` (monotonic)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quiet_until = 0.0
+        self.dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if time.monotonic() > self.quiet_until:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        expected = any(isinstance(arg, EXPECTED_AT_START) for arg in args)
+        if expected:
+            self.dropped += 1
+        return not expected
+
+
+def quiet_startup_noise(grace_s: float = GRACE_S) -> StartupNoiseFilter:
+    """Install (once per process) or extend the filter; returns it."""
+    logger = logging.getLogger(COORDINATOR_LOGGER)
+    found = next((f for f in logger.filters if isinstance(f, StartupNoiseFilter)), None)
+    if found is None:
+        found = StartupNoiseFilter()
+        logger.addFilter(found)
+    found.quiet_until = max(found.quiet_until, time.monotonic() + grace_s)
+    return found
