@@ -31,7 +31,7 @@ DefinitionBody = Annotated[
     dict[str, Any],
     Body(
         description="A workflow definition (apiVersion, kind, metadata.name, spec); "
-        "see DESIGN.md section 2.",
+        "see docs/workflows.md.",
         examples=[
             {
                 "apiVersion": "tideflow.io/v1",
