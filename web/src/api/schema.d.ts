@@ -237,6 +237,10 @@ export interface paths {
         /**
          * Signal
          * @description Deliver a named signal; a `signal` step waiting for `name` consumes it.
+         *
+         *     A name no `signal` node of the run's version waits for can never be consumed, so it
+         *     is refused (422 UNKNOWN_SIGNAL, with the names it does wait for) instead of being
+         *     accepted and silently dropped. A signal sent before its node waits is still buffered.
          */
         post: operations["signal_runs__run_id__signals__name__post"];
         delete?: never;
