@@ -3,9 +3,10 @@
 Against a fresh Kafka the group coordinator does not exist until the offsets topic has
 been created, so every consumer's first coordinator lookups fail with a retriable
 `GroupCoordinatorNotAvailableError` (or "not coordinator" / "load in progress") that
-aiokafka logs at ERROR and then retries on its own: eight alarming lines at every first
-start that call for no action. They are dropped for a grace period after the bus
-starts; a coordinator still missing after that is a real problem and is logged as before.
+aiokafka logs at ERROR, and the coordinator it found first is then "marked dead" (a
+WARNING) while the offsets topic moves in; aiokafka retries on its own. These alarming
+lines call for no action, so they are dropped for a grace period after the bus starts;
+a coordinator still missing after that is a real problem and is logged as before.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ EXPECTED_AT_START = (
     errors.NotCoordinatorForGroupError,
     errors.GroupLoadInProgressError,
 )
+MARKED_DEAD = "Marking the coordinator dead"
 GRACE_S = 60.0
 
 
@@ -36,7 +38,9 @@ class StartupNoiseFilter(logging.Filter):
         if time.monotonic() > self.quiet_until:
             return True
         args = record.args if isinstance(record.args, tuple) else ()
-        expected = any(isinstance(arg, EXPECTED_AT_START) for arg in args)
+        expected = any(isinstance(arg, EXPECTED_AT_START) for arg in args) or str(
+            record.msg
+        ).startswith(MARKED_DEAD)
         if expected:
             self.dropped += 1
         return not expected
