@@ -23,8 +23,16 @@ if TYPE_CHECKING:
 
     from tideflow.bus._port import Headers
 
+# A statement that takes longer is given up and its session dropped: a session to a server
+# that died mid-statement must not hold every publisher of the process forever.
+COMMAND_TIMEOUT = 15.0
 # Arbitrary, fixed key of the journal's writer lock (advisory locks are per database).
 LOCK_KEY = 7_351_204_118_552_607
+
+# Anything the driver raises, including its internal state errors after a lost session:
+# the session is dropped and the caller sees a BusConnectionError.
+_FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+             asyncpg.exceptions.InternalClientError)  # fmt: skip
 
 _INSERT_TOPICS = """
 INSERT INTO bus_topics (topic, partitions)
@@ -91,8 +99,10 @@ class PostgresJournal:
         if self._role is not None:
             settings["role"] = self._role
         try:
-            connection = await asyncpg.connect(self._dsn, server_settings=settings, timeout=10)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+            connection = await asyncpg.connect(
+                self._dsn, server_settings=settings, timeout=10, command_timeout=COMMAND_TIMEOUT
+            )
+        except _FAILURES as e:
             raise BusConnectionError(f"bus journal: cannot connect: {e}") from e
         if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
             await connection.close()
@@ -113,7 +123,8 @@ class PostgresJournal:
             offsets = await connection.fetch(
                 "SELECT consumer_group, topic, partition, committed FROM bus_offsets"
             )
-        except (OSError, asyncpg.PostgresError) as e:
+        except _FAILURES as e:
+            await self._drop()
             raise BusConnectionError(f"bus journal: cannot load: {e}") from e
         committed: dict[str, dict[TopicPartition, int]] = {}
         for row in offsets:
@@ -155,7 +166,7 @@ class PostgresJournal:
                         [tp.partition for _, tp in commits],
                         list(commits.values()),
                     )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        except _FAILURES as e:
             await self._drop()
             raise BusConnectionError(f"bus journal: write failed: {e}") from e
 
@@ -170,7 +181,7 @@ class PostgresJournal:
                 [tp.partition for tp in ends],
                 list(ends.values()),
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        except _FAILURES as e:
             await self._drop()
             raise BusConnectionError(f"bus journal: read failed: {e}") from e
         return [_record(row) for row in rows]
@@ -186,7 +197,7 @@ class PostgresJournal:
                 [tp.partition for tp in floors],
                 list(floors.values()),
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        except _FAILURES as e:
             await self._drop()
             raise BusConnectionError(f"bus journal: prune failed: {e}") from e
 
