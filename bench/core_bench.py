@@ -1,8 +1,9 @@
-"""decide + evolve throughput of the pure core: `.venv/bin/python bench/core_bench.py`.
+"""`decide` throughput of the pure core: `.venv/bin/python bench/core_bench.py`.
 
 Three workflows, each driven to the end with every worker result succeeding; the time
-counted is only `decide` plus the caller's `evolve` of the decided events (what a
-scheduler does per command), never the driver's bookkeeping:
+counted is only `decide` (which returns the state after its events, as the scheduler
+keeps it), never the driver's bookkeeping. Every run gets its own `RunContext` sharing
+one `PinnedDefinition`, as runs of one published version do in the scheduler:
 
 - `100-node`: ten layers of ten nodes (worker functions and inline transforms, each
   layer fanning in from the previous one);
@@ -23,13 +24,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tideflow.core import (
+    PinnedDefinition,
+    RunContext,
     RunState,
     StartRun,
     StepResult,
     StepScheduled,
-    WorkflowDefinition,
     decide,
-    evolve,
     parse_definition,
 )
 from tideflow.core.nodes import Execution
@@ -102,8 +103,10 @@ class Totals:
     seconds: float = 0.0
 
 
-def run_once(defn: WorkflowDefinition, run_id: str, totals: Totals) -> None:
-    """Drive one run to its end, timing decide + evolve of every command."""
+def run_once(pinned: PinnedDefinition, run_id: str, totals: Totals) -> None:
+    """Drive one run to its end, timing `decide` of every command."""
+    defn = pinned.definition
+    context = RunContext(pinned)
     state = RunState()
     counter = 0
     pending: deque[Any] = deque(
@@ -112,9 +115,9 @@ def run_once(defn: WorkflowDefinition, run_id: str, totals: Totals) -> None:
     while pending:
         command = pending.popleft()
         began = time.perf_counter()
-        new = decide(state, command, NOW)
-        for event in new:
-            state = evolve(state, event)
+        decided = decide(state, command, NOW, context)
+        state = decided.state
+        new = decided.events
         totals.seconds += time.perf_counter() - began
         totals.events += len(new)
         totals.commands += 1
@@ -134,7 +137,7 @@ def measure(
     name: str, build: Callable[[], dict[str, Any]], runs: int, rounds: int, steps: int
 ) -> None:
     """Warm up once, time `rounds` rounds of `runs` runs, print the best round."""
-    defn = parse_definition(build())
+    defn = PinnedDefinition.published(parse_definition(build()))
     run_once(defn, "warmup", Totals())
     rounds_timed: list[Totals] = []
     for r in range(max(rounds, 1)):
@@ -146,7 +149,7 @@ def measure(
     print(
         f"{name:>9}: {totals.runs} runs, {totals.events // totals.runs} events/run, "
         f"{totals.events / totals.seconds:>9,.0f} events/s, {per_run * 1000:7.3f} ms/run, "
-        f"{per_run / steps * 1e6:6.1f} us/step (decide+evolve)"
+        f"{per_run / steps * 1e6:6.1f} us/step (decide)"
     )
 
 

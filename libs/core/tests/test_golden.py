@@ -54,9 +54,9 @@ def test_commands_decide_recorded_events(path: Path) -> None:
     produced: list[dict[str, Any]] = []
     for item in golden["commands"]:
         command = command_from_record(item["type"], item["data"])
-        events = decide(state, command, datetime.fromisoformat(item["now"]))  # type: ignore[arg-type]
-        for event in events:
-            state = evolve(state, event)
+        decided = decide(state, command, datetime.fromisoformat(item["now"]))  # type: ignore[arg-type]
+        state = decided.state
+        for event in decided.events:
             kind, data = event_to_record(event)
             produced.append({"type": kind, "data": data})
     assert produced == golden["events"]

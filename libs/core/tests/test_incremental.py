@@ -16,8 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tideflow.core import (
+    Event,
+    PinnedDefinition,
+    RunContext,
     RunState,
     StartRun,
+    WorkflowDefinition,
     decide,
     evaluate_expression,
     evolve,
@@ -28,7 +32,7 @@ from tideflow.core import (
     state_to_snapshot,
 )
 from tideflow.core._cel import Context, is_run_constant, node_references
-from tideflow.core._state import count_open_inputs, count_steps, open_inputs_of, tally_of
+from tideflow.core._state import count_open_inputs, count_steps, tally_of
 from tideflow.core.testing import EPOCH, LocalRun
 
 pytestmark = pytest.mark.unit
@@ -76,9 +80,11 @@ def workflows(draw: st.DrawFn) -> dict[str, Any]:
     return {"metadata": {"name": "incremental"}, "spec": {"nodes": nodes, "edges": edges}}
 
 
-def play(definition: dict[str, Any], seed: int) -> LocalRun:
+def play(
+    definition: dict[str, Any] | WorkflowDefinition, seed: int, run_id: str = "run-1"
+) -> LocalRun:
     """Random workers, signals, cancels and clock moves until the run ends (bounded)."""
-    run = LocalRun(definition)
+    run = LocalRun(definition, run_id=run_id)
     rng = random.Random(seed)
     run.start({"n": seed % 7})
     for _ in range(300):
@@ -107,13 +113,15 @@ def test_kept_counts_equal_a_recount_after_every_event(
     definition: dict[str, Any], seed: int
 ) -> None:
     run = play(definition, seed)
+    graph = PinnedDefinition.of(run.definition).graph
     state = fold([])
     for event in run.events:
-        state = fold([event], state)
+        state = fold([event], state, run.context)
         assert state.tally == count_steps(state.steps.values())
-        assert state.graph is not None
-        assert state.open_inputs == count_open_inputs(state.graph, state.steps)
+        assert state.open_inputs == count_open_inputs(graph, state.steps)
     assert state == run.state
+    # The decider's own states kept the very same counts.
+    assert run.state.open_inputs == count_open_inputs(graph, run.state.steps)
 
 
 def test_a_hand_made_state_is_recounted() -> None:
@@ -126,7 +134,7 @@ def test_a_hand_made_state_is_recounted() -> None:
     bare = type(run.state)(**{
         name: getattr(run.state, name)
         for name in ("run_id", "workflow", "version", "status", "definition", "input", "vars",
-                     "steps", "timers", "completed", "started_at", "applied", "last_seq", "graph")
+                     "steps", "timers", "completed", "started_at", "applied", "last_seq")
     })  # fmt: skip
     assert bare.tally is None
     assert bare.open_inputs is None
@@ -206,7 +214,7 @@ def test_validated_definitions_are_reused_but_inputs_are_always_checked() -> Non
         command = StartRun(
             command_id=run_id, run_id=run_id, workflow="t", definition=definition, input=value
         )
-        return [e.type for e in decide(RunState(), command, EPOCH)]
+        return [e.type for e in decide(RunState(), command, EPOCH).events]
 
     assert start("r1", {"x": 1})[-1] == "RunSucceeded"
     assert start("r2", {}) == ["RunStarted", "RunFailed"]
@@ -225,7 +233,7 @@ def test_snapshots_restore_the_state_at_every_seq(definition: dict[str, Any], se
     state = RunState()
     states = [state]
     for event in run.events:
-        state = evolve(state, event)
+        state = evolve(state, event, run.context)
         states.append(state)
     for seq, expected in enumerate(states):
         restored = state_from_snapshot(_through_json(state_to_snapshot(expected)))
@@ -233,7 +241,9 @@ def test_snapshots_restore_the_state_at_every_seq(definition: dict[str, Any], se
         assert list(restored.steps) == list(expected.steps)
         assert list(restored.timers) == list(expected.timers)
         assert restored.tally == tally_of(expected)
-        assert restored.open_inputs == open_inputs_of(expected)
+        if expected.definition is not None:
+            graph = PinnedDefinition.of(expected.definition).graph
+            assert restored.open_inputs == count_open_inputs(graph, expected.steps)
         # Resuming from the snapshot folds the tail to the same final state.
         assert fold(run.events[seq:], restored) == run.state
 
@@ -269,3 +279,59 @@ def test_record_view_is_unchanged_by_snapshots() -> None:
     assert "applied" not in record
     snapshot = state_to_snapshot(run.state)
     assert snapshot["steps"][0]["config"] == {"name": "f", "input": {"n": 3}}
+
+
+# ---- a pure decider ---------------------------------------------------------------------
+
+
+@SETTINGS
+@given(definition=workflows(), seed=st.integers(0, 2**32))
+def test_decided_state_is_the_fold_of_the_decided_events(
+    definition: dict[str, Any], seed: int
+) -> None:
+    """`decide` returns the state its events fold to, and its context only memoizes:
+    deciding with a fresh context (or none) gives exactly the same decision."""
+    run = play(definition, seed)
+    context = RunContext(PinnedDefinition.published(run.definition))
+    state = RunState()
+    for now, command in run.history:
+        decided = decide(state, command, now, context)
+        assert fold(decided.events, state) == decided.state
+        assert decide(state, command, now) == decided
+        assert decide(state, command, now, RunContext.of(run.definition)) == decided
+        state = decided.state
+    assert state == run.state
+    assert fold(run.events) == run.state
+
+
+@SETTINGS
+@given(
+    definition=workflows(),
+    seeds=st.lists(st.integers(0, 2**32), min_size=2, max_size=4),
+    order=st.randoms(use_true_random=False),
+)
+def test_interleaved_runs_each_get_the_history_they_get_alone(
+    definition: dict[str, Any], seeds: list[int], order: random.Random
+) -> None:
+    """Runs of one definition decided in any interleaving (as one scheduler decides many
+    runs, sharing the parsed definition) each get exactly the events they get alone."""
+    parsed = parse_definition(definition)
+    alone = [play(parsed, seed, run_id=f"run-{i}") for i, seed in enumerate(seeds)]
+    pinned = PinnedDefinition.published(parsed)
+    contexts = [RunContext(pinned) for _ in alone]
+    states = [RunState() for _ in alone]
+    events: list[list[Event]] = [[] for _ in alone]
+    cursor = [0 for _ in alone]
+    while True:
+        pending = [i for i, run in enumerate(alone) if cursor[i] < len(run.history)]
+        if not pending:
+            break
+        i = order.choice(pending)
+        now, command = alone[i].history[cursor[i]]
+        cursor[i] += 1
+        decided = decide(states[i], command, now, contexts[i])
+        states[i] = decided.state
+        events[i].extend(decided.events)
+    for i, run in enumerate(alone):
+        assert events[i] == run.events, f"run {i} decided differently when interleaved"
+        assert states[i] == run.state

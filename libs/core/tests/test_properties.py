@@ -15,7 +15,6 @@ from tideflow.core import (
     StepStatus,
     StepSucceeded,
     decide,
-    evolve,
     fold,
 )
 from tideflow.core.testing import LocalRun
@@ -143,15 +142,16 @@ def test_duplicates_and_reordering_give_the_same_state(
         before = run.state
         in_order = before
         for command in results:
-            for event in decide(in_order, command, run.now):
-                in_order = evolve(in_order, event)
+            decided = decide(in_order, command, run.now)
+            assert fold(decided.events, in_order) == decided.state
+            in_order = decided.state
         for command in order:
             run.send(command)
             if rng.random() < 0.5:
                 assert run.send(command) == []
         assert _essence(run.state) == _essence(in_order)
         for command in run.commands[-len(order) :]:
-            assert decide(run.state, command, run.now) == []
+            assert decide(run.state, command, run.now).events == ()
 
 
 def _essence(state: Any) -> Any:

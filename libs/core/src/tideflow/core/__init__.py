@@ -23,7 +23,10 @@ from tideflow.core._commands import (
     command_from_record,
     command_to_record,
 )
+from tideflow.core._context import PinnedDefinition, RunContext
 from tideflow.core._decide import decide
+from tideflow.core._decider._attempts import backoff
+from tideflow.core._decider._decision import Decided
 from tideflow.core._definition import (
     API_VERSION,
     EdgeSpec,
@@ -91,6 +94,7 @@ from tideflow.core._events import (
     event_from_record,
     event_to_record,
 )
+from tideflow.core._evolve import evolve, fold
 from tideflow.core._graph import Graph
 from tideflow.core._ids import TimerRef
 from tideflow.core._limits import (
@@ -102,7 +106,6 @@ from tideflow.core._limits import (
 )
 from tideflow.core._records import state_to_record, step_to_record
 from tideflow.core._replay import fork, replay, state_at
-from tideflow.core._scheduling import backoff
 from tideflow.core._snapshots import SNAPSHOT_FORMAT, state_from_snapshot, state_to_snapshot
 from tideflow.core._state import (
     BufferedSignal,
@@ -112,8 +115,6 @@ from tideflow.core._state import (
     StepStatus,
     Timer,
     Unwinding,
-    evolve,
-    fold,
 )
 from tideflow.core._templates import Rendered, render, resolve_secrets
 from tideflow.core._validation import parse_definition, validate_definition, validate_input
@@ -140,6 +141,7 @@ __all__ = [
     "CompensationStarted",
     "CompensationSucceeded",
     "CoreError",
+    "Decided",
     "DefinitionError",
     "DispatchTask",
     "Duration",
@@ -160,6 +162,7 @@ __all__ = [
     "NodeType",
     "NotifyParent",
     "ParentLink",
+    "PinnedDefinition",
     "Problem",
     "ProblemCode",
     "PublishEvent",
@@ -172,6 +175,7 @@ __all__ = [
     "RunCancelled",
     "RunCommand",
     "RunCompensated",
+    "RunContext",
     "RunError",
     "RunFailed",
     "RunStarted",

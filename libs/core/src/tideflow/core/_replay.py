@@ -5,7 +5,8 @@ from typing import Any
 
 from tideflow.core._commands import Replay, StartRun
 from tideflow.core._events import Event, ReplayOrigin, Restored, StepRole
-from tideflow.core._state import RunState, StepStatus, fold
+from tideflow.core._evolve import fold
+from tideflow.core._state import RunState, StepStatus
 
 
 def state_at(events: Sequence[Event], seq: int) -> RunState:

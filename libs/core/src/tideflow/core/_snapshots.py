@@ -12,6 +12,7 @@ does not keep the order of object keys.
 from datetime import datetime
 from typing import Any, TypeVar
 
+from tideflow.core._context import PinnedDefinition, RunContext
 from tideflow.core._events import ParentLink, ReplayOrigin, RunError, StepError, StepRole, TimerKind
 from tideflow.core._limits import DEFAULT_LIMITS, Limits
 from tideflow.core._records import step_to_record
@@ -25,7 +26,6 @@ from tideflow.core._state import (
     Unwinding,
     count_open_inputs,
     count_steps,
-    pinned_definition,
 )
 from tideflow.core.nodes import Execution
 
@@ -106,16 +106,23 @@ def _step(step: StepState) -> dict[str, Any]:
     return record
 
 
-def state_from_snapshot(snapshot: dict[str, Any]) -> RunState:
+def state_from_snapshot(snapshot: dict[str, Any], context: RunContext | None = None) -> RunState:
     """The run state a snapshot was taken of; ValueError for another snapshot format.
 
-    Kept counts and the graph are rebuilt; they are derived, never stored.
+    Kept counts are rebuilt; they are derived, never stored. `context` (the run's, when
+    the caller has it) spares parsing the pinned definition again.
     """
     if snapshot.get("format") != SNAPSHOT_FORMAT:
         raise ValueError(f"unsupported snapshot format {snapshot.get('format')!r}")
     steps = {s["step"]: _load_step(s) for s in snapshot["steps"]}
     wire = snapshot["definition"]
-    definition, graph = pinned_definition(wire) if wire is not None else (None, None)
+    pinned = context.pinned if context is not None else None
+    if wire is None:
+        pinned = None
+    elif pinned is None or not pinned.records(wire):
+        pinned = PinnedDefinition.from_wire(wire)
+    definition = pinned.definition if pinned is not None else None
+    graph = pinned.graph if pinned is not None else None
     unwinding = snapshot["unwinding"]
     return RunState(
         run_id=snapshot["runId"],
@@ -152,10 +159,8 @@ def state_from_snapshot(snapshot: dict[str, Any]) -> RunState:
         limits=_limits(snapshot.get("limits")),
         applied=frozenset(snapshot["applied"]),
         last_seq=snapshot["lastSeq"],
-        graph=graph,
         tally=count_steps(steps.values()),
         open_inputs=count_open_inputs(graph, steps) if graph is not None else None,
-        memo={} if definition is not None else None,
     )
 
 

@@ -18,10 +18,11 @@ from tideflow.core._commands import (
     StartRun,
     StepResult,
 )
+from tideflow.core._context import PinnedDefinition, RunContext
 from tideflow.core._decide import decide
 from tideflow.core._definition import WorkflowDefinition
 from tideflow.core._events import Event, StepError
-from tideflow.core._state import RunState, StepState, StepStatus, evolve
+from tideflow.core._state import RunState, StepState, StepStatus
 from tideflow.core._validation import parse_definition
 from tideflow.core.nodes import Execution
 
@@ -46,6 +47,8 @@ class LocalRun:
         self.run_id = run_id
         self.now = now
         self.state = RunState()
+        self.context = RunContext(PinnedDefinition.published(self.definition))
+        """The run's context, held here as the scheduler's run cache holds it."""
         self.events: list[Event] = []
         self.commands: list[RunCommand] = []
         self.history: list[tuple[datetime, RunCommand]] = []
@@ -61,11 +64,10 @@ class LocalRun:
         """Decide a command and apply its events."""
         self.commands.append(command)
         self.history.append((self.now, command))
-        events = decide(self.state, command, self.now)
-        for event in events:
-            self.state = evolve(self.state, event)
-        self.events.extend(events)
-        return events
+        decided = decide(self.state, command, self.now, self.context)
+        self.state = decided.state
+        self.events.extend(decided.events)
+        return list(decided.events)
 
     def start(self, input: Any = None, **extra: Any) -> list[Event]:  # noqa: A002
         """Send StartRun."""

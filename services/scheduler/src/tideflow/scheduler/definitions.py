@@ -4,28 +4,35 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tideflow.core import WorkflowDefinition, parse_definition
+from tideflow.core import PinnedDefinition, parse_definition
 
 if TYPE_CHECKING:
     from tideflow.store import WorkflowStore
 
 
 class Definitions:
-    """(tenant, workflow, version) -> parsed definition; version 0 means the newest."""
+    """(tenant, workflow, version) -> pinned definition; version 0 means the newest.
+
+    A `PinnedDefinition` is validated and serialised once per version, and every run of
+    the version shares it (through its own `RunContext`).
+    """
 
     def __init__(self, *, store: WorkflowStore) -> None:
         self._store = store
-        self._cache: dict[tuple[str, str, int], WorkflowDefinition] = {}
+        self._cache: dict[tuple[str, str, int], PinnedDefinition] = {}
 
     async def get(
         self, tenant_id: str, workflow: str, version: int
-    ) -> tuple[int, WorkflowDefinition]:
+    ) -> tuple[int, PinnedDefinition]:
         """The version number actually used and its definition; NotFound when absent."""
         if version > 0 and (tenant_id, workflow, version) in self._cache:
             return version, self._cache[(tenant_id, workflow, version)]
         record = await self._store.get_version(
             workflow, version if version > 0 else None, tenant_id=tenant_id
         )
-        definition = parse_definition(record.definition)
-        self._cache[(tenant_id, workflow, record.version)] = definition
-        return record.version, definition
+        key = (tenant_id, workflow, record.version)
+        pinned = self._cache.get(key)
+        if pinned is None:
+            pinned = PinnedDefinition.published(parse_definition(record.definition))
+            self._cache[key] = pinned
+        return record.version, pinned

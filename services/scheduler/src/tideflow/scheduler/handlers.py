@@ -4,8 +4,8 @@ The public event stream is not written here: `publisher.EventPublisher` follows 
 
 The life of a batch:
 1. decode every message; what is not a run command goes to the dead-letter topic;
-2. group by run, load each run's state (cache, else the log), and `decide` its commands
-   in order, folding the new events as we go;
+2. group by run, load each run's state and decider context (cache, else the log), and
+   `decide` its commands in order, keeping the state each decision returns;
 3. write every run's events (optimistically, at the seq the decision was made on), the
    `runs`/`run_steps` rows, timers and the outbox messages the effects imply, in ONE
    transaction;
@@ -39,6 +39,7 @@ from tideflow.core import (
     Event,
     Limits,
     RunCommand,
+    RunContext,
     RunState,
     ScheduleTimer,
     StartRun,
@@ -47,7 +48,6 @@ from tideflow.core import (
     decide,
     effects,
     event_to_record,
-    evolve,
 )
 from tideflow.scheduler import metrics
 from tideflow.scheduler.projections import changed_steps, run_record
@@ -115,6 +115,8 @@ class RunWork:
     tenant_id: str
     before: RunState | None
     state: RunState
+    context: RunContext | None
+    """The run's decider context (its pinned definition and memos), kept with its state."""
     events: list[Event] = field(default_factory=list)
 
 
@@ -226,7 +228,8 @@ class CommandHandler:
             if run is None:
                 state = states[wire_command.run_id]
                 tenant = message.envelope.tenant_id or "default"
-                run = RunWork(wire_command.run_id, tenant, state, state or RunState())
+                context = self._states.context(wire_command.run_id, state)
+                run = RunWork(wire_command.run_id, tenant, state, state or RunState(), context)
                 work[run.run_id] = run
             command: RunCommand | None
             if isinstance(wire_command, StartRequest):
@@ -254,7 +257,7 @@ class CommandHandler:
             raise Unprocessable(f"encoding events raised {e!r}") from e
         result = await self._store.commit_batch(commit)
         for run in changed:
-            self._states.put(run.run_id, run.state)
+            self._states.put(run.run_id, run.state, run.context)
             self._observe(run)
         await self._publish(outgoing, result.outbox_ids)
 
@@ -264,7 +267,7 @@ class CommandHandler:
         if run.state.last_seq > 0:
             return None  # already started: a redelivered StartRun decides nothing
         try:
-            version, definition = await self._definitions.get(
+            version, pinned = await self._definitions.get(
                 request.tenant_id, request.workflow, request.version
             )
         except NotFound:
@@ -276,7 +279,8 @@ class CommandHandler:
                 await self._fail_parent(request, reason)
             await self._dead_letter(message, "scheduler.unknown_workflow", reason)
             return None
-        return replace(request, version=version).with_definition(definition, self._limits)
+        run.context = RunContext(pinned)
+        return replace(request, version=version).with_definition(pinned.definition, self._limits)
 
     async def _fail_parent(self, request: StartRequest, reason: str) -> None:
         """A subworkflow naming a workflow that does not exist fails its step at once
@@ -371,11 +375,11 @@ class CommandHandler:
 
 
 def _decide_into(run: RunWork, command: RunCommand, now: datetime) -> None:
-    """Decide one command and fold its events into the run's work."""
+    """Decide one command: the run's work takes the decided state and events."""
     try:
-        for event in decide(run.state, command, now):
-            run.state = evolve(run.state, event)
-            run.events.append(event)
+        decided = decide(run.state, command, now, run.context)
+        run.state = decided.state
+        run.events.extend(decided.events)
     except Exception as e:
         log.exception("deciding %s for run %s raised", command.type, run.run_id)
         raise Unprocessable(f"deciding {command.type} raised {e!r}") from e

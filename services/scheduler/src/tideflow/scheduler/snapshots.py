@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from tideflow.core import (
     RunState,
     event_from_record,
-    evolve,
+    fold,
     state_from_snapshot,
     state_to_snapshot,
 )
@@ -38,10 +38,7 @@ def fold_from(base: RunState | None, events: list[StoredEvent]) -> RunState | No
     """`base` (or an empty run) with the stored events folded on; None when nothing is there."""
     if base is None and not events:
         return None
-    state = base or RunState()
-    for stored in events:
-        state = evolve(state, event_from_record(stored.type, stored.data))
-    return state
+    return fold((event_from_record(e.type, e.data) for e in events), base or RunState())
 
 
 def restored(snapshot: Snapshot | None) -> RunState | None:

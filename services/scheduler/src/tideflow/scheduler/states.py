@@ -1,5 +1,9 @@
 """Run states for the runs this replica decides: memory, else snapshot + log tail.
 
+Next to each state the cache keeps the run's decider context (`RunContext`: its parsed
+definition, graph and memos), so a run's definition is parsed once per load, not once
+per command.
+
 The cache is only written after a commit succeeded, so it never holds a state the log
 does not. When another replica wrote to a run meanwhile (after a rebalance), the append
 conflicts, the entry is dropped and the run is reloaded from the log.
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from tideflow.core import RunContext
 from tideflow.scheduler.snapshots import fold_from, restored
 
 if TYPE_CHECKING:
@@ -24,6 +29,7 @@ class RunStates:
         self._store = store
         self._capacity = capacity
         self._states: OrderedDict[str, RunState] = OrderedDict()
+        self._contexts: dict[str, RunContext] = {}
         self.loads = 0
 
     async def get(self, run_id: str) -> RunState | None:
@@ -45,19 +51,33 @@ class RunStates:
             for run_id, (snapshot, events) in (await self._store.load_runs(missing)).items():
                 state = fold_from(restored(snapshot), events)
                 if state is not None:
-                    self.put(run_id, state)
+                    self.put(run_id, state, RunContext.for_state(state))
                 found[run_id] = state
         return found
 
-    def put(self, run_id: str, state: RunState) -> None:
+    def context(self, run_id: str, state: RunState | None) -> RunContext | None:
+        """The decider context of a run whose state `get_many` gave (None: not started)."""
+        context = self._contexts.get(run_id)
+        if context is not None or state is None:
+            return context
+        return RunContext.for_state(state)
+
+    def put(self, run_id: str, state: RunState, context: RunContext | None = None) -> None:
         self._states[run_id] = state
         self._states.move_to_end(run_id)
+        if context is not None and context.definition is state.definition:
+            self._contexts[run_id] = context
+        else:
+            self._contexts.pop(run_id, None)
         while len(self._states) > self._capacity:
-            self._states.popitem(last=False)
+            evicted, _ = self._states.popitem(last=False)
+            self._contexts.pop(evicted, None)
 
     def forget(self, run_ids: set[str] | frozenset[str]) -> None:
         for run_id in run_ids:
             self._states.pop(run_id, None)
+            self._contexts.pop(run_id, None)
 
     def clear(self) -> None:
         self._states.clear()
+        self._contexts.clear()

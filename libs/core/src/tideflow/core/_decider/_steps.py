@@ -1,0 +1,201 @@
+"""Starting an attempt of a step: render its config, then what its node type needs.
+
+Inline nodes (transform, condition, set, ...) finish at once; worker steps are scheduled
+for dispatch (with a timeout timer); delays, signals, approvals and child runs wait.
+"""
+
+from typing import Any
+
+from tideflow.core._cel import Scope
+from tideflow.core._decider import _attempts as attempts
+from tideflow.core._decider import _foreach as foreach
+from tideflow.core._decider import _timers as timers
+from tideflow.core._decider._decision import Decision
+from tideflow.core._definition import NodeSpec
+from tideflow.core._durations import parse_duration
+from tideflow.core._errors import DurationError, ExpressionError
+from tideflow.core._events import (
+    ApprovalRequested,
+    StepError,
+    StepFailed,
+    StepRole,
+    StepScheduled,
+    StepSucceeded,
+    TimerKind,
+)
+from tideflow.core._ids import child_run_id
+from tideflow.core._templates import Rendered, render
+from tideflow.core.nodes import Execution, get_node_type
+
+
+def schedule(
+    d: Decision,
+    key: str,
+    spec: NodeSpec,
+    role: StepRole,
+    *,
+    parent_step: str | None = None,
+    index: int | None = None,
+    item: Any = None,
+) -> None:
+    """Start the next attempt of a step according to its node type."""
+    previous = d.state.steps.get(key)
+    attempt = (previous.attempt if previous else 0) + 1
+    node_type = get_node_type(spec.type)
+    if node_type is None:
+        fail_unscheduled(d, key, spec, role, attempt, "UnknownNodeType", spec.type)
+        return
+    context = d.expressions(item, index)
+    scope = Scope.ITEM if index is not None else Scope.RUN
+    common: dict[str, Any] = {
+        "command_id": d.command_id,
+        "at": d.now,
+        "step": key,
+        "node_id": spec.id,
+        "node_type": spec.type,
+        "execution": node_type.execution,
+        "role": role,
+        "attempt": attempt,
+        "queue": spec.queue,
+        "parent_step": parent_step,
+        "index": index,
+    }
+    try:
+        if node_type.evaluate is not None:
+            outcome = node_type.evaluate(spec.config, context)
+            d.emit(StepScheduled(**common, config=spec.config))
+            d.emit(
+                StepSucceeded(
+                    at=d.now, step=key, attempt=attempt, output=outcome.output,
+                    vars=outcome.vars, command_id=d.command_id,
+                )
+            )  # fmt: skip
+            attempts.step_succeeded(d, key)
+            return
+        # A foreach renders only its items now; the child spec is rendered per item.
+        source = (
+            {"items": spec.config.get("items"), "concurrency": spec.config.get("concurrency", 10)}
+            if node_type.execution is Execution.FOREACH
+            else spec.config
+        )
+        rendered = render(
+            source, context, scope, defer_secrets=node_type.execution is Execution.DISPATCH
+        )
+        idempotency_key = (
+            render(spec.idempotency_key, context, scope).value if spec.idempotency_key else None
+        )
+    except ExpressionError as exc:
+        fail_unscheduled(d, key, spec, role, attempt, exc.code, f"node {spec.id!r}: {exc}", common)
+        return
+    schedule_rendered(d, key, spec, rendered=rendered, idempotency_key=idempotency_key,
+                      common=common)  # fmt: skip
+
+
+def schedule_rendered(
+    d: Decision,
+    key: str,
+    spec: NodeSpec,
+    *,
+    rendered: Rendered,
+    idempotency_key: Any,
+    common: dict[str, Any],
+) -> None:
+    """Emit what starts a non-inline step, once its config has been rendered."""
+    attempt: int = common["attempt"]
+    execution: Execution = common["execution"]
+    if execution is Execution.DISPATCH:
+        deadline = d.now + spec.timeout if spec.timeout else None
+        d.emit(
+            StepScheduled(
+                **common, config=rendered.value, secret_paths=rendered.secret_paths,
+                timeout=spec.timeout, deadline=deadline,
+                idempotency_key=str(idempotency_key) if idempotency_key is not None else None,
+            )
+        )  # fmt: skip
+        if spec.timeout:
+            timers.set_timer(d, key, attempt, TimerKind.STEP_TIMEOUT, spec.timeout)
+    elif execution is Execution.TIMER:
+        schedule_delay(d, key, spec, rendered.value, common)
+    elif execution is Execution.SIGNAL:
+        schedule_signal(d, key, rendered.value, common)
+    elif execution is Execution.APPROVAL:
+        schedule_approval(d, key, rendered.value, common)
+    elif execution is Execution.CHILD:
+        child = child_run_id(d.state.run_id, key, attempt)
+        d.emit(StepScheduled(**common, config=rendered.value, child_run_id=child))
+        if spec.timeout:
+            timers.set_timer(d, key, attempt, TimerKind.STEP_TIMEOUT, spec.timeout)
+    else:
+        foreach.schedule_foreach(d, key, rendered.value, common)
+
+
+def fail_unscheduled(  # noqa: PLR0917 - all positional for readable call sites
+    d: Decision,
+    key: str,
+    spec: NodeSpec,
+    role: StepRole,
+    attempt: int,
+    error_type: str,
+    message: str,
+    common: dict[str, Any] | None = None,
+) -> None:
+    """A step whose config cannot even be evaluated fails for good at once."""
+    fields = common or {
+        "at": d.now, "step": key, "node_id": spec.id, "node_type": spec.type,
+        "execution": Execution.INLINE, "role": role, "attempt": attempt, "queue": spec.queue,
+    }  # fmt: skip
+    d.emit(StepScheduled(**fields, config=spec.config))
+    error = StepError(type=error_type, message=message, retryable=False)
+    d.emit(StepFailed(at=d.now, step=key, attempt=attempt, error=error))
+    attempts.step_failed(d, key, error)
+
+
+def schedule_delay(
+    d: Decision, key: str, spec: NodeSpec, config: Any, common: dict[str, Any]
+) -> None:
+    """`delay`: a durable timer for the rendered duration."""
+    attempt: int = common["attempt"]
+    try:
+        duration = parse_duration(str(config["duration"]))
+    except DurationError as exc:
+        fail_unscheduled(
+            d, key, spec, StepRole(common["role"]), attempt, "InvalidDuration", str(exc), common
+        )
+        return
+    d.emit(StepScheduled(**common, config=config))
+    timers.set_timer(d, key, attempt, TimerKind.DELAY, duration)
+
+
+def schedule_signal(d: Decision, key: str, config: Any, common: dict[str, Any]) -> None:
+    """`signal`: consume a buffered signal at once, else wait (with a timeout timer)."""
+    attempt: int = common["attempt"]
+    d.emit(StepScheduled(**common, config=config))
+    for signal in d.state.signals:
+        if signal.name == config["name"]:
+            d.emit(
+                StepSucceeded(
+                    at=d.now, step=key, attempt=attempt, output=signal.data,
+                    consumed_signal=signal.signal_id,
+                )
+            )  # fmt: skip
+            attempts.step_succeeded(d, key)
+            return
+    timeout = config.get("timeout")
+    if isinstance(timeout, str):
+        timers.set_timer(d, key, attempt, TimerKind.STEP_TIMEOUT, parse_duration(timeout))
+
+
+def schedule_approval(d: Decision, key: str, config: Any, common: dict[str, Any]) -> None:
+    """`approval`: ask for a decision (with a timeout timer when the node has one)."""
+    attempt: int = common["attempt"]
+    timeout = config.get("timeout")
+    wait = parse_duration(timeout) if isinstance(timeout, str) else None
+    d.emit(StepScheduled(**common, config=config))
+    d.emit(
+        ApprovalRequested(
+            at=d.now, step=key, attempt=attempt, config=config,
+            deadline=d.now + wait if wait else None,
+        )
+    )  # fmt: skip
+    if wait:
+        timers.set_timer(d, key, attempt, TimerKind.STEP_TIMEOUT, wait)
