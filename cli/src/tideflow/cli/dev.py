@@ -196,7 +196,7 @@ async def _serve(
                                              serve_health=False)),
             asyncio.create_task(run_gateway(settings=gateway, store=store, bus=bus, stop=stop)),
         ]  # fmt: skip
-        url = f"http://{host}:{port}"
+        url = client_url(host, port)
         if await _wait_healthy(url, services):
             typer.secho(f"Tideflow is ready at {url}  ({time.monotonic() - started:.1f}s)",
                         fg=typer.colors.GREEN, bold=True)  # fmt: skip
@@ -213,6 +213,14 @@ async def _serve(
                 raise result
 
 
+def client_url(host: str, port: int) -> str:
+    """Where a browser or client on this machine reaches a server listening on host:port."""
+    client_host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
+    if ":" in client_host:
+        client_host = f"[{client_host}]"
+    return f"http://{client_host}:{port}"
+
+
 def try_command(*, host: str, port: int, token: str, examples: list[str]) -> str:
     """A first command that works when pasted into another shell in the same folder.
 
@@ -221,10 +229,7 @@ def try_command(*, host: str, port: int, token: str, examples: list[str]) -> str
     """
     from tideflow.cli._client import DEFAULT_URL
 
-    client_host = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104
-    if ":" in client_host:
-        client_host = f"[{client_host}]"
-    url = f"http://{client_host}:{port}"
+    url = client_url(host, port)
     env = [] if url == DEFAULT_URL else [f"TIDEFLOW_URL={shlex.quote(url)}"]
     env.append(f"TIDEFLOW_TOKEN={shlex.quote(token)}")
     if "hello" in examples:
