@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tideflow.store import (
+    TRUNCATED,
     AlreadyExists,
     CommitBatch,
     ConcurrencyConflict,
@@ -74,6 +75,26 @@ async def test_run_upsert_keeps_start_and_tracks_last_seq(store: EventStore) -> 
     assert run.ended_at == T0 + timedelta(hours=1)
     assert (run.status, run.version, run.output, run.last_seq) == ("succeeded", 3, [1, 2], 3)
     assert run.updated_at is not None
+
+
+async def test_large_values_come_back_as_markers_when_asked(store: EventStore) -> None:
+    big = "x" * 1000
+    await store.commit_batch(
+        CommitBatch(
+            appends=[RunAppend("big", 0, [NewEvent("RunStarted", {})])],
+            runs=[RunRecord("big", "wf", 1, "running", input=big, output=[1, 2])],
+            steps=[StepRecord("big", "fetch", "succeeded", 1, output=big, error=None)],
+        )
+    )
+    marker = {TRUNCATED: {"bytes": 1002, "preview": '"' + "x" * 511}}
+    run = await store.get_run("big", preview_over=1001)
+    assert (run.input, run.output, run.error) == (marker, [1, 2], None)
+    assert (await store.get_run("big", preview_over=1002)).input == big
+    assert (await store.get_run("big")).input == big
+    [step] = await store.get_steps("big", preview_over=100)
+    assert (step.output, step.error) == (marker, None)
+    [step] = await store.get_steps("big")
+    assert step.output == big
 
 
 async def test_get_run_of_an_unknown_run_is_not_found(store: EventStore) -> None:

@@ -107,7 +107,7 @@ async def test_unreachable_store_and_bus_are_503(dsn, kit):
 
 
 class ExplodingStore:
-    async def get_run(self, run_id):
+    async def get_run(self, run_id, *, preview_over=None):
         raise RuntimeError("a bug")
 
 

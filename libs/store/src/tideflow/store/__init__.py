@@ -34,6 +34,7 @@ from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._migrate import migrate
 from tideflow.store._port import (
     DEFAULT_RETENTION,
+    TRUNCATED,
     EventStore,
     OutboxStore,
     Retention,
@@ -79,6 +80,7 @@ __all__ = [
     "DEFAULT_RETENTION",
     "DEFAULT_TENANT",
     "TENANT_NAME",
+    "TRUNCATED",
     "AlreadyExists",
     "ApiTokenRecord",
     "AuditEntry",

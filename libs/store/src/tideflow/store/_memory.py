@@ -25,7 +25,7 @@ from tideflow.store._errors import (
 )
 from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._memory_workflows import InMemoryWorkflows
-from tideflow.store._port import EventStore
+from tideflow.store._port import TRUNCATED, EventStore
 from tideflow.store._records import (
     DEFAULT_TENANT,
     CommitBatch,
@@ -52,6 +52,15 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection, Sequence
 
 T = TypeVar("T")
+
+
+def previewed(value: Any, over: int) -> Any:
+    """`value`, or its `TRUNCATED` marker when its JSON is longer than `over` bytes
+    (what Postgres computes in SQL for `preview_over`)."""
+    text = orjson.dumps(value).decode()
+    if value is None or len(text.encode()) <= over:
+        return value
+    return {TRUNCATED: {"bytes": len(text.encode()), "preview": text[:512]}}
 
 
 def _copy(value: T) -> T:
@@ -266,11 +275,21 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
 
     # -- run projections -----------------------------------------------------------------
 
-    async def get_run(self, run_id: str, *, tenant_id: str | None = None) -> RunRecord:
-        found = self._runs.get(run_id)
-        if found is None or tenant_id not in {None, found.tenant_id}:
+    async def get_run(
+        self, run_id: str, *, tenant_id: str | None = None, preview_over: int | None = None
+    ) -> RunRecord:
+        stored = self._runs.get(run_id)
+        if stored is None or tenant_id not in {None, stored.tenant_id}:
             raise NotFound(f"run {run_id} not found")
-        return _copy_run(found)
+        found = _copy_run(stored)
+        if preview_over is None:
+            return found
+        return replace(
+            found,
+            input=previewed(found.input, preview_over),
+            output=previewed(found.output, preview_over),
+            error=previewed(found.error, preview_over),
+        )
 
     async def find_run_by_idempotency_key(
         self, workflow_id: str, idempotency_key: str, *, tenant_id: str = DEFAULT_TENANT
@@ -297,14 +316,25 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
         cursor = RunCursor(*_run_key(page[-1])) if more and page else None
         return RunPage(runs=page, next_cursor=cursor)
 
-    async def get_steps(self, run_id: str, *, tenant_id: str | None = None) -> list[StepRecord]:
+    async def get_steps(
+        self, run_id: str, *, tenant_id: str | None = None, preview_over: int | None = None
+    ) -> list[StepRecord]:
         steps = [
             s
             for (r, _), s in self._steps.items()
             if r == run_id and tenant_id in {None, s.tenant_id}
         ]
         steps.sort(key=lambda s: (s.started_at is None, s.started_at or _now(), s.node_id))
-        return [replace(s, error=_copy(s.error), output=_copy(s.output)) for s in steps]
+        if preview_over is None:
+            return [replace(s, error=_copy(s.error), output=_copy(s.output)) for s in steps]
+        return [
+            replace(
+                s,
+                error=previewed(_copy(s.error), preview_over),
+                output=previewed(_copy(s.output), preview_over),
+            )
+            for s in steps
+        ]
 
     # -- outbox, timers, logs ------------------------------------------------------------
 

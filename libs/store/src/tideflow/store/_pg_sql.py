@@ -68,6 +68,39 @@ ON CONFLICT (run_id) DO UPDATE SET
 
 GET_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1"
 
+
+def _previewed(column: str, alias: str) -> tuple[str, str]:
+    """(select expression, lateral join) for `column`, or a `$truncated` marker when its
+    JSON text is longer than $2 bytes: cut in the database, so an answer about a run never
+    loads a huge value. Only values whose stored (compressed) size passes $2 / 16 are
+    written out as text to be measured, once."""
+    text = f"{alias}_t"
+    lateral = (
+        f"LEFT JOIN LATERAL (SELECT octet_length(v) AS bytes, left(v, 512) AS preview FROM "
+        f"(SELECT {column}::text AS v WHERE pg_column_size({column}) > $2 / 16) AS {text}_v) "
+        f"AS {text} ON true"
+    )
+    select = (
+        f"CASE WHEN {text}.bytes > $2 THEN jsonb_build_object('$truncated', jsonb_build_object("
+        f"'bytes', {text}.bytes, 'preview', {text}.preview)) ELSE {column} END AS "
+        f"{column.rsplit('.', 1)[-1]}"
+    )
+    return select, lateral
+
+
+def _previewed_query(table: str, columns: list[str], cut: list[str], where: str) -> str:
+    parts = {c: _previewed(f"r.{c}", c) for c in cut}
+    select = ", ".join(parts[c][0] if c in parts else f"r.{c}" for c in columns)
+    laterals = " ".join(parts[c][1] for c in cut)
+    return f"SELECT {select} FROM {table} r {laterals} WHERE {where}"
+
+
+GET_RUN_PREVIEWED = _previewed_query(
+    "runs",
+    [c.strip() for c in RUN_COLUMNS.split(",")],
+    ["input", "output", "error"],
+    "r.run_id = $1",
+)
 RUN_BY_KEY = f"""
 SELECT {RUN_COLUMNS} FROM runs
 WHERE tenant_id = $1 AND workflow_id = $2 AND idempotency_key = $3
@@ -92,6 +125,16 @@ SELECT run_id, node_id, tenant_id, status, attempt, started_at, ended_at, error,
        child_run_id
 FROM run_steps WHERE run_id = $1 ORDER BY started_at NULLS LAST, node_id
 """
+
+GET_STEPS_PREVIEWED = _previewed_query(
+    "run_steps",
+    [
+        "run_id", "node_id", "tenant_id", "status", "attempt", "started_at", "ended_at",
+        "error", "output", "child_run_id",
+    ],
+    ["error", "output"],
+    "r.run_id = $1 ORDER BY r.started_at NULLS LAST, r.node_id",
+)  # fmt: skip
 
 UPSERT_SNAPSHOT = """
 INSERT INTO run_snapshots (run_id, seq, tenant_id, state) VALUES ($1, $2, $3, $4)

@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 DEFAULT_RETENTION = timedelta(days=90)
 
 
+TRUNCATED = "$truncated"
+"""The key of the marker that stands for a value too large to load (`preview_over`)."""
+
+
 class RunLog(Protocol):
     """The event log: optimistic appends, whole-batch commits, rebuilds and followers."""
 
@@ -133,8 +137,15 @@ class RunLog(Protocol):
 class RunQueries(Protocol):
     """The run projections the API reads, always for one tenant."""
 
-    async def get_run(self, run_id: str, *, tenant_id: str | None = None) -> RunRecord:
-        """The run's projection row, or `NotFound` (also for another tenant's run)."""
+    async def get_run(
+        self, run_id: str, *, tenant_id: str | None = None, preview_over: int | None = None
+    ) -> RunRecord:
+        """The run's projection row, or `NotFound` (also for another tenant's run).
+
+        With `preview_over`, an input, output or error whose JSON is longer than that
+        comes back as `{"$truncated": {"bytes", "preview"}}` (`TRUNCATED`), cut before it
+        is loaded: what an API answer about the run needs, whatever the run produced.
+        """
         ...
 
     async def find_run_by_idempotency_key(
@@ -149,8 +160,11 @@ class RunQueries(Protocol):
         """Runs newest first, keyset-paginated."""
         ...
 
-    async def get_steps(self, run_id: str, *, tenant_id: str | None = None) -> list[StepRecord]:
-        """The run's step rows ordered by start time then node id."""
+    async def get_steps(
+        self, run_id: str, *, tenant_id: str | None = None, preview_over: int | None = None
+    ) -> list[StepRecord]:
+        """The run's step rows ordered by start time then node id (`preview_over` as in
+        `get_run`, for each step's output and error)."""
         ...
 
 

@@ -217,9 +217,15 @@ class PostgresEventStore(PostgresWorkflows, PostgresIdentities, EventStore):
 
     # -- run projections -----------------------------------------------------------------
 
-    async def get_run(self, run_id: str, *, tenant_id: str | None = PLATFORM) -> RunRecord:
+    async def get_run(
+        self, run_id: str, *, tenant_id: str | None = PLATFORM, preview_over: int | None = None
+    ) -> RunRecord:
         with translated("get run"):
-            row = await self._fetchrow(tenant_id, sql.GET_RUN, run_id)
+            if preview_over is None:
+                row = await self._fetchrow(tenant_id, sql.GET_RUN, run_id)
+            else:
+                query, args = sql.GET_RUN_PREVIEWED, (run_id, preview_over)
+                row = await self._fetchrow(tenant_id, query, *args)
         # RLS already hides other tenants' rows; the check also holds for an owner session
         if row is None or tenant_id not in {None, row["tenant_id"]}:
             raise NotFound(f"run {run_id} not found")
@@ -245,9 +251,15 @@ class PostgresEventStore(PostgresWorkflows, PostgresIdentities, EventStore):
         cursor = RunCursor(_started(runs[-1]), runs[-1].run_id) if more and runs else None
         return RunPage(runs=runs, next_cursor=cursor)
 
-    async def get_steps(self, run_id: str, *, tenant_id: str | None = PLATFORM) -> list[StepRecord]:
+    async def get_steps(
+        self, run_id: str, *, tenant_id: str | None = PLATFORM, preview_over: int | None = None
+    ) -> list[StepRecord]:
         with translated("get steps"):
-            rows = await self._fetch(tenant_id, sql.GET_STEPS, run_id)
+            if preview_over is None:
+                rows = await self._fetch(tenant_id, sql.GET_STEPS, run_id)
+            else:
+                query = sql.GET_STEPS_PREVIEWED
+                rows = await self._fetch(tenant_id, query, run_id, preview_over)
         return [step(row) for row in rows]
 
     # -- outbox, timers, logs ------------------------------------------------------------

@@ -8,7 +8,9 @@ replaced by
 
     {"$truncated": {"bytes": <size>, "preview": "<start of its JSON>", "href": <url>}}
 
-and `href` answers the whole value (up to `value_bytes`).
+and `href` answers the whole value (up to `value_bytes`). Reads from the projections ask
+the store to cut such values already (`preview_over`), so they are never loaded; the
+budget then only adds the link.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 import orjson
 
 from tideflow.settings import LimitsSettings
+from tideflow.store import TRUNCATED
 
-MARKER = "$truncated"
+MARKER = TRUNCATED
 PREVIEW_BYTES = 512
 
 
@@ -32,8 +35,22 @@ def encoded_size(value: Any) -> tuple[int, bytes]:
     return len(encoded), encoded
 
 
+def _is_marker(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and isinstance(value.get(MARKER), dict)
+        and "href" not in value[MARKER]
+    )
+
+
 class ValueBudget:
     """Spends one answer's byte budget on the values it shows, in the order asked."""
+
+    @staticmethod
+    def preview_over(limits: LimitsSettings) -> int:
+        """What the store may cut before loading (values the budget would drop anyway)."""
+        return int(limits.view_value_bytes)
 
     def __init__(self, limits: LimitsSettings) -> None:
         self.per_value = int(limits.view_value_bytes)
@@ -43,6 +60,10 @@ class ValueBudget:
         """`value` itself when it fits, else its marker."""
         if value is None or isinstance(value, bool | int | float):
             return value
+        if _is_marker(value):  # cut by the store: add the link
+            marker = value[MARKER]
+            self.remaining -= len(str(marker.get("preview", "")))
+            return {MARKER: {**marker, "href": href}}
         if isinstance(value, str) and len(value) < PREVIEW_BYTES // 4:
             self.remaining -= len(value)
             return value

@@ -51,10 +51,14 @@ def _budget(services: Services) -> ValueBudget:
     return ValueBudget(services.settings.limits)
 
 
-async def load_run(services: Services, principal: Principal, run_id: str) -> RunRecord:
+async def load_run(
+    services: Services, principal: Principal, run_id: str, *, preview_over: int | None = None
+) -> RunRecord:
     """The run if it exists in the caller's tenant; 404 otherwise (no existence leak)."""
     try:
-        run = await services.store.get_run(run_id, tenant_id=principal.tenant_id)
+        run = await services.store.get_run(
+            run_id, tenant_id=principal.tenant_id, preview_over=preview_over
+        )
     except NotFound:
         run = None
     if run is None or run.tenant_id != principal.tenant_id:
@@ -89,11 +93,11 @@ async def start_any_run(
             started.run, [], _budget(services)
         )  # just recorded: no step has run yet
     response.status_code = status.HTTP_200_OK
-    return views.run_view(
-        started.run,
-        await services.store.get_steps(started.run.run_id, tenant_id=principal.tenant_id),
-        _budget(services),
+    over = ValueBudget.preview_over(services.settings.limits)
+    steps = await services.store.get_steps(
+        started.run.run_id, tenant_id=principal.tenant_id, preview_over=over
     )
+    return views.run_view(started.run, steps, _budget(services))
 
 
 def _check_time(value: datetime | None) -> None:
@@ -176,8 +180,11 @@ async def get_run(run_id: RunId, services: ServicesDep, principal: PrincipalDep)
     principal.require(Role.VIEWER)
     # both reads at once (one round trip of latency); the steps of a run the caller may
     # not see are dropped unread, so nothing leaks
-    steps = services.store.get_steps(run_id, tenant_id=principal.tenant_id)
-    run, found = await asyncio.gather(load_run(services, principal, run_id), steps)
+    over = ValueBudget.preview_over(services.settings.limits)
+    steps = services.store.get_steps(run_id, tenant_id=principal.tenant_id, preview_over=over)
+    run, found = await asyncio.gather(
+        load_run(services, principal, run_id, preview_over=over), steps
+    )
     return views.run_view(run, found, _budget(services))
 
 

@@ -337,8 +337,8 @@ async def start_workflow_run(
             started.run, [], ValueBudget(services.settings.limits)
         )  # just recorded: no step has run yet
     response.status_code = status.HTTP_200_OK
-    return views.run_view(
-        started.run,
-        await services.store.get_steps(started.run.run_id, tenant_id=principal.tenant_id),
-        ValueBudget(services.settings.limits),
+    over = ValueBudget.preview_over(services.settings.limits)
+    steps = await services.store.get_steps(
+        started.run.run_id, tenant_id=principal.tenant_id, preview_over=over
     )
+    return views.run_view(started.run, steps, ValueBudget(services.settings.limits))
