@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import signal
 import subprocess
 import time
@@ -102,7 +104,53 @@ def test_validate_apply_and_run_with_wait(dev: Dev, tmp_path: Path) -> None:
     applied = dev.json("workflow", "apply", "-f", str(ROOT / "examples/hello.yaml"), "--publish")
     assert applied["action"] == "updated"  # tide dev applied the examples at start
     done = dev.tide("run", "start", "hello", "--input", '{"name": "Ada"}', "--wait")
-    assert json.loads(done.stdout) == {"greeting": "Hello, Ada!", "letters": 3}
+    assert waited_output(done.stdout) == {"greeting": "Hello, Ada!", "letters": 3}
+
+
+def waited_output(stdout: str) -> Any:
+    """`run start --wait` printed `run <id> started`, progress lines, then the output."""
+    lines = stdout.splitlines()
+    assert re.fullmatch(r"run \S+ started", lines[0]), stdout
+    ended = next(i for i, line in enumerate(lines) if re.fullmatch(r"run \S+ succeeded", line))
+    assert any(line.startswith("step ") for line in lines[1:ended])
+    return json.loads("\n".join(lines[ended + 1 :]))
+
+
+def line_within(process: subprocess.Popen[str], seconds: float) -> str:
+    """The next line the process prints, failing (not hanging) if none comes in time."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], seconds)
+    assert ready, f"nothing printed in {seconds}s"
+    return process.stdout.readline()
+
+
+def test_wait_prints_the_run_id_at_once_and_progress_while_it_waits(
+    dev: Dev, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate.yaml"
+    gate.write_text("apiVersion: tideflow.io/v1\nkind: Workflow\nmetadata: {name: gate}\n"
+                    "spec:\n  nodes: [{id: go, type: signal, config: {name: go}}]\n"
+                    "  output: '{{ nodes.go.output }}'\n")  # fmt: skip
+    dev.tide("workflow", "apply", "-f", str(gate), "--publish")
+    env = {**dev.env, "TIDEFLOW_URL": dev.url, "TIDEFLOW_TOKEN": "dev-test-token"}
+    command = [TIDE, "run", "start", "gate", "--wait"]
+    waiting = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    try:
+        first = line_within(waiting, 30)  # while the run waits: it cannot have ended
+        run_id = re.fullmatch(r"run (\S+) started\n", first)
+        assert run_id, first
+        seen = [line_within(waiting, 30)]
+        while not seen[-1].startswith("step go waiting"):  # progress while it waits
+            seen.append(line_within(waiting, 30))
+        assert waiting.poll() is None
+        dev.tide("run", "signal", run_id[1], "go", "--data", '{"ok": true}')
+        rest, errors = waiting.communicate(timeout=60)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 0, errors
+    assert waited_output(first + "".join(seen) + rest) == {"ok": True}
 
 
 def test_events_time_travel_and_replay(dev: Dev) -> None:
@@ -167,8 +215,7 @@ def test_the_printed_hint_works_when_pasted(dev: Dev) -> None:
     pasted = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120, check=False)  # fmt: skip
     assert pasted.returncode == 0, pasted.stderr
-    assert json.loads(pasted.stdout) == {"greeting": "Hello, Ada!", "letters": 3}
-    assert pasted.stderr.startswith("run ")  # the id at once, before the progress lines
+    assert waited_output(pasted.stdout) == {"greeting": "Hello, Ada!", "letters": 3}
 
 
 def test_piped_tables_keep_ids_and_data_whole(dev: Dev) -> None:

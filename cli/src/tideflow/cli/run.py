@@ -129,20 +129,20 @@ def _progress(run: dict[str, Any]) -> list[str]:
     return [*lines, f"run {run.get('runId', '')} {run.get('status', '')}"]
 
 
-def wait_for(api: Api, run_id: str, *, timeout: float) -> dict[str, Any]:
-    """Poll the run until it ends, showing progress on stderr as it happens.
+def wait_for(api: Api, run_id: str, *, timeout: float, err: bool) -> dict[str, Any]:
+    """Poll the run until it ends, showing its progress as it happens (on stderr if `err`).
 
-    At a terminal the steps are redrawn in place; anywhere else (a log file, CI) each
-    change is one line the moment it is seen, so a run waiting for a signal never looks
-    like a hang.
+    At a terminal the steps are redrawn in place; anywhere else (a pipe, a log file, CI)
+    each change is one line the moment it is seen, so a run waiting for a signal never
+    looks like a hang.
     """
     deadline = time.monotonic() + timeout
     run: dict[str, Any] = api.get(f"/runs/{run_id}")
-    if is_terminal(stderr=True):
+    if is_terminal(stderr=err):
         from rich.console import Console
         from rich.live import Live
 
-        with Live(render(run), console=Console(stderr=True), auto_refresh=False) as view:
+        with Live(render(run), console=Console(stderr=err), auto_refresh=False) as view:
             while run["status"] not in TERMINAL:
                 run = _poll(api, run, deadline)
                 view.update(render(run), refresh=True)
@@ -152,7 +152,7 @@ def wait_for(api: Api, run_id: str, *, timeout: float) -> dict[str, Any]:
         for line in _progress(run):
             if line not in seen:
                 seen.add(line)
-                typer.echo(line, err=True)
+                typer.echo(line, err=err)
         if run["status"] in TERMINAL:
             return run
         run = _poll(api, run, deadline)
@@ -176,8 +176,9 @@ def start(
         bool,
         typer.Option(
             "--wait",
-            help="Print the run id and progress on stderr until the run ends, then its "
-            "output on stdout; exit 0 only if it succeeded.",
+            help="Print the run id at once, then the progress until the run ends, then "
+            "its output (or error); exit 0 only if it succeeded. With -o json, the id and "
+            "progress go to stderr and stdout holds just the run as JSON.",
         ),
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 600.0,
@@ -195,8 +196,10 @@ def start(
     with api_errors():
         run = api.post(f"/workflows/{workflow}/runs", body)
         if wait:
-            typer.echo(f"run {run['runId']} started", err=True)
-            run = wait_for(api, run["runId"], timeout=timeout)
+            # `-o json` keeps stdout for the one JSON document; people get it all in order
+            err = output == "json"
+            typer.echo(f"run {run['runId']} started", err=err)
+            run = wait_for(api, run["runId"], timeout=timeout, err=err)
     if output == "json":
         print_json(run)
     elif wait:
