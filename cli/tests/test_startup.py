@@ -80,6 +80,8 @@ def server_modules(modules: set[str]) -> list[str]:
         ["run", "get", "r-1"],
         ["run", "start", "hello", "--wait"],
         ["workflow", "list"],
+        ["approval", "list"],
+        ["approval", "approve", "a-1", "--comment", "ok"],
         ["workflow", "apply", "-f", "examples/hello.yaml", "--publish"],
     ],
     ids=" ".join,
@@ -88,7 +90,9 @@ def test_help_and_client_commands_do_not_import_the_server_stack(args: list[str]
     assert server_modules(loaded_after(*args)) == []
 
 
-@pytest.mark.parametrize("group", ["", "run", "workflow", "infra", "db", "dev", "serve"])
+@pytest.mark.parametrize(
+    "group", ["", "run", "workflow", "approval", "infra", "db", "dev", "serve"]
+)
 def test_help_is_plain_text(group: str) -> None:
     """typer's rich help imports markdown, pygments and tracebacks: more than all the rest."""
     loaded = loaded_after(*([group] if group else []), "--help")

@@ -10,7 +10,13 @@ import typer
 
 from tideflow.bus import Bus, BusConnectionError, KafkaBus, Topics
 from tideflow.runtime import configure_logging, stop_on_signals
-from tideflow.store import APP_ROLE, PostgresEventStore, StoreUnavailable
+from tideflow.store import (
+    APP_ROLE,
+    PostgresApprovalStore,
+    PostgresEventStore,
+    PostgresTriggerStore,
+    StoreUnavailable,
+)
 from tideflow.store import migrate as apply_migrations
 
 if TYPE_CHECKING:
@@ -31,6 +37,30 @@ async def postgres_store(
         min_size=database.pool_min_size,
         max_size=database.pool_max_size,
         role=APP_ROLE,
+    )
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def approval_store(database: DatabaseSettings) -> AsyncIterator[PostgresApprovalStore]:
+    """The approval inbox, as the application role."""
+    store = await PostgresApprovalStore.connect(
+        database.url, min_size=1, max_size=database.pool_max_size, role=APP_ROLE
+    )
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def trigger_store(database: DatabaseSettings) -> AsyncIterator[PostgresTriggerStore]:
+    """Trigger registrations and trigger-started runs, as the application role."""
+    store = await PostgresTriggerStore.connect(
+        database.url, min_size=1, max_size=database.pool_max_size, role=APP_ROLE
     )
     try:
         yield store

@@ -26,10 +26,14 @@ import typer
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from fastapi import FastAPI
+
+    from tideflow.approval.handlers import Services as ApprovalServices
     from tideflow.bus import Bus
     from tideflow.core import WorkflowDefinition
     from tideflow.infra import EmbeddedPostgres
-    from tideflow.store import EventStore
+    from tideflow.store import ApprovalStore, EventStore, TriggerStore
+    from tideflow.trigger.handlers import Services as TriggerServices
 
 log = logging.getLogger("tideflow.dev")
 
@@ -165,7 +169,9 @@ async def _serve(
     started: float,
     postgres: EmbeddedPostgres | None,
 ) -> None:
-    from tideflow.cli._services import postgres_store
+    from tideflow.approval.app import install as install_approval
+    from tideflow.approval.app import run_approval
+    from tideflow.cli._services import approval_store, postgres_store, trigger_store
     from tideflow.executor.app import run_executor
     from tideflow.executor.settings import ExecutorSettings, GatewayAddress
     from tideflow.gateway.app import run_gateway
@@ -173,11 +179,15 @@ async def _serve(
     from tideflow.scheduler.app import run_scheduler
     from tideflow.scheduler.settings import SchedulerSettings
     from tideflow.settings import EgressSettings
+    from tideflow.trigger.app import install as install_trigger
+    from tideflow.trigger.app import run_trigger
 
     gateway = GatewaySettings(host=host, port=port)
     scheduler = SchedulerSettings()
     async with (
         postgres_store(gateway.database, migrate=True) as store,
+        approval_store(gateway.database) as approvals,
+        trigger_store(gateway.database) as triggers,
         _bus(gateway.database.url) as bus,
     ):
         applied, queues = await apply_examples(store, examples)
@@ -189,12 +199,22 @@ async def _serve(
             database=gateway.database,
             gateway=GatewayAddress(host=host, port=port),
         )
+        approval, trigger = _side_services(approvals, triggers, bus)
+
+        def extend(app: FastAPI) -> None:
+            """Approvals, hooks, triggers and events on the gateway's port."""
+            install_approval(app, approval, operational=False)
+            install_trigger(app, trigger, operational=False)
+
         services = [
             asyncio.create_task(run_scheduler(settings=scheduler, store=store, bus=bus,
                                               stop=stop, serve_health=False)),
             asyncio.create_task(run_executor(settings=executor, bus=bus, stop=stop,
                                              serve_health=False)),
-            asyncio.create_task(run_gateway(settings=gateway, store=store, bus=bus, stop=stop)),
+            asyncio.create_task(run_approval(services=approval, stop=stop, serve_http=False)),
+            asyncio.create_task(run_trigger(services=trigger, stop=stop, serve_http=False)),
+            asyncio.create_task(run_gateway(settings=gateway, store=store, bus=bus, stop=stop,
+                                            extend=extend)),
         ]  # fmt: skip
         url = client_url(host, port)
         if await _wait_healthy(url, services):
@@ -253,6 +273,24 @@ def tide_executable() -> str:
         return str(running.relative_to(Path.cwd()))
     except ValueError:
         return str(running)
+
+
+def _side_services(
+    approvals: ApprovalStore, triggers: TriggerStore, bus: Bus
+) -> tuple[ApprovalServices, TriggerServices]:
+    """The approval and trigger services of the one dev process (same token, same bus)."""
+    from tideflow.approval.app import services_of as approval_services
+    from tideflow.approval.settings import ApprovalSettings
+    from tideflow.bus import InMemoryBus
+    from tideflow.trigger.app import services_of as trigger_services
+    from tideflow.trigger.settings import TriggerSettings
+
+    approval = approval_services(settings=ApprovalSettings(), store=approvals, bus=bus)
+    trigger = trigger_services(
+        settings=TriggerSettings(), store=triggers, bus=bus,
+        dev_events=isinstance(bus, InMemoryBus),
+    )  # fmt: skip
+    return approval, trigger
 
 
 async def _wait_healthy(url: str, services: list[asyncio.Task[None]]) -> bool:

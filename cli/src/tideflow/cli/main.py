@@ -10,7 +10,7 @@ the start-up.
 
 import typer
 
-from tideflow.cli import bench, db, infra, run, serve, workflow
+from tideflow.cli import approval, bench, db, infra, run, serve, workflow
 from tideflow.cli.dev import dev
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ def _group(sub: typer.Typer, name: str) -> None:
 _group(infra.app, "infra")
 _group(workflow.app, "workflow")
 _group(run.app, "run")
+_group(approval.app, "approval")
 app.command(name="serve")(serve.serve)
 _group(db.app, "db")
 app.command()(dev)

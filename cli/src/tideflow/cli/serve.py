@@ -15,6 +15,8 @@ class Service(StrEnum):
     GATEWAY = "gateway"
     SCHEDULER = "scheduler"
     EXECUTOR = "executor"
+    APPROVAL = "approval"
+    TRIGGER = "trigger"
 
 
 def serve(
@@ -38,6 +40,10 @@ def serve(
         _gateway(overrides)
     elif service is Service.SCHEDULER:
         _scheduler(overrides)
+    elif service is Service.APPROVAL:
+        _approval(overrides)
+    elif service is Service.TRIGGER:
+        _trigger(overrides)
     else:
         if queue:
             overrides["queues"] = queue
@@ -92,5 +98,35 @@ def _executor(overrides: dict[str, object]) -> None:
     async def main(stop: asyncio.Event) -> None:
         async with kafka_bus(settings.kafka) as bus:
             await run_executor(settings=settings, bus=bus, stop=stop)
+
+    run_until_signalled(main, settings.observability)
+
+
+def _approval(overrides: dict[str, object]) -> None:
+    from tideflow.approval.app import run_approval, services_of
+    from tideflow.approval.settings import ApprovalSettings
+    from tideflow.cli._services import approval_store, kafka_bus, run_until_signalled
+
+    settings = ApprovalSettings(**overrides)  # type: ignore[arg-type]
+
+    async def main(stop: asyncio.Event) -> None:
+        async with approval_store(settings.database) as store, kafka_bus(settings.kafka) as bus:
+            services = services_of(settings=settings, store=store, bus=bus)
+            await run_approval(services=services, stop=stop)
+
+    run_until_signalled(main, settings.observability)
+
+
+def _trigger(overrides: dict[str, object]) -> None:
+    from tideflow.cli._services import kafka_bus, run_until_signalled, trigger_store
+    from tideflow.trigger.app import run_trigger, services_of
+    from tideflow.trigger.settings import TriggerSettings
+
+    settings = TriggerSettings(**overrides)  # type: ignore[arg-type]
+
+    async def main(stop: asyncio.Event) -> None:
+        async with trigger_store(settings.database) as store, kafka_bus(settings.kafka) as bus:
+            services = services_of(settings=settings, store=store, bus=bus)
+            await run_trigger(services=services, stop=stop)
 
     run_until_signalled(main, settings.observability)

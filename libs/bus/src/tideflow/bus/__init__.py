@@ -71,6 +71,7 @@ from tideflow.bus._port import (
     RawOutgoing,
     Record,
     TopicPartition,
+    envelope_headers,
 )
 from tideflow.bus._topics import Topics
 
@@ -99,6 +100,7 @@ __all__ = [
     "decode_envelope",
     "dump_json",
     "encode_envelope",
+    "envelope_headers",
     "extract_trace",
     "inject_trace",
     "load_json",

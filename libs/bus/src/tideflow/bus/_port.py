@@ -230,6 +230,8 @@ class Consumer(ABC):
         self._pending: Batch | None = None
         self._pipelined = False
         self._closed = False
+        self.raw = False
+        """Hand records over undecoded (foreign topics): see `Bus.raw_consumer`."""
         # bumped whenever a partition is taken away, so work fetched before is recognisable
         self._epochs: dict[TopicPartition, int] = {}
 
@@ -324,6 +326,12 @@ class Consumer(ABC):
             raise
 
     async def _decode(self, records: list[Record]) -> Batch:
+        if self.raw:
+            return Batch(
+                self,
+                [Message(record, Envelope()) for record in records],
+                next_offsets={r.topic_partition: r.offset + 1 for r in records},
+            )
         messages: list[Message] = []
         poison: list[RawOutgoing] = []
         next_offsets: dict[TopicPartition, int] = {}
@@ -550,6 +558,14 @@ class Bus(ABC):
         max_batch: int = 500,
     ) -> Consumer:
         """A new (not yet started) member of consumer group `group`."""
+
+    def raw_consumer(self, topics: Sequence[str], *, group: str, max_batch: int = 500) -> Consumer:
+        """A consumer of foreign topics (what other systems publish, not envelopes): its
+        messages carry the record as it is and an empty envelope, nothing is dead-lettered,
+        and offsets move only on `commit()` as for any consumer."""
+        consumer = self.consumer(topics, group=group, max_batch=max_batch)
+        consumer.raw = True
+        return consumer
 
     async def publish(self, topic: str, key: str, envelope: Envelope) -> None:
         """Publish one envelope; returns once it is durable on the broker."""

@@ -2,6 +2,7 @@
 
 from tideflow.bus._proto.v1.commands_pb2 import (
     ApprovalDecision,
+    ApprovalVote,
     Cancel,
     Decision,
     Replay,
@@ -19,6 +20,7 @@ from tideflow.bus._proto.v1.tasks_pb2 import CancelTask, Task
 
 __all__ = [
     "ApprovalDecision",
+    "ApprovalVote",
     "Cancel",
     "CancelTask",
     "DeadLetter",

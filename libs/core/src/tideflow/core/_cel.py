@@ -47,15 +47,24 @@ class Scope(StrEnum):
     """input, nodes, vars, run, secrets."""
     ITEM = "item"
     """Everything in RUN plus `item` and `index` (inside a foreach)."""
+    WEBHOOK = "webhook"
+    """A webhook trigger's templates: the request's body, headers and query."""
+    EVENT = "event"
+    """An event trigger's filter and templates: the message and where it came from."""
+    CRON = "cron"
+    """A cron trigger's input: the tick's time and the trigger."""
 
 
 _SCOPE_VARIABLES = {
     Scope.RUN: ("input", "nodes", "vars", "run", "secrets"),
     Scope.ITEM: ("input", "nodes", "vars", "run", "secrets", "item", "index"),
+    Scope.WEBHOOK: ("body", "headers", "query", "trigger"),
+    Scope.EVENT: ("message", "key", "topic", "partition", "offset", "headers", "trigger"),
+    Scope.CRON: ("tick", "trigger"),
 }
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _env(scope: Scope) -> Any:
     return _cel.NewEnv(variables=dict.fromkeys(_SCOPE_VARIABLES[scope], _cel.Type.DYN))
 
@@ -243,7 +252,7 @@ def _metered_tree(source: str, scope: Scope) -> Node | None:
 def _evaluate(program: Any, source: str, context: dict[str, Any], scope: Scope) -> Any:
     limits = context.limits if isinstance(context, Context) else DEFAULT_LIMITS
     data = {name: context.get(name) for name in _SCOPE_VARIABLES[scope]}
-    nodes = data["nodes"]
+    nodes = data.get("nodes")  # trigger scopes have no `nodes`
     if isinstance(nodes, dict) and len(nodes) > 1:
         used = node_references(source)
         if used is not None:

@@ -5,12 +5,20 @@ command, `TimerFired` the event). `Replay` is not decided by the run it creates:
 engine reads the source run's events and turns it into a `StartRun` with `fork`.
 """
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from tideflow.core._definition import WorkflowDefinition
-from tideflow.core._events import ParentLink, RecordModel, ReplayOrigin, Restored, StepError
+from tideflow.core._events import (
+    ApprovalVote,
+    ParentLink,
+    RecordModel,
+    ReplayOrigin,
+    Restored,
+    StepError,
+)
 from tideflow.core._limits import Limits
 
 
@@ -72,12 +80,16 @@ class Signal(Command):
 
 
 class ApprovalDecision(Command):
-    """A human decided on an approval step."""
+    """People decided an approval step (the approval service counted the quorum)."""
 
     step: str
     approved: bool
     decided_by: str | None = None
     comment: str | None = None
+    decisions: tuple[ApprovalVote, ...] = ()
+    decided_at: datetime | None = None
+    attempt: int | None = None
+    """The attempt decided; None: whichever attempt is waiting."""
 
 
 class Cancel(Command):

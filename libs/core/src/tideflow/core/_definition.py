@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from tideflow.core._durations import Duration, parse_duration
+from tideflow.core._triggers import Trigger
 
 API_VERSION = "tideflow.io/v1"
 NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
@@ -94,8 +95,9 @@ class Metadata(BaseModel):
 
 
 class WorkflowSpec(WireModel):
-    """The graph, its input schema, initial variables and output template."""
+    """The graph, its input schema, initial variables, output template and triggers."""
 
+    triggers: tuple[Trigger, ...] | None = None
     input: dict[str, Any] | None = None
     vars: dict[str, Any] = Field(default_factory=dict)
     nodes: tuple[NodeSpec, ...] = Field(min_length=1)

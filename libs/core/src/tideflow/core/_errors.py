@@ -36,6 +36,8 @@ class ProblemCode(StrEnum):
     SECRET_NOT_ALLOWED = "SECRET_NOT_ALLOWED"  # noqa: S105 - an error code, not a secret
     INPUT_SCHEMA_INVALID = "INPUT_SCHEMA_INVALID"
     INPUT_INVALID = "INPUT_INVALID"
+    INVALID_TRIGGER = "INVALID_TRIGGER"
+    DUPLICATE_TRIGGER_ID = "DUPLICATE_TRIGGER_ID"
 
 
 @dataclass(frozen=True, slots=True)

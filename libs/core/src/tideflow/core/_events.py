@@ -223,13 +223,28 @@ class ApprovalRequested(Event):
     deadline: datetime | None = None
 
 
+class ApprovalVote(RecordModel):
+    """One person's decision towards an approval's quorum."""
+
+    by: str
+    decision: str
+    comment: str | None = None
+    decided_at: datetime | None = None
+
+
 class ApprovalDecided(Event):
-    """Somebody approved or rejected."""
+    """The approval was decided: by people (the last vote made it final) or by its timeout."""
 
     step: str
     approved: bool
     decided_by: str | None = None
     comment: str | None = None
+    decisions: tuple[ApprovalVote, ...] | None = None
+    """Every vote of the quorum, in order (None in events recorded before quorums)."""
+    decided_at: datetime | None = None
+    attempt: int | None = None
+    timed_out: bool | None = None
+    """True when `onTimeout` decided, not people."""
 
 
 class SignalReceived(Event):

@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import jsonschema  # type: ignore[import-untyped]
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from tideflow.core._cel import Scope
 from tideflow.core._definition import (
@@ -27,6 +27,7 @@ from tideflow.core._explain import name_nodes_and_edges, suggestion, unknown_fie
 from tideflow.core._graph import find_cycles, reachable
 from tideflow.core._input_types import input_type_problems
 from tideflow.core._templates import check_expression, iter_expressions
+from tideflow.core._triggers import CronTrigger, EventTrigger, Trigger, WebhookTrigger
 from tideflow.core.nodes import NODE_TYPES, Execution, NodeType, get_node_type
 
 if TYPE_CHECKING:
@@ -114,6 +115,69 @@ def _check_templates(
                 problems.append(_expression_problem(exc, _path(path, sub), node))
     except ExpressionError as exc:
         problems.append(_expression_problem(exc, path, node))
+
+
+_TRIGGER = TypeAdapter(Trigger)
+
+
+def _check_triggers(raw: Any, problems: list[Problem]) -> None:
+    """Each trigger on its own (one bad trigger does not hide the others), ids unique."""
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        problems.append(
+            Problem(ProblemCode.INVALID_TRIGGER, "triggers must be a list", "spec.triggers")
+        )
+        return
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        path = f"spec.triggers[{index}]"
+        try:
+            trigger = _TRIGGER.validate_python(item)
+        except ValidationError as exc:
+            for error in exc.errors():
+                # drop the union tag pydantic puts in the location (`.cron.schedule`)
+                loc = [p for p in error["loc"] if p not in {"webhook", "cron", "event"}]
+                message = str(error["msg"]).removeprefix("Value error, ")
+                problems.append(Problem(ProblemCode.INVALID_TRIGGER, message, _path(path, loc)))
+            continue
+        if trigger.id in seen:
+            problems.append(
+                Problem(
+                    ProblemCode.DUPLICATE_TRIGGER_ID,
+                    f"trigger id {trigger.id!r} is used more than once",
+                    f"{path}.id",
+                )
+            )
+        seen.add(trigger.id)
+        _check_trigger_expressions(trigger, path, problems)
+
+
+def _check_trigger_expressions(
+    trigger: WebhookTrigger | CronTrigger | EventTrigger, path: str, problems: list[Problem]
+) -> None:
+    templates: list[tuple[str, Any]] = [("input", trigger.input)]
+    scope = Scope.CRON
+    if isinstance(trigger, WebhookTrigger):
+        scope = Scope.WEBHOOK
+        templates.append(("idempotencyKey", trigger.idempotency_key))
+    elif isinstance(trigger, EventTrigger):
+        scope = Scope.EVENT
+        templates.append(("key", trigger.key))
+        if trigger.filter is not None:
+            try:
+                check_expression(trigger.filter, scope, allow_secrets=False)
+            except ExpressionError as exc:
+                problems.append(_expression_problem(exc, f"{path}.filter", None))
+    for field, value in templates:
+        try:
+            for sub, source, _whole in iter_expressions(value):
+                try:
+                    check_expression(source, scope, allow_secrets=False)
+                except ExpressionError as exc:
+                    problems.append(_expression_problem(exc, _path(f"{path}.{field}", sub), None))
+        except ExpressionError as exc:
+            problems.append(_expression_problem(exc, f"{path}.{field}", None))
 
 
 def _check_retry(retry: RetryPolicy, path: str, problems: list[Problem]) -> None:
@@ -253,11 +317,11 @@ def _check_edges(
                 Problem(
                     ProblemCode.WHEN_ON_NON_BRANCH,
                     f"edge {edge.from_} -> {edge.to} has `when` but {edge.from_!r} is a "
-                    f"{source_type.name}, not a condition or switch",
+                    f"{source_type.name}, not a condition, switch or approval",
                     f"{path}.when",
                 )
             )
-        elif edge.when is None and source_type.branches:
+        elif edge.when is None and source_type.branches and source_type.default_when is None:
             problems.append(
                 Problem(
                     ProblemCode.MISSING_WHEN,
@@ -371,7 +435,8 @@ def validate_definition(document: Document | WorkflowDefinition) -> list[Problem
         problems.extend(
             p
             for p in _pydantic_problems(exc, "", model=WorkflowDefinition)
-            if not p.path.startswith(("spec.nodes[", "spec.edges[")) and p.path not in written
+            if not p.path.startswith(("spec.nodes[", "spec.edges[", "spec.triggers"))
+            and p.path not in written
         )
     nodes = _parse_items(spec.get("nodes"), NodeSpec, "spec.nodes", problems)
     edges = _parse_items(spec.get("edges", []), EdgeSpec, "spec.edges", problems)
@@ -399,6 +464,7 @@ def validate_definition(document: Document | WorkflowDefinition) -> list[Problem
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
             problems.append(Problem(ProblemCode.INPUT_SCHEMA_INVALID, exc.message, "spec.input"))
+    _check_triggers(spec.get("triggers"), problems)
     _check_templates(spec.get("vars", {}), "spec.vars", problems)
     _check_templates(spec.get("output"), "spec.output", problems)
     if not problems:  # types are worth checking once everything else is right

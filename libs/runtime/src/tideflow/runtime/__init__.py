@@ -1,14 +1,29 @@
-"""Plumbing every service shares: health and metrics endpoints, JSON logs, clean shutdown."""
+"""Plumbing every service shares: health and metrics endpoints, JSON logs, clean shutdown,
+and for HTTP services the error contract and cursors."""
 
+from tideflow.runtime._api import (
+    ApiError,
+    decode_cursor,
+    encode_cursor,
+    error_body,
+    install_api_error_handler,
+    install_error_handlers,
+)
 from tideflow.runtime._health import EmbeddedServer, HealthServer, Readiness, health_app
 from tideflow.runtime._logging import configure_logging
 from tideflow.runtime._shutdown import stop_on_signals
 
 __all__ = [
+    "ApiError",
     "EmbeddedServer",
     "HealthServer",
     "Readiness",
     "configure_logging",
+    "decode_cursor",
+    "encode_cursor",
+    "error_body",
     "health_app",
+    "install_api_error_handler",
+    "install_error_handlers",
     "stop_on_signals",
 ]

@@ -6,6 +6,19 @@ event classes. `EventStore` is the port, `PostgresEventStore` the production ada
 brings a database up to date (`tide db migrate`).
 """
 
+from tideflow.store._approvals import (
+    ApprovalCursor,
+    ApprovalFilter,
+    ApprovalOutcome,
+    ApprovalPage,
+    ApprovalRecord,
+    ApprovalStatus,
+    ApprovalStore,
+    ApprovalVote,
+    Decided,
+    Judge,
+    Judgement,
+)
 from tideflow.store._errors import (
     AlreadyExists,
     ConcurrencyConflict,
@@ -32,6 +45,8 @@ from tideflow.store._identity_records import (
 from tideflow.store._memory import InMemoryEventStore
 from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._migrate import migrate
+from tideflow.store._pg_approvals import PostgresApprovalStore
+from tideflow.store._pg_triggers import PostgresTriggerStore
 from tideflow.store._port import (
     DEFAULT_RETENTION,
     TRUNCATED,
@@ -71,6 +86,14 @@ from tideflow.store._records import (
     WorkflowRecord,
     WorkflowVersion,
 )
+from tideflow.store._triggers import (
+    CronClaim,
+    StartOutcome,
+    TriggeredRun,
+    TriggerRecord,
+    TriggerStore,
+    TriggerType,
+)
 
 APP_ROLE = "tideflow_app"
 """The database role the migrations create for services: no UPDATE/DELETE on the log."""
@@ -83,12 +106,22 @@ __all__ = [
     "TRUNCATED",
     "AlreadyExists",
     "ApiTokenRecord",
+    "ApprovalCursor",
+    "ApprovalFilter",
+    "ApprovalOutcome",
+    "ApprovalPage",
+    "ApprovalRecord",
+    "ApprovalStatus",
+    "ApprovalStore",
+    "ApprovalVote",
     "AuditEntry",
     "AuditLog",
     "AuditRecord",
     "CommitBatch",
     "CommitResult",
     "ConcurrencyConflict",
+    "CronClaim",
+    "Decided",
     "EventStore",
     "FollowedEvent",
     "Identities",
@@ -97,6 +130,8 @@ __all__ = [
     "InMemoryIdentities",
     "InvalidData",
     "JSONObject",
+    "Judge",
+    "Judgement",
     "LogClaim",
     "LogLine",
     "MigrationError",
@@ -104,7 +139,9 @@ __all__ = [
     "NotFound",
     "OutboxMessage",
     "OutboxStore",
+    "PostgresApprovalStore",
     "PostgresEventStore",
+    "PostgresTriggerStore",
     "ProcessedCommand",
     "RefreshTokenRecord",
     "Retention",
@@ -120,6 +157,7 @@ __all__ = [
     "SecretStore",
     "SigningKeyRecord",
     "Snapshot",
+    "StartOutcome",
     "StepLogStore",
     "StepRecord",
     "StoreError",
@@ -131,6 +169,10 @@ __all__ = [
     "Timer",
     "TimerKey",
     "TimerStore",
+    "TriggerRecord",
+    "TriggerStore",
+    "TriggerType",
+    "TriggeredRun",
     "UserRecord",
     "WorkflowRecord",
     "WorkflowStore",

@@ -10,6 +10,7 @@ from tideflow.store._pg_errors import translated
 from tideflow.store._pg_rows import version as version_row
 from tideflow.store._pg_rows import workflow as workflow_row
 from tideflow.store._pg_scope import scoped
+from tideflow.store._pg_triggers import sync_latest, sync_triggers
 from tideflow.store._records import DEFAULT_TENANT, JSONObject, WorkflowRecord, WorkflowVersion
 
 if TYPE_CHECKING:
@@ -99,11 +100,15 @@ class PostgresWorkflows(ScopedQueries):
         self, workflow_id: str, archived: bool, *, tenant_id: str = DEFAULT_TENANT
     ) -> WorkflowRecord:
         with translated("archive workflow"):
-            row = await self._fetchrow(
-                tenant_id, sql.SET_ARCHIVED, tenant_id, workflow_id, archived
-            )
-        if row is None:
-            raise NotFound(f"workflow {workflow_id} not found")
+            async with scoped(self._pool, tenant_id) as connection:
+                row = await connection.fetchrow(sql.SET_ARCHIVED, tenant_id, workflow_id, archived)
+                if row is None:
+                    raise NotFound(f"workflow {workflow_id} not found")
+                # an archived workflow has no triggers; a restored one gets its latest back
+                if archived:
+                    await sync_triggers(connection, tenant_id, workflow_id, None, None)
+                else:
+                    await sync_latest(connection, tenant_id, workflow_id)
         return workflow_row(row)
 
     async def publish(
@@ -160,6 +165,11 @@ class PostgresWorkflows(ScopedQueries):
                 if source_version is not None:
                     # the draft follows a rollback, or the next publish would undo it
                     await connection.execute(sql.SET_DRAFT, tenant_id, workflow_id, definition)
+                if published is not None:  # the triggers of the newest version, registered
+                    await sync_triggers(
+                        connection, tenant_id, workflow_id, published["version"],
+                        published["definition"],
+                    )  # fmt: skip
         if published is None:  # pragma: no cover - INSERT ... SELECT of an aggregate
             raise StoreError(f"workflow {workflow_id} was not published")
         return version_row(published)

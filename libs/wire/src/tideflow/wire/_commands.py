@@ -8,11 +8,13 @@ A StartRun on the wire names its workflow version instead of carrying the defini
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from tideflow.bus import new_envelope, payload_of, pb
 from tideflow.core import (
     ApprovalDecision,
+    ApprovalVote,
     Cancel,
     Command,
     FireTimer,
@@ -28,7 +30,7 @@ from tideflow.core import (
     StepResult,
     WorkflowDefinition,
 )
-from tideflow.wire._json import dump, load, load_object
+from tideflow.wire._json import dump, load, load_object, timestamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +116,15 @@ def _payload(command: Command) -> Any:  # noqa: PLR0911 - one branch per command
                 if command.approved
                 else (pb.Decision.DECISION_REJECTED)
             )
-            return pb.ApprovalDecision(
+            message = pb.ApprovalDecision(
                 **common, node_id=command.step, decision=decision,
                 decided_by=command.decided_by or "", comment=command.comment or "",
+                attempt=command.attempt or 0,
+                votes=[_vote_message(v) for v in command.decisions],
             )  # fmt: skip
+            if command.decided_at is not None:
+                message.decided_at.CopyFrom(timestamp(command.decided_at))
+            return message
         case Cancel():
             return pb.Cancel(**common, reason=command.reason or "", requested_by=command.by or "")
         case StepAccepted():
@@ -176,6 +183,12 @@ def decode_command(envelope: pb.Envelope) -> WireCommand:  # noqa: PLR0911 - one
                 command_id=payload.command_id, run_id=payload.run_id, step=payload.node_id,
                 approved=payload.decision == pb.Decision.DECISION_APPROVED,
                 decided_by=payload.decided_by or None, comment=payload.comment or None,
+                decided_at=(
+                    payload.decided_at.ToDatetime(tzinfo=UTC)
+                    if payload.HasField("decided_at") else None
+                ),
+                attempt=payload.attempt or None,
+                decisions=tuple(_vote_of(v) for v in payload.votes),
             )  # fmt: skip
         case pb.Cancel():
             return Cancel(
@@ -183,3 +196,29 @@ def decode_command(envelope: pb.Envelope) -> WireCommand:  # noqa: PLR0911 - one
                 reason=payload.reason or None, by=payload.requested_by or None,
             )  # fmt: skip
     raise TypeError(f"{envelope.type} is not a run command")
+
+
+def _vote_message(vote: ApprovalVote) -> pb.ApprovalVote:
+    message = pb.ApprovalVote(
+        decided_by=vote.by,
+        decision=(
+            pb.Decision.DECISION_REJECTED
+            if vote.decision == "reject"
+            else pb.Decision.DECISION_APPROVED
+        ),
+        comment=vote.comment or "",
+    )
+    if vote.decided_at is not None:
+        message.decided_at.CopyFrom(timestamp(vote.decided_at))
+    return message
+
+
+def _vote_of(message: pb.ApprovalVote) -> ApprovalVote:
+    return ApprovalVote(
+        by=message.decided_by,
+        decision="reject" if message.decision == pb.Decision.DECISION_REJECTED else "approve",
+        comment=message.comment or None,
+        decided_at=(
+            message.decided_at.ToDatetime(tzinfo=UTC) if message.HasField("decided_at") else None
+        ),
+    )

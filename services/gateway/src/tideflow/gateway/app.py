@@ -90,8 +90,13 @@ def create_app(
     store: EventStore,
     bus: Bus,
     authenticator: Authenticator | None = None,
+    extend: Callable[[FastAPI], None] | None = None,
 ) -> FastAPI:
-    """The REST API over `store` and `bus` (both already started by the caller)."""
+    """The REST API over `store` and `bus` (both already started by the caller).
+
+    `extend` adds other services' routes to the same app (`tide dev` serves the approval
+    and trigger APIs on the gateway's port this way).
+    """
     metrics = GatewayMetrics()
     app = FastAPI(
         title="Tideflow API",
@@ -118,6 +123,8 @@ def create_app(
     app.include_router(workflows.router)
     app.include_router(runs.router)
     app.include_router(streams.router)
+    if extend is not None:
+        extend(app)
     app.include_router(catalog.router)
     app.include_router(ui.router)
     app.mount(ui.UI_PREFIX, ui.SinglePageApp(settings.ui_dir or ui.BUILT_UI), name="ui")
@@ -134,13 +141,16 @@ async def run_gateway(
     stop: asyncio.Event,
     authenticator: Authenticator | None = None,
     on_started: Callable[[str], None] | None = None,
+    extend: Callable[[FastAPI], None] | None = None,
 ) -> None:
     """Serve the API on `settings.host:port` until `stop` is set, then shut down cleanly.
 
     `on_started` gets the base URL once the socket is bound (with port 0, the real port).
     Live streams are told to end first, so shutdown never waits on an open stream.
     """
-    app = create_app(settings=settings, store=store, bus=bus, authenticator=authenticator)
+    app = create_app(
+        settings=settings, store=store, bus=bus, authenticator=authenticator, extend=extend
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -86,6 +86,9 @@ class NodeType:
     when_values: Callable[[], frozenset[str]] | None = None
     """For branching types with a closed set of `when` values (condition: true/false)."""
     custom_sites: Callable[[dict[str, Any]], Iterator[ExpressionSite]] | None = field(default=None)
+    default_when: str | None = None
+    """For branching types whose edges may omit `when`: what such an edge means
+    (approval: `approve`). Types without it need `when` on every outgoing edge."""
 
     @property
     def branches(self) -> bool:

@@ -1,0 +1,144 @@
+"""What the smaller HTTP services (approval, trigger) share with the gateway's contract.
+
+The error document is the gateway's: `{"error": {"code", "message", "details"}}` with
+stable codes, never a stack trace. Cursors are opaque URL-safe base64 JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from fastapi import FastAPI, Request
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_FAILED",
+    429: "RATE_LIMITED",
+    503: "UNAVAILABLE",
+}
+
+
+class ApiError(Exception):
+    """Raised by route handlers; rendered as the error document with its HTTP status."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, ApiError):  # pragma: no cover - registered for ApiError only
+        raise exc
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+
+
+def install_api_error_handler(app: FastAPI) -> None:
+    """Render `ApiError` on an app whose other errors someone else handles (the gateway)."""
+    app.add_exception_handler(ApiError, _api_error)
+
+
+def install_error_handlers(
+    app: FastAPI,
+    *,
+    unavailable: tuple[type[Exception], ...] = (),
+    statuses: Mapping[type[Exception], tuple[int, str]] | None = None,
+) -> None:
+    """Map every exception FastAPI can see onto the error document.
+
+    `unavailable` lists the exception types of backing systems that are down (503);
+    `statuses` maps other libraries' errors to a status and code (auth: 401, 403).
+    """
+
+    install_api_error_handler(app)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "path": ".".join(str(p) for p in err.get("loc", ())),
+                "message": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+            for err in exc.errors()
+        ]
+        body = error_body("VALIDATION_FAILED", "the request is not valid", {"problems": problems})
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "BAD_REQUEST")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    for kind, (status, code) in (statuses or {}).items():
+        app.add_exception_handler(kind, _mapped(status, code))
+
+    for kind in unavailable:
+
+        @app.exception_handler(kind)
+        async def down(request: Request, exc: Exception) -> JSONResponse:
+            log.warning("backing system unavailable on %s: %s", request.url.path, exc)
+            return JSONResponse(
+                error_body("UNAVAILABLE", "a backing system is unavailable; retry shortly"),
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(
+            error_body("INTERNAL", "internal error; the incident was logged"), status_code=500
+        )
+
+
+def _mapped(status: int, code: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer realm="tideflow"'} if status == 401 else None  # noqa: PLR2004
+        return JSONResponse(error_body(code, str(exc)), status_code=status, headers=headers)
+
+    return handler
+
+
+def encode_cursor(value: Any) -> str:
+    raw = json.dumps(value, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Any:
+    """The value inside a cursor; ApiError 400 when it is not one of ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error):
+        raise ApiError(400, "BAD_REQUEST", "the cursor is not valid") from None

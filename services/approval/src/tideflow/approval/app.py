@@ -1,0 +1,148 @@
+"""Approval service wiring: the inbox consumer, the API, and serving them until stopped.
+
+`create_app` returns the API alone (so `tide dev` can serve it on the gateway's port);
+`run_approval` runs the event-stream consumer and, when asked, its own HTTP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+import uvicorn
+from fastapi import FastAPI
+
+from tideflow.approval.handlers import Services, operations, router
+from tideflow.approval.inbox import GROUP, InboxProjection
+from tideflow.approval.views import ErrorResponse
+from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
+from tideflow.runtime import EmbeddedServer, install_api_error_handler, install_error_handlers
+from tideflow.store import StoreUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tideflow.approval.settings import ApprovalSettings
+    from tideflow.bus import Bus
+    from tideflow.store import ApprovalStore
+
+log = logging.getLogger(__name__)
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (400, "Bad request (e.g. an invalid cursor)."),
+        (401, "Missing or invalid bearer token."),
+        (404, "No such approval in the caller's tenant."),
+        (422, "The request is not valid."),
+        (503, "The database is unavailable; retry."),
+    )
+}
+
+
+AUTH_STATUSES: dict[type[Exception], tuple[int, str]] = {
+    InvalidCredentials: (401, "UNAUTHENTICATED"),
+    Forbidden: (403, "FORBIDDEN"),
+}
+
+
+def services_of(*, settings: ApprovalSettings, store: ApprovalStore, bus: Bus) -> Services:
+    """The routes' dependencies."""
+    return Services(settings=settings, store=store, bus=bus)
+
+
+def default_authenticator(settings: ApprovalSettings) -> Authenticator:
+    """The admin token (users, API tokens and JWTs come with the identity store)."""
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    return Authenticator(admin_token=token)
+
+
+def install(app: FastAPI, services: Services, *, operational: bool = True) -> None:
+    """Add the approval routes (and /healthz, /readyz, /metrics) to `app`.
+
+    The app's `state.authenticator` (a `tideflow.auth.Authenticator`) proves callers: the
+    service's own, or the gateway's when `tide dev` serves both on one port.
+    """
+    app.state.approval_services = services
+    install_api_error_handler(app)
+    app.include_router(router, responses=ERRORS)
+    if operational:
+        app.include_router(operations)
+
+
+def create_app(services: Services, authenticator: Authenticator | None = None) -> FastAPI:
+    """The approval API on its own."""
+    app = FastAPI(
+        title="Tideflow approvals",
+        version="1",
+        summary="The inbox of human approvals: who may decide, quorums, decisions.",
+        redoc_url=None,
+    )
+    install_error_handlers(app, unavailable=(StoreUnavailable,), statuses=AUTH_STATUSES)
+    app.state.authenticator = authenticator or default_authenticator(services.settings)
+    install(app, services)
+    return app
+
+
+async def run_inbox(services: Services, stop: asyncio.Event) -> None:
+    """Follow the event stream into the inbox until `stop` (offsets after each write)."""
+    bus = services.bus
+    await bus.ensure_topics([bus.topics.events, bus.topics.runs], partitions=_partitions(services))
+    consumer = bus.consumer(
+        [bus.topics.events], group=GROUP, max_batch=services.settings.events_batch
+    )
+    await consumer.start()
+    services.ready["consumer"] = True
+    try:
+        await consumer.run(InboxProjection(store=services.store), stop=stop)
+    finally:
+        services.ready["consumer"] = False
+        await consumer.close()
+
+
+def _partitions(services: Services) -> int:
+    return services.settings.kafka.partitions
+
+
+async def run_approval(
+    *,
+    services: Services,
+    stop: asyncio.Event,
+    serve_http: bool = True,
+    authenticator: Authenticator | None = None,
+    on_started: Callable[[str], None] | None = None,
+) -> None:
+    """Run the inbox consumer (and the API on settings.host:port) until `stop` is set."""
+    settings = services.settings
+    inbox = asyncio.create_task(run_inbox(services, stop), name="approval-inbox")
+    server: EmbeddedServer | None = None
+    serving: asyncio.Task[None] | None = None
+    if serve_http:
+        config = uvicorn.Config(
+            create_app(services, authenticator), host=settings.host, port=settings.port,
+            log_level="warning", lifespan="off", http="httptools",
+            timeout_graceful_shutdown=5, timeout_keep_alive=75,
+        )  # fmt: skip
+        server = EmbeddedServer(config)
+        serving = await server.start_serving()
+        url = f"http://{settings.host}:{server.bound_port}"
+        log.info("approval service listening on %s", url)
+        if on_started is not None:
+            on_started(url)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        waiting = {inbox, stopping} | ({serving} if serving else set())
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {stopping}:
+            task.result()  # a part that died on its own takes the service down
+    finally:
+        stop.set()
+        stopping.cancel()
+        if server is not None and serving is not None:
+            server.should_exit = True
+            await serving
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(inbox, timeout=10)
+        log.info("approval service stopped")

@@ -1,0 +1,172 @@
+"""The approval API: the inbox, one approval, and deciding it; plus health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tideflow.approval.access import DECIDES
+from tideflow.approval.deciding import decide
+from tideflow.approval.settings import ApprovalSettings
+from tideflow.approval.views import (
+    Approval,
+    ApprovalList,
+    DecisionRequest,
+    Health,
+    approval_view,
+)
+from tideflow.auth import Principal, Role, requires
+from tideflow.bus import Bus
+from tideflow.runtime import ApiError, decode_cursor, encode_cursor
+from tideflow.store import (
+    ApprovalCursor,
+    ApprovalFilter,
+    ApprovalStatus,
+    ApprovalStore,
+    NotFound,
+    StoreError,
+)
+
+STORE_CHECK_TIMEOUT = 2.0
+
+
+@dataclass(slots=True)
+class Services:
+    """What the routes use; `create_app` puts one on `app.state`."""
+
+    settings: ApprovalSettings
+    store: ApprovalStore
+    bus: Bus
+    ready: dict[str, bool] = field(default_factory=dict)
+    """Readiness of the background parts (the event-stream consumer), by name."""
+
+
+async def _services(request: Request) -> Services:
+    found: Services = request.app.state.approval_services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+ReaderDep = Annotated[Principal, Depends(requires(Role.VIEWER))]
+DeciderDep = Annotated[Principal, Depends(requires(DECIDES))]
+
+router = APIRouter(tags=["approvals"])
+operations = APIRouter(tags=["operations"])
+
+
+def _not_found(approval_id: str) -> ApiError:
+    return ApiError(404, "APPROVAL_NOT_FOUND", f"no approval {approval_id!r}")
+
+
+def _cursor(cursor: str) -> ApprovalCursor:
+    value = decode_cursor(cursor)
+    try:
+        requested_at = datetime.fromisoformat(value["t"])
+        approval_id = value["i"]
+    except (TypeError, KeyError, ValueError):
+        raise ApiError(400, "BAD_REQUEST", "the cursor is not valid") from None
+    if not isinstance(approval_id, str) or requested_at.tzinfo is None:
+        raise ApiError(400, "BAD_REQUEST", "the cursor is not valid")
+    return ApprovalCursor(requested_at=requested_at, approval_id=approval_id)
+
+
+@router.get("/approvals", response_model=ApprovalList, response_model_exclude_none=False)
+async def list_approvals(
+    services: ServicesDep,
+    principal: ReaderDep,
+    status: Annotated[Literal["pending", "decided", "expired", "cancelled"] | None, Query()] = None,
+    workflow_id: Annotated[str | None, Query(alias="workflowId", max_length=253)] = None,
+    run_id: Annotated[str | None, Query(alias="runId", max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> ApprovalList:
+    """The inbox of the caller's tenant, newest first; `nextCursor` fetches the next page."""
+    page = await services.store.list_approvals(
+        ApprovalFilter(
+            tenant_id=principal.tenant_id,
+            status=ApprovalStatus(status) if status else None,
+            workflow_id=workflow_id,
+            run_id=run_id,
+        ),
+        limit=min(limit, services.settings.page_size_max),
+        after=_cursor(cursor) if cursor else None,
+    )
+    next_cursor = (
+        encode_cursor({"t": page.next_cursor.requested_at.isoformat(),
+                       "i": page.next_cursor.approval_id})
+        if page.next_cursor else None
+    )  # fmt: skip
+    return ApprovalList(items=[approval_view(a) for a in page.items], next_cursor=next_cursor)
+
+
+@router.get("/approvals/{approval_id}", response_model=Approval)
+async def get_approval(approval_id: str, services: ServicesDep, principal: ReaderDep) -> Approval:
+    """One approval with every vote cast so far."""
+    try:
+        record = await services.store.get_approval(approval_id, tenant_id=principal.tenant_id)
+    except NotFound:
+        raise _not_found(approval_id) from None
+    return approval_view(record)
+
+
+@router.post(
+    "/approvals/{approval_id}/decision",
+    response_model=Approval,
+    responses={
+        403: {"description": "The caller may not decide this approval."},
+        409: {"description": "The approval is closed, expired, or the caller already voted."},
+    },
+)
+async def decide_approval(
+    approval_id: str, body: DecisionRequest, services: ServicesDep, principal: DeciderDep
+) -> Approval:
+    """Approve or reject. With a quorum the approval stays pending until enough agree;
+    one rejection rejects."""
+    try:
+        record = await decide(
+            store=services.store,
+            bus=services.bus,
+            principal=principal,
+            approval_id=approval_id,
+            decision=body.decision,
+            comment=body.comment,
+            outbox_claim=services.settings.outbox_claim,
+        )
+    except NotFound:
+        raise _not_found(approval_id) from None
+    return approval_view(record)
+
+
+@operations.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """Liveness: answers as long as the process serves requests."""
+    return Health(status="ok")
+
+
+@operations.get("/readyz", response_model=Health)
+async def readyz(services: ServicesDep) -> JSONResponse:
+    """Readiness: the database answers and the event-stream consumer runs."""
+    try:
+        await asyncio.wait_for(
+            services.store.list_approvals(ApprovalFilter(), limit=1), STORE_CHECK_TIMEOUT
+        )
+    except (StoreError, TimeoutError, OSError):
+        store_ok = False
+    else:
+        store_ok = True
+    checks = {"store": store_ok, **services.ready}
+    ready = all(checks.values())
+    body = Health(status="ready" if ready else "not-ready", checks=checks)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
+
+
+@operations.get("/metrics", response_class=Response)
+async def metrics() -> Response:
+    """Prometheus exposition of the process-wide registry."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

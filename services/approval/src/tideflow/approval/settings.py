@@ -1,0 +1,35 @@
+"""Approval service settings: where it listens, who is admin, and the systems it talks to."""
+
+from datetime import timedelta
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tideflow.settings import DatabaseSettings, Duration, KafkaSettings, ObservabilitySettings
+
+
+class ApprovalSettings(BaseSettings):
+    """`TIDEFLOW_APPROVAL_*`, plus the shared database and Kafka parts."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIDEFLOW_APPROVAL_", extra="ignore", validate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8083, ge=0, le=65535, description="The API, /healthz, /metrics.")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TIDEFLOW_ADMIN_TOKEN", "TIDEFLOW_APPROVAL_ADMIN_TOKEN"),
+        description="When set, a bearer token with the admin role in the default tenant.",
+    )
+    page_size_max: int = Field(default=500, ge=1)
+    events_batch: int = Field(
+        default=500, ge=1, description="Run events read from the event stream per batch."
+    )
+    outbox_claim: Duration = Field(
+        default=timedelta(seconds=30),
+        description="How long a decision's outbox row is left to this process to publish.",
+    )
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -1,0 +1,105 @@
+"""The JSON shapes of the approval API (camelCase, as everywhere in the API)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from tideflow.store import ApprovalRecord
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Vote(_Model):
+    by: str
+    decision: Literal["approve", "reject"]
+    comment: str | None = None
+    decided_at: datetime
+
+
+class Approval(_Model):
+    """One approval of the inbox."""
+
+    id: str
+    run_id: str
+    node_id: str
+    workflow_id: str
+    title: str | None = None
+    description: str | None = None
+    assignees: list[str]
+    role: str | None = None
+    quorum: int
+    decisions: list[Vote]
+    requested_at: datetime
+    expires_at: datetime | None = None
+    status: Literal["pending", "decided", "expired", "cancelled"]
+    decision: Literal["approve", "reject"] | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    comment: str | None = None
+    on_timeout: Literal["approve", "reject", "fail"]
+
+
+class ApprovalList(_Model):
+    items: list[Approval]
+    next_cursor: str | None = None
+
+
+class DecisionRequest(_Model):
+    """`POST /approvals/{id}/decision`."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    comment: str | None = Field(default=None, max_length=10_000)
+
+
+class Health(_Model):
+    status: str
+    checks: dict[str, bool] = Field(default_factory=dict)
+
+
+class ErrorBody(_Model):
+    code: str
+    message: str
+    details: dict[str, object] = Field(default_factory=dict)
+
+
+class ErrorResponse(_Model):
+    error: ErrorBody
+
+
+def approval_view(record: ApprovalRecord) -> Approval:
+    return Approval(
+        id=record.approval_id,
+        run_id=record.run_id,
+        node_id=record.node_id,
+        workflow_id=record.workflow_id,
+        title=record.title,
+        description=record.description,
+        assignees=list(record.assignees),
+        role=record.role,
+        quorum=record.quorum,
+        decisions=[
+            Vote(
+                by=v.decided_by,
+                decision="reject" if v.decision == "reject" else "approve",
+                comment=v.comment,
+                decided_at=v.decided_at,
+            )
+            for v in record.decisions
+        ],
+        requested_at=record.requested_at,
+        expires_at=record.expires_at,
+        status=record.status.value,
+        decision=record.decision,
+        decided_by=record.decided_by,
+        decided_at=record.decided_at,
+        comment=record.comment,
+        on_timeout=record.on_timeout,
+    )

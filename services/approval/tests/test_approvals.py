@@ -1,0 +1,184 @@
+"""A run halts at an approval and resumes when people decide: approve, reject, quorum.
+
+Against the real Kafka and Postgres: the scheduler decides the run and publishes its
+events, the approval service projects them into the inbox, and decisions travel back to
+the run as commands on `tideflow.runs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def approval_flow(
+    name: str, config: dict[str, Any], *, reject_path: bool = False
+) -> dict[str, Any]:
+    nodes: list[dict[str, Any]] = [
+        {"id": "ask", "type": "approval", "config": config},
+        {"id": "done", "type": "set", "config": {"vars": {"ok": True}}},
+    ]
+    edges: list[dict[str, Any]] = [{"from": "ask", "to": "done"}]
+    if reject_path:
+        nodes.append({"id": "refused", "type": "set", "config": {"vars": {"ok": False}}})
+        edges.append({"from": "ask", "to": "refused", "when": "reject"})
+    return {
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": name},
+        "spec": {"nodes": nodes, "edges": edges,
+                 "output": {"ask": "{{ nodes.ask.output }}", "ok": "{{ vars.ok }}"}},
+    }  # fmt: skip
+
+
+async def decide(
+    stack: Stack, approval_id: str, user: str, decision: str, comment: str = ""
+) -> Any:
+    return await stack.http.post(
+        f"/approvals/{approval_id}/decision",
+        json={"decision": decision, "comment": comment or None},
+        headers=stack.as_user(user),
+    )
+
+
+async def test_approve_resumes_the_run_and_a_second_decision_is_409(stack: Stack) -> None:
+    await stack.publish(
+        approval_flow("ap-approve", {"title": "Ship {{ input.item }}?",
+                                     "description": "total {{ input.total }}",
+                                     "role": "approver"})
+    )  # fmt: skip
+    run_id = await stack.start("ap-approve", {"item": "boots", "total": 1200})
+    approval = await stack.pending_approval(run_id)
+    assert approval["status"] == "pending"
+    assert approval["title"] == "Ship boots?"
+    assert approval["description"] == "total 1200"
+    assert approval["workflowId"] == "ap-approve"
+    assert approval["nodeId"] == "ask"
+    assert approval["runId"] == run_id
+    assert approval["role"] == "approver"
+    assert approval["quorum"] == 1
+    assert approval["decisions"] == []
+    expected = {"id", "runId", "nodeId", "workflowId", "title", "description", "assignees",
+                "role", "quorum", "decisions", "requestedAt", "expiresAt", "status"}  # fmt: skip
+    assert expected <= set(approval)
+    assert (await stack.store.get_run(run_id)).status == "waiting"
+
+    response = await decide(stack, approval["id"], "dave", "approve", "looks fine")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "decided"
+    assert response.json()["decision"] == "approve"
+
+    record = await stack.wait_run(run_id)
+    assert record.status == "succeeded", record.error
+    assert record.output["ok"] is True
+
+    again = await decide(stack, approval["id"], "admin", "reject")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "APPROVAL_CLOSED"
+    final = await stack.approval_where(approval["id"], lambda a: a["status"] == "decided")
+    assert final["decidedBy"] == "dave"
+
+
+async def test_reject_without_a_reject_path_fails_the_step(stack: Stack) -> None:
+    await stack.publish(approval_flow("ap-reject", {"role": "approver"}))
+    run_id = await stack.start("ap-reject")
+    approval = await stack.pending_approval(run_id)
+    response = await decide(stack, approval["id"], "admin", "reject", "too expensive")
+    assert response.status_code == 200, response.text
+    record = await stack.wait_run(run_id)
+    assert record.status == "failed"
+    assert record.error["type"] == "ApprovalRejected"
+    assert "too expensive" in record.error["message"]
+    steps = {s.node_id: s for s in await stack.store.get_steps(run_id)}
+    assert steps["ask"].status == "failed"
+    assert steps["done"].status == "skipped"
+
+
+async def test_quorum_of_two_of_three_assignees(stack: Stack) -> None:
+    await stack.publish(
+        approval_flow("ap-quorum", {"assignees": ["alice", "bob", "carol"], "quorum": 2})
+    )
+    run_id = await stack.start("ap-quorum")
+    approval = await stack.pending_approval(run_id)
+    assert approval["assignees"] == ["alice", "bob", "carol"]
+    assert approval["quorum"] == 2
+
+    # an approver who is not an assignee, an editor, a viewer: none may decide
+    for outsider in ("dave", "eddie", "vera"):
+        refused = await decide(stack, approval["id"], outsider, "approve")
+        assert refused.status_code == 403, (outsider, refused.text)
+        assert refused.json()["error"]["code"] == "FORBIDDEN"
+
+    first = await decide(stack, approval["id"], "alice", "approve", "ok by me")
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "pending"
+    assert [d["by"] for d in first.json()["decisions"]] == ["alice"]
+
+    twice = await decide(stack, approval["id"], "alice", "approve")
+    assert twice.status_code == 409
+    assert twice.json()["error"]["code"] == "ALREADY_DECIDED"
+    assert (await stack.store.get_run(run_id)).status == "waiting"
+
+    second = await decide(stack, approval["id"], "bob", "approve", "fine")
+    assert second.status_code == 200, second.text
+    assert second.json()["status"] == "decided"
+
+    record = await stack.wait_run(run_id)
+    assert record.status == "succeeded", record.error
+    decided = await stack.approval_where(approval["id"], lambda a: a["status"] == "decided")
+    assert decided["decidedBy"] == "bob"
+    assert [(d["by"], d["decision"]) for d in decided["decisions"]] == [
+        ("alice", "approve"),
+        ("bob", "approve"),
+    ]
+    late = await decide(stack, approval["id"], "carol", "reject")
+    assert late.status_code == 409
+
+
+async def test_inbox_lists_filter_and_paginate_within_the_tenant(stack: Stack) -> None:
+    await stack.publish(approval_flow("ap-list", {"role": "approver", "title": "n{{ input }}"}))
+    run_ids = [await stack.start("ap-list", i) for i in range(5)]
+    for run_id in run_ids:
+        await stack.pending_approval(run_id)
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"workflowId": "ap-list", "status": "pending", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        response = await stack.http.get("/approvals", params=params, headers=stack.as_user("vera"))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        seen += [item["runId"] for item in body["items"]]
+        pages += 1
+        cursor = body["nextCursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(run_ids)
+    assert pages == 3
+
+    one = (await stack.http.get("/approvals", params={"runId": run_ids[0]},
+                                headers=stack.as_user("admin"))).json()["items"][0]  # fmt: skip
+    # another tenant sees nothing, and its ids do not exist for it
+    other = await stack.http.get("/approvals", headers=stack.as_user("mallory"))
+    assert other.json() == {"items": [], "nextCursor": None}
+    hidden = await stack.http.get(f"/approvals/{one['id']}", headers=stack.as_user("mallory"))
+    assert hidden.status_code == 404
+    refused = await decide(stack, one["id"], "mallory", "approve")
+    assert refused.status_code == 404
+
+    assert (await stack.http.get("/approvals", params={"cursor": "%%%"},
+                                 headers=stack.as_user("admin"))).status_code == 400  # fmt: skip
+    assert (await stack.http.get("/approvals", params={"status": "nope"},
+                                 headers=stack.as_user("admin"))).status_code == 422  # fmt: skip
+    assert (await stack.http.get("/approvals")).status_code == 401
+    bad = await stack.http.post(f"/approvals/{one['id']}/decision", json={"decision": "maybe"},
+                                headers=stack.as_user("admin"))  # fmt: skip
+    assert bad.status_code == 422
+    missing = await decide(stack, "no-such-approval", "admin", "approve")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "APPROVAL_NOT_FOUND"

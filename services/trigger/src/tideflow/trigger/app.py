@@ -1,0 +1,176 @@
+"""Trigger service wiring: webhooks API, cron loop, event subscriptions, serving them.
+
+`create_app` returns the API alone (so `tide dev` can serve it on the gateway's port);
+`run_trigger` runs the cron loop and the event source and, when asked, its own server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import uvicorn
+from fastapi import FastAPI
+
+from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
+from tideflow.bus import KafkaBus
+from tideflow.runtime import EmbeddedServer, install_api_error_handler, install_error_handlers
+from tideflow.store import StoreUnavailable
+from tideflow.trigger.cron import CronLoop
+from tideflow.trigger.events import EventTriggers
+from tideflow.trigger.handlers import Services, dev, hooks, operations, router
+from tideflow.trigger.secrets import EnvironmentSecrets, SecretSource
+from tideflow.trigger.sources import BusEventSource, EventSource, KafkaEventSource
+from tideflow.trigger.starting import Definitions
+from tideflow.trigger.webhooks import Webhooks
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tideflow.bus import Bus
+    from tideflow.store import TriggerStore
+    from tideflow.trigger.settings import TriggerSettings
+
+log = logging.getLogger(__name__)
+
+
+def services_of(
+    *,
+    settings: TriggerSettings,
+    store: TriggerStore,
+    bus: Bus,
+    secrets: SecretSource | None = None,
+    dev_events: bool = False,
+) -> Services:
+    """The routes' dependencies (webhook secrets from the environment by default)."""
+    webhooks = Webhooks(
+        store=store,
+        bus=bus,
+        definitions=Definitions(store),
+        secrets=secrets or EnvironmentSecrets(),
+        tolerance=settings.signature_tolerance,
+        outbox_claim=settings.outbox_claim,
+    )
+    return Services(
+        settings=settings,
+        store=store,
+        bus=bus,
+        webhooks=webhooks,
+        dev_events=dev_events,
+    )
+
+
+AUTH_STATUSES: dict[type[Exception], tuple[int, str]] = {
+    InvalidCredentials: (401, "UNAUTHENTICATED"),
+    Forbidden: (403, "FORBIDDEN"),
+}
+
+
+def default_authenticator(settings: TriggerSettings) -> Authenticator:
+    """The admin token (users, API tokens and JWTs come with the identity store)."""
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    return Authenticator(admin_token=token)
+
+
+def install(app: FastAPI, services: Services, *, operational: bool = True) -> None:
+    """Add the trigger routes (and /healthz, /readyz, /metrics) to `app`."""
+    app.state.trigger_services = services
+    install_api_error_handler(app)
+    app.include_router(hooks)
+    app.include_router(router)
+    app.include_router(dev)
+    if operational:
+        app.include_router(operations)
+
+
+def create_app(services: Services, authenticator: Authenticator | None = None) -> FastAPI:
+    """The trigger API on its own."""
+    app = FastAPI(
+        title="Tideflow triggers",
+        version="1",
+        summary="Webhooks, cron schedules and event subscriptions that start runs.",
+        redoc_url=None,
+    )
+    install_error_handlers(app, unavailable=(StoreUnavailable,), statuses=AUTH_STATUSES)
+    app.state.authenticator = authenticator or default_authenticator(services.settings)
+    install(app, services)
+    return app
+
+
+def event_source(services: Services, triggers: EventTriggers) -> EventSource:
+    """FastStream on Kafka when the bus is Kafka, else the process's own bus."""
+    settings = services.settings
+    if isinstance(services.bus, KafkaBus):
+        return KafkaEventSource(
+            bootstrap=settings.kafka.bootstrap, group=settings.event_group,
+            triggers=triggers, refresh=settings.event_refresh,
+            offset_reset=settings.event_offset_reset,
+        )  # fmt: skip
+    return BusEventSource(
+        bus=services.bus, group=settings.event_group, triggers=triggers,
+        refresh=settings.event_refresh,
+    )  # fmt: skip
+
+
+async def run_trigger(
+    *,
+    services: Services,
+    stop: asyncio.Event,
+    serve_http: bool = True,
+    clock: Callable[[], datetime] | None = None,
+    authenticator: Authenticator | None = None,
+    on_started: Callable[[str], None] | None = None,
+) -> None:
+    """Run cron, event subscriptions (and the API on settings.host:port) until `stop`."""
+    settings = services.settings
+    definitions = services.webhooks.definitions  # one cache of parsed versions per process
+    cron = CronLoop(
+        store=services.store, bus=services.bus, definitions=definitions,
+        poll=settings.cron_poll, batch=settings.cron_batch,
+        outbox_claim=settings.outbox_claim, clock=clock or (lambda: datetime.now(UTC)),
+    )  # fmt: skip
+    triggers = EventTriggers(
+        store=services.store, bus=services.bus, definitions=definitions,
+        outbox_claim=settings.outbox_claim,
+    )  # fmt: skip
+    source = event_source(services, triggers)
+    services.subscribed = lambda: source.subscribed
+    tasks = [
+        asyncio.create_task(cron.run(stop), name="trigger-cron"),
+        asyncio.create_task(source.run(stop), name="trigger-events"),
+    ]
+    services.ready.update({"cron": True, "events": True})
+    server: EmbeddedServer | None = None
+    serving: asyncio.Task[None] | None = None
+    if serve_http:
+        config = uvicorn.Config(
+            create_app(services, authenticator), host=settings.host, port=settings.port,
+            log_level="warning", lifespan="off", http="httptools",
+            timeout_graceful_shutdown=5, timeout_keep_alive=75,
+        )  # fmt: skip
+        server = EmbeddedServer(config)
+        serving = await server.start_serving()
+        url = f"http://{settings.host}:{server.bound_port}"
+        log.info("trigger service listening on %s", url)
+        if on_started is not None:
+            on_started(url)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        waiting = {stopping, *tasks} | ({serving} if serving else set())
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {stopping}:
+            task.result()
+    finally:
+        stop.set()
+        stopping.cancel()
+        services.ready.update({"cron": False, "events": False})
+        if server is not None and serving is not None:
+            server.should_exit = True
+            await serving
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=15)
+        log.info("trigger service stopped")

@@ -1,0 +1,265 @@
+"""The trigger API: webhooks, the triggers of a workflow (next fire times, pause/resume),
+events fed in by hand under `tide dev`, the AsyncAPI document, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from tideflow.auth import Principal, Role, requires
+from tideflow.bus import Bus, RawOutgoing
+from tideflow.core import CronTrigger, next_ticks
+from tideflow.runtime import ApiError
+from tideflow.store import NotFound, StoreError, TriggerRecord, TriggerStore, TriggerType
+from tideflow.trigger.asyncapi import document
+from tideflow.trigger.settings import TriggerSettings
+from tideflow.trigger.webhooks import Hook, Webhooks
+
+STORE_CHECK_TIMEOUT = 2.0
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$"
+
+
+@dataclass(slots=True)
+class Services:
+    """What the routes use; `create_app` puts one on `app.state`."""
+
+    settings: TriggerSettings
+    store: TriggerStore
+    bus: Bus
+    webhooks: Webhooks
+    dev_events: bool = False
+    """`POST /events/{topic}` feeds the process's bus (only under `tide dev`)."""
+    ready: dict[str, bool] = field(default_factory=dict)
+    subscribed: Any = None
+    """Callable returning the topics the event source holds (for readiness)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Started(_Model):
+    run_id: str
+
+
+class TriggerView(_Model):
+    id: str
+    type: str
+    workflow_id: str
+    version: int
+    paused: bool
+    next_fire_times: list[datetime] | None = None
+    last_fired_at: datetime | None = None
+    spec: dict[str, Any]
+
+
+class TriggerList(_Model):
+    items: list[TriggerView]
+
+
+class Published(_Model):
+    topic: str
+
+
+class Health(_Model):
+    status: str
+    checks: dict[str, bool] = {}
+
+
+async def _services(request: Request) -> Services:
+    found: Services = request.app.state.trigger_services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+ReaderDep = Annotated[Principal, Depends(requires(Role.VIEWER))]
+EditorDep = Annotated[Principal, Depends(requires(Role.EDITOR))]
+WorkflowPath = Annotated[str, Path(pattern=NAME)]
+TriggerPath = Annotated[str, Path(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
+
+hooks = APIRouter(tags=["triggers"])
+router = APIRouter(tags=["triggers"])
+dev = APIRouter(tags=["triggers"])
+operations = APIRouter(tags=["operations"])
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The raw body, refused (413) past `limit` without reading it all into memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@hooks.post(
+    "/hooks/{workflow_id}/{trigger_id}",
+    status_code=202,
+    response_model=Started,
+    responses={401: {"description": "Bad or stale signature; nothing was started."}},
+)
+async def receive_hook(
+    workflow_id: WorkflowPath, trigger_id: TriggerPath, request: Request, services: ServicesDep
+) -> Started:
+    """Start a run from a signed webhook; the same delivery answers with the same run."""
+    body = await _body(request, services.settings.max_body_bytes)
+    accepted = await services.webhooks.receive(
+        Hook(
+            tenant_id="default",
+            workflow_id=workflow_id,
+            trigger_id=trigger_id,
+            body=body,
+            headers=dict(request.headers),
+            query=dict(request.query_params),
+        )
+    )
+    return Started(run_id=accepted.run.run_id)
+
+
+def view(trigger: TriggerRecord, *, count: int, now: datetime) -> TriggerView:
+    """A trigger as the API shows it; a cron trigger's next `count` fire times (none paused)."""
+    upcoming: list[datetime] | None = None
+    if trigger.type is TriggerType.CRON:
+        spec = CronTrigger.model_validate(trigger.spec)
+        if trigger.paused:
+            upcoming = []
+        elif trigger.next_fire_at is not None:
+            after = next_ticks(spec.schedule, spec.timezone, trigger.next_fire_at, count - 1)
+            upcoming = [trigger.next_fire_at, *after]
+        else:
+            upcoming = next_ticks(spec.schedule, spec.timezone, now, count)
+    return TriggerView(
+        id=trigger.trigger_id,
+        type=str(trigger.type),
+        workflow_id=trigger.workflow_id,
+        version=trigger.version,
+        paused=trigger.paused,
+        next_fire_times=upcoming,
+        last_fired_at=trigger.last_fired_at,
+        spec=trigger.spec,
+    )
+
+
+@router.get("/workflows/{workflow_id}/triggers", response_model=TriggerList)
+async def list_triggers(
+    workflow_id: WorkflowPath,
+    services: ServicesDep,
+    principal: ReaderDep,
+    count: Annotated[int, Query(ge=1, le=100)] = 5,
+) -> TriggerList:
+    """The triggers the latest published version registered; cron ones with next fire times."""
+    triggers = await services.store.list_triggers(workflow_id, tenant_id=principal.tenant_id)
+    now = datetime.now(UTC)
+    return TriggerList(items=[view(t, count=count, now=now) for t in triggers])
+
+
+async def _pause(
+    services: Services, principal: Principal, workflow_id: str, trigger_id: str, paused: bool
+) -> TriggerView:
+    try:
+        trigger = await services.store.set_paused(
+            workflow_id, trigger_id, paused, tenant_id=principal.tenant_id
+        )
+    except NotFound:
+        raise ApiError(
+            404, "TRIGGER_NOT_FOUND", f"workflow {workflow_id!r} has no trigger {trigger_id!r}"
+        ) from None
+    return view(trigger, count=5, now=datetime.now(UTC))
+
+
+@router.post("/workflows/{workflow_id}/triggers/{trigger_id}/pause", response_model=TriggerView)
+async def pause_trigger(
+    workflow_id: WorkflowPath, trigger_id: TriggerPath, services: ServicesDep,
+    principal: EditorDep,
+) -> TriggerView:  # fmt: skip
+    """Stop a trigger from starting runs (webhooks answer 409, cron ticks are skipped)."""
+    return await _pause(services, principal, workflow_id, trigger_id, paused=True)
+
+
+@router.post("/workflows/{workflow_id}/triggers/{trigger_id}/resume", response_model=TriggerView)
+async def resume_trigger(
+    workflow_id: WorkflowPath, trigger_id: TriggerPath, services: ServicesDep,
+    principal: EditorDep,
+) -> TriggerView:  # fmt: skip
+    """Start again; a cron trigger resumes at its next tick (no catch-up for the pause)."""
+    return await _pause(services, principal, workflow_id, trigger_id, paused=False)
+
+
+@dev.post(
+    "/events/{topic}",
+    status_code=202,
+    response_model=Published,
+    dependencies=[Depends(requires(Role.EDITOR))],
+)
+async def publish_event(
+    topic: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,249}$")],
+    request: Request,
+    services: ServicesDep,
+    key: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Published:
+    """Put a message on `topic` of the in-process bus, as another system would on Kafka."""
+    if not services.dev_events:
+        raise ApiError(404, "NOT_FOUND", "events are fed by hand only under `tide dev`")
+    body = await _body(request, services.settings.max_body_bytes)
+    await services.bus.publish_raw_batch(
+        [RawOutgoing(topic=topic, key=key.encode() if key else None, value=body)]
+    )
+    return Published(topic=topic)
+
+
+@router.get("/asyncapi.json")
+async def asyncapi(services: ServicesDep, principal: ReaderDep) -> JSONResponse:
+    """The AsyncAPI 3.0 document of the topics this service reads and writes."""
+    triggers = [
+        t for t in await services.store.event_triggers() if t.tenant_id == principal.tenant_id
+    ]
+    return JSONResponse(
+        document(
+            runs_topic=services.bus.topics.runs,
+            bootstrap=services.settings.kafka.bootstrap,
+            triggers=triggers,
+        )
+    )
+
+
+@operations.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """Liveness: answers as long as the process serves requests."""
+    return Health(status="ok")
+
+
+@operations.get("/readyz", response_model=Health)
+async def readyz(services: ServicesDep) -> JSONResponse:
+    """Readiness: the database answers and the cron and event loops run."""
+    try:
+        await asyncio.wait_for(services.store.event_triggers(), STORE_CHECK_TIMEOUT)
+    except (StoreError, TimeoutError, OSError):
+        store_ok = False
+    else:
+        store_ok = True
+    checks = {"store": store_ok, **services.ready}
+    ready = all(checks.values())
+    body: dict[str, Any] = {"status": "ready" if ready else "not-ready", "checks": checks}
+    if services.subscribed is not None:
+        body["subscribed"] = sorted(services.subscribed())
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@operations.get("/metrics", response_class=Response)
+async def metrics() -> Response:
+    """Prometheus exposition of the process-wide registry."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,57 @@
+"""Trigger service settings: where it listens, how often cron looks, and what it talks to."""
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tideflow.settings import DatabaseSettings, Duration, KafkaSettings, ObservabilitySettings
+
+
+class TriggerSettings(BaseSettings):
+    """`TIDEFLOW_TRIGGER_*`, plus the shared database and Kafka parts."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIDEFLOW_TRIGGER_", extra="ignore", validate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(
+        default=8084, ge=0, le=65535, description="Hooks, trigger API, /healthz, /metrics."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TIDEFLOW_ADMIN_TOKEN", "TIDEFLOW_TRIGGER_ADMIN_TOKEN"),
+        description="When set, a bearer token with the admin role in the default tenant.",
+    )
+    cron_poll: Duration = Field(
+        default=timedelta(seconds=1), description="How often due cron ticks are looked for."
+    )
+    cron_batch: int = Field(default=100, ge=1, description="Cron triggers claimed per look.")
+    signature_tolerance: Duration = Field(
+        default=timedelta(minutes=5),
+        description="How far a webhook's signed timestamp may be from now.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1, description="Largest webhook or event body accepted."
+    )
+    event_refresh: Duration = Field(
+        default=timedelta(seconds=5),
+        description="How often the set of subscribed topics is compared with the triggers.",
+    )
+    event_offset_reset: Literal["latest", "earliest"] = Field(
+        default="latest",
+        description="Where a topic subscribed for the first time is read from (later starts "
+        "resume at the committed offset).",
+    )
+    event_group: str = Field(
+        default="tideflow-trigger", description="Consumer group of event-trigger subscribers."
+    )
+    outbox_claim: Duration = Field(
+        default=timedelta(seconds=30),
+        description="How long a start's outbox row is left to this process to publish.",
+    )
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -1,0 +1,187 @@
+"""Where event-trigger messages come from: Kafka through FastStream, or the process's bus.
+
+Both keep one subscription per topic any event trigger names, compare that set with the
+registrations every `event_refresh`, and resubscribe when it changed. Offsets are
+committed only after the runs a message starts are recorded (FastStream:
+`AckPolicy.NACK_ON_ERROR`, so a failure seeks back and the message comes again; the bus
+source commits its batch after the handler returned), and the runs are keyed by the
+message's coordinates: redelivery never starts a second run.
+
+A topic subscribed for the first time is read from its end (`auto_offset_reset=latest`),
+as a new trigger should not start runs for messages older than itself; later restarts
+resume at the committed offset, so nothing published while the service was down is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from tideflow.trigger.events import EventTriggers, Incoming
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from tideflow.bus import Batch, Bus, Consumer
+
+log = logging.getLogger(__name__)
+
+
+class EventSource(Protocol):
+    """Feeds messages of the subscribed topics to the event triggers until stopped."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+    @property
+    def subscribed(self) -> frozenset[str]:
+        """The topics currently subscribed to (and assigned)."""
+        ...
+
+
+class _Resubscribing:
+    """The refresh loop both sources share: subscribe to what the registrations name."""
+
+    def __init__(self, triggers: EventTriggers, refresh: timedelta) -> None:
+        self._triggers = triggers
+        self._refresh = refresh.total_seconds()
+        self._topics: frozenset[str] = frozenset()
+
+    async def _subscribe(self, topics: frozenset[str]) -> None:
+        raise NotImplementedError
+
+    async def _unsubscribe(self) -> None:
+        raise NotImplementedError
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    topics = await self._triggers.refresh()
+                    if topics != self._topics:
+                        await self._unsubscribe()
+                        self._topics = frozenset()
+                        if topics:
+                            await self._subscribe(topics)
+                        self._topics = topics
+                        log.info("event triggers subscribed to %s", sorted(topics) or "nothing")
+                except Exception:
+                    log.exception("refreshing event subscriptions failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self._refresh)
+        finally:
+            await self._unsubscribe()
+
+
+class KafkaEventSource(_Resubscribing):
+    """User topics on Kafka, through a FastStream broker (one per set of topics)."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        group: str,
+        triggers: EventTriggers,
+        refresh: timedelta,
+        offset_reset: Literal["latest", "earliest"] = "latest",
+    ) -> None:
+        super().__init__(triggers, refresh)
+        self._bootstrap = bootstrap
+        self._group = group
+        self._offset_reset = offset_reset
+        self._broker: KafkaBroker | None = None
+        self._subscribers: list[Any] = []
+
+    @property
+    def subscribed(self) -> frozenset[str]:
+        assigned: set[str] = set()
+        for subscriber in self._subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            if consumer is not None:
+                assigned.update(tp.topic for tp in consumer.assignment())
+        return frozenset(assigned)
+
+    async def _subscribe(self, topics: frozenset[str]) -> None:
+        broker = KafkaBroker(self._bootstrap, logger=log, graceful_timeout=10)
+        triggers = self._triggers
+
+        async def handle(message: KafkaMessage) -> None:
+            record: Any = message.raw_message  # one ConsumerRecord (not a batch subscriber)
+            await triggers.handle([
+                Incoming(
+                    topic=record.topic, partition=record.partition, offset=record.offset,
+                    key=record.key, value=record.value or b"",
+                    headers=tuple((k, v or b"") for k, v in (record.headers or ())),
+                )
+            ])  # fmt: skip
+
+        self._subscribers = []
+        for topic in sorted(topics):
+            subscriber = broker.subscriber(
+                topic,
+                group_id=self._group,
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                auto_offset_reset=self._offset_reset,
+            )
+            subscriber(handle)
+            self._subscribers.append(subscriber)
+        await broker.start()
+        self._broker = broker
+
+    async def _unsubscribe(self) -> None:
+        broker, self._broker = self._broker, None
+        self._subscribers = []
+        if broker is not None:
+            await broker.stop()
+
+
+class BusEventSource(_Resubscribing):
+    """User topics on the process's bus (the in-process bus of `tide dev`)."""
+
+    def __init__(
+        self, *, bus: Bus, group: str, triggers: EventTriggers, refresh: timedelta
+    ) -> None:
+        super().__init__(triggers, refresh)
+        self._bus = bus
+        self._group = group
+        self._consumer: Consumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    @property
+    def subscribed(self) -> frozenset[str]:
+        consumer = self._consumer
+        if consumer is None:
+            return frozenset()
+        return frozenset(tp.topic for tp in consumer.assignment())
+
+    async def _handle(self, batch: Batch) -> None:
+        await self._triggers.handle([
+            Incoming(
+                topic=m.record.topic, partition=m.record.partition, offset=m.record.offset,
+                key=m.record.key, value=m.record.value, headers=m.record.headers,
+            )
+            for m in batch
+        ])  # fmt: skip
+
+    async def _subscribe(self, topics: frozenset[str]) -> None:
+        await self._bus.ensure_topics(sorted(topics), partitions=1)
+        consumer = self._bus.raw_consumer(sorted(topics), group=self._group, max_batch=100)
+        await consumer.start()
+        self._consumer = consumer
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(consumer.run(self._handle, stop=self._stop))
+
+    async def _unsubscribe(self) -> None:
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.close()

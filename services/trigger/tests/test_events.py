@@ -1,0 +1,147 @@
+"""Event triggers: only matching messages start runs, each message once, across a restart.
+
+The Kafka source (FastStream) reads a user topic of the real broker; the in-process bus
+source is what `tide dev` feeds with `POST /events/{topic}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from tideflow.auth import Authenticator
+from tideflow.bus import InMemoryBus, RawOutgoing
+from tideflow.store import APP_ROLE, PostgresTriggerStore
+from tideflow.trigger.app import create_app, run_trigger, services_of
+from tideflow.trigger.events import EventTriggers, Incoming
+from tideflow.trigger.settings import TriggerSettings
+from tideflow.trigger.starting import Definitions
+
+from .conftest import Stack, workflow
+
+pytestmark = pytest.mark.integration
+
+FAST = {"event_refresh": timedelta(milliseconds=100), "event_offset_reset": "earliest"}
+
+
+def orders_workflow(name: str, topic: str) -> dict[str, object]:
+    return workflow(name, [{
+        "id": "orders", "type": "event", "topic": topic,
+        "filter": 'message.kind == "order" && message.total > 100',
+        "input": {"n": "{{ message.n }}", "from": "{{ topic }}"},
+    }])  # fmt: skip
+
+
+async def send(stack: Stack, topic: str, messages: list[dict[str, object]]) -> None:
+    await stack.bus.publish_raw_batch(
+        [RawOutgoing(topic=topic, key=None, value=json.dumps(m).encode()) for m in messages]
+    )
+
+
+async def test_kafka_event_trigger_filters_and_starts_each_message_once(stack: Stack) -> None:
+    topic = f"ext.orders.{uuid.uuid4().hex[:8]}"
+    await stack.bus.ensure_topics([topic], partitions=2)
+    await stack.publish(orders_workflow("on-orders", topic))
+    settings = TriggerSettings(**FAST, event_group=f"g{uuid.uuid4().hex[:6]}")  # type: ignore[arg-type]
+
+    async def run_once(messages: list[dict[str, object]], expect: int) -> None:
+        services = services_of(settings=settings, store=stack.triggers, bus=stack.bus)
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_trigger(services=services, stop=stop, serve_http=False))
+        try:
+            await stack.until(lambda: _subscribed(services, topic), "the subscription")
+            await send(stack, topic, messages)
+
+            async def started() -> bool:
+                return len(await stack.runs_of("on-orders")) >= expect
+
+            await stack.until(started, f"{expect} runs")
+        finally:
+            stop.set()
+            await task
+
+    matching = [{"kind": "order", "total": 150, "n": n} for n in range(3)]
+    others = [{"kind": "refund", "total": 500, "n": 90}, {"kind": "order", "total": 5, "n": 91}]
+    await run_once([*matching[:2], others[0], matching[2], others[1]], expect=3)
+    # published while the service is down: read after the restart, nothing read twice
+    later = [{"kind": "order", "total": 101, "n": n} for n in (3, 4)]
+    await send(stack, topic, [later[0], {"kind": "other"}, later[1]])
+    await run_once([], expect=5)
+
+    runs = await stack.runs_of("on-orders")
+    assert sorted(r.input["n"] for r in runs) == [0, 1, 2, 3, 4]
+    assert len({r.idempotency_key for r in runs}) == 5
+    assert {r.input["from"] for r in runs} == {topic}
+    for run in runs:
+        assert (await stack.wait_run(run.run_id)).status == "succeeded"
+
+
+async def _subscribed(services: object, topic: str) -> bool:
+    probe = getattr(services, "subscribed", None)
+    return bool(probe and topic in probe())
+
+
+async def test_a_redelivered_message_starts_no_second_run(stack: Stack) -> None:
+    topic = f"ext.redeliver.{uuid.uuid4().hex[:8]}"
+    await stack.publish(workflow("keyed", [
+        {"id": "by-key", "type": "event", "topic": topic, "key": "{{ message.id }}"},
+        {"id": "by-offset", "type": "event", "topic": topic},
+    ]))  # fmt: skip
+    triggers = EventTriggers(store=stack.triggers, bus=stack.bus,
+                             definitions=Definitions(stack.triggers),
+                             outbox_claim=timedelta(seconds=30))  # fmt: skip
+    assert topic in await triggers.refresh()
+    message = Incoming(topic=topic, partition=0, offset=7, key=None, value=b'{"id": "A-1"}')
+    first = await triggers.handle([message])
+    assert [o.created for o in first] == [True, True]
+    again = await triggers.handle([message])  # at-least-once: the same record again
+    assert [o.created for o in again] == [False, False]
+    assert {o.run.run_id for o in again} == {o.run.run_id for o in first}
+    # the same business key at another offset: the key trigger dedupes, the other does not
+    moved = Incoming(topic=topic, partition=1, offset=3, key=None, value=b'{"id": "A-1"}')
+    third = await triggers.handle([moved])
+    assert [o.created for o in third] == [False, True]
+
+
+async def test_dev_events_feed_the_trigger_through_the_in_process_bus(stack: Stack) -> None:
+    topic = f"dev.orders.{uuid.uuid4().hex[:8]}"
+    await stack.publish(orders_workflow("dev-orders", topic))
+    bus = InMemoryBus()
+    await bus.start()
+    store = await PostgresTriggerStore.connect(stack.dsn, role=APP_ROLE)
+    services = services_of(settings=TriggerSettings(**FAST), store=store, bus=bus,  # type: ignore[arg-type]
+                           dev_events=True)  # fmt: skip
+    app = create_app(services, Authenticator(admin_token="dev"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_trigger(services=services, stop=stop, serve_http=False))
+    auth = {"Authorization": "Bearer dev"}
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://dev") as http:  # fmt: skip
+            await stack.until(lambda: _subscribed(services, topic), "the subscription")
+            for total in (50, 150, 250):
+                body = {"kind": "order", "total": total, "n": total}
+                response = await http.post(f"/events/{topic}", json=body, headers=auth)
+                assert response.status_code == 202, response.text
+
+            async def two() -> bool:
+                return len(await stack.runs_of("dev-orders")) == 2
+
+            await stack.until(two, "two runs")
+            assert (await http.post(f"/events/{topic}", json={})).status_code == 401
+            doc = (await http.get("/asyncapi.json", headers=auth)).json()
+            addresses = {c["address"] for c in doc["channels"].values()}
+            assert topic in addresses
+            assert doc["asyncapi"].startswith("3.")
+    finally:
+        stop.set()
+        await task
+        await store.close()
+        await bus.close()
+    runs = await stack.runs_of("dev-orders")
+    assert sorted(r.input["n"] for r in runs) == [150, 250]

@@ -1,0 +1,135 @@
+"""Webhooks: a bad or stale signature starts nothing; one delivery starts one run."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from tideflow.trigger.signatures import tideflow_headers
+
+from .conftest import Stack, workflow
+
+pytestmark = pytest.mark.integration
+
+SECRET = "hook-secret-1"
+
+
+@pytest.fixture(autouse=True)
+def hook_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIDEFLOW_SECRET_ORDERS_HOOK", SECRET)
+    monkeypatch.setenv("TIDEFLOW_SECRET_GH_HOOK", SECRET)
+
+
+def signed(body: bytes, *, secret: str = SECRET, age: int = 0, delivery: str | None = None,
+           content_type: str = "application/json") -> dict[str, str]:  # fmt: skip
+    headers = tideflow_headers(secret, body, int(time.time()) - age)
+    headers["Content-Type"] = content_type
+    if delivery:
+        headers["X-Tideflow-Delivery"] = delivery
+    return headers
+
+
+async def test_bad_signatures_start_nothing_and_a_repeated_delivery_starts_one_run(
+    stack: Stack,
+) -> None:
+    await stack.publish(workflow("hooked", [
+        {"id": "orders", "type": "webhook", "secret": "ORDERS_HOOK"},
+    ]))  # fmt: skip
+    body = json.dumps({"order": 7, "total": 120}).encode()
+    url = "/hooks/hooked/orders"
+
+    for headers in (
+        {"Content-Type": "application/json"},  # unsigned
+        signed(body, secret="wrong"),  # another secret
+        signed(body, age=301),  # stale (replayed later)
+        signed(body, age=-301),  # from the future
+        signed(b'{"order": 8}'),  # signature of another body
+    ):
+        response = await stack.http.post(url, content=body, headers=headers)
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "BAD_SIGNATURE"
+    assert await stack.runs_of("hooked") == []
+
+    first = await stack.http.post(url, content=body, headers=signed(body, delivery="dlv-1"))
+    assert first.status_code == 202, first.text
+    run_id = first.json()["runId"]
+    again = await stack.http.post(url, content=body, headers=signed(body, delivery="dlv-1"))
+    assert again.status_code == 202
+    assert again.json() == {"runId": run_id}
+    record = await stack.wait_run(run_id)
+    assert record.status == "succeeded"
+    assert record.output == {"order": 7, "total": 120}
+    other = await stack.http.post(url, content=body, headers=signed(body, delivery="dlv-2"))
+    assert other.json()["runId"] != run_id
+    assert len(await stack.runs_of("hooked")) == 2
+
+    missing = await stack.http.post("/hooks/hooked/nope", content=body, headers=signed(body))
+    assert missing.status_code == 404
+    assert (await stack.http.post("/hooks/nowhere/orders", content=body,
+                                  headers=signed(body))).status_code == 404  # fmt: skip
+
+
+async def test_input_and_idempotency_key_templates_and_the_github_scheme(stack: Stack) -> None:
+    await stack.publish(workflow("gh", [
+        {"id": "push", "type": "webhook", "secret": "GH_HOOK", "scheme": "github",
+         "input": {"repo": "{{ body.repository.name }}",
+                   "event": "{{ headers['x-github-event'] }}"},
+         "idempotencyKey": "{{ body.after }}"},
+    ]))  # fmt: skip
+    body = json.dumps({"repository": {"name": "tideflow"}, "after": "abc123"}).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": signature, "X-GitHub-Event": "push",
+               "Content-Type": "application/json"}  # fmt: skip
+    first = await stack.http.post("/hooks/gh/push", content=body, headers=headers)
+    assert first.status_code == 202, first.text
+    # GitHub's redelivery has a new delivery id but the same commit: the key template wins
+    again = await stack.http.post("/hooks/gh/push", content=body,
+                                  headers={**headers, "X-GitHub-Delivery": "other"})  # fmt: skip
+    assert again.json()["runId"] == first.json()["runId"]
+    record = await stack.wait_run(first.json()["runId"])
+    assert record.output == {"repo": "tideflow", "event": "push"}
+    forged = {**headers, "X-Hub-Signature-256": "sha256=00"}
+    bad = await stack.http.post("/hooks/gh/push", content=body, headers=forged)
+    assert bad.status_code == 401
+
+
+async def test_input_schema_pause_resume_and_superseded_triggers(stack: Stack) -> None:
+    document = workflow("typed", [{"id": "in", "type": "webhook", "secret": "ORDERS_HOOK"}],
+                        input={"type": "object", "required": ["order"]})  # fmt: skip
+    await stack.publish(document)
+    bad = b'{"nothing": 1}'
+    response = await stack.http.post("/hooks/typed/in", content=bad, headers=signed(bad))
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "INPUT_INVALID"
+
+    paused = await stack.http.post("/workflows/typed/triggers/in/pause", headers=stack.auth)
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["paused"] is True
+    good = b'{"order": 1}'
+    refused = await stack.http.post("/hooks/typed/in", content=good, headers=signed(good))
+    assert refused.status_code == 409
+    resumed = await stack.http.post("/workflows/typed/triggers/in/resume", headers=stack.auth)
+    assert resumed.json()["paused"] is False
+    accepted = await stack.http.post("/hooks/typed/in", content=good, headers=signed(good))
+    assert accepted.status_code == 202
+
+    # a new version without the trigger removes it; archiving removes all
+    await stack.publish(
+        workflow("typed", [{"id": "in2", "type": "webhook", "secret": "ORDERS_HOOK"}])
+    )
+    gone = await stack.http.post("/hooks/typed/in", content=good, headers=signed(good))
+    assert gone.status_code == 404
+    listed = await stack.http.get("/workflows/typed/triggers", headers=stack.auth)
+    assert [t["id"] for t in listed.json()["items"]] == ["in2"]
+    await stack.store.set_archived("typed", True)
+    assert (await stack.http.get("/workflows/typed/triggers", headers=stack.auth)).json() == {
+        "items": []
+    }
+    await stack.store.set_archived("typed", False)
+    listed = await stack.http.get("/workflows/typed/triggers", headers=stack.auth)
+    assert [t["id"] for t in listed.json()["items"]] == ["in2"]
+    assert (await stack.http.get("/workflows/typed/triggers")).status_code == 401
