@@ -35,6 +35,9 @@ TABLES = [
     "timers",
     "processed_commands",
     "run_logs",
+    "approvals",
+    "approval_decisions",
+    "triggers",
 ]
 
 
