@@ -19,7 +19,13 @@ from tideflow.bus import KafkaBus, Topics
 from tideflow.core import parse_definition
 from tideflow.scheduler.app import run_scheduler
 from tideflow.scheduler.settings import SchedulerSettings
-from tideflow.store import APP_ROLE, PostgresEventStore, PostgresTriggerStore, RunRecord
+from tideflow.store import (
+    APP_ROLE,
+    PostgresEventStore,
+    PostgresTriggerStore,
+    RunFilter,
+    RunRecord,
+)
 from tideflow.store.testing import Databases, with_database
 from tideflow.trigger.app import create_app, services_of
 from tideflow.trigger.handlers import Services
@@ -59,11 +65,9 @@ class Stack:
         return (await self.store.publish(name)).version
 
     async def runs_of(self, workflow_id: str) -> list[RunRecord]:
-        async with self.store._pool.acquire() as connection:
-            rows = await connection.fetch(
-                "SELECT run_id FROM runs WHERE workflow_id = $1 ORDER BY started_at", workflow_id
-            )
-        return [await self.store.get_run(row["run_id"]) for row in rows]
+        """Every run of the workflow, oldest first."""
+        page = await self.store.list_runs(RunFilter(workflow_id=workflow_id), limit=1000)
+        return sorted(page.runs, key=lambda r: (r.started_at, r.run_id))
 
     async def until(self, probe: Callable[[], Any], what: str, timeout: float = 30) -> Any:
         deadline = time.monotonic() + timeout

@@ -52,11 +52,7 @@ async def replicas(stack: Stack) -> AsyncIterator[tuple[FakeClock, list[CronLoop
 
 
 async def cron_keys(stack: Stack, workflow_id: str) -> Counter[str]:
-    async with stack.store._pool.acquire() as connection:
-        rows = await connection.fetch(
-            "SELECT idempotency_key FROM runs WHERE workflow_id = $1", workflow_id
-        )
-    return Counter(row["idempotency_key"] for row in rows)
+    return Counter(str(r.idempotency_key) for r in await stack.runs_of(workflow_id))
 
 
 def key(trigger: str, tick: datetime) -> str:
