@@ -281,3 +281,49 @@ def test_run_get_points_at_the_child_run(dev: Dev, tmp_path: Path) -> None:
     assert listed[1].startswith(kid["runId"])
     dev.tide("run", "signal", kid["runId"], "go")
     assert wait_status(dev, run_id, "succeeded")["steps"][0]["childRunId"] == kid["runId"]
+
+
+def test_http_nodes_reach_local_services_but_not_the_platform(dev: Dev, tmp_path: Path) -> None:
+    """Under `tide dev` loopback is reachable (local services are the point), except the
+    listeners of tide dev itself, however the URL spells them."""
+    import http.server
+    import threading
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"hello": self.headers.get("Idempotency-Key")}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    local = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=local.serve_forever, daemon=True).start()
+    try:
+        doc = tmp_path / "egress.yaml"
+        doc.write_text(json.dumps({
+            "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "egress"},
+            "spec": {
+                "nodes": [
+                    {"id": "local", "type": "http", "idempotencyKey": "k-{{ input.n }}",
+                     "config": {"url": f"http://127.0.0.1:{local.server_port}/x"}},
+                    {"id": "own", "type": "http", "retry": {"maxAttempts": 1},
+                     "config": {"url": f"http://2130706433:{dev.port}/healthz"}},
+                ],
+                "edges": [{"from": "local", "to": "own"}],
+            },
+        }))  # fmt: skip
+        dev.tide("workflow", "apply", "-f", str(doc), "--publish")
+        run = dev.json("run", "start", "egress", "--input", '{"n": 7}')
+        final = wait_status(dev, run["runId"], "failed")
+        steps = {s["nodeId"]: s for s in final["steps"]}
+        assert steps["local"]["status"] == "succeeded"
+        assert steps["local"]["output"]["body"] == {"hello": "k-7"}
+        assert steps["own"]["error"]["type"] == "EgressDenied"
+        assert "listener of this Tideflow deployment" in steps["own"]["error"]["message"]
+    finally:
+        local.shutdown()
