@@ -49,16 +49,20 @@ def test_tide_bench_prints_one_json_line_per_workload_and_the_settings() -> None
 
 
 @pytest.mark.parametrize(
-    ("env", "missing"),
+    ("stacks", "env", "missing"),
     [
-        ({"TIDEFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:9"}, "needs Kafka"),
-        ({"TIDEFLOW_DATABASE_URL": "postgresql://tideflow@127.0.0.1:9/tideflow"}, "needs Postgres"),
+        (["--stack", "kafka"], {"TIDEFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:9"}, "needs Kafka"),
+        (["--stack", "kafka"],
+         {"TIDEFLOW_DATABASE_URL": "postgresql://tideflow@127.0.0.1:9/tideflow"},
+         "needs Postgres"),
+        ([], {"TIDEFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:9"}, "needs Kafka"),  # before embedded
     ],
-)
-def test_kafka_stack_without_infra_ends_in_one_sentence(env: dict[str, str], missing: str) -> None:
+)  # fmt: skip
+def test_kafka_stack_without_infra_ends_in_one_sentence(
+    stacks: list[str], env: dict[str, str], missing: str
+) -> None:
     done = subprocess.run(
-        [TIDE, "bench", "--stack", "kafka", "--workloads", "W3", "--scale", "0.1",
-         "--repetitions", "1"],
+        [TIDE, "bench", *stacks, "--workloads", "W3", "--scale", "0.1", "--repetitions", "1"],
         capture_output=True, text=True, timeout=60, check=False, env={**os.environ, **env},
     )  # fmt: skip
     assert done.returncode == 1

@@ -13,7 +13,7 @@ from tidebench import _report as report
 from tidebench._client import ApiClient, BenchError
 from tidebench._probe import kafka_probe, postgres_probe
 from tidebench._profile import Profiler, hottest
-from tidebench._stacks import EmbeddedStack, KafkaStack, Stack
+from tidebench._stacks import EmbeddedStack, KafkaStack, Stack, require_infra
 from tidebench._workloads import (
     CHAIN_LENGTH,
     DOCUMENTS,
@@ -71,6 +71,8 @@ def select(prefixes: list[str]) -> tuple[str, ...]:
 async def run_bench(options: BenchOptions) -> list[dict[str, Any]]:
     """Run every selected workload on every selected stack; returns the workload lines."""
     lines: list[dict[str, Any]] = []
+    if "kafka" in options.stacks:  # before the embedded run, not after it
+        await require_infra(options.database_url, options.kafka_bootstrap)
     for name in options.stacks:
         async with _stack(name, options) as stack:
             lines += await _bench_stack(stack, options)

@@ -200,7 +200,7 @@ class KafkaStack:
         self.stack: Stack | None = None
 
     async def __aenter__(self) -> Stack:
-        await _require_infra(self._admin_url, self._bootstrap)
+        await require_infra(self._admin_url, self._bootstrap)
         token = secrets.token_urlsafe(16)
         dsn = with_database(self._admin_url, self._database)
         await _create_database(self._admin_url, self._database)
@@ -268,7 +268,7 @@ INFRA_HINT = (
 )
 
 
-async def _require_infra(admin_url: str, bootstrap: str) -> None:
+async def require_infra(admin_url: str, bootstrap: str) -> None:
     """Fail in one sentence, before starting anything, when Kafka or Postgres is down."""
     host, _, port = bootstrap.split(",", maxsplit=1)[0].strip().rpartition(":")
     try:
