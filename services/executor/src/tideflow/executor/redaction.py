@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from typing import Any
 from urllib.parse import quote, quote_plus
+
+import orjson
 
 MASK = "[redacted]"
 
@@ -42,7 +45,7 @@ class Redactor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._known: frozenset[str] = frozenset()
-        self._ordered: tuple[str, ...] = ()
+        self._pattern: re.Pattern[str] | None = None
 
     def learn(self, values: Any) -> None:
         """Remember these secret values (strings; empty ones are ignored)."""
@@ -51,30 +54,44 @@ class Redactor:
             return
         with self._lock:
             known = self._known | found
-            # longest first, so a secret that contains another is masked whole
-            self._ordered = tuple(sorted(known, key=len, reverse=True))
+            # one alternation, longest first, so a secret that contains another is masked
+            # whole and a text is scanned once whatever the number of secrets
+            ordered = sorted(known, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
             self._known = frozenset(known)
 
     @property
     def empty(self) -> bool:
-        return not self._ordered
+        return self._pattern is None
 
     def text(self, text: str) -> str:
-        for value in self._ordered:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(MASK, text)
 
     def value(self, value: Any) -> Any:
-        """`value` (JSON data) with every string, key included, redacted."""
-        if not self._ordered:
+        """`value` (JSON data) with every string, key included, redacted.
+
+        The value is encoded once and searched; only one that holds a secret is walked
+        (the escaped forms are among those learned, so the encoding finds them all).
+        """
+        if self._pattern is None or value is None or isinstance(value, bool | int | float):
             return value
+        try:
+            encoded = orjson.dumps(value).decode()
+        except TypeError:
+            encoded = None
+        if encoded is not None and self._pattern.search(encoded) is None:
+            return value
+        return self._walk(value)
+
+    def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {self.text(str(k)): self.value(v) for k, v in value.items()}
+            return {self.text(str(k)): self._walk(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self.value(v) for v in value]
+            return [self._walk(v) for v in value]
         return value
 
 

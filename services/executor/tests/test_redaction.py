@@ -1,0 +1,72 @@
+"""The redactor masks every form a secret takes on the way out, and nothing else."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from tideflow.executor.redaction import MASK, Redactor, install_log_redaction, remove_log_redaction
+
+pytestmark = pytest.mark.unit
+
+SECRET = 'pa ss/wörd"+&'
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    found = Redactor()
+    found.learn([SECRET, "", "ab-short", None])
+    return found
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        SECRET,
+        quote(SECRET, safe=""),
+        quote_plus(SECRET),
+        'pa ss/w\\u00f6rd\\"+&',
+        SECRET.encode().decode("latin-1"),
+    ],
+)
+def test_every_form_is_masked(redactor: Redactor, form: str) -> None:
+    assert redactor.text(f"GET https://x/?k={form} failed") == f"GET https://x/?k={MASK} failed"
+
+
+def test_values_are_walked_only_when_they_hold_a_secret(redactor: Redactor) -> None:
+    clean = {"a": ["b", 1, None, {"c": True}]}
+    assert redactor.value(clean) is clean
+    leaked = {"headers": {"authorization": f"Bearer {SECRET}"}, SECRET: [SECRET, 2]}
+    assert redactor.value(leaked) == {
+        "headers": {"authorization": f"Bearer {MASK}"},
+        MASK: [MASK, 2],
+    }
+    assert redactor.value("ab-short and more") == f"{MASK} and more"
+    assert Redactor().value(leaked) is leaked  # knows no secret: nothing to do
+
+
+def test_log_records_are_redacted_as_they_are_made(redactor: Redactor) -> None:
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(self.format(record))
+
+    logger = logging.getLogger("tideflow.test.redaction")
+    logger.addHandler(keep := Keep())
+    logger.setLevel(logging.INFO)
+    install_log_redaction(redactor)
+    try:
+        logger.info("calling with %s", SECRET)
+        try:
+            int(f"bad key {SECRET}")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        remove_log_redaction(redactor)
+        logger.removeHandler(keep)
+    assert seen[0] == f"calling with {MASK}"
+    assert SECRET not in seen[1]
+    assert f"bad key {MASK}" in seen[1]  # int()'s message quotes the text
