@@ -7,7 +7,7 @@ import logging
 import pytest
 from aiokafka import errors
 
-from tideflow.bus._quiet import COORDINATOR_LOGGER, quiet_startup_noise
+from tideflow.bus._quiet import COORDINATOR_LOGGER, FETCHER_LOGGER, quiet_startup_noise
 
 pytestmark = pytest.mark.unit
 
@@ -34,6 +34,16 @@ def test_expected_errors_are_dropped_during_the_grace_period(coordinator_log) ->
     )
     assert coordinator_log.records == []
     assert noise.dropped == before + 4
+
+
+def test_a_new_topic_without_a_leader_yet_is_expected(caplog) -> None:
+    caplog.set_level(logging.INFO, logger=FETCHER_LOGGER)
+    quiet_startup_noise(grace_s=60)
+    fetcher = logging.getLogger(FETCHER_LOGGER)
+    fetcher.error("Failed fetch offsets from %s: %s", 1, errors.NotLeaderForPartitionError())
+    assert caplog.records == []
+    fetcher.error("Failed fetch offsets from %s: %s", 1, errors.KafkaConnectionError())
+    assert len(caplog.records) == 1
 
 
 def test_other_errors_still_show(coordinator_log) -> None:

@@ -4,9 +4,11 @@ Against a fresh Kafka the group coordinator does not exist until the offsets top
 been created, so every consumer's first coordinator lookups fail with a retriable
 `GroupCoordinatorNotAvailableError` (or "not coordinator" / "load in progress") that
 aiokafka logs at ERROR, and the coordinator it found first is then "marked dead" (a
-WARNING) while the offsets topic moves in; aiokafka retries on its own. These alarming
-lines call for no action, so they are dropped for a grace period after the bus starts;
-a coordinator still missing after that is a real problem and is logged as before.
+WARNING) while the offsets topic moves in. Likewise a topic the bus has just created
+has no partition leader for a moment, so the first offset fetch fails with "not leader"
+(ERROR). aiokafka retries all of these on its own. These alarming lines call for no
+action, so they are dropped for a grace period after the bus starts; the same errors
+after that are real problems and are logged as before.
 """
 
 from __future__ import annotations
@@ -17,17 +19,21 @@ import time
 from aiokafka import errors
 
 COORDINATOR_LOGGER = "aiokafka.consumer.group_coordinator"
+FETCHER_LOGGER = "aiokafka.consumer.fetcher"
 EXPECTED_AT_START = (
     errors.GroupCoordinatorNotAvailableError,
     errors.NotCoordinatorForGroupError,
     errors.GroupLoadInProgressError,
+    errors.NotLeaderForPartitionError,
+    errors.LeaderNotAvailableError,
+    errors.UnknownTopicOrPartitionError,
 )
 MARKED_DEAD = "Marking the coordinator dead"
 GRACE_S = 60.0
 
 
 class StartupNoiseFilter(logging.Filter):
-    """Drops retriable coordinator lookup failures until `quiet_until` (monotonic)."""
+    """Drops the expected retriable start-up errors until `quiet_until` (monotonic)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -47,11 +53,13 @@ class StartupNoiseFilter(logging.Filter):
 
 
 def quiet_startup_noise(grace_s: float = GRACE_S) -> StartupNoiseFilter:
-    """Install (once per process) or extend the filter; returns it."""
-    logger = logging.getLogger(COORDINATOR_LOGGER)
-    found = next((f for f in logger.filters if isinstance(f, StartupNoiseFilter)), None)
+    """Install (once per process, on aiokafka's coordinator and fetcher loggers) or extend
+    the filter; returns it."""
+    coordinator = logging.getLogger(COORDINATOR_LOGGER)
+    found = next((f for f in coordinator.filters if isinstance(f, StartupNoiseFilter)), None)
     if found is None:
         found = StartupNoiseFilter()
-        logger.addFilter(found)
+        for name in (COORDINATOR_LOGGER, FETCHER_LOGGER):
+            logging.getLogger(name).addFilter(found)
     found.quiet_until = max(found.quiet_until, time.monotonic() + grace_s)
     return found
