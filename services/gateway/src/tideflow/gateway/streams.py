@@ -23,6 +23,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from tideflow.auth import AuthError
 from tideflow.gateway import schemas, views
 from tideflow.gateway.auth import Role, as_api_error
+from tideflow.gateway.budget import ValueBudget
 from tideflow.gateway.deps import PrincipalDep, Services, ServicesDep, ws_services
 from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.gateway.runs import TERMINAL, RunId, load_run
@@ -63,7 +64,9 @@ async def _follow_events(
             events = await services.store.read(run_id, after, BATCH, tenant_id=tenant_id)
             for stored in events:
                 after = stored.seq
-                yield _sse(views.event_view(stored))
+                # each event on its own budget: a huge one is a marker, never a 60 MB frame
+                budget = ValueBudget(services.settings.limits)
+                yield _sse(views.event_view(stored, budget))
                 if stored.type in TERMINAL_EVENTS:
                     return
             if events:
