@@ -41,12 +41,14 @@ async def test_seal_and_open_bind_the_tenant_and_the_name(key_file: LocalKeyFile
 def test_the_key_file_is_private_and_survives_a_reload(tmp_path: Path) -> None:
     path = tmp_path / "kek.json"
     first = LocalKeyFile(path)
+    assert not path.exists()  # nothing is written until a key is needed
+    assert first.current_kek_id
     assert path.stat().st_mode & 0o777 == 0o600
     again = LocalKeyFile(path)
     assert again.current_kek_id == first.current_kek_id
     path.write_text("{not json")
     with pytest.raises(KeyProviderError):
-        LocalKeyFile(path)
+        _ = LocalKeyFile(path).current_kek_id
 
 
 async def test_rotation_rewraps_every_secret_while_reads_keep_working(

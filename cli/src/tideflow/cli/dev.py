@@ -77,6 +77,10 @@ def dev(
     data_dir.mkdir(parents=True, exist_ok=True)
     token = admin_token(data_dir)
     os.environ["TIDEFLOW_ADMIN_TOKEN"] = token
+    # secrets and JWT signing keys are sealed with a key file kept next to the data; rate
+    # limits use in-process buckets (no Redis in the embedded default)
+    os.environ.setdefault("TIDEFLOW_SECURITY_KEY_FILE", str(data_dir / "keys" / "kek.json"))
+    os.environ.setdefault("TIDEFLOW_SECURITY_RATE_LIMITER", "memory")
     postgres = None
     if not os.environ.get("TIDEFLOW_DATABASE_URL"):
         postgres = EmbeddedPostgres(

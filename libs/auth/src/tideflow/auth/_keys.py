@@ -59,7 +59,21 @@ class LocalKeyFile:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._current, self._keys = self._load_or_create()
+        self._loaded: tuple[str, dict[str, bytes]] | None = None
+
+    @property
+    def _current(self) -> str:
+        return self._state()[0]
+
+    @property
+    def _keys(self) -> dict[str, bytes]:
+        return self._state()[1]
+
+    def _state(self) -> tuple[str, dict[str, bytes]]:
+        """Read (or create) the file on first use, so merely wiring a service writes nothing."""
+        if self._loaded is None:
+            self._loaded = self._load_or_create()
+        return self._loaded
 
     def _load_or_create(self) -> tuple[str, dict[str, bytes]]:
         if not self._path.exists():
@@ -96,12 +110,12 @@ class LocalKeyFile:
         key_id = _new_kek_id()
         keys = {**self._keys, key_id: AESGCM.generate_key(bit_length=256)}
         self._write(key_id, keys)
-        self._current, self._keys = key_id, keys
+        self._loaded = (key_id, keys)
         return key_id
 
     def reload(self) -> None:
         """Pick up a rotation done by another process (e.g. `tide secret rotate`)."""
-        self._current, self._keys = self._load_or_create()
+        self._loaded = self._load_or_create()
 
     async def wrap(self, data_key: bytes, context: Mapping[str, str]) -> WrappedKey:
         nonce = secrets.token_bytes(_NONCE)

@@ -18,12 +18,25 @@ from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tideflow.bus import Bus
-from tideflow.gateway import catalog, health, runs, schemas, streams, ui, workflows
+from tideflow.gateway import (
+    audit_routes,
+    catalog,
+    credentials,
+    health,
+    runs,
+    schemas,
+    secret_routes,
+    streams,
+    tenants,
+    ui,
+    workflows,
+)
 from tideflow.gateway.auth import Authenticator
 from tideflow.gateway.deps import Services
 from tideflow.gateway.errors import install_error_handlers
 from tideflow.gateway.limits import BodyLimit
 from tideflow.gateway.metrics import GatewayMetrics
+from tideflow.gateway.security import build_security
 from tideflow.gateway.settings import GatewaySettings
 from tideflow.runtime import EmbeddedServer
 from tideflow.store import EventStore
@@ -107,21 +120,24 @@ def create_app(
         redoc_url=None,
         responses=ERROR_RESPONSES,
     )
-    if authenticator is None:
-        admin = settings.admin_token
-        authenticator = Authenticator(admin_token=admin.get_secret_value() if admin else None)
-    app.state.authenticator = authenticator
+    security = build_security(settings, store, store, store, authenticator)
+    app.state.authenticator = security.authenticator
     app.state.services = Services(
         settings=settings,
         store=store,
         bus=bus,
-        authenticator=authenticator,
+        authenticator=security.authenticator,
+        security=security,
         metrics=metrics,
     )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(workflows.router)
     app.include_router(runs.router)
+    app.include_router(tenants.router)
+    app.include_router(credentials.router)
+    app.include_router(secret_routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(streams.router)
     if extend is not None:
         extend(app)

@@ -18,6 +18,7 @@ from tideflow.auth import current_principal
 from tideflow.bus import Bus
 from tideflow.gateway.auth import Authenticator, Principal
 from tideflow.gateway.metrics import GatewayMetrics
+from tideflow.gateway.security import REQUEST_SOURCE, Security
 from tideflow.gateway.settings import GatewaySettings
 from tideflow.gateway.versions import VersionCache
 from tideflow.store import EventStore
@@ -36,6 +37,7 @@ class Services:
     store: EventStore
     bus: Bus
     authenticator: Authenticator
+    security: Security
     metrics: GatewayMetrics
     bus_health: BusHealth = field(default_factory=BusHealth)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -72,8 +74,13 @@ def ws_services(websocket: WebSocket) -> Services:
 
 
 async def principal(request: Request) -> Principal:
-    """The caller, from its `Authorization` header; 401 when missing or invalid."""
-    return await current_principal(request)
+    """The caller, from its `Authorization` header (401 when missing or invalid), after
+    taking one token of its tenant's API rate limit (429 when exhausted)."""
+    caller = await current_principal(request)
+    REQUEST_SOURCE.set(request.client.host if request.client else None)
+    found: Services = request.app.state.services
+    await found.security.check_rate(caller.tenant_id, "api")
+    return caller
 
 
 ServicesDep = Annotated[Services, Depends(services)]

@@ -307,6 +307,12 @@ async def replay(
         new_input=body.input,
         input_given="input" in body.model_fields_set,
     )
+    await services.security.audit(
+        principal,
+        "run.replay",
+        f"run/{started.run_id}",
+        details={"source": run_id, "fromSeq": body.from_seq},
+    )
     return views.run_view(started, [], _budget(services))
 
 
@@ -380,6 +386,9 @@ async def cancel(
         by=principal.subject,
     )
     await _send(services, command, run.tenant_id)
+    await services.security.audit(
+        principal, "run.cancel", f"run/{run_id}", details={"reason": body.reason}
+    )
     return schemas.Accepted(run_id=run_id, command_id=command.command_id)
 
 
@@ -428,4 +437,7 @@ async def signal(
         data=body.data,
     )
     await _send(services, command, run.tenant_id)
+    await services.security.audit(
+        principal, "run.signal", f"run/{run_id}", details={"signal": name}
+    )
     return schemas.Accepted(run_id=run_id, command_id=command.command_id)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +15,45 @@ from tideflow.settings import (
     ObservabilitySettings,
     RedisSettings,
 )
+
+
+class SecuritySettings(BaseSettings):
+    """`TIDEFLOW_SECURITY_*`: key providers, token lifetimes and rate limiting."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_SECURITY_", extra="ignore")
+
+    key_file: Path = Field(
+        default=Path(".tideflow/keys/kek.json"),
+        description="Local key-encryption keys (created 0600 when missing); used unless "
+        "`kms_key_id` is set. Fine for `tide dev` and one node; use KMS in production.",
+    )
+    kms_key_id: str | None = Field(
+        default=None, description="AWS KMS key (id, ARN or alias) that wraps data keys."
+    )
+    kms_region: str = Field(default="us-east-1", description="AWS region of the KMS key.")
+    kms_endpoint: str | None = Field(
+        default=None, description="Another KMS endpoint (a local stand-in, a VPC endpoint)."
+    )
+    access_token_ttl: Duration = Field(
+        default=timedelta(minutes=15), description="Lifetime of JWT access tokens."
+    )
+    refresh_token_ttl: Duration = Field(
+        default=timedelta(days=7), description="Lifetime of refresh tokens."
+    )
+    signing_key_rotation: Duration = Field(
+        default=timedelta(days=1), description="How often the JWT signing key is replaced."
+    )
+    rate_limiter: Literal["redis", "memory"] = Field(
+        default="redis",
+        description="`redis`: token buckets shared by every gateway replica; `memory`: one "
+        "process (`tide dev`).",
+    )
+    api_requests_per_second: float | None = Field(
+        default=None, gt=0, description="Default API request limit per tenant (none: unlimited)."
+    )
+    run_starts_per_second: float | None = Field(
+        default=None, gt=0, description="Default run-start limit per tenant (none: unlimited)."
+    )
 
 
 class GatewaySettings(BaseSettings):
@@ -41,6 +81,7 @@ class GatewaySettings(BaseSettings):
         description="The built web app to serve under /ui/ (default: the one "
         "`scripts/install.sh` builds into the gateway package).",
     )
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

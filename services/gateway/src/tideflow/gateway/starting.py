@@ -179,6 +179,7 @@ async def start_run(
         raise _version_error(workflow_id, version)
     definition = _definition(services, tenant, published)
     _check_input(services, definition, input_value)
+    await services.security.check_rate(tenant, "runs")
     run_id = str(uuid.uuid4())
     command = StartRun(
         command_id=ids.start_command_id(run_id),
@@ -211,6 +212,12 @@ async def start_run(
             raise
         return _repeat(existing, idempotency_key, input_value, version)
     services.metrics.runs_started.labels(kind="start").inc()
+    await services.security.audit(
+        principal,
+        "run.start",
+        f"run/{run_id}",
+        details={"workflow": workflow_id, "version": published.version},
+    )
     return Started(stored, created=True)
 
 
@@ -224,6 +231,7 @@ async def replay_run(
     input_given: bool,
 ) -> RunRecord:
     """A new run continuing from the state of `source` after event `from_seq`."""
+    await services.security.check_rate(principal.tenant_id, "runs")
     records = await services.store.read(source.run_id, tenant_id=source.tenant_id)
     if not 1 <= from_seq <= len(records):
         raise ApiError(

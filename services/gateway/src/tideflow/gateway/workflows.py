@@ -243,6 +243,13 @@ async def publish(
         raise ApiError(404, ErrorCode.WORKFLOW_NOT_FOUND, f"no workflow {workflow_id!r}") from None
     except Immutable:
         raise _archived(workflow_id) from None
+    await services.security.audit(
+        principal,
+        "workflow.publish",
+        f"workflow/{workflow_id}/versions/{version.version}",
+        before=None if newest is None else newest.definition,
+        after=version.definition,
+    )
     return schemas.Published(workflow_id=workflow_id, version=version.version)
 
 
@@ -297,6 +304,10 @@ async def rollback(
     if record.archived:
         raise _archived(workflow_id)
     try:
+        newest = await services.store.get_version(workflow_id, tenant_id=principal.tenant_id)
+    except NotFound:
+        newest = None
+    try:
         published = await services.store.rollback(
             workflow_id, version, published_by=principal.subject, tenant_id=principal.tenant_id
         )
@@ -306,6 +317,14 @@ async def rollback(
         ) from None
     except Immutable:
         raise _archived(workflow_id) from None
+    await services.security.audit(
+        principal,
+        "workflow.rollback",
+        f"workflow/{workflow_id}/versions/{published.version}",
+        before=None if newest is None else newest.definition,
+        after=published.definition,
+        details={"rolledBackTo": version},
+    )
     return schemas.Published(workflow_id=workflow_id, version=published.version)
 
 

@@ -1,0 +1,193 @@
+"""The gateway's security wiring: key provider, keys, sessions, secrets, limits, audit.
+
+Built once per app from `SecuritySettings` over the store's identity, secret and audit
+ports. Rate limits are per tenant and per kind (`api`, `runs`): one tenant's bucket is
+never another's. A tenant's own limits (`PUT /tenants/{name}/limits`) win over the
+defaults from settings; they are cached for a few seconds so checking a limit costs no
+database round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tideflow.auth import (
+    Authenticator,
+    AwsKms,
+    Envelope,
+    InProcessRateLimiter,
+    KeyProvider,
+    KeyRing,
+    Limit,
+    LocalKeyFile,
+    Principal,
+    RateLimiter,
+    RedisRateLimiter,
+    Secrets,
+    Sessions,
+    env_secrets,
+)
+from tideflow.gateway.errors import ApiError, ErrorCode
+from tideflow.store import AuditEntry, AuditLog, Identities, NotFound, SecretStore, TenantRecord
+
+if TYPE_CHECKING:
+    from tideflow.gateway.settings import GatewaySettings, SecuritySettings
+
+LIMITS_TTL_SECONDS = 5.0
+
+REQUEST_SOURCE: ContextVar[str | None] = ContextVar("tideflow_request_source", default=None)
+"""The calling address, set by the principal dependency, for the audit log's `source`."""
+
+
+def key_provider(settings: SecuritySettings) -> KeyProvider:
+    """AWS KMS when a key is configured, else the local key file."""
+    if settings.kms_key_id:
+        return AwsKms(
+            settings.kms_key_id, region=settings.kms_region, endpoint_url=settings.kms_endpoint
+        )
+    return LocalKeyFile(settings.key_file)
+
+
+class RateLimited(ApiError):  # noqa: N818 - reads as the error code
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(
+            429,
+            ErrorCode.RATE_LIMITED,
+            f"the tenant's {what} limit is exhausted; retry after {retry_after} s",
+            {"retryAfter": retry_after},
+        )
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class TenantLimits:
+    """Tenant limits with a short cache; `put` makes a change visible at once here."""
+
+    identities: Identities
+    defaults: SecuritySettings
+    _cache: dict[str, tuple[float, TenantRecord | None]] = field(default_factory=dict)
+
+    async def get(self, tenant_id: str) -> TenantRecord | None:
+        now = time.monotonic()
+        cached = self._cache.get(tenant_id)
+        if cached is not None and now - cached[0] < LIMITS_TTL_SECONDS:
+            return cached[1]
+        try:
+            record: TenantRecord | None = await self.identities.get_tenant(tenant_id)
+        except NotFound:
+            record = None
+        self._cache[tenant_id] = (now, record)
+        return record
+
+    def put(self, record: TenantRecord) -> None:
+        self._cache[record.name] = (time.monotonic(), record)
+
+    async def rate(self, tenant_id: str, kind: str) -> float | None:
+        record = await self.get(tenant_id)
+        if kind == "runs":
+            own = record.run_starts_per_second if record else None
+            return own or self.defaults.run_starts_per_second
+        own = record.api_requests_per_second if record else None
+        return own or self.defaults.api_requests_per_second
+
+
+@dataclass(slots=True)
+class Security:
+    authenticator: Authenticator
+    keys: KeyRing
+    sessions: Sessions
+    secrets: Secrets
+    limiter: RateLimiter
+    limits: TenantLimits
+    identities: Identities
+    audit_log: AuditLog
+
+    async def check_rate(self, tenant_id: str, kind: str) -> None:
+        """Take one token of the tenant's `kind` bucket or refuse with 429."""
+        rate = await self.limits.rate(tenant_id, kind)
+        if rate is None:
+            return
+        decision = await self.limiter.acquire(f"{tenant_id}:{kind}", Limit.per_second(rate))
+        if not decision.allowed:
+            what = "run-start" if kind == "runs" else "API request"
+            raise RateLimited(what, decision.retry_after_seconds)
+
+    async def audit(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        *,
+        tenant_id: str | None = None,
+        before: object = None,
+        after: object = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        await self.audit_log.record_audit(
+            [
+                AuditEntry(
+                    tenant_id=tenant_id or principal.tenant_id,
+                    actor=principal.subject,
+                    action=action,
+                    resource=resource,
+                    source=REQUEST_SOURCE.get(),
+                    before=before,
+                    after=after,
+                    details=details,
+                )
+            ]
+        )
+
+
+def build_security(
+    settings: GatewaySettings,
+    store: Identities,
+    secret_store: SecretStore,
+    audit_log: AuditLog,
+    authenticator: Authenticator | None,
+) -> Security:
+    sec = settings.security
+    envelope = Envelope(key_provider(sec))
+    keys = KeyRing(
+        store,
+        envelope,
+        access_ttl=sec.access_token_ttl,
+        rotate_every=sec.signing_key_rotation,
+    )
+    if authenticator is None:
+        admin = settings.admin_token
+        authenticator = Authenticator(
+            admin_token=admin.get_secret_value() if admin else None,
+            identities=store,
+            keys=keys,
+        )
+    else:
+        authenticator.identities = authenticator.identities or store
+        authenticator.keys = authenticator.keys or keys
+    limiter: RateLimiter
+    if sec.rate_limiter == "redis":
+        from redis.asyncio import Redis  # noqa: PLC0415 - only the fleet setup needs it
+
+        limiter = RedisRateLimiter(Redis.from_url(settings.redis.url))
+    else:
+        limiter = InProcessRateLimiter()
+    sessions = Sessions(
+        identities=store,
+        authenticator=authenticator,
+        keys=keys,
+        refresh_ttl=sec.refresh_token_ttl,
+    )
+    return Security(
+        authenticator=authenticator,
+        keys=keys,
+        sessions=sessions,
+        secrets=Secrets(secret_store, envelope, env_fallback=env_secrets(os.environ)),
+        limiter=limiter,
+        limits=TenantLimits(store, sec),
+        identities=store,
+        audit_log=audit_log,
+    )

@@ -1,0 +1,207 @@
+"""Credentials over HTTP: API tokens, users, login, refresh rotation, JWKS, HTTP Basic,
+secrets (sealed at rest, never returned), the audit log and per-tenant rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+
+import asyncpg
+import jwt
+import pytest
+
+from .security_stack import ADMIN, Stack, start_stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def stack(store, tmp_path_factory) -> AsyncIterator[Stack]:
+    built, close = await start_stack(store, tmp_path_factory.mktemp("keys"))
+    yield built
+    await close()
+
+
+async def test_an_api_token_is_shown_once_stored_hashed_and_revoked_at_once(
+    stack: Stack, dsn: str
+) -> None:
+    token_id, token = await stack.new_token("acme", "viewer")
+    assert (await stack.call("GET", "/runs", token)).status_code == 200
+    listed = (await stack.call("GET", "/auth/tokens", stack.tenants["acme"].tokens["admin"])).json()
+    assert token not in str(listed)
+    owner = await asyncpg.connect(dsn)
+    try:
+        stored = await owner.fetchval(
+            "SELECT secret_hash FROM api_tokens WHERE token_id = $1", token_id
+        )
+    finally:
+        await owner.close()
+    assert stored
+    assert stored not in token
+    assert token.split("_", 2)[2] not in stored
+    revoked = await stack.call("DELETE", f"/auth/tokens/{token_id}", ADMIN)
+    assert revoked.status_code == 204
+    refused = await stack.call("GET", "/runs", token)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "UNAUTHENTICATED"
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+
+
+async def _user(stack: Stack, username: str, role: str = "editor") -> None:
+    body = {"username": username, "password": "correct-horse-9", "tenant": "acme", "role": role}
+    created = await stack.call("POST", "/users", ADMIN, json=body)
+    assert created.status_code == 201, created.text
+    assert "correct-horse-9" not in created.text
+
+
+async def test_login_gives_a_jwt_that_the_jwks_verifies(stack: Stack) -> None:
+    await _user(stack, "ann")
+    login = await stack.client.post(
+        "/auth/login", json={"username": "ann", "password": "correct-horse-9"}
+    )
+    assert login.status_code == 200, login.text
+    tokens = login.json()
+    assert tokens["expiresIn"] == 900
+    access = tokens["accessToken"]
+    jwks = (await stack.client.get("/.well-known/jwks.json")).json()
+    key = jwt.PyJWKSet.from_dict(jwks)[jwt.get_unverified_header(access)["kid"]]
+    claims = jwt.decode(access, key.key, algorithms=["ES256"], issuer="tideflow")
+    assert (claims["tenant"], claims["role"], claims["name"]) == ("acme", "editor", "ann")
+    assert claims["exp"] - claims["iat"] == 900
+    runs = await stack.call("GET", "/runs", access)
+    assert runs.status_code == 200
+    assert stack.tenants["beta"].run_id not in runs.text
+    for wrong in ({"username": "ann", "password": "nope"}, {"username": "nobody", "password": "x"}):
+        refused = await stack.client.post("/auth/login", json=wrong)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_refresh_rotates_and_a_reused_token_revokes_the_family(stack: Stack) -> None:
+    await _user(stack, "bob")
+    first = (
+        await stack.client.post(
+            "/auth/login", json={"username": "bob", "password": "correct-horse-9"}
+        )
+    ).json()
+    second = await stack.client.post("/auth/refresh", json={"refreshToken": first["refreshToken"]})
+    assert second.status_code == 200
+    rotated = second.json()
+    assert rotated["refreshToken"] != first["refreshToken"]
+    assert (await stack.call("GET", "/runs", rotated["accessToken"])).status_code == 200
+    reused = await stack.client.post("/auth/refresh", json={"refreshToken": first["refreshToken"]})
+    assert reused.status_code == 401
+    family_gone = await stack.client.post(
+        "/auth/refresh", json={"refreshToken": rotated["refreshToken"]}
+    )
+    assert family_gone.status_code == 401
+
+
+async def test_concurrent_refreshes_of_one_token_yield_one_winner(stack: Stack) -> None:
+    await _user(stack, "cat")
+    pair = (
+        await stack.client.post(
+            "/auth/login", json={"username": "cat", "password": "correct-horse-9"}
+        )
+    ).json()
+    answers = await asyncio.gather(
+        *(
+            stack.client.post("/auth/refresh", json={"refreshToken": pair["refreshToken"]})
+            for _ in range(5)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200, 401, 401, 401, 401]
+
+
+async def test_http_basic_for_service_accounts(stack: Stack) -> None:
+    _, token = await stack.new_token("acme", "viewer")
+    await _user(stack, "svc", role="viewer")
+    for user, secret in (("ci", token), ("svc", "correct-horse-9")):
+        basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
+        response = await stack.client.get("/runs", headers={"Authorization": f"Basic {basic}"})
+        assert response.status_code == 200, response.text
+    bad = base64.b64encode(b"svc:wrong-password").decode()
+    assert (
+        await stack.client.get("/runs", headers={"Authorization": f"Basic {bad}"})
+    ).status_code == 401
+
+
+async def test_secrets_are_sealed_at_rest_and_never_returned(stack: Stack, dsn: str) -> None:
+    admin = stack.tenants["acme"].tokens["admin"]
+    put = await stack.call("PUT", "/secrets/API_KEY", admin, json={"value": "sk-live-12345"})
+    assert put.status_code == 200
+    assert "sk-live-12345" not in put.text
+    assert put.json()["algorithm"] == "AES-256-GCM"
+    again = await stack.call("PUT", "/secrets/API_KEY", admin, json={"value": "sk-live-67890"})
+    assert again.json()["version"] == 2
+    listed = await stack.call("GET", "/secrets", admin)
+    assert "sk-live" not in listed.text
+    assert "API_KEY" in {s["name"] for s in listed.json()["items"]}
+    owner = await asyncpg.connect(dsn)
+    try:
+        row = await owner.fetchrow(
+            "SELECT ciphertext, wrapped_key FROM secrets WHERE tenant_id = 'acme' "
+            "AND name = 'API_KEY'"
+        )
+    finally:
+        await owner.close()
+    assert row is not None
+    assert b"sk-live" not in row["ciphertext"] + row["wrapped_key"]
+    bad_name = await stack.call("PUT", "/secrets/not-valid!", admin, json={"value": "x"})
+    assert bad_name.status_code == 422
+    assert (await stack.call("DELETE", "/secrets/API_KEY", admin)).status_code == 204
+    assert (await stack.call("DELETE", "/secrets/API_KEY", admin)).status_code == 404
+
+
+async def test_the_audit_log_records_who_did_what(stack: Stack) -> None:
+    admin = stack.tenants["acme"].tokens["admin"]
+    await stack.call("PUT", "/secrets/AUDITED", admin, json={"value": "v"})
+    await stack.client.post("/auth/login", json={"username": "nobody-here", "password": "x"})
+    items: list[dict] = []
+    cursor = None
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = (await stack.call("GET", "/audit", admin, params=params)).json()
+        items += page["items"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    ids = [i["id"] for i in items]
+    assert ids == sorted(ids, reverse=True)
+    assert len(set(ids)) == len(ids)
+    actions = {i["action"] for i in items}
+    assert {"token.create", "workflow.publish", "run.start", "secret.put"} <= actions
+    put = next(
+        i for i in items if i["action"] == "secret.put" and i["resource"] == "secret/AUDITED"
+    )
+    assert put["actor"] == "token:admin"
+    assert put["source"] == "127.0.0.1"
+    assert "v" not in (put["after"], put["before"])
+    publish = next(i for i in items if i["action"] == "workflow.publish")
+    assert publish["after"]["metadata"]["name"]
+    bad = await stack.call("GET", "/audit", admin, params={"cursor": "!!"})
+    assert bad.status_code == 400
+    failed = (await stack.call("GET", "/audit", ADMIN, params={"limit": 500})).json()["items"]
+    assert any(i["action"] == "login.failed" for i in failed)
+
+
+async def test_rate_limits_are_per_tenant_with_retry_after(stack: Stack) -> None:
+    created = await stack.call("POST", "/tenants", ADMIN, json={"name": "limited"})
+    assert created.status_code == 201
+    _, token = await stack.new_token("limited", "editor")
+    limits = {"apiRequestsPerSecond": 0.5, "runStartsPerSecond": 0.5}
+    assert (
+        await stack.call("PUT", "/tenants/limited/limits", ADMIN, json=limits)
+    ).status_code == 200
+    statuses = [(await stack.call("GET", "/runs", token)) for _ in range(3)]
+    assert [r.status_code for r in statuses][:1] == [200]
+    refused = statuses[-1]
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "RATE_LIMITED"
+    assert int(refused.headers["retry-after"]) >= 1
+    # another tenant is not throttled by it
+    other = stack.tenants["beta"].tokens["viewer"]
+    assert all([(await stack.call("GET", "/runs", other)).status_code == 200 for _ in range(5)])
+    missing = await stack.call("PUT", "/tenants/nope/limits", ADMIN, json=limits)
+    assert missing.status_code == 404
