@@ -118,7 +118,16 @@ def _operations() -> list[schemathesis.APIOperation]:
 
 OPERATIONS = _operations()
 CODES = {code.value for code in ErrorCode}
-OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
+OPEN_PATHS = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    # credentials are what these take, not what they need
+    "/auth/login",
+    "/auth/refresh",
+    "/.well-known/jwks.json",
+}
 CREDENTIALS = (
     "Bearer tést",
     "Bearer \u00ff\u00fe",

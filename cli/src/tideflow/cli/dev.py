@@ -179,6 +179,7 @@ async def _serve(
     from tideflow.executor.app import run_executor
     from tideflow.executor.settings import ExecutorSettings, GatewayAddress
     from tideflow.gateway.app import run_gateway
+    from tideflow.gateway.security import stored_secrets
     from tideflow.gateway.settings import GatewaySettings
     from tideflow.scheduler.app import run_scheduler
     from tideflow.scheduler.settings import SchedulerSettings
@@ -214,7 +215,8 @@ async def _serve(
             asyncio.create_task(run_scheduler(settings=scheduler, store=store, bus=bus,
                                               stop=stop, serve_health=False)),
             asyncio.create_task(run_executor(settings=executor, bus=bus, stop=stop,
-                                             serve_health=False)),
+                                             serve_health=False,
+                                             secrets=stored_secrets(gateway.security, store))),
             asyncio.create_task(run_approval(services=approval, stop=stop, serve_http=False)),
             asyncio.create_task(run_trigger(services=trigger, stop=stop, serve_http=False)),
             asyncio.create_task(run_gateway(settings=gateway, store=store, bus=bus, stop=stop,

@@ -10,7 +10,7 @@ the start-up.
 
 import typer
 
-from tideflow.cli import approval, bench, db, infra, run, serve, workflow
+from tideflow.cli import approval, bench, db, infra, run, security, serve, workflow
 from tideflow.cli.dev import dev
 
 app = typer.Typer(
@@ -31,6 +31,11 @@ _group(infra.app, "infra")
 _group(workflow.app, "workflow")
 _group(run.app, "run")
 _group(approval.app, "approval")
+_group(security.tenant_app, "tenant")
+_group(security.token_app, "token")
+_group(security.user_app, "user")
+_group(security.secret_app, "secret")
+app.command(name="audit")(security.audit)
 app.command(name="serve")(serve.serve)
 _group(db.app, "db")
 app.command()(dev)

@@ -83,9 +83,11 @@ def _scheduler(overrides: dict[str, object]) -> None:
 
 
 def _executor(overrides: dict[str, object]) -> None:
-    from tideflow.cli._services import kafka_bus, run_until_signalled
+    from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalled
     from tideflow.executor.app import run_executor
     from tideflow.executor.settings import ExecutorSettings
+    from tideflow.gateway.security import stored_secrets
+    from tideflow.gateway.settings import SecuritySettings
     from tideflow.sdk import TaskModuleNotFoundError, TaskRegistry
 
     settings = ExecutorSettings(**overrides)  # type: ignore[arg-type]
@@ -96,8 +98,10 @@ def _executor(overrides: dict[str, object]) -> None:
         raise typer.Exit(code=2) from None
 
     async def main(stop: asyncio.Event) -> None:
-        async with kafka_bus(settings.kafka) as bus:
-            await run_executor(settings=settings, bus=bus, stop=stop)
+        # secrets of each run's tenant come from the envelope-encrypted store
+        async with kafka_bus(settings.kafka) as bus, postgres_store(settings.database) as store:
+            secrets = stored_secrets(SecuritySettings(), store)
+            await run_executor(settings=settings, bus=bus, stop=stop, secrets=secrets)
 
     run_until_signalled(main, settings.observability)
 

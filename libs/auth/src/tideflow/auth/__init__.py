@@ -18,7 +18,7 @@ from tideflow.auth._errors import (
 )
 from tideflow.auth._http import current_principal, requires, websocket_principal
 from tideflow.auth._jwt import ACCESS_TTL, KeyRing
-from tideflow.auth._keys import AwsKms, KeyProvider, LocalKeyFile, WrappedKey
+from tideflow.auth._keys import AwsKms, KeyProvider, LocalKeyFile, WrappedKey, key_provider
 from tideflow.auth._passwords import MIN_PASSWORD_LENGTH, PasswordHasher
 from tideflow.auth._ratelimit import (
     InProcessRateLimiter,
@@ -69,6 +69,7 @@ __all__ = [
     "current_principal",
     "env_secrets",
     "issue",
+    "key_provider",
     "parse",
     "requires",
     "websocket_principal",

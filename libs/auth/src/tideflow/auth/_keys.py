@@ -199,3 +199,16 @@ class AwsKms:
                 raise DecryptionFailed("KMS could not open the data key") from e
             raise KeyProviderError(f"KMS refused to unwrap a data key: {e}") from e
         return bytes(answer["Plaintext"])
+
+
+def key_provider(
+    *,
+    key_file: Path,
+    kms_key_id: str | None = None,
+    kms_region: str = "us-east-1",
+    kms_endpoint: str | None = None,
+) -> KeyProvider:
+    """AWS KMS when a key is configured, else the local key file."""
+    if kms_key_id:
+        return AwsKms(kms_key_id, region=kms_region, endpoint_url=kms_endpoint)
+    return LocalKeyFile(key_file)

@@ -9,6 +9,7 @@ for the executor's resolution point (`{{ secrets.NAME }}` of the run's own tenan
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -45,10 +46,13 @@ class Secrets:
         envelope: Envelope,
         *,
         env_fallback: Mapping[str, str] | None = None,
+        cache_seconds: float = 10.0,
     ) -> None:
         self._store = store
         self._envelope = envelope
         self._fallback = dict(env_fallback or {})
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
 
     async def put(self, tenant_id: str, name: str, value: str, *, by: str) -> SecretRecord:
         sealed = await self._envelope.seal(tenant_id, name, value)
@@ -89,6 +93,28 @@ class Secrets:
                 continue
             found[name] = await self._envelope.open(tenant_id, name, _sealed(record))
         return found
+
+    async def secrets(self, tenant_id: str) -> dict[str, str]:
+        """Every secret of the tenant in plaintext: the executor's `SecretSource`.
+
+        Cached for a few seconds per tenant, so a burst of steps costs one read and one
+        unwrap per secret (a KMS call each) instead of one per step; a change shows up
+        within that time. The default tenant also sees the environment fallback, under
+        its name and lowercased (`secrets.api_key` for `TIDEFLOW_SECRET_API_KEY`).
+        """
+        now = time.monotonic()
+        cached = self._cache.get(tenant_id)
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return dict(cached[1])
+        found: dict[str, str] = {}
+        if tenant_id == DEFAULT_TENANT:
+            for name, value in self._fallback.items():
+                found[name] = value
+                found.setdefault(name.lower(), value)
+        for record in await self._store.list_secrets(tenant_id=tenant_id):
+            found[record.name] = await self._envelope.open(tenant_id, record.name, _sealed(record))
+        self._cache[tenant_id] = (now, found)
+        return dict(found)
 
     async def rewrap_all(self) -> RewrapReport:
         """Re-wrap every data key not under the current KEK; safe while serving."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from tideflow.executor.handlers import TaskRunner, install_step_log_collector
 from tideflow.executor.redaction import Redactor, install_log_redaction, remove_log_redaction
-from tideflow.executor.secrets import EnvironmentSecrets
+from tideflow.executor.secrets import EnvironmentSecrets, SecretSource
 from tideflow.nodes import EgressPolicy, FunctionHandler, HandlerRegistry, HttpHandler
 from tideflow.runtime import HealthServer
 from tideflow.sdk import DEFAULT_REGISTRY, TaskRegistry
@@ -39,6 +39,7 @@ async def run_executor(
     stop: asyncio.Event,
     registry: TaskRegistry | None = None,
     serve_health: bool = True,
+    secrets: SecretSource | None = None,
 ) -> None:
     """Run tasks of `settings.queues` until `stop`; attempts in flight get DRAIN to finish.
 
@@ -61,7 +62,7 @@ async def run_executor(
     runner = TaskRunner(
         bus=bus,
         handlers=HandlerRegistry([FunctionHandler(registry=registry), http]),
-        secrets=EnvironmentSecrets(),
+        secrets=secrets or EnvironmentSecrets(),
         concurrency=settings.concurrency,
         limits=engine_limits(settings.limits),
         redactor=redactor,

@@ -186,7 +186,7 @@ class TaskRunner:
         metrics.IN_FLIGHT.inc()
         began = time.perf_counter()
         try:
-            secrets = self._secrets.secrets(spec.tenant_id)
+            secrets = await self._secrets.secrets(spec.tenant_id)
             self._redactor.learn(secrets.values())
             if secret_paths:
                 config = resolve_secrets(spec.config, secret_paths, secrets)

@@ -17,19 +17,18 @@ from typing import TYPE_CHECKING
 
 from tideflow.auth import (
     Authenticator,
-    AwsKms,
     Envelope,
     InProcessRateLimiter,
     KeyProvider,
     KeyRing,
     Limit,
-    LocalKeyFile,
     Principal,
     RateLimiter,
     RedisRateLimiter,
     Secrets,
     Sessions,
     env_secrets,
+    key_provider,
 )
 from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.store import AuditEntry, AuditLog, Identities, NotFound, SecretStore, TenantRecord
@@ -43,13 +42,19 @@ REQUEST_SOURCE: ContextVar[str | None] = ContextVar("tideflow_request_source", d
 """The calling address, set by the principal dependency, for the audit log's `source`."""
 
 
-def key_provider(settings: SecuritySettings) -> KeyProvider:
-    """AWS KMS when a key is configured, else the local key file."""
-    if settings.kms_key_id:
-        return AwsKms(
-            settings.kms_key_id, region=settings.kms_region, endpoint_url=settings.kms_endpoint
-        )
-    return LocalKeyFile(settings.key_file)
+def provider_of(settings: SecuritySettings) -> KeyProvider:
+    return key_provider(
+        key_file=settings.key_file,
+        kms_key_id=settings.kms_key_id,
+        kms_region=settings.kms_region,
+        kms_endpoint=settings.kms_endpoint,
+    )
+
+
+def stored_secrets(settings: SecuritySettings, store: SecretStore) -> Secrets:
+    """The secret service over `store` with the configured key provider (the executor's
+    `SecretSource` too: the CLI wires it there)."""
+    return Secrets(store, Envelope(provider_of(settings)), env_fallback=env_secrets(os.environ))
 
 
 class RateLimited(ApiError):  # noqa: N818 - reads as the error code
@@ -151,7 +156,7 @@ def build_security(
     authenticator: Authenticator | None,
 ) -> Security:
     sec = settings.security
-    envelope = Envelope(key_provider(sec))
+    envelope = Envelope(provider_of(sec))
     keys = KeyRing(
         store,
         envelope,

@@ -1,0 +1,263 @@
+"""`tide tenant|token|user|secret|audit`: tenants, credentials, secrets and the audit log.
+
+Thin over the REST API (docs/api.md): what the caller may do is decided by the gateway
+from its token's role. `tide secret put` reads the value from `--value`, `--from-file` or
+standard input, so it need not appear in the shell history.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path  # noqa: TC003 - typer reads the annotation
+from typing import Annotated, Any
+
+import typer
+
+from tideflow.cli._client import (
+    Api,
+    OutputOption,
+    TokenOption,
+    UrlOption,
+    api_errors,
+    print_json,
+)
+from tideflow.cli._output import Column, print_table
+
+tenant_app = typer.Typer(
+    help="Tenants and their rate limits (platform admin).", no_args_is_help=True
+)
+token_app = typer.Typer(help="API tokens for machines.", no_args_is_help=True)
+user_app = typer.Typer(help="Users (people) who log in.", no_args_is_help=True)
+secret_app = typer.Typer(
+    help="Secrets of the tenant (values are never shown).", no_args_is_help=True
+)
+
+RoleOption = Annotated[str, typer.Option("--role", help="viewer, editor, approver or admin.")]
+TenantOption = Annotated[
+    str | None,
+    typer.Option("--tenant", help="Default: the caller's tenant.", show_default=False),
+]
+
+
+def _show(output: str, body: Any, columns: list[Column], rows: list[list[str]]) -> None:
+    if output == "json":
+        print_json(body)
+    else:
+        print_table(columns, rows)
+
+
+def _s(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+# -- tenants --------------------------------------------------------------------------------
+
+
+def _tenant_rows(items: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [t["name"], _s(t.get("runStartsPerSecond")), _s(t.get("apiRequestsPerSecond"))]
+        for t in items
+    ]
+
+
+TENANT_COLUMNS = [Column("name", key=True), Column("run starts/s"), Column("API requests/s")]
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
+) -> None:
+    """Create a tenant."""
+    with api_errors():
+        body = Api.from_options(url, token).post("/tenants", {"name": name})
+    _show(output, body, TENANT_COLUMNS, _tenant_rows([body]))
+
+
+@tenant_app.command("list")
+def tenant_list(
+    url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
+) -> None:
+    """Every tenant with its limits."""
+    with api_errors():
+        body = Api.from_options(url, token).get("/tenants")
+    _show(output, body, TENANT_COLUMNS, _tenant_rows(body["items"]))
+
+
+@tenant_app.command("limits")
+def tenant_limits(
+    name: str,
+    run_starts: Annotated[
+        float | None, typer.Option("--run-starts", help="Run starts per second.")
+    ] = None,
+    api_requests: Annotated[
+        float | None, typer.Option("--api-requests", help="API requests per second.")
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    output: OutputOption = "table",
+) -> None:
+    """Set a tenant's rate limits (an omitted one is removed: the default applies)."""
+    body = {"runStartsPerSecond": run_starts, "apiRequestsPerSecond": api_requests}
+    with api_errors():
+        answer = Api.from_options(url, token).request("PUT", f"/tenants/{name}/limits", json=body)
+    _show(output, answer, TENANT_COLUMNS, _tenant_rows([answer]))
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+
+@token_app.command("create")
+def token_create(
+    name: str,
+    role: RoleOption,
+    tenant: TenantOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    output: OutputOption = "table",
+) -> None:
+    """Mint an API token; it is printed once and cannot be shown again."""
+    body = {"name": name, "role": role} | ({"tenant": tenant} if tenant else {})
+    with api_errors():
+        answer = Api.from_options(url, token).post("/auth/tokens", body)
+    if output == "json":
+        print_json(answer)
+        return
+    typer.echo(f"token {answer['id']} ({answer['role']} in {answer['tenant']}); keep it now:")
+    typer.echo(answer["token"])
+
+
+@token_app.command("list")
+def token_list(
+    url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
+) -> None:
+    """The tenant's tokens (never their secrets)."""
+    with api_errors():
+        body = Api.from_options(url, token).get("/auth/tokens")
+    rows = [
+        [t["id"], t["name"], t["tenant"], t["role"], t["createdAt"], _s(t.get("revokedAt"))]
+        for t in body["items"]
+    ]
+    columns = [Column("id", key=True), Column("name"), Column("tenant"), Column("role"),
+               Column("created"), Column("revoked")]  # fmt: skip
+    _show(output, body, columns, rows)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str, url: UrlOption = None, token: TokenOption = None) -> None:
+    """Revoke a token at once."""
+    with api_errors():
+        Api.from_options(url, token).request("DELETE", f"/auth/tokens/{token_id}")
+    typer.echo(f"revoked token {token_id}")
+
+
+# -- users ----------------------------------------------------------------------------------
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: RoleOption,
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8."),
+    ],
+    tenant: TenantOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    output: OutputOption = "table",
+) -> None:
+    """Create a user (the password is prompted for unless given)."""
+    body = {"username": username, "password": password, "role": role}
+    body |= {"tenant": tenant} if tenant else {}
+    with api_errors():
+        answer = Api.from_options(url, token).post("/users", body)
+    columns = [Column("username", key=True), Column("tenant"), Column("role")]
+    _show(output, answer, columns, [[answer["username"], answer["tenant"], answer["role"]]])
+
+
+@user_app.command("list")
+def user_list(
+    url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
+) -> None:
+    """The tenant's users."""
+    with api_errors():
+        body = Api.from_options(url, token).get("/users")
+    columns = [Column("username", key=True), Column("tenant"), Column("role"), Column("created")]
+    rows = [[u["username"], u["tenant"], u["role"], u["createdAt"]] for u in body["items"]]
+    _show(output, body, columns, rows)
+
+
+# -- secrets --------------------------------------------------------------------------------
+
+
+@secret_app.command("put")
+def secret_put(
+    name: str,
+    value: Annotated[str | None, typer.Option(help="The value (prefer stdin or a file).")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from-file", exists=True)] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Store a secret, sealed with envelope encryption (reads stdin without --value)."""
+    if value is None:
+        value = from_file.read_text() if from_file else sys.stdin.read()
+        value = value.removesuffix("\n")
+    with api_errors():
+        answer = Api.from_options(url, token).request(
+            "PUT", f"/secrets/{name}", json={"value": value}
+        )
+    typer.echo(f"stored secret {answer['name']} (version {answer['version']})")
+
+
+@secret_app.command("list")
+def secret_list(
+    url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
+) -> None:
+    """Names and metadata of the tenant's secrets."""
+    with api_errors():
+        body = Api.from_options(url, token).get("/secrets")
+    columns = [Column("name", key=True), Column("version"), Column("source"), Column("updated"),
+               Column("by")]  # fmt: skip
+    rows = [
+        [
+            s["name"],
+            _s(s.get("version")),
+            s["source"],
+            _s(s.get("updatedAt")),
+            _s(s.get("updatedBy")),
+        ]
+        for s in body["items"]
+    ]
+    _show(output, body, columns, rows)
+
+
+@secret_app.command("delete")
+def secret_delete(name: str, url: UrlOption = None, token: TokenOption = None) -> None:
+    """Delete a secret."""
+    with api_errors():
+        Api.from_options(url, token).request("DELETE", f"/secrets/{name}")
+    typer.echo(f"deleted secret {name}")
+
+
+# -- audit ----------------------------------------------------------------------------------
+
+
+def audit(
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="nextCursor of a previous page.")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    output: OutputOption = "table",
+) -> None:
+    """The tenant's audit log, newest first."""
+    with api_errors():
+        body = Api.from_options(url, token).get("/audit", limit=limit, cursor=cursor)
+    columns = [Column("at"), Column("actor"), Column("action"), Column("resource", key=True),
+               Column("from")]  # fmt: skip
+    rows = [
+        [a["at"], a["actor"], a["action"], a["resource"], _s(a.get("source"))]
+        for a in body["items"]
+    ]
+    _show(output, body, columns, rows)
+    if output != "json" and body.get("nextCursor"):
+        typer.echo(f"more: --cursor {body['nextCursor']}", err=True)

@@ -1,0 +1,130 @@
+"""`{{ secrets.NAME }}` resolves to the value of the run's own tenant, and only there.
+
+Gateway, scheduler and executor run in this process on a real Postgres (like `tide dev`),
+with the executor reading the envelope-encrypted secret store. Two tenants store a secret
+under the same name; each one's run sees its own value (the task answers a digest: the
+value itself would be masked in the output), and a tenant without it fails the step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tideflow.bus import InMemoryBus
+from tideflow.executor.app import run_executor
+from tideflow.executor.settings import ExecutorSettings
+from tideflow.gateway import GatewaySettings, run_gateway
+from tideflow.gateway.security import stored_secrets
+from tideflow.gateway.settings import SecuritySettings
+from tideflow.scheduler.app import run_scheduler
+from tideflow.scheduler.settings import SchedulerSettings
+from tideflow.sdk import TaskRegistry
+from tideflow.store import APP_ROLE, PostgresEventStore
+
+pytestmark = pytest.mark.integration
+
+ADMIN = "tenant-secrets-admin"
+TERMINAL = {"succeeded", "failed", "cancelled", "compensated"}
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@pytest.fixture
+async def gateway(fresh_dsn: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    store = await PostgresEventStore.connect(fresh_dsn, max_size=8, role=APP_ROLE)
+    bus = InMemoryBus()
+    await bus.start()
+    registry = TaskRegistry()
+    registry.register("digest", lambda value: digest(str(value)))
+    security = SecuritySettings(key_file=tmp_path / "kek.json", rate_limiter="memory")
+    settings = GatewaySettings(host="127.0.0.1", port=0, admin_token=ADMIN, security=security)
+    stop = asyncio.Event()
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    services = [
+        asyncio.create_task(run_scheduler(settings=SchedulerSettings(), store=store, bus=bus,
+                                          stop=stop, serve_health=False)),
+        asyncio.create_task(run_executor(settings=ExecutorSettings(queues=["default"]), bus=bus,
+                                         stop=stop, registry=registry, serve_health=False,
+                                         secrets=stored_secrets(security, store))),
+        asyncio.create_task(run_gateway(settings=settings, store=store, bus=bus, stop=stop,
+                                        on_started=started.set_result)),
+    ]  # fmt: skip
+    url = await asyncio.wait_for(started, 10)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            yield client
+    finally:
+        stop.set()
+        await asyncio.gather(*services, return_exceptions=True)
+        await bus.close()
+        await store.close()
+
+
+def as_(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def tenant_tokens(client: httpx.AsyncClient, tenant: str) -> dict[str, str]:
+    assert (await client.post("/tenants", json={"name": tenant}, headers=as_(ADMIN))).is_success
+    tokens = {}
+    for role in ("editor", "admin"):
+        body = {"tenant": tenant, "role": role, "name": role}
+        minted = await client.post("/auth/tokens", json=body, headers=as_(ADMIN))
+        tokens[role] = minted.json()["token"]
+    return tokens
+
+
+WORKFLOW: dict[str, Any] = {
+    "apiVersion": "tideflow.io/v1",
+    "kind": "Workflow",
+    "metadata": {"name": "uses-secret"},
+    "spec": {
+        "nodes": [
+            {
+                "id": "call",
+                "type": "function",
+                "config": {"name": "digest", "input": "{{ secrets.API_TOKEN }}"},
+                "retry": {"maxAttempts": 1},
+            }
+        ]
+    },
+}
+
+
+async def run_in(client: httpx.AsyncClient, editor: str) -> dict[str, Any]:
+    assert (await client.post("/workflows", json=WORKFLOW, headers=as_(editor))).is_success
+    assert (await client.post("/workflows/uses-secret/publish", headers=as_(editor))).is_success
+    started = await client.post("/workflows/uses-secret/runs", json={}, headers=as_(editor))
+    run_id = started.json()["runId"]
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        run = (await client.get(f"/runs/{run_id}", headers=as_(editor))).json()
+        if run["status"] in TERMINAL:
+            return dict(run)
+        assert asyncio.get_running_loop().time() < deadline, run
+        await asyncio.sleep(0.05)
+
+
+async def test_each_run_reads_the_secret_of_its_own_tenant(gateway: httpx.AsyncClient) -> None:
+    runs = {}
+    for tenant in ("acme", "beta", "gamma"):
+        tokens = await tenant_tokens(gateway, tenant)
+        if tenant != "gamma":
+            value = {"value": f"{tenant}-api-token"}
+            put = await gateway.put("/secrets/API_TOKEN", json=value, headers=as_(tokens["admin"]))
+            assert put.status_code == 200
+        runs[tenant] = await run_in(gateway, tokens["editor"])
+    for tenant in ("acme", "beta"):
+        assert runs[tenant]["status"] == "succeeded", runs[tenant]
+        assert runs[tenant]["output"] == {"call": digest(f"{tenant}-api-token")}
+    assert runs["gamma"]["status"] == "failed"
+    assert "api-token" not in str(runs["gamma"])
