@@ -324,6 +324,46 @@ async def test_replay_from_a_seq(gateway, kit, scheduler):
     assert replayed["runId"] in [r["runId"] for r in listed.json()["items"]]
 
 
+async def test_replay_across_a_compensation_runs_the_compensated_steps_again(
+    gateway, kit, scheduler
+):
+    """fromSeq before a compensation: the compensated step's "succeeded" no longer holds
+    in the world, so the replay runs it again (and what came after it)."""
+    name = kit.unique()
+    doc = {
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": name},
+        "spec": {
+            "nodes": [
+                {"id": "quote", "type": "function", "config": {"name": "quote"}},
+                {"id": "reserve", "type": "function", "config": {"name": "reserve"},
+                 "compensate": "release"},
+                {"id": "ship", "type": "function", "retry": {"maxAttempts": 1},
+                 "config": {"name": "ship"}},
+                {"id": "release", "type": "function", "config": {"name": "release"}},
+            ],
+            "edges": [{"from": "quote", "to": "ship"}, {"from": "reserve", "to": "ship"}],
+        },
+    }  # fmt: skip
+    assert (await gateway.client.post("/workflows", json=doc)).is_success
+    assert (await gateway.client.post(f"/workflows/{name}/publish")).status_code == 201
+    run = scheduler.run(doc)
+    run.start({"n": 1})
+    run.complete("quote", {"price": 10})
+    run.complete("reserve", {"slot": "A"})
+    from_seq = len(run.events)
+    run.fail("ship", "Broken", retryable=False)
+    run.complete("reserve.compensate", {"released": "A"})
+    await scheduler.flush(run)
+    assert run.state.status == "compensated"
+
+    response = await gateway.client.post(f"/runs/{run.run_id}/replay", json={"fromSeq": from_seq})
+    assert response.status_code == 201, response.text
+    [start] = await gateway.commands(response.json()["runId"])
+    assert isinstance(start, StartRequest)
+    assert start.restored is not None
+    assert start.restored.outputs == {"quote": {"price": 10}}  # reserve runs again
+
+
 async def test_replay_with_new_input_and_bad_requests(gateway, kit, scheduler):
     run = await finished_run(gateway, kit, scheduler)
     response = await gateway.client.post(

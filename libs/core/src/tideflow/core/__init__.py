@@ -106,7 +106,7 @@ from tideflow.core._limits import (
     json_depth,
 )
 from tideflow.core._records import state_to_record, step_to_record
-from tideflow.core._replay import fork, replay, state_at
+from tideflow.core._replay import compensated_steps, fork, replay, state_at
 from tideflow.core._snapshots import SNAPSHOT_FORMAT, state_from_snapshot, state_to_snapshot
 from tideflow.core._state import (
     BufferedSignal,
@@ -237,6 +237,7 @@ __all__ = [
     "check_value",
     "command_from_record",
     "command_to_record",
+    "compensated_steps",
     "compile_expression",
     "decide",
     "effects",

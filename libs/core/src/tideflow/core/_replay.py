@@ -1,11 +1,26 @@
-"""Time travel and replay: the state after any event, and forking a new run from it."""
+"""Time travel and replay: the state after any event, and forking a new run from it.
+
+A replay restores the outputs of the steps that had succeeded at the chosen event, so they
+are not run again. That is only right while their effects still hold in the world: a
+step whose effects a compensation undid in the source run runs again in the replay.
+"""
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from tideflow.core._commands import Replay, StartRun
-from tideflow.core._events import Event, ReplayOrigin, Restored, StepRole
+from tideflow.core._events import (
+    CompensationFailed,
+    Event,
+    ReplayOrigin,
+    Restored,
+    StepRole,
+    StepScheduled,
+)
 from tideflow.core._evolve import fold
+from tideflow.core._graph import Graph, reachable
+from tideflow.core._ids import compensated_step
 from tideflow.core._state import RunState, StepStatus
 
 
@@ -19,6 +34,28 @@ def state_at(events: Sequence[Event], seq: int) -> RunState:
 _UNSET: Any = object()
 
 
+def compensated_steps(events: Sequence[Event]) -> frozenset[str]:
+    """Flow steps whose effects a compensation undid, or is undoing, in this history.
+
+    A compensation counts once it was started (its step scheduled) unless it failed for
+    good: a failed compensation left the step's effect in place as far as anyone knows,
+    and running the step again would do it twice.
+    """
+    started: set[str] = set()
+    failed: set[str] = set()
+    for event in events:
+        if isinstance(event, StepScheduled) and event.role is StepRole.COMPENSATION:
+            started.add(compensated_step(event.step))
+        elif isinstance(event, CompensationFailed):
+            failed.add(event.for_step)
+    return frozenset(started - failed)
+
+
+def _downstream(graph: Graph, steps: AbstractSet[str]) -> set[str]:
+    """`steps` and every flow node after them: they consumed outputs that no longer hold."""
+    return reachable(steps, graph.successors)
+
+
 def fork(
     events: Sequence[Event],
     seq: int,
@@ -29,17 +66,23 @@ def fork(
 ) -> StartRun:
     """A StartRun for a new run that continues from the state after event `seq`.
 
-    Flow steps that had succeeded by then keep their outputs and are not run again; every
-    other step runs afresh. Pass `input` to change the run input for the new run.
+    Flow steps that had succeeded by then keep their outputs and are not run again, unless
+    a compensation undid their effects in the source run (after `seq` or before it: pass
+    the whole history): their "succeeded" no longer holds in the world, so they run
+    again, and so does every step after them in the graph (it consumed their outputs and
+    ran after them; running it before them would break both). Every other step runs
+    afresh. Pass `input` to change the run input.
     """
     state = state_at(events, seq)
     if state.definition is None:
         raise ValueError(f"no run has started by event {seq}")
-    outputs = {
-        key: step.output
+    succeeded = [
+        key
         for key, step in state.steps.items()
         if step.role is StepRole.FLOW and step.status is StepStatus.SUCCEEDED
-    }
+    ]
+    rerun = _downstream(Graph(state.definition), compensated_steps(events) & set(succeeded))
+    outputs = {key: state.steps[key].output for key in succeeded if key not in rerun}
     return StartRun(
         command_id=command_id,
         run_id=run_id,
