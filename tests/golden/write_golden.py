@@ -37,6 +37,11 @@ def approval(run: LocalRun) -> None:
     run.complete("book", {"booking": "B-1"})
 
 
+def approval_rejected(run: LocalRun) -> None:
+    run.start({"total": 7000})
+    run.decide_approval("approve", approved=False, comment="over budget")
+
+
 def signal_wait(run: LocalRun) -> None:
     run.start({"amount": 12})
     run.signal("payment-received", {"amount": 12})  # early: buffered
@@ -76,7 +81,8 @@ def cancel(run: LocalRun) -> None:
 SCENARIOS: dict[str, tuple[str, Callable[[LocalRun], None]]] = {
     "hello": ("hello.yaml", hello),
     "http-retry": ("http-call.yaml", http_retry),
-    "approval": ("approval-branch.yaml", approval),
+    "approval": ("order-approval.yaml", approval),
+    "approval-rejected": ("order-approval.yaml", approval_rejected),
     "signal-wait": ("signal-wait.yaml", signal_wait),
     "foreach": ("foreach.yaml", foreach),
     "saga": ("saga.yaml", saga),

@@ -23,8 +23,11 @@ from tideflow.approval.settings import ApprovalSettings
 from tideflow.auth import Authenticator, InvalidCredentials, Principal, Role
 from tideflow.bus import KafkaBus, Topics
 from tideflow.core import StartRun, parse_definition
+from tideflow.executor.app import run_executor
+from tideflow.executor.settings import ExecutorSettings
 from tideflow.scheduler.app import run_scheduler
 from tideflow.scheduler.settings import SchedulerSettings
+from tideflow.sdk import TaskRegistry
 from tideflow.store import APP_ROLE, PostgresApprovalStore, PostgresEventStore, RunRecord
 from tideflow.store.testing import Databases, with_database
 from tideflow.wire import command_envelope
@@ -142,12 +145,20 @@ async def stack(dsn: str, kafka_bootstrap: str) -> AsyncIterator[Stack]:
     store = await PostgresEventStore.connect(dsn, max_size=6, role=APP_ROLE)
     approvals = await PostgresApprovalStore.connect(dsn, max_size=4, role=APP_ROLE)
     settings = ApprovalSettings()
+    registry = TaskRegistry()
+
+    @registry.task("book_order")
+    def book_order(order: dict[str, Any]) -> dict[str, Any]:
+        return {"booked": order["total"]}
+
     services = services_of(settings=settings, store=approvals, bus=bus)
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(run_scheduler(settings=SchedulerSettings(), store=store, bus=bus,
                                           stop=stop, serve_health=False)),
         asyncio.create_task(run_approval(services=services, stop=stop, serve_http=False)),
+        asyncio.create_task(run_executor(settings=ExecutorSettings(), bus=bus, stop=stop,
+                                         registry=registry, serve_health=False)),
     ]  # fmt: skip
     transport = httpx.ASGITransport(app=create_app(services, StaticTokens()))
     http = httpx.AsyncClient(transport=transport, base_url="http://approval")

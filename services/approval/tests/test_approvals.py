@@ -7,9 +7,11 @@ the run as commands on `tideflow.runs`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from .conftest import Stack
 
@@ -73,6 +75,12 @@ async def test_approve_resumes_the_run_and_a_second_decision_is_409(stack: Stack
 
     record = await stack.wait_run(run_id)
     assert record.status == "succeeded", record.error
+    output = record.output["ask"]
+    assert output["decision"] == "approve"
+    assert output["by"] == "dave"
+    assert output["comment"] == "looks fine"
+    assert output["decidedAt"]
+    assert [(d["by"], d["decision"]) for d in output["decisions"]] == [("dave", "approve")]
     assert record.output["ok"] is True
 
     again = await decide(stack, approval["id"], "admin", "reject")
@@ -95,6 +103,59 @@ async def test_reject_without_a_reject_path_fails_the_step(stack: Stack) -> None
     steps = {s.node_id: s for s in await stack.store.get_steps(run_id)}
     assert steps["ask"].status == "failed"
     assert steps["done"].status == "skipped"
+
+
+async def test_reject_takes_the_reject_path_and_one_rejection_closes_a_quorum(
+    stack: Stack,
+) -> None:
+    config = {"assignees": ["alice", "bob", "carol"], "quorum": 2}
+    await stack.publish(approval_flow("ap-reject-path", config, reject_path=True))
+    run_id = await stack.start("ap-reject-path")
+    approval = await stack.pending_approval(run_id)
+    assert (await decide(stack, approval["id"], "alice", "approve")).json()["status"] == "pending"
+    closed = await decide(stack, approval["id"], "carol", "reject", "not this quarter")
+    assert closed.json()["status"] == "decided"
+    assert closed.json()["decision"] == "reject"
+    record = await stack.wait_run(run_id)
+    assert record.status == "succeeded", record.error
+    assert record.output["ok"] is False
+    output = record.output["ask"]
+    assert output["decision"] == "reject"
+    assert output["by"] == "carol"
+    assert output["comment"] == "not this quarter"
+    assert [d["decision"] for d in output["decisions"]] == ["approve", "reject"]
+    steps = {s.node_id: s.status for s in await stack.store.get_steps(run_id)}
+    assert steps == {"ask": "succeeded", "refused": "succeeded", "done": "skipped"}
+
+
+@pytest.mark.parametrize(
+    ("on_timeout", "run_status", "decision"),
+    [("approve", "succeeded", "approve"), ("reject", "succeeded", "reject"),
+     ("fail", "failed", None)],
+)  # fmt: skip
+async def test_expiry_decides_per_on_timeout(
+    stack: Stack, on_timeout: str, run_status: str, decision: str | None
+) -> None:
+    name = f"ap-expiry-{on_timeout}"
+    config = {"role": "approver", "timeout": "1s", "onTimeout": on_timeout}
+    await stack.publish(approval_flow(name, config, reject_path=True))
+    run_id = await stack.start(name)
+    approval = await stack.pending_approval(run_id)
+    assert approval["expiresAt"] is not None
+    record = await stack.wait_run(run_id)
+    assert record.status == run_status, record.error
+    if decision is not None:
+        assert record.output["ask"]["decision"] == decision
+        assert record.output["ask"]["by"] is None
+    else:
+        assert record.error["type"] == "Timeout"
+    expired = await stack.approval_where(approval["id"], lambda a: a["status"] == "expired")
+    assert expired["decision"] == decision
+    late = await decide(stack, approval["id"], "admin", "approve")
+    assert late.status_code == 409
+    listed = await stack.http.get("/approvals", params={"status": "expired", "workflowId": name},
+                                  headers=stack.as_user("admin"))  # fmt: skip
+    assert [a["id"] for a in listed.json()["items"]] == [approval["id"]]
 
 
 async def test_quorum_of_two_of_three_assignees(stack: Stack) -> None:
@@ -128,6 +189,13 @@ async def test_quorum_of_two_of_three_assignees(stack: Stack) -> None:
 
     record = await stack.wait_run(run_id)
     assert record.status == "succeeded", record.error
+    output = record.output["ask"]
+    assert output["decision"] == "approve"
+    assert output["by"] == "bob"
+    assert [(d["by"], d["comment"]) for d in output["decisions"]] == [
+        ("alice", "ok by me"),
+        ("bob", "fine"),
+    ]
     decided = await stack.approval_where(approval["id"], lambda a: a["status"] == "decided")
     assert decided["decidedBy"] == "bob"
     assert [(d["by"], d["decision"]) for d in decided["decisions"]] == [
@@ -182,3 +250,26 @@ async def test_inbox_lists_filter_and_paginate_within_the_tenant(stack: Stack) -
     missing = await decide(stack, "no-such-approval", "admin", "approve")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "APPROVAL_NOT_FOUND"
+
+
+async def test_the_order_approval_example_completes_both_ways(stack: Stack) -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "order-approval.yaml"
+    await stack.publish(yaml.safe_load(example.read_text()))
+    approved_run = await stack.start("order-approval", {"total": 2500})
+    rejected_run = await stack.start("order-approval", {"total": 9000})
+    small_run = await stack.start("order-approval", {"total": 10})
+    first = await stack.pending_approval(approved_run)
+    second = await stack.pending_approval(rejected_run)
+    assert first["title"] == "Order of 2500"
+    assert (await decide(stack, first["id"], "dave", "approve")).status_code == 200
+    assert (await decide(stack, second["id"], "dave", "reject", "no budget")).status_code == 200
+    approved = await stack.wait_run(approved_run)
+    rejected = await stack.wait_run(rejected_run)
+    small = await stack.wait_run(small_run)
+    assert approved.status == "succeeded", approved.error
+    assert approved.output["book"] == {"booked": 2500}
+    assert rejected.status == "succeeded", rejected.error
+    assert rejected.output["refuse"]["message"] == "order of 9000 refused: no budget"
+    assert "book" not in rejected.output or rejected.output["book"] is None
+    assert small.status == "succeeded"
+    assert small.output["book"] == {"booked": 10}

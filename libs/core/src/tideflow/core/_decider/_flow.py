@@ -12,7 +12,7 @@ from tideflow.core._events import RunError, RunSucceeded, StepRole, StepSkipped
 from tideflow.core._graph import Edge
 from tideflow.core._state import StepStatus, tally_of
 from tideflow.core._templates import render
-from tideflow.core.nodes import get_node_type
+from tideflow.core.nodes import Execution, get_node_type
 
 
 def edge_taken(d: Decision, edge: Edge) -> bool | None:
@@ -22,12 +22,16 @@ def edge_taken(d: Decision, edge: Edge) -> bool | None:
         return None
     if source.status is not StepStatus.SUCCEEDED:
         return False
-    if edge.when is None:
+    if edge.when is None and source.execution is not Execution.APPROVAL:
         return True
     node_type = get_node_type(source.node_type)
     if node_type is None or node_type.branch is None:
-        return False
-    return node_type.branch(source.output, edge.when, d.graph.whens(edge.source))
+        return edge.when is None
+    # an edge without `when` out of an approval means `approve` (its default branch)
+    when = edge.when or node_type.default_when
+    if when is None:
+        return True
+    return node_type.branch(source.output, when, d.graph.whens(edge.source))
 
 
 def readiness(d: Decision, node_id: str) -> bool | None:

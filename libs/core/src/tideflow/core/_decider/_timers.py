@@ -8,6 +8,7 @@ from tideflow.core._decider import _attempts as attempts
 from tideflow.core._decider import _flow as flow
 from tideflow.core._decider import _foreach as foreach
 from tideflow.core._decider import _steps as steps
+from tideflow.core._decider import _waits as waits
 from tideflow.core._decider._decision import Decision
 from tideflow.core._events import (
     StepError,
@@ -19,8 +20,9 @@ from tideflow.core._events import (
     TimerScheduled,
 )
 from tideflow.core._ids import timer_id
-from tideflow.core._state import StepStatus
+from tideflow.core._state import StepState, StepStatus
 from tideflow.core.nodes import Execution
+from tideflow.core.nodes._approval import APPROVE, REJECT
 
 
 def set_timer(d: Decision, key: str, attempt: int, kind: TimerKind, after: timedelta) -> None:
@@ -56,6 +58,13 @@ def fire(d: Decision, command: FireTimer) -> None:
     elif timer.kind is TimerKind.DELAY:
         d.emit(StepSucceeded(at=d.now, step=step.step, attempt=step.attempt))
         attempts.step_succeeded(d, step.step)
+    elif timer.kind is TimerKind.STEP_TIMEOUT and _decides_on_timeout(step):
+        # `onTimeout: approve|reject`: the timeout decides on everyone's behalf
+        waits.settle(
+            d, step, approved=step.config.get("onTimeout") == APPROVE, by=None,
+            comment=f"decided by its timeout ({step.config.get('onTimeout')})",
+            decided_at=d.now, decisions=(), timed_out=True,
+        )  # fmt: skip
     elif timer.kind is TimerKind.STEP_TIMEOUT:
         d.emit(StepTimedOut(at=d.now, step=step.step, attempt=step.attempt))
         retryable = step.execution is Execution.DISPATCH
@@ -63,3 +72,11 @@ def fire(d: Decision, command: FireTimer) -> None:
         error = StepError(type="Timeout", message=message, retryable=retryable)
         attempts.attempt_failed(d, step.step, error)
     flow.advance(d)
+
+
+def _decides_on_timeout(step: StepState) -> bool:
+    """An approval whose `onTimeout` is approve or reject (fail times out like any step)."""
+    return step.execution is Execution.APPROVAL and step.config.get("onTimeout") in {
+        APPROVE,
+        REJECT,
+    }
