@@ -10,7 +10,8 @@ is scoped as widely as the place that stores or compares it:
   identified by `TimerRef(run_id, timer_id)` outside the core;
 - command ids are compared per run (the run's applied set) but also travel as bus message
   ids, which share topics with every other run: they all contain the run id;
-- child run ids are run ids, global: a UUID derived from the parent run, step and attempt.
+- child run ids are run ids, global: a UUID derived from the parent run, step and attempt;
+  so are approval ids (the approvals table is shared by every run).
 
 Changing any format here changes recorded histories (golden replays pin the run-scoped
 ones), so they only ever change deliberately.
@@ -20,6 +21,7 @@ import uuid
 from typing import NamedTuple
 
 _CHILD_NAMESPACE = uuid.UUID("5d7f3c1e-7a51-4a55-9a36-0a4f0b6f2a11")
+_APPROVAL_NAMESPACE = uuid.UUID("0f3f5b0e-2b0a-4f7e-9b44-51c1a5b4a7d3")
 _COMPENSATION_SUFFIX = ".compensate"
 
 
@@ -59,6 +61,21 @@ def item_key(step: str, index: int) -> str:
 def child_run_id(run_id: str, step: str, attempt: int) -> str:
     """The run id of the child run an attempt of a `subworkflow` step starts."""
     return str(uuid.uuid5(_CHILD_NAMESPACE, f"{run_id}/{step}/{attempt}"))
+
+
+def approval_id(run_id: str, step: str, attempt: int) -> str:
+    """The id of the approval an attempt of an `approval` step asks for (global)."""
+    return str(uuid.uuid5(_APPROVAL_NAMESPACE, f"{run_id}/{step}/{attempt}"))
+
+
+def approval_decision_command_id(approval: str) -> str:
+    """The ApprovalDecision that closes an approval: one per approval."""
+    return f"approval:{approval}"
+
+
+def child_missing_command_id(child_run_id: str) -> str:
+    """The failed StepResult a parent gets when its child run's workflow does not exist."""
+    return f"{child_run_id}:not-found"
 
 
 def start_command_id(run_id: str) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from tideflow.approval import metrics
 from tideflow.approval.access import may_decide
 from tideflow.bus import BusError, RawOutgoing, encode_envelope, envelope_headers
-from tideflow.core import ApprovalDecision, ApprovalVote
+from tideflow.core import ApprovalDecision, ApprovalVote, ids
 from tideflow.runtime import ApiError
 from tideflow.store import (
     ApprovalRecord,
@@ -66,7 +66,7 @@ def decision_command(
     """The command that resumes the run; its id names the approval, so it applies once."""
     last = votes[-1]
     return ApprovalDecision(
-        command_id=f"approval:{approval.approval_id}",
+        command_id=ids.approval_decision_command_id(approval.approval_id),
         run_id=approval.run_id,
         step=approval.step,
         attempt=approval.attempt,

@@ -10,12 +10,12 @@ decision in flight here believed.
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tideflow.approval import metrics
 from tideflow.bus import load_json, payload_of, pb
+from tideflow.core import ids
 from tideflow.store import ApprovalOutcome, ApprovalRecord, ApprovalStatus
 
 if TYPE_CHECKING:
@@ -25,12 +25,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GROUP = "tideflow-approval"
-_NAMESPACE = uuid.UUID("0f3f5b0e-2b0a-4f7e-9b44-51c1a5b4a7d3")
 
 
 def approval_id(run_id: str, step: str, attempt: int) -> str:
     """The id of the approval an attempt of a step asks for: the same on every replica."""
-    return str(uuid.uuid5(_NAMESPACE, f"{run_id}/{step}/{attempt}"))
+    return ids.approval_id(run_id, step, attempt)
 
 
 def _time(value: Any, default: datetime) -> datetime:

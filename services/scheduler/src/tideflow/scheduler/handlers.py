@@ -48,6 +48,7 @@ from tideflow.core import (
     decide,
     effects,
     event_to_record,
+    ids,
 )
 from tideflow.scheduler import metrics
 from tideflow.scheduler.projections import changed_steps, run_record
@@ -288,7 +289,8 @@ class CommandHandler:
         parent = request.parent
         assert parent is not None  # noqa: S101 - checked by the caller
         result = StepResult(
-            command_id=f"{request.run_id}:not-found", run_id=parent.run_id, step=parent.step,
+            command_id=ids.child_missing_command_id(request.run_id), run_id=parent.run_id,
+            step=parent.step,
             attempt=parent.attempt, ok=False,
             error=StepError(type=SUBWORKFLOW_NOT_FOUND, message=f"subworkflow: {reason}",
                             retryable=False),

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tideflow.bus import BusError, RawOutgoing, encode_envelope, envelope_headers
-from tideflow.core import StartRun, WorkflowDefinition, parse_definition
+from tideflow.core import StartRun, WorkflowDefinition, ids, parse_definition
 from tideflow.store import OutboxMessage, RunRecord, StoreError, TriggeredRun
 from tideflow.wire import command_envelope
 
@@ -80,7 +80,7 @@ def prepare(
     """The run row and StartRun outbox row for one trigger firing."""
     run_id = str(uuid.uuid4())
     command = StartRun(
-        command_id=f"{run_id}:start",
+        command_id=ids.start_command_id(run_id),
         run_id=run_id,
         workflow=trigger.workflow_id,
         version=trigger.version,
