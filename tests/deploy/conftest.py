@@ -63,7 +63,11 @@ def settings_env_names(cls: type[BaseModel], prefix: str | None = None) -> froze
 
 
 def service_settings_class(service: str) -> type[BaseSettings]:
-    """The one BaseSettings subclass defined in `tideflow.<service>.settings`."""
+    """The root BaseSettings of `tideflow.<service>.settings`.
+
+    A service's settings may be composed of sub-settings defined beside it; the root is the
+    one class of the module that no other class of the module holds as a field.
+    """
     module = importlib.import_module(f"tideflow.{service}.settings")
     classes = [
         obj
@@ -72,8 +76,15 @@ def service_settings_class(service: str) -> type[BaseSettings]:
         and issubclass(obj, BaseSettings)
         and obj.__module__ == module.__name__
     ]
-    assert len(classes) == 1, f"{module.__name__} defines {len(classes)} settings classes"
-    return classes[0]
+    held = {
+        info.annotation
+        for cls in classes
+        for info in cls.model_fields.values()
+        if inspect.isclass(info.annotation)
+    }
+    roots = [cls for cls in classes if cls not in held]
+    assert len(roots) == 1, f"{module.__name__} has {len(roots)} root settings classes"
+    return roots[0]
 
 
 @dataclass
