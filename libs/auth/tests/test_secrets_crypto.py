@@ -165,3 +165,13 @@ async def test_kms_unreachable_is_a_provider_error() -> None:
     kms = AwsKms("alias/none", endpoint_url=f"http://127.0.0.1:{_free_port()}")
     with pytest.raises(KeyProviderError):
         await kms.wrap(b"0" * 32, {"tenant": "a"})
+
+
+async def test_a_rotation_by_another_process_is_followed(tmp_path: Path) -> None:
+    serving = LocalKeyFile(tmp_path / "kek.json")
+    envelope = Envelope(serving)
+    before = await envelope.seal("acme", "A", "one")
+    rotated_elsewhere = LocalKeyFile(tmp_path / "kek.json").rotate()
+    after = await envelope.seal("acme", "B", "two")
+    assert after.kek_id == rotated_elsewhere != before.kek_id
+    assert await envelope.open("acme", "A", before) == "one"

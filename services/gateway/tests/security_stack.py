@@ -52,6 +52,7 @@ class Stack:
     client: httpx.AsyncClient
     store: PostgresEventStore
     tenants: dict[str, Tenant]
+    key_file: Path
 
     def as_(self, token: str | None) -> dict[str, str]:
         return {} if token is None else {"Authorization": f"Bearer {token}"}
@@ -95,7 +96,7 @@ async def start_stack(store: PostgresEventStore, key_dir: Path) -> tuple[Stack, 
     )
     url = await asyncio.wait_for(started, 10)
     client = httpx.AsyncClient(base_url=url, timeout=10)
-    stack = Stack(url, client, store, {})
+    stack = Stack(url, client, store, {}, key_dir / "kek.json")
     for name in ("acme", "beta"):
         created = await stack.call("POST", "/tenants", ADMIN, json={"name": name})
         assert created.status_code == 201, created.text

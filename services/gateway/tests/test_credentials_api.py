@@ -205,3 +205,75 @@ async def test_rate_limits_are_per_tenant_with_retry_after(stack: Stack) -> None
     assert all([(await stack.call("GET", "/runs", other)).status_code == 200 for _ in range(5)])
     missing = await stack.call("PUT", "/tenants/nope/limits", ADMIN, json=limits)
     assert missing.status_code == 404
+
+
+async def test_run_starts_have_their_own_limit(stack: Stack) -> None:
+    assert (await stack.call("POST", "/tenants", ADMIN, json={"name": "starts"})).is_success
+    _, editor = await stack.new_token("starts", "editor")
+    from .security_stack import workflow
+
+    assert (await stack.call("POST", "/workflows", editor, json=workflow("w", "m"))).is_success
+    assert (await stack.call("POST", "/workflows/w/publish", editor)).is_success
+    limits = {"runStartsPerSecond": 0.01}
+    assert (await stack.call("PUT", "/tenants/starts/limits", ADMIN, json=limits)).is_success
+    first = await stack.call("POST", "/workflows/w/runs", editor, json={})
+    second = await stack.call("POST", "/workflows/w/runs", editor, json={})
+    assert first.status_code == 201
+    assert second.status_code == 429
+    assert second.json()["error"]["code"] == "RATE_LIMITED"
+    assert int(second.headers["retry-after"]) >= 1
+    # reads are not run starts
+    assert (await stack.call("GET", "/runs", editor)).status_code == 200
+
+
+def _tide(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+    from typer.testing import CliRunner
+
+    from tideflow.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), input=stdin, env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+async def test_the_cli_manages_tenants_tokens_secrets_and_reads_the_audit(
+    stack: Stack, dsn: str
+) -> None:
+    import json
+
+    base = ["--url", stack.url]
+
+    def tide(*args: str, token: str = ADMIN, stdin: str | None = None) -> str:
+        return _tide(*args, *base, "--token", token, stdin=stdin)
+
+    await asyncio.to_thread(tide, "tenant", "create", "clitenant")
+    assert "clitenant" in await asyncio.to_thread(tide, "tenant", "list")
+    minted = json.loads(
+        await asyncio.to_thread(
+            tide, "token", "create", "ops", "--role", "admin", "--tenant", "clitenant", "-o", "json"
+        )
+    )
+    admin = minted["token"]
+    stored = await asyncio.to_thread(tide, "secret", "put", "PASSWORD", token=admin, stdin="pw\n")
+    assert "version 1" in stored
+    listed = json.loads(await asyncio.to_thread(tide, "secret", "list", "-o", "json", token=admin))
+    assert [s["name"] for s in listed["items"]] == ["PASSWORD"]
+    assert "pw" not in json.dumps(listed)
+    audit = json.loads(await asyncio.to_thread(tide, "audit", "-o", "json", token=admin))
+    assert audit["items"][0]["action"] == "secret.put"
+    await asyncio.to_thread(tide, "token", "revoke", minted["id"])
+    assert (await stack.call("GET", "/secrets", admin)).status_code == 401
+    # the key rotation re-wraps every secret while the gateway keeps serving them
+    env = {
+        "TIDEFLOW_SECURITY_KEY_FILE": str(stack.key_file),
+        "TIDEFLOW_DATABASE_URL": dsn,
+    }
+    rewrapped = await asyncio.to_thread(_tide, "secret", "rewrap", "--rotate", env=env)
+    assert "re-wrapped" in rewrapped
+    owner = await asyncpg.connect(dsn)
+    try:
+        keks = {r["kek_id"] for r in await owner.fetch("SELECT kek_id FROM secrets")}
+    finally:
+        await owner.close()
+    assert len(keks) == 1
+    assert rewrapped.split()[2].rstrip(":") in keks

@@ -261,3 +261,56 @@ def audit(
     _show(output, body, columns, rows)
     if output != "json" and body.get("nextCursor"):
         typer.echo(f"more: --cursor {body['nextCursor']}", err=True)
+
+
+@secret_app.command("rewrap")
+def secret_rewrap(
+    rotate: Annotated[
+        bool,
+        typer.Option(
+            "--rotate", help="First add a new key to the local key file and make it current."
+        ),
+    ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="libpq URL. [env: TIDEFLOW_DATABASE_URL]"),
+    ] = None,
+) -> None:
+    """Re-wrap every secret's data key under the current key-encryption key.
+
+    Run after rotating the KEK (`--rotate` for the local key file; for KMS, point
+    TIDEFLOW_SECURITY_KMS_KEY_ID at the new key). Old KEKs keep opening secrets meanwhile,
+    so services keep running; ciphertexts are untouched, only wrapped data keys change.
+    Talks to the database directly, as `tide db` does.
+    """
+    import asyncio
+
+    from tideflow.auth import LocalKeyFile
+    from tideflow.gateway.security import stored_secrets
+    from tideflow.gateway.settings import SecuritySettings
+    from tideflow.settings import DatabaseSettings
+    from tideflow.store import APP_ROLE, PostgresEventStore, StoreError
+
+    settings = SecuritySettings()
+    url = database_url or DatabaseSettings().url
+
+    async def rewrap() -> tuple[str, int, int]:
+        store = await PostgresEventStore.connect(url, max_size=2, role=APP_ROLE)
+        try:
+            secrets = stored_secrets(settings, store)
+            provider = secrets.provider
+            if rotate:
+                if not isinstance(provider, LocalKeyFile):
+                    raise typer.BadParameter("--rotate rotates the local key file only")
+                provider.rotate()
+            report = await secrets.rewrap_all()
+            return provider.current_kek_id, report.rewrapped, report.skipped
+        finally:
+            await store.close()
+
+    try:
+        kek, rewrapped, skipped = asyncio.run(rewrap())
+    except StoreError as e:
+        typer.secho(f"error {type(e).__name__}: {e}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from e
+    typer.echo(f"current key {kek}: re-wrapped {rewrapped} secret(s), {skipped} changed meanwhile")

@@ -60,6 +60,7 @@ class LocalKeyFile:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._loaded: tuple[str, dict[str, bytes]] | None = None
+        self._mtime: int | None = None
 
     @property
     def _current(self) -> str:
@@ -80,6 +81,7 @@ class LocalKeyFile:
             key_id = _new_kek_id()
             self._write(key_id, {key_id: AESGCM.generate_key(bit_length=256)})
         try:
+            self._mtime = self._path.stat().st_mtime_ns
             raw: Any = json.loads(self._path.read_text(encoding="utf-8"))
             keys = {str(k): base64.b64decode(v) for k, v in raw["keys"].items()}
             current = str(raw["current"])
@@ -113,11 +115,21 @@ class LocalKeyFile:
         self._loaded = (key_id, keys)
         return key_id
 
+    def _follow_rotation(self) -> None:
+        """Wrap with the newest KEK even when another process rotated the file."""
+        try:
+            changed = self._path.stat().st_mtime_ns != self._mtime
+        except OSError:
+            changed = False
+        if changed:
+            self.reload()
+
     def reload(self) -> None:
         """Pick up a rotation done by another process (e.g. `tide secret rotate`)."""
         self._loaded = self._load_or_create()
 
     async def wrap(self, data_key: bytes, context: Mapping[str, str]) -> WrappedKey:
+        self._follow_rotation()
         nonce = secrets.token_bytes(_NONCE)
         blob = AESGCM(self._keys[self._current]).encrypt(nonce, data_key, _aad(context))
         return WrappedKey(self._current, nonce + blob)

@@ -21,6 +21,7 @@ from tideflow.store import NotFound, SecretRecord
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
+    from tideflow.auth._keys import KeyProvider
     from tideflow.store import SecretStore
 
 SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -53,6 +54,10 @@ class Secrets:
         self._fallback = dict(env_fallback or {})
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+
+    @property
+    def provider(self) -> KeyProvider:
+        return self._envelope.provider
 
     async def put(self, tenant_id: str, name: str, value: str, *, by: str) -> SecretRecord:
         sealed = await self._envelope.seal(tenant_id, name, value)
