@@ -18,7 +18,7 @@ import pytest
 
 from tideflow.bus import new_envelope, payload_of, pb
 from tideflow.core import Signal
-from tideflow.store import NotFound
+from tideflow.store import NotFound, RunFilter
 from tideflow.wire import command_envelope
 
 from ..harness import chain
@@ -187,3 +187,42 @@ async def test_noisy_expressions_fail_fast_and_never_hold_up_other_runs(engine: 
         assert step.error["type"] == code
     types = [e.type for e in await engine.store.read(nan)]
     assert "StepSucceeded" not in types  # never stored as null
+
+
+async def test_a_task_no_worker_serves_fails_after_its_schedule_to_start_timeout(
+    engine: Engine,
+) -> None:
+    @engine.registry.task("slow")
+    async def slow(value: int) -> int:
+        await asyncio.sleep(2)
+        return value
+
+    for name, queue in (("orphan", "nobody-serves-this"), ("slow", "default")):
+        await engine.publish_workflow({
+            "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": name},
+            "spec": {"nodes": [{"id": "f", "type": "function", "queue": queue,
+                                "scheduleToStartTimeout": "1s",
+                                "config": {"name": "slow", "input": "{{ input }}"}}]},
+        })  # fmt: skip
+    orphan = await engine.start("orphan", 1)
+    slow_run = await engine.start("slow", 2)  # runs 2 s, longer than its 1 s to start
+    records = await engine.wait([orphan, slow_run], timeout=30)
+    assert records[orphan].status == "failed"
+    (step,) = await engine.store.get_steps(orphan)
+    assert step.error is not None
+    assert step.error["type"] == "ScheduleToStartTimeout"
+    assert (records[slow_run].status, records[slow_run].output) == ("succeeded", {"f": 2})
+
+
+async def test_self_recursive_subworkflow_ends_at_the_depth_limit(engine: Engine) -> None:
+    await engine.publish_workflow({
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "again"},
+        "spec": {"nodes": [{"id": "me", "type": "subworkflow", "config": {"workflow": "again"}}]},
+    })  # fmt: skip
+    top = await engine.start("again")
+    record = (await engine.wait([top], timeout=60))[top]
+    assert record.status == "failed"
+    assert record.error is not None
+    assert record.error["type"] == "SubworkflowDepthExceeded"
+    page = await engine.store.list_runs(RunFilter(workflow_id="again"), limit=100)
+    assert len(page.runs) == 1 + 10  # the run and its children down to the default depth

@@ -56,6 +56,8 @@ class NodeSpec(WireModel):
     config: dict[str, Any] = Field(default_factory=dict)
     retry: RetryPolicy | None = None
     timeout: Duration | None = None
+    schedule_to_start_timeout: Duration | None = None
+    """How long a dispatched attempt may wait for a worker (default: the run's limits)."""
     queue: str = "default"
     compensate: str | None = None
     join: Join = Join.ALL

@@ -20,12 +20,17 @@ from tideflow.core._events import (
     RunSucceeded,
     StepCancelled,
     StepError,
+    StepFailed,
+    StepRetryScheduled,
     StepScheduled,
+    StepStarted,
+    StepSucceeded,
     TimerCancelled,
     TimerKind,
     TimerScheduled,
     event_to_record,
 )
+from tideflow.core._ids import timer_id
 from tideflow.core._state import RunState
 from tideflow.core.nodes import Execution
 
@@ -49,6 +54,7 @@ class DispatchTask(Effect):
     timeout: timedelta | None = None
     deadline: datetime | None = None
     idempotency_key: str | None = None
+    start_by: datetime | None = None
 
 
 class CancelTask(Effect):
@@ -90,6 +96,8 @@ class StartChildRun(Effect):
     workflow: str
     version: int | None = None
     input: Any = None
+    depth: int = 1
+    """The child's nesting depth (its parent's plus one)."""
 
 
 class CancelChildRun(Effect):
@@ -122,16 +130,21 @@ def _step_effect(state: RunState, event: StepScheduled) -> Effect | None:
             run_id=state.run_id, step=event.step, node_id=event.node_id, attempt=event.attempt,
             queue=event.queue, node_type=event.node_type, config=event.config,
             secret_paths=event.secret_paths, timeout=event.timeout, deadline=event.deadline,
-            idempotency_key=event.idempotency_key,
+            idempotency_key=event.idempotency_key, start_by=event.start_by,
         )  # fmt: skip
     if event.execution is Execution.CHILD and event.child_run_id is not None:
         config = event.config or {}
         return StartChildRun(
             run_id=state.run_id, child_run_id=event.child_run_id, parent_step=event.step,
             attempt=event.attempt, workflow=config["workflow"], version=config.get("version"),
-            input=config.get("input"),
+            input=config.get("input"), depth=run_depth(state) + 1,
         )  # fmt: skip
     return None
+
+
+def run_depth(state: RunState) -> int:
+    """How deeply a run is nested in subworkflows (0: started by a client)."""
+    return state.parent.depth if state.parent is not None else 0
 
 
 def _cancel_effect(state: RunState, event: StepCancelled) -> Effect | None:
@@ -166,10 +179,35 @@ def _parent_effect(state: RunState, event: Event) -> Effect | None:
     return None
 
 
+_LEAVES_SCHEDULED = (StepStarted, StepSucceeded, StepFailed, StepRetryScheduled, StepCancelled)
+
+
+def _start_timer(state: RunState, event: Event) -> Effect | None:
+    """The schedule-to-start timer of a dispatched attempt: set with its `StepScheduled`,
+    dropped as soon as the attempt leaves `scheduled` (see `_decide._not_started`)."""
+    if isinstance(event, StepScheduled):
+        if event.execution is not Execution.DISPATCH or event.start_by is None:
+            return None
+        return ScheduleTimer(
+            run_id=state.run_id, fire_at=event.start_by, kind=TimerKind.SCHEDULE_TO_START,
+            timer_id=timer_id(event.step, TimerKind.SCHEDULE_TO_START, event.attempt),
+        )  # fmt: skip
+    if isinstance(event, _LEAVES_SCHEDULED):
+        step = state.steps.get(event.step)
+        if step is None or step.execution is not Execution.DISPATCH:
+            return None
+        wanted = timer_id(event.step, TimerKind.SCHEDULE_TO_START, event.attempt)
+        return CancelTimer(run_id=state.run_id, timer_id=wanted)
+    return None
+
+
 def effects(state: RunState, events: Sequence[Event]) -> list[Effect]:
     """The effects of `events`, given `state` = the state after them, in event order."""
     out: list[Effect] = []
     for event in events:
+        start_timer = _start_timer(state, event)
+        if start_timer is not None:
+            out.append(start_timer)
         effect: Effect | None = None
         if isinstance(event, StepScheduled):
             effect = _step_effect(state, event)

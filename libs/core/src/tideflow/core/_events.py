@@ -41,6 +41,8 @@ class TimerKind(StrEnum):
     RETRY = "retry"
     DELAY = "delay"
     STEP_TIMEOUT = "step_timeout"
+    SCHEDULE_TO_START = "schedule_to_start"
+    """A dispatched attempt no worker has started in time fails (`scheduleToStartTimeout`)."""
 
 
 class StepError(RecordModel):
@@ -65,6 +67,8 @@ class ParentLink(RecordModel):
     run_id: str
     step: str
     attempt: int
+    depth: int = 1
+    """How deep the child run is nested (1: a child of a top-level run)."""
 
 
 class ReplayOrigin(RecordModel):
@@ -131,6 +135,8 @@ class StepScheduled(Event):
     parent_step: str | None = None
     index: int | None = None
     child_run_id: str | None = None
+    start_by: datetime | None = None
+    """A dispatched attempt that no worker started by then fails (`ScheduleToStartTimeout`)."""
 
 
 class StepStarted(Event):

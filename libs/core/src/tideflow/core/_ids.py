@@ -93,6 +93,11 @@ def result_command_id(run_id: str, step: str, attempt: int) -> str:
     return f"{run_id}:{step}:{attempt}:result"
 
 
+def accepted_command_id(run_id: str, step: str, attempt: int) -> str:
+    """The StepAccepted a worker sends when it starts an attempt (at most one matters)."""
+    return f"{run_id}:{step}:{attempt}:accepted"
+
+
 def task_message_id(run_id: str, step: str, attempt: int) -> str:
     """The message id of the task that dispatches one attempt to workers."""
     return f"{run_id}:{step}:{attempt}:task"

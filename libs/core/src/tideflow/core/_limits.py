@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -62,6 +63,8 @@ class Limits(BaseModel):
     subworkflow_depth: int = Field(default=10, gt=0)
     expression_bytes: int = Field(default=1 * MIB, gt=0)
     expression_work_bytes: int = Field(default=64 * MIB, gt=0)
+    schedule_to_start: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))
+    """Default `scheduleToStartTimeout` of dispatched steps."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -284,6 +284,14 @@ def _check_node(index: int, node: NodeSpec, problems: list[Problem]) -> None:
         problems.append(
             Problem(ProblemCode.INVALID_DURATION, "timeout must be positive", f"{path}.timeout")
         )
+    wait = node.schedule_to_start_timeout
+    if wait is not None and wait <= timedelta(0):
+        problems.append(
+            Problem(
+                ProblemCode.INVALID_DURATION, "scheduleToStartTimeout must be positive",
+                f"{path}.scheduleToStartTimeout",
+            )
+        )  # fmt: skip
     if node.idempotency_key is not None:
         _check_templates(node.idempotency_key, f"{path}.idempotencyKey", problems, node=node.id)
 

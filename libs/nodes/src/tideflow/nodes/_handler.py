@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,8 @@ class TaskSpec:
     config: dict[str, Any]
     timeout: timedelta | None = None
     tenant_id: str = "default"
+    start_by: datetime | None = None
+    """Not started by then, the attempt has failed (`scheduleToStartTimeout`): skip it."""
     idempotency_key: str | None = None
     """The node's rendered `idempotencyKey`, for handlers to pass on (http: a header)."""
 

@@ -6,8 +6,12 @@ foreach, subworkflow depth) from the same class, so an operator finds every limi
 one prefix. Sizes accept bytes or units (`64KiB`, `1MiB`, `8MB`).
 """
 
+from datetime import timedelta
+
 from pydantic import ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tideflow.settings._duration import Duration
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -87,4 +91,9 @@ class LimitsSettings(BaseSettings):
         gt=0,
         description="Budget of bytes one expression may build while it is evaluated "
         "(strings and lists inside comprehensions); beyond it the step fails.",
+    )
+    schedule_to_start_timeout: Duration = Field(
+        default=timedelta(minutes=10),
+        description="How long a dispatched step may wait for a worker to start it before it "
+        "fails (`ScheduleToStartTimeout`); a node's `scheduleToStartTimeout` overrides it.",
     )

@@ -13,11 +13,18 @@ from tideflow.wire._commands import (
 )
 from tideflow.wire._effects import effect_messages, event_message
 from tideflow.wire._limits import engine_limits
-from tideflow.wire._tasks import cancel_of, result_envelope, step_logs, task_of
+from tideflow.wire._tasks import (
+    accepted_envelope,
+    cancel_of,
+    result_envelope,
+    step_logs,
+    task_of,
+)
 
 __all__ = [
     "StartRequest",
     "WireCommand",
+    "accepted_envelope",
     "cancel_of",
     "command_envelope",
     "decode_command",

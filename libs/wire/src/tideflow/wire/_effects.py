@@ -9,6 +9,7 @@ child run, seq), so a message sent again is recognised downstream.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tideflow.bus import Outgoing, Topics, new_envelope, pb
@@ -52,6 +53,11 @@ def effect_messages(
     return out
 
 
+def _start_by(start_by: datetime | None) -> dict[str, str]:
+    """The schedule-to-start deadline, for the executor (it skips attempts picked up late)."""
+    return {} if start_by is None else {"startBy": start_by.astimezone(UTC).isoformat()}
+
+
 def _message(
     effect: Effect, *, topics: Topics, tenant_id: str, queues: Mapping[str, str]
 ) -> Outgoing | None:
@@ -62,7 +68,8 @@ def _message(
                 node_type=effect.node_type, queue=effect.queue, config_json=dump(effect.config),
                 idempotency_key=effect.idempotency_key or "",
                 extra_json=dump({"nodeId": effect.node_id,
-                                 "secretPaths": [list(p) for p in effect.secret_paths]}),
+                                 "secretPaths": [list(p) for p in effect.secret_paths],
+                                 **_start_by(effect.start_by)}),
             )  # fmt: skip
             if effect.timeout is not None:
                 task.timeout.CopyFrom(duration(effect.timeout))
@@ -91,7 +98,8 @@ def _message(
                 input_json=dump(effect.input), parent_run_id=effect.run_id,
                 parent_node_id=effect.parent_step,
                 extra_json=dump({"parent": ParentLink(
-                    run_id=effect.run_id, step=effect.parent_step, attempt=effect.attempt
+                    run_id=effect.run_id, step=effect.parent_step, attempt=effect.attempt,
+                    depth=effect.depth,
                 ).model_dump(mode="json", by_alias=True)}),
             )  # fmt: skip
             envelope = new_envelope(

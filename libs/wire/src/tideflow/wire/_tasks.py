@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tideflow.bus import Outgoing, Topics, new_envelope, pb
-from tideflow.core import ids
+from tideflow.core import StepAccepted, ids
 from tideflow.nodes import StepFailure, StepOutcome, TaskSpec
 from tideflow.store import LogLine
+from tideflow.wire._commands import command_envelope
 from tideflow.wire._json import dump, from_timestamp, load, load_object, timestamp
 
 SecretPath = tuple[str | int, ...]
@@ -22,6 +23,7 @@ def task_of(envelope: pb.Envelope, task: pb.Task) -> tuple[TaskSpec, list[Secret
         run_id=task.run_id, node_id=task.node_id, attempt=task.attempt,
         node_type=task.node_type, config=_config(load(task.config_json)), timeout=timeout,
         tenant_id=envelope.tenant_id or "default", idempotency_key=task.idempotency_key or None,
+        start_by=datetime.fromisoformat(extra["startBy"]) if extra.get("startBy") else None,
     )  # fmt: skip
     paths = [tuple(path) for path in extra.get("secretPaths", [])]
     return spec, paths
@@ -66,6 +68,16 @@ def result_envelope(
         result, tenant_id=spec.tenant_id, run_id=spec.run_id, message_id=command_id
     )
     return Outgoing(topics.runs, spec.run_id, envelope)
+
+
+def accepted_envelope(spec: TaskSpec, *, worker: str, topics: Topics) -> Outgoing:
+    """Tells the scheduler a worker has started an attempt (so its schedule-to-start
+    timer no longer applies); at most one per attempt, by its id."""
+    command = StepAccepted(
+        command_id=ids.accepted_command_id(spec.run_id, spec.node_id, spec.attempt),
+        run_id=spec.run_id, step=spec.node_id, attempt=spec.attempt, worker=worker,
+    )  # fmt: skip
+    return Outgoing(topics.runs, spec.run_id, command_envelope(command, tenant_id=spec.tenant_id))
 
 
 def step_logs(envelope: pb.Envelope) -> list[LogLine]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 from collections import OrderedDict
 from contextvars import ContextVar
@@ -28,7 +29,7 @@ from tideflow.executor import metrics
 from tideflow.executor.redaction import Redactor
 from tideflow.nodes import StepFailure, StepOutcome, TaskSpec
 from tideflow.sdk import TASK_LOGGER
-from tideflow.wire import cancel_of, result_envelope, task_of
+from tideflow.wire import accepted_envelope, cancel_of, result_envelope, task_of
 
 if TYPE_CHECKING:
     from tideflow.bus import Batch, Bus, Message
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 AttemptKey = tuple[str, str, int]
 MAX_LOG_LINES = 200
 MAX_REMEMBERED_CANCELS = 10_000
+ACCEPT_MARGIN_S = 5.0
+"""How long before its schedule-to-start deadline a running attempt says it started."""
 
 
 _step_lines: ContextVar[list[dict[str, Any]] | None] = ContextVar("step_lines", default=None)
@@ -88,6 +91,8 @@ class TaskRunner:
     ) -> None:
         self._bus = bus
         self._limits = limits or Limits()
+        self._worker = f"executor-{os.getpid()}"
+        self._accepting: set[asyncio.Task[None]] = set()
         self._handlers = handlers
         self._secrets = secrets
         self._redactor = redactor or Redactor()
@@ -153,7 +158,19 @@ class TaskRunner:
         _step_lines.set(lines)  # this asyncio task's own context
         async with self._slots:
             started = datetime.now(UTC)
-            outcome = bounded(await self._run_handler(spec, secret_paths), spec, self._limits)
+            if spec.start_by is not None and started > spec.start_by:
+                # the scheduler has failed this attempt (scheduleToStartTimeout): never run it
+                metrics.TASKS.labels(spec.node_type, "too_late").inc()
+                log.warning("skipping %s attempt %d: not started by %s",
+                            spec.node_id, spec.attempt, spec.start_by)  # fmt: skip
+                return
+            accepting = self._accept_before(spec, started)
+            try:
+                outcome = await self._run_handler(spec, secret_paths)
+            finally:
+                if accepting is not None:
+                    accepting.cancel()
+            outcome = bounded(outcome, spec, self._limits)
         # after the bound, so the walk never meets a value nested too deep to recurse into
         outcome = self._redacted(outcome)
         try:
@@ -179,6 +196,29 @@ class TaskRunner:
                 details=self._redactor.value(outcome.details),
             )
         return replace(outcome, output=self._redactor.value(outcome.output))
+
+    def _accept_before(self, spec: TaskSpec, now: datetime) -> asyncio.TimerHandle | None:
+        """If the attempt is still running shortly before its schedule-to-start deadline,
+        tell the scheduler it started (so the timer does not fail it). Attempts that end
+        earlier send nothing: their result cancels the timer, one message per attempt."""
+        if spec.start_by is None:
+            return None
+        remaining = (spec.start_by - now).total_seconds()
+        margin = min(ACCEPT_MARGIN_S, remaining / 4)
+        return asyncio.get_running_loop().call_later(
+            max(0.0, remaining - margin), self._send_accepted, spec
+        )
+
+    def _send_accepted(self, spec: TaskSpec) -> None:
+        message = accepted_envelope(spec, worker=self._worker, topics=self._bus.topics)
+        task = asyncio.create_task(self._bus.publish(message.topic, message.key, message.envelope))
+        self._accepting.add(task)
+        task.add_done_callback(self._accept_sent)
+
+    def _accept_sent(self, task: asyncio.Task[None]) -> None:
+        self._accepting.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("telling the scheduler an attempt started failed: %s", error)
 
     async def _run_handler(
         self, spec: TaskSpec, secret_paths: list[tuple[str | int, ...]]

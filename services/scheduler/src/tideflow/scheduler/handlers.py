@@ -28,7 +28,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -350,8 +350,7 @@ class CommandHandler:
             snapshots=snapshots,
             outbox=outbox,
             outbox_claimed_for=OUTBOX_CLAIM,
-            timers=timers,
-            cancel_timers=cancel_timers,
+            **_net_timers(timers, cancel_timers),
         )
         return batch, outgoing
 
@@ -385,6 +384,16 @@ def _decide_into(run: RunWork, command: RunCommand, now: datetime) -> None:
     except Exception as e:
         log.exception("deciding %s for run %s raised", command.type, run.run_id)
         raise Unprocessable(f"deciding {command.type} raised {e!r}") from e
+
+
+def _net_timers(timers: list[Timer], cancels: list[TimerKey]) -> dict[str, Any]:
+    """A timer set and cancelled within one batch (a task started at once) is neither
+    written nor deleted (the store deletes before it inserts, so it would be left set)."""
+    both = {TimerKey(t.run_id, t.timer_id) for t in timers} & set(cancels)
+    if both:
+        timers = [t for t in timers if TimerKey(t.run_id, t.timer_id) not in both]
+        cancels = [key for key in cancels if key not in both]
+    return {"timers": timers, "cancel_timers": cancels}
 
 
 def _timers(run_effects: list[Effect], tenant_id: str) -> list[Timer]:

@@ -8,8 +8,9 @@ from typing import Any
 from tideflow.core._decider import _attempts as attempts
 from tideflow.core._decider import _steps as steps
 from tideflow.core._decider._decision import Decision
-from tideflow.core._events import StepRole, StepScheduled, StepSucceeded
+from tideflow.core._events import StepError, StepRole, StepScheduled, StepSucceeded
 from tideflow.core._ids import item_key
+from tideflow.core._limits import LimitCode, check_value
 from tideflow.core._state import StepStatus
 from tideflow.core.nodes._foreach import MAX_ITEMS
 
@@ -18,11 +19,14 @@ def schedule_foreach(d: Decision, key: str, config: Any, common: dict[str, Any])
     """Check the rendered items, then start the first `concurrency` of them."""
     items = config.get("items")
     spec = d.graph.nodes[common["node_id"]]
-    if not isinstance(items, list) or len(items) > MAX_ITEMS:
+    most = min(d.state.limits.foreach_items, MAX_ITEMS)
+    if not isinstance(items, list) or len(items) > most:
+        too_many = isinstance(items, list)
+        got = f"{len(items):,} items" if too_many else type(items).__name__
         steps.fail_unscheduled(
-            d, key, spec, StepRole(common["role"]), common["attempt"], "InvalidItems",
-            f"node {spec.id!r}: items must be a list of at most {MAX_ITEMS} values, "
-            f"got {type(items).__name__}",
+            d, key, spec, StepRole(common["role"]), common["attempt"],
+            LimitCode.FOREACH_TOO_MANY_ITEMS.value if too_many else "InvalidItems",
+            f"node {spec.id!r}: items must be a list of at most {most:,} values, got {got}",
             common,
         )  # fmt: skip
         return
@@ -45,10 +49,7 @@ def pump(d: Decision, key: str) -> None:
         if d.state.steps[key].status.terminal:
             return
         if all(s is not None and s.status is StepStatus.SUCCEEDED for s in existing):
-            outputs = [s.output for s in existing if s is not None]
-            attempt = d.state.steps[key].attempt
-            d.emit(StepSucceeded(at=d.now, step=key, attempt=attempt, output=outputs))
-            attempts.step_succeeded(d, key)
+            finish(d, key, [s.output for s in existing if s is not None])
             return
         nxt = next((i for i, s in enumerate(existing) if s is None), None)
         if nxt is None or active >= limit:
@@ -56,6 +57,24 @@ def pump(d: Decision, key: str) -> None:
         steps.schedule(
             d, keys[nxt], spec, StepRole.ITEM, parent_step=key, index=nxt, item=items[nxt]
         )
+
+
+def finish(d: Decision, key: str, outputs: list[Any]) -> None:
+    """Every item succeeded: the foreach's output is their outputs, if that fits."""
+    limits = d.state.limits
+    violation = check_value(
+        outputs, what=f"the combined output of foreach {key!r}",
+        max_depth=limits.json_depth, max_bytes=limits.foreach_output_bytes,
+    )  # fmt: skip
+    if violation is not None:
+        code = violation.code
+        if code is LimitCode.VALUE_TOO_LARGE:
+            code = LimitCode.FOREACH_OUTPUT_TOO_LARGE
+        attempts.attempt_failed(d, key, StepError(type=code.value, message=violation.message))
+        return
+    attempt = d.state.steps[key].attempt
+    d.emit(StepSucceeded(at=d.now, step=key, attempt=attempt, output=outputs))
+    attempts.step_succeeded(d, key)
 
 
 def item_of(d: Decision, parent: str | None, index: int | None) -> object:

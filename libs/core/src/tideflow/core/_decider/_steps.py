@@ -13,6 +13,7 @@ from tideflow.core._decider import _timers as timers
 from tideflow.core._decider._decision import Decision
 from tideflow.core._definition import NodeSpec
 from tideflow.core._durations import parse_duration
+from tideflow.core._effects import run_depth
 from tideflow.core._errors import DurationError, ExpressionError
 from tideflow.core._events import (
     ApprovalRequested,
@@ -24,6 +25,7 @@ from tideflow.core._events import (
     TimerKind,
 )
 from tideflow.core._ids import child_run_id
+from tideflow.core._limits import LimitCode
 from tideflow.core._templates import Rendered, render
 from tideflow.core.nodes import Execution, get_node_type
 
@@ -105,11 +107,14 @@ def schedule_rendered(
     execution: Execution = common["execution"]
     if execution is Execution.DISPATCH:
         deadline = d.now + spec.timeout if spec.timeout else None
+        # the schedule-to-start timer is an effect of this event (see `_effects`)
+        to_start = spec.schedule_to_start_timeout or d.state.limits.schedule_to_start
         d.emit(
             StepScheduled(
                 **common, config=rendered.value, secret_paths=rendered.secret_paths,
                 timeout=spec.timeout, deadline=deadline,
                 idempotency_key=str(idempotency_key) if idempotency_key is not None else None,
+                start_by=d.now + to_start,
             )
         )  # fmt: skip
         if spec.timeout:
@@ -121,6 +126,15 @@ def schedule_rendered(
     elif execution is Execution.APPROVAL:
         schedule_approval(d, key, rendered.value, common)
     elif execution is Execution.CHILD:
+        most = d.state.limits.subworkflow_depth
+        if run_depth(d.state) + 1 > most:
+            fail_unscheduled(
+                d, key, spec, StepRole(common["role"]), attempt, LimitCode.SUBWORKFLOW_DEPTH.value,
+                f"node {spec.id!r}: subworkflows may nest at most {most} deep "
+                f"(this run is {run_depth(d.state)} deep)",
+                common,
+            )  # fmt: skip
+            return
         child = child_run_id(d.state.run_id, key, attempt)
         d.emit(StepScheduled(**common, config=rendered.value, child_run_id=child))
         if spec.timeout:

@@ -1,5 +1,6 @@
 """Durable timers: set per step attempt, cancelled with the step, and what firing one does
-(start the retry, finish the delay, time the attempt out)."""
+(start the retry, finish the delay, time the attempt out, fail an attempt no worker
+started)."""
 
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from tideflow.core._events import (
     TimerScheduled,
 )
 from tideflow.core._ids import timer_id
+from tideflow.core._limits import LimitCode
 from tideflow.core._state import StepState, StepStatus
 from tideflow.core.nodes import Execution
 from tideflow.core.nodes._approval import APPROVE, REJECT
@@ -45,6 +47,7 @@ def fire(d: Decision, command: FireTimer) -> None:
     """A timer of the run is due: act on it if its attempt is still the current one."""
     timer = d.state.timers.get(command.timer_id)
     if timer is None:
+        _not_started(d, command.timer_id)
         return
     d.emit(TimerFired(at=d.now, timer_id=timer.timer_id))
     step = d.state.steps[timer.step]
@@ -80,3 +83,28 @@ def _decides_on_timeout(step: StepState) -> bool:
         APPROVE,
         REJECT,
     }
+
+
+def _not_started(d: Decision, fired: str) -> None:
+    """A schedule-to-start timer fired: fail the attempt if no worker has started it.
+
+    These timers are not in the run state (TimerScheduled/TimerCancelled events would add
+    two events to every dispatched step): the effects of `StepScheduled` set them and the
+    step's later events cancel them, so one that fires for a step still `scheduled` at that
+    attempt means no worker took the task in time. Any other unknown timer decides nothing.
+    """
+    for step in d.state.steps.values():
+        if (
+            step.status is StepStatus.SCHEDULED
+            and step.execution is Execution.DISPATCH
+            and timer_id(step.step, TimerKind.SCHEDULE_TO_START, step.attempt) == fired
+        ):
+            message = (
+                f"no worker of queue {step.queue!r} started step {step.step!r} attempt "
+                f"{step.attempt} in time (scheduleToStartTimeout)"
+            )
+            code = LimitCode.SCHEDULE_TO_START_TIMEOUT.value
+            error = StepError(type=code, message=message, retryable=False)
+            attempts.attempt_failed(d, step.step, error)
+            flow.advance(d)
+            return
