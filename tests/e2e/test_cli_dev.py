@@ -31,6 +31,13 @@ class Dev:
         env = {k: v for k, v in os.environ.items()
                if k not in {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_KAFKA_BOOTSTRAP"}}  # fmt: skip
         env["TIDEFLOW_ADMIN_TOKEN"] = "dev-test-token"
+        # as a newcomer starts it: `.venv/bin/tide dev`, with the venv not on PATH
+        # (scripts/test.sh puts it there)
+        venv_bin = Path(TIDE).parent.resolve()
+        env["PATH"] = os.pathsep.join(
+            entry for entry in env.get("PATH", "").split(os.pathsep)
+            if entry and Path(entry).resolve() != venv_bin
+        )  # fmt: skip
         self.env = env
         self.log = (data_dir / "dev.log").open("wb")
         self.process = subprocess.Popen(
@@ -80,7 +87,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
         assert code == 0, (server.data_dir / "dev.log").read_text()[-3000:]
 
 
-def wait_status(dev: Dev, run_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+def wait_status(dev: Dev, run_id: str, status: str, timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = dev.json("run", "get", run_id)
