@@ -151,7 +151,7 @@ async def stack(dsn: str, kafka_bootstrap: str) -> AsyncIterator[Stack]:
     def book_order(order: dict[str, Any]) -> dict[str, Any]:
         return {"booked": order["total"]}
 
-    services = services_of(settings=settings, store=approvals, bus=bus)
+    services = services_of(settings=settings, store=approvals, bus=bus, audit_log=store)
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(run_scheduler(settings=SchedulerSettings(), store=store, bus=bus,

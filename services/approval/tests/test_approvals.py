@@ -83,6 +83,12 @@ async def test_approve_resumes_the_run_and_a_second_decision_is_409(stack: Stack
     assert [(d["by"], d["decision"]) for d in output["decisions"]] == [("dave", "approve")]
     assert record.output["ok"] is True
 
+    audit = await stack.store.list_audit(tenant_id="default", limit=20)
+    entry = next(r.entry for r in audit if r.entry.resource == f"approval/{approval['id']}")
+    assert (entry.action, entry.actor) == ("approval.decide", "dave")
+    assert entry.details == {"decision": "approve", "comment": "looks fine", "runId": run_id,
+                             "status": "decided"}  # fmt: skip
+
     again = await decide(stack, approval["id"], "admin", "reject")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "APPROVAL_CLOSED"

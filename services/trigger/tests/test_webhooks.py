@@ -6,9 +6,12 @@ import hashlib
 import hmac
 import json
 import time
+from pathlib import Path
 
 import pytest
 
+from tideflow.auth import Envelope, LocalKeyFile, Secrets
+from tideflow.trigger.secrets import StoredSecrets
 from tideflow.trigger.signatures import tideflow_headers
 
 from .conftest import Stack, workflow
@@ -133,3 +136,24 @@ async def test_input_schema_pause_resume_and_superseded_triggers(stack: Stack) -
     listed = await stack.http.get("/workflows/typed/triggers", headers=stack.auth)
     assert [t["id"] for t in listed.json()["items"]] == ["in2"]
     assert (await stack.http.get("/workflows/typed/triggers")).status_code == 401
+
+
+async def test_the_secret_comes_from_the_tenants_secret_store(stack: Stack, tmp_path: Path) -> None:
+    secrets = Secrets(stack.store, Envelope(LocalKeyFile(tmp_path / "kek.json")))
+    await secrets.put("default", "STORED_HOOK", "from-the-store", by="test")
+    webhooks = stack.services.webhooks
+    original = webhooks._secrets
+    webhooks._secrets = StoredSecrets(secrets)
+    try:
+        await stack.publish(workflow("stored", [
+            {"id": "in", "type": "webhook", "secret": "STORED_HOOK"},
+        ]))  # fmt: skip
+        body = b'{"x": 1}'
+        good = await stack.http.post("/hooks/stored/in", content=body,
+                                     headers=signed(body, secret="from-the-store"))  # fmt: skip
+        assert good.status_code == 202, good.text
+        env_secret = await stack.http.post("/hooks/stored/in", content=body,
+                                           headers=signed(body))  # fmt: skip
+        assert env_secret.status_code == 401
+    finally:
+        webhooks._secrets = original

@@ -22,7 +22,11 @@ from tideflow.store import migrate as apply_migrations
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
+    from pydantic import SecretStr
+
+    from tideflow.auth import Authenticator
     from tideflow.settings import DatabaseSettings, KafkaSettings, ObservabilitySettings
+    from tideflow.store import Identities
 
 
 @contextlib.asynccontextmanager
@@ -98,3 +102,19 @@ def run_until_signalled(
         hint += "TIDEFLOW_DATABASE_URL at a running one"
         typer.secho(f"error {type(e).__name__}: {e}; {hint}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1) from e
+
+
+def service_authenticator(admin_token: SecretStr | None, identities: Identities) -> Authenticator:
+    """What the approval and trigger services prove callers with: the admin token, API
+    tokens and users from the identity store, and JWTs signed by the gateway's keys (read
+    from the same store, sealed with the key provider of `TIDEFLOW_SECURITY_*`)."""
+    from tideflow.auth import Authenticator, Envelope, KeyRing
+    from tideflow.gateway.security import provider_of
+    from tideflow.gateway.settings import SecuritySettings
+
+    keys = KeyRing(identities, Envelope(provider_of(SecuritySettings())))
+    return Authenticator(
+        admin_token=admin_token.get_secret_value() if admin_token else None,
+        identities=identities,
+        keys=keys,
+    )

@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from tideflow.approval.handlers import Services as ApprovalServices
+    from tideflow.auth import Secrets
     from tideflow.bus import Bus
     from tideflow.core import WorkflowDefinition
     from tideflow.infra import EmbeddedPostgres
-    from tideflow.store import ApprovalStore, EventStore, TriggerStore
+    from tideflow.store import ApprovalStore, AuditLog, EventStore, TriggerStore
     from tideflow.trigger.handlers import Services as TriggerServices
 
 log = logging.getLogger("tideflow.dev")
@@ -204,7 +205,10 @@ async def _serve(
             database=gateway.database,
             gateway=GatewayAddress(host=host, port=port),
         )
-        approval, trigger = _side_services(approvals, triggers, bus)
+        approval, trigger = _side_services(
+            approvals, triggers, bus, audit_log=store,
+            secrets=stored_secrets(gateway.security, store),
+        )  # fmt: skip
 
         def extend(app: FastAPI) -> None:
             """Approvals, hooks, triggers and events on the gateway's port."""
@@ -282,18 +286,27 @@ def tide_executable() -> str:
 
 
 def _side_services(
-    approvals: ApprovalStore, triggers: TriggerStore, bus: Bus
+    approvals: ApprovalStore,
+    triggers: TriggerStore,
+    bus: Bus,
+    *,
+    audit_log: AuditLog,
+    secrets: Secrets,
 ) -> tuple[ApprovalServices, TriggerServices]:
-    """The approval and trigger services of the one dev process (same token, same bus)."""
+    """The approval and trigger services of the one dev process: same bus, same audit log
+    and secrets, and (mounted on the gateway) the gateway's authenticator."""
     from tideflow.approval.app import services_of as approval_services
     from tideflow.approval.settings import ApprovalSettings
     from tideflow.bus import InMemoryBus
     from tideflow.trigger.app import services_of as trigger_services
+    from tideflow.trigger.secrets import StoredSecrets
     from tideflow.trigger.settings import TriggerSettings
 
-    approval = approval_services(settings=ApprovalSettings(), store=approvals, bus=bus)
+    approval = approval_services(
+        settings=ApprovalSettings(), store=approvals, bus=bus, audit_log=audit_log
+    )
     trigger = trigger_services(
-        settings=TriggerSettings(), store=triggers, bus=bus,
+        settings=TriggerSettings(), store=triggers, bus=bus, secrets=StoredSecrets(secrets),
         dev_events=isinstance(bus, InMemoryBus),
     )  # fmt: skip
     return approval, trigger

@@ -109,28 +109,54 @@ def _executor(overrides: dict[str, object]) -> None:
 def _approval(overrides: dict[str, object]) -> None:
     from tideflow.approval.app import run_approval, services_of
     from tideflow.approval.settings import ApprovalSettings
-    from tideflow.cli._services import approval_store, kafka_bus, run_until_signalled
+    from tideflow.cli._services import (
+        approval_store,
+        kafka_bus,
+        postgres_store,
+        run_until_signalled,
+        service_authenticator,
+    )
 
     settings = ApprovalSettings(**overrides)  # type: ignore[arg-type]
 
     async def main(stop: asyncio.Event) -> None:
-        async with approval_store(settings.database) as store, kafka_bus(settings.kafka) as bus:
-            services = services_of(settings=settings, store=store, bus=bus)
-            await run_approval(services=services, stop=stop)
+        async with (
+            approval_store(settings.database) as store,
+            postgres_store(settings.database) as identities,
+            kafka_bus(settings.kafka) as bus,
+        ):
+            services = services_of(settings=settings, store=store, bus=bus, audit_log=identities)
+            authenticator = service_authenticator(settings.admin_token, identities)
+            await run_approval(services=services, stop=stop, authenticator=authenticator)
 
     run_until_signalled(main, settings.observability)
 
 
 def _trigger(overrides: dict[str, object]) -> None:
-    from tideflow.cli._services import kafka_bus, run_until_signalled, trigger_store
+    from tideflow.cli._services import (
+        kafka_bus,
+        postgres_store,
+        run_until_signalled,
+        service_authenticator,
+        trigger_store,
+    )
+    from tideflow.gateway.security import stored_secrets
+    from tideflow.gateway.settings import SecuritySettings
     from tideflow.trigger.app import run_trigger, services_of
+    from tideflow.trigger.secrets import StoredSecrets
     from tideflow.trigger.settings import TriggerSettings
 
     settings = TriggerSettings(**overrides)  # type: ignore[arg-type]
 
     async def main(stop: asyncio.Event) -> None:
-        async with trigger_store(settings.database) as store, kafka_bus(settings.kafka) as bus:
-            services = services_of(settings=settings, store=store, bus=bus)
-            await run_trigger(services=services, stop=stop)
+        async with (
+            trigger_store(settings.database) as store,
+            postgres_store(settings.database) as identities,
+            kafka_bus(settings.kafka) as bus,
+        ):
+            secrets = StoredSecrets(stored_secrets(SecuritySettings(), identities))
+            services = services_of(settings=settings, store=store, bus=bus, secrets=secrets)
+            authenticator = service_authenticator(settings.admin_token, identities)
+            await run_trigger(services=services, stop=stop, authenticator=authenticator)
 
     run_until_signalled(main, settings.observability)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from tideflow.approval.settings import ApprovalSettings
     from tideflow.bus import Bus
-    from tideflow.store import ApprovalStore
+    from tideflow.store import ApprovalStore, AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +48,20 @@ AUTH_STATUSES: dict[type[Exception], tuple[int, str]] = {
 }
 
 
-def services_of(*, settings: ApprovalSettings, store: ApprovalStore, bus: Bus) -> Services:
-    """The routes' dependencies."""
-    return Services(settings=settings, store=store, bus=bus)
+def services_of(
+    *,
+    settings: ApprovalSettings,
+    store: ApprovalStore,
+    bus: Bus,
+    audit_log: AuditLog | None = None,
+) -> Services:
+    """The routes' dependencies (`audit_log` records every decision)."""
+    return Services(settings=settings, store=store, bus=bus, audit_log=audit_log)
 
 
 def default_authenticator(settings: ApprovalSettings) -> Authenticator:
-    """The admin token (users, API tokens and JWTs come with the identity store)."""
+    """The admin token alone; `tide serve approval` passes one that knows users, API tokens
+    and JWTs (the identity store and the signing keys)."""
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     return Authenticator(admin_token=token)
 

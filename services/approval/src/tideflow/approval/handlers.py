@@ -29,6 +29,8 @@ from tideflow.store import (
     ApprovalFilter,
     ApprovalStatus,
     ApprovalStore,
+    AuditEntry,
+    AuditLog,
     NotFound,
     StoreError,
 )
@@ -43,6 +45,8 @@ class Services:
     settings: ApprovalSettings
     store: ApprovalStore
     bus: Bus
+    audit_log: AuditLog | None = None
+    """Where `approval.decide` is recorded (the tenant's audit log)."""
     ready: dict[str, bool] = field(default_factory=dict)
     """Readiness of the background parts (the event-stream consumer), by name."""
 
@@ -124,7 +128,11 @@ async def get_approval(approval_id: str, services: ServicesDep, principal: Reade
     },
 )
 async def decide_approval(
-    approval_id: str, body: DecisionRequest, services: ServicesDep, principal: DeciderDep
+    approval_id: str,
+    body: DecisionRequest,
+    request: Request,
+    services: ServicesDep,
+    principal: DeciderDep,
 ) -> Approval:
     """Approve or reject. With a quorum the approval stays pending until enough agree;
     one rejection rejects."""
@@ -140,6 +148,24 @@ async def decide_approval(
         )
     except NotFound:
         raise _not_found(approval_id) from None
+    if services.audit_log is not None:
+        await services.audit_log.record_audit(
+            [
+                AuditEntry(
+                    tenant_id=principal.tenant_id,
+                    actor=principal.subject,
+                    action="approval.decide",
+                    resource=f"approval/{approval_id}",
+                    source=request.client.host if request.client else None,
+                    details={
+                        "decision": body.decision,
+                        "comment": body.comment,
+                        "runId": record.run_id,
+                        "status": str(record.status),
+                    },
+                )
+            ]
+        )
     return approval_view(record)
 
 

@@ -70,7 +70,8 @@ AUTH_STATUSES: dict[type[Exception], tuple[int, str]] = {
 
 
 def default_authenticator(settings: TriggerSettings) -> Authenticator:
-    """The admin token (users, API tokens and JWTs come with the identity store)."""
+    """The admin token alone; `tide serve trigger` passes one that knows users, API tokens
+    and JWTs (the identity store and the signing keys)."""
     token = settings.admin_token.get_secret_value() if settings.admin_token else None
     return Authenticator(admin_token=token)
 

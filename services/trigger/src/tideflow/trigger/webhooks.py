@@ -121,7 +121,7 @@ class Webhooks:
                 f"trigger {hook.trigger_id!r} {reason}",
             )
         spec = WebhookTrigger.model_validate(record.spec)
-        secret = self._secrets.get(record.tenant_id, spec.secret)
+        secret = await self._secrets.get(record.tenant_id, spec.secret)
         if secret is None:
             metrics.REJECTED.labels("no-secret").inc()
             log.warning("webhook %s/%s: secret %s is not set", hook.workflow_id,
