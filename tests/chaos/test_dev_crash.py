@@ -14,8 +14,10 @@ from __future__ import annotations
 import collections
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -179,6 +181,17 @@ def postgres_of(data_dir: Path) -> list[int]:
 
 
 @pytest.fixture
+def data_root() -> Iterator[Path]:
+    """A folder straight under the temp dir, not pytest's: the server runs as another user
+    (under root) and must traverse every parent, but pytest resets its own base folder to
+    0700 whenever a session starts, e.g. another developer's on a shared machine."""
+    folder = Path(tempfile.mkdtemp(prefix="tideflow-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
 def slow() -> Iterator[SlowServer]:
     server = SlowServer()
     yield server
@@ -186,11 +199,11 @@ def slow() -> Iterator[SlowServer]:
 
 
 @pytest.fixture
-def dev(tmp_path: Path, slow: SlowServer) -> Iterator[Dev]:
-    examples = tmp_path / "examples"
+def dev(data_root: Path, slow: SlowServer) -> Iterator[Dev]:
+    examples = data_root / "examples"
     examples.mkdir()
     (examples / "slow-http.yaml").write_text(workflow(slow.port))
-    server = Dev(tmp_path / "data", examples)
+    server = Dev(data_root / "data", examples)
     yield server
     if server.process is not None and server.process.poll() is None:
         server.signal(signal.SIGTERM)
@@ -270,10 +283,10 @@ def test_runs_survive_sigkill_sigterm_and_a_postgres_kill(dev: Dev, slow: SlowSe
     assert min(unfinished_at_blow) > 0, "a blow hit no run in flight: the test proves nothing"
 
 
-def test_two_dev_servers_run_side_by_side(tmp_path: Path) -> None:
-    examples = tmp_path / "examples"
+def test_two_dev_servers_run_side_by_side(data_root: Path) -> None:
+    examples = data_root / "examples"
     examples.mkdir()
-    first, second = Dev(tmp_path / "one", examples), Dev(tmp_path / "two", examples)
+    first, second = Dev(data_root / "one", examples), Dev(data_root / "two", examples)
     try:
         first.start()
         second.start()

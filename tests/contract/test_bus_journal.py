@@ -85,6 +85,7 @@ async def test_uncommitted_records_survive_a_crash_and_offsets_continue(dsn: str
     await send(first, *(envelope_bytes(n) for n in range(5)))
     assert len(await read_all(first, "g")) == 5  # committed
     await send(first, *(envelope_bytes(n) for n in range(5, 8)))  # published, not consumed
+    await first.flush()  # commits are written without waiting: make sure this one was
     await crash(dsn)
 
     second = journaled(dsn)
@@ -145,6 +146,7 @@ async def test_what_every_live_group_committed_is_pruned(dsn: str) -> None:
         assert batch is not None
         assert len(batch) == 10
         await batch.commit()
+        await bus.flush()
         await bus.prune()
     await bus.close()
     admin = await asyncpg.connect(dsn)

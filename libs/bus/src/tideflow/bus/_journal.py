@@ -2,8 +2,8 @@
 
 Kafka is durable because the broker writes records and committed offsets to disk before
 it acknowledges them. The in-process bus gets the same property from a journal: records
-and commits are written there (in one transaction per flush) before `publish` or
-`commit` returns, and `open` gives them back after a crash. `PostgresJournal` is the
+are written there (in one transaction per flush) before `publish` returns, committed
+offsets right after, and `open` gives them back after a crash. `PostgresJournal` is the
 implementation `tide dev` uses.
 """
 
@@ -39,9 +39,11 @@ class Journal(Protocol):
         topics: Mapping[str, int],
         records: Sequence[Record],
         commits: Mapping[tuple[str, TopicPartition], int],
+        durable: bool = True,
     ) -> None:
         """Store new topics, records and committed offsets atomically; raise on failure
-        (the outcome is then unknown: the caller reads back with `records_from`)."""
+        (the outcome is then unknown: the caller reads back with `records_from`).
+        `durable=False` (offsets only) may skip waiting for the disk."""
 
     async def records_from(self, ends: Mapping[TopicPartition, int]) -> list[Record]:
         """Records at or after each partition's given offset, in offset order."""

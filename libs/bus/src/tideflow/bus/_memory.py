@@ -10,17 +10,17 @@ the previous owner fetched but did not commit is delivered again (at-least-once)
 are stored encoded, so decoding and dead-lettering run exactly as they do against Kafka.
 
 Durability comes from an optional `Journal` (`tide dev` uses `PostgresJournal`). With one,
-`publish` returns only once its records are in the journal and `commit` once its offsets
-are (group commit: one writer task flushes everything pending in one transaction, so many
-concurrent publishers cost one round trip), and `start` loads the logs and offsets back:
-after a crash every record some group had not committed is delivered again, exactly as
-Kafka does. A failed flush fails its publishes (`BusConnectionError`; callers retry or
-leave the work to their outbox relay) and marks the logs for a read-back, because the
-write may have landed all the same: the next flush first loads what the journal holds
-beyond memory, so no offset is ever given to two records. Failed commits are kept and
-written with the next flush (a late commit means redelivery, never loss). Records every
-live group of a topic has committed past are pruned from memory and journal; topics no
-group reads keep their last `retain` records per partition.
+`publish` returns only once its records are in the journal, committed offsets follow
+without anyone waiting (group commit: one writer task flushes everything pending in one
+transaction, so concurrent publishers share a round trip), and `start` loads the logs and
+offsets back: after a crash every record some group had not committed (or whose commit
+had not reached the journal) is delivered again, exactly as Kafka does. A failed flush
+fails its publishes (`BusConnectionError`; callers retry or leave the work to their
+outbox relay) and marks the logs for a read-back, because the write may have landed all
+the same: the next flush first loads what the journal holds beyond memory, so no offset
+is ever given to two records. Failed commits are kept and written with the next flush.
+Records every live group of a topic has committed past are pruned from memory and
+journal; topics no group reads keep their last `retain` records per partition.
 """
 
 from __future__ import annotations
@@ -84,11 +84,11 @@ class _Pending:
     def __init__(self) -> None:
         self.publishes: list[tuple[Sequence[RawOutgoing], asyncio.Future[None]]] = []
         self.commits: dict[tuple[str, TopicPartition], int] = {}
-        self.commit_waiters: list[asyncio.Future[None]] = []
+        self.waiters: list[asyncio.Future[None]] = []  # flush() callers
         self.topics: dict[str, int] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.publishes or self.commits or self.topics)
+        return bool(self.publishes or self.commits or self.topics or self.waiters)
 
 
 def _settle(futures: list[asyncio.Future[None]], error: BaseException | None = None) -> None:
@@ -266,15 +266,16 @@ class InMemoryBus(Bus):
                 topics=pending.topics | self._new_topics(placed),
                 records=placed,
                 commits=pending.commits,
+                durable=bool(placed or pending.topics),
             )
         except Exception as e:  # whatever the driver raised: nobody may wait forever
             self._requeue(pending, wrote_records=bool(placed))
             _settle([done for _, done in pending.publishes], BusConnectionError(str(e)))
-            _settle(pending.commit_waiters)  # kept in memory; written by a later flush
+            _settle(pending.waiters)
             raise
         self._append(placed)
         _settle([done for _, done in pending.publishes])
-        _settle(pending.commit_waiters)
+        _settle(pending.waiters)
 
     def _requeue(self, failed: _Pending, *, wrote_records: bool) -> None:
         """After a failed flush: keep its commits and topics; read back before placing
@@ -314,14 +315,24 @@ class InMemoryBus(Bus):
     def consumer(self, topics: Sequence[str], *, group: str, max_batch: int = 500) -> Consumer:
         return _MemoryConsumer(self, topics, group=group, max_batch=max_batch)
 
-    async def _persist_commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
-        """Write committed offsets with the next flush and wait for it (never raises)."""
+    def _queue_commit(self, group: str, offsets: dict[TopicPartition, int]) -> None:
+        """Committed offsets go to the journal with the next flush; nobody waits for it.
+
+        A crash can forget the last commits: those messages are delivered again, which
+        every consumer absorbs (that is what at-least-once means). Waiting would cost a
+        synchronous disk flush per consumed batch."""
         if self._journal is None or not offsets:
             return
         for tp, offset in offsets.items():
             self._pending.commits[group, tp] = offset
+        self._kick.set()
+
+    async def flush(self) -> None:
+        """Wait until everything published or committed so far was written (or failed)."""
+        if self._journal is None:
+            return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.commit_waiters.append(done)
+        self._pending.waiters.append(done)
         self._kick.set()
         await done
 
@@ -403,7 +414,7 @@ class InMemoryBus(Bus):
             return False
         owned = {tp: offset for tp, offset in offsets.items() if group.owner.get(tp) is member}
         group.committed.update(owned)
-        await self._persist_commit(member.group, owned)
+        self._queue_commit(member.group, owned)
         return len(owned) == len(offsets)
 
 

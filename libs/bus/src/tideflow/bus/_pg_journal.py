@@ -142,10 +142,13 @@ class PostgresJournal:
         topics: Mapping[str, int],
         records: Sequence[Record],
         commits: Mapping[tuple[str, TopicPartition], int],
+        durable: bool = True,
     ) -> None:
         connection = await self._connect()
         try:
             async with connection.transaction():
+                if not durable:  # offsets only: losing the last ones means redelivery
+                    await connection.execute("SET LOCAL synchronous_commit TO off")
                 if topics:
                     await connection.execute(_INSERT_TOPICS, list(topics), list(topics.values()))
                 if records:
