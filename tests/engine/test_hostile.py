@@ -11,13 +11,20 @@ import asyncio
 import contextlib
 import math
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from tideflow.bus import new_envelope, payload_of, pb
 from tideflow.core import Signal
+from tideflow.runtime import EmbeddedServer
 from tideflow.store import NotFound, RunFilter
 from tideflow.wire import command_envelope
 
@@ -226,3 +233,74 @@ async def test_self_recursive_subworkflow_ends_at_the_depth_limit(engine: Engine
     assert record.error["type"] == "SubworkflowDepthExceeded"
     page = await engine.store.list_runs(RunFilter(workflow_id="again"), limit=100)
     assert len(page.runs) == 1 + 10  # the run and its children down to the default depth
+
+
+async def test_an_undecodable_task_is_dead_lettered_and_its_partition_goes_on(
+    engine: Engine,
+) -> None:
+    @engine.registry.task("inc")
+    def inc(value: int) -> int:
+        return value + 1
+
+    await engine.publish_workflow(chain("inc1", 1))
+    run_id = str(uuid.uuid4())
+    bad = pb.Task(run_id=run_id, node_id="x", attempt=1, node_type="function", queue="default",
+                  config_json=b"{not json")  # fmt: skip
+    await engine.bus.publish(  # same key as the run: the same partition, ahead of its task
+        engine.bus.topics.tasks("default"), run_id,
+        new_envelope(bad, tenant_id="default", run_id=run_id),
+    )  # fmt: skip
+    await engine.start("inc1", 1, run_id=run_id)
+    record = (await engine.wait([run_id], timeout=30))[run_id]
+    assert (record.status, record.output) == ("succeeded", 2)
+    (letter,) = await dead_letters(engine, 1)
+    assert letter.error_code == "executor.bad_task"
+
+
+@pytest.fixture
+def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's executor may call the local test server (egress denies loopback)."""
+    monkeypatch.setenv("TIDEFLOW_EGRESS_ALLOW_LOOPBACK", "true")
+
+
+@pytest.fixture
+async def hostile_server() -> AsyncIterator[tuple[str, dict[str, int]]]:
+    """Answers JSON nested 300 levels deep, or 2 MB of it; counts the calls."""
+    hits: dict[str, int] = {}
+
+    async def answer(request: Request) -> Response:
+        kind = request.path_params["kind"]
+        hits[kind] = hits.get(kind, 0) + 1
+        body = b"[" * 300 + b"]" * 300 if kind == "deep" else b'["' + b"x" * 2_000_000 + b'"]'
+        return Response(body, media_type="application/json")
+
+    app = Starlette(routes=[Route("/{kind}", answer)])
+    server = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
+    task = await server.start_serving()
+    yield f"http://127.0.0.1:{server.bound_port}", hits
+    server.should_exit = True
+    await task
+
+
+@pytest.mark.usefixtures("loopback_allowed")
+async def test_http_responses_that_cannot_be_stored_fail_once(
+    hostile_server: tuple[str, dict[str, int]], engine: Engine
+) -> None:
+    """The report: an http step whose JSON response is 300 levels deep repeated the call
+    about 4 times a second, forever. Now the step fails at once and is never called again."""
+    url, hits = hostile_server
+    for kind in ("deep", "big"):
+        await engine.publish_workflow({
+            "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": kind},
+            "spec": {"nodes": [{"id": "call", "type": "http", "config": {"url": f"{url}/{kind}"},
+                                "retry": {"maxAttempts": 5, "initialInterval": "10ms"}}]},
+        })  # fmt: skip
+    runs = {kind: await engine.start(kind) for kind in ("deep", "big")}
+    records = await engine.wait(list(runs.values()), timeout=30)
+    expected = {"deep": {"HttpResponseTooDeep", "ValueTooDeep"}, "big": {"ValueTooLarge"}}
+    for kind, run_id in runs.items():
+        assert records[run_id].status == "failed"
+        (step,) = await engine.store.get_steps(run_id)
+        assert step.error is not None
+        assert step.error["type"] in expected[kind], step.error
+    assert hits == {"deep": 1, "big": 1}

@@ -112,7 +112,15 @@ class TaskRunner:
         if isinstance(payload, pb.CancelTask):
             self._cancel(cancel_of(payload))
         elif isinstance(payload, pb.Task):
-            spec, secret_paths = task_of(message.envelope, payload)
+            try:
+                spec, secret_paths = task_of(message.envelope, payload)
+            except (CodecError, ValueError, TypeError) as e:
+                # a task that does not decode fails the same way on every delivery
+                await self._bus.dead_letter(
+                    message, reason=f"task does not decode: {e}"[:4096],
+                    code="executor.bad_task", group="tideflow-executor",
+                )  # fmt: skip
+                return
             key = (spec.run_id, spec.node_id, spec.attempt)
             if key in self._cancelled:
                 return
