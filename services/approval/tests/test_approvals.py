@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tideflow.core import Cancel
+from tideflow.wire import command_envelope
+
 from .conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -279,3 +282,17 @@ async def test_the_order_approval_example_completes_both_ways(stack: Stack) -> N
     assert "book" not in rejected.output or rejected.output["book"] is None
     assert small.status == "succeeded"
     assert small.output["book"] == {"booked": 10}
+
+
+async def test_a_cancelled_run_cancels_its_approval(stack: Stack) -> None:
+    await stack.publish(approval_flow("ap-cancel", {"role": "approver"}))
+    run_id = await stack.start("ap-cancel")
+    approval = await stack.pending_approval(run_id)
+    cancel = Cancel(command_id=f"{run_id}:cancel", run_id=run_id, reason="changed my mind")
+    await stack.bus.publish(stack.bus.topics.runs, run_id,
+                            command_envelope(cancel, tenant_id="default"))  # fmt: skip
+    assert (await stack.wait_run(run_id)).status == "cancelled"
+    await stack.approval_where(approval["id"], lambda a: a["status"] == "cancelled")
+    refused = await decide(stack, approval["id"], "admin", "approve")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["details"]["status"] == "cancelled"

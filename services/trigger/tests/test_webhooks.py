@@ -157,3 +157,21 @@ async def test_the_secret_comes_from_the_tenants_secret_store(stack: Stack, tmp_
         assert env_secret.status_code == 401
     finally:
         webhooks._secrets = original
+
+
+async def test_a_tenant_qualified_hook_reaches_that_tenants_workflow(stack: Stack) -> None:
+    document = workflow("shared-name", [{"id": "in", "type": "webhook", "secret": "ORDERS_HOOK"}])
+    await stack.store.create_tenant("acme")
+    await stack.store.create_workflow("shared-name", "shared-name", document, tenant_id="acme")
+    await stack.store.publish("shared-name", tenant_id="acme")
+    body = b'{"for": "acme"}'
+    # the default tenant has no such workflow; acme's answers on its own path
+    assert (await stack.http.post("/hooks/shared-name/in", content=body,
+                                  headers=signed(body))).status_code == 404  # fmt: skip
+    accepted = await stack.http.post("/hooks/acme/shared-name/in", content=body,
+                                     headers=signed(body))  # fmt: skip
+    assert accepted.status_code == 202, accepted.text
+    record = await stack.store.get_run(accepted.json()["runId"])
+    assert (record.tenant_id, record.input) == ("acme", {"for": "acme"})
+    bad = await stack.http.post("/hooks/No.Such/shared-name/in", content=body, headers=signed(body))
+    assert bad.status_code == 422

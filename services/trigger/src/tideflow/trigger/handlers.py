@@ -14,17 +14,25 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from tideflow.auth import Principal, Role, requires
+from tideflow.auth import DEFAULT_TENANT, Principal, Role, requires
 from tideflow.bus import Bus, RawOutgoing
 from tideflow.core import CronTrigger, next_ticks
 from tideflow.runtime import ApiError
-from tideflow.store import NotFound, StoreError, TriggerRecord, TriggerStore, TriggerType
+from tideflow.store import (
+    TENANT_NAME,
+    NotFound,
+    StoreError,
+    TriggerRecord,
+    TriggerStore,
+    TriggerType,
+)
 from tideflow.trigger.asyncapi import document
 from tideflow.trigger.settings import TriggerSettings
 from tideflow.trigger.webhooks import Hook, Webhooks
 
 STORE_CHECK_TIMEOUT = 2.0
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$"
+TENANT = TENANT_NAME.pattern
 
 
 @dataclass(slots=True)
@@ -106,20 +114,18 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@hooks.post(
-    "/hooks/{workflow_id}/{trigger_id}",
-    status_code=202,
-    response_model=Started,
-    responses={401: {"description": "Bad or stale signature; nothing was started."}},
-)
-async def receive_hook(
-    workflow_id: WorkflowPath, trigger_id: TriggerPath, request: Request, services: ServicesDep
+HOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Bad or stale signature; nothing was started."}
+}
+
+
+async def _receive(
+    services: Services, request: Request, tenant_id: str, workflow_id: str, trigger_id: str
 ) -> Started:
-    """Start a run from a signed webhook; the same delivery answers with the same run."""
     body = await _body(request, services.settings.max_body_bytes)
     accepted = await services.webhooks.receive(
         Hook(
-            tenant_id="default",
+            tenant_id=tenant_id,
             workflow_id=workflow_id,
             trigger_id=trigger_id,
             body=body,
@@ -128,6 +134,37 @@ async def receive_hook(
         )
     )
     return Started(run_id=accepted.run.run_id)
+
+
+@hooks.post(
+    "/hooks/{workflow_id}/{trigger_id}",
+    status_code=202,
+    response_model=Started,
+    responses=HOOK_RESPONSES,
+)
+async def receive_hook(
+    workflow_id: WorkflowPath, trigger_id: TriggerPath, request: Request, services: ServicesDep
+) -> Started:
+    """Start a run of a `default`-tenant workflow from a signed webhook; the same delivery
+    answers with the same run."""
+    return await _receive(services, request, DEFAULT_TENANT, workflow_id, trigger_id)
+
+
+@hooks.post(
+    "/hooks/{tenant_id}/{workflow_id}/{trigger_id}",
+    status_code=202,
+    response_model=Started,
+    responses=HOOK_RESPONSES,
+)
+async def receive_tenant_hook(
+    tenant_id: Annotated[str, Path(pattern=TENANT)],
+    workflow_id: WorkflowPath,
+    trigger_id: TriggerPath,
+    request: Request,
+    services: ServicesDep,
+) -> Started:
+    """The same for a workflow of tenant `tenant_id` (workflow names are per tenant)."""
+    return await _receive(services, request, tenant_id, workflow_id, trigger_id)
 
 
 def view(trigger: TriggerRecord, *, count: int, now: datetime) -> TriggerView:
