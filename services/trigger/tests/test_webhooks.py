@@ -136,6 +136,9 @@ async def test_input_schema_pause_resume_and_superseded_triggers(stack: Stack) -
     listed = await stack.http.get("/workflows/typed/triggers", headers=stack.auth)
     assert [t["id"] for t in listed.json()["items"]] == ["in2"]
     assert (await stack.http.get("/workflows/typed/triggers")).status_code == 401
+    missing = await stack.http.get("/workflows/nowhere/triggers", headers=stack.auth)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "WORKFLOW_NOT_FOUND"
 
 
 async def test_the_secret_comes_from_the_tenants_secret_store(stack: Stack, tmp_path: Path) -> None:

@@ -40,6 +40,9 @@ SELECT {_COLUMNS} FROM triggers WHERE tenant_id = $1 AND workflow_id = $2 AND tr
 _LIST = f"""
 SELECT {_COLUMNS} FROM triggers WHERE tenant_id = $1 AND workflow_id = $2 ORDER BY trigger_id
 """
+_WORKFLOW_EXISTS = """
+SELECT EXISTS (SELECT 1 FROM workflows WHERE tenant_id = $1 AND workflow_id = $2)
+"""
 _EVENTS = f"""
 SELECT {_COLUMNS} FROM triggers WHERE type = 'event' ORDER BY tenant_id, workflow_id, trigger_id
 """
@@ -194,6 +197,8 @@ class PostgresTriggerStore(TriggerStore):
     ) -> list[TriggerRecord]:
         with translated("list triggers"):
             async with scoped(self._pool, tenant_id) as connection:
+                if not await connection.fetchval(_WORKFLOW_EXISTS, tenant_id, workflow_id):
+                    raise NotFound(f"no workflow {workflow_id}")
                 rows = await connection.fetch(_LIST, tenant_id, workflow_id)
         return [_trigger(row) for row in rows]
 

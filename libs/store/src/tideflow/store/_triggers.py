@@ -93,7 +93,7 @@ class TriggerStore(Protocol):
     async def list_triggers(
         self, workflow_id: str, *, tenant_id: str = DEFAULT_TENANT
     ) -> list[TriggerRecord]:
-        """The workflow's registered triggers, by id."""
+        """The workflow's registered triggers, by id; `NotFound` without such a workflow."""
         ...
 
     async def get_definition(

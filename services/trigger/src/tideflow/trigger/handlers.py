@@ -199,7 +199,10 @@ async def list_triggers(
     count: Annotated[int, Query(ge=1, le=100)] = 5,
 ) -> TriggerList:
     """The triggers the latest published version registered; cron ones with next fire times."""
-    triggers = await services.store.list_triggers(workflow_id, tenant_id=principal.tenant_id)
+    try:
+        triggers = await services.store.list_triggers(workflow_id, tenant_id=principal.tenant_id)
+    except NotFound:
+        raise ApiError(404, "WORKFLOW_NOT_FOUND", f"no workflow {workflow_id!r}") from None
     now = datetime.now(UTC)
     return TriggerList(items=[view(t, count=count, now=now) for t in triggers])
 
