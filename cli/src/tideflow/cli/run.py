@@ -118,15 +118,17 @@ def print_run(run: dict[str, Any], *, title: str | None = None) -> None:
     print_table(STEP_COLUMNS, step_rows(run))
 
 
-def _progress(run: dict[str, Any]) -> list[str]:
-    """One line per step and the run's status, compared between polls to print changes."""
-    lines = [
-        f"step {s.get('nodeId', '')} {s.get('status', '')} (attempt {s.get('attempt', '')})"
-        + (f" child run {s['childRunId']}" if s.get("childRunId") else "")
-        + (f": {_error_text(s.get('error'))}" if s.get("error") else "")
+def _progress(run: dict[str, Any]) -> dict[str, str]:
+    """A line per step and one for the run, by key; a line that changed is news."""
+    lines = {
+        f"step:{s.get('nodeId', '')}": (
+            f"step {s.get('nodeId', '')} {s.get('status', '')} (attempt {s.get('attempt', '')})"
+            + (f" child run {s['childRunId']}" if s.get("childRunId") else "")
+            + (f": {_error_text(s.get('error'))}" if s.get("error") else "")
+        )
         for s in run.get("steps", [])
-    ]
-    return [*lines, f"run {run.get('runId', '')} {run.get('status', '')}"]
+    }
+    return {**lines, "run": f"run {run.get('runId', '')} {run.get('status', '')}"}
 
 
 def wait_for(api: Api, run_id: str, *, timeout: float, err: bool) -> dict[str, Any]:
@@ -147,11 +149,11 @@ def wait_for(api: Api, run_id: str, *, timeout: float, err: bool) -> dict[str, A
                 run = _poll(api, run, deadline)
                 view.update(render(run), refresh=True)
         return run
-    seen: set[str] = set()
+    shown: dict[str, str] = {}
     while True:
-        for line in _progress(run):
-            if line not in seen:
-                seen.add(line)
+        for key, line in _progress(run).items():
+            if shown.get(key) != line:
+                shown[key] = line
                 typer.echo(line, err=err)
         if run["status"] in TERMINAL:
             return run
