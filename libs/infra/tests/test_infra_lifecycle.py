@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
-from typing import TYPE_CHECKING
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tideflow.infra import Infra, InfraError
 from tideflow.infra._component import process_cmdline
 from tideflow.settings import InfraSettings
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.integration
 
@@ -24,15 +24,27 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def private_infra(tmp_path: Path) -> Infra:
-    """An Infra in its own folder and on its own ports, so it never touches the shared one."""
+def private_infra() -> Iterator[Infra]:
+    """An Infra in its own folder and on its own ports, so it never touches the shared one.
+
+    The folder is straight under the temp dir, not pytest's: under root Postgres runs as
+    another user, who must traverse every parent, and pytest resets its base folder to
+    0700 whenever any session starts (another developer's, on a shared machine).
+    """
+    folder = Path(tempfile.mkdtemp(prefix="tideflow-infra-test-"))
+    folder.chmod(0o755)
     settings = InfraSettings(
-        home=tmp_path / "infra",
-        cache=tmp_path / "cache",
+        home=folder / "infra",
+        cache=folder / "cache",
         redis_port=free_port(),
         postgres_port=free_port(),
     )
-    return Infra(settings=settings)
+    infra = Infra(settings=settings)
+    try:
+        yield infra
+    finally:
+        infra.down()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_redis_up_twice_then_down(private_infra: Infra) -> None:
