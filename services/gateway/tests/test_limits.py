@@ -313,3 +313,17 @@ async def test_an_integer_beyond_64_bits_is_read_as_a_number(gateway, kit):
     )
     assert response.status_code == 201, response.text
     assert response.json()["input"] == {"n": 18446744073709551616.0}
+
+
+@pytest.mark.parametrize("path", ["/workflows", "/runs", "/auth/tokens", "/auth/login"])
+async def test_nul_characters_are_refused_on_every_route(gateway, kit, path):
+    body = {"input": {"a": ["ok", "b\x00"]}, "name": "x\x00", "password": "\x00"}
+    response = await gateway.client.post(path, json=body)
+    error = kit.assert_error(response, 422, ErrorCode.VALIDATION_FAILED)
+    assert error["details"]["problems"][0]["type"] == "nul"
+    escaped = await gateway.client.post(
+        "/runs",
+        content=b'{"workflowId": "nope", "input": "\\\\u0000"}',  # a backslash, then "u0000"
+        headers={"Content-Type": "application/json"},
+    )
+    kit.assert_error(escaped, 404, ErrorCode.WORKFLOW_NOT_FOUND)

@@ -10,6 +10,7 @@ signal) are checked by the routes that know what a field is.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -19,6 +20,8 @@ from tideflow.gateway.errors import ApiError, ErrorCode, error_body
 from tideflow.settings import LimitsSettings
 
 _JSON_STARTS = (b"{", b"[")
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+"""A JSON-escaped NUL (`\\u0000` after an even number of backslashes, so not `\\\\u0000`)."""
 
 
 def json_size(value: Any) -> int:
@@ -166,7 +169,39 @@ def _screened(body: bytes, depth: int) -> tuple[bytes, Refusal | None]:
         )  # fmt: skip
     if deeper_than(value, depth):
         return body, _too_deep(depth)
-    return orjson.dumps(value), None
+    encoded = orjson.dumps(value)
+    if _NUL.search(encoded):
+        where = nul_path(value) or "body"
+        problem = {"path": where, "message": "NUL characters are not allowed", "type": "nul"}
+        return body, (
+            ErrorCode.VALIDATION_FAILED,
+            (f"{where} contains a NUL character (\\u0000), which cannot be stored",
+             {"problems": [problem]}),
+        )  # fmt: skip
+    return encoded, None
+
+
+def nul_path(value: Any) -> str | None:
+    """Where the first NUL character of a JSON value is (`input.items[2]`), if any.
+
+    Postgres text and jsonb cannot hold one, so every route would fail on it in the
+    store; refused here for all of them at once.
+    """
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path or "body"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if "\x00" in key:
+                    return child_path
+                stack.append((child, child_path))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return None
 
 
 def _too_deep(depth: int) -> Refusal:
