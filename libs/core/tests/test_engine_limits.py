@@ -113,3 +113,29 @@ def test_a_run_input_that_cannot_be_stored_fails_the_run() -> None:
     assert run.state.input is None
     assert run.state.error is not None
     assert run.state.error.type == "ValueTooDeep"
+
+
+def test_values_assembled_from_many_templates_are_bounded_as_a_whole() -> None:
+    parts = {f"k{i}": "{{ input.s }}" for i in range(5)}
+    data = {"s": "x" * 300}
+    inline = LocalRun(workflow({"id": "t", "type": "transform", "config": {"value": parts}}))
+    inline.start(data, limits=Limits(output_bytes=1000))
+    assert step_error(inline, "t") == "ValueTooLarge"
+    config = LocalRun(workflow({"id": "f", "type": "function",
+                                "config": {"name": "f", "input": parts}}))  # fmt: skip
+    config.start(data, limits=Limits(event_bytes=1000))
+    assert step_error(config, "f") == "ValueTooLarge"
+    assert config.tasks() == []  # never dispatched
+    doc = workflow({"id": "t", "type": "transform", "config": {"value": 1}})
+    doc["spec"]["output"] = parts
+    output = LocalRun(doc)
+    output.start(data, limits=Limits(output_bytes=1000))
+    assert output.state.status == "failed"
+    assert output.state.error is not None
+    assert output.state.error.type == "ValueTooLarge"
+    doc = workflow({"id": "t", "type": "transform", "config": {"value": 1}})
+    doc["spec"]["vars"] = parts
+    started = LocalRun(doc)
+    started.start(data, limits=Limits(event_bytes=1000))
+    assert started.state.error is not None
+    assert started.state.error.type == "ValueTooLarge"

@@ -63,6 +63,8 @@ class Limits(BaseModel):
     subworkflow_depth: int = Field(default=10, gt=0)
     expression_bytes: int = Field(default=1 * MIB, gt=0)
     expression_work_bytes: int = Field(default=64 * MIB, gt=0)
+    event_bytes: int = Field(default=4 * MIB, gt=0)
+    """Largest config a step is scheduled with (many templates add up)."""
     schedule_to_start: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))
     """Default `scheduleToStartTimeout` of dispatched steps."""
 
@@ -155,6 +157,16 @@ def _shape_violation(value: Any, what: str, max_depth: int) -> LimitViolation | 
     if code is LimitCode.NON_FINITE_NUMBER:
         return LimitViolation(code, f"{what} holds NaN or Infinity at {where}: JSON cannot hold it")
     return LimitViolation(code, f"{what} holds a NUL character at {where}: it cannot be stored")
+
+
+def size_violation(value: Any, *, what: str, max_bytes: int) -> LimitViolation | None:
+    """Only the size check of `check_value`, for values whose parts were checked already
+    (template results): a value assembled from many parts may still be too large."""
+    try:
+        size = len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError as e:
+        return LimitViolation(LimitCode.NOT_JSON, f"{what} is not JSON: {e}")
+    return _too_large(what, size, max_bytes) if size > max_bytes else None
 
 
 def _too_large(what: str, size: int, limit: int) -> LimitViolation:

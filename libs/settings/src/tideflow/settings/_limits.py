@@ -65,8 +65,8 @@ class LimitsSettings(BaseSettings):
     event_bytes: ByteSize = Field(
         default=ByteSize(4 * MIB),
         gt=0,
-        description="Largest single event the scheduler appends; a run whose event is "
-        "larger fails instead of being written.",
+        description="Largest rendered step config and `spec.vars`; with the output, "
+        "input, signal and foreach limits it bounds every event a run writes.",
     )
     foreach_items: int = Field(
         default=10_000, ge=1, description="Most items one foreach step may run."

@@ -21,5 +21,6 @@ def engine_limits(settings: LimitsSettings) -> Limits:
         subworkflow_depth=settings.subworkflow_depth,
         expression_bytes=int(settings.expression_bytes),
         expression_work_bytes=int(settings.expression_work_bytes),
+        event_bytes=int(settings.event_bytes),
         schedule_to_start=settings.schedule_to_start_timeout,
     )

@@ -10,6 +10,7 @@ from tideflow.core._definition import Join
 from tideflow.core._errors import ExpressionError
 from tideflow.core._events import RunError, RunSucceeded, StepRole, StepSkipped
 from tideflow.core._graph import Edge
+from tideflow.core._limits import size_violation
 from tideflow.core._state import StepStatus, tally_of
 from tideflow.core._templates import render
 from tideflow.core.nodes import Execution, get_node_type
@@ -118,4 +119,8 @@ def succeed_run(d: Decision) -> None:
         except ExpressionError as exc:
             saga.fail_run(d, RunError(type=exc.code, message=f"spec.output: {exc}"))
             return
+    too_large = size_violation(output, what="the run output", max_bytes=d.state.limits.output_bytes)
+    if too_large is not None:
+        saga.fail_run(d, RunError(type=too_large.code, message=too_large.message))
+        return
     d.emit(RunSucceeded(at=d.now, output=output))

@@ -12,7 +12,7 @@ from tideflow.core._decider import _flow as flow
 from tideflow.core._decider._decision import Decision
 from tideflow.core._errors import ExpressionError
 from tideflow.core._events import RunError, RunFailed, RunStarted
-from tideflow.core._limits import DEFAULT_LIMITS, Limits, check_value
+from tideflow.core._limits import DEFAULT_LIMITS, Limits, check_value, size_violation
 from tideflow.core._templates import render
 from tideflow.core._validation import validate_input
 
@@ -40,6 +40,11 @@ def start(d: Decision, command: StartRun) -> None:
             initial_vars = render(dict(definition.spec.vars), context, Scope.RUN).value
         except ExpressionError as exc:
             error = RunError(type=exc.code, message=f"spec.vars: {exc}")
+        else:
+            too_large = size_violation(initial_vars, what="spec.vars", max_bytes=limits.event_bytes)
+            if too_large is not None:
+                initial_vars = {}
+                error = RunError(type=too_large.code, message=too_large.message)
     if command.restored and command.restored.vars is not None:
         initial_vars = {**initial_vars, **command.restored.vars}
     d.emit(

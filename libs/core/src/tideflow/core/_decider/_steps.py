@@ -25,7 +25,7 @@ from tideflow.core._events import (
     TimerKind,
 )
 from tideflow.core._ids import child_run_id
-from tideflow.core._limits import LimitCode
+from tideflow.core._limits import LimitCode, size_violation
 from tideflow.core._templates import Rendered, render
 from tideflow.core.nodes import Execution, get_node_type
 
@@ -65,6 +65,13 @@ def schedule(
     try:
         if node_type.evaluate is not None:
             outcome = node_type.evaluate(spec.config, context)
+            too_large = size_violation(
+                [outcome.output, outcome.vars], what=f"the output of node {spec.id!r}",
+                max_bytes=d.state.limits.output_bytes,
+            )  # fmt: skip
+            if too_large is not None:
+                fail_unscheduled(d, key, spec, role, attempt, too_large.code, too_large.message)
+                return
             d.emit(StepScheduled(**common, config=spec.config))
             d.emit(
                 StepSucceeded(
@@ -88,6 +95,13 @@ def schedule(
         )
     except ExpressionError as exc:
         fail_unscheduled(d, key, spec, role, attempt, exc.code, f"node {spec.id!r}: {exc}", common)
+        return
+    too_large = size_violation(
+        rendered.value, what=f"the rendered config of node {spec.id!r}",
+        max_bytes=d.state.limits.event_bytes,
+    )  # fmt: skip
+    if too_large is not None:
+        fail_unscheduled(d, key, spec, role, attempt, too_large.code, too_large.message, common)
         return
     schedule_rendered(d, key, spec, rendered=rendered, idempotency_key=idempotency_key,
                       common=common)  # fmt: skip
