@@ -87,7 +87,6 @@ def _executor(overrides: dict[str, object]) -> None:
     from tideflow.executor.app import run_executor
     from tideflow.executor.settings import ExecutorSettings
     from tideflow.gateway.security import stored_secrets
-    from tideflow.gateway.settings import SecuritySettings
     from tideflow.sdk import TaskModuleNotFoundError, TaskRegistry
 
     settings = ExecutorSettings(**overrides)  # type: ignore[arg-type]
@@ -100,7 +99,7 @@ def _executor(overrides: dict[str, object]) -> None:
     async def main(stop: asyncio.Event) -> None:
         # secrets of each run's tenant come from the envelope-encrypted store
         async with kafka_bus(settings.kafka) as bus, postgres_store(settings.database) as store:
-            secrets = stored_secrets(SecuritySettings(), store)
+            secrets = stored_secrets(settings.keys, store)
             await run_executor(settings=settings, bus=bus, stop=stop, secrets=secrets)
 
     run_until_signalled(main, settings.observability)

@@ -13,6 +13,7 @@ from tideflow.settings._parts import (
     DatabaseSettings,
     HttpSettings,
     KafkaSettings,
+    KeySettings,
     ObservabilitySettings,
     RedisSettings,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "HttpSettings",
     "InfraSettings",
     "KafkaSettings",
+    "KeySettings",
     "LimitsSettings",
     "ObservabilitySettings",
     "RedisSettings",

@@ -1,6 +1,7 @@
 """Sub-settings for the systems a service talks to."""
 
 from datetime import timedelta
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,29 @@ class KafkaSettings(BaseSettings):
     )
     topic_prefix: str = Field(default="tideflow", description="Prefix of every Tideflow topic.")
     partitions: int = Field(default=8, ge=1, description="Partitions of topics Tideflow creates.")
+
+
+class KeySettings(BaseSettings):
+    """`TIDEFLOW_SECURITY_*` key provider: what seals secrets and JWT signing keys.
+
+    Every service that opens them (gateway, executor, approval, trigger) must see the same
+    key provider: one KMS key, or one key file on a volume they share.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_SECURITY_", extra="ignore")
+
+    key_file: Path = Field(
+        default=Path(".tideflow/keys/kek.json"),
+        description="Local key-encryption keys (created 0600 when missing); used unless "
+        "`kms_key_id` is set. Fine for `tide dev` and one node; use KMS in production.",
+    )
+    kms_key_id: str | None = Field(
+        default=None, description="AWS KMS key (id, ARN or alias) that wraps data keys."
+    )
+    kms_region: str = Field(default="us-east-1", description="AWS region of the KMS key.")
+    kms_endpoint: str | None = Field(
+        default=None, description="Another KMS endpoint (a local stand-in, a VPC endpoint)."
+    )
 
 
 class RedisSettings(BaseSettings):

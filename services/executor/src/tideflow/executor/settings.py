@@ -7,6 +7,7 @@ from tideflow.settings import (
     DatabaseSettings,
     EgressSettings,
     KafkaSettings,
+    KeySettings,
     LimitsSettings,
     ObservabilitySettings,
     RedisSettings,
@@ -39,6 +40,10 @@ class ExecutorSettings(BaseSettings):
     egress: EgressSettings = Field(default_factory=EgressSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    keys: KeySettings = Field(
+        default_factory=KeySettings,
+        description="The key provider (`TIDEFLOW_SECURITY_*`) shared with the gateway.",
+    )
     redis: RedisSettings = Field(default_factory=RedisSettings)
     gateway: GatewayAddress = Field(default_factory=GatewayAddress)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

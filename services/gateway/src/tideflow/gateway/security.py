@@ -35,6 +35,7 @@ from tideflow.store import AuditEntry, AuditLog, Identities, NotFound, SecretSto
 
 if TYPE_CHECKING:
     from tideflow.gateway.settings import GatewaySettings, SecuritySettings
+    from tideflow.settings import KeySettings
 
 LIMITS_TTL_SECONDS = 5.0
 
@@ -42,7 +43,7 @@ REQUEST_SOURCE: ContextVar[str | None] = ContextVar("tideflow_request_source", d
 """The calling address, set by the principal dependency, for the audit log's `source`."""
 
 
-def provider_of(settings: SecuritySettings) -> KeyProvider:
+def provider_of(settings: KeySettings) -> KeyProvider:
     return key_provider(
         key_file=settings.key_file,
         kms_key_id=settings.kms_key_id,
@@ -51,7 +52,7 @@ def provider_of(settings: SecuritySettings) -> KeyProvider:
     )
 
 
-def stored_secrets(settings: SecuritySettings, store: SecretStore) -> Secrets:
+def stored_secrets(settings: KeySettings, store: SecretStore) -> Secrets:
     """The secret service over `store` with the configured key provider (the executor's
     `SecretSource` too: the CLI wires it there)."""
     return Secrets(store, Envelope(provider_of(settings)), env_fallback=env_secrets(os.environ))

@@ -11,29 +11,18 @@ from tideflow.settings import (
     DatabaseSettings,
     Duration,
     KafkaSettings,
+    KeySettings,
     LimitsSettings,
     ObservabilitySettings,
     RedisSettings,
 )
 
 
-class SecuritySettings(BaseSettings):
-    """`TIDEFLOW_SECURITY_*`: key providers, token lifetimes and rate limiting."""
+class SecuritySettings(KeySettings):
+    """`TIDEFLOW_SECURITY_*`: the key provider, token lifetimes and rate limiting."""
 
     model_config = SettingsConfigDict(env_prefix="TIDEFLOW_SECURITY_", extra="ignore")
 
-    key_file: Path = Field(
-        default=Path(".tideflow/keys/kek.json"),
-        description="Local key-encryption keys (created 0600 when missing); used unless "
-        "`kms_key_id` is set. Fine for `tide dev` and one node; use KMS in production.",
-    )
-    kms_key_id: str | None = Field(
-        default=None, description="AWS KMS key (id, ARN or alias) that wraps data keys."
-    )
-    kms_region: str = Field(default="us-east-1", description="AWS region of the KMS key.")
-    kms_endpoint: str | None = Field(
-        default=None, description="Another KMS endpoint (a local stand-in, a VPC endpoint)."
-    )
     access_token_ttl: Duration = Field(
         default=timedelta(minutes=15), description="Lifetime of JWT access tokens."
     )

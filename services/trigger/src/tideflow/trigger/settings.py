@@ -6,7 +6,13 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tideflow.settings import DatabaseSettings, Duration, KafkaSettings, ObservabilitySettings
+from tideflow.settings import (
+    DatabaseSettings,
+    Duration,
+    KafkaSettings,
+    KeySettings,
+    ObservabilitySettings,
+)
 
 
 class TriggerSettings(BaseSettings):
@@ -53,5 +59,9 @@ class TriggerSettings(BaseSettings):
         description="How long a start's outbox row is left to this process to publish.",
     )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    keys: KeySettings = Field(
+        default_factory=KeySettings,
+        description="The key provider (`TIDEFLOW_SECURITY_*`) shared with the gateway.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
