@@ -304,6 +304,17 @@ def test_two_dev_servers_run_side_by_side(data_root: Path) -> None:
         assert third.returncode == 1
         assert "another tide dev" in third.stderr
         assert first.get("/runs")["items"] == []
+        # One on its own data dir but the first one's API port: one line, nothing started.
+        clash = subprocess.run(
+            [TIDE, "dev", "--port", str(first.port), "--data-dir", str(data_root / "three"),
+             "--examples", str(examples)],
+            env={k: v for k, v in os.environ.items() if k != "TIDEFLOW_DATABASE_URL"},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert clash.returncode == 1
+        assert "PORT_IN_USE" in clash.stderr
+        assert "Traceback" not in clash.stderr
+        assert not postgres_of(data_root / "three")
     finally:
         for server in (first, second):
             if server.process is not None and server.process.poll() is None:

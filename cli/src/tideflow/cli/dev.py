@@ -16,6 +16,7 @@ import os
 import secrets
 import shlex
 import shutil
+import socket
 import sys
 import time
 from pathlib import Path
@@ -74,6 +75,11 @@ def dev(
     except TaskModuleNotFoundError as e:
         typer.secho(f"error MODULE_NOT_FOUND: {e}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None
+    taken = port_taken(host, port)
+    if taken:  # before Postgres starts: one line, nothing left behind
+        typer.secho(f"error PORT_IN_USE: {host}:{port} is taken ({taken}); another tide dev? "
+                    "pass --port", err=True, fg=typer.colors.RED)  # fmt: skip
+        raise typer.Exit(code=1)
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     token = admin_token(data_dir)
@@ -110,6 +116,18 @@ def dev(
         if postgres is not None:
             postgres.stop()
             typer.echo("embedded Postgres stopped")
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why the API's address cannot be bound (as uvicorn will bind it), or None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            return e.strerror or str(e)
+    return None
 
 
 def admin_token(data_dir: Path) -> str:
