@@ -7,7 +7,6 @@ only during a saga unwind, so they are neither start nodes nor sinks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,7 +26,8 @@ class Edge:
 
 
 class Graph:
-    """Read-only adjacency of the flow nodes of a definition."""
+    """Read-only adjacency of the flow nodes of a definition, computed once when built
+    (nothing is filled in later: a graph shared by many runs never changes)."""
 
     def __init__(self, definition: WorkflowDefinition) -> None:
         self.definition = definition
@@ -47,28 +47,23 @@ class Graph:
             if edge.source in self.nodes and edge.target in self.nodes:
                 self.outgoing[edge.source].append(edge)
                 self.incoming[edge.target].append(edge)
-
-    @cached_property
-    def successors(self) -> dict[str, tuple[str, ...]]:
-        """Flow nodes each node has an edge to (once each, in edge order)."""
-        return {
+        self.successors: dict[str, tuple[str, ...]] = {
             node_id: tuple(dict.fromkeys(e.target for e in out if e.target in self.position))
             for node_id, out in self.outgoing.items()
         }
-
-    @cached_property
-    def starts(self) -> tuple[str, ...]:
+        """Flow nodes each node has an edge to (once each, in edge order)."""
+        self.starts: tuple[str, ...] = tuple(i for i in self.flow_ids if not self.incoming[i])
         """Flow nodes without incoming edges, in definition order."""
-        return tuple(i for i in self.flow_ids if not self.incoming[i])
-
-    @cached_property
-    def sinks(self) -> tuple[str, ...]:
+        self.sinks: tuple[str, ...] = tuple(i for i in self.flow_ids if not self.outgoing[i])
         """Flow nodes without outgoing edges: their outputs form the default run output."""
-        return tuple(i for i in self.flow_ids if not self.outgoing[i])
+        self._whens = {
+            node_id: frozenset(e.when for e in out if e.when is not None)
+            for node_id, out in self.outgoing.items()
+        }
 
     def whens(self, node_id: str) -> frozenset[str]:
         """The `when` values on the edges leaving a node."""
-        return frozenset(e.when for e in self.outgoing[node_id] if e.when is not None)
+        return self._whens[node_id]
 
 
 def _edge(index: int, spec: EdgeSpec) -> Edge:
