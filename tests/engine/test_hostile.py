@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tideflow.bus import new_envelope, payload_of, pb
+from tideflow.bus import BusConnectionError, new_envelope, payload_of, pb
 from tideflow.core import Signal
 from tideflow.runtime import EmbeddedServer
 from tideflow.store import NotFound, RunFilter
@@ -304,3 +304,55 @@ async def test_http_responses_that_cannot_be_stored_fail_once(
         assert step.error is not None
         assert step.error["type"] in expected[kind], step.error
     assert hits == {"deep": 1, "big": 1}
+
+
+async def test_a_command_whose_json_does_not_decode_is_dead_lettered_at_once(
+    engine: Engine,
+) -> None:
+    await engine.publish_workflow({
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "echo"},
+        "spec": {"nodes": [{"id": "t", "type": "transform", "config": {"value": "{{ input }}"}}],
+                 "output": "{{ nodes.t.output }}"},
+    })  # fmt: skip
+    run_id = str(uuid.uuid4())
+    signal = pb.Signal(command_id="sig-bad", run_id=run_id, name="x", payload_json=b"{nope")
+    await engine.bus.publish(  # same key as the run: the same partition, ahead of its start
+        engine.bus.topics.runs, run_id,
+        new_envelope(signal, tenant_id="default", run_id=run_id, message_id="sig-bad"),
+    )  # fmt: skip
+    await engine.start("echo", {"n": 1}, run_id=run_id)
+    record = (await engine.wait([run_id], timeout=10))[run_id]
+    assert (record.status, record.output) == ("succeeded", {"n": 1})
+    (letter,) = await dead_letters(engine, 1)
+    assert letter.error_code == "scheduler.not_a_command"
+    assert "invalid JSON" in letter.reason
+
+
+async def test_a_result_the_broker_refuses_is_sent_again_without_running_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    @engine.registry.task("once")
+    def once(value: int) -> int:
+        calls.append(value)
+        return value * 10
+
+    await engine.publish_workflow(chain("once", 1, "once"))
+    refusals = 3
+    publish = engine.bus.publish_raw_batch
+
+    async def flaky(records: Any) -> None:
+        nonlocal refusals
+        if refusals and any(b"step_result" in r.value or b"StepResult" in r.value
+                            for r in records):  # fmt: skip
+            refusals -= 1
+            raise BusConnectionError("broker away")
+        await publish(records)
+
+    monkeypatch.setattr(engine.bus, "publish_raw_batch", flaky)
+    run_id = await engine.start("once", 4)
+    record = (await engine.wait([run_id], timeout=30))[run_id]
+    assert (record.status, record.output) == ("succeeded", 40)
+    assert refusals == 0
+    assert calls == [4]  # the attempt ran once; only its result was sent again

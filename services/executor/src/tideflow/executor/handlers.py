@@ -32,7 +32,7 @@ from tideflow.sdk import TASK_LOGGER
 from tideflow.wire import accepted_envelope, cancel_of, result_envelope, task_of
 
 if TYPE_CHECKING:
-    from tideflow.bus import Batch, Bus, Message
+    from tideflow.bus import Batch, Bus, Message, Outgoing
     from tideflow.executor.secrets import SecretSource
     from tideflow.nodes import HandlerRegistry
 
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 AttemptKey = tuple[str, str, int]
 MAX_LOG_LINES = 200
 MAX_REMEMBERED_CANCELS = 10_000
+MAX_UNSENT_RESULTS = 1_000
+"""Results kept for re-sending after a failed publish (oldest dropped: those run again)."""
 ACCEPT_MARGIN_S = 5.0
 """How long before its schedule-to-start deadline a running attempt says it started."""
 
@@ -93,6 +95,7 @@ class TaskRunner:
         self._limits = limits or Limits()
         self._worker = f"executor-{os.getpid()}"
         self._accepting: set[asyncio.Task[None]] = set()
+        self._unsent: OrderedDict[AttemptKey, Outgoing] = OrderedDict()
         self._handlers = handlers
         self._secrets = secrets
         self._redactor = redactor or Redactor()
@@ -123,6 +126,10 @@ class TaskRunner:
                 return
             key = (spec.run_id, spec.node_id, spec.attempt)
             if key in self._cancelled:
+                return
+            unsent = self._unsent.pop(key, None)
+            if unsent is not None:  # ran already; only its result is missing: never run twice
+                await self._send(key, unsent)
                 return
             task = self._running.get(key)
             if task is None:
@@ -190,7 +197,18 @@ class TaskRunner:
         if lines:
             lines = [line | {"message": self._redactor.text(line["message"])} for line in lines]
             result.envelope.step_result.extra_json = dump_json({"logs": lines})
-        await self._bus.publish(result.topic, result.key, result.envelope)
+        await self._send((spec.run_id, spec.node_id, spec.attempt), result)
+
+    async def _send(self, key: AttemptKey, result: Outgoing) -> None:
+        """Publish a result; if the broker refuses, keep it for the redelivered task, so a
+        bus outage repeats the publish, not the attempt (and not its outside calls)."""
+        try:
+            await self._bus.publish(result.topic, result.key, result.envelope)
+        except BaseException:
+            self._unsent[key] = result
+            while len(self._unsent) > MAX_UNSENT_RESULTS:
+                self._unsent.popitem(last=False)
+            raise
 
     def _redacted(self, outcome: StepOutcome) -> StepOutcome:
         """The outcome with every secret value this process knows masked: it becomes

@@ -194,7 +194,7 @@ class CommandHandler:
         for message in batch:
             try:
                 command = decode_command(message.envelope)
-            except (TypeError, ValidationError, ValueError) as e:
+            except (CodecError, TypeError, ValidationError, ValueError) as e:
                 await self._dead_letter(message, "scheduler.not_a_command", str(e))
                 continue
             screened = screen(command, limits=self._limits, signal_bytes=self._signal_bytes)
