@@ -174,3 +174,24 @@ async def test_concurrent_publishes_share_a_flush_and_get_distinct_offsets(dsn: 
         f"r{n}": 2 for n in range(50)
     }
     await bus.close()
+
+
+async def test_offsets_of_groups_gone_for_a_week_are_forgotten(dsn: str) -> None:
+    bus = journaled(dsn)
+    await bus.start()
+    await send(bus, envelope_bytes(0))
+    await read_all(bus, "gone")  # commits, then leaves: like a cancellation group
+    async with bus.consumer([TOPICS.runs], group="live") as consumer:
+        batch = await consumer.next_batch(max_wait=WAIT)
+        assert batch is not None
+        await batch.commit()
+        await bus.flush()
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute("UPDATE bus_offsets SET updated_at = now() - interval '8 days'")
+            await bus.prune()
+            groups = await admin.fetch("SELECT DISTINCT consumer_group FROM bus_offsets")
+        finally:
+            await admin.close()
+    assert [row["consumer_group"] for row in groups] == ["live"]
+    await bus.close()

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
+    from datetime import timedelta
 
     from tideflow.bus._port import Record, TopicPartition
 
@@ -50,6 +51,10 @@ class Journal(Protocol):
 
     async def prune(self, floors: Mapping[TopicPartition, int]) -> None:
         """Forget each partition's records below its floor."""
+
+    async def expire_offsets(self, *, keep: Collection[str], idle: timedelta) -> None:
+        """Forget the offsets of groups not in `keep` that committed nothing for `idle`
+        (Kafka's offsets retention: e.g. the per-process cancellation groups)."""
 
     async def close(self) -> None:
         """Release the journal."""

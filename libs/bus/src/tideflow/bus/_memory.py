@@ -20,7 +20,8 @@ outbox relay) and marks the logs for a read-back, because the write may have lan
 the same: the next flush first loads what the journal holds beyond memory, so no offset
 is ever given to two records. Failed commits are kept and written with the next flush.
 Records every live group of a topic has committed past are pruned from memory and
-journal; topics no group reads keep their last `retain` records per partition.
+journal; topics no group reads keep their last `retain` records per partition; offsets of
+groups without members that committed nothing for 7 days are forgotten, as Kafka does.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aiokafka.partitioner import murmur2
@@ -39,13 +41,13 @@ from tideflow.bus._topics import Topics
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from datetime import timedelta
 
     from tideflow.bus._journal import Journal, JournalState
 
 log = logging.getLogger("tideflow.bus.memory")
 
 RETAIN = 10_000
+OFFSETS_RETENTION = timedelta(days=7)  # Kafka's default offsets.retention.minutes
 PRUNE_EVERY = 60.0
 
 
@@ -311,6 +313,8 @@ class InMemoryBus(Bus):
             await self._journal.prune(floors)
             for tp, floor in floors.items():
                 self._logs[tp.topic][tp.partition].trim(floor)
+        live = [name for name, group in self._groups.items() if group.members]
+        await self._journal.expire_offsets(keep=live, idle=OFFSETS_RETENTION)
 
     def consumer(self, topics: Sequence[str], *, group: str, max_batch: int = 500) -> Consumer:
         return _MemoryConsumer(self, topics, group=group, max_batch=max_batch)

@@ -19,7 +19,8 @@ from tideflow.bus._journal import JournalState
 from tideflow.bus._port import Record, TopicPartition
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
+    from datetime import timedelta
 
     from tideflow.bus._port import Headers
 
@@ -203,6 +204,19 @@ class PostgresJournal:
         except _FAILURES as e:
             await self._drop()
             raise BusConnectionError(f"bus journal: prune failed: {e}") from e
+
+    async def expire_offsets(self, *, keep: Collection[str], idle: timedelta) -> None:
+        connection = await self._connect()
+        try:
+            await connection.execute(
+                "DELETE FROM bus_offsets WHERE consumer_group <> ALL($1::text[]) "
+                "AND updated_at < now() - $2::interval",
+                list(keep),
+                idle,
+            )
+        except _FAILURES as e:
+            await self._drop()
+            raise BusConnectionError(f"bus journal: expiring offsets failed: {e}") from e
 
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None
