@@ -177,6 +177,8 @@ def test_events_time_travel_and_replay(dev: Dev) -> None:
     assert final["replayOf"] == run["runId"]
     # greet's output was carried over from the original run; measure ran on the new input
     assert final["output"] == {"greeting": "Hello, Grace!", "letters": 6}
+    waited = dev.tide("run", "replay", run["runId"], "--from-seq", "3", "--wait")
+    assert waited_output(waited.stdout) == {"greeting": "Hello, Grace!", "letters": 5}
 
 
 def test_cancel_one_waiting_run_and_signal_another(dev: Dev) -> None:

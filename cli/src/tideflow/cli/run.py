@@ -45,6 +45,16 @@ STEP_COLUMNS = (
     Column("error"),
 )
 InputOption = Annotated[str | None, typer.Option("--input", "-i", help="JSON text, or @file.json.")]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="Print the run id at once, then the progress until the run ends, then its "
+        "output (or error); exit 0 only if it succeeded. With -o json, the id and progress "
+        "go to stderr and stdout holds just the run as JSON.",
+    ),
+]
+TimeoutOption = Annotated[float, typer.Option(help="Seconds --wait waits.")]
 
 
 def exit_code(status: str) -> int:
@@ -174,16 +184,8 @@ def start(
     input_: InputOption = None,
     version: Annotated[int | None, typer.Option(help="Pin a published version.")] = None,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
-    wait: Annotated[
-        bool,
-        typer.Option(
-            "--wait",
-            help="Print the run id at once, then the progress until the run ends, then "
-            "its output (or error); exit 0 only if it succeeded. With -o json, the id and "
-            "progress go to stderr and stdout holds just the run as JSON.",
-        ),
-    ] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 600.0,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 600.0,
     url: UrlOption = None,
     token: TokenOption = None,
     output: OutputOption = "table",
@@ -197,21 +199,28 @@ def start(
         body["idempotencyKey"] = idempotency_key
     with api_errors():
         run = api.post(f"/workflows/{workflow}/runs", body)
-        if wait:
-            # `-o json` keeps stdout for the one JSON document; people get it all in order
-            err = output == "json"
-            typer.echo(f"run {run['runId']} started", err=err)
+    report_started(api, run, wait=wait, timeout=timeout, output=output)
+
+
+def report_started(
+    api: Api, run: dict[str, Any], *, wait: bool, timeout: float, output: str
+) -> None:
+    """Print a run just started; with `wait`, follow it to its end and exit with its fate.
+
+    `-o json` keeps stdout for the one JSON document (the id and progress go to stderr);
+    otherwise everything is on stdout, in order: the id at once, progress, the output.
+    """
+    if wait:
+        err = output == "json"
+        typer.echo(f"run {run['runId']} started", err=err)
+        with api_errors():
             run = wait_for(api, run["runId"], timeout=timeout, err=err)
     if output == "json":
         print_json(run)
     elif wait:
-        typer.echo(
-            json.dumps(
-                run.get("output") if run["status"] == "succeeded" else run.get("error"),
-                indent=2,
-                default=str,
-            )
-        )
+        ended_well = run["status"] == "succeeded"
+        result = run.get("output") if ended_well else run.get("error")
+        typer.echo(json.dumps(result, indent=2, default=str))
     else:
         typer.echo(run["runId"])
     if wait:
@@ -370,18 +379,18 @@ def replay(
     run_id: str,
     from_seq: Annotated[int, typer.Option("--from-seq")],
     input_: InputOption = None,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 600.0,
     url: UrlOption = None,
     token: TokenOption = None,
     output: OutputOption = "table",
 ) -> None:
     """Start a new run that continues from the state after event `--from-seq`."""
+    api = Api.from_options(url, token)
     body: dict[str, Any] = {"fromSeq": from_seq}
     new_input = read_json_argument(input_)
     if new_input is not None:
         body["input"] = new_input
     with api_errors():
-        run = Api.from_options(url, token).post(f"/runs/{run_id}/replay", body)
-    if output == "json":
-        print_json(run)
-    else:
-        typer.echo(run["runId"])
+        run = api.post(f"/runs/{run_id}/replay", body)
+    report_started(api, run, wait=wait, timeout=timeout, output=output)
