@@ -7,16 +7,21 @@ the run as commands on `tideflow.runs`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from tideflow.approval.app import create_app, services_of
+from tideflow.approval.settings import ApprovalSettings
+from tideflow.bus import BusError
 from tideflow.core import Cancel
 from tideflow.wire import command_envelope
 
-from .conftest import Stack
+from .conftest import Stack, StaticTokens
 
 pytestmark = pytest.mark.integration
 
@@ -296,3 +301,36 @@ async def test_a_cancelled_run_cancels_its_approval(stack: Stack) -> None:
     refused = await decide(stack, approval["id"], "admin", "approve")
     assert refused.status_code == 409
     assert refused.json()["error"]["details"]["status"] == "cancelled"
+
+
+class _Unreachable:
+    """A bus whose publishes fail, as Kafka does while it is down."""
+
+    def __init__(self, bus: Any) -> None:
+        self.topics = bus.topics
+
+    async def publish_raw_batch(self, records: Any) -> None:
+        raise BusError("kafka is down")
+
+
+async def test_a_decision_whose_publish_failed_reaches_the_run_through_the_outbox(
+    stack: Stack,
+) -> None:
+    await stack.publish(approval_flow("ap-outbox", {"role": "approver"}))
+    run_id = await stack.start("ap-outbox")
+    approval = await stack.pending_approval(run_id)
+    settings = ApprovalSettings(outbox_claim=timedelta(milliseconds=200))
+    offline = services_of(settings=settings, store=stack.approvals, bus=_Unreachable(stack.bus))
+    app = create_app(offline, StaticTokens())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as c:
+        response = await c.post(
+            f"/approvals/{approval['id']}/decision",
+            json={"decision": "approve"},
+            headers=stack.as_user("dave"),
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "decided"
+    # the scheduler's outbox relay publishes the decision the service could not
+    record = await stack.wait_run(run_id)
+    assert record.status == "succeeded", record.error
+    assert record.output["ask"]["by"] == "dave"

@@ -6,12 +6,17 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tideflow.auth import Envelope, LocalKeyFile, Secrets
+from tideflow.auth import Authenticator, Envelope, LocalKeyFile, Secrets
+from tideflow.bus import BusError
+from tideflow.trigger.app import create_app, services_of
 from tideflow.trigger.secrets import StoredSecrets
+from tideflow.trigger.settings import TriggerSettings
 from tideflow.trigger.signatures import tideflow_headers
 
 from .conftest import Stack, workflow
@@ -178,3 +183,29 @@ async def test_a_tenant_qualified_hook_reaches_that_tenants_workflow(stack: Stac
     assert (record.tenant_id, record.input) == ("acme", {"for": "acme"})
     bad = await stack.http.post("/hooks/No.Such/shared-name/in", content=body, headers=signed(body))
     assert bad.status_code == 422
+
+
+class _Unreachable:
+    """A bus whose publishes fail, as Kafka does while it is down."""
+
+    def __init__(self, bus: object) -> None:
+        self.topics = bus.topics  # type: ignore[attr-defined]
+
+    async def publish_raw_batch(self, records: object) -> None:
+        raise BusError("kafka is down")
+
+
+async def test_a_start_whose_publish_failed_still_runs_through_the_outbox(stack: Stack) -> None:
+    await stack.publish(workflow("relayed", [
+        {"id": "in", "type": "webhook", "secret": "ORDERS_HOOK"},
+    ]))  # fmt: skip
+    settings = TriggerSettings(outbox_claim=timedelta(milliseconds=200))
+    offline = services_of(settings=settings, store=stack.triggers, bus=_Unreachable(stack.bus))
+    app = create_app(offline, Authenticator(admin_token="x"))
+    body = b'{"late": true}'
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as c:
+        accepted = await c.post("/hooks/relayed/in", content=body, headers=signed(body))
+    assert accepted.status_code == 202, accepted.text
+    record = await stack.wait_run(accepted.json()["runId"])
+    assert record.status == "succeeded"
+    assert record.output == {"late": True}
