@@ -43,13 +43,14 @@ class TriggerSettings(BaseSettings):
         default=1_048_576, ge=1, description="Largest webhook or event body accepted."
     )
     event_refresh: Duration = Field(
-        default=timedelta(seconds=5),
+        default=timedelta(seconds=2),
         description="How often the set of subscribed topics is compared with the triggers.",
     )
     event_offset_reset: Literal["latest", "earliest"] = Field(
-        default="latest",
-        description="Where a topic subscribed for the first time is read from (later starts "
-        "resume at the committed offset).",
+        default="earliest",
+        description="Where a topic subscribed for the first time is read from: its beginning "
+        "(nothing published before the subscription is missed) or its end (`latest`: skip "
+        "the history). Later starts resume at the committed offset.",
     )
     event_group: str = Field(
         default="tideflow-trigger", description="Consumer group of event-trigger subscribers."

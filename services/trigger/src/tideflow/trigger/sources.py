@@ -7,9 +7,11 @@ committed only after the runs a message starts are recorded (FastStream:
 source commits its batch after the handler returned), and the runs are keyed by the
 message's coordinates: redelivery never starts a second run.
 
-A topic subscribed for the first time is read from its end (`auto_offset_reset=latest`),
-as a new trigger should not start runs for messages older than itself; later restarts
-resume at the committed offset, so nothing published while the service was down is lost.
+A topic subscribed for the first time is read from its beginning by default
+(`event_offset_reset`), so messages published between a trigger's publication and its
+subscription (the next refresh) are not lost; `latest` skips a topic's history instead.
+Later restarts resume at the committed offset, so nothing published while the service
+was down is lost.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class KafkaEventSource(_Resubscribing):
         group: str,
         triggers: EventTriggers,
         refresh: timedelta,
-        offset_reset: Literal["latest", "earliest"] = "latest",
+        offset_reset: Literal["latest", "earliest"] = "earliest",
     ) -> None:
         super().__init__(triggers, refresh)
         self._bootstrap = bootstrap
