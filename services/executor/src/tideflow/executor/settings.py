@@ -6,6 +6,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tideflow.settings import (
     DatabaseSettings,
     EgressSettings,
+    InfraSettings,
     KafkaSettings,
     KeySettings,
     LimitsSettings,
@@ -49,11 +50,22 @@ class ExecutorSettings(BaseSettings):
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     def listeners(self) -> list[str]:
-        """This deployment's own listeners, which worker nodes may never call."""
+        """This deployment's own listeners, which worker nodes may never call (with the
+        local development infrastructure's, `tide infra up`, which runs on loopback)."""
+        infra = InfraSettings()
         return [
             self.database.url,
             self.redis.url,
             *self.kafka.bootstrap.split(","),
             f"{self.gateway.host}:{self.gateway.port}",
             f"{self.host}:{self.port}",
+            *(
+                f"127.0.0.1:{port}"
+                for port in (
+                    infra.kafka_port,
+                    infra.kafka_controller_port,
+                    infra.postgres_port,
+                    infra.redis_port,
+                )
+            ),
         ]
