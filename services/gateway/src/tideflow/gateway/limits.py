@@ -2,10 +2,12 @@
 
 The body limit is an ASGI middleware so an oversized request is refused from its
 `Content-Length`, or as soon as the streamed chunks pass the limit, before 50 MB sit in
-memory. The same middleware refuses JSON nested deeper than the limit, because deep
-values fail later in places that cannot answer well (the stdlib parser's recursion, the
-store's encoder at 255 levels, the engine's commit). Field limits (definition, input,
-signal) are checked by the routes that know what a field is.
+memory. The same middleware reads every JSON body strictly and refuses what would fail
+later in places that cannot answer well: nesting deeper than the limit (the stdlib
+parser's recursion, the store's encoder at 255 levels, the engine's commit), NaN and
+±Infinity (stored as null), overflowing numbers, lone surrogates and NUL characters
+(Postgres refuses them). Field limits (definition, input, signal) are checked by the
+routes that know what a field is.
 """
 
 from __future__ import annotations
