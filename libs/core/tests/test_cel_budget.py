@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from tideflow.core import ExpressionError, LimitCode, Limits
@@ -91,3 +92,21 @@ def test_the_bound_is_deterministic_and_cheap() -> None:
     assert estimate(tree, data, 10**12)[0] == first
     with pytest.raises(OverBudget):
         estimate(tree, data, first - 1)
+
+
+@pytest.mark.parametrize(
+    ("source", "at_least"),
+    [
+        ("input.l.map(a, input.l.map(b, input.l.map(c, input.s)))", 8000 * 100_000),
+        ("[input.s, input.s] + [input.s]", 300_000),
+        ("input.l.filter(x, x > 100)", 0),  # may keep nothing
+        ("input.l.exists(x, x == 1)", 0),
+    ],
+)
+def test_the_lower_bound_never_exceeds_the_real_result(source: str, at_least: int) -> None:
+    tree = program_tree(compile_expression(source, Scope.RUN).serialize())
+    _, shape = estimate(tree, {"input": NOISY}, 10**15)
+    assert shape.floor >= at_least
+    if at_least < 1_000_000:
+        real = len(orjson.dumps(evaluate_expression(source, Context({"input": NOISY}, None))))
+        assert shape.floor <= real <= shape.size

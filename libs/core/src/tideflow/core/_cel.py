@@ -264,6 +264,8 @@ def _evaluate(program: Any, source: str, context: dict[str, Any], scope: Scope) 
             _, bound = estimate(tree, data, limits.expression_work_bytes)
         except OverBudget as over:
             raise _over_budget(source, f"it could build {over.cost:,} bytes", limits) from None
+        if bound.floor > limits.expression_bytes:  # surely too large: do not even build it
+            raise _over_budget(source, f"its result is at least {bound.floor:,} bytes", limits)
         metered = bound.size > limits.expression_bytes
     try:
         value = program.eval(data=data)

@@ -39,6 +39,10 @@ class Shape:
     """True: surely text; False: surely not; None: unknown."""
     fields: dict[str, Shape] | None = None
     elem: Shape | None = None
+    floor: int = 0
+    """A lower bound on the value's size as JSON (0: nothing known)."""
+    min_length: int = 0
+    """A lower bound on its length."""
 
     def element(self) -> Shape:
         """Any element (or map key/value) of this value."""
@@ -78,20 +82,24 @@ def shape_of(value: Any, precision: int = 2) -> Shape:
     field `precision` levels deep (`items[*].name` stays small when `items[*].body` is
     large); below that a part is bounded by its size alone."""
     if isinstance(value, str | bytes):
-        return Shape(len(value) + 2, len(value), text=True)
+        n = len(value)
+        return Shape(n + 2, n, text=True, floor=n + 2, min_length=n)
     if isinstance(value, dict):
         parts = {str(k): shape_of(v, precision - 1) for k, v in value.items()}
         size = sum(p.size + len(k) + 4 for k, p in parts.items()) + 2
+        floor = sum(p.floor + len(k) + 3 for k, p in parts.items()) + 1
         # no joined element: iterating or indexing a map by a computed key is bounded by
         # its size (`element()`), and joining every map's values would cost more than it
         # saves
-        return Shape(size, len(value), text=False, fields=parts if precision > 0 else None)
+        return Shape(size, len(value), text=False, fields=parts if precision > 0 else None,
+                     floor=floor, min_length=len(value))  # fmt: skip
     if isinstance(value, list):
         items = [shape_of(v, precision - 1) for v in value]
         size = sum(p.size + 1 for p in items) + 2
+        floor = sum(p.floor + 1 for p in items) + 1
         elem = _join_all(items) if precision > 0 else None
-        return Shape(size, len(value), text=False, elem=elem)
-    return Shape(_SCALAR, text=False)
+        return Shape(size, len(value), text=False, elem=elem, floor=floor, min_length=len(value))
+    return Shape(_SCALAR, text=False, floor=1)
 
 
 def _join_all(shapes: Any) -> Shape | None:
@@ -113,14 +121,20 @@ def join(a: Shape, b: Shape) -> Shape:
             fields[k] = _join_leaf(fields[k], b.element())
     elem = None if a.elem is None or b.elem is None else join(a.elem, b.elem)
     text = a.text if a.text == b.text else None
-    return Shape(max(a.size, b.size), max(a.length, b.length), text, fields, elem)
+    return Shape(
+        max(a.size, b.size), max(a.length, b.length), text, fields, elem,
+        min(a.floor, b.floor), min(a.min_length, b.min_length),
+    )  # fmt: skip
 
 
 def _join_leaf(a: Shape, b: Shape) -> Shape:
     """`join` for the parts of joined maps: sizes and lengths only (one level is enough)."""
     if a.fields is None and b.fields is None and a.elem is None and b.elem is None:
         text = a.text if a.text == b.text else None
-        return Shape(max(a.size, b.size), max(a.length, b.length), text)
+        return Shape(
+            max(a.size, b.size), max(a.length, b.length), text,
+            floor=min(a.floor, b.floor), min_length=min(a.min_length, b.min_length),
+        )  # fmt: skip
     return join(a, b)
 
 
@@ -282,7 +296,9 @@ class Meter:
             if node.kind == "struct" and all(isinstance(k, str) for k in node.keys):
                 fields = {str(k): p for k, p in zip(node.keys, parts, strict=True)}
             size = sum(p.size for p in parts) + _SCALAR
-            return Shape(size, len(parts), text=False, fields=fields, elem=elem)
+            floor = sum(p.floor + 1 for p in parts) + 1
+            return Shape(size, len(parts), text=False, fields=fields, elem=elem,
+                         floor=floor, min_length=len(parts))  # fmt: skip
         return self._comprehension(node, env)
 
     def _call(self, node: Node, env: dict[str, Abstract]) -> Abstract:
@@ -309,7 +325,12 @@ class Meter:
         text = _text(shapes)
         copied = size if text is not False else length * _SCALAR
         self.add(max(copied, _SCALAR))
-        return Shape(size, length, text, None, _join_all(s.element() for s in shapes))
+        built = Shape(size, length, text, None, _join_all(s.element() for s in shapes))
+        if name == "_+_":  # concatenation: at least as large as its operands together
+            # each operand's quotes or brackets appear once in the result, not per operand
+            built.floor = max(sum(s.floor for s in shapes) - 2 * (len(shapes) - 1), 0)
+            built.min_length = sum(s.min_length for s in shapes)
+        return built
 
     def _comprehension(self, node: Node, env: dict[str, Abstract]) -> Abstract:
         iter_var, accu_var = node.vars
@@ -325,12 +346,16 @@ class Meter:
         step = _shape(self.run(node.extra["step"], inner))
         per_turn = self.cost - before
         self.add(per_turn * max(turns - 1, 0))
+        # the turns surely taken: all of them when the loop cannot stop early (map, filter)
+        least = source.min_length if node.extra["cond"].kind == "const" else 0
         grew = Shape(
             init.size + turns * max(step.size - init.size, 0),
             init.length + turns * max(step.length - init.length, 0),
             step.text,
             None,
             step.elem,
+            init.floor + least * max(step.floor - init.floor, 0),
+            init.min_length + least * max(step.min_length - init.min_length, 0),
         )
         inner[accu_var] = grew
         return self.run(node.extra["result"], inner)
