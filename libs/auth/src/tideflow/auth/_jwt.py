@@ -126,6 +126,11 @@ class KeyRing:
         if current is None or now - current.created_at >= self._rotate_every:
             await self.rotate(now)
 
+    def _may_reload(self, now: datetime) -> bool:
+        """At most one reload per second for unknown key ids: made-up `kid`s cannot turn
+        every request into a database read."""
+        return self._loaded_at is None or now - self._loaded_at >= timedelta(seconds=1)
+
     def _current(self) -> _Key | None:
         live = [k for k in self._keys.values() if k.retired_at is None]
         return max(live, key=lambda k: k.created_at) if live else None
@@ -168,7 +173,7 @@ class KeyRing:
         if not isinstance(kid, str) or header.get("alg") != ALGORITHM:
             raise InvalidCredentials("the access token has no valid key id")
         key = self._keys.get(kid)
-        if key is None:
+        if key is None and self._may_reload(now):
             await self.load(now)  # a replica may have rotated since our last load
             key = self._keys.get(kid)
         if key is None or not self._verifies(key, now):
