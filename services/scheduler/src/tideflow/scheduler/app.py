@@ -100,9 +100,20 @@ async def run_scheduler(
         log.info("scheduler stopped")
 
 
-def _transient(error: Exception) -> bool:
-    """Failures that say nothing about the commands: retried without bound."""
-    return isinstance(error, StoreUnavailable | BusConnectionError | ConcurrencyConflict)
+_TRANSIENT = (StoreUnavailable, BusConnectionError, ConcurrencyConflict, OSError)
+
+
+def _transient(error: BaseException) -> bool:
+    """Failures that say nothing about the commands (the database or broker is away, an
+    append lost a race, a socket failed, also when wrapped): retried without bound, so an
+    outage never sends commands to the dead-letter topic."""
+    seen = 0
+    cause: BaseException | None = error
+    while cause is not None and seen < 10:  # noqa: PLR2004 - a bound on cause chains
+        if isinstance(cause, _TRANSIENT):
+            return True
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return False
 
 
 async def _until_stopped_or_failed(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
