@@ -12,6 +12,7 @@ routes that know what a field is.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -22,6 +23,7 @@ from tideflow.gateway.errors import ApiError, ErrorCode, error_body
 from tideflow.settings import LimitsSettings
 
 _JSON_STARTS = (b"{", b"[")
+_SCREEN_INLINE_BYTES = 256 * 1024
 _NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 """A JSON-escaped NUL (`\\u0000` after an even number of backslashes, so not `\\\\u0000`)."""
 
@@ -112,7 +114,11 @@ class BodyLimit:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body, refusal = _screened(b"".join(chunks), self.limits.json_depth)
+        body = b"".join(chunks)
+        if len(body) > _SCREEN_INLINE_BYTES:  # a large body is screened off the event loop
+            body, refusal = await asyncio.to_thread(_screened, body, self.limits.json_depth)
+        else:
+            body, refusal = _screened(body, self.limits.json_depth)
         if refusal is not None:
             await _refuse(send, 422, *refusal)
             return
@@ -169,10 +175,11 @@ def _screened(body: bytes, depth: int) -> tuple[bytes, Refusal | None]:
             ("the body is not valid JSON (NaN, Infinity and lone surrogates are not JSON)",
              {"problems": [problem]}),
         )  # fmt: skip
-    if deeper_than(value, depth):
+    # no more opening brackets than levels allowed: it cannot be too deep (most bodies)
+    if body.count(b"[") + body.count(b"{") > depth and deeper_than(value, depth):
         return body, _too_deep(depth)
     encoded = orjson.dumps(value)
-    if _NUL.search(encoded):
+    if b"\\u0000" in encoded and _NUL.search(encoded):
         where = nul_path(value) or "body"
         problem = {"path": where, "message": "NUL characters are not allowed", "type": "nul"}
         return body, (
