@@ -44,16 +44,16 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', $14, 
 ON CONFLICT (approval_id) DO NOTHING
 """
 
-# The log is the source of truth: a decided outcome overwrites what the service wrote when
-# it closed the approval; expiry or cancellation only ends an approval still open (or one
-# the service closed but the run never took, because it had timed out first).
+# The log is the source of truth: a decided or expired outcome overwrites what the service
+# wrote when it closed the approval (a vote that lost the race with the timeout never
+# applied); cancellation only ends an approval still open.
 _OUTCOME = """
 UPDATE approvals SET
     status = $2,
-    decision = coalesce($3, decision),
-    decided_by = CASE WHEN $2 = 'decided' THEN $4 ELSE decided_by END,
-    comment = CASE WHEN $2 = 'decided' THEN $5 ELSE comment END,
-    decided_at = coalesce($6, decided_at),
+    decision = CASE WHEN $2 = 'cancelled' THEN decision ELSE $3 END,
+    decided_by = CASE WHEN $2 = 'cancelled' THEN decided_by ELSE $4 END,
+    comment = CASE WHEN $2 = 'cancelled' THEN comment ELSE $5 END,
+    decided_at = CASE WHEN $2 = 'cancelled' THEN decided_at ELSE $6 END,
     updated_at = now()
 WHERE approval_id = $1 AND ($2 IN ('decided', 'expired') OR status = 'pending')
 """
