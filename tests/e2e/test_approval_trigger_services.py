@@ -9,12 +9,13 @@ import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tideflow.core import parse_definition
-from tideflow.store import APP_ROLE, PostgresEventStore
+from tideflow.store import APP_ROLE, PostgresEventStore, RunFilter
 from tideflow.trigger.signatures import tideflow_headers
 
 from .stack import Service, stack_env
@@ -118,3 +119,89 @@ async def test_webhook_approval_round_trip_through_separate_processes(
         for service in services:
             service.stop()
         await store.close()
+
+
+async def test_a_trigger_killed_mid_delivery_starts_each_delivery_once(
+    fresh_dsn: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """SIGKILL the trigger service while deliveries are in flight; senders retry (as
+    webhook senders do) until accepted: every delivery ends with exactly one run."""
+    env = {
+        **stack_env(fresh_dsn, kafka_bootstrap, f"e2e{uuid.uuid4().hex[:8]}"),
+        "TIDEFLOW_ADMIN_TOKEN": TOKEN,
+        "TIDEFLOW_SECRET_E2E_HOOK": SECRET,
+        "TIDEFLOW_SECURITY_KEY_FILE": str(tmp_path / "kek.json"),
+    }
+    scheduler = Service("scheduler", [], env, tmp_path)
+    trigger = Service("trigger", [], env, tmp_path)
+    store = await PostgresEventStore.connect(fresh_dsn, max_size=2, role=APP_ROLE)
+    document = {**WORKFLOW, "metadata": {"name": "burst"}}
+    document["spec"] = {**WORKFLOW["spec"], "nodes": [WORKFLOW["spec"]["nodes"][1]],  # type: ignore[index]
+                        "edges": [], "output": "{{ nodes.done.output }}"}  # fmt: skip
+    deliveries = 20
+    try:
+        await store.create_workflow("burst", "burst", document)
+        await store.publish("burst")
+        scheduler.start()
+        trigger.start()
+        await scheduler.healthy()
+        await trigger.healthy()
+        answers: dict[int, str] = {}
+
+        def deliver(client: httpx.AsyncClient, n: int) -> Any:
+            return _deliver(client, trigger, n, answers)
+
+        async with httpx.AsyncClient(timeout=5) as client:
+            sending = asyncio.gather(*(deliver(client, n) for n in range(deliveries)))
+            await until(lambda: _some(answers), "the first accepted delivery")
+            trigger.kill()
+            trigger.start()
+            await trigger.healthy()
+            await sending
+            # every delivery again: the same run each time
+            again = dict(answers)
+            answers.clear()
+            await asyncio.gather(*(deliver(client, n) for n in range(deliveries)))
+            assert answers == again
+
+        async def all_ended() -> bool:
+            records = [await store.get_run(r) for r in answers.values()]
+            return all(r.status == "succeeded" for r in records)
+
+        await until(all_ended, "every run to succeed", timeout=90)
+        page = await store.list_runs(RunFilter(workflow_id="burst"), limit=1000)
+        assert len(page.runs) == deliveries
+        assert sorted(r.output for r in page.runs) == list(range(deliveries))
+    finally:
+        trigger.stop()
+        scheduler.stop()
+        await store.close()
+
+
+async def _some(answers: dict[int, str]) -> bool:
+    return bool(answers)
+
+
+async def _deliver(
+    client: httpx.AsyncClient, trigger: Service, n: int, answers: dict[int, str]
+) -> None:
+    """Send delivery `n` until the trigger service accepts it, as a webhook sender retries."""
+    body = json.dumps({"order": n}).encode()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        headers = {
+            **tideflow_headers(SECRET, body, int(time.time())),
+            "X-Tideflow-Delivery": f"burst-{n}",
+            "Content-Type": "application/json",
+        }
+        url = f"http://127.0.0.1:{trigger.port}/hooks/burst/new"
+        try:
+            response = await client.post(url, content=body, headers=headers)
+        except httpx.HTTPError:
+            await asyncio.sleep(0.2)
+            continue
+        if response.status_code == 202:
+            answers[n] = response.json()["runId"]
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"delivery {n} was never accepted")
