@@ -1,19 +1,15 @@
-"""Contract suite of run projections, workflows and versions."""
+"""Contract suite of the `RunQueries` port: the runs and steps projections."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tideflow.store import (
     TRUNCATED,
-    AlreadyExists,
     CommitBatch,
-    ConcurrencyConflict,
     EventStore,
-    Immutable,
     NewEvent,
     NotFound,
     RunAppend,
@@ -166,89 +162,3 @@ async def test_steps_keep_their_child_run(store: EventStore) -> None:
     )
     assert [s.child_run_id for s in await store.get_steps("q")] == ["q:call:1"]
     assert [s.child_run_id for s in await store.get_steps("p")] == [None]
-
-
-async def test_definitions_keep_the_order_of_their_keys(store: EventStore) -> None:
-    written = {"spec": {"nodes": [{"type": "log", "id": "z"}], "edges": []}, "kind": "Workflow",
-               "apiVersion": "tideflow.io/v1", "metadata": {"name": "order"}}  # fmt: skip
-    await store.create_workflow("order", "order", written)
-    draft = (await store.get_workflow("order")).draft
-    assert list(draft) == ["spec", "kind", "apiVersion", "metadata"]
-    assert list(draft["spec"]["nodes"][0]) == ["type", "id"]
-    await store.publish("order")
-    assert list((await store.get_version("order")).definition) == list(written)
-
-
-async def test_workflow_draft_lifecycle(store: EventStore) -> None:
-    created = await store.create_workflow("wf", "My flow", {"nodes": []})
-    assert (created.revision, created.archived, created.draft) == (1, False, {"nodes": []})
-    with pytest.raises(AlreadyExists):
-        await store.create_workflow("wf", "again", {})
-    updated = await store.update_draft("wf", {"nodes": [1]}, expected_revision=1, name="Renamed")
-    assert (updated.revision, updated.name, updated.draft) == (2, "Renamed", {"nodes": [1]})
-    with pytest.raises(ConcurrencyConflict):
-        await store.update_draft("wf", {"nodes": [2]}, expected_revision=1)
-    assert (await store.update_draft("wf", {"nodes": [3]})).revision == 3
-    assert (await store.get_workflow("wf")).draft == {"nodes": [3]}
-    with pytest.raises(NotFound):
-        await store.get_workflow("wf", tenant_id="acme")
-    with pytest.raises(NotFound):
-        await store.update_draft("missing", {})
-
-
-async def test_archived_workflows_are_hidden_and_frozen(store: EventStore) -> None:
-    await store.create_workflow("a", "A", {})
-    await store.create_workflow("b", "B", {})
-    await store.publish("b")
-    await store.set_archived("b", True)
-    assert [w.workflow_id for w in await store.list_workflows()] == ["a"]
-    assert [w.workflow_id for w in await store.list_workflows(include_archived=True)] == ["a", "b"]
-    with pytest.raises(Immutable):
-        await store.update_draft("b", {"x": 1})
-    with pytest.raises(Immutable):
-        await store.publish("b")
-    with pytest.raises(Immutable):
-        await store.rollback("b", 1)
-    await store.set_archived("b", False)
-    assert (await store.publish("b")).version == 2
-    with pytest.raises(NotFound):
-        await store.set_archived("missing", True)
-
-
-async def test_publish_versions_and_rollback(store: EventStore) -> None:
-    await store.create_workflow("wf", "Flow", {"v": 1})
-    with pytest.raises(NotFound):
-        await store.get_version("wf")
-    v1 = await store.publish("wf", published_by="alice")
-    await store.update_draft("wf", {"v": 2})
-    v2 = await store.publish("wf")
-    v3 = await store.publish("wf", definition={"v": "explicit"})
-    assert [(v.version, v.definition) for v in (v1, v2, v3)] == [
-        (1, {"v": 1}),
-        (2, {"v": 2}),
-        (3, {"v": "explicit"}),
-    ]
-    assert v1.published_by == "alice"
-    revision = (await store.get_workflow("wf")).revision
-    back = await store.rollback("wf", 1, published_by="bob")
-    assert (back.version, back.definition, back.source_version) == (4, {"v": 1}, 1)
-    after = await store.get_workflow("wf")  # the draft follows, so a publish keeps version 1
-    assert (after.draft, after.revision) == ({"v": 1}, revision + 1)
-    assert (await store.get_version("wf")).version == 4
-    assert (await store.get_version("wf", 2)).definition == {"v": 2}
-    assert [v.version for v in await store.list_versions("wf")] == [1, 2, 3, 4]
-    with pytest.raises(NotFound):
-        await store.get_version("wf", 9)
-    with pytest.raises(NotFound):
-        await store.rollback("wf", 9)
-    with pytest.raises(NotFound):
-        await store.publish("missing")
-    # Publishing is a copy: later draft edits do not touch published versions.
-    await store.update_draft("wf", {"v": "draft"})
-    assert (await store.get_version("wf", 2)).definition == {"v": 2}
-
-
-async def test_concurrent_publishes_get_consecutive_versions(store: EventStore) -> None:
-    await store.create_workflow("wf", "Flow", {})
-    published = await asyncio.gather(*(store.publish("wf", definition={"i": i}) for i in range(8)))
-    assert sorted(v.version for v in published) == list(range(1, 9))

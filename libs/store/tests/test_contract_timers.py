@@ -1,104 +1,77 @@
-"""Contract suite: timers of different runs never touch each other.
-
-Timer ids are made by the core from the step, the kind and the attempt, so every run of a
-workflow uses the same ids (`pause/delay/1`, `slow/step_timeout/1`, ...). These tests give
-two runs exactly the ids the core derives for each kind of timer (delay, retry backoff, step
-timeout, signal timeout, approval timeout) and check that scheduling, re-scheduling,
-claiming, completing and cancelling one run's timers leave the other run's alone.
-"""
+"""Contract suite of the `TimerStore` port: durable timers claimed under a lease."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tideflow.core import TimerKind, ids
-from tideflow.store import CommitBatch, EventStore, Timer, TimerKey
+from tideflow.store import (
+    CommitBatch,
+    EventStore,
+    Timer,
+    TimerKey,
+)
 
 pytestmark = pytest.mark.contract
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
-# (step, kind): a delay node, a retried step, a step with a timeout, a signal with a
-# timeout and an approval with a timeout, all on attempt 1 as in every fresh run.
-SHARED = [
-    ("pause", TimerKind.DELAY),
-    ("flaky", TimerKind.RETRY),
-    ("slow", TimerKind.STEP_TIMEOUT),
-    ("sig", TimerKind.STEP_TIMEOUT),
-    ("approve", TimerKind.STEP_TIMEOUT),
-]
-TIMER_IDS = [ids.timer_id(step, kind, 1) for step, kind in SHARED]
+
+def timer(i: int, *, due: datetime, run: str = "r") -> Timer:
+    return Timer(f"t{i:03}", run, due, "retry", {"i": i})
 
 
-def timers_of(run_id: str, fire_at: datetime) -> list[Timer]:
-    return [
-        Timer(ids.timer_id(step, kind, 1), run_id, fire_at, str(kind), {"run": run_id})
-        for step, kind in SHARED
+async def test_due_timers_are_claimed_in_fire_order_and_completed(store: EventStore) -> None:
+    await store.schedule_timers(
+        [
+            timer(1, due=NOW - timedelta(seconds=5)),
+            timer(2, due=NOW - timedelta(seconds=10)),
+            timer(3, due=NOW + timedelta(seconds=10)),
+        ]
+    )
+    due = await store.claim_due_timers(NOW, 10, LEASE)
+    assert [(t.timer_id, t.payload) for t in due] == [("t002", {"i": 2}), ("t001", {"i": 1})]
+    assert due[0].fire_at == NOW - timedelta(seconds=10)
+    # Claimed timers stay out of reach until their lease runs out...
+    assert await store.claim_due_timers(NOW + timedelta(seconds=5), 10, LEASE) == []
+    # ...then a crashed claimer's timers come back, along with newly due ones.
+    later = NOW + LEASE + timedelta(seconds=1)
+    assert [t.timer_id for t in await store.claim_due_timers(later, 10, LEASE)] == [
+        "t002",
+        "t001",
+        "t003",
     ]
+    await store.complete_timers([TimerKey("r", f"t00{i}") for i in (1, 2, 3)])
+    await store.complete_timers([])
+    assert await store.claim_due_timers(later + timedelta(hours=1), 10, LEASE) == []
 
 
-def keys(timers: list[Timer]) -> set[TimerKey]:
-    return {t.key for t in timers}
+async def test_rescheduling_a_timer_replaces_it_and_cancel_removes_it(store: EventStore) -> None:
+    await store.schedule_timers([timer(1, due=NOW), timer(2, due=NOW)])
+    await store.claim_due_timers(NOW, 10, LEASE)
+    await store.commit_batch(
+        CommitBatch(
+            timers=[Timer("t001", "r", NOW + timedelta(seconds=1), "delay", {"new": True})],
+            cancel_timers=[TimerKey("r", "t002")],
+        )
+    )
+    [replaced] = await store.claim_due_timers(NOW + timedelta(seconds=1), 10, LEASE)
+    assert (replaced.timer_id, replaced.kind, replaced.payload) == ("t001", "delay", {"new": True})
 
 
-async def schedule_both(store: EventStore) -> None:
-    """Both runs' timers in two batches, as two scheduler decisions write them."""
-    await store.commit_batch(CommitBatch(timers=timers_of("a", NOW - timedelta(seconds=2))))
-    await store.commit_batch(CommitBatch(timers=timers_of("b", NOW + timedelta(seconds=5))))
+async def test_concurrent_claimers_never_get_the_same_timer(store: EventStore) -> None:
+    await store.schedule_timers([timer(i, due=NOW - timedelta(seconds=i)) for i in range(150)])
 
+    async def claimer() -> list[str]:
+        mine: list[str] = []
+        while batch := await store.claim_due_timers(NOW, 6, LEASE):
+            mine += [t.timer_id for t in batch]
+        return mine
 
-async def test_runs_sharing_node_ids_keep_their_own_timers(store: EventStore) -> None:
-    await schedule_both(store)
-    due = await store.claim_due_timers(NOW, 100, LEASE)
-    assert keys(due) == {TimerKey("a", t) for t in TIMER_IDS}
-    assert {t.payload["run"] for t in due} == {"a"}
-    later = NOW + timedelta(seconds=5)
-    due_b = await store.claim_due_timers(later, 100, LEASE)
-    assert keys(due_b) == {TimerKey("b", t) for t in TIMER_IDS}
-    assert {(t.fire_at, t.payload["run"]) for t in due_b} == {(later, "b")}
-
-
-async def test_rescheduling_one_runs_timer_leaves_the_other_in_place(store: EventStore) -> None:
-    await schedule_both(store)
-    # Run b schedules the same ids again (a later attempt replacing its own timers).
-    await store.commit_batch(CommitBatch(timers=timers_of("b", NOW + timedelta(hours=1))))
-    due = await store.claim_due_timers(NOW, 100, LEASE)
-    assert keys(due) == {TimerKey("a", t) for t in TIMER_IDS}
-    assert {t.fire_at for t in due} == {NOW - timedelta(seconds=2)}
-    await store.complete_timers([t.key for t in due])
-    assert await store.claim_due_timers(NOW + timedelta(seconds=10), 100, LEASE) == []
-    due_b = await store.claim_due_timers(NOW + timedelta(hours=1), 100, LEASE)
-    assert keys(due_b) == {TimerKey("b", t) for t in TIMER_IDS}
-
-
-async def test_cancelling_one_runs_timers_keeps_the_others(store: EventStore) -> None:
-    await schedule_both(store)
-    await store.commit_batch(CommitBatch(cancel_timers=[TimerKey("b", t) for t in TIMER_IDS]))
-    due = await store.claim_due_timers(NOW + timedelta(hours=1), 100, LEASE)
-    assert keys(due) == {TimerKey("a", t) for t in TIMER_IDS}
-
-
-async def test_completing_one_runs_timers_keeps_the_others(store: EventStore) -> None:
-    await schedule_both(store)
-    due = await store.claim_due_timers(NOW, 100, LEASE)
-    assert {t.run_id for t in due} == {"a"}
-    await store.complete_timers([t.key for t in due])
-    # b's timers with the very same ids are still there, and a's are gone for good.
-    due_b = await store.claim_due_timers(NOW + timedelta(hours=1), 100, LEASE)
-    assert keys(due_b) == {TimerKey("b", t) for t in TIMER_IDS}
-    await store.complete_timers([t.key for t in due_b])
-    assert await store.claim_due_timers(NOW + timedelta(days=1), 100, LEASE) == []
-
-
-async def test_a_claim_of_one_run_does_not_hide_the_same_id_of_another(
-    store: EventStore,
-) -> None:
-    await store.commit_batch(CommitBatch(timers=[*timers_of("a", NOW), *timers_of("b", NOW)]))
-    first = await store.claim_due_timers(NOW, 5, LEASE)
-    second = await store.claim_due_timers(NOW, 5, LEASE)
-    assert len(first) == len(second) == 5
-    assert keys(first) | keys(second) == {TimerKey(run, t) for run in ("a", "b") for t in TIMER_IDS}
-    assert await store.claim_due_timers(NOW, 5, LEASE) == []
+    claimed = await asyncio.gather(*(claimer() for _ in range(5)))
+    every = [t for ids in claimed for t in ids]
+    assert len(every) == 150
+    assert len(set(every)) == 150
