@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +19,7 @@ from tideflow.core import parse_definition
 from tideflow.store import APP_ROLE, PostgresEventStore, RunFilter
 from tideflow.trigger.signatures import tideflow_headers
 
-from .stack import Service, stack_env
+from .stack import TIDE, Service, stack_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -38,6 +39,15 @@ WORKFLOW = {
         "output": {"order": "{{ nodes.done.output }}", "by": "{{ nodes.ok.output.by }}"},
     },
 }  # fmt: skip
+
+
+def tide(env: dict[str, str], *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    """Run the `tide` CLI; it must exit with `code`."""
+    done = subprocess.run(
+        [TIDE, *args], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == code, (args, done.stdout, done.stderr)
+    return done
 
 
 async def until(probe, what: str, timeout: float = 60):
@@ -96,9 +106,16 @@ async def test_webhook_approval_round_trip_through_separate_processes(
 
             item = (await until(pending, "the approval"))[0]
             assert item["title"] == "Order 77"
-            decided = await http.post(f"{inbox}/{item['id']}/decision",
-                                      json={"decision": "approve"}, headers=auth)  # fmt: skip
-            assert decided.status_code == 200, decided.text
+            # the CLI, pointed at the approval service, lists and decides it
+            cli = {"TIDEFLOW_APPROVAL_URL": f"http://127.0.0.1:{approval.port}",
+                   "TIDEFLOW_TOKEN": TOKEN, "PATH": "/usr/bin:/bin"}  # fmt: skip
+            listed = json.loads(tide(cli, "approval", "list", "-o", "json").stdout)
+            assert [a["id"] for a in listed["items"]] == [item["id"]]
+            assert "Order 77" in tide(cli, "approval", "show", item["id"]).stdout
+            decided = tide(cli, "approval", "approve", item["id"], "--comment", "ship it")
+            assert "decided (approve)" in decided.stdout
+            again = tide(cli, "approval", "reject", item["id"], code=1)
+            assert "APPROVAL_CLOSED" in again.stderr
 
             async def ended() -> object:
                 record = await store.get_run(run_id)
