@@ -25,6 +25,7 @@ from tideflow.store import APP_ROLE, PostgresEventStore
 from .conftest import Engine
 from .test_hostile import (
     test_a_command_whose_json_does_not_decode_is_dead_lettered_at_once,
+    test_a_task_no_worker_serves_fails_after_its_schedule_to_start_timeout,
     test_an_undecodable_task_is_dead_lettered_and_its_partition_goes_on,
     test_poison_signal_is_dead_lettered_and_the_run_goes_on,
     test_unencodable_start_never_stalls_the_partition,
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.integration
 
 __all__ = [
     "test_a_command_whose_json_does_not_decode_is_dead_lettered_at_once",
+    "test_a_task_no_worker_serves_fails_after_its_schedule_to_start_timeout",
     "test_an_undecodable_task_is_dead_lettered_and_its_partition_goes_on",
     "test_poison_signal_is_dead_lettered_and_the_run_goes_on",
     "test_unencodable_start_never_stalls_the_partition",
