@@ -194,3 +194,45 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)
+
+
+TRIGGER_CASES = [
+    ([{"id": "h", "type": "webhook", "secret": "HOOK"}], []),
+    ([{"id": "h", "type": "webhook", "secret": "HOOK", "scheme": "stripe",
+       "input": "{{ body.data }}", "idempotencyKey": "{{ body.id }}"}], []),
+    ([{"id": "c", "type": "cron", "schedule": "*/10 * * * * *", "timezone": "Asia/Tokyo",
+       "catchUp": "all", "input": {"at": "{{ tick }}"}}], []),
+    ([{"id": "e", "type": "event", "topic": "shop.orders", "filter": "message.total > 1",
+       "key": "{{ message.id }}"}], []),
+    ([{"id": "h", "type": "webhook"}], [("INVALID_TRIGGER", "spec.triggers[0].secret")]),
+    ([{"id": "h", "type": "webhook", "secret": "HOOK", "scheme": "paypal"}],
+     [("INVALID_TRIGGER", "spec.triggers[0].scheme")]),
+    ([{"id": "c", "type": "cron", "schedule": "* * *"}],
+     [("INVALID_TRIGGER", "spec.triggers[0].schedule")]),
+    ([{"id": "c", "type": "cron", "schedule": "* * * * *", "timezone": "Moon/Base"}],
+     [("INVALID_TRIGGER", "spec.triggers[0].timezone")]),
+    ([{"id": "c", "type": "cron", "schedule": "* * * * *", "catchUp": "some"}],
+     [("INVALID_TRIGGER", "spec.triggers[0].catchUp")]),
+    ([{"id": "e", "type": "event", "topic": "bad topic!"}],
+     [("INVALID_TRIGGER", "spec.triggers[0].topic")]),
+    ([{"id": "e", "type": "event", "topic": "t", "filter": "message.x >"}],
+     [("INVALID_EXPRESSION", "spec.triggers[0].filter")]),
+    ([{"id": "e", "type": "event", "topic": "t", "input": "{{ input.x }}"}],
+     [("INVALID_EXPRESSION", "spec.triggers[0].input")]),
+    ([{"id": "x", "type": "ftp"}], [("INVALID_TRIGGER", "spec.triggers[0]")]),
+    ([{"id": "a b", "type": "webhook", "secret": "S"}],
+     [("INVALID_TRIGGER", "spec.triggers[0].id")]),
+    ([{"id": "d", "type": "webhook", "secret": "S"}, {"id": "d", "type": "webhook", "secret": "S"}],
+     [("DUPLICATE_TRIGGER_ID", "spec.triggers[1].id")]),
+    ("nope", [("INVALID_TRIGGER", "spec.triggers")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("triggers", "expected"), TRIGGER_CASES)
+def test_triggers_are_validated_one_by_one(
+    triggers: object, expected: list[tuple[str, str]]
+) -> None:
+    node = {"id": "a", "type": "log", "config": {"message": "x"}}
+    document = {"metadata": {"name": "t"}, "spec": {"triggers": triggers, "nodes": [node]}}
+    problems = validate_definition(document)
+    assert [(str(p.code), p.path) for p in problems] == expected

@@ -9,6 +9,7 @@ import pytest
 from tideflow.bus import Topics, decode_envelope, encode_envelope, payload_of, pb
 from tideflow.core import (
     ApprovalDecision,
+    ApprovalVote,
     Cancel,
     CancelTask,
     DispatchTask,
@@ -68,6 +69,30 @@ def wire(envelope: pb.Envelope) -> pb.Envelope:
         FireTimer(command_id="c4", run_id="r", timer_id="t1"),
         Signal(command_id="c5", run_id="r", name="go", data={"ok": True}),
         ApprovalDecision(command_id="c6", run_id="r", step="ap", approved=False, decided_by="u"),
+        ApprovalDecision(
+            command_id="c6b",
+            run_id="r",
+            step="ap",
+            approved=True,
+            decided_by="bob",
+            comment="fine",
+            attempt=2,
+            decided_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+            decisions=(
+                ApprovalVote(
+                    by="alice",
+                    decision="approve",
+                    comment=None,
+                    decided_at=datetime(2026, 1, 2, 3, 0, tzinfo=UTC),
+                ),
+                ApprovalVote(
+                    by="bob",
+                    decision="approve",
+                    comment="fine",
+                    decided_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                ),
+            ),
+        ),
         Cancel(command_id="c7", run_id="r", reason="stop", by="admin"),
     ],
 )
