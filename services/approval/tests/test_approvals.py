@@ -7,7 +7,7 @@ the run as commands on `tideflow.runs`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +334,30 @@ async def test_a_decision_whose_publish_failed_reaches_the_run_through_the_outbo
     record = await stack.wait_run(run_id)
     assert record.status == "succeeded", record.error
     assert record.output["ask"]["by"] == "dave"
+
+
+async def test_retention_removes_closed_approvals_only(stack: Stack) -> None:
+    from tideflow.approval.retention import purge_once
+    from tideflow.store import ApprovalOutcome, ApprovalRecord, ApprovalStatus
+
+    now = datetime.now(UTC)
+    ids = [f"retention-{i}" for i in range(3)]
+    await stack.approvals.record_requests([
+        ApprovalRecord(approval_id=i, run_id=f"r-{i}", node_id="ask", step="ask", attempt=1,
+                       workflow_id="old", requested_at=now)
+        for i in ids
+    ])  # fmt: skip
+    await stack.approvals.record_outcomes([
+        ApprovalOutcome(approval_id=ids[0], status=ApprovalStatus.DECIDED, decision="approve"),
+        ApprovalOutcome(approval_id=ids[1], status=ApprovalStatus.EXPIRED),
+    ])  # fmt: skip
+    # nothing is old yet
+    assert await purge_once(stack.approvals, timedelta(days=90), now) == 0
+    # seen from 91 days later, the two closed ones go and the open one stays
+    removed = await purge_once(stack.approvals, timedelta(days=90), now + timedelta(days=91))
+    assert removed >= 2
+    kept = await stack.approvals.get_approval(ids[2])
+    assert kept.status is ApprovalStatus.PENDING
+    for gone in ids[:2]:
+        missing = await stack.http.get(f"/approvals/{gone}", headers=stack.as_user("admin"))
+        assert missing.status_code == 404

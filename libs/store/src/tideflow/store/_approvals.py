@@ -163,3 +163,7 @@ class ApprovalStore(Protocol):
     async def delete_outbox(self, ids: Sequence[int]) -> None:
         """Forget outbox rows Kafka has acknowledged."""
         ...
+
+    async def purge_closed(self, before: datetime, limit: int = 1000) -> int:
+        """Delete up to `limit` closed approvals last changed before `before`; how many."""
+        ...

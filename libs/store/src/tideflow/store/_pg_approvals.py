@@ -27,7 +27,7 @@ from tideflow.store._records import DEFAULT_TENANT
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
     import asyncpg
 
@@ -72,6 +72,14 @@ _CLOSE = """
 UPDATE approvals SET status = 'decided', decision = $2, decided_by = $3, comment = $4,
     decided_at = $5, updated_at = now()
 WHERE approval_id = $1
+"""
+# Closed approvals of finished runs, oldest first, in bounded batches (votes cascade).
+_PURGE = """
+DELETE FROM approvals WHERE approval_id IN (
+    SELECT approval_id FROM approvals
+    WHERE status <> 'pending' AND updated_at < $1
+    ORDER BY updated_at LIMIT $2
+)
 """
 _LIST = f"""
 SELECT {_COLUMNS} FROM approvals
@@ -211,6 +219,12 @@ class PostgresApprovalStore(ApprovalStore):
                 row = await connection.fetchrow(_GET, approval_id, tenant_id)
                 updated = (await _with_votes(connection, [row]))[0]
         return Decided(approval=updated, outbox_ids=ids, outbox=tuple(judgement.outbox))
+
+    async def purge_closed(self, before: datetime, limit: int = 1000) -> int:
+        with translated("purge approvals"):
+            async with scoped(self._pool, PLATFORM) as connection:
+                status = await connection.execute(_PURGE, before, limit)
+        return int(status.split()[-1])
 
     async def delete_outbox(self, ids: Sequence[int]) -> None:
         if ids:

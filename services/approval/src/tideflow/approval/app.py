@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from tideflow.approval.handlers import Services, operations, router
 from tideflow.approval.inbox import GROUP, InboxProjection
+from tideflow.approval.retention import run_retention
 from tideflow.approval.views import ErrorResponse
 from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
 from tideflow.runtime import EmbeddedServer, install_api_error_handler, install_error_handlers
@@ -124,6 +125,11 @@ async def run_approval(
     """Run the inbox consumer (and the API on settings.host:port) until `stop` is set."""
     settings = services.settings
     inbox = asyncio.create_task(run_inbox(services, stop), name="approval-inbox")
+    retention = asyncio.create_task(
+        run_retention(services.store, retention=settings.retention,
+                      every=settings.retention_every, stop=stop),
+        name="approval-retention",
+    )  # fmt: skip
     server: EmbeddedServer | None = None
     serving: asyncio.Task[None] | None = None
     if serve_http:
@@ -140,7 +146,7 @@ async def run_approval(
             on_started(url)
     stopping = asyncio.create_task(stop.wait())
     try:
-        waiting = {inbox, stopping} | ({serving} if serving else set())
+        waiting = {inbox, retention, stopping} | ({serving} if serving else set())
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         for task in done - {stopping}:
             task.result()  # a part that died on its own takes the service down
@@ -150,6 +156,7 @@ async def run_approval(
         if server is not None and serving is not None:
             server.should_exit = True
             await serving
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(inbox, timeout=10)
+        for task in (inbox, retention):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
         log.info("approval service stopped")

@@ -36,6 +36,13 @@ class ApprovalSettings(BaseSettings):
         default=timedelta(seconds=30),
         description="How long a decision's outbox row is left to this process to publish.",
     )
+    retention: Duration = Field(
+        default=timedelta(days=90),
+        description="Closed approvals (decided, expired, cancelled) older than this are removed.",
+    )
+    retention_every: Duration = Field(
+        default=timedelta(hours=1), description="How often old closed approvals are removed."
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     keys: KeySettings = Field(
         default_factory=KeySettings,
