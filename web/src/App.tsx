@@ -4,7 +4,7 @@ import { Shell } from "./components/Shell";
 import { LoginPage } from "./pages/LoginPage";
 import { HomePage } from "./pages/HomePage";
 import { WorkflowsPage } from "./pages/WorkflowsPage";
-// builder: next
+import { BuilderPage } from "./pages/BuilderPage";
 import { RunsPage } from "./pages/RunsPage";
 import { RunViewerPage } from "./pages/RunViewerPage";
 import { NotFound } from "./components/States";
@@ -31,6 +31,7 @@ export function App() {
       >
         <Route index element={<HomePage />} />
         <Route path="workflows" element={<WorkflowsPage />} />
+        <Route path="workflows/:name" element={<BuilderPage />} />
 
         <Route path="runs" element={<RunsPage />} />
         <Route path="runs/:runId" element={<RunViewerPage />} />

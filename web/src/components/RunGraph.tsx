@@ -1,7 +1,7 @@
 // The run viewer's read-only graph: the run's definition laid out once, coloured by the
 // status of each step as of the selected event.
 import { useEffect, useMemo, useState } from "react";
-import { Background, Controls, MiniMap, ReactFlow, type Edge } from "@xyflow/react";
+import { Background, Controls, MiniMap, ReactFlow, applyNodeChanges, type Edge, type NodeChange } from "@xyflow/react";
 import type { Definition } from "../lib/definition";
 import { autoLayout } from "../lib/layout";
 import { STATUS_COLOR, type StepStatus } from "../lib/status";
@@ -29,7 +29,7 @@ export function RunGraph({ definition, statuses, selected, onSelect }: Props) {
     };
   }, [spec]);
 
-  const nodes: StepNodeType[] = useMemo(
+  const derived: StepNodeType[] = useMemo(
     () =>
       positions
         ? spec.nodes.map((n) => ({
@@ -45,6 +45,16 @@ export function RunGraph({ definition, statuses, selected, onSelect }: Props) {
         : [],
     [positions, spec.nodes, statuses, selected],
   );
+
+  // React Flow hides a node until it knows its size: keep the measured sizes when the
+  // statuses (and so the node objects) change
+  const [nodes, setNodes] = useState<StepNodeType[]>([]);
+  useEffect(() => {
+    setNodes((previous) => {
+      const byId = new Map(previous.map((n) => [n.id, n]));
+      return derived.map((n) => ({ ...n, measured: byId.get(n.id)?.measured }));
+    });
+  }, [derived]);
 
   const edges: Edge[] = useMemo(
     () =>
@@ -69,7 +79,7 @@ export function RunGraph({ definition, statuses, selected, onSelect }: Props) {
     [spec.edges, statuses],
   );
 
-  if (!positions) return <div className="p-4 text-slate-500">Laying out the graph…</div>;
+  if (!positions || (derived.length && !nodes.length)) return <div className="p-4 text-slate-500">Laying out the graph…</div>;
   return (
     <ReactFlow
       nodes={nodes}
@@ -80,6 +90,7 @@ export function RunGraph({ definition, statuses, selected, onSelect }: Props) {
       onlyRenderVisibleElements={nodes.length > 200}
       nodesDraggable={false}
       nodesConnectable={false}
+      onNodesChange={(changes: NodeChange<StepNodeType>[]) => setNodes((current) => applyNodeChanges(changes, current))}
       onNodeClick={(_, node) => onSelect(node.id)}
       onPaneClick={() => onSelect(null)}
       proOptions={{ hideAttribution: true }}

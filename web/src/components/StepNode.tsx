@@ -17,7 +17,7 @@ export type StepNodeType = Node<StepNodeData, "step">;
 
 const TYPE_ICON: Record<string, string> = {
   transform: "ƒ", condition: "◇", switch: "⑂", log: "✎", set: "≔", http: "⇄", function: "λ",
-  delay: "⏱", signal: "⚑", approval: "✔", foreach: "⟳", subworkflow: "⧉",
+  delay: "◷", signal: "⚑", approval: "✔", foreach: "⟳", subworkflow: "⧉",
 };
 
 function StepNodeView({ data, selected }: NodeProps<StepNodeType>) {
