@@ -67,7 +67,7 @@ def test_run_viewer_follows_a_run_live_travels_in_time_and_replays(dev: DevServe
         dev,
         [
             {"id": "first", "type": "transform", "config": {"value": "{{ input.n * 2 }}"}},
-            {"id": "pause", "type": "delay", "config": {"duration": "2s"}},
+            {"id": "pause", "type": "delay", "config": {"duration": "5s"}},
             {"id": "last", "type": "log", "config": {"message": "n={{ input.n }}"}},
         ],
         [{"from": "first", "to": "pause"}, {"from": "pause", "to": "last"}],

@@ -33,17 +33,29 @@ def _center(page: Page, selector: str) -> tuple[float, float]:
 
 def _connect(page: Page, source: str, target: str, edges: int) -> None:
     """Drag from a node's source handle to another's target handle, as a person would:
-    press, move in steps (React Flow tracks the pointer), release over the handle."""
-    start = _center(page, f".react-flow__node[data-id={source}] .react-flow__handle.source")
-    end = _center(page, f".react-flow__node[data-id={target}] .react-flow__handle.target")
-    mouse = page.page.mouse
-    mouse.move(*start)
-    mouse.down()
-    mouse.move(start[0] + 10, start[1] + 10, steps=2)
-    mouse.move(*end, steps=10)
-    mouse.up()
+    press, move in steps (React Flow tracks the pointer), release over the handle.
+
+    On a loaded machine Chromium sometimes coalesces the synthetic pointer moves so that
+    React Flow never sees the pointer reach the handle; the gesture is then repeated once
+    (a missed drag adds nothing, so a repeat cannot add a second edge)."""
     count = f"document.querySelectorAll('.react-flow__edge').length === {edges}"
-    page.page.wait_for_function(count)
+    for attempt in range(2):
+        start = _center(page, f".react-flow__node[data-id={source}] .react-flow__handle.source")
+        end = _center(page, f".react-flow__node[data-id={target}] .react-flow__handle.target")
+        mouse = page.page.mouse
+        mouse.move(*start)
+        mouse.down()
+        mouse.move(start[0] + 10, start[1] + 10, steps=3)
+        mouse.move(*end, steps=15)
+        mouse.move(end[0] + 1, end[1], steps=1)
+        mouse.up()
+        try:
+            page.page.wait_for_function(count, timeout=5_000)
+        except Exception:
+            if attempt:
+                raise
+        else:
+            return
 
 
 def _valid(page: Page) -> None:
@@ -84,7 +96,7 @@ def _build_and_publish(dev: DevServer, page: Page, name: str) -> None:
     p.fill("input[name='config.duration']", "x")
     # live validation pins the bad duration on its node
     p.wait_for_selector("[data-node-id=delay][data-problems]")
-    p.fill("input[name='config.duration']", "2s")
+    p.fill("input[name='config.duration']", "5s")
     _select(page, "log")
     p.fill("textarea[name='config.message']", "got {{ nodes.transform.output }}")
     p.click("[data-testid=auto-layout]")
