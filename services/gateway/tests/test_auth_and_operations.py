@@ -34,9 +34,11 @@ async def test_viewers_read_but_do_not_write(gateway, kit):
         await gateway.client.post(f"/workflows/{name}/publish", headers=viewer),
         await gateway.client.delete(f"/workflows/{name}", headers=viewer),
         await gateway.client.post(f"/workflows/{name}/runs", json={}, headers=viewer),
-        await gateway.client.post("/runs/x/cancel", headers=viewer),
     ]:
         kit.assert_error(response, 403, ErrorCode.FORBIDDEN)
+    # a resource the caller cannot see is a 404 whatever the role: a 403 would confirm it
+    missing = await gateway.client.post("/runs/x/cancel", headers=viewer)
+    kit.assert_error(missing, 404, ErrorCode.RUN_NOT_FOUND)
 
 
 async def test_generic_errors_keep_the_contract(gateway, kit):

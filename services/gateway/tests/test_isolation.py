@@ -49,9 +49,16 @@ def victim_routes(stack: Stack) -> list[tuple[str, str, dict | None]]:
     ]
 
 
-async def test_every_route_answers_404_for_another_tenants_resource(stack: Stack) -> None:
-    attacker = stack.tenants["acme"].tokens["admin"]
-    for method, path, body in victim_routes(stack):
+@pytest.mark.parametrize("role", ["viewer", "editor", "approver", "admin"])
+async def test_every_route_answers_404_for_another_tenants_resource(
+    stack: Stack, role: str
+) -> None:
+    """Whatever the attacker's role: never a 403 that would confirm the resource exists."""
+    attacker = stack.tenants["acme"].tokens[role]
+    routes = victim_routes(stack)
+    if role != "admin":  # admin-only resources answer 403 to lower roles before any lookup
+        routes = [r for r in routes if not r[1].startswith(("/auth/", "/secrets/"))]
+    for method, path, body in routes:
         kwargs = {"json": body} if body is not None else {}
         if method == "PUT":
             from .security_stack import workflow

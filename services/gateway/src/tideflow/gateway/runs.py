@@ -79,7 +79,6 @@ async def start_any_run(
     response: Response,
 ) -> schemas.Run:
     """Same as `POST /workflows/{workflowId}/runs`, with the workflow in the body."""
-    principal.require(Role.EDITOR)
     started = await start_run(
         services,
         principal,
@@ -297,8 +296,8 @@ async def replay(
     run_id: RunId, body: schemas.ReplayBody, services: ServicesDep, principal: PrincipalDep
 ) -> schemas.Run:
     """A new run that continues from the state after event `fromSeq`, linked to this one."""
+    source = await load_run(services, principal, run_id)  # 404 before 403: no probing
     principal.require(Role.EDITOR)
-    source = await load_run(services, principal, run_id)
     started = await replay_run(
         services,
         principal,
@@ -331,8 +330,13 @@ async def _send(services: Services, command: Command, tenant_id: str) -> None:
     services.bus_health.failing = False
 
 
-async def _live_run(services: Services, principal: Principal, run_id: str) -> RunRecord:
+async def _live_run(
+    services: Services, principal: Principal, run_id: str, role: Role = Role.EDITOR
+) -> RunRecord:
+    """The caller's run, still running: 404 for another tenant's run (whatever the
+    caller's role), then 403 for a role that falls short, then 409 for an ended run."""
     run = await load_run(services, principal, run_id)
+    principal.require(role)
     if run.status in TERMINAL:
         raise ApiError(
             409,
@@ -376,7 +380,6 @@ async def cancel(
     body: schemas.CancelBody | None = None,
 ) -> schemas.Accepted:
     """Ask the scheduler to cancel the run (active steps are cancelled, compensations run)."""
-    principal.require(Role.EDITOR)
     run = await _live_run(services, principal, run_id)
     body = body or schemas.CancelBody()
     command = Cancel(
@@ -410,7 +413,6 @@ async def signal(
     is refused (422 UNKNOWN_SIGNAL, with the names it does wait for) instead of being
     accepted and silently dropped. A signal sent before its node waits is still buffered.
     """
-    principal.require(Role.EDITOR)
     run = await _live_run(services, principal, run_id)
     body = body or schemas.SignalBody()
     check_size(

@@ -31,7 +31,7 @@ from tideflow.core import (
     ids,
     validate_input,
 )
-from tideflow.gateway.auth import Principal
+from tideflow.gateway.auth import Principal, Role
 from tideflow.gateway.deps import Services
 from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.gateway.limits import check_size
@@ -171,6 +171,9 @@ async def start_run(
     )
     if workflow is None:
         raise ApiError(404, ErrorCode.WORKFLOW_NOT_FOUND, f"no workflow {workflow_id!r}")
+    # the role is checked once the workflow is known to be the caller's: another tenant's
+    # workflow is a 404 whatever the role (nothing to probe), a viewer's start a 403
+    principal.require(Role.EDITOR)
     if workflow.archived:
         raise ApiError(409, ErrorCode.WORKFLOW_ARCHIVED, f"workflow {workflow_id!r} is archived")
     if existing is not None:

@@ -162,6 +162,7 @@ async def replace_draft(
     principal: PrincipalDep,
 ) -> schemas.Workflow:
     """Replace the draft; `metadata.name` must be the workflow id."""
+    await _workflow(services, principal, workflow_id)  # 404 before 403
     principal.require(Role.EDITOR)
     name, definition = _validated(services, document)
     if name != workflow_id:
@@ -170,7 +171,6 @@ async def replace_draft(
             ErrorCode.NAME_MISMATCH,
             f"metadata.name {name!r} does not match the workflow id {workflow_id!r}",
         )
-    await _workflow(services, principal, workflow_id)
     try:
         record = await services.store.update_draft(
             workflow_id, definition, tenant_id=principal.tenant_id
@@ -187,6 +187,7 @@ async def archive_workflow(
     workflow_id: WorkflowId, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
     """Archive: hidden from the list, no new runs; its versions and runs stay readable."""
+    await _workflow(services, principal, workflow_id)  # 404 before 403
     principal.require(Role.EDITOR)
     try:
         await services.store.set_archived(workflow_id, archived=True, tenant_id=principal.tenant_id)
@@ -200,6 +201,7 @@ async def restore_workflow(
     workflow_id: WorkflowId, services: ServicesDep, principal: PrincipalDep
 ) -> schemas.Workflow:
     """Undo an archive."""
+    await _workflow(services, principal, workflow_id)  # 404 before 403
     principal.require(Role.EDITOR)
     try:
         record = await services.store.set_archived(
@@ -224,8 +226,8 @@ async def publish(
     A draft equal to the newest version adds nothing: that version is returned with
     `created: false` (200), so applying and publishing an unchanged file is idempotent.
     """
+    record = await _workflow(services, principal, workflow_id)  # 404 before 403
     principal.require(Role.EDITOR)
-    record = await _workflow(services, principal, workflow_id)
     if record.archived:
         raise _archived(workflow_id)
     try:
@@ -299,8 +301,8 @@ async def rollback(
 
     The draft becomes that definition too, so the next publish does not undo the rollback.
     """
+    record = await _workflow(services, principal, workflow_id)  # 404 before 403
     principal.require(Role.EDITOR)
-    record = await _workflow(services, principal, workflow_id)
     if record.archived:
         raise _archived(workflow_id)
     try:
@@ -342,7 +344,6 @@ async def start_workflow_run(
     response: Response,
 ) -> schemas.Run:
     """Start a run of the newest published version (or the pinned `version`)."""
-    principal.require(Role.EDITOR)
     started = await start_run(
         services,
         principal,
