@@ -201,18 +201,19 @@ async def test_a_task_no_worker_serves_fails_after_its_schedule_to_start_timeout
 ) -> None:
     @engine.registry.task("slow")
     async def slow(value: int) -> int:
-        await asyncio.sleep(2)
+        await asyncio.sleep(6)
         return value
 
-    for name, queue in (("orphan", "nobody-serves-this"), ("slow", "default")):
+    # generous on purpose: a loaded CI machine may take a while to pick the task up
+    for name, queue, wait in (("orphan", "nobody-serves-this", "1s"), ("slow", "default", "4s")):
         await engine.publish_workflow({
             "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": name},
             "spec": {"nodes": [{"id": "f", "type": "function", "queue": queue,
-                                "scheduleToStartTimeout": "1s",
+                                "scheduleToStartTimeout": wait,
                                 "config": {"name": "slow", "input": "{{ input }}"}}]},
         })  # fmt: skip
     orphan = await engine.start("orphan", 1)
-    slow_run = await engine.start("slow", 2)  # runs 2 s, longer than its 1 s to start
+    slow_run = await engine.start("slow", 2)  # runs 6 s, longer than its 4 s to start
     records = await engine.wait([orphan, slow_run], timeout=30)
     assert records[orphan].status == "failed"
     (step,) = await engine.store.get_steps(orphan)

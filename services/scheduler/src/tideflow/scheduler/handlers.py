@@ -24,6 +24,7 @@ redeliver the batch.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -246,6 +247,9 @@ class CommandHandler:
                 command = wire_command
             metrics.COMMANDS.labels(command.type).inc()
             _decide_into(run, command, now)
+            # each decision is bounded (the expression budget); between two of them, the
+            # rest of the process (in `tide dev`: the API too) gets the event loop
+            await asyncio.sleep(0)
         changed = [run for run in work.values() if run.events]
         if not changed:
             return
