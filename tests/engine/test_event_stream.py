@@ -53,7 +53,7 @@ async def published(bus: Bus, group: str, count: int, timeout: float = 30) -> li
 
 def on_topic(bus: InMemoryBus) -> list[tuple[str, int]]:
     """Every (run, seq) ever written to the events topic, duplicates included."""
-    records = [r for partition in bus._logs.get(bus.topics.events, []) for r in partition]
+    records = [r for partition in bus._logs.get(bus.topics.events, []) for r in partition.records]
     out = []
     for record in records:
         envelope = pb.Envelope.FromString(record.value)
