@@ -77,3 +77,27 @@ async def test_transient_failures_are_retried_without_bound() -> None:
         assert failures == 0
         async with bus.consumer([bus.topics.dlq], group="ops") as dlq:
             assert await dlq.next_batch(max_wait=timedelta(milliseconds=50)) is None
+
+
+async def test_without_a_bound_every_failure_is_retried() -> None:
+    bus = InMemoryBus(topics=Topics(prefix="unbounded"), default_partitions=1)
+    failures = 12
+    stop = asyncio.Event()
+
+    async def handler(batch: Batch) -> None:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise ValueError("not yet")
+        stop.set()
+
+    async with bus:
+        envelope = new_envelope(pb.Cancel(command_id="c", run_id="r"), tenant_id="t", run_id="r")
+        await bus.publish(bus.topics.runs, "r", envelope)
+        consumer = bus.consumer([bus.topics.runs], group="g")
+        await consumer.start()
+        await asyncio.wait_for(consumer.run(handler, stop=stop, **FAST), 10)
+        await consumer.close()
+        assert failures == 0
+        async with bus.consumer([bus.topics.dlq], group="ops") as dlq:
+            assert await dlq.next_batch(max_wait=timedelta(milliseconds=50)) is None

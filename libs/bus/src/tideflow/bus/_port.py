@@ -372,7 +372,7 @@ class Consumer(ABC):
         stop: asyncio.Event,
         retry_delay: timedelta = timedelta(milliseconds=200),
         max_retry_delay: timedelta = timedelta(seconds=30),
-        max_attempts: int = 8,
+        max_attempts: int | None = None,
         transient: Callable[[Exception], bool] | None = None,
     ) -> None:
         """Feed batches to `handler` until `stop` is set.
@@ -381,11 +381,15 @@ class Consumer(ABC):
         one that raises gets the same messages again after a delay that doubles from
         `retry_delay` up to `max_retry_delay`. Failures that `transient` recognises (the
         database or broker is away) say nothing about the messages and are retried
-        without bound. Any other failure repeated `max_attempts` times makes the consumer
-        handle the batch one message at a time, and a message that still fails
-        `max_attempts` times goes to the dead-letter topic with the error as its reason:
-        one poison message never stalls its partition.
+        without bound. With `max_attempts` set, any other failure repeated that many times
+        makes the consumer handle the batch one message at a time, and a message that
+        still fails `max_attempts` times goes to the dead-letter topic with the error as
+        its reason: one poison message never stalls its partition. Without it every
+        failure is retried without bound (for handlers that cannot tell an outage from a
+        poison message).
         """
+        if max_attempts is None:
+            max_attempts, transient = 1, _always
         policy = _Retry(retry_delay, max_retry_delay, max_attempts, transient or _never)
         failures = 0
         failing: dict[TopicPartition, int] | None = None
@@ -507,6 +511,10 @@ class _Retry:
 
 def _never(_: Exception) -> bool:
     return False
+
+
+def _always(_: Exception) -> bool:
+    return True
 
 
 async def _pause(stop: asyncio.Event, delay: timedelta) -> None:

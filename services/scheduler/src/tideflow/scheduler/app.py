@@ -79,7 +79,8 @@ async def run_scheduler(
     )
     tasks = [
         asyncio.create_task(
-            consumer.run(handler, stop=stop, transient=_transient), name="scheduler-consumer"
+            consumer.run(handler, stop=stop, max_attempts=MAX_ATTEMPTS, transient=_transient),
+            name="scheduler-consumer",
         ),
         asyncio.create_task(timers.run(stop), name="scheduler-timers"),
         asyncio.create_task(relay.run(stop), name="scheduler-relay"),
@@ -100,6 +101,9 @@ async def run_scheduler(
         log.info("scheduler stopped")
 
 
+MAX_ATTEMPTS = 8
+"""Failures of a batch (other than outages) before it is handled message by message, and
+of one message before it goes to the dead-letter topic."""
 _TRANSIENT = (StoreUnavailable, BusConnectionError, ConcurrencyConflict, OSError)
 
 
