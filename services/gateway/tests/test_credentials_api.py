@@ -277,3 +277,26 @@ async def test_the_cli_manages_tenants_tokens_secrets_and_reads_the_audit(
         await owner.close()
     assert len(keks) == 1
     assert rewrapped.split()[2].rstrip(":") in keks
+
+
+async def test_password_guessing_is_slowed_per_username(stack: Stack) -> None:
+    await _user(stack, "guessed")
+    codes: list[int] = []
+    refused = None
+    # the bucket holds 10 attempts and refills one every 5 s; an attempt costs far less
+    # (one argon2 verification), so a refusal comes within a bounded number of tries
+    for i in range(40):
+        answer = await stack.client.post(
+            "/auth/login", json={"username": "guessed", "password": f"x{i}"}
+        )
+        codes.append(answer.status_code)
+        if answer.status_code == 429:
+            refused = answer
+            break
+    assert refused is not None, codes
+    assert codes[:10] == [401] * 10
+    assert refused.json()["error"]["code"] == "RATE_LIMITED"
+    assert int(refused.headers["retry-after"]) >= 1
+    # another user is not slowed down by it
+    other = await stack.client.post("/auth/login", json={"username": "ann", "password": "nope"})
+    assert other.status_code == 401

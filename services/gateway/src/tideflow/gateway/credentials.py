@@ -182,6 +182,7 @@ async def login(body: s.LoginBody, services: ServicesDep, request: Request) -> s
     """A JWT access token (15 min) and a refresh token for a user's name and password."""
     REQUEST_SOURCE.set(request.client.host if request.client else None)
     security = services.security
+    await security.check_login_rate(body.username)
     try:
         pair = await security.sessions.login(body.username, body.password)
     except InvalidCredentials:

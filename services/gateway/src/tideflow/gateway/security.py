@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from tideflow.settings import KeySettings
 
 LIMITS_TTL_SECONDS = 5.0
+LOGIN_RATE = 0.2
+LOGIN_BURST = 10.0
 
 REQUEST_SOURCE: ContextVar[str | None] = ContextVar("tideflow_request_source", default=None)
 """The calling address, set by the principal dependency, for the audit log's `source`."""
@@ -63,7 +65,7 @@ class RateLimited(ApiError):  # noqa: N818 - reads as the error code
         super().__init__(
             429,
             ErrorCode.RATE_LIMITED,
-            f"the tenant's {what} limit is exhausted; retry after {retry_after} s",
+            f"the {what} limit is exhausted; retry after {retry_after} s",
             {"retryAfter": retry_after},
         )
         self.retry_after = retry_after
@@ -120,7 +122,15 @@ class Security:
         decision = await self.limiter.acquire(f"{tenant_id}:{kind}", Limit.per_second(rate))
         if not decision.allowed:
             what = "run-start" if kind == "runs" else "API request"
-            raise RateLimited(what, decision.retry_after_seconds)
+            raise RateLimited(f"tenant's {what}", decision.retry_after_seconds)
+
+    async def check_login_rate(self, username: str) -> None:
+        """Password guessing is slowed per username: a burst of `LOGIN_BURST` attempts,
+        then one every `1 / LOGIN_RATE` seconds, across every gateway replica."""
+        limit = Limit(rate=LOGIN_RATE, burst=LOGIN_BURST)
+        decision = await self.limiter.acquire(f"login:{username.lower()}", limit)
+        if not decision.allowed:
+            raise RateLimited("login attempt", decision.retry_after_seconds)
 
     async def audit(
         self,
