@@ -4,6 +4,7 @@ events fed in by hand under `tide dev`, the AsyncAPI document, health and metric
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -46,8 +47,8 @@ class Services:
     dev_events: bool = False
     """`POST /events/{topic}` feeds the process's bus (only under `tide dev`)."""
     ready: dict[str, bool] = field(default_factory=dict)
-    subscribed: Any = None
-    """Callable returning the topics the event source holds (for readiness)."""
+    subscribed: Callable[[], frozenset[str]] | None = None
+    """The topics the event source holds (for readiness), once it runs."""
 
 
 class _Model(BaseModel):
