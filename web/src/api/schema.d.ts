@@ -1462,6 +1462,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -1559,6 +1568,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1671,6 +1689,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -1776,6 +1803,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -1870,6 +1906,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1982,6 +2027,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -2076,6 +2130,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2190,6 +2253,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -2284,6 +2356,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2392,6 +2473,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -2493,6 +2583,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -2587,6 +2686,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2697,6 +2805,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2818,6 +2935,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -2914,6 +3040,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3028,6 +3163,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -3127,6 +3271,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3241,6 +3394,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -3341,6 +3503,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3456,6 +3627,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -3555,6 +3735,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3671,6 +3860,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -3765,6 +3963,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3879,6 +4086,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -3973,6 +4189,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4081,6 +4306,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -4179,6 +4413,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4293,6 +4536,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -4387,6 +4639,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4499,6 +4760,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -4597,6 +4867,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4711,6 +4990,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -4807,6 +5095,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4923,6 +5220,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -5017,6 +5323,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5136,6 +5451,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -5232,6 +5556,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5355,6 +5688,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -5454,6 +5796,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5565,6 +5916,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description Internal error; logged, never a stack trace. */
             500: {
                 headers: {
@@ -5662,6 +6022,15 @@ export interface operations {
             };
             /** @description The request is not valid; `details.problems` lists why. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
