@@ -97,7 +97,7 @@ export function RunGraph({ definition, statuses, selected, onSelect }: Props) {
     >
       <Background />
       <Controls showInteractive={false} />
-      <MiniMap pannable zoomable nodeColor={(n) => STATUS_COLOR[(n.data as { status?: StepStatus }).status ?? "pending"]} />
+      {nodes.length <= 200 && <MiniMap pannable zoomable nodeColor={(n) => STATUS_COLOR[(n.data as { status?: StepStatus }).status ?? "pending"]} />}
     </ReactFlow>
   );
 }
