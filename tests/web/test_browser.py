@@ -115,3 +115,21 @@ def test_run_viewer_follows_a_run_live_travels_in_time_and_replays(dev: DevServe
     assert replayed["status"] == "succeeded"
     assert replayed["input"] == {"n": 5}
     page.page.wait_for_selector("[data-node-id=last][data-status=succeeded]")
+
+
+def test_a_user_signs_in_with_a_password(dev: DevServer, page: Page):
+    username = f"ada-{uuid.uuid4().hex[:6]}"
+    created = dev.api.post(
+        "/users", json={"username": username, "password": "correct horse 1", "role": "viewer"}
+    )
+    assert created.status_code == 201, created.text
+    page.page.goto(page.url + "/ui/login")
+    page.page.wait_for_selector("input[name=username]")
+    page.page.fill("input[name=username]", username)
+    page.page.fill("input[name=password]", "correct horse 1")
+    page.page.press("input[name=password]", "Enter")
+    page.page.wait_for_selector("[data-testid=throughput]")
+    assert page.page.inner_text("[data-testid=subject]") == username
+    session = page.page.evaluate("sessionStorage.getItem('tideflow.session')")
+    assert '"refreshToken"' in session
+    assert username not in page.page.url

@@ -2,7 +2,7 @@
 // /openapi.json (schema.d.ts), with the bearer token added to every request.
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "./schema";
-import { getSession, setSession } from "./session";
+import { freshToken, getSession, setSession } from "./session";
 
 export type Schemas = components["schemas"];
 export type Run = Schemas["Run"];
@@ -54,9 +54,9 @@ export function authHeaders(): Record<string, string> {
 }
 
 const auth: Middleware = {
-  onRequest({ request }) {
-    const session = getSession();
-    if (session) request.headers.set("Authorization", `Bearer ${session.token}`);
+  async onRequest({ request }) {
+    const token = await freshToken();
+    if (token) request.headers.set("Authorization", `Bearer ${token}`);
     return request;
   },
   onResponse({ response }) {

@@ -4,7 +4,7 @@
 // small SSE parser; on a dropped connection it resumes after the last seq it saw.
 import type { RunEvent } from "./client";
 import { authHeaders } from "./client";
-import { getSession } from "./session";
+import { freshToken, getSession } from "./session";
 
 export interface SseMessage {
   id?: string;
@@ -63,6 +63,7 @@ export function followRunEvents(
   const connect = async (): Promise<void> => {
     while (!controller.signal.aborted) {
       try {
+        await freshToken();
         const response = await fetch(
           `/runs/${encodeURIComponent(runId)}/events/stream?afterSeq=${last}`,
           { headers: { ...authHeaders(), Accept: "text/event-stream" }, signal: controller.signal },

@@ -61,7 +61,7 @@ describe("LoginPage", () => {
     vi.stubGlobal("fetch", vi.fn((url: string) =>
       url === "/openapi.json"
         ? answer(200, { paths: { "/auth/login": {} } })
-        : answer(200, { accessToken: "jwt-1" }),
+        : answer(200, { accessToken: "jwt-1", refreshToken: "r-1", expiresIn: 900 }),
     ));
     const { container } = renderLogin();
     await waitFor(() => expect(container.querySelector("input[name=username]")).not.toBeNull());
@@ -69,6 +69,7 @@ describe("LoginPage", () => {
     fireEvent.change(container.querySelector("input[name=password]")!, { target: { value: "pw" } });
     fireEvent.submit(container.querySelector("input[name=password]")!.closest("form")!);
     await screen.findByText("run page");
-    expect(getSession()).toEqual({ token: "jwt-1", subject: "ada" });
+    expect(getSession()).toMatchObject({ token: "jwt-1", subject: "ada", refreshToken: "r-1" });
+    expect(getSession()!.expiresAt).toBeGreaterThan(Date.now() + 800_000);
   });
 });

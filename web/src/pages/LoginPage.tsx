@@ -11,7 +11,13 @@ async function checkToken(token: string): Promise<void> {
   if (!response.ok) throw toApiError(response.status, await response.json().catch(() => null));
 }
 
-async function passwordLogin(username: string, password: string): Promise<string> {
+interface Tokens {
+  token: string;
+  refreshToken?: string;
+  expiresAt?: number;
+}
+
+async function passwordLogin(username: string, password: string): Promise<Tokens> {
   const response = await fetch("/auth/login", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -21,7 +27,13 @@ async function passwordLogin(username: string, password: string): Promise<string
   if (!response.ok) throw toApiError(response.status, body);
   const token = body?.["accessToken"] ?? body?.["access_token"] ?? body?.["token"];
   if (typeof token !== "string") throw new Error("the login answer carried no token");
-  return token;
+  const refresh = body?.["refreshToken"];
+  const expiresIn = body?.["expiresIn"];
+  return {
+    token,
+    refreshToken: typeof refresh === "string" ? refresh : undefined,
+    expiresAt: typeof expiresIn === "number" ? Date.now() + expiresIn * 1000 : undefined,
+  };
 }
 
 export function LoginPage() {
@@ -48,8 +60,8 @@ export function LoginPage() {
     };
   }, []);
 
-  const finish = (value: string, subject: string) => {
-    setSession({ token: value, subject });
+  const finish = (value: string, subject: string, renewal: Omit<Tokens, "token"> = {}) => {
+    setSession({ token: value, subject, ...renewal });
     navigate(from === "/login" ? "/" : from, { replace: true });
   };
 
@@ -77,7 +89,8 @@ export function LoginPage() {
     setBusy(true);
     setError(null);
     try {
-      finish(await passwordLogin(username, password), username);
+      const { token: access, ...renewal } = await passwordLogin(username, password);
+      finish(access, username, renewal);
     } catch (e) {
       setError(e instanceof ApiError && e.status === 401 ? "Wrong username or password." : describeError(e));
     } finally {
