@@ -87,7 +87,10 @@ function Builder({ name }: { name: string }) {
     setSavedJson(workflow.data ? JSON.stringify(start) : "");
     if (needsLayout(start) && start.spec.nodes.length) {
       void layoutGraph({ nodes: start.spec.nodes, edges: start.spec.edges ?? [] }).then((p) => {
-        setDoc(setPositions(start, p));
+        const laidOut = setPositions(start, p);
+        // a layout computed on opening is not an edit: saving is not asked for
+        if (workflow.data) setSavedJson(JSON.stringify(laidOut));
+        setDoc(laidOut);
         window.setTimeout(() => void flow.fitView({ padding: 0.2, maxZoom: 1 }), 50);
       });
     } else {
