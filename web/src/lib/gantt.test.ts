@@ -42,12 +42,15 @@ describe("statusesAt", () => {
     const saga = [
       ev("StepScheduled", 0, { step: "book", attempt: 1, execution: "dispatch" }),
       ev("StepSucceeded", 1, { step: "book", attempt: 1 }),
-      ev("StepScheduled", 2, { step: "book.compensate", attempt: 1, execution: "dispatch" }),
+      ev("StepScheduled", 2, { step: "book.compensate", nodeId: "unbook", attempt: 1, execution: "dispatch" }),
+      ev("StepSucceeded", 3, { step: "book.compensate", attempt: 1 }),
       ev("StepScheduled", 2, { step: "each[0]", attempt: 1, execution: "dispatch" }),
       ev("CompensationSucceeded", 3, { forStep: "book", step: "book.compensate" }),
     ];
-    const status = statusesAt(saga, 5);
+    const status = statusesAt(saga, 10);
     expect(status.get("book")).toBe("compensated");
+    expect(status.get("unbook")).toBe("succeeded");
+    expect(status.has("book.compensate")).toBe(false);
     expect(status.has("each[0]")).toBe(false);
   });
 });

@@ -12,13 +12,23 @@ export function nodeOfStep(step: string): string {
 
 export function statusesAt(events: RunEvent[], atSeq: number): Map<string, StepStatus> {
   const status = new Map<string, StepStatus>();
+  // a compensation step (`book.compensate`) runs the node its `compensate` names: that
+  // node is coloured by it
+  const handlers = new Map<string, string>();
   for (const event of events) {
     if (event.seq > atSeq) break;
     const d = event.data as Record<string, unknown>;
-    const step = String(d["step"] ?? "");
-    if (step.includes("[") || step.endsWith(".compensate")) {
-      if (event.type === "CompensationSucceeded") status.set(String(d["forStep"]), "compensated");
-      continue; // items and compensations are shown on their node's row in the Gantt
+    let step = String(d["step"] ?? "");
+    if (event.type === "CompensationSucceeded") {
+      status.set(String(d["forStep"]), "compensated");
+    }
+    if (step.endsWith(".compensate")) {
+      if (event.type === "StepScheduled" && typeof d["nodeId"] === "string") handlers.set(step, d["nodeId"]);
+      const handler = handlers.get(step);
+      if (!handler || event.type.startsWith("Compensation")) continue;
+      step = handler;
+    } else if (step.includes("[")) {
+      continue; // foreach items are shown on their own rows in the Gantt
     }
     switch (event.type) {
       case "StepScheduled": {
@@ -47,9 +57,6 @@ export function statusesAt(events: RunEvent[], atSeq: number): Map<string, StepS
         break;
       case "StepCancelled":
         status.set(step, "cancelled");
-        break;
-      case "CompensationSucceeded":
-        status.set(String(d["forStep"]), "compensated");
         break;
     }
   }
