@@ -75,9 +75,10 @@ class _Partition:
         return self.records[start : start + limit]
 
     def trim(self, floor: int) -> None:
+        """Forget the records below `floor`; the offsets of the rest (and the end) stay."""
         if floor > self.base:
             del self.records[: min(floor, self.end) - self.base]
-            self.base = min(floor, self.end) if self.records else max(floor, self.base)
+            self.base = floor
 
 
 class _Pending:
