@@ -70,3 +70,20 @@ def test_log_records_are_redacted_as_they_are_made(redactor: Redactor) -> None:
     assert seen[0] == f"calling with {MASK}"
     assert SECRET not in seen[1]
     assert f"bad key {MASK}" in seen[1]  # int()'s message quotes the text
+
+
+@pytest.mark.parametrize(
+    ("secret", "form"),
+    [
+        # a secret in a URL's host comes back lowercased (and IDNA-encoded) in the
+        # connection error: "cannot resolve s3cr3t-abc.invalid"
+        ("s3cr3t-Zq9Vw7", "s3cr3t-zq9vw7"),
+        ("Bücher-Key", "xn--bcher-key-q9a"),
+        ("Bücher-Key", "BÜCHER-KEY"),
+    ],
+)
+def test_forms_a_host_name_takes_are_masked(secret: str, form: str) -> None:
+    found = Redactor()
+    found.learn([secret])
+    assert found.text(f"cannot resolve {form}.invalid") == f"cannot resolve {MASK}.invalid"
+    assert found.value({"m": f"GET http://{form}.invalid/"}) == {"m": f"GET http://{MASK}.invalid/"}

@@ -5,11 +5,13 @@ can recognise them: in a step's output (a server echoing a token back), in its e
 (the URL of a failed request, an exception message), in the lines a task logs, and in
 this process's own log records (an httpx or traceback line). Each value is also matched
 in the forms it takes on the way out: URL-encoded (a query string), JSON-escaped, and
-mis-decoded as Latin-1 (a header value echoed back).
+mis-decoded as Latin-1 (a header value echoed back), and as a host name: matched without
+regard to case (hosts are lowercased) and IDNA-encoded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -28,7 +30,7 @@ def _forms(value: str) -> set[str]:
     escaped = json.dumps(value, ensure_ascii=False)[1:-1]
     ascii_escaped = json.dumps(value)[1:-1]
     latin1 = value.encode().decode("latin-1")
-    return {
+    forms = {
         value,
         quote(value, safe=""),
         quote(value),
@@ -37,6 +39,10 @@ def _forms(value: str) -> set[str]:
         ascii_escaped,
         latin1,
     }
+    # a non-ASCII host name is sent (and reported) as IDNA: "xn--bcher-key-q9a"
+    with contextlib.suppress(UnicodeError):
+        forms.add(value.lower().encode("idna").decode())
+    return forms
 
 
 class Redactor:
@@ -57,7 +63,8 @@ class Redactor:
             # one alternation, longest first, so a secret that contains another is masked
             # whole and a text is scanned once whatever the number of secrets
             ordered = sorted(known, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            # without case: a secret in a URL's host comes back lowercased in errors
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered), re.IGNORECASE)
             self._known = frozenset(known)
 
     @property
