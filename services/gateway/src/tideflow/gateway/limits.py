@@ -23,6 +23,10 @@ from tideflow.gateway.errors import ApiError, ErrorCode, error_body
 from tideflow.settings import LimitsSettings
 
 _JSON_STARTS = (b"{", b"[")
+_RAW_BODY_PREFIXES = ("/hooks/",)
+"""Routes that get the body as sent (screened all the same): a webhook's signature is an
+HMAC over its raw bytes, which re-encoding would break (the trigger routes mounted on the
+gateway under `tide dev`)."""
 _SCREEN_INLINE_BYTES = 256 * 1024
 _NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 """A JSON-escaped NUL (`\\u0000` after an even number of backslashes, so not `\\\\u0000`)."""
@@ -114,11 +118,7 @@ class BodyLimit:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        if len(body) > _SCREEN_INLINE_BYTES:  # a large body is screened off the event loop
-            body, refusal = await asyncio.to_thread(_screened, body, self.limits.json_depth)
-        else:
-            body, refusal = _screened(body, self.limits.json_depth)
+        body, refusal = await self._screen(b"".join(chunks), str(scope.get("path", "")))
         if refusal is not None:
             await _refuse(send, 422, *refusal)
             return
@@ -132,6 +132,14 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _screen(self, raw: bytes, path: str) -> tuple[bytes, Refusal | None]:
+        """The body the route gets (re-read JSON, or `raw` for webhooks), or the refusal."""
+        if len(raw) > _SCREEN_INLINE_BYTES:  # a large body is screened off the event loop
+            body, refusal = await asyncio.to_thread(_screened, raw, self.limits.json_depth)
+        else:
+            body, refusal = _screened(raw, self.limits.json_depth)
+        return (raw if path.startswith(_RAW_BODY_PREFIXES) else body), refusal
 
 
 def _content_length(scope: Scope) -> int | None:
