@@ -125,7 +125,8 @@ const check = () => {
   const graph = document.querySelector('[data-testid=run-graph]');
   if (b.dataAt !== null && graph && graph.dataset.atSeq === String(window.__lastSeq)
       && graph.querySelector('.react-flow__node [data-status=succeeded]')
-      && document.querySelectorAll('[data-gantt-row]').length === window.__steps) {
+      && document.querySelector('[data-testid=gantt]')?.dataset.rows === String(window.__steps)
+      && document.querySelector('[data-gantt-row]')) {
     b.shownAt = performance.now();
     return;
   }
