@@ -209,3 +209,20 @@ async def test_a_start_whose_publish_failed_still_runs_through_the_outbox(stack:
     record = await stack.wait_run(accepted.json()["runId"])
     assert record.status == "succeeded"
     assert record.output == {"late": True}
+
+
+@pytest.mark.parametrize(
+    "text", ['{"total": NaN}', '{"total": Infinity}', "[-Infinity]", '{"note": "a\\u0000b"}']
+)
+async def test_a_json_body_the_store_cannot_hold_is_422_and_starts_nothing(
+    stack: Stack, text: str
+) -> None:
+    """`json.loads` reads NaN and Infinity (not JSON) and NUL characters (Postgres refuses)."""
+    await stack.publish(workflow("nan-hook", [
+        {"id": "orders", "type": "webhook", "secret": "ORDERS_HOOK"},
+    ]))  # fmt: skip
+    body = text.encode()
+    response = await stack.http.post("/hooks/nan-hook/orders", content=body, headers=signed(body))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "INVALID_BODY"
+    assert await stack.runs_of("nan-hook") == []

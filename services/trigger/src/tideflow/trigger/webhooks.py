@@ -63,8 +63,32 @@ def _unauthorized() -> ApiError:
     return ApiError(401, "BAD_SIGNATURE", "the request is not signed with this trigger's secret")
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a NUL character is anywhere in the value, keys included (iterative)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _parse_body(body: bytes, headers: Mapping[str, str]) -> Any:
-    """JSON bodies as JSON; anything else as text (bytes that are not UTF-8: 422)."""
+    """JSON bodies as JSON; anything else as text (bytes that are not UTF-8: 422).
+
+    NaN and ±Infinity are not JSON and NUL characters cannot be stored (Postgres refuses
+    both), so a body holding them is refused (422) rather than failing the start.
+    """
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     if not body:
         return None
@@ -72,13 +96,16 @@ def _parse_body(body: bytes, headers: Mapping[str, str]) -> Any:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(422, "INVALID_BODY", "the body is neither JSON nor UTF-8 text") from None
+    value: Any = text
     if "json" in content_type or text.lstrip()[:1] in {"{", "["}:
         try:
-            return json.loads(text)
+            value = json.loads(text, parse_constant=_not_json)
         except ValueError:
             if "json" in content_type:
                 raise ApiError(422, "INVALID_BODY", "the body is not valid JSON") from None
-    return text
+    if _has_nul(value):
+        raise ApiError(422, "INVALID_BODY", "the body contains a NUL character (\\u0000)")
+    return value
 
 
 class Webhooks:
