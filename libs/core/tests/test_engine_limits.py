@@ -139,3 +139,14 @@ def test_values_assembled_from_many_templates_are_bounded_as_a_whole() -> None:
     started.start(data, limits=Limits(event_bytes=1000))
     assert started.state.error is not None
     assert started.state.error.type == "ValueTooLarge"
+
+
+def test_an_inline_foreach_of_many_items_nests_no_calls() -> None:
+    # each inline item succeeds while the foreach is starting the next one: that must not
+    # nest a call per item (700 items raised RecursionError, the StartRun was
+    # dead-lettered and the run stayed pending)
+    run = foreach("{{ input.items }}")
+    run.start({"items": list(range(2_000))})
+    output = run.state.steps["each"].output
+    assert run.state.status == "succeeded"
+    assert (len(output), output[0], output[-1]) == (2_000, "x0", "x1999")

@@ -61,6 +61,8 @@ class Decision:
         self.events: list[Event] = []
         self.frontier: set[str] = set()
         """Flow nodes to re-check in `flow.advance`."""
+        self.pumping: set[str] = set()
+        """Foreach steps whose items `foreach.pump` is starting (not re-entered)."""
         self._nodes: dict[str, Any] | None = None
         self._changed_nodes: set[str] = set()
         if state.run_id:

@@ -35,7 +35,21 @@ def schedule_foreach(d: Decision, key: str, config: Any, common: dict[str, Any])
 
 
 def pump(d: Decision, key: str) -> None:
-    """Start items up to the concurrency limit; finish the foreach when all are done."""
+    """Start items up to the concurrency limit; finish the foreach when all are done.
+
+    An inline item succeeds while it is being started and asks to pump again: that call
+    returns at once and this loop goes on, so 10,000 inline items nest no calls.
+    """
+    if key in d.pumping:
+        return
+    d.pumping.add(key)
+    try:
+        _pump(d, key)
+    finally:
+        d.pumping.discard(key)
+
+
+def _pump(d: Decision, key: str) -> None:
     parent = d.state.steps[key]
     if parent.status.terminal:
         return
@@ -43,19 +57,27 @@ def pump(d: Decision, key: str) -> None:
     limit = int(parent.config.get("concurrency", 10))
     spec = d.context.pinned.item_specs[parent.node_id]
     keys = [item_key(key, i) for i in range(len(items))]
+    existing = [d.state.steps.get(k) for k in keys]
+    active = sum(1 for s in existing if s is not None and not s.status.terminal)
+    nxt = next((i for i, s in enumerate(existing) if s is None), None)
     while True:
-        existing = [d.state.steps.get(k) for k in keys]
-        active = sum(1 for s in existing if s is not None and not s.status.terminal)
         if d.state.steps[key].status.terminal:
             return
-        if all(s is not None and s.status is StepStatus.SUCCEEDED for s in existing):
-            finish(d, key, [s.output for s in existing if s is not None])
+        if nxt is None:
+            done = [d.state.steps.get(k) for k in keys]
+            if all(s is not None and s.status is StepStatus.SUCCEEDED for s in done):
+                finish(d, key, [s.output for s in done if s is not None])
             return
-        nxt = next((i for i, s in enumerate(existing) if s is None), None)
-        if nxt is None or active >= limit:
+        if active >= limit:
             return
         steps.schedule(
             d, keys[nxt], spec, StepRole.ITEM, parent_step=key, index=nxt, item=items[nxt]
+        )
+        started = d.state.steps.get(keys[nxt])
+        if started is not None and not started.status.terminal:
+            active += 1
+        nxt = next(
+            (i for i in range(nxt + 1, len(keys)) if d.state.steps.get(keys[i]) is None), None
         )
 
 
