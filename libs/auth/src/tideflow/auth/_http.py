@@ -4,7 +4,8 @@ A service puts its `Authenticator` on `app.state.authenticator`; routes then dec
 `principal: Annotated[Principal, Depends(requires(Role.APPROVER))]`. Failures raise the
 library's `InvalidCredentials` / `Forbidden`, which the service maps to 401 / 403 in its
 error contract. WebSockets authenticate from the header or, because browsers cannot set
-headers on a WebSocket, from `?token=`.
+headers on a WebSocket, from `?token=`. An optional `app.state.request_gate` is awaited
+with the caller on every `requires()` route.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from fastapi import Request, WebSocket
 
 from tideflow.auth._authenticator import Authenticator
 from tideflow.auth._roles import Principal, Role
+
+RequestGate = Callable[[Principal], Awaitable[None]]
+"""`app.state.request_gate`: what every authenticated request passes before its role is
+checked; the gateway's takes one token of the tenant's API rate limit (429), so routes of
+the approval and trigger services mounted on it (`tide dev`) are limited like its own."""
 
 
 def _authenticator(app_state: object) -> Authenticator:
@@ -38,6 +44,9 @@ def requires(role: Role) -> Callable[[Request], Awaitable[Principal]]:
 
     async def dependency(request: Request) -> Principal:
         principal = await current_principal(request)
+        gate: RequestGate | None = getattr(request.app.state, "request_gate", None)
+        if gate is not None:
+            await gate(principal)
         principal.require(role)
         return principal
 

@@ -11,12 +11,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tideflow.auth import Principal
 from tideflow.bus import Bus
 from tideflow.gateway import (
     audit_routes,
@@ -36,7 +38,7 @@ from tideflow.gateway.deps import Services
 from tideflow.gateway.errors import install_error_handlers
 from tideflow.gateway.limits import BodyLimit
 from tideflow.gateway.metrics import GatewayMetrics
-from tideflow.gateway.security import build_security
+from tideflow.gateway.security import Security, build_security
 from tideflow.gateway.settings import GatewaySettings
 from tideflow.runtime import EmbeddedServer
 from tideflow.store import EventStore
@@ -98,6 +100,11 @@ class _RequestTimer:
             self._observe(scope["method"], template, status, time.perf_counter() - started)
 
 
+async def _api_rate(security: Security, principal: Principal) -> None:
+    """The tenant's API rate limit for routes mounted from other services (`tide dev`)."""
+    await security.check_rate(principal.tenant_id, "api")
+
+
 def create_app(
     *,
     settings: GatewaySettings,
@@ -123,6 +130,7 @@ def create_app(
     )
     security = build_security(settings, store, store, store, authenticator)
     app.state.authenticator = security.authenticator
+    app.state.request_gate = partial(_api_rate, security)
     app.state.services = Services(
         settings=settings,
         store=store,
