@@ -242,6 +242,10 @@ async def test_inbox_lists_filter_and_paginate_within_the_tenant(stack: Stack) -
             break
     assert sorted(seen) == sorted(run_ids)
     assert pages == 3
+    for limit in (0, 501):  # 1..500, like every list of the API
+        refused = await stack.http.get("/approvals", params={"limit": limit},
+                                       headers=stack.as_user("vera"))  # fmt: skip
+        assert refused.status_code == 422, refused.text
 
     one = (await stack.http.get("/approvals", params={"runId": run_ids[0]},
                                 headers=stack.as_user("admin"))).json()["items"][0]  # fmt: skip

@@ -87,7 +87,7 @@ async def list_approvals(
     status: Annotated[Literal["pending", "decided", "expired", "cancelled"] | None, Query()] = None,
     workflow_id: Annotated[str | None, Query(alias="workflowId", max_length=253)] = None,
     run_id: Annotated[str | None, Query(alias="runId", max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> ApprovalList:
     """The inbox of the caller's tenant, newest first; `nextCursor` fetches the next page."""
