@@ -3,7 +3,9 @@
 A terminal gets a rich table whose id columns never shrink (an id cut to `0647324f-f…`
 cannot be copied); anything else gets one line per row with columns separated by two
 spaces and nothing cut, so `grep`, `awk` and `cut` see every character. `-o json` is
-the format for programs; these rows are for people reading a log or a pager.
+the format for programs; these rows are for people reading a log or a pager. A terminal
+too narrow for the table (ids alone fill 80 columns) gets the rows too: a table would
+squeeze the other columns to nothing.
 """
 
 from __future__ import annotations
@@ -55,6 +57,20 @@ def plain_rows(columns: Sequence[Column], rows: Sequence[Sequence[str | Cell]]) 
     return lines
 
 
+# The narrowest a wrapped column may get and still be read (a status, a folded time).
+READABLE = 10
+
+
+def fits(columns: Sequence[Column], rows: Sequence[Sequence[str | Cell]], width: int) -> bool:
+    """Whether the table shows every column readably in `width` characters: key columns
+    at their widest value, the others at `READABLE` (or their widest value if less)."""
+    needed = 1  # the left border; each column adds its padding and a separator
+    for index, column in enumerate(columns):
+        widest = max([len(column.name), *(len(_text(row[index])) for row in rows)])
+        needed += (widest if column.key else min(widest, READABLE)) + 3
+    return needed <= width
+
+
 def rich_table(
     columns: Sequence[Column], rows: Sequence[Sequence[str | Cell]], *, title: str | None = None
 ) -> RenderableType:
@@ -85,8 +101,10 @@ def print_table(
     if is_terminal(stderr=stderr):
         from rich.console import Console
 
-        Console(stderr=stderr).print(rich_table(columns, rows, title=title))
-        return
+        console = Console(stderr=stderr)
+        if fits(columns, rows, console.width):
+            console.print(rich_table(columns, rows, title=title))
+            return
     if title:
         typer.echo(title, err=stderr)
     for line in plain_rows(columns, rows):
