@@ -133,3 +133,37 @@ def test_a_user_signs_in_with_a_password(dev: DevServer, page: Page):
     session = page.page.evaluate("sessionStorage.getItem('tideflow.session')")
     assert '"refreshToken"' in session
     assert username not in page.page.url
+
+
+def test_an_approval_is_decided_inline_and_the_run_goes_on(dev: DevServer, page: Page):
+    page.login("/ui/runs")
+    run = dev.api.post("/workflows/order-approval/runs", json={"input": {"total": 1500}}).json()
+    page.page.goto(f"{dev.url}/ui/runs/{run['runId']}")
+
+    # the waiting step carries a badge and the approval is shown with what to decide
+    page.page.wait_for_selector("[data-node-id=approve][data-status=waiting]", timeout=15_000)
+    page.page.wait_for_selector("[data-node-id=approve] [data-testid=node-approval]")
+    page.page.click("[data-testid=pending-approvals] [data-approval-node=approve]")
+    card = page.page.locator("[data-testid=approval][data-approval-node=approve]")
+    card.wait_for()
+    assert card.get_attribute("data-approval-status") == "pending"
+    assert "Order of 1500" in card.inner_text()
+    assert card.locator("[data-testid=approval-who]").inner_text() == "role: approver"
+    assert card.locator("[data-testid=approval-quorum]").inner_text() == "0 of 1 approvals"
+
+    page.page.fill("textarea[name=approval-comment]", "checked the order")
+    card.locator("[data-testid=approve]").click()
+
+    # live: the run takes the approve path and succeeds, without a reload
+    page.page.wait_for_selector("[data-node-id=book][data-status=succeeded]", timeout=15_000)
+    page.page.wait_for_selector("[data-testid=run-viewer][data-run-status=succeeded]")
+    statuses = _statuses(page)
+    assert statuses["approve"] == "succeeded"
+    assert statuses["refuse"] == "skipped"
+    decided = page.page.locator("[data-testid=approval][data-approval-status=decided]")
+    decided.wait_for()
+    assert "checked the order" in decided.inner_text()
+    assert page.page.locator("[data-testid=node-approval]").count() == 0
+    approval = dev.api.get("/approvals", params={"runId": run["runId"]}).json()["items"][0]
+    assert approval["decision"] == "approve"
+    assert approval["comment"] == "checked the order"

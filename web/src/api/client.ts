@@ -53,7 +53,8 @@ export function authHeaders(): Record<string, string> {
   return session ? { Authorization: `Bearer ${session.token}` } : {};
 }
 
-const auth: Middleware = {
+/** Adds the (fresh) bearer token; a 401 ends the session. Shared by every typed client. */
+export const auth: Middleware = {
   async onRequest({ request }) {
     const token = await freshToken();
     if (token) request.headers.set("Authorization", `Bearer ${token}`);

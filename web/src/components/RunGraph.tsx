@@ -10,11 +10,15 @@ import { nodeTypes, type StepNodeType } from "./StepNode";
 interface Props {
   definition: Definition;
   statuses: Map<string, StepStatus>;
+  /** Nodes with a pending approval (badged, so the decision is one click away). */
+  approvals?: ReadonlySet<string>;
   selected: string | null;
   onSelect: (nodeId: string | null) => void;
 }
 
-export function RunGraph({ definition, statuses, selected, onSelect }: Props) {
+const NO_APPROVALS: ReadonlySet<string> = new Set();
+
+export function RunGraph({ definition, statuses, approvals = NO_APPROVALS, selected, onSelect }: Props) {
   const [positions, setPositions] = useState<Map<string, { x: number; y: number }> | null>(null);
   const spec = definition.spec;
 
@@ -40,10 +44,10 @@ export function RunGraph({ definition, statuses, selected, onSelect }: Props) {
             selected: n.id === selected,
             draggable: false,
             connectable: false,
-            data: { nodeId: n.id, type: n.type, label: n.name, status: statuses.get(n.id) ?? "pending" },
+            data: { nodeId: n.id, type: n.type, label: n.name, status: statuses.get(n.id) ?? "pending", approvalPending: approvals.has(n.id) },
           }))
         : [],
-    [positions, spec.nodes, statuses, selected],
+    [positions, spec.nodes, statuses, approvals, selected],
   );
 
   // React Flow hides a node until it knows its size: keep the measured sizes when the

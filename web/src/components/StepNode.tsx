@@ -11,6 +11,8 @@ export interface StepNodeData extends Record<string, unknown> {
   status?: StepStatus;
   problems?: string[];
   editable?: boolean;
+  /** The run viewer: an approval of this step waits for a decision. */
+  approvalPending?: boolean;
 }
 
 export type StepNodeType = Node<StepNodeData, "step">;
@@ -49,6 +51,11 @@ function StepNodeView({ data, selected }: NodeProps<StepNodeType>) {
       {problems.length > 0 && (
         <span data-testid="node-problem" className="absolute -right-2 -top-2 flex h-5 min-w-5 items-center justify-center rounded-full bg-red-600 px-1 text-xs font-bold text-white">
           {problems.length}
+        </span>
+      )}
+      {data.approvalPending && (
+        <span data-testid="node-approval" title="An approval waits for a decision: select the step to decide" className="absolute -bottom-2.5 right-2 rounded-full border border-amber-400 bg-amber-100 px-1.5 text-[10px] font-semibold text-amber-900">
+          decide ✔
         </span>
       )}
       <Handle type="source" position={Position.Right} className={data.editable ? "!h-3 !w-3 !bg-cyan-700" : "!opacity-0"} isConnectable={!!data.editable} />

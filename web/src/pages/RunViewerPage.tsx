@@ -8,6 +8,8 @@ import { RunGraph } from "../components/RunGraph";
 import { GanttChart } from "../components/GanttChart";
 import { ErrorState, Loading, RunStatusBadge } from "../components/States";
 import { LogPanel } from "../components/LogPanel";
+import { ApprovalCard } from "../components/ApprovalCard";
+import { listRunApprovals, type Approval } from "../api/approvals";
 import { asDefinition } from "../lib/definition";
 import { buildGantt } from "../lib/gantt";
 import { between, formatTime, json, shortId } from "../lib/format";
@@ -34,9 +36,11 @@ function RunViewer({ runId }: { runId: string }) {
   const [selected, setSelected] = useState<string | null>(null);
   const [tab, setTab] = useState<"inspector" | "events" | "logs">("inspector");
 
-  // the run summary (status, output) refreshes when the log says something changed
+  // the run summary (status, output) and its approvals refresh when the log says something changed
   useEffect(() => {
-    if (lastSeq) void queryClient.invalidateQueries({ queryKey: ["run", runId] });
+    if (!lastSeq) return;
+    void queryClient.invalidateQueries({ queryKey: ["run", runId] });
+    void queryClient.invalidateQueries({ queryKey: ["approvals", runId] });
   }, [lastSeq, runId, queryClient]);
 
   const definition = useMemo(() => {
@@ -57,6 +61,23 @@ function RunViewer({ runId }: { runId: string }) {
     queryFn: () =>
       unwrap(api.GET("/runs/{run_id}/state", { params: { path: { run_id: runId }, query: { atSeq: seq } } })),
   });
+  // the approval inbox reads the run's events on its own, so a new request shows up a moment
+  // after the step starts waiting: poll while the run is active
+  const runActive = run.data ? !TERMINAL_RUN.has(run.data.status) : false;
+  const approvals = useQuery({
+    queryKey: ["approvals", runId],
+    queryFn: () => listRunApprovals(runId),
+    refetchInterval: runActive ? 2000 : false,
+  });
+  const pendingApprovals = useMemo(
+    () => (approvals.data?.items ?? []).filter((a) => a.status === "pending"),
+    [approvals.data],
+  );
+  const approvalNodes = useMemo(() => new Set(pendingApprovals.map((a) => a.nodeId)), [pendingApprovals]);
+  const decided = () => {
+    void queryClient.invalidateQueries({ queryKey: ["approvals", runId] });
+    void queryClient.invalidateQueries({ queryKey: ["run", runId] });
+  };
   const children = useQuery({
     queryKey: ["runs", "children", runId],
     queryFn: () => unwrap(api.GET("/runs", { params: { query: { parentRunId: runId, limit: 100 } } })),
@@ -95,6 +116,17 @@ function RunViewer({ runId }: { runId: string }) {
         </div>
       )}
 
+      {pendingApprovals.length > 0 && (
+        <div data-testid="pending-approvals" className="flex flex-wrap items-center gap-2 border-b border-amber-200 bg-amber-50 px-4 py-1 text-sm">
+          <span className="font-medium text-amber-900">Waiting for approval:</span>
+          {pendingApprovals.map((a) => (
+            <button key={a.id} type="button" data-approval-node={a.nodeId} onClick={() => { setSelected(a.nodeId); setTab("inspector"); }} className="rounded border border-amber-300 bg-white px-2 py-0.5 text-amber-900 hover:bg-amber-100">
+              {a.title || a.nodeId} <span className="font-mono text-xs">({a.nodeId})</span> · decide…
+            </button>
+          ))}
+        </div>
+      )}
+
       <TimeTravel seq={seq} lastSeq={lastSeq} following={pinned === null} events={events} onChange={(value) => setPinned(value >= lastSeq && !ended ? null : value)} onFollow={() => setPinned(null)} />
 
       {error != null && <ErrorState error={error} />}
@@ -102,7 +134,7 @@ function RunViewer({ runId }: { runId: string }) {
         <div className="flex min-h-0 flex-col">
           <div className="min-h-[300px] flex-1 border-b" data-testid="run-graph" data-at-seq={seq}>
             {loading ? <Loading what="Loading the history" /> : definition ? (
-              <RunGraph definition={definition} statuses={statuses} selected={selected} onSelect={setSelected} />
+              <RunGraph definition={definition} statuses={statuses} approvals={approvalNodes} selected={selected} onSelect={(id) => { setSelected(id); if (id && approvalNodes.has(id)) setTab("inspector"); }} />
             ) : <p className="p-4 text-slate-500">This run has not started yet.</p>}
           </div>
           <div className="max-h-[40%] overflow-auto bg-white p-3" data-at-seq={seq}>
@@ -116,6 +148,9 @@ function RunViewer({ runId }: { runId: string }) {
             ))}
           </div>
           <div className="min-h-0 flex-1 overflow-auto p-3">
+            {tab === "inspector" && (
+              <ApprovalsFor approvals={approvals.data?.items ?? []} error={approvals.error} selected={selected} onDecided={decided} />
+            )}
             {tab === "inspector" && (
               <Inspector state={state.data} stale={state.isFetching} seq={seq} selected={selected} error={state.error} />
             )}
@@ -136,6 +171,21 @@ function RunViewer({ runId }: { runId: string }) {
         </aside>
       </div>
     </div>
+  );
+}
+
+/** The selected step's approvals (any status), or every pending one when no step is selected. */
+function ApprovalsFor({ approvals, error, selected, onDecided }: {
+  approvals: Approval[]; error: unknown; selected: string | null; onDecided: () => void;
+}) {
+  const shown = selected ? approvals.filter((a) => a.nodeId === selected) : approvals.filter((a) => a.status === "pending");
+  if (error) return <p role="alert" className="mb-3 text-xs text-red-700">Approvals could not be loaded: {describeError(error)}</p>;
+  if (!shown.length) return null;
+  return (
+    <section data-testid="inspector-approvals" className="mb-3 space-y-2">
+      <h3 className="text-xs font-semibold uppercase text-slate-500">{selected ? "Approvals of this step (now)" : "Pending approvals (now)"}</h3>
+      {shown.map((a) => <ApprovalCard key={a.id} approval={a} onDecided={onDecided} />)}
+    </section>
   );
 }
 
