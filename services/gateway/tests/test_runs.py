@@ -6,6 +6,8 @@ decides, so the gateway reads real event logs and projections.
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -452,3 +454,32 @@ async def test_commands_to_an_ended_run_conflict(gateway, kit, scheduler):
     signal = await gateway.client.post(f"/runs/{run.run_id}/signals/go", json={"data": None})
     kit.assert_error(signal, 409, ErrorCode.RUN_ALREADY_ENDED)
     assert await gateway.commands(run.run_id) == []
+
+
+async def test_time_travel_folds_off_the_event_loop(gateway, kit, scheduler, monkeypatch):
+    # folding a 10,000-item run took 15 s; on the event loop it held up every request and,
+    # under `tide dev`, every other run. The fold here only ends once the loop has run.
+    import threading
+
+    from tideflow.gateway import runs
+
+    run = await finished_run(gateway, kit, scheduler)
+    fold_started, loop_ran = threading.Event(), threading.Event()
+    fold = runs.state_at
+
+    def waiting_fold(events, seq):
+        fold_started.set()
+        assert loop_ran.wait(timeout=10), "the fold blocked the event loop"
+        return fold(events, seq)
+
+    async def on_the_loop_while_folding():
+        deadline = asyncio.get_running_loop().time() + 10
+        while not fold_started.is_set() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.001)
+        loop_ran.set()
+
+    monkeypatch.setattr(runs, "state_at", waiting_fold)
+    answer, _ = await asyncio.gather(
+        gateway.client.get(f"/runs/{run.run_id}/state"), on_the_loop_while_folding()
+    )
+    assert answer.status_code == 200, answer.text

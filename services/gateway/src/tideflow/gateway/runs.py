@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -36,7 +37,7 @@ from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.gateway.limits import check_size
 from tideflow.gateway.safety import reject_nul
 from tideflow.gateway.starting import replay_run, start_run
-from tideflow.store import NotFound, RunFilter, RunRecord
+from tideflow.store import NotFound, RunFilter, RunRecord, StoredEvent
 from tideflow.wire import command_envelope
 
 log = logging.getLogger(__name__)
@@ -219,8 +220,13 @@ async def _state(
             else "the run has no events yet",
             {"lastSeq": len(records)},
         )
-    events = [event_from_record(r.type, r.data) for r in records[:seq]]
-    return state_at(events, seq), seq
+    # decoding and folding a big run takes seconds of CPU: off the event loop, so other
+    # requests (and, under `tide dev`, other runs) go on meanwhile
+    return await asyncio.to_thread(_fold, records[:seq], seq), seq
+
+
+def _fold(records: Sequence[StoredEvent], seq: int) -> RunState:
+    return state_at([event_from_record(r.type, r.data) for r in records], seq)
 
 
 @router.get("/{run_id}/value", response_model=schemas.Value)
