@@ -5,6 +5,7 @@ scrub time travel, replay from an event, then publish a change and roll it back.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import pytest
@@ -31,28 +32,48 @@ def _center(page: Page, selector: str) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
+def _settled_center(page: Page, selector: str) -> tuple[float, float]:
+    """The centre of an element once it stopped moving (the canvas may still be fitting
+    its view after a drop): two reads a frame apart agree, within a deadline."""
+    deadline = time.monotonic() + 5
+    last = _center(page, selector)
+    while True:
+        page.page.evaluate("() => new Promise(r => requestAnimationFrame(() => r(null)))")
+        now = _center(page, selector)
+        if now == last or time.monotonic() > deadline:
+            return now
+        last = now
+
+
 def _connect(page: Page, source: str, target: str, edges: int) -> None:
     """Drag from a node's source handle to another's target handle, as a person would:
-    press, move in steps (React Flow tracks the pointer), release over the handle.
+    hover, press, move in steps (React Flow tracks the pointer), release over the handle.
 
-    On a loaded machine Chromium sometimes coalesces the synthetic pointer moves so that
-    React Flow never sees the pointer reach the handle; the gesture is then repeated once
+    Chromium sometimes coalesces synthetic pointer moves so that React Flow never sees the
+    pointer reach the handle, and a handle measured while the view still moves is missed;
+    so the handles are measured once they are still, and a missed gesture is repeated
     (a missed drag adds nothing, so a repeat cannot add a second edge)."""
     count = f"document.querySelectorAll('.react-flow__edge').length === {edges}"
-    for attempt in range(2):
-        start = _center(page, f".react-flow__node[data-id={source}] .react-flow__handle.source")
-        end = _center(page, f".react-flow__node[data-id={target}] .react-flow__handle.target")
+    attempts = 4
+    for attempt in range(attempts):
+        start = _settled_center(
+            page, f".react-flow__node[data-id={source}] .react-flow__handle.source"
+        )
+        end = _settled_center(
+            page, f".react-flow__node[data-id={target}] .react-flow__handle.target"
+        )
         mouse = page.page.mouse
-        mouse.move(*start)
+        mouse.move(*start, steps=2)
         mouse.down()
         mouse.move(start[0] + 10, start[1] + 10, steps=3)
-        mouse.move(*end, steps=15)
-        mouse.move(end[0] + 1, end[1], steps=1)
+        mouse.move(*end, steps=20)
+        mouse.move(end[0] + 1, end[1], steps=2)
+        mouse.move(*end, steps=1)
         mouse.up()
         try:
             page.page.wait_for_function(count, timeout=5_000)
         except Exception:
-            if attempt:
+            if attempt == attempts - 1:
                 raise
         else:
             return
