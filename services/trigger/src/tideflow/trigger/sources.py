@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from faststream import AckPolicy
@@ -45,7 +46,7 @@ class EventSource(Protocol):
         ...
 
 
-class _Resubscribing:
+class _Resubscribing(ABC):
     """The refresh loop both sources share: subscribe to what the registrations name."""
 
     def __init__(self, triggers: EventTriggers, refresh: timedelta) -> None:
@@ -53,11 +54,13 @@ class _Resubscribing:
         self._refresh = refresh.total_seconds()
         self._topics: frozenset[str] = frozenset()
 
+    @abstractmethod
     async def _subscribe(self, topics: frozenset[str]) -> None:
-        raise NotImplementedError
+        """Start receiving `topics` (the source's own transport)."""
 
+    @abstractmethod
     async def _unsubscribe(self) -> None:
-        raise NotImplementedError
+        """Stop receiving whatever is subscribed now."""
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
