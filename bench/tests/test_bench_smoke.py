@@ -39,6 +39,12 @@ def test_tide_bench_prints_one_json_line_per_workload_and_the_settings() -> None
         isinstance(w3[k], float | int) and w3[k] > 0 for k in WORKLOAD_KEYS - {"workload", "stack"}
     )
     assert w3["p50_ms"] <= w3["p99_ms"]
+    cpu = w3["cpu_ms_per_step"]  # every process of the stack has its CPU budget per step
+    assert cpu.keys() == {"dev", "postgres", "postgres_aux", "client", "total"}
+    assert cpu["dev"] > 0
+    assert cpu["postgres"] > 0  # the embedded server's backends did the durable writes
+    assert cpu["total"] >= cpu["dev"] + cpu["postgres"]
+    assert "CPU ms per step" in done.stderr
     (settings,) = [line for line in lines if line.get("kind") == "settings"]
     assert settings["postgres"]["fsync"] == "on"
     assert settings["postgres"]["synchronous_commit"] == "on"

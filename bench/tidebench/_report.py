@@ -59,6 +59,7 @@ def w4_line(stack: str, steps: list[dict[str, Any]], held: float | None) -> dict
         "steps_per_s": best["steps_per_s"] if best else None,
         "p50_ms": best["p50_ms"] if best else None,
         "p99_ms": best["p99_ms"] if best else None,
+        "cpu_ms_per_step": best["cpu_ms_per_step"] if best else {},
         "steps": steps,
     }
 
@@ -88,6 +89,24 @@ def table(lines: list[dict[str, Any]]) -> str:
             line["workload"], line["stack"], line["wall_s"], line["runs_per_s"],
             line["steps_per_s"], line["p50_ms"], line["p99_ms"], note)))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(text)
+
+
+CPU_GROUPS = ("gateway", "scheduler", "executor", "dev", "postgres", "postgres_aux", "kafka",
+              "client", "total")  # fmt: skip
+
+
+def cpu_table(lines: list[dict[str, Any]]) -> str:
+    """CPU milliseconds per step of each process group, one row per workload and stack."""
+    present = [g for g in CPU_GROUPS if any(g in line.get("cpu_ms_per_step", {}) for line in lines)]
+    rows: list[tuple[str, ...]] = [("workload", "stack", *present)]
+    for line in lines:
+        cpu = line.get("cpu_ms_per_step", {})
+        rows.append((line["workload"], line["stack"],
+                     *(f"{cpu[g]:.3f}" if g in cpu else "-" for g in present)))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(text)

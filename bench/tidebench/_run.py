@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from tidebench import _report as report
 from tidebench._client import ApiClient, BenchError
+from tidebench._cpu import CpuMeter, client_source, fixed, kafka_source, per_step, postgres_sources
 from tidebench._probe import kafka_probe, postgres_probe
 from tidebench._profile import Profiler, hottest
 from tidebench._stacks import EmbeddedStack, KafkaStack, Stack, require_infra
@@ -77,6 +78,8 @@ async def run_bench(options: BenchOptions) -> list[dict[str, Any]]:
         async with _stack(name, options) as stack:
             lines += await _bench_stack(stack, options)
     options.human.write("\n" + report.table(lines) + "\n")
+    options.human.write("\nCPU ms per step (shared: postgres_aux, kafka)\n")
+    options.human.write(report.cpu_table(lines) + "\n")
     return lines
 
 
@@ -122,17 +125,33 @@ async def _bench_stack(stack: Stack, options: BenchOptions) -> list[dict[str, An
                 await run(client, max(1, round(runs * WARM_UP_FACTOR)))
                 profiler = _profiler(stack, options, workload)
                 samples: list[Sample] = []
+                meter = cpu_meter(stack)
+                load = os.getloadavg()[0]
+                await meter.start()
                 try:
                     samples.extend([await run(client, runs) for _ in range(options.repetitions)])
                 finally:
                     if profiler is not None:
                         _report_profiles(profiler.stop(), human)
+                spent = await meter.stop()
                 line = report.summarize(workload, stack.name, samples)
+                line["cpu_ms_per_step"] = per_step(spent, sum(s.steps for s in samples))
+                line["load_avg_1m"] = [round(load, 2), round(os.getloadavg()[0], 2)]
             report.emit(options.out, line)
             lines.append(line)
     finally:
         await client.close()
     return lines
+
+
+def cpu_meter(stack: Stack) -> CpuMeter:
+    """What each process of the stack spends: services, Postgres, Kafka and this client."""
+    sources = {p.name: fixed([p.pid]) for p in stack.processes}
+    sources |= postgres_sources(stack.database_url)
+    if stack.kafka_bootstrap:
+        sources["kafka"] = kafka_source()
+    sources["client"] = client_source()
+    return CpuMeter(sources)
 
 
 def _profiler(stack: Stack, options: BenchOptions, workload: str) -> Profiler | None:
@@ -162,17 +181,21 @@ async def _w4(client: ApiClient, stack: Stack, sizes: Sizes,
     held: float | None = None
     for rate in sizes.w4_rates:
         human.write(f"  W4_sustained: {rate} runs/s for {sizes.w4_step_s:.0f}s\n")
+        meter = cpu_meter(stack)
+        await meter.start()
         try:
             sample = await w4_step(client, rate, sizes.w4_step_s)
         except BenchError as e:
             steps.append({"rate": rate, "held": False, "error": str(e)})
             break
         line = report.summarize("W4_sustained", stack.name, [sample])
+        line["cpu_ms_per_step"] = per_step(await meter.stop(), sample.steps)
         ok = line["p99_ms"] <= W4_P99_LIMIT_S * 1000
         steps.append({"rate": rate, "held": ok, "offered_rate": sample.extra["offered_rate"],
                       "wall_s": line["wall_s"], "runs_per_s": line["runs_per_s"],
                       "steps_per_s": line["steps_per_s"], "p50_ms": line["p50_ms"],
-                      "p99_ms": line["p99_ms"]})  # fmt: skip
+                      "p99_ms": line["p99_ms"], "cpu_ms_per_step": line["cpu_ms_per_step"],
+                      "load_avg_1m": round(os.getloadavg()[0], 2)})  # fmt: skip
         human.write(f"    p50 {line['p50_ms']} ms, p99 {line['p99_ms']} ms\n")
         if not ok:
             break
