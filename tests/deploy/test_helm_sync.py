@@ -1,0 +1,61 @@
+"""The chart's copies of the CRDs, dashboards and alert rules match their sources.
+
+A chart can only read files inside its folder, so scripts/sync_chart.py copies them from
+deploy/crds, deploy/grafana/dashboards and deploy/prometheus; this fails when a source
+changed without a sync (or a copy was edited by hand).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+FOLDERS = ("crds", "dashboards", "rules")
+
+
+def load_script(root: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sync_chart", root / "scripts" / "sync_chart.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_chart_copies_match_their_sources(root: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/sync_chart.py", "--check"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_sync_repairs_every_kind_of_drift(root: Path, tmp_path: Path) -> None:
+    script = load_script(root)
+    chart = tmp_path / "chart"
+    for folder in FOLDERS:
+        shutil.copytree(root / "deploy" / "helm" / "tideflow" / folder, chart / folder)
+    assert script.differences(chart) == []
+    (chart / "crds" / "leftover.yaml").write_text("kind: CustomResourceDefinition\n")
+    expected = script.expected()
+    for folder, files in expected.items():
+        for name in list(files)[:1]:
+            (chart / folder / name).write_bytes(b"edited by hand")
+    problems = script.differences(chart)
+    assert "stale crds/leftover.yaml (no source)" in problems
+    edited = sum(1 for files in expected.values() if files)
+    assert sum(p.startswith("outdated ") for p in problems) == edited
+    script.sync(chart)
+    assert script.differences(chart) == []
+    assert not (chart / "crds" / "leftover.yaml").exists()
