@@ -12,6 +12,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 TIDE = str(Path(sys.executable).with_name("tide"))
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NOWHERE = {"TIDEFLOW_DATABASE_URL": "postgresql://tideflow@127.0.0.1:9/tideflow",
            "TIDEFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:9"}  # fmt: skip
 TASKS = "from tideflow.sdk import task\n\n@task('mine')\ndef mine(value):\n    return value\n"
@@ -40,3 +41,22 @@ def test_a_missing_module_is_one_line(tmp_path: Path, command: list[str]) -> Non
     line = f"error MODULE_NOT_FOUND: no task module 'my_taks': {where}"
     assert done.stderr.splitlines() == [line]
     assert not (tmp_path / ".tideflow").exists()  # nothing was started before the check
+
+
+def test_the_example_tasks_given_again_with_m_are_loaded_once(tmp_path: Path) -> None:
+    """`tide dev` loads examples/example_tasks.py itself; `-m example_tasks` names it again."""
+    done = tide(EXAMPLES, "dev", "--examples", ".", "--data-dir", str(tmp_path / "data"),
+                "-m", "example_tasks")  # fmt: skip
+    assert "Traceback" not in done.stderr
+    assert "start it (`tide infra up`)" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["dev", "--examples", "none"], ["serve", "executor"]])
+def test_two_functions_under_one_name_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "my_tasks.py").write_text(TASKS)
+    (tmp_path / "their_tasks.py").write_text(TASKS.replace("return value", "return 2"))
+    done = tide(tmp_path, *command, "-m", "my_tasks", "-m", "their_tasks")
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error DUPLICATE_TASK: task 'mine' is registered twice: by my_tasks.")
+    assert "their_tasks.mine" in line

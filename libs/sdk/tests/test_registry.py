@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ import pytest
 
 from tideflow.sdk import (
     DEFAULT_REGISTRY,
+    DuplicateTaskError,
     NonRetryableError,
     TaskContext,
     TaskError,
@@ -62,11 +64,43 @@ async def test_unknown_task_names_the_known_ones() -> None:
         await registry.call("b", None, CTX)
 
 
-def test_duplicate_names_are_refused() -> None:
+def test_a_different_function_under_a_taken_name_is_one_clear_error() -> None:
     registry = TaskRegistry()
     registry.register("a", lambda v: v)
-    with pytest.raises(ValueError, match="already registered"):
-        registry.register("a", lambda v: v)
+    with pytest.raises(DuplicateTaskError) as duplicate:
+        registry.register("a", lambda v: v + 1)
+    message = str(duplicate.value)
+    assert "\n" not in message
+    assert message.startswith("task 'a' is registered twice: by ")
+    assert "test_registry.py:" in message
+    assert message.endswith("give one of them another name")
+
+
+def test_registering_the_same_function_again_is_a_no_op(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same file imported under two module names (tide dev's examples, then -m)."""
+    registry = TaskRegistry()
+
+    def f(v: int) -> int:
+        return v
+
+    registry.register("f", f)
+    registry.register("f", f)
+    assert registry.names() == ["f"]
+
+    source = tmp_path / "twice_mod.py"
+    source.write_text("from tideflow.sdk import task\n@task('twice')\ndef f(v):\n    return v\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        spec = importlib.util.spec_from_file_location("another_name_mod", source)
+        assert spec is not None
+        assert spec.loader is not None
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        TaskRegistry.load_modules(["twice_mod"])  # same functions, another module object
+        assert "twice" in DEFAULT_REGISTRY.names()
+    finally:
+        sys.modules.pop("twice_mod", None)
 
 
 def test_errors_carry_type_and_retry_decision() -> None:

@@ -11,14 +11,18 @@ async def add_one(value: int) -> int:
 `tide serve executor --module my.tasks` imports the module, which registers its tasks in
 the default registry; the executor then calls them by name with the node's evaluated
 `input`. Raise `NonRetryableError` for failures a retry cannot fix; any other exception is
-retried according to the node's retry policy.
+retried according to the node's retry policy. docs/sdk.md is the guide.
 """
 
-from tideflow.sdk._errors import NonRetryableError, TaskError
+from tideflow.sdk._context import TASK_LOGGER, Heartbeats, TaskContext
+from tideflow.sdk._errors import (
+    DuplicateTaskError,
+    NonRetryableError,
+    TaskCancelledError,
+    TaskError,
+)
 from tideflow.sdk._registry import (
     DEFAULT_REGISTRY,
-    TASK_LOGGER,
-    TaskContext,
     TaskFunction,
     TaskModuleNotFoundError,
     TaskRegistry,
@@ -29,7 +33,10 @@ from tideflow.sdk._registry import (
 __all__ = [
     "DEFAULT_REGISTRY",
     "TASK_LOGGER",
+    "DuplicateTaskError",
+    "Heartbeats",
     "NonRetryableError",
+    "TaskCancelledError",
     "TaskContext",
     "TaskError",
     "TaskFunction",

@@ -21,3 +21,15 @@ class NonRetryableError(TaskError):
 
     def __init__(self, message: str, *, error_type: str | None = None) -> None:
         super().__init__(message, error_type=error_type, retryable=False)
+
+
+class TaskCancelledError(Exception):
+    """Raised by `ctx.heartbeat()` once the attempt was cancelled or timed out.
+
+    Let it propagate: the attempt's outcome is already decided (cancelled, or failed by
+    its timeout), so whatever the task returns after this is ignored.
+    """
+
+
+class DuplicateTaskError(ValueError):
+    """Two different functions were registered under one task name."""

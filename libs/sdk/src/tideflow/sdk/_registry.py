@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import logging
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tideflow.sdk._errors import DuplicateTaskError
+
+if TYPE_CHECKING:
+    from tideflow.sdk._context import TaskContext
 
 TaskFunction = Callable[..., Any] | Callable[..., Awaitable[Any]]
 F = TypeVar("F", bound=Callable[..., Any])
-TASK_LOGGER = "tideflow.task"
-"""Lines a task logs here (through `ctx.logger`) become its step's log lines."""
 
 
 class UnknownTaskError(LookupError):
@@ -26,26 +27,26 @@ class TaskModuleNotFoundError(ImportError):
     """A task module given with `--module` (or one it imports) cannot be found."""
 
 
-@dataclass(frozen=True, slots=True)
-class TaskContext:
-    """What a task may want to know about the step it runs for (pass a `ctx` parameter)."""
-
-    run_id: str
-    node_id: str
-    attempt: int
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger(TASK_LOGGER))
-
-
 class TaskRegistry:
-    """Name -> function. Names are unique: registering one twice is a programming error."""
+    """Name -> function. A name belongs to one function.
+
+    Registering the same function again is a no-op, also when its module was imported a
+    second time under another name (`tide dev` loads `examples/example_tasks.py` itself,
+    and `-m example_tasks` imports the same file again): "the same" means defined at the
+    same place in the same file. A different function under a taken name is a
+    `DuplicateTaskError` naming both.
+    """
 
     def __init__(self) -> None:
         self._tasks: dict[str, TaskFunction] = {}
 
     def register(self, name: str, function: TaskFunction) -> None:
         existing = self._tasks.get(name)
-        if existing is not None and existing is not function:
-            raise ValueError(f"task {name!r} is already registered by {existing!r}")
+        if existing is not None and _origin(existing) != _origin(function):
+            raise DuplicateTaskError(
+                f"task {name!r} is registered twice: by {_describe(existing)} and by "
+                f"{_describe(function)}; give one of them another name"
+            )
         self._tasks[name] = function
 
     def task(self, name: str) -> Callable[[F], F]:
@@ -92,6 +93,23 @@ class TaskRegistry:
         if inspect.isawaitable(result):
             return await result
         return result
+
+
+def _origin(function: TaskFunction) -> tuple[object, ...]:
+    """Where a function was defined: equal for two imports of one file's function."""
+    code = getattr(function, "__code__", None)
+    if code is None:  # a callable object, a partial: only the object itself is the same
+        return ("object", id(function))
+    filename = str(Path(code.co_filename).resolve())
+    return (filename, code.co_firstlineno, getattr(function, "__qualname__", ""))
+
+
+def _describe(function: TaskFunction) -> str:
+    code = getattr(function, "__code__", None)
+    name = f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', function)}"
+    if code is None:
+        return name
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})"
 
 
 def _import_task_module(module: str) -> None:
