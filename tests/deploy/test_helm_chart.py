@@ -161,7 +161,12 @@ def test_containers_get_only_variables_their_settings_read(
 def test_the_services_get_the_systems_they_talk_to(rendered: dict[str, Rendered]) -> None:
     """The essentials are set explicitly, not left to the settings' loopback defaults."""
     needs = {
-        "gateway": {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_KAFKA_BOOTSTRAP", "TIDEFLOW_REDIS_URL"},
+        "gateway": {
+            "TIDEFLOW_DATABASE_URL",
+            "TIDEFLOW_KAFKA_BOOTSTRAP",
+            "TIDEFLOW_REDIS_URL",
+            "TIDEFLOW_KAFKA_REPLICATION_FACTOR",
+        },
         "scheduler": {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_KAFKA_BOOTSTRAP"},
         "executor": {
             "TIDEFLOW_DATABASE_URL",

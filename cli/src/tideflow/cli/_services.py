@@ -74,7 +74,11 @@ async def trigger_store(database: DatabaseSettings) -> AsyncIterator[PostgresTri
 
 @contextlib.asynccontextmanager
 async def kafka_bus(kafka: KafkaSettings) -> AsyncIterator[Bus]:
-    bus = KafkaBus(bootstrap_servers=kafka.bootstrap, topics=Topics(prefix=kafka.topic_prefix))
+    bus = KafkaBus(
+        bootstrap_servers=kafka.bootstrap,
+        topics=Topics(prefix=kafka.topic_prefix),
+        replication_factor=kafka.replication_factor,
+    )
     await bus.start()
     try:
         yield bus

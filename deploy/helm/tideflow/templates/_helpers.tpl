@@ -113,6 +113,7 @@ app.kubernetes.io/part-of: tideflow
 {{ include "tideflow.env.config" (dict "root" . "name" "TIDEFLOW_KAFKA_BOOTSTRAP") }}
 {{ include "tideflow.env.config" (dict "root" . "name" "TIDEFLOW_KAFKA_TOPIC_PREFIX") }}
 {{ include "tideflow.env.config" (dict "root" . "name" "TIDEFLOW_KAFKA_PARTITIONS") }}
+{{ include "tideflow.env.config" (dict "root" . "name" "TIDEFLOW_KAFKA_REPLICATION_FACTOR") }}
 {{- end -}}
 
 {{- define "tideflow.env.redis" -}}

@@ -33,6 +33,11 @@ class KafkaSettings(BaseSettings):
     )
     topic_prefix: str = Field(default="tideflow", description="Prefix of every Tideflow topic.")
     partitions: int = Field(default=8, ge=1, description="Partitions of topics Tideflow creates.")
+    replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Replicas of each topic Tideflow creates (1 for one broker; 3 in production).",
+    )
 
 
 class KeySettings(BaseSettings):
