@@ -16,17 +16,35 @@ from tideflow.nodes._handler import (
     TaskSpec,
 )
 from tideflow.nodes._http import HttpHandler
+from tideflow.nodes._llm import OUTPUT_INVALID, LlmHandler, SecretLookup
+from tideflow.nodes._llm_call import (
+    ModelCallError,
+    ModelReply,
+    ModelRequest,
+    ToolCall,
+    Usage,
+    call_model,
+)
 
 __all__ = [
+    "OUTPUT_INVALID",
     "EgressDenied",
     "EgressPolicy",
     "FunctionHandler",
     "GuardedTransport",
     "HandlerRegistry",
     "HttpHandler",
+    "LlmHandler",
+    "ModelCallError",
+    "ModelReply",
+    "ModelRequest",
     "NodeHandler",
+    "SecretLookup",
     "StepFailure",
     "StepOutcome",
     "StepSuccess",
     "TaskSpec",
+    "ToolCall",
+    "Usage",
+    "call_model",
 ]

@@ -250,3 +250,24 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=5.0,
             network_backend=GuardedBackend(policy, httpcore.AnyIOBackend()),
         )
+
+
+async def check_url(policy: EgressPolicy, url: str, *, timeout_s: float | None = 10.0) -> None:
+    """Check a destination a library will connect to itself (an LLM provider's `apiBase`,
+    an SMTP server): the host and every address it resolves to. Raises EgressDenied. A
+    host that does not resolve passes: the library's own connection fails (retryably).
+    The library resolves again when it connects, so this is weaker than the transport's
+    check; use `GuardedTransport` wherever the library takes an httpx client."""
+    parts = urlsplit(url if "//" in url else f"//{url}")
+    host = parts.hostname
+    if not host:
+        msg = f"{url!r} has no host"
+        raise EgressDenied(msg)
+    port = parts.port or (443 if parts.scheme in {"https", ""} else 80)
+    policy.check_host(host)
+    try:
+        addresses = await _resolve(host, port, timeout_s)
+    except httpcore.ConnectError:
+        return
+    for ip in addresses:
+        policy.check_address(host, ip, port)

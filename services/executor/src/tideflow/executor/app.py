@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from tideflow.executor.handlers import TaskRunner, install_step_log_collector
 from tideflow.executor.redaction import Redactor, install_log_redaction, remove_log_redaction
 from tideflow.executor.secrets import EnvironmentSecrets, SecretSource
-from tideflow.nodes import EgressPolicy, FunctionHandler, HandlerRegistry, HttpHandler
+from tideflow.nodes import EgressPolicy, FunctionHandler, HandlerRegistry, HttpHandler, LlmHandler
 from tideflow.runtime import HealthServer
 from tideflow.sdk import DEFAULT_REGISTRY, TaskRegistry
 from tideflow.wire import engine_limits
@@ -53,16 +53,20 @@ async def run_executor(
     redactor = Redactor()
     install_log_redaction(redactor)
     egress = settings.egress
+    policy = EgressPolicy.from_settings(egress, listeners=settings.listeners())
+    secrets = secrets or EnvironmentSecrets()
     http = HttpHandler(
-        policy=EgressPolicy.from_settings(egress, listeners=settings.listeners()),
+        policy=policy,
         response_bytes=int(egress.response_bytes),
         max_redirects=egress.max_redirects,
         json_depth=settings.limits.json_depth,
     )
     runner = TaskRunner(
         bus=bus,
-        handlers=HandlerRegistry([FunctionHandler(registry=registry), http]),
-        secrets=secrets or EnvironmentSecrets(),
+        handlers=HandlerRegistry(
+            [FunctionHandler(registry=registry), http, LlmHandler(policy=policy, secrets=secrets)]
+        ),
+        secrets=secrets,
         concurrency=settings.concurrency,
         limits=engine_limits(settings.limits),
         redactor=redactor,

@@ -1,0 +1,140 @@
+"""Test doubles for node handlers: a scripted OpenAI-compatible chat server.
+
+`FakeLlmServer` answers `POST /v1/chat/completions` (and `/chat/completions`) on a local
+port with the replies it was given, in order (or from a function of the request), and
+keeps every request it received, so a test can check what a handler sent: messages,
+tools, the API key. Plain stdlib in a thread: usable from sync and async tests alike.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+BAD_GATEWAY = 500
+
+
+@dataclass(frozen=True, slots=True)
+class FakeReply:
+    """One scripted answer: a message (text and/or tool calls), or an HTTP error status."""
+
+    content: str | None = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Each `{"name": ..., "arguments": {...}}` (an id is made up when missing)."""
+    status: int = 200
+    error: str = "scripted error"
+    prompt_tokens: int = 11
+    completion_tokens: int = 7
+    delay_s: float = 0.0
+    """Wait this long before answering (to provoke client timeouts)."""
+
+
+Responder = Callable[[dict[str, Any]], FakeReply]
+
+
+@dataclass
+class FakeLlmServer:
+    """`with FakeLlmServer([FakeReply("hi")]) as llm:` then `apiBase: llm.url`."""
+
+    replies: list[FakeReply] = field(default_factory=list)
+    responder: Responder | None = None
+    model: str = "fake-model"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            msg = "start the server first"
+            raise RuntimeError(msg)
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                request = {"path": self.path, "headers": headers, "json": body}
+                reply = fake.next_reply(request)
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                status, payload = fake.answer(reply, body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_: object) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def next_reply(self, request: dict[str, Any]) -> FakeReply:
+        with self._lock:
+            self.requests.append(request)
+            if self.responder is not None:
+                return self.responder(request["json"])
+            if not self.replies:
+                return FakeReply(status=BAD_GATEWAY, error="the fake server ran out of replies")
+            return self.replies.pop(0)
+
+    def answer(self, reply: FakeReply, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if reply.status >= 400:  # noqa: PLR2004 - HTTP errors
+            return reply.status, {"error": {"message": reply.error, "type": "scripted"}}
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.get("id", f"call_{index}"),
+                    "type": "function",
+                    "function": {
+                        "name": call["name"],
+                        "arguments": json.dumps(call.get("arguments", {})),
+                    },
+                }
+                for index, call in enumerate(reply.tool_calls)
+            ]
+        return 200, {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": str(body.get("model") or self.model),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": reply.completion_tokens,
+                "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+            },
+        }
