@@ -147,6 +147,7 @@ def test_an_inline_foreach_of_many_items_nests_no_calls() -> None:
     # dead-lettered and the run stayed pending)
     run = foreach("{{ input.items }}")
     run.start({"items": list(range(2_000))})
+    run.advance(timedelta(0))  # the foreach resumes on timers due at once
     output = run.state.steps["each"].output
     assert run.state.status == "succeeded"
     assert (len(output), output[0], output[-1]) == (2_000, "x0", "x1999")

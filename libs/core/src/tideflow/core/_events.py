@@ -43,6 +43,9 @@ class TimerKind(StrEnum):
     STEP_TIMEOUT = "step_timeout"
     SCHEDULE_TO_START = "schedule_to_start"
     """A dispatched attempt no worker has started in time fails (`scheduleToStartTimeout`)."""
+    FOREACH_CONTINUE = "foreach_continue"
+    """Due at once: a foreach that started its share of items in one decision starts the
+    next share in a later one, so other runs are decided in between."""
 
 
 class StepError(RecordModel):

@@ -41,7 +41,7 @@ from tideflow.core._events import (
     TimerScheduled,
 )
 from tideflow.core._graph import Graph
-from tideflow.core._limits import DEFAULT_LIMITS
+from tideflow.core._limits import DEFAULT_LIMITS, json_size
 from tideflow.core._state import (
     WAITING_EXECUTIONS,
     BufferedSignal,
@@ -72,6 +72,10 @@ _STEP_INDEX = {name: i for i, name in enumerate(_STEP_FIELDS)}
 _step_values = attrgetter(*_STEP_FIELDS)
 
 
+_STEP_UPDATES = "_step_updates"
+"""Key of the steps an event changed in a handler's changes (merged by `apply`)."""
+
+
 def _copy_run(state: RunState, changes: dict[str, Any]) -> RunState:
     values = list(_run_values(state))
     for name, value in changes.items():
@@ -93,15 +97,13 @@ def _put_step(
     old: StepState | None,
     graph: Graph | None,
 ) -> None:
-    """Record `new` in `changes` (copying the steps once) and keep the counts current.
+    """Record `new` in `changes` (`apply` merges it into the steps) and keep the counts
+    current.
 
     Without the graph (`evolve` called without a context) the open-input counts cannot be
     kept when a flow step finishes: they are dropped, and recounted by whoever needs them.
     """
-    steps = changes.get("steps")
-    if steps is None:
-        steps = changes["steps"] = dict(state.steps)
-    steps[new.step] = new
+    changes.setdefault(_STEP_UPDATES, {})[new.step] = new
     tally = changes.get("tally") or tally_of(state)
     a, w, o = step_weight(new)
     if old is not None:
@@ -223,6 +225,10 @@ def _step_succeeded(state: RunState, e: StepSucceeded, graph: Graph | None) -> C
         changes["signals"] = tuple(s for s in state.signals if s.signal_id != e.consumed_signal)
     if step.role is StepRole.FLOW:
         changes["completed"] = (*state.completed, e.step)
+    elif step.role is StepRole.ITEM and step.parent_step is not None:
+        parent = state.steps[step.parent_step]
+        grown = parent.item_output_bytes + json_size(e.output) + 1
+        _put_step(state, changes, _copy_step(parent, {"item_output_bytes": grown}), parent, graph)
     return changes
 
 
@@ -346,12 +352,29 @@ def evolve(state: RunState, event: Event, context: RunContext | None = None) -> 
     return apply(state, event, pinned)
 
 
-def apply(state: RunState, event: Event, pinned: PinnedDefinition | None) -> RunState:
-    """`evolve` with the run's pinned definition known to be the right one (the decider)."""
+def apply(
+    state: RunState,
+    event: Event,
+    pinned: PinnedDefinition | None,
+    *,
+    owns_steps: bool = False,
+) -> RunState:
+    """`evolve` with the run's pinned definition known to be the right one (the decider).
+
+    `owns_steps` says no one else sees `state.steps` (the caller made it while folding or
+    deciding): the step is then updated in place instead of copying the whole map, so
+    deciding or folding n events of a run with n steps costs O(n), not O(n²) (a foreach
+    of 10,000 items copied a 10,000-entry map 20,000 times).
+    """
     if isinstance(event, RunStarted):
         changes = _run_started(event, pinned or PinnedDefinition.from_wire(event.definition))
     else:
         changes = _HANDLERS[type(event)](state, event, pinned.graph if pinned else None)
+    updates = changes.pop(_STEP_UPDATES, None)
+    if updates:
+        steps = state.steps if owns_steps else dict(state.steps)
+        steps.update(updates)
+        changes["steps"] = steps
     command_id = event.command_id
     applied = changes.get("applied", state.applied)
     if command_id is not None and command_id not in applied:
@@ -377,10 +400,14 @@ def fold(
     """
     current = state if state is not None else RunState()
     pinned = context.pinned if context is not None else None
+    owned: dict[str, StepState] | None = None
     for event in events:
         if isinstance(event, RunStarted) and (
             pinned is None or not pinned.records(event.definition)
         ):
             pinned = PinnedDefinition.from_wire(event.definition)
-        current = apply(current, event, pinned)
+        before = current
+        current = apply(current, event, pinned, owns_steps=current.steps is owned)
+        if current.steps is not before.steps:
+            owned = current.steps  # made by this fold: no one else holds it
     return current

@@ -40,6 +40,12 @@ def timer_id(step: str, kind: str, attempt: int) -> str:
     return f"{step}/{kind}/{attempt}"
 
 
+def foreach_continue_timer_id(step: str, next_index: int) -> str:
+    """The timer that resumes foreach `step` at item `next_index` (one per resume, so each
+    fires as its own command)."""
+    return f"{step}/foreach_continue/{next_index}"
+
+
 def compensation_key(step: str) -> str:
     """The key of the step that compensates `step`."""
     return f"{step}{_COMPENSATION_SUFFIX}"

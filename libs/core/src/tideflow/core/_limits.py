@@ -159,6 +159,15 @@ def _shape_violation(value: Any, what: str, max_depth: int) -> LimitViolation | 
     return LimitViolation(code, f"{what} holds a NUL character at {where}: it cannot be stored")
 
 
+def json_size(value: Any) -> int:
+    """Bytes `value` takes as compact JSON (as the log stores it); 0 when it is not JSON
+    (`check_value` reports that)."""
+    try:
+        return len(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:
+        return 0
+
+
 def size_violation(value: Any, *, what: str, max_bytes: int) -> LimitViolation | None:
     """Only the size check of `check_value`, for values whose parts were checked already
     (template results): a value assembled from many parts may still be too large."""

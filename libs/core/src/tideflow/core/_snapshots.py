@@ -9,12 +9,13 @@ events (cancelling steps, dropping timers) and a JSON store such as Postgres `js
 does not keep the order of object keys.
 """
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from tideflow.core._context import PinnedDefinition, RunContext
 from tideflow.core._events import ParentLink, ReplayOrigin, RunError, StepError, StepRole, TimerKind
-from tideflow.core._limits import DEFAULT_LIMITS, Limits
+from tideflow.core._limits import DEFAULT_LIMITS, Limits, json_size
 from tideflow.core._records import step_to_record
 from tideflow.core._state import (
     BufferedSignal,
@@ -114,7 +115,7 @@ def state_from_snapshot(snapshot: dict[str, Any], context: RunContext | None = N
     """
     if snapshot.get("format") != SNAPSHOT_FORMAT:
         raise ValueError(f"unsupported snapshot format {snapshot.get('format')!r}")
-    steps = {s["step"]: _load_step(s) for s in snapshot["steps"]}
+    steps = _with_item_output_bytes({s["step"]: _load_step(s) for s in snapshot["steps"]})
     wire = snapshot["definition"]
     pinned = context.pinned if context is not None else None
     if wire is None:
@@ -175,6 +176,25 @@ def _limits(data: dict[str, Any] | None) -> Limits:
 
 def _load(model: type[_M], data: dict[str, Any] | None) -> _M | None:
     return model.model_validate(data) if data is not None else None
+
+
+def _with_item_output_bytes(steps: dict[str, StepState]) -> dict[str, StepState]:
+    """Recount each foreach's `item_output_bytes` from its succeeded items (derived data,
+    so snapshots written before it existed load the same)."""
+    totals: dict[str, int] = {}
+    for step in steps.values():
+        if (
+            step.role is StepRole.ITEM
+            and step.parent_step is not None
+            and step.status is StepStatus.SUCCEEDED
+        ):
+            size = json_size(step.output) + 1
+            totals[step.parent_step] = totals.get(step.parent_step, 0) + size
+    for key, total in totals.items():
+        parent = steps.get(key)
+        if parent is not None:
+            steps[key] = replace(parent, item_output_bytes=total)
+    return steps
 
 
 def _load_step(s: dict[str, Any]) -> StepState:

@@ -99,6 +99,11 @@ class StepState:
     index: int | None = None
     child_run_id: str | None = None
     restored: bool = False
+    item_output_bytes: int = 0
+    """For a foreach: the bytes its succeeded items take in its combined output (each
+    output plus one separator), so a foreach whose output outgrows its limit fails at the
+    item that crossed it, not after every item has written its output. Derived, never
+    stored: folding the items' events (or loading a snapshot) recomputes it."""
 
 
 @dataclass(frozen=True, slots=True)

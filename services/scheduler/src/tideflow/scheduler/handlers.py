@@ -38,6 +38,7 @@ from tideflow.core import (
     CancelTimer,
     Effect,
     Event,
+    FireTimer,
     Limits,
     RunCommand,
     RunContext,
@@ -46,6 +47,7 @@ from tideflow.core import (
     StartRun,
     StepError,
     StepResult,
+    TimerRef,
     decide,
     effects,
     event_to_record,
@@ -53,6 +55,7 @@ from tideflow.core import (
 )
 from tideflow.scheduler import metrics
 from tideflow.scheduler.projections import changed_steps, run_record
+from tideflow.scheduler.rejected_starts import START_REJECTED, rejected_start_batch
 from tideflow.scheduler.screening import screen
 from tideflow.scheduler.snapshots import snapshot_due, snapshot_of
 from tideflow.store import (
@@ -188,6 +191,11 @@ class CommandHandler:
                 except _DETERMINISTIC as e:
                     self._states.forget({run_id})
                     reason = f"{type(e).__name__}: {e}"[:4096]
+                    if isinstance(item[1], StartRequest):
+                        await self._reject_start(
+                            item[1], START_REJECTED, f"the run could not start: {reason}",
+                            keep_input=False,
+                        )  # fmt: skip
                     await self._dead_letter(item[0], "scheduler.poison_command", reason)
 
     async def _decode(self, batch: Batch) -> list[tuple[Message, WireCommand]]:
@@ -254,7 +262,7 @@ class CommandHandler:
         if not changed:
             return
         try:
-            commit, outgoing = self._commit_batch(changed)
+            commit, outgoing = self._commit_batch(changed, now)
         except CodecError:
             raise
         except Exception as e:
@@ -280,12 +288,36 @@ class CommandHandler:
                 f"workflow {request.workflow!r} version {request.version or 'latest'} "
                 "is not published"
             )
-            if request.parent is not None:
-                await self._fail_parent(request, reason)
+            await self._reject_start(request, SUBWORKFLOW_NOT_FOUND, reason, keep_input=True)
             await self._dead_letter(message, "scheduler.unknown_workflow", reason)
             return None
         run.context = RunContext(pinned)
         return replace(request, version=version).with_definition(pinned.definition, self._limits)
+
+    async def _reject_start(
+        self, request: StartRequest, error_type: str, reason: str, *, keep_input: bool
+    ) -> None:
+        """Close a run whose start is dead-lettered as failed (see `rejected_starts`), and
+        tell its parent run, if any, so neither waits for ever."""
+        if request.parent is not None:
+            await self._fail_parent(request, reason)
+        now = datetime.now(UTC)
+        for keep in (True, False) if keep_input else (False,):
+            batch = rejected_start_batch(
+                request, error_type=error_type, reason=reason, now=now, keep_input=keep
+            )
+            try:
+                await self._store.commit_batch(batch)
+            except ConcurrencyConflict:
+                return  # the run has events: it started, or was closed, already
+            except InvalidData:
+                continue  # the input is what Postgres refuses: write the row without it
+            except Exception:
+                log.exception("marking run %s failed raised", request.run_id)
+                return
+            self._states.forget({request.run_id})
+            metrics.RUNS_ENDED.labels(request.workflow, "failed").inc()
+            return
 
     async def _fail_parent(self, request: StartRequest, reason: str) -> None:
         """A subworkflow naming a workflow that does not exist fails its step at once
@@ -304,7 +336,9 @@ class CommandHandler:
             command_envelope(result, tenant_id=request.tenant_id),
         )  # fmt: skip
 
-    def _commit_batch(self, runs: list[RunWork]) -> tuple[CommitBatch, list[Outgoing]]:
+    def _commit_batch(
+        self, runs: list[RunWork], now: datetime
+    ) -> tuple[CommitBatch, list[Outgoing]]:
         appends: list[RunAppend] = []
         records: list[RunRecord] = []
         steps: list[StepRecord] = []
@@ -328,7 +362,14 @@ class CommandHandler:
                 snapshots.append(snapshot_of(run.state, tenant_id=run.tenant_id))
             steps.extend(changed_steps(run.before, run.state, tenant_id=run.tenant_id))
             run_effects = effects(run.state, run.events)
-            timers.extend(_timers(run_effects, run.tenant_id))
+            run_timers = _timers(run_effects, run.tenant_id)
+            timers.extend(t for t in run_timers if t.fire_at > now)
+            # a timer already due (a foreach resuming, `delay: 0s`) is fired through the
+            # outbox of this very transaction: as durable as a timer row, without waiting
+            # for the next poll of the timer loop
+            outgoing.extend(
+                _fire_now(t, self._bus.topics.runs) for t in run_timers if t.fire_at <= now
+            )
             cancel_timers.extend(
                 TimerKey(e.run_id, e.timer_id) for e in run_effects if isinstance(e, CancelTimer)
             )
@@ -388,6 +429,16 @@ def _decide_into(run: RunWork, command: RunCommand, now: datetime) -> None:
     except Exception as e:
         log.exception("deciding %s for run %s raised", command.type, run.run_id)
         raise Unprocessable(f"deciding {command.type} raised {e!r}") from e
+
+
+def _fire_now(timer: Timer, topic: str) -> Outgoing:
+    """The FireTimer message of a timer that is due already."""
+    command = FireTimer(
+        command_id=ids.fire_timer_command_id(TimerRef(timer.run_id, timer.timer_id)),
+        run_id=timer.run_id,
+        timer_id=timer.timer_id,
+    )
+    return Outgoing(topic, timer.run_id, command_envelope(command, tenant_id=timer.tenant_id))
 
 
 def _net_timers(timers: list[Timer], cancels: list[TimerKey]) -> dict[str, Any]:

@@ -65,6 +65,9 @@ class Decision:
         """Foreach steps whose items `foreach.pump` is starting (not re-entered)."""
         self._nodes: dict[str, Any] | None = None
         self._changed_nodes: set[str] = set()
+        self._own_steps: dict[str, StepState] | None = None
+        self.item_starts = 0
+        """Foreach items this decision started (see `foreach.ITEMS_PER_DECISION`)."""
         if state.run_id:
             context.bind(state.run_id)
             kept = context.nodes_view
@@ -90,7 +93,15 @@ class Decision:
             else event.model_copy(update={"command_id": self.command_id})
         )
         self.events.append(stamped)
-        after = apply(self.state, stamped, self.context.pinned)
+        before = self.state
+        after = apply(
+            before, stamped, self.context.pinned, owns_steps=before.steps is self._own_steps
+        )
+        # a steps map an event of this decision made (the first step change copies the
+        # caller's) is this decision's alone: later events update it in place, and the
+        # state the decision started from stays untouched
+        if after.steps is not before.steps:
+            self._own_steps = after.steps
         self.state = after
         if isinstance(stamped, RunStarted):
             self.context.bind(after.run_id)

@@ -1,6 +1,15 @@
 """`foreach`: start items up to the concurrency limit; succeed with every item's output.
 
 A failed item (after its retries) fails the foreach: see `attempts.step_failed`.
+
+Two bounds keep one big foreach from hurting other runs:
+- one decision starts at most `ITEMS_PER_DECISION` items; when more could start, it sets a
+  timer due at once (`TimerKind.FOREACH_CONTINUE`) and the next share is started by the
+  decision of that timer, so the scheduler decides other runs' commands in between (a
+  10,000-item inline foreach used to hold the scheduler for seconds in one decision);
+- the combined output is counted as items succeed (`StepState.item_output_bytes`), so the
+  foreach fails at the item that crosses its limit instead of after every item wrote its
+  output to the log.
 """
 
 from typing import Any
@@ -8,11 +17,21 @@ from typing import Any
 from tideflow.core._decider import _attempts as attempts
 from tideflow.core._decider import _steps as steps
 from tideflow.core._decider._decision import Decision
-from tideflow.core._events import StepError, StepRole, StepScheduled, StepSucceeded
-from tideflow.core._ids import item_key
+from tideflow.core._events import (
+    StepError,
+    StepRole,
+    StepScheduled,
+    StepSucceeded,
+    TimerKind,
+    TimerScheduled,
+)
+from tideflow.core._ids import foreach_continue_timer_id, item_key
 from tideflow.core._limits import LimitCode, check_value
-from tideflow.core._state import StepStatus
+from tideflow.core._state import StepState, StepStatus
 from tideflow.core.nodes._foreach import MAX_ITEMS
+
+ITEMS_PER_DECISION = 200
+"""Items one decision may start across its foreach steps (inline items run right there)."""
 
 
 def schedule_foreach(d: Decision, key: str, config: Any, common: dict[str, Any]) -> None:
@@ -61,7 +80,10 @@ def _pump(d: Decision, key: str) -> None:
     active = sum(1 for s in existing if s is not None and not s.status.terminal)
     nxt = next((i for i, s in enumerate(existing) if s is None), None)
     while True:
-        if d.state.steps[key].status.terminal:
+        parent = d.state.steps[key]
+        if parent.status.terminal:
+            return
+        if _output_outgrown(d, parent):
             return
         if nxt is None:
             done = [d.state.steps.get(k) for k in keys]
@@ -70,6 +92,10 @@ def _pump(d: Decision, key: str) -> None:
             return
         if active >= limit:
             return
+        if d.item_starts >= ITEMS_PER_DECISION:
+            _continue_later(d, parent, nxt)
+            return
+        d.item_starts += 1
         steps.schedule(
             d, keys[nxt], spec, StepRole.ITEM, parent_step=key, index=nxt, item=items[nxt]
         )
@@ -79,6 +105,36 @@ def _pump(d: Decision, key: str) -> None:
         nxt = next(
             (i for i in range(nxt + 1, len(keys)) if d.state.steps.get(keys[i]) is None), None
         )
+
+
+def _continue_later(d: Decision, parent: StepState, next_index: int) -> None:
+    """Set the timer (due now) whose firing starts the foreach's next share of items."""
+    timer = foreach_continue_timer_id(parent.step, next_index)
+    if timer in d.state.timers:
+        return
+    d.emit(
+        TimerScheduled(
+            at=d.now, timer_id=timer, kind=TimerKind.FOREACH_CONTINUE, step=parent.step,
+            attempt=parent.attempt, fire_at=d.now,
+        )
+    )  # fmt: skip
+
+
+def _output_outgrown(d: Decision, parent: StepState) -> bool:
+    """Fail the foreach (stopping its other items) once its succeeded items' outputs no
+    longer fit its combined-output limit; True when it did."""
+    most = d.state.limits.foreach_output_bytes
+    size = parent.item_output_bytes + 1  # the closing bracket; each item counted its comma
+    if size <= most:
+        return False
+    message = (
+        f"the combined output of foreach {parent.step!r} is more than the {most:,} bytes "
+        f"allowed ({size:,} bytes once its succeeded items are counted)"
+    )
+    attempts.stop_steps(d, message, only_parent=parent.step)
+    error = StepError(type=LimitCode.FOREACH_OUTPUT_TOO_LARGE.value, message=message)
+    attempts.attempt_failed(d, parent.step, error)
+    return True
 
 
 def finish(d: Decision, key: str, outputs: list[Any]) -> None:

@@ -58,6 +58,8 @@ def fire(d: Decision, command: FireTimer) -> None:
             d, step.step, d.spec_of(step), step.role, parent_step=step.parent_step,
             index=step.index, item=foreach.item_of(d, step.parent_step, step.index),
         )  # fmt: skip
+    elif timer.kind is TimerKind.FOREACH_CONTINUE:
+        foreach.pump(d, step.step)
     elif timer.kind is TimerKind.DELAY:
         d.emit(StepSucceeded(at=d.now, step=step.step, attempt=step.attempt))
         attempts.step_succeeded(d, step.step)
