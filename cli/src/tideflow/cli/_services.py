@@ -13,6 +13,7 @@ from tideflow.runtime import configure_logging, stop_on_signals
 from tideflow.store import (
     APP_ROLE,
     PostgresApprovalStore,
+    PostgresCollabStore,
     PostgresEventStore,
     PostgresTriggerStore,
     StoreUnavailable,
@@ -52,6 +53,18 @@ async def postgres_store(
 async def approval_store(database: DatabaseSettings) -> AsyncIterator[PostgresApprovalStore]:
     """The approval inbox, as the application role."""
     store = await PostgresApprovalStore.connect(
+        database.url, min_size=1, max_size=database.pool_max_size, role=APP_ROLE
+    )
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def collab_store(database: DatabaseSettings) -> AsyncIterator[PostgresCollabStore]:
+    """The shared documents of the collaboration service, as the application role."""
+    store = await PostgresCollabStore.connect(
         database.url, min_size=1, max_size=database.pool_max_size, role=APP_ROLE
     )
     try:

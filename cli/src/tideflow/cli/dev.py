@@ -197,7 +197,15 @@ async def _serve(
 ) -> None:
     from tideflow.approval.app import install as install_approval
     from tideflow.approval.app import run_approval
-    from tideflow.cli._services import approval_store, postgres_store, trigger_store
+    from tideflow.cli._services import (
+        approval_store,
+        collab_store,
+        postgres_store,
+        trigger_store,
+    )
+    from tideflow.collab.app import collab_services
+    from tideflow.collab.app import install as install_collab
+    from tideflow.collab.settings import CollabSettings
     from tideflow.executor.app import run_executor
     from tideflow.executor.settings import ExecutorSettings, GatewayAddress
     from tideflow.gateway.app import run_gateway
@@ -215,6 +223,14 @@ async def _serve(
         postgres_store(gateway.database, migrate=True) as store,
         approval_store(gateway.database) as approvals,
         trigger_store(gateway.database) as triggers,
+        collab_store(gateway.database) as documents,
+        # one process, one replica: rooms need no pub/sub between replicas
+        collab_services(
+            settings=CollabSettings(fanout="none"),
+            store=documents,
+            workflows=store,
+            audit_log=store,
+        ) as collab,
         _bus(gateway.database.url) as bus,
     ):
         applied, queues = await apply_examples(store, examples)
@@ -232,9 +248,10 @@ async def _serve(
         )  # fmt: skip
 
         def extend(app: FastAPI) -> None:
-            """Approvals, hooks, triggers and events on the gateway's port."""
+            """Approvals, hooks, triggers, events and collaboration on the gateway's port."""
             install_approval(app, approval, operational=False)
             install_trigger(app, trigger, operational=False)
+            install_collab(app, collab, operational=False)
 
         services = [
             asyncio.create_task(run_scheduler(settings=scheduler, store=store, bus=bus,

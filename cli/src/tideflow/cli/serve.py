@@ -17,6 +17,7 @@ class Service(StrEnum):
     EXECUTOR = "executor"
     APPROVAL = "approval"
     TRIGGER = "trigger"
+    COLLAB = "collab"
 
 
 def serve(
@@ -44,6 +45,8 @@ def serve(
         _approval(overrides)
     elif service is Service.TRIGGER:
         _trigger(overrides)
+    elif service is Service.COLLAB:
+        _collab(overrides)
     else:
         if queue:
             overrides["queues"] = queue
@@ -160,5 +163,31 @@ def _trigger(overrides: dict[str, object]) -> None:
             services = services_of(settings=settings, store=store, bus=bus, secrets=secrets)
             authenticator = service_authenticator(settings.admin_token, identities)
             await run_trigger(services=services, stop=stop, authenticator=authenticator)
+
+    run_until_signalled(main, settings.observability)
+
+
+def _collab(overrides: dict[str, object]) -> None:
+    from tideflow.cli._services import (
+        collab_store,
+        postgres_store,
+        run_until_signalled,
+        service_authenticator,
+    )
+    from tideflow.collab.app import collab_services, run_collab
+    from tideflow.collab.settings import CollabSettings
+
+    settings = CollabSettings(**overrides)  # type: ignore[arg-type]
+
+    async def main(stop: asyncio.Event) -> None:
+        async with (
+            collab_store(settings.database) as store,
+            postgres_store(settings.database) as workflows,
+            collab_services(
+                settings=settings, store=store, workflows=workflows, audit_log=workflows
+            ) as services,
+        ):
+            authenticator = service_authenticator(settings.admin_token, workflows)
+            await run_collab(services=services, stop=stop, authenticator=authenticator)
 
     run_until_signalled(main, settings.observability)

@@ -19,6 +19,13 @@ from tideflow.store._approvals import (
     Judge,
     Judgement,
 )
+from tideflow.store._collab import (
+    Attribution,
+    CollabDocument,
+    CollabStore,
+    CollabUpdate,
+    Merge,
+)
 from tideflow.store._errors import (
     AlreadyExists,
     ConcurrencyConflict,
@@ -46,6 +53,7 @@ from tideflow.store._memory import InMemoryEventStore
 from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._migrate import migrate
 from tideflow.store._pg_approvals import PostgresApprovalStore
+from tideflow.store._pg_collab import PostgresCollabStore
 from tideflow.store._pg_triggers import PostgresTriggerStore
 from tideflow.store._port import (
     DEFAULT_RETENTION,
@@ -114,9 +122,13 @@ __all__ = [
     "ApprovalStatus",
     "ApprovalStore",
     "ApprovalVote",
+    "Attribution",
     "AuditEntry",
     "AuditLog",
     "AuditRecord",
+    "CollabDocument",
+    "CollabStore",
+    "CollabUpdate",
     "CommitBatch",
     "CommitResult",
     "ConcurrencyConflict",
@@ -134,12 +146,14 @@ __all__ = [
     "Judgement",
     "LogClaim",
     "LogLine",
+    "Merge",
     "MigrationError",
     "NewEvent",
     "NotFound",
     "OutboxMessage",
     "OutboxStore",
     "PostgresApprovalStore",
+    "PostgresCollabStore",
     "PostgresEventStore",
     "PostgresTriggerStore",
     "ProcessedCommand",

@@ -1,0 +1,230 @@
+"""The collaboration API: the room WebSocket, the shared draft, publishing; plus health.
+
+`WS /collab/{workflow_id}?token=...` speaks the y-websocket protocol (what the npm
+`y-websocket` provider connects to: it appends the room name to its server URL). The
+tenant is the caller's, from the token; the client names only the workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, WebSocket
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from tideflow.auth import AuthError, Forbidden, Principal, Role, requires
+from tideflow.collab import metrics
+from tideflow.collab.changes import Change
+from tideflow.collab.channel import ClientChannel
+from tideflow.collab.publishing import WORKFLOW_ID, current_definition, publish
+from tideflow.collab.rooms import RoomKey, Rooms
+from tideflow.collab.settings import CollabSettings
+from tideflow.runtime import ApiError
+from tideflow.store import AuditLog, NotFound, StoreError
+
+log = logging.getLogger(__name__)
+
+STORE_CHECK_TIMEOUT = 2.0
+WorkflowId = Annotated[str, Path(pattern=WORKFLOW_ID.pattern)]
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
+"""WebSocket close codes for refused joins (4000 + the HTTP status)."""
+
+
+@dataclass(slots=True)
+class Services:
+    """What the routes use; `install` puts one on `app.state`."""
+
+    settings: CollabSettings
+    rooms: Rooms
+    audit_log: AuditLog | None = None
+    ready: dict[str, bool] = field(default_factory=dict)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class SharedDraft(_Model):
+    """`GET /collab/workflows/{id}`: the shared draft as the service holds it now."""
+
+    workflow_id: str
+    room: str
+    role: str
+    read_only: bool
+    clients: int
+    definition: dict[str, Any]
+
+
+class PublishedVersion(_Model):
+    workflow_id: str
+    version: int
+    created: bool = True
+    contributors: dict[str, list[Change]] = Field(default_factory=dict)
+
+
+class Health(_Model):
+    status: str
+    checks: dict[str, bool] = Field(default_factory=dict)
+
+
+async def _services(request: Request) -> Services:
+    found: Services = request.app.state.collab_services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+ViewerDep = Annotated[Principal, Depends(requires(Role.VIEWER))]
+EditorDep = Annotated[Principal, Depends(requires(Role.EDITOR))]
+
+router = APIRouter(tags=["collaboration"])
+operations = APIRouter(tags=["operations"])
+
+
+async def _refuse(websocket: WebSocket, status: int, code: str, message: str) -> None:
+    await websocket.accept()
+    await websocket.send_json({"error": {"code": code, "message": message}})
+    await websocket.close(code=CLOSE_CODES.get(status, 4000 + status), reason=code)
+
+
+async def _principal(websocket: WebSocket, token: str | None) -> Principal:
+    header = websocket.headers.get("authorization")
+    if header is None and token:
+        header = f"Bearer {token}"
+    principal: Principal = await websocket.app.state.authenticator.authenticate(header)
+    principal.require(Role.VIEWER)
+    return principal
+
+
+@router.websocket("/collab/{workflow_id}")
+async def room(
+    websocket: WebSocket, workflow_id: str, token: Annotated[str | None, Query()] = None
+) -> None:
+    """Join the room of a workflow's draft: viewers read, editors write."""
+    services: Services = websocket.app.state.collab_services
+    try:
+        principal = await _principal(websocket, token)
+    except Forbidden as e:
+        await _refuse(websocket, 403, "FORBIDDEN", str(e))
+        return
+    except AuthError as e:
+        await _refuse(websocket, 401, "UNAUTHENTICATED", str(e))
+        return
+    if not WORKFLOW_ID.fullmatch(workflow_id):
+        await _refuse(websocket, 404, "WORKFLOW_NOT_FOUND", "not a workflow id")
+        return
+    key = RoomKey(principal.tenant_id, workflow_id)
+    try:
+        joined = await services.rooms.join(key)
+    except NotFound:
+        await _refuse(websocket, 404, "WORKFLOW_NOT_FOUND", f"no workflow {workflow_id!r}")
+        return
+    except StoreError as e:
+        log.warning("collab: cannot open room %s: %s", key.name, e)
+        await websocket.accept()
+        await websocket.close(code=1013, reason="STORE_UNAVAILABLE")
+        return
+    await websocket.accept()
+    channel = ClientChannel(
+        websocket, joined, principal, max_bytes=services.settings.max_update_bytes
+    )
+    metrics.CLIENTS.inc()
+    try:
+        await joined.yroom.serve(channel)
+    finally:
+        metrics.CLIENTS.dec()
+        await services.rooms.leave(joined)
+
+
+def _not_found(workflow_id: str) -> ApiError:
+    return ApiError(404, "WORKFLOW_NOT_FOUND", f"no workflow {workflow_id!r}")
+
+
+@router.get("/collab/workflows/{workflow_id}", response_model=SharedDraft)
+async def shared_draft(
+    workflow_id: WorkflowId, services: ServicesDep, principal: ViewerDep
+) -> SharedDraft:
+    """The shared draft now (what a publish would validate), and what the caller may do."""
+    key = RoomKey(principal.tenant_id, workflow_id)
+    try:
+        definition = await current_definition(services.rooms, key)
+    except NotFound:
+        raise _not_found(workflow_id) from None
+    open_room = services.rooms.get(key)
+    return SharedDraft(
+        workflow_id=workflow_id,
+        room=key.name,
+        role=str(principal.role),
+        read_only=not principal.allows(Role.EDITOR),
+        clients=len(open_room.yroom.clients) if open_room else 0,
+        definition=definition,
+    )
+
+
+@router.post(
+    "/collab/workflows/{workflow_id}/publish",
+    status_code=201,
+    response_model=PublishedVersion,
+    responses={
+        200: {"description": "Unchanged since the newest version: that version."},
+        422: {"description": "The merged document has problems (listed)."},
+    },
+)
+async def publish_shared(
+    workflow_id: WorkflowId,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    principal: EditorDep,
+) -> PublishedVersion:
+    """Validate the merged document and publish it as a version attributed to everyone
+    who changed it since the last one (recorded in the audit log)."""
+    published = await publish(
+        rooms=services.rooms,
+        audit_log=services.audit_log,
+        principal=principal,
+        workflow_id=workflow_id,
+        source=request.client.host if request.client else None,
+    )
+    if not published.created:
+        response.status_code = 200
+    return PublishedVersion(
+        workflow_id=workflow_id,
+        version=published.version,
+        created=published.created,
+        contributors=published.contributors,
+    )
+
+
+@operations.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """Liveness: answers as long as the process serves requests."""
+    return Health(status="ok")
+
+
+@operations.get("/readyz", response_model=Health)
+async def readyz(services: ServicesDep) -> JSONResponse:
+    """Readiness: the database answers (and Redis, when replicas share rooms through it)."""
+    try:
+        await asyncio.wait_for(
+            services.rooms.store.attribution("-", tenant_id="default"), STORE_CHECK_TIMEOUT
+        )
+    except (StoreError, TimeoutError, OSError):
+        store_ok = False
+    else:
+        store_ok = True
+    checks = {"store": store_ok, **services.ready}
+    ready = all(checks.values())
+    body = Health(status="ready" if ready else "not-ready", checks=checks)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
+
+
+@operations.get("/metrics", response_class=Response)
+async def metrics_route() -> Response:
+    """Prometheus exposition of the process-wide registry."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

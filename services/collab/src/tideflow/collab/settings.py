@@ -1,0 +1,56 @@
+"""Collaboration service settings: where it listens, how rooms persist, how replicas meet."""
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tideflow.settings import (
+    DatabaseSettings,
+    Duration,
+    KeySettings,
+    ObservabilitySettings,
+    RedisSettings,
+)
+
+
+class CollabSettings(BaseSettings):
+    """`TIDEFLOW_COLLAB_*`, plus the shared database and Redis parts."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIDEFLOW_COLLAB_", extra="ignore", validate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(
+        default=8085, ge=0, le=65535, description="WebSocket rooms, the API, /healthz, /metrics."
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TIDEFLOW_ADMIN_TOKEN", "TIDEFLOW_COLLAB_ADMIN_TOKEN"),
+        description="When set, a bearer token with the admin role in the default tenant.",
+    )
+    fanout: Literal["redis", "none"] = Field(
+        default="redis",
+        description="How replicas share rooms: Redis pub/sub, or none (a single replica).",
+    )
+    catch_up_every: Duration = Field(
+        default=timedelta(seconds=5),
+        description="How often an open room reads updates it missed from the log (a "
+        "backstop for pub/sub messages lost while Redis was away).",
+    )
+    compact_every: Duration = Field(
+        default=timedelta(seconds=60),
+        description="How often an open room folds its update log into the snapshot.",
+    )
+    max_update_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest update a client may send."
+    )
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    keys: KeySettings = Field(
+        default_factory=KeySettings,
+        description="The key provider (`TIDEFLOW_SECURITY_*`) shared with the gateway.",
+    )
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
