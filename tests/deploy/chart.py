@@ -79,6 +79,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "serviceAccount": {"create": False, "name": "tideflow-runner"},
         "approval": {"enabled": False},
         "trigger": {"enabled": False},
+        "operator": {"enabled": False},
         "gateway": {"replicas": 1, "pdb": {"enabled": False}, "rateLimiter": "memory"},
         "executor": {"pools": {"default": {"queues": ["default", "http"], "replicas": 1}}},
         "migrations": {"enabled": False},

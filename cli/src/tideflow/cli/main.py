@@ -10,7 +10,7 @@ the start-up.
 
 import typer
 
-from tideflow.cli import approval, bench, db, infra, run, security, serve, workflow
+from tideflow.cli import approval, bench, db, infra, k8s, run, security, serve, workflow
 from tideflow.cli.dev import dev
 
 app = typer.Typer(
@@ -38,5 +38,6 @@ _group(security.secret_app, "secret")
 app.command(name="audit")(security.audit)
 app.command(name="serve")(serve.serve)
 _group(db.app, "db")
+_group(k8s.app, "k8s")
 app.command()(dev)
 app.command(name="bench")(bench.bench)
