@@ -57,7 +57,7 @@ def test_a_started_task_is_not_failed_by_the_timer() -> None:
                              "config": {"name": "f"}}))  # fmt: skip
     run.start()
     events = run.send(StepAccepted(command_id="acc", run_id=run.run_id, step="a", attempt=1))
-    assert [type(e).__name__ for e in effects(run.state, events)] == ["CancelTimer", "PublishEvent"]
+    assert [type(e).__name__ for e in effects(run.state, events)] == ["CancelTimer"]
     fire_start_timer(run, "a")
     assert run.state.steps["a"].status == "running"
     run.complete("a", 1)

@@ -163,12 +163,10 @@ def test_child_runs_cancellations_and_parent_notices_are_routed() -> None:
             version=None,
             input={"a": 1},
         ),
-        CancelTask(run_id="p", step="call", attempt=1),
+        CancelTask(run_id="p", step="call", attempt=1, queue="io"),
         NotifyParent(run_id="c", parent_run_id="p", step="sub", attempt=1, ok=True, output=5),
     ]
-    start, cancel, notify = effect_messages(
-        effects, topics=TOPICS, tenant_id="default", queues={"call": "io"}
-    )
+    start, cancel, notify = effect_messages(effects, topics=TOPICS, tenant_id="default")
     child = decode_command(wire(start.envelope))
     assert isinstance(child, StartRequest)
     assert child.parent == ParentLink(run_id="p", step="sub", attempt=1)

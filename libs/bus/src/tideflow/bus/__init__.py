@@ -61,18 +61,9 @@ from tideflow.bus._errors import (
 from tideflow.bus._journal import Journal, JournalState
 from tideflow.bus._kafka import KafkaBus
 from tideflow.bus._memory import InMemoryBus, partition_for
+from tideflow.bus._outgoing import Outgoing, RawOutgoing, encode_outgoing, envelope_headers
 from tideflow.bus._pg_journal import PostgresJournal
-from tideflow.bus._port import (
-    Batch,
-    Bus,
-    Consumer,
-    Message,
-    Outgoing,
-    RawOutgoing,
-    Record,
-    TopicPartition,
-    envelope_headers,
-)
+from tideflow.bus._port import Batch, Bus, Consumer, Message, Record, TopicPartition
 from tideflow.bus._topics import Topics
 
 __all__ = [
@@ -100,6 +91,7 @@ __all__ = [
     "decode_envelope",
     "dump_json",
     "encode_envelope",
+    "encode_outgoing",
     "envelope_headers",
     "extract_trace",
     "inject_trace",

@@ -35,12 +35,14 @@ from aiokafka.errors import (
 )
 
 from tideflow.bus._errors import BusConnectionError, BusError
-from tideflow.bus._port import Bus, Consumer, RawOutgoing, Record, TopicPartition
+from tideflow.bus._port import Bus, Consumer, Record, TopicPartition
 from tideflow.bus._quiet import quiet_startup_noise
 from tideflow.bus._topics import Topics
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+
+    from tideflow.bus._outgoing import RawOutgoing
 
 _TOPIC_ALREADY_EXISTS = 36
 

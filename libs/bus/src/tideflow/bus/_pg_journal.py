@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
     from datetime import timedelta
 
-    from tideflow.bus._port import Headers
+    from tideflow.bus._outgoing import Headers
 
 # A statement that takes longer is given up and its session dropped: a session to a server
 # that died mid-statement must not hold every publisher of the process forever.

@@ -27,6 +27,13 @@ from typing import TYPE_CHECKING, Self
 
 from tideflow.bus._codec import decode_envelope, encode_envelope
 from tideflow.bus._errors import BatchStateError, CodecError
+from tideflow.bus._outgoing import (
+    Headers,
+    Outgoing,
+    RawOutgoing,
+    encode_outgoing,
+    envelope_headers,
+)
 from tideflow.bus._pipeline import Pipeline
 from tideflow.bus._proto.v1.dlq_pb2 import DeadLetter, Header
 from tideflow.bus._proto.v1.envelope_pb2 import Envelope
@@ -38,8 +45,6 @@ if TYPE_CHECKING:
     from tideflow.bus._topics import Topics
 
 logger = logging.getLogger("tideflow.bus")
-
-Headers = tuple[tuple[str, bytes], ...]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -86,38 +91,6 @@ class Message:
     @property
     def key(self) -> str | None:
         return None if self.record.key is None else self.record.key.decode()
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One message to publish; the key (the run id) picks the partition."""
-
-    topic: str
-    key: str
-    envelope: Envelope
-
-
-@dataclass(frozen=True, slots=True)
-class RawOutgoing:
-    """Bytes to publish as they are (dead letters, republishing, tests of poison input)."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: Headers = ()
-
-
-def envelope_headers(envelope: Envelope) -> Headers:
-    """Kafka headers mirroring the envelope, for tools that cannot read protobuf."""
-    headers = [
-        ("tideflow-type", envelope.type.encode()),
-        ("tideflow-id", envelope.message_id.encode()),
-    ]
-    if envelope.trace.traceparent:
-        headers.append(("traceparent", envelope.trace.traceparent.encode()))
-    if envelope.trace.tracestate:
-        headers.append(("tracestate", envelope.trace.tracestate.encode()))
-    return tuple(headers)
 
 
 def dead_letter_record(
@@ -581,17 +554,7 @@ class Bus(ABC):
 
     async def publish_batch(self, messages: Iterable[Outgoing]) -> None:
         """Publish many envelopes (to any topics) in one round trip, order kept per key."""
-        await self.publish_raw_batch(
-            [
-                RawOutgoing(
-                    topic=m.topic,
-                    key=m.key.encode(),
-                    value=encode_envelope(m.envelope),
-                    headers=envelope_headers(m.envelope),
-                )
-                for m in messages
-            ]
-        )
+        await self.publish_raw_batch([encode_outgoing(m) for m in messages])
 
     async def dead_letter(
         self, message: Message | Record, *, reason: str, code: str, group: str

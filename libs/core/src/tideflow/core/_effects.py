@@ -1,5 +1,8 @@
 """`effects(state, events)`: the IO an adapter must do after appending events.
 
+Publishing the events themselves is not an effect: the scheduler's publisher follows the
+log (by `position`) and sends every stored event on the public stream.
+
 Pure: derived only from the new events and the state after them. The adapter writes the
 effects to its outbox in the same transaction as the events, so each effect happens at
 least once, and its deterministic ids (step + attempt, timer id, child run id) let the
@@ -28,7 +31,6 @@ from tideflow.core._events import (
     TimerCancelled,
     TimerKind,
     TimerScheduled,
-    event_to_record,
 )
 from tideflow.core._ids import timer_id
 from tideflow.core._state import RunState
@@ -58,10 +60,12 @@ class DispatchTask(Effect):
 
 
 class CancelTask(Effect):
-    """Best effort: tell workers an attempt is no longer wanted."""
+    """Best effort: tell the workers of `queue` an attempt is no longer wanted."""
 
     step: str
     attempt: int
+    queue: str
+    """The queue the attempt was dispatched to (its cancel topic is that queue's)."""
 
 
 class ScheduleTimer(Effect):
@@ -117,13 +121,6 @@ class NotifyParent(Effect):
     error: StepError | None = None
 
 
-class PublishEvent(Effect):
-    """Publish the event on the public event stream."""
-
-    type: str
-    data: dict[str, Any]
-
-
 def _step_effect(state: RunState, event: StepScheduled) -> Effect | None:
     if event.execution is Execution.DISPATCH:
         return DispatchTask(
@@ -152,7 +149,9 @@ def _cancel_effect(state: RunState, event: StepCancelled) -> Effect | None:
     if step is None:
         return None
     if step.execution is Execution.DISPATCH:
-        return CancelTask(run_id=state.run_id, step=event.step, attempt=event.attempt)
+        return CancelTask(
+            run_id=state.run_id, step=event.step, attempt=event.attempt, queue=step.queue
+        )
     if step.execution is Execution.CHILD and step.child_run_id is not None:
         return CancelChildRun(run_id=state.run_id, child_run_id=step.child_run_id)
     return None
@@ -228,6 +227,4 @@ def effects(state: RunState, events: Sequence[Event]) -> list[Effect]:
             effect = _parent_effect(state, event)
         if effect is not None:
             out.append(effect)
-        event_type, data = event_to_record(event)
-        out.append(PublishEvent(run_id=state.run_id, type=event_type, data=data))
     return out

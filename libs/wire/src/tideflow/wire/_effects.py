@@ -29,25 +29,16 @@ from tideflow.wire._commands import command_envelope
 from tideflow.wire._json import dump, duration, timestamp
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from tideflow.store import StoredEvent
 
 
-def effect_messages(
-    effects: Sequence[Effect],
-    *,
-    topics: Topics,
-    tenant_id: str,
-    queues: Mapping[str, str] | None = None,
-) -> list[Outgoing]:
-    """The outbox messages for dispatches, cancellations, child runs and parent notices.
-
-    `queues` maps step -> task queue, so a cancellation reaches the queue its task went to.
-    """
+def effect_messages(effects: Sequence[Effect], *, topics: Topics, tenant_id: str) -> list[Outgoing]:
+    """The outbox messages for dispatches, cancellations, child runs and parent notices."""
     out: list[Outgoing] = []
     for effect in effects:
-        message = _message(effect, topics=topics, tenant_id=tenant_id, queues=queues or {})
+        message = _message(effect, topics=topics, tenant_id=tenant_id)
         if message is not None:
             out.append(message)
     return out
@@ -58,9 +49,7 @@ def _start_by(start_by: datetime | None) -> dict[str, str]:
     return {} if start_by is None else {"startBy": start_by.astimezone(UTC).isoformat()}
 
 
-def _message(
-    effect: Effect, *, topics: Topics, tenant_id: str, queues: Mapping[str, str]
-) -> Outgoing | None:
+def _message(effect: Effect, *, topics: Topics, tenant_id: str) -> Outgoing | None:
     match effect:
         case DispatchTask():
             task = pb.Task(
@@ -89,8 +78,7 @@ def _message(
                 cancel, tenant_id=tenant_id, run_id=effect.run_id,
                 message_id=ids.cancel_task_message_id(effect.run_id, effect.step, effect.attempt),
             )  # fmt: skip
-            queue = queues.get(effect.step, "default")
-            return Outgoing(topics.task_cancels(queue), effect.run_id, envelope)
+            return Outgoing(topics.task_cancels(effect.queue), effect.run_id, envelope)
         case StartChildRun():
             start = pb.StartRun(
                 command_id=ids.start_command_id(effect.child_run_id), run_id=effect.child_run_id,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from tideflow.approval import metrics
 from tideflow.approval.access import may_decide
-from tideflow.bus import BusError, RawOutgoing, encode_envelope, envelope_headers
+from tideflow.bus import BusError, Outgoing, RawOutgoing, encode_outgoing
 from tideflow.core import ApprovalDecision, ApprovalVote, ids
 from tideflow.runtime import ApiError
 from tideflow.store import (
@@ -112,10 +112,10 @@ def judge_vote(vote: Vote, *, topic: str) -> Callable[[ApprovalRecord], Judgemen
             envelope = command_envelope(
                 decision_command(approval, votes, closes), tenant_id=approval.tenant_id
             )
+            raw = encode_outgoing(Outgoing(topic, approval.run_id, envelope))
             messages.append(
                 OutboxMessage(
-                    topic=topic, payload=encode_envelope(envelope),
-                    key=approval.run_id.encode(), headers=envelope_headers(envelope),
+                    topic=raw.topic, payload=raw.value, key=raw.key, headers=raw.headers,
                     tenant_id=approval.tenant_id,
                 )
             )  # fmt: skip

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from tideflow.bus import BusError, Outgoing, encode_envelope, pb
+from tideflow.bus import BusError, Outgoing, encode_outgoing
 from tideflow.core import (
     DefinitionError,
     Problem,
@@ -276,14 +276,6 @@ async def replay_run(
     return stored
 
 
-def _headers(envelope: pb.Envelope) -> tuple[tuple[str, bytes], ...]:
-    """The headers the bus puts on a published envelope, for the relay's republish."""
-    return (
-        ("tideflow-type", envelope.type.encode()),
-        ("tideflow-id", envelope.message_id.encode()),
-    )
-
-
 async def _record_and_send(services: Services, command: StartRun, record: RunRecord) -> RunRecord:
     """Commit the run with its outbox row, publish, and answer with the run as committed.
 
@@ -292,15 +284,17 @@ async def _record_and_send(services: Services, command: StartRun, record: RunRec
     """
     store, bus = services.store, services.bus
     envelope = command_envelope(command, tenant_id=record.tenant_id)
+    # encoded once: the outbox row holds what is published (same headers if relayed)
+    raw = encode_outgoing(Outgoing(bus.topics.runs, record.run_id, envelope))
     result = await store.commit_batch(
         CommitBatch(
             runs=[record],
             outbox=[
                 OutboxMessage(
-                    topic=bus.topics.runs,
-                    payload=encode_envelope(envelope),
-                    key=record.run_id.encode(),
-                    headers=_headers(envelope),
+                    topic=raw.topic,
+                    payload=raw.value,
+                    key=raw.key,
+                    headers=raw.headers,
                     tenant_id=record.tenant_id,
                 )
             ],
@@ -308,7 +302,7 @@ async def _record_and_send(services: Services, command: StartRun, record: RunRec
         )
     )
     try:
-        await bus.publish_batch([Outgoing(bus.topics.runs, record.run_id, envelope)])
+        await bus.publish_raw_batch([raw])
     except BusError:
         services.bus_health.failing = True
         log.warning("publishing StartRun of %s failed; the outbox relay will", record.run_id)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from tideflow.bus import CodecError, Outgoing, encode_envelope
+from tideflow.bus import CodecError, Outgoing, RawOutgoing, encode_outgoing
 from tideflow.core import (
     CancelTimer,
     Effect,
@@ -338,14 +338,15 @@ class CommandHandler:
 
     def _commit_batch(
         self, runs: list[RunWork], now: datetime
-    ) -> tuple[CommitBatch, list[Outgoing]]:
+    ) -> tuple[CommitBatch, list[RawOutgoing]]:
         appends: list[RunAppend] = []
         records: list[RunRecord] = []
         steps: list[StepRecord] = []
         snapshots: list[Snapshot] = []
         timers: list[Timer] = []
         cancel_timers: list[TimerKey] = []
-        outgoing: list[Outgoing] = []
+        outgoing: list[RawOutgoing] = []
+        tenants: list[str] = []
         for run in runs:
             records_ = [event_to_record(e) for e in run.events]
             appends.append(
@@ -367,27 +368,21 @@ class CommandHandler:
             # a timer already due (a foreach resuming, `delay: 0s`) is fired through the
             # outbox of this very transaction: as durable as a timer row, without waiting
             # for the next poll of the timer loop
-            outgoing.extend(
-                _fire_now(t, self._bus.topics.runs) for t in run_timers if t.fire_at <= now
-            )
+            messages = [_fire_now(t, self._bus.topics.runs) for t in run_timers if t.fire_at <= now]
             cancel_timers.extend(
                 TimerKey(e.run_id, e.timer_id) for e in run_effects if isinstance(e, CancelTimer)
             )
-            queues = {key: step.queue for key, step in run.state.steps.items()}
-            outgoing.extend(
-                effect_messages(
-                    run_effects, topics=self._bus.topics, tenant_id=run.tenant_id, queues=queues
-                )
+            messages += effect_messages(
+                run_effects, topics=self._bus.topics, tenant_id=run.tenant_id
             )
+            # encoded once: the outbox row holds exactly what is published right after
+            outgoing.extend(encode_outgoing(message) for message in messages)
+            tenants.extend(run.tenant_id for _ in messages)
         outbox = [
-            OutboxMessage(
-                topic=message.topic,
-                payload=encode_envelope(message.envelope),
-                key=message.key.encode(),
-                tenant_id=message.envelope.tenant_id or "default",
-            )
-            for message in outgoing
-        ]
+            OutboxMessage(topic=raw.topic, payload=raw.value, key=raw.key, headers=raw.headers,
+                          tenant_id=tenant)
+            for raw, tenant in zip(outgoing, tenants, strict=True)
+        ]  # fmt: skip
         batch = CommitBatch(
             appends=appends,
             runs=records,
@@ -399,12 +394,12 @@ class CommandHandler:
         )
         return batch, outgoing
 
-    async def _publish(self, outgoing: list[Outgoing], outbox_ids: list[int]) -> None:
+    async def _publish(self, outgoing: list[RawOutgoing], outbox_ids: list[int]) -> None:
         """Publish right after the commit; on failure the relay publishes the rows later."""
         if not outgoing:
             return
         try:
-            await self._bus.publish_batch(outgoing)
+            await self._bus.publish_raw_batch(outgoing)
         except Exception:
             log.exception("publishing %d outbox messages failed; the relay will", len(outgoing))
             return

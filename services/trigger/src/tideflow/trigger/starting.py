@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tideflow.bus import BusError, RawOutgoing, encode_envelope, envelope_headers
+from tideflow.bus import BusError, Outgoing, RawOutgoing, encode_outgoing
 from tideflow.core import StartRun, WorkflowDefinition, ids, parse_definition
 from tideflow.store import OutboxMessage, RunRecord, StoreError, TriggeredRun
 from tideflow.wire import command_envelope
@@ -98,11 +98,12 @@ def prepare(
         idempotency_key=idempotency_key(trigger, key),
         started_at=now or datetime.now(UTC),
     )
+    raw = encode_outgoing(Outgoing(topic, run_id, envelope))
     start = OutboxMessage(
-        topic=topic,
-        payload=encode_envelope(envelope),
-        key=run_id.encode(),
-        headers=envelope_headers(envelope),
+        topic=raw.topic,
+        payload=raw.value,
+        key=raw.key,
+        headers=raw.headers,
         tenant_id=trigger.tenant_id,
     )
     return TriggeredRun(run=record, start=start)
