@@ -226,8 +226,8 @@ def test_dockerfile_matches_the_service(
     port = settings.model_fields["port"].default
     parsed = dockerfile(root / "services" / service / "Dockerfile")
     final = parsed.last_stage()
-    assert final.all("FROM")[-1].split()[0] in {"python:3.11-slim", "${PYTHON_IMAGE}"}
-    assert "ARG PYTHON_IMAGE=python:3.11-slim" in {f"ARG {a}" for a in parsed.all("ARG")}
+    assert final.all("FROM")[-1].split()[0] == "${PYTHON_IMAGE}"
+    assert any(a.startswith("PYTHON_IMAGE=python:3.11.") for a in parsed.all("ARG"))
     assert final.all("EXPOSE") == [str(port)]
     assert parsed.cmd() == ["tide", "serve", service, "--host", "0.0.0.0"]  # noqa: S104
     user = final.all("USER")[-1].split(":")[0]
