@@ -80,6 +80,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "approval": {"enabled": False},
         "trigger": {"enabled": False},
         "operator": {"enabled": False},
+        "collab": {"replicas": 1, "fanout": "none"},
         "gateway": {"replicas": 1, "pdb": {"enabled": False}, "rateLimiter": "memory"},
         "executor": {"pools": {"default": {"queues": ["default", "http"], "replicas": 1}}},
         "migrations": {"enabled": False},

@@ -135,6 +135,7 @@ def test_one_deployment_per_service(
         "gateway",
         "scheduler",
         "executor",
+        "collab",
     }
 
 
@@ -180,6 +181,7 @@ def test_the_services_get_the_systems_they_talk_to(rendered: dict[str, Rendered]
         },
         "approval": {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_KAFKA_BOOTSTRAP"},
         "trigger": {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_KAFKA_BOOTSTRAP"},
+        "collab": {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_REDIS_URL", "TIDEFLOW_COLLAB_FANOUT"},
     }
     for scenario, result in rendered.items():
         for deployment in result.of_kind("Deployment"):
@@ -373,7 +375,7 @@ def test_generated_key_file_opens_with_the_key_provider(
             mount = next(m for m in container["volumeMounts"] if m["name"] == "keys")
             assert env["TIDEFLOW_SECURITY_KEY_FILE"]["value"] == f"{mount['mountPath']}/kek.json"
             mounting.add(deployment["metadata"]["labels"]["tideflow.io/service"])
-    assert mounting == {"gateway", "executor", "approval", "trigger"}
+    assert mounting == {"gateway", "executor", "approval", "trigger", "collab"}
 
 
 def test_kms_replaces_the_key_file(rendered: dict[str, Rendered]) -> None:
@@ -419,8 +421,12 @@ def test_migrations_run_as_a_hook_before_install_and_upgrade(
 def test_ingress_and_service_monitor(rendered: dict[str, Rendered]) -> None:
     production = rendered["production"]
     (ingress,) = production.of_kind("Ingress")
-    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert backend["name"] in production.names("Service")
+    paths = {
+        path["path"]: path["backend"]["service"]["name"]
+        for path in ingress["spec"]["rules"][0]["http"]["paths"]
+    }
+    assert paths == {"/": f"{RELEASE}-tideflow-gateway", "/collab": f"{RELEASE}-tideflow-collab"}
+    assert set(paths.values()) <= production.names("Service")
     (monitor,) = production.of_kind("ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     selector = monitor["spec"]["selector"]
@@ -488,6 +494,7 @@ def test_prometheus_rule_carries_the_rule_groups(
         ({**REQUIRED, "kafka": {"bootstrap": "no-port"}}, "bootstrap"),
         ({**REQUIRED, "logging": {"level": "LOUD"}}, "level"),
         ({**REQUIRED, "keys": {"generate": False}}, "keys.kmsKeyId, keys.existingSecret"),
+        ({**REQUIRED, "collab": {"fanout": "none", "replicas": 2}}, "one replica only"),
     ],
     ids=[
         "no-kafka",
@@ -500,6 +507,7 @@ def test_prometheus_rule_carries_the_rule_groups(
         "bootstrap-without-port",
         "log-level",
         "no-key-provider",
+        "collab-fanout-none-replicas",
     ],
 )
 def test_bad_values_fail_with_a_clear_message(
