@@ -107,7 +107,15 @@ async def test_node_types_carry_every_type_with_its_config_schema(client):
     assert (await client.get("/node-types")).status_code == 401
     body = (await client.get("/node-types", headers=AUTH)).json()
     types = {item["type"]: item for item in body["items"]}
-    assert set(types) == set(NODE_TYPES)
+    builtin = {name for name, item in types.items() if item["source"] == "builtin"}
+    assert builtin == set(NODE_TYPES)
+    # the workspace installs the sample plugin: its types are listed with their origin
+    slugify = types["example.slugify"]
+    assert (slugify["runs"], slugify["source"]) == ("inline", "tideflow-example-plugin")
+    assert slugify["configSchema"]["required"] == ["text"]
+    assert types["example.digest"]["runs"] == "worker"
+    assert types["http"]["runs"] == "worker"
+    assert body["failures"] == []
     http = types["http"]["configSchema"]
     assert http["required"] == ["url"]
     assert "GET" in http["properties"]["method"]["enum"]

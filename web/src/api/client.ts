@@ -15,6 +15,7 @@ export type WorkflowSummary = Schemas["WorkflowSummary"];
 export type WorkflowVersion = Schemas["WorkflowVersion"];
 export type NodeTypeInfo = Schemas["NodeTypeInfo"];
 export type NodeTypeList = Schemas["NodeTypeList"];
+export type PluginFailureInfo = Schemas["PluginFailureInfo"];
 export type Problem = Schemas["ProblemView"];
 
 /** A failed request, in the API's error contract: `{"error": {code, message, details}}`. */

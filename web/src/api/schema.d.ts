@@ -193,7 +193,8 @@ export interface paths {
         };
         /**
          * List Node Types
-         * @description Every node type with its config JSON Schema, and the schema of a node's common fields.
+         * @description Every node type (built-in and from plugins) with its config JSON Schema, the schema
+         *     of a node's common fields, and the plugins that failed to load.
          */
         get: operations["list_node_types_node_types_get"];
         put?: never;
@@ -836,6 +837,11 @@ export interface components {
              */
             branches: boolean;
             /**
+             * Category
+             * @description The palette group: `core`, `plugins`, a connector...
+             */
+            category: string;
+            /**
              * Configschema
              * @description JSON Schema of the node's `config`.
              */
@@ -849,6 +855,33 @@ export interface components {
              * @description inline | dispatch | timer | signal | approval | ...
              */
             execution: string;
+            /**
+             * Icon
+             * @description An emoji or icon name for palettes.
+             */
+            icon?: string | null;
+            /**
+             * Outputschema
+             * @description JSON Schema of the node's output, when the type declares one.
+             */
+            outputSchema?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Runs
+             * @description Where it runs: `inline` (the scheduler) or `worker`.
+             */
+            runs: string;
+            /**
+             * Source
+             * @description `builtin`, or the plugin distribution that declared it.
+             */
+            source: string;
+            /**
+             * Title
+             * @description A human name for palettes.
+             */
+            title: string;
             /** Type */
             type: string;
             /**
@@ -859,6 +892,11 @@ export interface components {
         };
         /** NodeTypeList */
         NodeTypeList: {
+            /**
+             * Failures
+             * @description Plugins that failed to load (the service runs without their types).
+             */
+            failures?: components["schemas"]["PluginFailureInfo"][];
             /** Items */
             items: components["schemas"]["NodeTypeInfo"][];
             /**
@@ -898,6 +936,29 @@ export interface components {
              * @description Pass as `cursor` to get the next page; null on the last.
              */
             nextCursor?: string | null;
+        };
+        /** PluginFailureInfo */
+        PluginFailureInfo: {
+            /**
+             * Entrypoint
+             * @description `name = module:attr` as the plugin declared it.
+             */
+            entryPoint: string;
+            /**
+             * Error
+             * @description Why it could not be loaded (one line).
+             */
+            error: string;
+            /**
+             * Nodetype
+             * @description The type rejected, if one.
+             */
+            nodeType?: string | null;
+            /**
+             * Source
+             * @description The distribution that declared it.
+             */
+            source: string;
         };
         /** ProblemView */
         ProblemView: {

@@ -355,7 +355,7 @@ function Builder({ name }: { name: string }) {
         </div>
       )}
       <div className="flex min-h-0 flex-1">
-        <Palette types={catalog.data.items} onAdd={(type) => add(type)} />
+        <Palette types={catalog.data.items} failures={catalog.data.failures} onAdd={(type) => add(type)} />
         <div className="relative min-w-0 flex-1" data-testid="canvas" onDrop={onDrop} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = "move"; }}>
           <ReactFlow
             nodes={nodes}

@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from tideflow.approval.handlers import Services as ApprovalServices
     from tideflow.auth import Secrets
     from tideflow.bus import Bus
-    from tideflow.core import WorkflowDefinition
+    from tideflow.core import NodeTypes, WorkflowDefinition
     from tideflow.infra import EmbeddedPostgres
+    from tideflow.plugins import NodeTypeRegistry
     from tideflow.store import ApprovalStore, AuditLog, EventStore, TriggerStore
     from tideflow.trigger.handlers import Services as TriggerServices
 
@@ -211,6 +212,7 @@ async def _serve(
     from tideflow.gateway.app import run_gateway
     from tideflow.gateway.security import stored_secrets
     from tideflow.gateway.settings import GatewaySettings
+    from tideflow.plugins import load_registry
     from tideflow.scheduler.app import run_scheduler
     from tideflow.scheduler.settings import SchedulerSettings
     from tideflow.settings import EgressSettings
@@ -233,7 +235,8 @@ async def _serve(
         ) as collab,
         _bus(gateway.database.url) as bus,
     ):
-        applied, queues = await apply_examples(store, examples)
+        node_types = load_registry()  # one registry for every service of this process
+        applied, queues = await apply_examples(store, examples, node_types.types)
         # local services are the point of a dev server: loopback is reachable, except the
         # listeners of this very process (gateway, database, bus), which stay refused
         executor = ExecutorSettings(
@@ -244,7 +247,7 @@ async def _serve(
         )
         approval, trigger = _side_services(
             approvals, triggers, bus, audit_log=store,
-            secrets=stored_secrets(gateway.security, store),
+            secrets=stored_secrets(gateway.security, store), node_types=node_types,
         )  # fmt: skip
 
         def extend(app: FastAPI) -> None:
@@ -255,14 +258,16 @@ async def _serve(
 
         services = [
             asyncio.create_task(run_scheduler(settings=scheduler, store=store, bus=bus,
-                                              stop=stop, serve_health=False)),
+                                              stop=stop, serve_health=False,
+                                              node_types=node_types)),
             asyncio.create_task(run_executor(settings=executor, bus=bus, stop=stop,
                                              serve_health=False,
-                                             secrets=stored_secrets(gateway.security, store))),
+                                             secrets=stored_secrets(gateway.security, store),
+                                             node_types=node_types)),
             asyncio.create_task(run_approval(services=approval, stop=stop, serve_http=False)),
             asyncio.create_task(run_trigger(services=trigger, stop=stop, serve_http=False)),
             asyncio.create_task(run_gateway(settings=gateway, store=store, bus=bus, stop=stop,
-                                            extend=extend)),
+                                            extend=extend, node_types=node_types)),
         ]  # fmt: skip
         url = client_url(host, port)
         if await _wait_healthy(url, services):
@@ -330,6 +335,7 @@ def _side_services(
     *,
     audit_log: AuditLog,
     secrets: Secrets,
+    node_types: NodeTypeRegistry,
 ) -> tuple[ApprovalServices, TriggerServices]:
     """The approval and trigger services of the one dev process: same bus, same audit log
     and secrets, and (mounted on the gateway) the gateway's authenticator."""
@@ -345,7 +351,7 @@ def _side_services(
     )
     trigger = trigger_services(
         settings=TriggerSettings(), store=triggers, bus=bus, secrets=StoredSecrets(secrets),
-        dev_events=isinstance(bus, InMemoryBus),
+        dev_events=isinstance(bus, InMemoryBus), node_types=node_types,
     )  # fmt: skip
     return approval, trigger
 
@@ -362,7 +368,9 @@ async def _wait_healthy(url: str, services: list[asyncio.Task[None]]) -> bool:
     return False
 
 
-async def apply_examples(store: EventStore, folder: Path) -> tuple[list[str], set[str]]:
+async def apply_examples(
+    store: EventStore, folder: Path, types: NodeTypes | None = None
+) -> tuple[list[str], set[str]]:
     """Create or update each example's draft and publish it when it changed.
 
     Returns the workflows applied and the task queues they use (the dev executor serves
@@ -370,7 +378,7 @@ async def apply_examples(store: EventStore, folder: Path) -> tuple[list[str], se
     """
     import yaml
 
-    from tideflow.core import DefinitionError, parse_definition
+    from tideflow.core import BUILTIN_NODE_TYPES, DefinitionError, parse_definition
     from tideflow.store import AlreadyExists, NotFound
 
     applied: list[str] = []
@@ -378,7 +386,7 @@ async def apply_examples(store: EventStore, folder: Path) -> tuple[list[str], se
     for path in sorted(folder.glob("*.y*ml")):  # noqa: ASYNC240 - a handful of files at start
         document: Any = yaml.safe_load(path.read_text())
         try:
-            definition = parse_definition(document)
+            definition = parse_definition(document, types or BUILTIN_NODE_TYPES)
         except DefinitionError as e:
             log.warning("skipping example %s: %s", path.name, e)
             continue

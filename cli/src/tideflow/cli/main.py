@@ -10,7 +10,18 @@ the start-up.
 
 import typer
 
-from tideflow.cli import approval, bench, db, infra, k8s, run, security, serve, workflow
+from tideflow.cli import (
+    approval,
+    bench,
+    db,
+    infra,
+    k8s,
+    node_types,
+    run,
+    security,
+    serve,
+    workflow,
+)
 from tideflow.cli.dev import dev
 
 app = typer.Typer(
@@ -31,6 +42,7 @@ _group(infra.app, "infra")
 _group(workflow.app, "workflow")
 _group(run.app, "run")
 _group(approval.app, "approval")
+_group(node_types.app, "node-types")
 _group(security.tenant_app, "tenant")
 _group(security.token_app, "token")
 _group(security.user_app, "user")

@@ -44,8 +44,10 @@ def load_document(path: Path) -> dict[str, Any]:
 def validate(file: FileOption, output: OutputOption = "table") -> None:
     """Check a definition offline: every problem is listed; exit 1 when there is one."""
     from tideflow.core import validate_definition
+    from tideflow.plugins import load_registry
 
-    problems = validate_definition(load_document(file))
+    # the node types installed here (built-ins and plugins), as a server would check them
+    problems = validate_definition(load_document(file), load_registry().types)
     if output == "json":
         print_json([
             {"code": str(p.code), "path": p.path, "message": p.message}

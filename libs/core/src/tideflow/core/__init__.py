@@ -55,6 +55,7 @@ from tideflow.core._errors import (
     DefinitionError,
     DurationError,
     ExpressionError,
+    InlineNodeError,
     Problem,
     ProblemCode,
 )
@@ -131,10 +132,18 @@ from tideflow.core._triggers import (
     ticks_between,
 )
 from tideflow.core._validation import parse_definition, validate_definition, validate_input
-from tideflow.core.nodes import NODE_TYPES, Execution, NodeType, get_node_type
+from tideflow.core.nodes import (
+    BUILTIN_NODE_TYPES,
+    NODE_TYPES,
+    Execution,
+    NodeType,
+    NodeTypes,
+    get_node_type,
+)
 
 __all__ = [
     "API_VERSION",
+    "BUILTIN_NODE_TYPES",
     "COMMAND_TYPES",
     "EVENT_TYPES",
     "MAX_CATCH_UP",
@@ -171,6 +180,7 @@ __all__ = [
     "ExpressionError",
     "FireTimer",
     "Graph",
+    "InlineNodeError",
     "Join",
     "LimitCode",
     "LimitViolation",
@@ -178,6 +188,7 @@ __all__ = [
     "Metadata",
     "NodeSpec",
     "NodeType",
+    "NodeTypes",
     "NotifyParent",
     "ParentLink",
     "PinnedDefinition",

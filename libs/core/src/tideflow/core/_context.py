@@ -8,7 +8,9 @@ now it travels explicitly:
 
 - `PinnedDefinition` is the parsed definition of a run and its graph, plus (when built
   with `published`) its validation problems and wire form. It is immutable and shared by
-  every run of one workflow version; the scheduler keeps one per published version.
+  every run of one workflow version; the scheduler keeps one per published version. It
+  also holds the catalog of node types (`NodeTypes`: built-ins plus the plugins the
+  deciding process loaded) that its validation and its steps use.
 - `RunContext` belongs to one run and is owned by whoever decides it (the scheduler's run
   cache, `LocalRun`). It holds the pinned definition and memos of pure values:
   run-constant expression results, the `run` and `nodes` views of expressions. `decide`
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Self
 from tideflow.core._definition import NodeSpec, WorkflowDefinition
 from tideflow.core._graph import Graph
 from tideflow.core._validation import validate_definition
-from tideflow.core.nodes import Execution, get_node_type
+from tideflow.core.nodes import BUILTIN_NODE_TYPES, Execution, NodeTypes
 from tideflow.core.nodes._foreach import ForeachChild
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ def _item_specs(definition: WorkflowDefinition) -> dict[str, NodeSpec]:
     """The node spec each valid `foreach` runs per item (the child with the parent's id)."""
     specs: dict[str, NodeSpec] = {}
     for parent in definition.spec.nodes:
-        node_type = get_node_type(parent.type)
+        node_type = BUILTIN_NODE_TYPES.get(parent.type)  # foreach is a built-in
         if node_type is None or node_type.execution is not Execution.FOREACH:
             continue
         try:
@@ -66,35 +68,40 @@ class PinnedDefinition:
     """The JSON form RunStarted records (None: computed when a run starts)."""
     problems: tuple[Problem, ...] | None = field(default=None, repr=False)
     """Validation problems (None: checked when a run starts)."""
+    types: NodeTypes = field(default=BUILTIN_NODE_TYPES, repr=False)
+    """The node types its steps may use (built-ins plus the deciding process's plugins)."""
 
     @classmethod
-    def of(cls, definition: WorkflowDefinition) -> Self:
+    def of(cls, definition: WorkflowDefinition, types: NodeTypes = BUILTIN_NODE_TYPES) -> Self:
         """The parsed parts of a definition (what deciding a started run needs)."""
-        return cls(definition, Graph(definition), _item_specs(definition))
+        return cls(definition, Graph(definition), _item_specs(definition), types=types)
 
     @classmethod
-    def published(cls, definition: WorkflowDefinition) -> Self:
+    def published(
+        cls, definition: WorkflowDefinition, types: NodeTypes = BUILTIN_NODE_TYPES
+    ) -> Self:
         """`of`, plus what starting runs needs: validated and serialised once per version."""
         return cls(
             definition,
             Graph(definition),
             _item_specs(definition),
             wire=definition.to_wire(),
-            problems=tuple(validate_definition(definition)),
+            problems=tuple(validate_definition(definition, types)),
+            types=types,
         )
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> Self:
+    def from_wire(cls, wire: dict[str, Any], types: NodeTypes = BUILTIN_NODE_TYPES) -> Self:
         """The pinned definition a RunStarted event (or a snapshot) recorded."""
         definition = WorkflowDefinition.model_validate(wire)
-        return cls(definition, Graph(definition), _item_specs(definition), wire=wire)
+        return cls(definition, Graph(definition), _item_specs(definition), wire=wire, types=types)
 
     def start_form(self) -> tuple[tuple[Problem, ...], dict[str, Any]]:
         """The validation problems and the wire form a StartRun needs."""
         problems = (
             self.problems
             if self.problems is not None
-            else tuple(validate_definition(self.definition))
+            else tuple(validate_definition(self.definition, self.types))
         )
         wire = self.wire if self.wire is not None else self.definition.to_wire()
         return problems, wire
@@ -123,14 +130,19 @@ class RunContext:
         """The state the latest decision ended with and its `nodes` view for expressions."""
 
     @classmethod
-    def of(cls, definition: WorkflowDefinition) -> Self:
+    def of(cls, definition: WorkflowDefinition, types: NodeTypes = BUILTIN_NODE_TYPES) -> Self:
         """A context for a run of `definition`."""
-        return cls(PinnedDefinition.of(definition))
+        return cls(PinnedDefinition.of(definition, types))
 
     @classmethod
-    def for_state(cls, state: RunState) -> Self | None:
+    def for_state(cls, state: RunState, types: NodeTypes = BUILTIN_NODE_TYPES) -> Self | None:
         """A context for a run loaded from its events or a snapshot (None: not started)."""
-        return None if state.definition is None else cls.of(state.definition)
+        return None if state.definition is None else cls.of(state.definition, types)
+
+    @property
+    def types(self) -> NodeTypes:
+        """The node types the run's steps may use."""
+        return self.pinned.types
 
     @property
     def definition(self) -> WorkflowDefinition:

@@ -28,6 +28,7 @@ from tideflow.core._context import RunContext
 from tideflow.core._decider import _attempts, _saga, _start, _timers, _waits
 from tideflow.core._decider._decision import Decided, Decision
 from tideflow.core._state import RunState, RunStatus
+from tideflow.core.nodes import BUILTIN_NODE_TYPES
 
 
 def decide(
@@ -44,14 +45,16 @@ def decide(
         if state.status is not RunStatus.PENDING:
             return Decided((), state)
         if context is None or context.definition is not command.definition:
-            context = RunContext.of(command.definition)
+            types = context.types if context is not None else BUILTIN_NODE_TYPES
+            context = RunContext.of(command.definition, types)
         decision = Decision(state, now, command.command_id, context)
         _start.start(decision, command)
         return decision.finish()
     if state.status is RunStatus.PENDING or state.status.terminal or command.run_id != state.run_id:
         return Decided((), state)
     if context is None or context.definition is not state.definition:
-        context = RunContext.for_state(state)
+        types = context.types if context is not None else BUILTIN_NODE_TYPES
+        context = RunContext.for_state(state, types)
         if context is None:
             return Decided((), state)
     decision = Decision(state, now, command.command_id, context)

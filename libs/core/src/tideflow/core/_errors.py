@@ -93,3 +93,12 @@ class ExpressionError(CoreError):
 
 class DurationError(CoreError, ValueError):
     """A duration string is not of the form `1h30m`, `500ms`, `30s`."""
+
+
+class InlineNodeError(CoreError):
+    """An inline node type's own evaluation failed (a plugin's pure handler raised, or its
+    output broke its output schema). The step fails for good: the same config fails again."""
+
+    def __init__(self, message: str, *, code: str = "InlineNodeError") -> None:
+        self.code = code
+        super().__init__(message)

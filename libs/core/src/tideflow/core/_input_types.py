@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from tideflow.core._cel import Scope, compile_expression, evaluate_expression, root_identifiers
 from tideflow.core._errors import ExpressionError, Problem, ProblemCode
 from tideflow.core._templates import iter_expressions
-from tideflow.core.nodes import get_node_type
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from tideflow.core._definition import NodeSpec
+    from tideflow.core.nodes import NodeTypes
 
 _TYPE_ERRORS = ("No matching overloads", "non-message type")
 _UNKNOWN = object()
@@ -87,9 +87,9 @@ def type_error(source: str, scope: Scope, samples: list[Any]) -> str | None:
     return reasons[0]
 
 
-def _sites(index: int, node: NodeSpec) -> Iterator[tuple[str, str, Scope]]:
+def _sites(index: int, node: NodeSpec, types: NodeTypes) -> Iterator[tuple[str, str, Scope]]:
     path = f"spec.nodes[{index}]"
-    node_type = get_node_type(node.type)
+    node_type = types.get(node.type)
     if node_type is not None:
         with contextlib.suppress(ExpressionError):
             for site in node_type.expression_sites(node.config):
@@ -109,12 +109,14 @@ def _spec_sites(spec: dict[str, Any]) -> Iterator[tuple[str, str, Scope]]:
                 yield f"spec.{key}{suffix}", source, Scope.RUN
 
 
-def input_type_problems(nodes: list[tuple[int, NodeSpec]], spec: dict[str, Any]) -> list[Problem]:
+def input_type_problems(
+    nodes: list[tuple[int, NodeSpec]], spec: dict[str, Any], types: NodeTypes
+) -> list[Problem]:
     """INVALID_EXPRESSION for every input-only expression the input schema makes fail."""
     samples = input_samples(spec.get("input"))
     if not samples:
         return []
-    sites = [site for index, node in nodes for site in _sites(index, node)]
+    sites = [site for index, node in nodes for site in _sites(index, node, types)]
     problems = []
     for path, source, scope in [*sites, *_spec_sites(spec)]:
         reason = type_error(source, scope, samples)

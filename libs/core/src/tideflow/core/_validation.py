@@ -28,7 +28,7 @@ from tideflow.core._graph import find_cycles, reachable
 from tideflow.core._input_types import input_type_problems
 from tideflow.core._templates import check_expression, iter_expressions
 from tideflow.core._triggers import CronTrigger, EventTrigger, Trigger, WebhookTrigger
-from tideflow.core.nodes import NODE_TYPES, Execution, NodeType, get_node_type
+from tideflow.core.nodes import BUILTIN_NODE_TYPES, Execution, NodeType, NodeTypes
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -196,17 +196,35 @@ def _check_retry(retry: RetryPolicy, path: str, problems: list[Problem]) -> None
             problems.append(Problem(ProblemCode.INVALID_RETRY, message, f"{path}.retry.{field}"))
 
 
-def _check_config(
-    node_type: NodeType, config: dict[str, Any], path: str, node_id: str, problems: list[Problem]
-) -> None:
-    try:
-        node_type.config_model.model_validate(config)
-    except ValidationError as exc:
-        problems.extend(
-            _pydantic_problems(
-                exc, f"{path}.config", ProblemCode.INVALID_CONFIG, node_type.config_model
-            )
+def _config_problems(node_type: NodeType, config: Any, path: str) -> list[Problem]:
+    """The config against the type's pydantic model or JSON Schema."""
+    model = node_type.config_model
+    if model is not None:
+        try:
+            model.model_validate(config)
+        except ValidationError as exc:
+            return _pydantic_problems(exc, path, ProblemCode.INVALID_CONFIG, model)
+        return []
+    validator = jsonschema.Draft202012Validator(dict(node_type.config_schema or {}))
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
+        if isinstance(error.instance, str) and "{{" in error.instance:
+            continue  # a template: checked again, rendered, by whoever runs the step
+        problems.append(
+            Problem(ProblemCode.INVALID_CONFIG, error.message, _path(path, error.absolute_path))
         )
+    return problems
+
+
+def _check_config(  # noqa: PLR0917 - positional like its siblings
+    node_type: NodeType,
+    config: dict[str, Any],
+    path: str,
+    node_id: str,
+    problems: list[Problem],
+    types: NodeTypes,
+) -> None:
+    problems.extend(_config_problems(node_type, config, f"{path}.config"))
     try:
         for site in node_type.expression_sites(config):
             try:
@@ -218,16 +236,18 @@ def _check_config(
     except ExpressionError as exc:
         problems.append(_expression_problem(exc, f"{path}.config", node_id))
     if node_type.execution is Execution.FOREACH:
-        _check_foreach_child(config.get("node"), f"{path}.config.node", problems)
+        _check_foreach_child(config.get("node"), f"{path}.config.node", problems, types)
 
 
-def _check_foreach_child(child: Any, path: str, problems: list[Problem]) -> None:
+def _check_foreach_child(child: Any, path: str, problems: list[Problem], types: NodeTypes) -> None:
     if not isinstance(child, dict) or not isinstance(child.get("type"), str):
         return
-    child_type = get_node_type(child["type"])
+    child_type = types.get(child["type"])
     if child_type is None:
         problems.append(
-            Problem(ProblemCode.UNKNOWN_NODE_TYPE, _unknown_type(child["type"]), f"{path}.type")
+            Problem(
+                ProblemCode.UNKNOWN_NODE_TYPE, _unknown_type(child["type"], types), f"{path}.type"
+            )
         )
         return
     if child_type.execution not in {Execution.INLINE, Execution.DISPATCH}:
@@ -244,24 +264,17 @@ def _check_foreach_child(child: Any, path: str, problems: list[Problem]) -> None
             )
         )
         return
-    try:
-        child_type.config_model.model_validate(child.get("config", {}))
-    except ValidationError as exc:
-        problems.extend(
-            _pydantic_problems(
-                exc, f"{path}.config", ProblemCode.INVALID_CONFIG, child_type.config_model
-            )
-        )
+    problems.extend(_config_problems(child_type, child.get("config", {}), f"{path}.config"))
 
 
-def _unknown_type(name: str) -> str:
+def _unknown_type(name: str, types: NodeTypes) -> str:
     return (
-        f"unknown node type {name!r}{suggestion(name, NODE_TYPES)}; "
-        f"valid types: {', '.join(sorted(NODE_TYPES))}"
+        f"unknown node type {name!r}{suggestion(name, types)}; "
+        f"valid types: {', '.join(sorted(types))}"
     )
 
 
-def _check_node(index: int, node: NodeSpec, problems: list[Problem]) -> None:
+def _check_node(index: int, node: NodeSpec, problems: list[Problem], types: NodeTypes) -> None:
     path = f"spec.nodes[{index}]"
     if not _NODE_ID.match(node.id):
         problems.append(
@@ -271,13 +284,13 @@ def _check_node(index: int, node: NodeSpec, problems: list[Problem]) -> None:
                 f"{path}.id",
             )
         )
-    node_type = get_node_type(node.type)
+    node_type = types.get(node.type)
     if node_type is None:
         problems.append(
-            Problem(ProblemCode.UNKNOWN_NODE_TYPE, _unknown_type(node.type), f"{path}.type")
+            Problem(ProblemCode.UNKNOWN_NODE_TYPE, _unknown_type(node.type, types), f"{path}.type")
         )
     else:
-        _check_config(node_type, node.config, path, node.id, problems)
+        _check_config(node_type, node.config, path, node.id, problems, types)
     if node.retry is not None:
         _check_retry(node.retry, path, problems)
     if node.timeout is not None and node.timeout <= timedelta(0):
@@ -297,7 +310,10 @@ def _check_node(index: int, node: NodeSpec, problems: list[Problem]) -> None:
 
 
 def _check_edges(
-    nodes: dict[str, NodeSpec], edges: list[tuple[int, EdgeSpec]], problems: list[Problem]
+    nodes: dict[str, NodeSpec],
+    edges: list[tuple[int, EdgeSpec]],
+    problems: list[Problem],
+    types: NodeTypes,
 ) -> None:
     seen: set[tuple[str, str]] = set()
     for index, edge in edges:
@@ -317,7 +333,7 @@ def _check_edges(
             )
         seen.add((edge.from_, edge.to))
         source = nodes.get(edge.from_)
-        source_type = get_node_type(source.type) if source else None
+        source_type = types.get(source.type) if source else None
         if source_type is None:
             continue
         if edge.when is not None and not source_type.branches:
@@ -421,8 +437,14 @@ def _check_graph(
     )
 
 
-def validate_definition(document: Document | WorkflowDefinition) -> list[Problem]:
-    """Every problem of a definition (YAML/JSON text, a mapping, or a model); [] when valid."""
+def validate_definition(
+    document: Document | WorkflowDefinition, types: NodeTypes = BUILTIN_NODE_TYPES
+) -> list[Problem]:
+    """Every problem of a definition (YAML/JSON text, a mapping, or a model); [] when valid.
+
+    `types` is the catalog of node types the definition may use (built-ins by default;
+    services pass the one with their plugins).
+    """
     if isinstance(document, WorkflowDefinition):
         raw: Any = document.to_wire()
     else:
@@ -461,8 +483,8 @@ def validate_definition(document: Document | WorkflowDefinition) -> list[Problem
                 )
             )
         by_id[node.id] = node
-        _check_node(index, node, problems)
-    _check_edges(by_id, edges, problems)
+        _check_node(index, node, problems, types)
+    _check_edges(by_id, edges, problems, types)
     compensations = _check_compensation(nodes, edges, problems)
     flow = [n for n in by_id if n not in compensations]
     _check_graph(flow, index_of, edges, problems)
@@ -476,13 +498,15 @@ def validate_definition(document: Document | WorkflowDefinition) -> list[Problem
     _check_templates(spec.get("vars", {}), "spec.vars", problems)
     _check_templates(spec.get("output"), "spec.output", problems)
     if not problems:  # types are worth checking once everything else is right
-        problems.extend(input_type_problems(nodes, spec))
+        problems.extend(input_type_problems(nodes, spec, types))
     return name_nodes_and_edges(problems, spec)
 
 
-def parse_definition(document: Document | WorkflowDefinition) -> WorkflowDefinition:
+def parse_definition(
+    document: Document | WorkflowDefinition, types: NodeTypes = BUILTIN_NODE_TYPES
+) -> WorkflowDefinition:
     """A valid definition, or DefinitionError listing every problem."""
-    problems = validate_definition(document)
+    problems = validate_definition(document, types)
     if problems:
         raise DefinitionError(problems)
     if isinstance(document, WorkflowDefinition):

@@ -24,7 +24,7 @@ from tideflow.core._definition import WorkflowDefinition
 from tideflow.core._events import Event, StepError
 from tideflow.core._state import RunState, StepState, StepStatus
 from tideflow.core._validation import parse_definition
-from tideflow.core.nodes import Execution
+from tideflow.core.nodes import BUILTIN_NODE_TYPES, Execution, NodeTypes
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -38,16 +38,17 @@ class LocalRun:
         *,
         run_id: str = "run-1",
         now: datetime = EPOCH,
+        types: NodeTypes = BUILTIN_NODE_TYPES,
     ) -> None:
         self.definition = (
             definition
             if isinstance(definition, WorkflowDefinition)
-            else parse_definition(definition)
+            else parse_definition(definition, types)
         )
         self.run_id = run_id
         self.now = now
         self.state = RunState()
-        self.context = RunContext(PinnedDefinition.published(self.definition))
+        self.context = RunContext(PinnedDefinition.published(self.definition, types))
         """The run's context, held here as the scheduler's run cache holds it."""
         self.events: list[Event] = []
         self.commands: list[RunCommand] = []

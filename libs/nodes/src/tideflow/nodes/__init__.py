@@ -25,6 +25,7 @@ from tideflow.nodes._llm_call import (
     Usage,
     call_model,
 )
+from tideflow.nodes._plugin import PluginHandler, config_problem
 
 __all__ = [
     "OUTPUT_INVALID",
@@ -39,6 +40,7 @@ __all__ = [
     "ModelReply",
     "ModelRequest",
     "NodeHandler",
+    "PluginHandler",
     "SecretLookup",
     "StepFailure",
     "StepOutcome",
@@ -47,4 +49,5 @@ __all__ = [
     "ToolCall",
     "Usage",
     "call_model",
+    "config_problem",
 ]

@@ -9,10 +9,22 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import httpx
+
 from tideflow.executor.handlers import TaskRunner, install_step_log_collector
 from tideflow.executor.redaction import Redactor, install_log_redaction, remove_log_redaction
 from tideflow.executor.secrets import EnvironmentSecrets, SecretSource
-from tideflow.nodes import EgressPolicy, FunctionHandler, HandlerRegistry, HttpHandler, LlmHandler
+from tideflow.nodes import (
+    EgressPolicy,
+    FunctionHandler,
+    GuardedTransport,
+    HandlerRegistry,
+    HttpHandler,
+    LlmHandler,
+    NodeHandler,
+    PluginHandler,
+)
+from tideflow.plugins import NodeTypeRegistry, load_registry
 from tideflow.runtime import HealthServer
 from tideflow.sdk import DEFAULT_REGISTRY, TaskRegistry
 from tideflow.wire import engine_limits
@@ -40,6 +52,7 @@ async def run_executor(
     registry: TaskRegistry | None = None,
     serve_health: bool = True,
     secrets: SecretSource | None = None,
+    node_types: NodeTypeRegistry | None = None,
 ) -> None:
     """Run tasks of `settings.queues` until `stop`; attempts in flight get DRAIN to finish.
 
@@ -54,18 +67,29 @@ async def run_executor(
     install_log_redaction(redactor)
     egress = settings.egress
     policy = EgressPolicy.from_settings(egress, listeners=settings.listeners())
-    secrets = secrets or EnvironmentSecrets()
     http = HttpHandler(
         policy=policy,
         response_bytes=int(egress.response_bytes),
         max_redirects=egress.max_redirects,
         json_depth=settings.limits.json_depth,
     )
+    secrets = secrets or EnvironmentSecrets()
+    node_types = node_types or load_registry()
+    # one guarded pool shared by every plugin type (connectors included)
+    plugin_http = httpx.AsyncClient(
+        transport=GuardedTransport(policy), follow_redirects=True,
+        max_redirects=egress.max_redirects, trust_env=False,
+    )  # fmt: skip
+    handlers: list[NodeHandler] = [
+        FunctionHandler(registry=registry), http, LlmHandler(policy=policy, secrets=secrets),
+    ]  # fmt: skip
+    handlers += [
+        PluginHandler(spec, http=plugin_http, secrets=secrets.secrets)
+        for spec in node_types.worker_specs()
+    ]
     runner = TaskRunner(
         bus=bus,
-        handlers=HandlerRegistry(
-            [FunctionHandler(registry=registry), http, LlmHandler(policy=policy, secrets=secrets)]
-        ),
+        handlers=HandlerRegistry(handlers),
         secrets=secrets,
         concurrency=settings.concurrency,
         limits=engine_limits(settings.limits),
@@ -123,6 +147,7 @@ async def run_executor(
         for consumer in [*consumers, cancels]:
             await consumer.close()
         await http.aclose()
+        await plugin_http.aclose()
         remove_log_redaction(redactor)
         if health is not None:
             await health.stop()

@@ -40,6 +40,8 @@ from tideflow.gateway.limits import BodyLimit
 from tideflow.gateway.metrics import GatewayMetrics
 from tideflow.gateway.security import Security, build_security
 from tideflow.gateway.settings import GatewaySettings
+from tideflow.gateway.versions import VersionCache
+from tideflow.plugins import NodeTypeRegistry, load_registry
 from tideflow.runtime import EmbeddedServer
 from tideflow.store import EventStore
 
@@ -112,12 +114,15 @@ def create_app(
     bus: Bus,
     authenticator: Authenticator | None = None,
     extend: Callable[[FastAPI], None] | None = None,
+    node_types: NodeTypeRegistry | None = None,
 ) -> FastAPI:
     """The REST API over `store` and `bus` (both already started by the caller).
 
     `extend` adds other services' routes to the same app (`tide dev` serves the approval
-    and trigger APIs on the gateway's port this way).
+    and trigger APIs on the gateway's port this way). `node_types` defaults to the
+    built-ins plus every installed `tideflow.node_types` plugin.
     """
+    registry = node_types or load_registry()
     metrics = GatewayMetrics()
     app = FastAPI(
         title="Tideflow API",
@@ -138,6 +143,8 @@ def create_app(
         authenticator=security.authenticator,
         security=security,
         metrics=metrics,
+        node_types=registry,
+        versions=VersionCache(types=registry.types),
     )
     install_error_handlers(app)
     app.include_router(health.router)
@@ -167,6 +174,7 @@ async def run_gateway(
     authenticator: Authenticator | None = None,
     on_started: Callable[[str], None] | None = None,
     extend: Callable[[FastAPI], None] | None = None,
+    node_types: NodeTypeRegistry | None = None,
 ) -> None:
     """Serve the API on `settings.host:port` until `stop` is set, then shut down cleanly.
 
@@ -174,8 +182,9 @@ async def run_gateway(
     Live streams are told to end first, so shutdown never waits on an open stream.
     """
     app = create_app(
-        settings=settings, store=store, bus=bus, authenticator=authenticator, extend=extend
-    )
+        settings=settings, store=store, bus=bus, authenticator=authenticator, extend=extend,
+        node_types=node_types,
+    )  # fmt: skip
     config = uvicorn.Config(
         app,
         host=settings.host,

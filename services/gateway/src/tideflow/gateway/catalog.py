@@ -8,44 +8,61 @@ which runs exactly the checks `POST /workflows` runs, without storing anything.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from tideflow.core import NodeSpec
-from tideflow.core.nodes import NODE_TYPES
+from tideflow.core import Execution, NodeSpec
 from tideflow.gateway import schemas
 from tideflow.gateway.auth import Role
 from tideflow.gateway.deps import PrincipalDep, ServicesDep
 from tideflow.gateway.limits import check_definition
 from tideflow.gateway.workflows import definition_problems
+from tideflow.plugins import NodeTypeRegistry
 
 router = APIRouter(tags=["workflows"])
 
 
-def _node_types() -> schemas.NodeTypeList:
+@functools.cache  # a registry never changes: its listing is built once
+def node_type_list(registry: NodeTypeRegistry) -> schemas.NodeTypeList:
+    """The listing of a registry: every type (built-ins first), and the plugins that failed."""
     items = [
         schemas.NodeTypeInfo(
             type=name,
             description=node_type.description,
             execution=str(node_type.execution),
+            runs="inline" if node_type.execution is Execution.INLINE else (
+                "worker" if node_type.execution is Execution.DISPATCH else "scheduler"
+            ),
             branches=node_type.branches,
             when_values=sorted(node_type.when_values()) if node_type.when_values else None,
-            config_schema=node_type.config_model.model_json_schema(by_alias=True),
+            config_schema=node_type.json_schema(),
+            output_schema=dict(node_type.output_schema) if node_type.output_schema else None,
+            title=node_type.title or name,
+            category=node_type.category or "core",
+            icon=node_type.icon,
+            source=node_type.source,
         )
-        for name, node_type in NODE_TYPES.items()
+        for name, node_type in registry.types.items()
+    ]  # fmt: skip
+    failures = [
+        schemas.PluginFailureInfo(
+            entry_point=f.entry_point, source=f.source, node_type=f.node_type, error=f.error
+        )
+        for f in registry.failures
     ]
-    return schemas.NodeTypeList(items=items, node_schema=NodeSpec.model_json_schema(by_alias=True))
-
-
-_CATALOG = _node_types()
+    return schemas.NodeTypeList(
+        items=items, node_schema=NodeSpec.model_json_schema(by_alias=True), failures=failures
+    )
 
 
 @router.get("/node-types", response_model=schemas.NodeTypeList)
-async def list_node_types(principal: PrincipalDep) -> schemas.NodeTypeList:
-    """Every node type with its config JSON Schema, and the schema of a node's common fields."""
+async def list_node_types(services: ServicesDep, principal: PrincipalDep) -> schemas.NodeTypeList:
+    """Every node type (built-in and from plugins) with its config JSON Schema, the schema
+    of a node's common fields, and the plugins that failed to load."""
     principal.require(Role.VIEWER)
-    return _CATALOG
+    return node_type_list(services.node_types)
 
 
 @router.post("/definitions/validate", response_model=schemas.ValidationResult)
@@ -57,7 +74,7 @@ async def validate(
     """Every problem of a definition (as `POST /workflows` would report them), storing nothing."""
     principal.require(Role.VIEWER)
     check_definition(document, services.settings.limits)
-    problems = definition_problems(document)
+    problems = definition_problems(document, services.node_types.types)
     return schemas.ValidationResult(
         valid=not problems,
         problems=[

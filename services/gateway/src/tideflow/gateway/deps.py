@@ -21,6 +21,7 @@ from tideflow.gateway.metrics import GatewayMetrics
 from tideflow.gateway.security import REQUEST_SOURCE, Security
 from tideflow.gateway.settings import GatewaySettings
 from tideflow.gateway.versions import VersionCache
+from tideflow.plugins import NodeTypeRegistry
 from tideflow.store import EventStore
 
 
@@ -39,6 +40,8 @@ class Services:
     authenticator: Authenticator
     security: Security
     metrics: GatewayMetrics
+    node_types: NodeTypeRegistry = field(default_factory=NodeTypeRegistry.builtin)
+    """Built-in and plugin node types: what definitions are validated against."""
     bus_health: BusHealth = field(default_factory=BusHealth)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server shuts down, so live streams end instead of holding it open."""

@@ -195,12 +195,31 @@ class NodeTypeInfo(ApiModel):
         default=None, description="The closed set of `when` values (condition: true/false)."
     )
     config_schema: dict[str, Any] = Field(description="JSON Schema of the node's `config`.")
+    output_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON Schema of the node's output, when the type declares one."
+    )
+    runs: str = Field(description="Where it runs: `inline` (the scheduler) or `worker`.")
+    title: str = Field(description="A human name for palettes.")
+    category: str = Field(description="The palette group: `core`, `plugins`, a connector...")
+    icon: str | None = Field(default=None, description="An emoji or icon name for palettes.")
+    source: str = Field(description="`builtin`, or the plugin distribution that declared it.")
+
+
+class PluginFailureInfo(ApiModel):
+    entry_point: str = Field(description="`name = module:attr` as the plugin declared it.")
+    source: str = Field(description="The distribution that declared it.")
+    node_type: str | None = Field(default=None, description="The type rejected, if one.")
+    error: str = Field(description="Why it could not be loaded (one line).")
 
 
 class NodeTypeList(ApiModel):
     items: list[NodeTypeInfo]
     node_schema: dict[str, Any] = Field(
         description="JSON Schema of a node (retry, timeout, queue, compensate, join, ...)."
+    )
+    failures: list[PluginFailureInfo] = Field(
+        default_factory=list,
+        description="Plugins that failed to load (the service runs without their types).",
     )
 
 

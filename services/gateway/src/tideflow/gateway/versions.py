@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from tideflow.core import WorkflowDefinition, parse_definition
+from tideflow.core import BUILTIN_NODE_TYPES, NodeTypes, WorkflowDefinition, parse_definition
 from tideflow.store import WorkflowVersion
 
 VersionKey = tuple[str, str, int]
@@ -19,8 +19,9 @@ VersionKey = tuple[str, str, int]
 class VersionCache:
     """Bounded LRU of parsed versions; `parse` raises `DefinitionError` like the core."""
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 1024, types: NodeTypes = BUILTIN_NODE_TYPES) -> None:
         self._capacity = capacity
+        self._types = types
         self._entries: OrderedDict[VersionKey, WorkflowDefinition] = OrderedDict()
 
     def __len__(self) -> int:
@@ -32,7 +33,7 @@ class VersionCache:
         if found is not None:
             self._entries.move_to_end(key)
             return found
-        parsed = parse_definition(version.definition)
+        parsed = parse_definition(version.definition, self._types)
         self._entries[key] = parsed
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from tideflow.core import Problem, ProblemCode, parse_definition, validate_definition
+from tideflow.core import (
+    BUILTIN_NODE_TYPES,
+    NodeTypes,
+    Problem,
+    ProblemCode,
+    parse_definition,
+    validate_definition,
+)
 from tideflow.gateway import schemas, views
 from tideflow.gateway.auth import Principal, Role
 from tideflow.gateway.budget import ValueBudget
@@ -45,10 +52,12 @@ DefinitionBody = Annotated[
 _ID_RE = re.compile(schemas.WORKFLOW_ID_PATTERN)
 
 
-def definition_problems(document: dict[str, Any]) -> list[Problem]:
+def definition_problems(
+    document: dict[str, Any], types: NodeTypes = BUILTIN_NODE_TYPES
+) -> list[Problem]:
     """Every problem of a definition, the workflow id's format included (empty: valid)."""
     reject_nul(document, "body")
-    problems = validate_definition(document)
+    problems = validate_definition(document, types)
     metadata = document.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if isinstance(name, str) and name and not _ID_RE.fullmatch(name):
@@ -66,7 +75,8 @@ def definition_problems(document: dict[str, Any]) -> list[Problem]:
 def _validated(services: Services, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The workflow id and the normalized definition, or 413/422 with every problem."""
     check_definition(document, services.settings.limits)
-    problems = definition_problems(document)
+    types = services.node_types.types
+    problems = definition_problems(document, types)
     if problems:
         raise ApiError(
             422,
@@ -75,7 +85,7 @@ def _validated(services: Services, document: dict[str, Any]) -> tuple[str, dict[
             problems_detail(problems),
         )
     # stored as written (key order, no defaults filled in): what the author sees again
-    return parse_definition(document).metadata.name, document
+    return parse_definition(document, types).metadata.name, document
 
 
 async def _latest(services: Services, record: WorkflowRecord) -> int | None:

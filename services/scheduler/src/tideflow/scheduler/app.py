@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tideflow.bus import BusConnectionError
+from tideflow.plugins import NodeTypeRegistry, load_registry
 from tideflow.runtime import HealthServer
 from tideflow.scheduler.definitions import Definitions
 from tideflow.scheduler.handlers import GROUP, CommandHandler
@@ -45,14 +46,20 @@ async def run_scheduler(
     bus: Bus,
     stop: asyncio.Event,
     serve_health: bool = True,
+    node_types: NodeTypeRegistry | None = None,
 ) -> None:
-    """Decide commands until `stop` is set; in-flight batches finish before returning."""
+    """Decide commands until `stop` is set; in-flight batches finish before returning.
+
+    `node_types` (default: the installed plugins) is the catalog runs are validated and
+    decided with; inline plugin types are evaluated here.
+    """
     await ensure_topics(bus, partitions=settings.kafka.partitions, queues=["default"])
+    types = (node_types or load_registry()).types
     handler = CommandHandler(
         store=store,
         bus=bus,
-        states=RunStates(store=store),
-        definitions=Definitions(store=store),
+        states=RunStates(store=store, types=types),
+        definitions=Definitions(store=store, types=types),
         snapshot_every=settings.snapshot_every,
         limits=engine_limits(settings.limits),
         signal_bytes=int(settings.limits.signal_bytes),

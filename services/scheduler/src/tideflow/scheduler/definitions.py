@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tideflow.core import PinnedDefinition, parse_definition
+from tideflow.core import BUILTIN_NODE_TYPES, PinnedDefinition, parse_definition
 
 if TYPE_CHECKING:
+    from tideflow.core import NodeTypes
     from tideflow.store import WorkflowStore
 
 
@@ -17,8 +18,9 @@ class Definitions:
     the version shares it (through its own `RunContext`).
     """
 
-    def __init__(self, *, store: WorkflowStore) -> None:
+    def __init__(self, *, store: WorkflowStore, types: NodeTypes = BUILTIN_NODE_TYPES) -> None:
         self._store = store
+        self._types = types
         self._cache: dict[tuple[str, str, int], PinnedDefinition] = {}
 
     async def get(
@@ -33,6 +35,8 @@ class Definitions:
         key = (tenant_id, workflow, record.version)
         pinned = self._cache.get(key)
         if pinned is None:
-            pinned = PinnedDefinition.published(parse_definition(record.definition))
+            pinned = PinnedDefinition.published(
+                parse_definition(record.definition, self._types), self._types
+            )
             self._cache[key] = pinned
         return record.version, pinned

@@ -14,19 +14,22 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from tideflow.core import RunContext
+from tideflow.core import BUILTIN_NODE_TYPES, RunContext
 from tideflow.scheduler.snapshots import fold_from, restored
 
 if TYPE_CHECKING:
-    from tideflow.core import RunState
+    from tideflow.core import NodeTypes, RunState
     from tideflow.store import RunLog
 
 
 class RunStates:
     """An LRU of folded run states, bounded so a long-lived scheduler keeps flat memory."""
 
-    def __init__(self, *, store: RunLog, capacity: int = 20_000) -> None:
+    def __init__(
+        self, *, store: RunLog, capacity: int = 20_000, types: NodeTypes = BUILTIN_NODE_TYPES
+    ) -> None:
         self._store = store
+        self._types = types
         self._capacity = capacity
         self._states: OrderedDict[str, RunState] = OrderedDict()
         self._contexts: dict[str, RunContext] = {}
@@ -51,7 +54,7 @@ class RunStates:
             for run_id, (snapshot, events) in (await self._store.load_runs(missing)).items():
                 state = fold_from(restored(snapshot), events)
                 if state is not None:
-                    self.put(run_id, state, RunContext.for_state(state))
+                    self.put(run_id, state, RunContext.for_state(state, self._types))
                 found[run_id] = state
         return found
 
@@ -60,7 +63,7 @@ class RunStates:
         context = self._contexts.get(run_id)
         if context is not None or state is None:
             return context
-        return RunContext.for_state(state)
+        return RunContext.for_state(state, self._types)
 
     def put(self, run_id: str, state: RunState, context: RunContext | None = None) -> None:
         self._states[run_id] = state

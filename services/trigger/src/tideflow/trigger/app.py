@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
 from tideflow.bus import KafkaBus
+from tideflow.plugins import NodeTypeRegistry, load_registry
 from tideflow.runtime import EmbeddedServer, install_api_error_handler, install_error_handlers
 from tideflow.store import StoreUnavailable
 from tideflow.trigger.cron import CronLoop
@@ -44,12 +45,15 @@ def services_of(
     bus: Bus,
     secrets: SecretSource | None = None,
     dev_events: bool = False,
+    node_types: NodeTypeRegistry | None = None,
 ) -> Services:
-    """The routes' dependencies (webhook secrets from the environment by default)."""
+    """The routes' dependencies (webhook secrets from the environment by default; node
+    types: the built-ins and the installed plugins)."""
+    types = (node_types or load_registry()).types
     webhooks = Webhooks(
         store=store,
         bus=bus,
-        definitions=Definitions(store),
+        definitions=Definitions(store, types=types),
         secrets=secrets or EnvironmentSecrets(),
         tolerance=settings.signature_tolerance,
         outbox_claim=settings.outbox_claim,

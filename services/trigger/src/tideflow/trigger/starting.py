@@ -18,7 +18,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tideflow.bus import BusError, Outgoing, RawOutgoing, encode_outgoing
-from tideflow.core import StartRun, WorkflowDefinition, ids, parse_definition
+from tideflow.core import (
+    BUILTIN_NODE_TYPES,
+    NodeTypes,
+    StartRun,
+    WorkflowDefinition,
+    ids,
+    parse_definition,
+)
 from tideflow.store import OutboxMessage, RunRecord, StoreError, TriggeredRun
 from tideflow.wire import command_envelope
 
@@ -47,8 +54,11 @@ def idempotency_key(trigger: TriggerRecord, key: str) -> str:
 class Definitions:
     """Parsed published versions, kept per (tenant, workflow, version); versions never change."""
 
-    def __init__(self, store: TriggerStore, capacity: int = 256) -> None:
+    def __init__(
+        self, store: TriggerStore, capacity: int = 256, types: NodeTypes = BUILTIN_NODE_TYPES
+    ) -> None:
         self._store = store
+        self._types = types
         self._capacity = capacity
         self._entries: OrderedDict[tuple[str, str, int], WorkflowDefinition] = OrderedDict()
 
@@ -61,7 +71,7 @@ class Definitions:
         raw = await self._store.get_definition(
             trigger.workflow_id, trigger.version, tenant_id=trigger.tenant_id
         )
-        parsed = parse_definition(raw)
+        parsed = parse_definition(raw, self._types)
         self._entries[key] = parsed
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)

@@ -13,7 +13,7 @@ from tideflow.core._graph import Edge
 from tideflow.core._limits import size_violation
 from tideflow.core._state import StepStatus, tally_of
 from tideflow.core._templates import render
-from tideflow.core.nodes import Execution, get_node_type
+from tideflow.core.nodes import Execution
 
 
 def edge_taken(d: Decision, edge: Edge) -> bool | None:
@@ -25,7 +25,7 @@ def edge_taken(d: Decision, edge: Edge) -> bool | None:
         return False
     if edge.when is None and source.execution is not Execution.APPROVAL:
         return True
-    node_type = get_node_type(source.node_type)
+    node_type = d.context.types.get(source.node_type)
     if node_type is None or node_type.branch is None:
         return edge.when is None
     # an edge without `when` out of an approval means `approve` (its default branch)

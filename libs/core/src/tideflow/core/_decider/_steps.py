@@ -14,7 +14,7 @@ from tideflow.core._decider._decision import Decision
 from tideflow.core._definition import NodeSpec
 from tideflow.core._durations import parse_duration
 from tideflow.core._effects import run_depth
-from tideflow.core._errors import DurationError, ExpressionError
+from tideflow.core._errors import DurationError, ExpressionError, InlineNodeError
 from tideflow.core._events import (
     ApprovalRequested,
     StepError,
@@ -27,7 +27,7 @@ from tideflow.core._events import (
 from tideflow.core._ids import child_run_id
 from tideflow.core._limits import LimitCode, size_violation
 from tideflow.core._templates import Rendered, render
-from tideflow.core.nodes import Execution, get_node_type
+from tideflow.core.nodes import Execution
 
 
 def schedule(
@@ -43,7 +43,7 @@ def schedule(
     """Start the next attempt of a step according to its node type."""
     previous = d.state.steps.get(key)
     attempt = (previous.attempt if previous else 0) + 1
-    node_type = get_node_type(spec.type)
+    node_type = d.context.types.get(spec.type)
     if node_type is None:
         fail_unscheduled(d, key, spec, role, attempt, "UnknownNodeType", spec.type)
         return
@@ -93,7 +93,7 @@ def schedule(
         idempotency_key = (
             render(spec.idempotency_key, context, scope).value if spec.idempotency_key else None
         )
-    except ExpressionError as exc:
+    except (ExpressionError, InlineNodeError) as exc:
         fail_unscheduled(d, key, spec, role, attempt, exc.code, f"node {spec.id!r}: {exc}", common)
         return
     too_large = size_violation(

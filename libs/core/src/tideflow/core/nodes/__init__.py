@@ -1,9 +1,11 @@
-"""Node types. Adding one: write a module with a `NODE_TYPE` and list it in `_MODULES`."""
+"""Node types. Adding a built-in: write a module with a `NODE_TYPE`, list it in `_MODULES`.
+
+Types declared outside the core (plugins, connectors, the adapters' own types such as
+`llm`) reach the validator and the decider through a `NodeTypes` catalog the caller
+builds (`BUILTIN_NODE_TYPES.extended(...)`, see `tideflow.plugins`).
+"""
 
 from __future__ import annotations
-
-from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from tideflow.core.nodes import (
     _approval,
@@ -27,9 +29,14 @@ from tideflow.core.nodes._base import (
     NodeConfig,
     NodeType,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
+from tideflow.core.nodes._catalog import (
+    PLUGIN_EXECUTIONS,
+    TYPE_NAME_PATTERN,
+    NodeTypes,
+    check_plugin_type,
+    inline_evaluator,
+    output_problem,
+)
 
 _MODULES = (
     _transform,
@@ -47,23 +54,30 @@ _MODULES = (
     _subworkflow,
 )
 
-NODE_TYPES: Mapping[str, NodeType] = MappingProxyType(
-    {module.NODE_TYPE.name: module.NODE_TYPE for module in _MODULES}
-)
-"""Every node type the core knows, by name."""
+BUILTIN_NODE_TYPES = NodeTypes(module.NODE_TYPE for module in _MODULES)
+"""Every node type the core itself defines, by name (immutable)."""
+NODE_TYPES = BUILTIN_NODE_TYPES
+"""The built-in catalog (kept under its older name)."""
 
 
-def get_node_type(name: str) -> NodeType | None:
-    """The node type called `name`, or None when there is no such type."""
-    return NODE_TYPES.get(name)
+def get_node_type(name: str, types: NodeTypes = BUILTIN_NODE_TYPES) -> NodeType | None:
+    """The node type called `name` in `types`, or None when there is no such type."""
+    return types.get(name)
 
 
 __all__ = [
+    "BUILTIN_NODE_TYPES",
     "NODE_TYPES",
+    "PLUGIN_EXECUTIONS",
+    "TYPE_NAME_PATTERN",
     "Execution",
     "ExpressionSite",
     "InlineOutcome",
     "NodeConfig",
     "NodeType",
+    "NodeTypes",
+    "check_plugin_type",
     "get_node_type",
+    "inline_evaluator",
+    "output_problem",
 ]

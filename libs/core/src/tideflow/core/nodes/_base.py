@@ -6,7 +6,7 @@ keeps a new type to one module plus one line in `tideflow.core.nodes`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -75,7 +75,8 @@ class NodeType:
 
     name: str
     execution: Execution
-    config_model: type[NodeConfig]
+    config_model: type[BaseModel] | None
+    """The pydantic model of the config; None when `config_schema` (JSON Schema) says it."""
     description: str
     cel_fields: tuple[str, ...] = ()
     """Config fields holding a bare CEL expression rather than templates."""
@@ -89,6 +90,31 @@ class NodeType:
     default_when: str | None = None
     """For branching types whose edges may omit `when`: what such an edge means
     (approval: `approve`). Types without it need `when` on every outgoing edge."""
+    config_schema: Mapping[str, Any] | None = field(default=None, repr=False)
+    """JSON Schema of the config, for types declared without a pydantic model (plugins)."""
+    output_schema: Mapping[str, Any] | None = field(default=None, repr=False)
+    """JSON Schema of the output, when the type declares one (checked by whoever runs it)."""
+    icon: str | None = None
+    """A short icon name or emoji for palettes."""
+    title: str | None = None
+    """A human name for palettes (default: the type name)."""
+    category: str | None = None
+    """The palette group (e.g. `core`, `integrations`, a connector's name)."""
+    source: str = "builtin"
+    """Where the type comes from: `builtin`, or the plugin (distribution) that declared it."""
+
+    def __post_init__(self) -> None:
+        if (self.config_model is None) == (self.config_schema is None):
+            raise ValueError(f"node type {self.name!r} needs exactly one of config_model and "
+                             "config_schema")  # fmt: skip
+        if self.execution is Execution.INLINE and self.evaluate is None:
+            raise ValueError(f"inline node type {self.name!r} needs `evaluate`")
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of this type's config (what forms and listings show)."""
+        if self.config_model is not None:
+            return self.config_model.model_json_schema(by_alias=True)
+        return dict(self.config_schema or {})
 
     @property
     def branches(self) -> bool:

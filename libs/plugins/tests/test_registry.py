@@ -1,0 +1,127 @@
+"""The node-type registry: entry points found, bad plugins reported in one line, never fatal."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import EntryPoint
+
+import pytest
+
+from tideflow.core import BUILTIN_NODE_TYPES, Execution, ProblemCode, validate_definition
+from tideflow.core.testing import LocalRun
+from tideflow.plugins import load_registry
+
+pytestmark = pytest.mark.unit
+
+MODULE = "bad_plugins" if __package__ in {None, ""} else f"{__package__}.bad_plugins"
+
+
+def point(name: str, attr: str, module: str = "") -> EntryPoint:
+    return EntryPoint(name, f"{module or MODULE}:{attr}", "tideflow.node_types")
+
+
+@pytest.fixture(autouse=True)
+def _importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pathlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent))
+    sys.modules.pop("bad_plugins", None)
+
+
+def test_builtins_only_without_entry_points() -> None:
+    registry = load_registry(points=[])
+    assert set(registry.types) == set(BUILTIN_NODE_TYPES)
+    assert registry.failures == ()
+
+
+def test_good_and_bad_entry_points(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="tideflow.plugins")
+    registry = load_registry(
+        points=[
+            point("good", "factory", "bad_plugins"),
+            point("missing_module", "X", "no_such_plugin_module"),
+            point("missing_attr", "NOPE", "bad_plugins"),
+            point("not_a_spec", "NOT_A_SPEC", "bad_plugins"),
+            point("bad_schema", "BAD_SCHEMA", "bad_plugins"),
+            point("bad_name", "BAD_NAME", "bad_plugins"),
+            point("taken", "TAKEN", "bad_plugins"),
+            point("factory_fails", "failing_factory", "bad_plugins"),
+            point("twice", "UPPER", "bad_plugins"),
+        ]
+    )
+    assert {"t.upper", "t.crash"} <= set(registry.types)
+    assert registry.types["t.upper"].execution is Execution.INLINE
+    failures = {f.entry_point.split(" = ")[0]: f for f in registry.failures}
+    assert set(failures) == {
+        "missing_module", "missing_attr", "not_a_spec", "bad_schema", "bad_name", "taken",
+        "factory_fails", "twice",
+    }  # fmt: skip
+    assert "ModuleNotFoundError" in failures["missing_module"].error
+    assert "AttributeError" in failures["missing_attr"].error
+    assert "expected a NodeTypeSpec" in failures["not_a_spec"].error
+    assert "schema is invalid" in failures["bad_schema"].error
+    assert "must match" in failures["bad_name"].error
+    assert "already exists" in failures["taken"].error
+    assert failures["twice"].node_type == "t.upper"
+    assert "the factory broke" in failures["factory_fails"].error
+    # one line per failure in the log, naming the entry point
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == len(registry.failures)
+    assert all("\n" not in line for line in lines)
+    assert any("missing_module" in line for line in lines)
+
+
+def definition(node_type: str, config: object) -> dict[str, object]:
+    return {
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "w"},
+        "spec": {"nodes": [{"id": "step_one", "type": node_type, "config": config}]},
+    }  # fmt: skip
+
+
+def test_validator_checks_plugin_config_and_names_the_node() -> None:
+    types = load_registry(points=[point("good", "factory", "bad_plugins")]).types
+    problems = validate_definition(definition("t.upper", {"text": 5, "extra": 1}), types)
+    assert [p.code for p in problems] == [ProblemCode.INVALID_CONFIG]
+    assert problems[0].node == "step_one"
+    assert "step_one" in problems[0].message
+    assert problems[0].path == "spec.nodes[0].config.text"
+    missing = validate_definition(definition("t.upper", {}), types)
+    assert "'text' is a required property" in missing[0].message
+    # a template stands for a value known only at run time
+    assert validate_definition(definition("t.upper", {"text": "{{ input.n }}"}), types) == []
+    # without the plugin, the type is unknown (and the message names the node)
+    unknown = validate_definition(definition("t.upper", {"text": "x"}))
+    assert unknown[0].code == ProblemCode.UNKNOWN_NODE_TYPE
+    assert "step_one" in unknown[0].message
+
+
+@pytest.mark.parametrize(
+    ("node_type", "error_type", "message"),
+    [
+        ("t.crash", "RuntimeError", "cannot handle boom"),
+        ("t.wrong", "OutputInvalid", "output does not match its schema"),
+    ],
+)
+def test_inline_plugin_failures_fail_the_step_not_the_scheduler(
+    node_type: str, error_type: str, message: str
+) -> None:
+    types = load_registry(
+        points=[point("good", "factory", "bad_plugins"), point("w", "WRONG", "bad_plugins")]
+    ).types
+    run = LocalRun(definition(node_type, {"text": "{{ input.t }}"}), types=types)
+    run.start({"t": "boom"})
+    assert run.state.status == "failed"
+    error = run.state.steps["step_one"].error
+    assert error is not None
+    assert error.type == error_type
+    assert message in error.message
+    assert not error.retryable
+
+
+def test_inline_plugin_output_lands_in_the_run() -> None:
+    types = load_registry(points=[point("good", "factory", "bad_plugins")]).types
+    run = LocalRun(definition("t.upper", {"text": "{{ input.t }}"}), types=types)
+    run.start({"t": "abc"})
+    assert run.state.status == "succeeded"
+    assert run.state.steps["step_one"].output == {"text": "ABC"}
