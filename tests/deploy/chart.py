@@ -56,7 +56,15 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "scheduler": {"pdb": {"enabled": True, "minAvailable": 1}},
         "executor": {
             "pools": {
-                "default": {"queues": ["default"], "replicas": 2},
+                "default": {
+                    "queues": ["default"],
+                    "autoscaling": {
+                        "enabled": True,
+                        "maxReplicas": 30,
+                        "scaleDownCooldown": "10m",
+                        "scaleToZero": True,
+                    },
+                },
                 "gpu": {
                     "queues": ["llm", "ocr"],
                     "replicas": 1,

@@ -91,6 +91,8 @@ def test_every_manifest_is_valid_kubernetes(
     for document in documents:
         if (document["apiVersion"], document["kind"]) in FOREIGN_KINDS:
             continue
+        if document["apiVersion"] == "tideflow.io/v1":
+            continue  # ours: against the chart's CRDs in test_helm_workerpools.py
         try:
             kubernetes_validate.validate(document, version, strict=True)
         except kubernetes_validate.ValidationError as e:
@@ -199,7 +201,7 @@ def test_executor_pools_consume_their_queues(rendered: dict[str, Rendered]) -> N
     production = rendered["production"]
     for pool, spec in SCENARIOS["production"]["executor"]["pools"].items():
         deployment = production.named("Deployment", f"{RELEASE}-tideflow-executor-{pool}")
-        assert deployment["spec"]["replicas"] == spec["replicas"]
+        assert deployment["spec"].get("replicas") == spec.get("replicas")
         (container,) = containers(deployment)
         env = env_of(container)
         assert json.loads(env["TIDEFLOW_EXECUTOR_QUEUES"]["value"]) == spec["queues"]
@@ -303,7 +305,7 @@ def test_services_and_budgets_select_their_pods(
     # every Deployment with more than one replica has a budget (unless turned off)
     budgets = result.names("PodDisruptionBudget")
     for deployment in result.of_kind("Deployment"):
-        if deployment["spec"]["replicas"] > 1:
+        if deployment["spec"].get("replicas", 2) > 1:  # none: scaled by the operator
             assert deployment["metadata"]["name"] in budgets
 
 

@@ -3,6 +3,8 @@ The Deployment, Service and PodDisruptionBudget every Tideflow service gets.
 Arguments: root (the top context), component (object name suffix), service (the `tide serve`
 target and image name), values (the service's values), replicas, env (rendered env list),
 args (extra `tide serve` arguments), http (true: probes on /healthz and /readyz).
+Without replicas (nil) the Deployment leaves spec.replicas to whoever scales it (the
+operator, for an executor pool with a WorkerPool), so an upgrade does not reset it.
 */}}
 
 {{- define "tideflow.deployment" -}}
@@ -18,7 +20,9 @@ metadata:
     {{- include "tideflow.labels" $ctx | nindent 4 }}
     tideflow.io/service: {{ .service }}
 spec:
+  {{- if not (kindIs "invalid" .replicas) }}
   replicas: {{ .replicas }}
+  {{- end }}
   revisionHistoryLimit: 5
   selector:
     matchLabels:
