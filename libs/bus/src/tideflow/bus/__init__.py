@@ -38,6 +38,7 @@ stable code) and never reach the handler; handlers dead-letter what they cannot 
 """
 
 from tideflow.bus import pb
+from tideflow.bus._batch import Batch
 from tideflow.bus._codec import (
     Payload,
     TraceContext,
@@ -51,6 +52,7 @@ from tideflow.bus._codec import (
     parse_traceparent,
     payload_of,
 )
+from tideflow.bus._driver import ConsumerDriver
 from tideflow.bus._errors import (
     BatchStateError,
     BusConnectionError,
@@ -63,7 +65,8 @@ from tideflow.bus._kafka import KafkaBus
 from tideflow.bus._memory import InMemoryBus, partition_for
 from tideflow.bus._outgoing import Outgoing, RawOutgoing, encode_outgoing, envelope_headers
 from tideflow.bus._pg_journal import PostgresJournal
-from tideflow.bus._port import Batch, Bus, Consumer, Message, Record, TopicPartition
+from tideflow.bus._port import Bus, Consumer
+from tideflow.bus._records import Message, Record, TopicPartition
 from tideflow.bus._topics import Topics
 
 __all__ = [
@@ -75,6 +78,7 @@ __all__ = [
     "CodecError",
     "CodecErrorCode",
     "Consumer",
+    "ConsumerDriver",
     "InMemoryBus",
     "Journal",
     "JournalState",

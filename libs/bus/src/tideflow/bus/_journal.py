@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
     from datetime import timedelta
 
-    from tideflow.bus._port import Record, TopicPartition
+    from tideflow.bus._records import Record, TopicPartition
 
 
 @dataclass(frozen=True, slots=True)

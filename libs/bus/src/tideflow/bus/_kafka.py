@@ -35,12 +35,13 @@ from aiokafka.errors import (
 )
 
 from tideflow.bus._errors import BusConnectionError, BusError
-from tideflow.bus._port import Bus, Consumer, Record, TopicPartition
+from tideflow.bus._port import Bus, Consumer
 from tideflow.bus._quiet import quiet_startup_noise
+from tideflow.bus._records import Record, TopicPartition
 from tideflow.bus._topics import Topics
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from tideflow.bus._outgoing import RawOutgoing
 
@@ -137,21 +138,27 @@ class KafkaBus(Bus):
             raise BusConnectionError(f"publishing {len(records)} records failed") from e
 
     def consumer(self, topics: Sequence[str], *, group: str, max_batch: int = 500) -> Consumer:
-        return KafkaConsumer(self, topics, group=group, max_batch=max_batch)
-
-    def _forget(self, consumer: KafkaConsumer) -> None:
-        self._consumers.discard(consumer)
-
-    def _remember(self, consumer: KafkaConsumer) -> None:
-        self._consumers.add(consumer)
+        consumer = KafkaConsumer(self, topics, group=group, max_batch=max_batch,
+                                 closed=self._consumers.discard)  # fmt: skip
+        self._consumers.add(consumer)  # closed with the bus, unless closed before
+        return consumer
 
 
 class KafkaConsumer(Consumer):
     """One aiokafka group member; created by `KafkaBus.consumer()`."""
 
-    def __init__(self, bus: KafkaBus, topics: Sequence[str], *, group: str, max_batch: int) -> None:
+    def __init__(
+        self,
+        bus: KafkaBus,
+        topics: Sequence[str],
+        *,
+        group: str,
+        max_batch: int,
+        closed: Callable[[KafkaConsumer], None],
+    ) -> None:
         super().__init__(bus, topics, group=group, max_batch=max_batch)
         self._kafka = bus
+        self._on_close = closed
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
@@ -178,12 +185,11 @@ class KafkaConsumer(Consumer):
             await consumer.stop()
             raise BusConnectionError(f"cannot join group {self.group}") from e
         self._consumer = consumer
-        bus._remember(self)  # noqa: SLF001 - the bus tracks its consumers to close them
 
     async def close(self) -> None:
         if self._consumer is not None and not self._closed:
             self._closed = True
-            self._kafka._forget(self)  # noqa: SLF001
+            self._on_close(self)
             await self._consumer.stop()
 
     def assignment(self) -> frozenset[TopicPartition]:
@@ -193,7 +199,7 @@ class KafkaConsumer(Consumer):
             TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()
         )
 
-    async def _fetch(self, max_wait: timedelta | None, limit: int | None = None) -> list[Record]:
+    async def fetch(self, max_wait: timedelta | None, limit: int | None = None) -> list[Record]:
         consumer = self._require()
         wait_ms = 1000 if max_wait is None else _ms(max_wait)
         most = min(limit or self.max_batch, self.max_batch)
@@ -214,7 +220,7 @@ class KafkaConsumer(Consumer):
             for record in records
         ]
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
+    async def commit(self, offsets: dict[TopicPartition, int]) -> bool:
         consumer = self._require()
         owned = {KafkaTopicPartition(tp.topic, tp.partition) for tp in self.assignment()}
         mine = {
@@ -231,7 +237,7 @@ class KafkaConsumer(Consumer):
                 raise BusConnectionError(f"commit for group {self.group} failed") from e
         return len(mine) == len(offsets)
 
-    async def _seek(self, offsets: dict[TopicPartition, int]) -> None:
+    async def seek(self, offsets: dict[TopicPartition, int]) -> None:
         consumer = self._require()
         owned = self.assignment()
         for tp, offset in offsets.items():
@@ -253,7 +259,7 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = consumer
 
     def on_partitions_revoked(self, revoked: Iterable[KafkaTopicPartition]) -> None:
-        self._owner._revoked(TopicPartition(tp.topic, tp.partition) for tp in revoked)  # noqa: SLF001
+        self._owner.revoked(TopicPartition(tp.topic, tp.partition) for tp in revoked)
 
     def on_partitions_assigned(self, assigned: Iterable[KafkaTopicPartition]) -> None:
         """Nothing to do: a newly assigned partition starts from the committed offset."""

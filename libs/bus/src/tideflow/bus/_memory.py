@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING
 from aiokafka.partitioner import murmur2
 
 from tideflow.bus._errors import BusConnectionError, BusError
-from tideflow.bus._port import Bus, Consumer, Record, TopicPartition
+from tideflow.bus._port import Bus, Consumer
+from tideflow.bus._records import Record, TopicPartition
 from tideflow.bus._topics import Topics
 
 if TYPE_CHECKING:
@@ -373,14 +374,22 @@ class InMemoryBus(Bus):
         self._wakeup.set()
         self._wakeup = asyncio.Event()
 
-    def _join(self, member: _MemoryConsumer) -> None:
+    # The members' side of the bus (a member and its bus are one unit: these are called by
+    # `_MemoryConsumer` only).
+
+    @property
+    def wakeup(self) -> asyncio.Event:
+        """Set (and replaced) whenever records arrive or partitions move."""
+        return self._wakeup
+
+    def join(self, member: _MemoryConsumer) -> None:
         for topic in member.topics:
             self._log(topic, self.default_partitions)
         group = self._groups.setdefault(member.group, _Group())
         group.members.append(member)
         self._rebalance(group)
 
-    def _leave(self, member: _MemoryConsumer) -> None:
+    def leave(self, member: _MemoryConsumer) -> None:
         group = self._groups[member.group]
         if member in group.members:
             group.members.remove(member)
@@ -398,13 +407,13 @@ class InMemoryBus(Bus):
             revoked = set(member.positions) - owned
             for tp in revoked:
                 del member.positions[tp]
-            member._revoked(revoked)  # noqa: SLF001
+            member.revoked(revoked)
             for tp in owned - set(member.positions):
                 base = self._logs[tp.topic][tp.partition].base
                 member.positions[tp] = max(group.committed.get(tp, base), base)
         self._notify()
 
-    def _take(self, member: _MemoryConsumer, limit: int) -> list[Record]:
+    def take(self, member: _MemoryConsumer, limit: int) -> list[Record]:
         owned = sorted(member.positions)
         if not owned:
             return []
@@ -422,7 +431,7 @@ class InMemoryBus(Bus):
                 member.positions[tp] = position + len(chunk)
         return taken
 
-    async def _commit(self, member: _MemoryConsumer, offsets: dict[TopicPartition, int]) -> bool:
+    async def commit_for(self, member: _MemoryConsumer, offsets: dict[TopicPartition, int]) -> bool:
         group = self._groups.get(member.group)
         if group is None or member.closed:
             return False
@@ -446,25 +455,25 @@ class _MemoryConsumer(Consumer):
         if self._started:
             raise BusError("consumer already started")
         self._started = True
-        self._memory._join(self)  # noqa: SLF001 - the bus and its consumers are one unit
+        self._memory.join(self)
 
     async def close(self) -> None:
         if self._started and not self._closed:
             self._closed = True
-            self._memory._leave(self)  # noqa: SLF001
+            self._memory.leave(self)
             self.positions.clear()
 
     def assignment(self) -> frozenset[TopicPartition]:
         return frozenset(self.positions)
 
-    async def _fetch(self, max_wait: timedelta | None, limit: int | None = None) -> list[Record]:
+    async def fetch(self, max_wait: timedelta | None, limit: int | None = None) -> list[Record]:
         if not self._started:
             raise BusError("consumer is not started")
         loop = asyncio.get_running_loop()
         deadline = None if max_wait is None else loop.time() + max_wait.total_seconds()
         while not self._closed:
-            wakeup = self._memory._wakeup  # noqa: SLF001
-            records = self._memory._take(self, min(limit or self.max_batch, self.max_batch))  # noqa: SLF001
+            wakeup = self._memory.wakeup
+            records = self._memory.take(self, min(limit or self.max_batch, self.max_batch))
             if records:
                 return records
             if deadline is None:
@@ -479,10 +488,10 @@ class _MemoryConsumer(Consumer):
                 return []
         return []
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
-        return await self._memory._commit(self, offsets)  # noqa: SLF001
+    async def commit(self, offsets: dict[TopicPartition, int]) -> bool:
+        return await self._memory.commit_for(self, offsets)
 
-    async def _seek(self, offsets: dict[TopicPartition, int]) -> None:
+    async def seek(self, offsets: dict[TopicPartition, int]) -> None:
         for tp, offset in offsets.items():
             if tp in self.positions:
                 self.positions[tp] = offset

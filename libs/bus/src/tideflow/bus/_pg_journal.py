@@ -16,7 +16,7 @@ import orjson
 
 from tideflow.bus._errors import BusConnectionError, BusError
 from tideflow.bus._journal import JournalState
-from tideflow.bus._port import Record, TopicPartition
+from tideflow.bus._records import Record, TopicPartition
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence

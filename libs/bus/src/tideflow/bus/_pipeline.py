@@ -1,20 +1,22 @@
 """Pipelined consumption: keep fetching while earlier messages are still being handled.
 
-`Consumer.run()` finishes a batch before it fetches the next, so one slow message holds
-back everything behind it. Here every message gets its own handler task as soon as it is
-fetched, and offsets are committed per partition strictly in fetch order: a partition's
-committed offset only moves up to its first message whose handler has not finished, so
-at-least-once holds (a crash redelivers that message and everything after it, finished
-or not). The number of running handlers is bounded by `max_in_flight` and the number of
-fetched-but-uncommitted messages by `max_uncommitted`; the fetch pauses at either bound.
+A consumption strategy over a `ConsumerDriver`, like `_batch_loop` (neither depends on the
+other, nor on `Consumer`); the executor consumes this way. The batch loop finishes a batch
+before it fetches the next, so one slow message holds back everything behind it. Here
+every message gets its own handler task as soon as it is fetched, and offsets are
+committed per partition strictly in fetch order: a partition's committed offset only moves
+up to its first message whose handler has not finished, so at-least-once holds (a crash
+redelivers that message and everything after it, finished or not). The number of running
+handlers is bounded by `max_in_flight` and the number of fetched-but-uncommitted messages
+by `max_uncommitted`; the fetch pauses at either bound.
 
 A handler that raises rewinds its partition to the failed message: the handlers of the
 later messages of that partition are cancelled, and the failed message and everything
 after it are fetched again (earlier messages still running keep running, so the rewind
-lands on the first uncommitted offset once they finish). A
-partition revoked by a rebalance (the consumer bumps its epoch) is forgotten at once:
-handlers still running for it finish, but nothing they complete is committed by this
-member, whose successor starts from the group's committed offset.
+lands on the first uncommitted offset once they finish). A partition revoked by a
+rebalance (the driver bumps its epoch) is forgotten at once: handlers still running for
+it finish, but nothing they complete is committed by this member, whose successor starts
+from the group's committed offset.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ from collections import deque
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from tideflow.bus._batch import fetch_batch
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from tideflow.bus._port import Batch, Consumer, Message, TopicPartition
+    from tideflow.bus._batch import Batch, DeadLetterSink
+    from tideflow.bus._driver import ConsumerDriver
+    from tideflow.bus._records import Message, TopicPartition
 
 logger = logging.getLogger("tideflow.bus")
 
@@ -62,9 +68,11 @@ class Pipeline:
 
     def __init__(
         self,
-        consumer: Consumer,
+        driver: ConsumerDriver,
+        sink: DeadLetterSink,
         handler: Callable[[Message], Awaitable[None]],
         *,
+        raw: bool = False,
         max_in_flight: int,
         max_uncommitted: int,
         retry_delay: timedelta,
@@ -74,7 +82,9 @@ class Pipeline:
             raise ValueError("max_in_flight must be at least 1")
         if max_uncommitted < max_in_flight:
             raise ValueError("max_uncommitted must be at least max_in_flight")
-        self._consumer = consumer
+        self._driver = driver
+        self._sink = sink
+        self._raw = raw
         self._handler = handler
         self._max_in_flight = max_in_flight
         self._max_uncommitted = max_uncommitted
@@ -90,7 +100,7 @@ class Pipeline:
     async def run(self, stop: asyncio.Event) -> None:
         committer = asyncio.create_task(self._commit_loop(), name="bus-pipeline-commits")
         try:
-            while not stop.is_set() and not self._consumer.closed:
+            while not stop.is_set() and not self._driver.closed:
                 if self._failed:
                     await self._rewind_failed()
                     await _wait(stop, self._retry_delay)
@@ -101,7 +111,9 @@ class Pipeline:
                     self._progress.clear()
                     await _wait(stop, _IDLE, self._progress)
                     continue
-                batch = await self._consumer._fetch_decoded(_IDLE, limit=room)  # noqa: SLF001
+                batch = await fetch_batch(
+                    self._driver, self._sink, _IDLE, limit=room, raw=self._raw
+                )
                 if batch is not None:
                     self._start(batch)
             await self._drain()
@@ -121,7 +133,7 @@ class Pipeline:
         for tp, end in batch.next_offsets.items():
             partition = self._partitions.get(tp)
             first = batch.first_offsets.get(tp, end - 1)
-            epoch = self._consumer._epoch(tp)  # noqa: SLF001
+            epoch = self._driver.epoch(tp)
             if partition is None or partition.epoch != epoch or first < partition.end:
                 # new, reassigned or read again from an earlier offset: track it afresh
                 partition = self._partitions[tp] = _Partition(epoch)
@@ -177,11 +189,11 @@ class Pipeline:
             partition.end = offset
             seek[tp] = offset
         await self._flush()  # what finished before the failure is committed
-        await self._consumer._seek(seek)  # noqa: SLF001
+        await self._driver.seek(seek)
 
     def _forget_revoked(self) -> None:
         for tp, partition in list(self._partitions.items()):
-            if partition.epoch != self._consumer._epoch(tp):  # noqa: SLF001
+            if partition.epoch != self._driver.epoch(tp):
                 del self._partitions[tp]
 
     async def _drain(self) -> None:
@@ -207,12 +219,12 @@ class Pipeline:
             offsets: dict[TopicPartition, int] = {}
             for tp, partition in partitions.items():
                 point = partition.commit_point()
-                current = partition.epoch == self._consumer._epoch(tp)  # noqa: SLF001
+                current = partition.epoch == self._driver.epoch(tp)
                 if current and point > partition.committed:
                     offsets[tp] = point
             if not offsets:
                 return
-            await self._consumer._commit(offsets)  # noqa: SLF001 - it checks ownership too
+            await self._driver.commit(offsets)  # it checks ownership too
             for tp, point in offsets.items():
                 partitions[tp].committed = point
 
