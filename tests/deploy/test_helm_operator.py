@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.deploy.chart import RELEASE, REQUIRED, Rendered, render
+from tests.deploy.chart import NAMESPACE, RELEASE, REQUIRED, Rendered, render, template
 from tideflow.operator.rbac import RULES
 from tideflow.operator.settings import OperatorSettings
 
@@ -29,13 +30,43 @@ def chart(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
 
 
 def test_the_cluster_role_is_the_operators_rules(chart: Rendered) -> None:
-    role = chart.named("ClusterRole", NAME)
+    (role,) = chart.of_kind("ClusterRole")
     assert role["rules"] == [dict(rule) for rule in RULES]
-    binding = chart.named("ClusterRoleBinding", NAME)
-    assert binding["roleRef"]["name"] == NAME
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": NAME, "namespace": binding["subjects"][0]["namespace"]}
-    ]
+    # cluster-scoped names carry the namespace, so two releases of one name do not clash
+    assert role["metadata"]["name"] == f"{NAMESPACE}-{NAME}"
+    # watching some namespaces: bound in those only, nothing cluster-wide
+    assert not chart.of_kind("ClusterRoleBinding")
+    bindings = chart.of_kind("RoleBinding")
+    assert {b["metadata"]["namespace"] for b in bindings} == set(SCENARIO["operator"]["namespaces"])
+    for binding in bindings:
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": role["metadata"]["name"],
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}
+        ]
+
+
+def test_watching_every_namespace_binds_cluster_wide(tmp_path: Path) -> None:
+    chart = render(tmp_path, {**REQUIRED, "operator": {"namespaces": []}})
+    (role,) = chart.of_kind("ClusterRole")
+    (binding,) = chart.of_kind("ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]
+    assert not chart.of_kind("RoleBinding")
+
+
+def test_a_scaled_pool_outside_the_watched_namespaces_is_refused(tmp_path: Path) -> None:
+    values = {
+        **REQUIRED,
+        "operator": {"namespaces": ["team-a"]},
+        "executor": {"pools": {"default": {"autoscaling": {"enabled": True}}}},
+    }
+    result = template(tmp_path, values)
+    assert result.returncode != 0
+    assert f"operator.namespaces must include the release namespace {NAMESPACE}" in result.stderr
 
 
 def test_the_operator_runs_once_under_its_own_account(chart: Rendered) -> None:

@@ -94,6 +94,27 @@ def test_runs_as_the_chart_user_and_checks_its_health(path: Path, dockerfile: An
     assert "--timeout=" in check
 
 
+def test_compose_and_the_chart_run_the_same_images(compose: dict[str, Any]) -> None:
+    """Compose tags what it builds with the names and version the chart runs by default."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    version = chart["appVersion"]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    prefix = values["image"]["repositoryPrefix"]
+    assert values["image"]["registry"] == ""
+    assert not values["image"]["tag"], "the chart's default tag is its appVersion"
+    built = set()
+    for name, spec in compose["services"].items():
+        dockerfile = (spec.get("build") or {}).get("dockerfile", "")
+        match = re.fullmatch(r"services/(\w+)/Dockerfile", dockerfile)
+        if match:
+            assert spec["image"] == f"{prefix}{match.group(1)}:{version}", name
+            built.add(match.group(1))
+    assert built == {p.parent.name for p in DOCKERFILES}
+    for path in DOCKERFILES:
+        project = (path.parent / "pyproject.toml").read_text()
+        assert f'version = "{version}"' in project, f"{path.parent.name}: not version {version}"
+
+
 def test_dockerignore_keeps_local_state_out() -> None:
     ignored = {
         line.strip()
