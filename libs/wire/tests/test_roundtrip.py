@@ -23,10 +23,11 @@ from tideflow.core import (
     StartRun,
     StepAccepted,
     StepError,
+    StepPoll,
     StepResult,
     parse_definition,
 )
-from tideflow.nodes import StepFailure, StepSuccess
+from tideflow.nodes import StepFailure, StepPending, StepSuccess
 from tideflow.wire import (
     StartRequest,
     command_envelope,
@@ -64,6 +65,14 @@ def wire(envelope: pb.Envelope) -> pb.Envelope:
             attempt=1,
             ok=False,
             error=StepError(type="Http500", message="boom", retryable=True),
+        ),
+        StepResult(
+            command_id="c2p",
+            run_id="r",
+            step="a",
+            attempt=3,
+            ok=True,
+            poll=StepPoll(after=timedelta(seconds=5), state={"jobId": "j-1"}),
         ),
         StepAccepted(command_id="c3", run_id="r", step="a", attempt=1, worker="w1"),
         FireTimer(command_id="c4", run_id="r", timer_id="t1"),
@@ -175,3 +184,24 @@ def test_child_runs_cancellations_and_parent_notices_are_routed() -> None:
     result = decode_command(wire(notify.envelope))
     assert isinstance(result, StepResult)
     assert (result.run_id, result.step, result.output) == ("p", "sub", 5)
+
+
+def test_a_pending_attempt_hands_its_state_to_the_next_one() -> None:
+    dispatch = DispatchTask(
+        run_id="r", step="ocr", node_id="ocr", attempt=4, queue="default", node_type="ocr",
+        config={"document": "s3://b/k"}, poll_state={"jobId": "j-9", "polls": 2},
+    )  # fmt: skip
+    [message] = effect_messages([dispatch], topics=TOPICS, tenant_id="default")
+    envelope = wire(message.envelope)
+    task = payload_of(envelope)
+    assert isinstance(task, pb.Task)
+    spec, _ = task_of(envelope, task)
+    assert spec.poll_state == {"jobId": "j-9", "polls": 2}
+    pending = StepPending(timedelta(seconds=7.5), {"jobId": "j-9", "polls": 3})
+    result = result_envelope(spec, pending, topics=TOPICS, started_at=datetime.now(UTC))
+    command = decode_command(wire(result.envelope))
+    assert isinstance(command, StepResult)
+    assert (command.ok, command.output) == (True, None)
+    assert command.poll == StepPoll(
+        after=timedelta(seconds=7.5), state={"jobId": "j-9", "polls": 3}
+    )

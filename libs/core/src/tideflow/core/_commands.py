@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from tideflow.core._definition import WorkflowDefinition
+from tideflow.core._durations import Duration
 from tideflow.core._events import (
     ApprovalVote,
     ParentLink,
@@ -48,6 +49,13 @@ class StartRun(Command):
     """Set by the scheduler from `TIDEFLOW_LIMITS_*`; pinned in RunStarted."""
 
 
+class StepPoll(RecordModel):
+    """The attempt is not done: call the node again after `after`, handing it `state`."""
+
+    after: Duration
+    state: Any = None
+
+
 class StepResult(Command):
     """A worker's (or child run's) result for one attempt of a step."""
 
@@ -56,6 +64,8 @@ class StepResult(Command):
     ok: bool
     output: Any = None
     error: StepError | None = None
+    poll: StepPoll | None = None
+    """With `ok`: not a result yet; poll again later (see `StepPollScheduled`)."""
 
 
 class StepAccepted(Command):

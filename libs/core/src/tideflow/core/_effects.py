@@ -24,6 +24,7 @@ from tideflow.core._events import (
     StepCancelled,
     StepError,
     StepFailed,
+    StepPollScheduled,
     StepRetryScheduled,
     StepScheduled,
     StepStarted,
@@ -57,6 +58,7 @@ class DispatchTask(Effect):
     deadline: datetime | None = None
     idempotency_key: str | None = None
     start_by: datetime | None = None
+    poll_state: Any = None
 
 
 class CancelTask(Effect):
@@ -128,6 +130,7 @@ def _step_effect(state: RunState, event: StepScheduled) -> Effect | None:
             queue=event.queue, node_type=event.node_type, config=event.config,
             secret_paths=event.secret_paths, timeout=event.timeout, deadline=event.deadline,
             idempotency_key=event.idempotency_key, start_by=event.start_by,
+            poll_state=event.poll_state,
         )  # fmt: skip
     if event.execution is Execution.CHILD and event.child_run_id is not None:
         config = event.config or {}
@@ -178,7 +181,9 @@ def _parent_effect(state: RunState, event: Event) -> Effect | None:
     return None
 
 
-_LEAVES_SCHEDULED = (StepStarted, StepSucceeded, StepFailed, StepRetryScheduled, StepCancelled)
+_LEAVES_SCHEDULED = (
+    StepStarted, StepSucceeded, StepFailed, StepRetryScheduled, StepPollScheduled, StepCancelled,
+)  # fmt: skip
 
 
 def _start_timer(state: RunState, event: Event) -> Effect | None:

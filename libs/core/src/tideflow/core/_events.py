@@ -46,6 +46,8 @@ class TimerKind(StrEnum):
     FOREACH_CONTINUE = "foreach_continue"
     """Due at once: a foreach that started its share of items in one decision starts the
     next share in a later one, so other runs are decided in between."""
+    POLL = "poll"
+    """A worker asked to be called again later (a long outside job): dispatch once more."""
 
 
 class StepError(RecordModel):
@@ -140,6 +142,8 @@ class StepScheduled(Event):
     child_run_id: str | None = None
     start_by: datetime | None = None
     """A dispatched attempt that no worker started by then fails (`ScheduleToStartTimeout`)."""
+    poll_state: Any = None
+    """What the previous attempt asked to be handed back when it asked to be polled."""
 
 
 class StepStarted(Event):
@@ -177,6 +181,18 @@ class StepRetryScheduled(Event):
     next_attempt: int
     fire_at: datetime
     timer_id: str
+
+
+class StepPollScheduled(Event):
+    """An attempt handed back a long outside job (an OCR job, say) to be looked at again
+    at `fire_at`: the step waits on a durable timer, no worker is busy meanwhile, and the
+    next attempt gets `state`. Polls do not count against the retry policy."""
+
+    step: str
+    attempt: int
+    fire_at: datetime
+    timer_id: str
+    state: Any = None
 
 
 class StepSkipped(Event):
@@ -321,6 +337,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StepSucceeded,
         StepFailed,
         StepRetryScheduled,
+        StepPollScheduled,
         StepSkipped,
         StepTimedOut,
         StepCancelled,

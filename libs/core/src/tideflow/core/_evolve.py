@@ -29,6 +29,7 @@ from tideflow.core._events import (
     StepCancelled,
     StepError,
     StepFailed,
+    StepPollScheduled,
     StepRetryScheduled,
     StepRole,
     StepScheduled,
@@ -203,6 +204,7 @@ def _step_scheduled(state: RunState, e: StepScheduled, graph: Graph | None) -> C
             "parent_step": e.parent_step,
             "index": e.index,
             "child_run_id": e.child_run_id,
+            "poll_state": e.poll_state,
         },
     )
     changes: Changes = {}
@@ -238,6 +240,13 @@ def _step_failed(state: RunState, e: StepFailed, graph: Graph | None) -> Changes
 
 def _step_retry(state: RunState, e: StepRetryScheduled, graph: Graph | None) -> Changes:
     return _set_step(state, graph, e.step, status=StepStatus.BACKOFF, error=e.error)
+
+
+def _step_poll(state: RunState, e: StepPollScheduled, graph: Graph | None) -> Changes:
+    step = state.steps[e.step]
+    return _set_step(
+        state, graph, e.step, status=StepStatus.BACKOFF, polls=step.polls + 1, poll_state=e.state
+    )
 
 
 def _step_skipped(state: RunState, e: StepSkipped, graph: Graph | None) -> Changes:
@@ -317,6 +326,7 @@ _HANDLERS: dict[type[Event], Handler] = {
     StepSucceeded: _step_succeeded,
     StepFailed: _step_failed,
     StepRetryScheduled: _step_retry,
+    StepPollScheduled: _step_poll,
     StepSkipped: _step_skipped,
     StepTimedOut: _step_timed_out,
     StepCancelled: _step_cancelled,

@@ -103,6 +103,8 @@ def _step(step: StepState) -> dict[str, Any]:
         startedAt=_time(step.started_at),
         endedAt=_time(step.ended_at),
         config=step.config,
+        polls=step.polls,
+        pollState=step.poll_state,
     )
     return record
 
@@ -218,4 +220,6 @@ def _load_step(s: dict[str, Any]) -> StepState:
         index=s["index"],
         child_run_id=s["childRunId"],
         restored=s["restored"],
+        polls=s.get("polls", 0),
+        poll_state=s.get("pollState"),
     )

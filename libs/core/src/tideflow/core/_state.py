@@ -104,6 +104,9 @@ class StepState:
     output plus one separator), so a foreach whose output outgrows its limit fails at the
     item that crossed it, not after every item has written its output. Derived, never
     stored: folding the items' events (or loading a snapshot) recomputes it."""
+    polls: int = 0
+    """Attempts that ended asking to be polled again (they do not count as retries)."""
+    poll_state: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from tideflow.core._commands import (
     RunCommand,
     Signal,
     StartRun,
+    StepPoll,
     StepResult,
 )
 from tideflow.core._context import PinnedDefinition, RunContext
@@ -112,6 +113,16 @@ class LocalRun:
             StepResult(
                 command_id=self.next_id(), run_id=self.run_id, step=step, attempt=attempt,
                 ok=False, error=error,
+            )
+        )  # fmt: skip
+
+    def poll(self, step: str, after: timedelta, state: Any = None) -> list[Event]:
+        """Report that the current attempt of `step` wants to be polled again later."""
+        attempt = self.state.steps[step].attempt
+        return self.send(
+            StepResult(
+                command_id=self.next_id(), run_id=self.run_id, step=step, attempt=attempt,
+                ok=True, poll=StepPoll(after=after, state=state),
             )
         )  # fmt: skip
 

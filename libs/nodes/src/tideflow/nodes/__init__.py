@@ -12,6 +12,7 @@ from tideflow.nodes._handler import (
     NodeHandler,
     StepFailure,
     StepOutcome,
+    StepPending,
     StepSuccess,
     TaskSpec,
 )
@@ -25,6 +26,7 @@ from tideflow.nodes._llm_call import (
     Usage,
     call_model,
 )
+from tideflow.nodes._ocr import OcrHandler
 from tideflow.nodes._plugin import PluginHandler, config_problem
 
 __all__ = [
@@ -40,10 +42,12 @@ __all__ = [
     "ModelReply",
     "ModelRequest",
     "NodeHandler",
+    "OcrHandler",
     "PluginHandler",
     "SecretLookup",
     "StepFailure",
     "StepOutcome",
+    "StepPending",
     "StepSuccess",
     "TaskSpec",
     "ToolCall",

@@ -24,6 +24,8 @@ class TaskSpec:
     """Not started by then, the attempt has failed (`scheduleToStartTimeout`): skip it."""
     idempotency_key: str | None = None
     """The node's rendered `idempotencyKey`, for handlers to pass on (http: a header)."""
+    poll_state: Any = None
+    """Set when an earlier attempt returned `StepPending`: the state it handed back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,16 @@ class StepFailure:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-StepOutcome = StepSuccess | StepFailure
+@dataclass(frozen=True, slots=True)
+class StepPending:
+    """Not done yet: an outside job runs on. The engine sets a durable timer and runs the
+    node again after `after`, with `state` as the task's `poll_state`; no worker waits."""
+
+    after: timedelta
+    state: Any = None
+
+
+StepOutcome = StepSuccess | StepFailure | StepPending
 
 
 class NodeHandler(Protocol):

@@ -138,3 +138,41 @@ class FakeLlmServer:
                 "total_tokens": reply.prompt_tokens + reply.completion_tokens,
             },
         }
+
+
+def invoice_blocks(*, vendor: str, amount: str, page: int = 1) -> list[dict[str, Any]]:
+    """Textract blocks of a one-page invoice (as moto's seeded `BLOCKS`): three lines,
+    the key-value pairs `Vendor:` and `Total:`, and a two-by-two table."""
+    blocks: list[dict[str, Any]] = [{"Id": "page", "BlockType": "PAGE", "Page": page}]
+    counter = iter(range(1_000_000))
+
+    def add(prefix: str, block_type: str, text: str, **fields: Any) -> str:
+        """A block whose WORD children spell `text`; returns its id."""
+        ids = []
+        for word in text.split():
+            ids.append(f"w{next(counter)}")
+            blocks.append(
+                {"Id": ids[-1], "BlockType": "WORD", "Text": word, "Page": page, "Confidence": 99}
+            )
+        ident = f"{prefix}{next(counter)}"
+        relations = [{"Type": "CHILD", "Ids": ids}, *fields.pop("relations", [])]
+        block = {"Id": ident, "BlockType": block_type, "Page": page, "Relationships": relations}
+        blocks.append(block | fields)
+        return ident
+
+    for text in ("INVOICE", f"Vendor: {vendor}", f"Total: {amount}"):
+        add("l", "LINE", text, Text=text, Confidence=99.1)
+    for key, value in (("Vendor:", vendor), ("Total:", amount)):
+        value_id = add("v", "KEY_VALUE_SET", value, EntityTypes=["VALUE"], Confidence=95.0)
+        add(
+            "k", "KEY_VALUE_SET", key, EntityTypes=["KEY"], Confidence=95.0,
+            relations=[{"Type": "VALUE", "Ids": [value_id]}],
+        )  # fmt: skip
+    cells = [
+        add("c", "CELL", text, RowIndex=row, ColumnIndex=column)
+        for row, texts in enumerate((("Item", "Amount"), ("Consulting", amount)), start=1)
+        for column, text in enumerate(texts, start=1)
+    ]
+    table = {"Id": "table", "BlockType": "TABLE", "Page": page}
+    blocks.append(table | {"Relationships": [{"Type": "CHILD", "Ids": cells}]})
+    return blocks

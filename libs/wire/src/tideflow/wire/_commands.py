@@ -27,6 +27,7 @@ from tideflow.core import (
     StartRun,
     StepAccepted,
     StepError,
+    StepPoll,
     StepResult,
     WorkflowDefinition,
 )
@@ -76,6 +77,12 @@ def command_envelope(command: Command, *, tenant_id: str) -> pb.Envelope:
     )  # fmt: skip
 
 
+def _poll_extra(poll: StepPoll | None) -> bytes:
+    if poll is None:
+        return b""
+    return dump({"poll": {"after": poll.after.total_seconds(), "state": poll.state}})
+
+
 def _payload(command: Command) -> Any:  # noqa: PLR0911 - one branch per command type
     common: dict[str, Any] = {"command_id": command.command_id, "run_id": command.run_id}
     match command:
@@ -100,6 +107,7 @@ def _payload(command: Command) -> Any:  # noqa: PLR0911 - one branch per command
             result = pb.StepResult(**common, node_id=command.step, attempt=command.attempt)
             if command.ok:
                 result.success.output_json = dump(command.output)
+                result.extra_json = _poll_extra(command.poll)
             else:
                 error = command.error or StepError(type="Error", message="failed")
                 result.failure.error_type = error.type
@@ -162,7 +170,11 @@ def decode_command(envelope: pb.Envelope) -> WireCommand:  # noqa: PLR0911 - one
             if extra.get("accepted"):
                 return StepAccepted(**common, worker=extra.get("worker"))
             if payload.WhichOneof("outcome") == "success":
-                return StepResult(**common, ok=True, output=load(payload.success.output_json))
+                poll = extra.get("poll")
+                return StepResult(
+                    **common, ok=True, output=load(payload.success.output_json),
+                    poll=StepPoll.model_validate(poll) if isinstance(poll, dict) else None,
+                )  # fmt: skip
             failure = payload.failure
             error = StepError(
                 type=failure.error_type or "Error", message=failure.message,

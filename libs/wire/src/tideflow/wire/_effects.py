@@ -10,7 +10,7 @@ child run, seq), so a message sent again is recognised downstream.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tideflow.bus import Outgoing, Topics, new_envelope, pb
 from tideflow.core import (
@@ -49,6 +49,11 @@ def _start_by(start_by: datetime | None) -> dict[str, str]:
     return {} if start_by is None else {"startBy": start_by.astimezone(UTC).isoformat()}
 
 
+def _poll_state(state: Any) -> dict[str, Any]:
+    """What the previous attempt handed back when it asked to be polled (see StepPending)."""
+    return {} if state is None else {"pollState": state}
+
+
 def _message(effect: Effect, *, topics: Topics, tenant_id: str) -> Outgoing | None:
     match effect:
         case DispatchTask():
@@ -58,7 +63,8 @@ def _message(effect: Effect, *, topics: Topics, tenant_id: str) -> Outgoing | No
                 idempotency_key=effect.idempotency_key or "",
                 extra_json=dump({"nodeId": effect.node_id,
                                  "secretPaths": [list(p) for p in effect.secret_paths],
-                                 **_start_by(effect.start_by)}),
+                                 **_start_by(effect.start_by),
+                                 **_poll_state(effect.poll_state)}),
             )  # fmt: skip
             if effect.timeout is not None:
                 task.timeout.CopyFrom(duration(effect.timeout))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tideflow.bus import Outgoing, Topics, new_envelope, pb
 from tideflow.core import StepAccepted, ids
-from tideflow.nodes import StepFailure, StepOutcome, TaskSpec
+from tideflow.nodes import StepFailure, StepOutcome, StepPending, TaskSpec
 from tideflow.store import LogLine
 from tideflow.wire._commands import command_envelope
 from tideflow.wire._json import dump, from_timestamp, load, load_object, timestamp
@@ -24,6 +24,7 @@ def task_of(envelope: pb.Envelope, task: pb.Task) -> tuple[TaskSpec, list[Secret
         node_type=task.node_type, config=_config(load(task.config_json)), timeout=timeout,
         tenant_id=envelope.tenant_id or "default", idempotency_key=task.idempotency_key or None,
         start_by=datetime.fromisoformat(extra["startBy"]) if extra.get("startBy") else None,
+        poll_state=extra.get("pollState"),
     )  # fmt: skip
     paths = [tuple(path) for path in extra.get("secretPaths", [])]
     return spec, paths
@@ -62,12 +63,20 @@ def result_envelope(
         result.failure.message = outcome.message
         result.failure.retryable = outcome.retryable
         result.failure.details_json = dump(outcome.details or None)
+    elif isinstance(outcome, StepPending):
+        result.success.output_json = dump(None)
+        result.extra_json = dump(poll_extra(outcome.after, outcome.state))
     else:
         result.success.output_json = dump(outcome.output)
     envelope = new_envelope(
         result, tenant_id=spec.tenant_id, run_id=spec.run_id, message_id=command_id
     )
     return Outgoing(topics.runs, spec.run_id, envelope)
+
+
+def poll_extra(after: timedelta, state: Any) -> dict[str, Any]:
+    """How a StepResult that asks to be polled again says so (in its `extra_json`)."""
+    return {"poll": {"after": after.total_seconds(), "state": state}}
 
 
 def accepted_envelope(spec: TaskSpec, *, worker: str, topics: Topics) -> Outgoing:

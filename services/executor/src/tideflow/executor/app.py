@@ -22,6 +22,7 @@ from tideflow.nodes import (
     HttpHandler,
     LlmHandler,
     NodeHandler,
+    OcrHandler,
     PluginHandler,
 )
 from tideflow.plugins import NodeTypeRegistry, load_registry
@@ -82,6 +83,7 @@ async def run_executor(
     )  # fmt: skip
     handlers: list[NodeHandler] = [
         FunctionHandler(registry=registry), http, LlmHandler(policy=policy, secrets=secrets),
+        OcrHandler(policy=policy),
     ]  # fmt: skip
     handlers += [
         PluginHandler(spec, http=plugin_http, secrets=secrets.secrets)

@@ -23,11 +23,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tideflow.bus import CodecError, dump_json, payload_of, pb
+from tideflow.bus import CodecError, dump_json, load_json, payload_of, pb
 from tideflow.core import CoreError, Limits, check_value, resolve_secrets
 from tideflow.executor import metrics
 from tideflow.executor.redaction import Redactor
-from tideflow.nodes import StepFailure, StepOutcome, TaskSpec
+from tideflow.nodes import StepFailure, StepOutcome, StepPending, TaskSpec
 from tideflow.sdk import TASK_LOGGER
 from tideflow.wire import accepted_envelope, cancel_of, result_envelope, task_of
 
@@ -196,7 +196,8 @@ class TaskRunner:
             result = result_envelope(spec, outcome, topics=self._bus.topics, started_at=started)
         if lines:
             lines = [line | {"message": self._redactor.text(line["message"])} for line in lines]
-            result.envelope.step_result.extra_json = dump_json({"logs": lines})
+            extra = load_json(result.envelope.step_result.extra_json) or {}
+            result.envelope.step_result.extra_json = dump_json(extra | {"logs": lines})
         await self._send((spec.run_id, spec.node_id, spec.attempt), result)
 
     async def _send(self, key: AttemptKey, result: Outgoing) -> None:
@@ -221,6 +222,8 @@ class TaskRunner:
                 message=self._redactor.text(outcome.message),
                 details=self._redactor.value(outcome.details),
             )
+        if isinstance(outcome, StepPending):
+            return replace(outcome, state=self._redactor.value(outcome.state))
         return replace(outcome, output=self._redactor.value(outcome.output))
 
     def _accept_before(self, spec: TaskSpec, now: datetime) -> asyncio.TimerHandle | None:
@@ -270,7 +273,11 @@ class TaskRunner:
             outcome = StepFailure(type(e).__name__, str(e) or repr(e), retryable=True)
         finally:
             metrics.IN_FLIGHT.dec()
-        kind = "failure" if isinstance(outcome, StepFailure) else "success"
+        kind = (
+            "failure" if isinstance(outcome, StepFailure)
+            else "pending" if isinstance(outcome, StepPending)
+            else "success"
+        )  # fmt: skip
         metrics.TASKS.labels(spec.node_type, kind).inc()
         metrics.TASK_SECONDS.labels(spec.node_type).observe(time.perf_counter() - began)
         return outcome
@@ -287,8 +294,9 @@ def bounded(outcome: StepOutcome, spec: TaskSpec, limits: Limits) -> StepOutcome
         ):
             return replace(outcome, details={})
         return outcome
+    value = outcome.state if isinstance(outcome, StepPending) else outcome.output
     violation = check_value(
-        outcome.output, what=what, max_depth=limits.json_depth, max_bytes=limits.output_bytes
+        value, what=what, max_depth=limits.json_depth, max_bytes=limits.output_bytes
     )
     if violation is None:
         return outcome

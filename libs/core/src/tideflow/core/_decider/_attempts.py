@@ -18,6 +18,7 @@ from tideflow.core._events import (
     StepCancelled,
     StepError,
     StepFailed,
+    StepPollScheduled,
     StepRetryScheduled,
     StepRole,
     StepSkipped,
@@ -30,6 +31,8 @@ from tideflow.core._state import StepStatus
 from tideflow.core.nodes import Execution
 
 DEFAULT_RETRY = RetryPolicy()
+MIN_POLL = timedelta(seconds=1)
+"""The shortest wait between polls a worker can ask for (no busy loop through the log)."""
 _RESULT_STATUSES = frozenset({StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.WAITING})
 _ACTIVE = frozenset(
     {StepStatus.SCHEDULED, StepStatus.RUNNING, StepStatus.WAITING, StepStatus.BACKOFF}
@@ -65,7 +68,18 @@ def result(d: Decision, command: StepResult) -> None:
         return
     if step.execution not in {Execution.DISPATCH, Execution.CHILD}:
         return
-    if command.ok:
+    if command.ok and command.poll is not None and step.execution is Execution.DISPATCH:
+        timers.cancel_timers(d, command.step)
+        wait = max(command.poll.after, MIN_POLL)
+        d.emit(
+            StepPollScheduled(
+                at=d.now, step=command.step, attempt=command.attempt, fire_at=d.now + wait,
+                timer_id=timer_id(command.step, TimerKind.POLL, command.attempt),
+                state=command.poll.state,
+            )
+        )  # fmt: skip
+        timers.set_timer(d, command.step, command.attempt, TimerKind.POLL, wait)
+    elif command.ok:
         d.emit(
             StepSucceeded(
                 at=d.now, step=command.step, attempt=command.attempt, output=command.output,
@@ -101,9 +115,9 @@ def attempt_failed(d: Decision, key: str, error: StepError) -> None:
         step.execution is Execution.DISPATCH
         and error.retryable
         and error.type not in policy.non_retryable
-        and step.attempt < policy.max_attempts
+        and step.attempt - step.polls < policy.max_attempts
     ):
-        delay = backoff(policy, d.state.run_id, key, step.attempt)
+        delay = backoff(policy, d.state.run_id, key, step.attempt - step.polls)
         d.emit(
             StepRetryScheduled(
                 at=d.now, step=key, attempt=step.attempt, error=error,

@@ -39,8 +39,10 @@ def schedule(
     parent_step: str | None = None,
     index: int | None = None,
     item: Any = None,
+    poll_state: Any = None,
 ) -> None:
-    """Start the next attempt of a step according to its node type."""
+    """Start the next attempt of a step according to its node type (`poll_state`: what
+    the previous attempt handed back when it asked to be polled)."""
     previous = d.state.steps.get(key)
     attempt = (previous.attempt if previous else 0) + 1
     node_type = d.context.types.get(spec.type)
@@ -104,7 +106,7 @@ def schedule(
         fail_unscheduled(d, key, spec, role, attempt, too_large.code, too_large.message, common)
         return
     schedule_rendered(d, key, spec, rendered=rendered, idempotency_key=idempotency_key,
-                      common=common)  # fmt: skip
+                      common=common, poll_state=poll_state)  # fmt: skip
 
 
 def schedule_rendered(
@@ -115,6 +117,7 @@ def schedule_rendered(
     rendered: Rendered,
     idempotency_key: Any,
     common: dict[str, Any],
+    poll_state: Any = None,
 ) -> None:
     """Emit what starts a non-inline step, once its config has been rendered."""
     attempt: int = common["attempt"]
@@ -128,7 +131,7 @@ def schedule_rendered(
                 **common, config=rendered.value, secret_paths=rendered.secret_paths,
                 timeout=spec.timeout, deadline=deadline,
                 idempotency_key=str(idempotency_key) if idempotency_key is not None else None,
-                start_by=d.now + to_start,
+                start_by=d.now + to_start, poll_state=poll_state,
             )
         )  # fmt: skip
         if spec.timeout:

@@ -1,5 +1,5 @@
 """Durable timers: set per step attempt, cancelled with the step, and what firing one does
-(start the retry, finish the delay, time the attempt out, fail an attempt no worker
+(start the retry or the next poll, finish the delay, time the attempt out, fail an attempt no worker
 started)."""
 
 from datetime import timedelta
@@ -60,6 +60,12 @@ def fire(d: Decision, command: FireTimer) -> None:
         )  # fmt: skip
     elif timer.kind is TimerKind.FOREACH_CONTINUE:
         foreach.pump(d, step.step)
+    elif timer.kind is TimerKind.POLL and step.status is StepStatus.BACKOFF:
+        steps.schedule(
+            d, step.step, d.spec_of(step), step.role, parent_step=step.parent_step,
+            index=step.index, item=foreach.item_of(d, step.parent_step, step.index),
+            poll_state=step.poll_state,
+        )  # fmt: skip
     elif timer.kind is TimerKind.DELAY:
         d.emit(StepSucceeded(at=d.now, step=step.step, attempt=step.attempt))
         attempts.step_succeeded(d, step.step)

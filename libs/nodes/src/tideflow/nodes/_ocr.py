@@ -1,0 +1,221 @@
+"""`ocr` nodes: AWS Textract through aioboto3.
+
+A document in base64 (or an image in S3) is read with the synchronous API in one attempt.
+A PDF or TIFF in S3 (or `mode: async`) starts an asynchronous job; the attempt returns
+`StepPending` with the job id, and the engine runs the node again on a durable timer until
+the job has finished, so no worker waits for Textract. The job is started with a client
+request token derived from the run and the node, so an attempt that runs twice does not
+start a second job.
+
+Throttling, Textract's server errors and lost connections are retryable; a document
+Textract cannot read, a bad parameter, missing credentials and a failed job are not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aioboto3
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url
+from tideflow.nodes._handler import StepFailure, StepOutcome, StepPending, StepSuccess, TaskSpec
+from tideflow.nodes._textract import read_blocks
+from tideflow.settings import EgressSettings, parse_duration
+
+DEFAULT_POLL = timedelta(seconds=5)
+DEFAULT_MAX_WAIT = timedelta(minutes=30)
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+"""Textract's limit for documents sent inline."""
+ASYNC_SUFFIXES = (".pdf", ".tif", ".tiff")
+RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException", "ProvisionedThroughputExceededException",
+        "InternalServerError", "LimitExceededException", "ServiceUnavailable",
+        "RequestTimeout", "RequestTimeoutException",
+    }
+)  # fmt: skip
+CLIENT_CONFIG = AioConfig(
+    retries={"mode": "standard", "max_attempts": 1}, connect_timeout=10, read_timeout=60
+)
+"""No retries inside the client: the node's retry policy retries, durably and visibly."""
+MAX_RESULT_PAGES = 1000
+"""NextToken pages read of one job's result (a guard against a token that never ends)."""
+
+
+class OcrHandler:
+    node_type = "ocr"
+
+    def __init__(
+        self,
+        *,
+        policy: EgressPolicy | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        session: aioboto3.Session | None = None,
+    ) -> None:
+        self._policy = policy or EgressPolicy.from_settings(EgressSettings())
+        self._region = region
+        self._endpoint_url = endpoint_url
+        self._session = session or aioboto3.Session()
+
+    async def run(self, task: TaskSpec) -> StepOutcome:
+        try:
+            return await self._run(task)
+        except _InvalidError as e:
+            return StepFailure("OcrInvalidDocument", str(e), retryable=False)
+        except EgressDenied as e:
+            return StepFailure("EgressDenied", f"endpointUrl: {e}", retryable=False)
+        except ClientError as e:
+            return _client_failure(e)
+        except NoCredentialsError as e:
+            return StepFailure("OcrNoCredentials", str(e), retryable=False)
+        except BotoCoreError as e:  # connection and endpoint trouble
+            return StepFailure("OcrConnectionError", str(e), retryable=True)
+
+    async def _run(self, task: TaskSpec) -> StepOutcome:
+        config = task.config
+        endpoint = config.get("endpointUrl") or self._endpoint_url
+        if endpoint:
+            await check_url(self._policy, str(endpoint))
+        document = _document(str(config.get("document", "")))
+        async with self._session.client(
+            "textract", region_name=config.get("region") or self._region,
+            endpoint_url=endpoint or None, config=CLIENT_CONFIG,
+        ) as client:  # fmt: skip
+            if task.poll_state:
+                return await _poll(client, task)
+            if _is_async(config, document):
+                return await _start(client, task, document)
+            return await _sync(client, config, document)
+
+
+class _InvalidError(ValueError):
+    pass
+
+
+def _document(value: str) -> dict[str, Any]:
+    """Textract's `Document`: an S3 object, or bytes from base64."""
+    if value.startswith("s3://"):
+        bucket, _, key = value.removeprefix("s3://").partition("/")
+        if not bucket or not key:
+            msg = f"{value!r} is not s3://bucket/key"
+            raise _InvalidError(msg)
+        return {"S3Object": {"Bucket": bucket, "Name": key}}
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as e:
+        msg = f"document is neither s3://bucket/key nor base64: {e}"
+        raise _InvalidError(msg) from e
+    if not data:
+        msg = "the document is empty"
+        raise _InvalidError(msg)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        msg = f"a document sent inline may be at most {MAX_DOCUMENT_BYTES} bytes; use S3"
+        raise _InvalidError(msg)
+    return {"Bytes": data}
+
+
+def _is_async(config: dict[str, Any], document: dict[str, Any]) -> bool:
+    mode = config.get("mode", "auto")
+    if mode == "async" and "S3Object" not in document:
+        msg = "mode async needs the document in S3 (s3://bucket/key)"
+        raise _InvalidError(msg)
+    if mode != "auto":
+        return bool(mode == "async")
+    name = str(document.get("S3Object", {}).get("Name", "")).lower()
+    return name.endswith(ASYNC_SUFFIXES)
+
+
+async def _sync(client: Any, config: dict[str, Any], document: dict[str, Any]) -> StepOutcome:
+    features = list(config.get("features") or [])
+    if features:
+        answer = await client.analyze_document(Document=document, FeatureTypes=features)
+    else:
+        answer = await client.detect_document_text(Document=document)
+    return StepSuccess(read_blocks(list(answer.get("Blocks", []))))
+
+
+async def _start(client: Any, task: TaskSpec, document: dict[str, Any]) -> StepOutcome:
+    location = {"S3Object": document["S3Object"]}
+    token = hashlib.sha256(f"{task.run_id}/{task.node_id}".encode()).hexdigest()[:64]
+    features = list(task.config.get("features") or [])
+    if features:
+        started = await client.start_document_analysis(
+            DocumentLocation=location, FeatureTypes=features, ClientRequestToken=token,
+        )  # fmt: skip
+    else:
+        started = await client.start_document_text_detection(
+            DocumentLocation=location, ClientRequestToken=token,
+        )  # fmt: skip
+    state = {
+        "jobId": started["JobId"],
+        "api": "analysis" if features else "text",
+        "startedAt": datetime.now(UTC).isoformat(),
+        "polls": 0,
+    }
+    return StepPending(_interval(task.config), state)
+
+
+async def _poll(client: Any, task: TaskSpec) -> StepOutcome:
+    state = dict(task.poll_state)
+    job = str(state["jobId"])
+    get = (
+        client.get_document_analysis
+        if state.get("api") == "analysis"
+        else client.get_document_text_detection
+    )
+    blocks: list[Any] = []
+    token: str | None = None
+    for _ in range(MAX_RESULT_PAGES):
+        page = await get(JobId=job, **({"NextToken": token} if token else {}))
+        status = page.get("JobStatus")
+        if status == "IN_PROGRESS":
+            return _still_running(task, state)
+        if status == "FAILED":
+            message = page.get("StatusMessage") or "no reason given"
+            return StepFailure(
+                "OcrJobFailed", f"Textract job {job} failed: {message}", retryable=False
+            )
+        blocks += page.get("Blocks", [])
+        token = page.get("NextToken")
+        if not token:
+            break
+    output = read_blocks(blocks)
+    output["jobId"] = job
+    return StepSuccess(output)
+
+
+def _still_running(task: TaskSpec, state: dict[str, Any]) -> StepOutcome:
+    started = datetime.fromisoformat(str(state["startedAt"]))
+    waited = datetime.now(UTC) - started
+    most = _duration(task.config.get("maxWait"), DEFAULT_MAX_WAIT)
+    if waited > most:
+        return StepFailure(
+            "OcrTimeout",
+            f"Textract job {state['jobId']} still runs after {waited} (maxWait {most})",
+            retryable=False,
+        )
+    state["polls"] = int(state.get("polls", 0)) + 1
+    return StepPending(_interval(task.config), state)
+
+
+def _interval(config: dict[str, Any]) -> timedelta:
+    return _duration(config.get("pollInterval"), DEFAULT_POLL)
+
+
+def _duration(value: Any, default: timedelta) -> timedelta:
+    parsed = parse_duration(value) if value is not None else None
+    return parsed if isinstance(parsed, timedelta) else default
+
+
+def _client_failure(error: ClientError) -> StepFailure:
+    code = str(error.response.get("Error", {}).get("Code", "ClientError"))
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    retryable = code in RETRYABLE_CODES or status >= 500  # noqa: PLR2004 - 5xx
+    return StepFailure(f"Textract{code.removesuffix('Exception')}", str(error), retryable)
