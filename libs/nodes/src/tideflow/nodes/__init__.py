@@ -5,6 +5,7 @@ whose templates are already resolved and returns an outcome. A failure says whet
 retry can help, so the core's retry policy decides the rest.
 """
 
+from tideflow.nodes._database import DatabaseHandler
 from tideflow.nodes._egress import EgressDenied, EgressPolicy, GuardedTransport
 from tideflow.nodes._function import FunctionHandler
 from tideflow.nodes._handler import (
@@ -31,6 +32,7 @@ from tideflow.nodes._plugin import PluginHandler, config_problem
 
 __all__ = [
     "OUTPUT_INVALID",
+    "DatabaseHandler",
     "EgressDenied",
     "EgressPolicy",
     "FunctionHandler",

@@ -15,6 +15,7 @@ from tideflow.executor.handlers import TaskRunner, install_step_log_collector
 from tideflow.executor.redaction import Redactor, install_log_redaction, remove_log_redaction
 from tideflow.executor.secrets import EnvironmentSecrets, SecretSource
 from tideflow.nodes import (
+    DatabaseHandler,
     EgressPolicy,
     FunctionHandler,
     GuardedTransport,
@@ -75,6 +76,7 @@ async def run_executor(
         json_depth=settings.limits.json_depth,
     )
     secrets = secrets or EnvironmentSecrets()
+    database = DatabaseHandler(policy=policy, secrets=secrets)
     node_types = node_types or load_registry()
     # one guarded pool shared by every plugin type (connectors included)
     plugin_http = httpx.AsyncClient(
@@ -83,7 +85,7 @@ async def run_executor(
     )  # fmt: skip
     handlers: list[NodeHandler] = [
         FunctionHandler(registry=registry), http, LlmHandler(policy=policy, secrets=secrets),
-        OcrHandler(policy=policy),
+        OcrHandler(policy=policy), database,
     ]  # fmt: skip
     handlers += [
         PluginHandler(spec, http=plugin_http, secrets=secrets.secrets)
@@ -150,6 +152,7 @@ async def run_executor(
             await consumer.close()
         await http.aclose()
         await plugin_http.aclose()
+        await database.aclose()
         remove_log_redaction(redactor)
         if health is not None:
             await health.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from tideflow.core.nodes import (
     _approval,
     _condition,
+    _database,
     _delay,
     _foreach,
     _function,
@@ -49,6 +50,7 @@ _MODULES = (
     _function,
     _llm,
     _ocr,
+    _database,
     _delay,
     _signal,
     _approval,
