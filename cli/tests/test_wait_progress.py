@@ -4,35 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from tideflow.cli import run as run_cli
+from tideflow.client import Client, Retries
 
 pytestmark = pytest.mark.unit
 
 
-class Polls:
-    """Answers GET /runs/{id} with the next state of a scripted run."""
-
-    def __init__(self, states: list[dict[str, Any]]) -> None:
-        self.states = states
-
-    def get(self, path: str, **_: Any) -> dict[str, Any]:
-        assert path == "/runs/r-1"
-        return self.states.pop(0) if len(self.states) > 1 else self.states[0]
-
-
 def state(status: str, *steps: tuple[str, str, int]) -> dict[str, Any]:
-    return {"runId": "r-1", "status": status,
+    return {"runId": "r-1", "workflowId": "w", "version": 1, "status": status,
             "steps": [{"nodeId": n, "status": s, "attempt": a} for n, s, a in steps]}  # fmt: skip
+
+
+def polls(states: list[dict[str, Any]]) -> Client:
+    """A client whose GET /runs/r-1 answers the next state of a scripted run."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/runs/r-1"
+        return httpx.Response(200, json=states.pop(0) if len(states) > 1 else states[0])
+
+    return Client("http://api.test", transport=httpx.MockTransport(answer), retries=Retries())
 
 
 @pytest.mark.parametrize("err", [False, True])
 def test_each_change_is_one_line_on_the_chosen_stream(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, err: bool
+    capsys: pytest.CaptureFixture[str], err: bool
 ) -> None:
-    monkeypatch.setattr(run_cli.time, "sleep", lambda _: None)
-    polls = Polls([
+    client = polls([
         state("running", ("pay", "running", 1)),
         state("waiting", ("pay", "waiting", 1)),
         state("waiting", ("pay", "waiting", 1)),  # nothing new: nothing printed
@@ -40,7 +40,7 @@ def test_each_change_is_one_line_on_the_chosen_stream(
         state("waiting", ("pay", "waiting", 2)),  # waiting again: printed again
         state("succeeded", ("pay", "succeeded", 2)),
     ])  # fmt: skip
-    final = run_cli.wait_for(polls, "r-1", timeout=60, err=err)  # type: ignore[arg-type]
+    final = run_cli.wait_for(client, "r-1", timeout=60, err=err)
     assert final["status"] == "succeeded"
     out, error = capsys.readouterr()
     printed = error if err else out

@@ -1,26 +1,24 @@
-"""The gateway's REST API as the CLI sees it: one authenticated client, typed errors.
+"""How the CLI talks to the API: through `tideflow.client`, the same typed client users get.
 
-Errors from the API arrive as `{"error": {"code", "message", "details"}}`; the CLI prints
-the code and message and exits non-zero, never a traceback. Requests go through the
-standard library's `urllib`: the CLI sends one small JSON request at a time, and httpx
-alone takes longer to import than the rest of `tide` (see `bench/cli_startup.py`).
+`connect` builds a `tideflow.client.Client` from `--url`/`--token` (else TIDEFLOW_URL /
+TIDEFLOW_TOKEN). The client (httpx, pydantic) is imported by the commands that talk to
+the API, not at start-up, so `tide --help` stays fast. An `ApiError` inside `api_errors()`
+is printed as `error CODE: message` (and its details) with a non-zero exit, never a
+traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from tideflow.client import ApiError, Client
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -37,92 +35,22 @@ OutputOption = Annotated[
 ]
 
 
-class ApiError(Exception):
-    """The gateway answered with an error document (or not at all)."""
+def connect(url: str | None, token: str | None, *, approvals_url: str | None = None) -> Client:
+    """A client for one command; a malformed address is the usual one-line error.
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
+    Retries are short: a person at a terminal wants a server that is down said at once.
+    """
+    from tideflow.client import ApiError, Client, ErrorCode, Retries
 
-
-@dataclass(frozen=True, slots=True)
-class Api:
-    """Synchronous client: the CLI does one thing at a time, so sync keeps it simple."""
-
-    url: str
-    token: str | None
-    timeout: float = 30.0
-
-    @classmethod
-    def from_options(cls, url: str | None, token: str | None) -> Api:
-        return cls(
-            url=(url or os.environ.get("TIDEFLOW_URL") or DEFAULT_URL).rstrip("/"),
-            token=token or os.environ.get("TIDEFLOW_TOKEN"),
-        )
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-    ) -> Any:
-        """Send one request; the decoded JSON body of a success, else an `ApiError`."""
-        target = self.url + path
-        if params:
-            target += "?" + urllib.parse.urlencode(params, doseq=True)
-        headers = {"Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        data = None
-        if json is not None:
-            data = _dumps(json)
-            headers["Content-Type"] = "application/json"
-        if not target.startswith(("http://", "https://")):
-            raise ApiError(0, "UNREACHABLE", f"not an http(s) address: {self.url}")
-        request = urllib.request.Request(target, data=data, headers=headers, method=method)  # noqa: S310 - scheme checked above
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                return decode(response.status, response.read())
-        except urllib.error.HTTPError as e:
-            return decode(e.code, e.read())
-        except (urllib.error.URLError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            raise ApiError(0, "UNREACHABLE", f"cannot reach {self.url}: {reason}") from e
-
-    def get(self, path: str, **params: Any) -> Any:
-        query = {k: v for k, v in params.items() if v is not None}
-        return self.request("GET", path, params=query)
-
-    def post(self, path: str, body: Any = None) -> Any:
-        return self.request("POST", path, json=body if body is not None else {})
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, default=str).encode()
-
-
-def decode(status: int, content: bytes) -> Any:
-    """The JSON body of a success, or an `ApiError` with the gateway's stable code."""
     try:
-        body = json.loads(content) if content else None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
-    if 200 <= status < 300:  # noqa: PLR2004
-        return body
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        raise ApiError(
-            status,
-            str(error.get("code", "ERROR")),
-            str(error.get("message", "")),
-            error.get("details"),
+        return Client(
+            url,
+            token=token,
+            approvals_url=approvals_url,
+            retries=Retries(attempts=3, backoff=0.1, max_backoff=0.5),
         )
-    raise ApiError(status, f"HTTP_{status}", content[:500].decode(errors="replace"))
+    except ValueError as e:
+        raise fail(ApiError(0, ErrorCode.UNREACHABLE, str(e))) from e
 
 
 def fail(error: ApiError) -> typer.Exit:
@@ -136,6 +64,8 @@ def fail(error: ApiError) -> typer.Exit:
 @contextlib.contextmanager
 def api_errors() -> Iterator[None]:
     """Turn an API error inside the block into the printed error and a non-zero exit."""
+    from tideflow.client import ApiError
+
     try:
         yield
     except ApiError as e:

@@ -6,13 +6,15 @@ The approval API is served by the approval service (`tide serve approval`), or b
 
 from __future__ import annotations
 
-import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from tideflow.cli._client import Api, OutputOption, TokenOption, api_errors, print_json
+from tideflow.cli._client import OutputOption, TokenOption, api_errors, connect, print_json
 from tideflow.cli._output import Cell, Column, print_table
+
+if TYPE_CHECKING:
+    from tideflow.client import Client
 
 app = typer.Typer(help="Human approvals: list the inbox, show one, approve or reject.")
 
@@ -28,8 +30,9 @@ CommentOption = Annotated[str | None, typer.Option("--comment", "-c", help="Why.
 STATUS_STYLE = {"pending": "blue", "decided": "green", "expired": "yellow", "cancelled": "dim"}
 
 
-def _api(url: str | None, token: str | None) -> Api:
-    return Api.from_options(url or os.environ.get("TIDEFLOW_APPROVAL_URL"), token)
+def _api(url: str | None, token: str | None) -> Client:
+    """`--url` is the approval API's address here (else TIDEFLOW_APPROVAL_URL, TIDEFLOW_URL)."""
+    return connect(None, token, approvals_url=url)
 
 
 def _who(approval: dict[str, Any]) -> str:
@@ -77,15 +80,10 @@ def list_(
     output: OutputOption = "table",
 ) -> None:
     """Approvals, newest first (pending ones unless told otherwise)."""
-    api = _api(url, token)
-    with api_errors():
-        page = api.get(
-            "/approvals",
-            status=None if all_statuses else status,
-            workflowId=workflow,
-            runId=run,
-            limit=limit,
-        )
+    with api_errors(), _api(url, token) as client:
+        page = client.approvals.list(
+            status=None if all_statuses else status, workflow_id=workflow, run_id=run, limit=limit
+        ).to_json()
     if output == "json":
         print_json(page)
         return
@@ -113,9 +111,8 @@ def show(
     output: OutputOption = "table",
 ) -> None:
     """One approval with every vote cast."""
-    api = _api(url, token)
-    with api_errors():
-        approval = api.get(f"/approvals/{approval_id}")
+    with api_errors(), _api(url, token) as client:
+        approval = client.approvals.get(approval_id).to_json()
     if output == "json":
         print_json(approval)
         return
@@ -136,14 +133,11 @@ def show(
 
 
 def _decide(
-    approval_id: str, decision: str, comment: str | None, url: str | None, token: str | None,
-    output: str,
+    approval_id: str, decision: Literal["approve", "reject"], comment: str | None,
+    url: str | None, token: str | None, output: str,
 ) -> None:  # fmt: skip
-    api = _api(url, token)
-    with api_errors():
-        approval = api.post(
-            f"/approvals/{approval_id}/decision", {"decision": decision, "comment": comment}
-        )
+    with api_errors(), _api(url, token) as client:
+        approval = client.approvals.decide(approval_id, decision, comment=comment).to_json()
     if output == "json":
         print_json(approval)
         return

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tideflow.cli._client import (
-    Api,
-    ApiError,
     OutputOption,
     TokenOption,
     UrlOption,
     api_errors,
-    fail,
+    connect,
     print_json,
     read_json_argument,
 )
@@ -23,6 +20,8 @@ from tideflow.cli._output import Cell, Column, is_terminal, print_table, rich_ta
 
 if TYPE_CHECKING:
     from rich.console import Group
+
+    from tideflow.client import Client
 
 app = typer.Typer(help="Runs: start, watch, inspect, time travel, cancel, signal, replay.")
 
@@ -141,22 +140,21 @@ def _progress(run: dict[str, Any]) -> dict[str, str]:
     return {**lines, "run": f"run {run.get('runId', '')} {run.get('status', '')}"}
 
 
-def wait_for(api: Api, run_id: str, *, timeout: float, err: bool) -> dict[str, Any]:
-    """Poll the run until it ends, showing its progress as it happens (on stderr if `err`).
+def wait_for(client: Client, run_id: str, *, timeout: float, err: bool) -> dict[str, Any]:
+    """Follow the run until it ends, showing its progress as it happens (on stderr if `err`).
 
     At a terminal the steps are redrawn in place; anywhere else (a pipe, a log file, CI)
     each change is one line the moment it is seen, so a run waiting for a signal never
-    looks like a hang.
+    looks like a hang. Giving up after `timeout` is a `WaitTimeoutError` (WAIT_TIMEOUT).
     """
-    deadline = time.monotonic() + timeout
-    run: dict[str, Any] = api.get(f"/runs/{run_id}")
+    changes = (run.to_json() for run in client.runs.watch(run_id, timeout=timeout))
+    run: dict[str, Any] = next(changes)
     if is_terminal(stderr=err):
         from rich.console import Console
         from rich.live import Live
 
         with Live(render(run), console=Console(stderr=err), auto_refresh=False) as view:
-            while run["status"] not in TERMINAL:
-                run = _poll(api, run, deadline)
+            for run in changes:
                 view.update(render(run), refresh=True)
         return run
     shown: dict[str, str] = {}
@@ -165,17 +163,10 @@ def wait_for(api: Api, run_id: str, *, timeout: float, err: bool) -> dict[str, A
             if shown.get(key) != line:
                 shown[key] = line
                 typer.echo(line, err=err)
-        if run["status"] in TERMINAL:
+        following = next(changes, None)
+        if following is None:
             return run
-        run = _poll(api, run, deadline)
-
-
-def _poll(api: Api, run: dict[str, Any], deadline: float) -> dict[str, Any]:
-    if time.monotonic() > deadline:
-        raise ApiError(0, "WAIT_TIMEOUT", f"run {run['runId']} still {run['status']}")
-    time.sleep(0.2)
-    fresh: dict[str, Any] = api.get(f"/runs/{run['runId']}")
-    return fresh
+        run = following
 
 
 @app.command()
@@ -191,19 +182,16 @@ def start(
     output: OutputOption = "table",
 ) -> None:
     """Start a run of a workflow's newest (or a pinned) published version."""
-    api = Api.from_options(url, token)
-    body: dict[str, Any] = {"input": read_json_argument(input_) or {}}
-    if version is not None:
-        body["version"] = version
-    if idempotency_key:
-        body["idempotencyKey"] = idempotency_key
-    with api_errors():
-        run = api.post(f"/workflows/{workflow}/runs", body)
-    report_started(api, run, wait=wait, timeout=timeout, output=output)
+    run_input = read_json_argument(input_) or {}
+    with api_errors(), connect(url, token) as client:
+        run = client.runs.start(
+            workflow, run_input, version=version, idempotency_key=idempotency_key or None
+        ).to_json()
+        report_started(client, run, wait=wait, timeout=timeout, output=output)
 
 
 def report_started(
-    api: Api, run: dict[str, Any], *, wait: bool, timeout: float, output: str
+    client: Client, run: dict[str, Any], *, wait: bool, timeout: float, output: str
 ) -> None:
     """Print a run just started; with `wait`, follow it to its end and exit with its fate.
 
@@ -213,8 +201,7 @@ def report_started(
     if wait:
         err = output == "json"
         typer.echo(f"run {run['runId']} started", err=err)
-        with api_errors():
-            run = wait_for(api, run["runId"], timeout=timeout, err=err)
+        run = wait_for(client, run["runId"], timeout=timeout, err=err)
     if output == "json":
         print_json(run)
     elif wait:
@@ -232,9 +219,8 @@ def get(
     run_id: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
 ) -> None:
     """A run's status, output and steps."""
-    api = Api.from_options(url, token)
-    with api_errors():
-        run = api.get(f"/runs/{run_id}")
+    with api_errors(), connect(url, token) as client:
+        run = client.runs.get(run_id).to_json()
     if output == "json":
         print_json(run)
     else:
@@ -254,9 +240,10 @@ def list_(
     output: OutputOption = "table",
 ) -> None:
     """Recent runs, newest first, filtered by workflow, status and parent run."""
-    api = Api.from_options(url, token)
-    with api_errors():
-        page = api.get("/runs", workflowId=workflow, status=status, parentRunId=parent, limit=limit)
+    with api_errors(), connect(url, token) as client:
+        page = client.runs.list(
+            workflow_id=workflow, status=status, parent_run_id=parent, limit=limit
+        ).to_json()
     if output == "json":
         print_json(page)
         return
@@ -287,9 +274,8 @@ def events(
     output: OutputOption = "table",
 ) -> None:
     """The run's event history, in order."""
-    api = Api.from_options(url, token)
-    with api_errors():
-        page = api.get(f"/runs/{run_id}/events", afterSeq=after_seq)
+    with api_errors(), connect(url, token) as client:
+        page = client.runs.events(run_id, after_seq=after_seq).to_json()
     if output == "json":
         print_json(page)
         return
@@ -309,9 +295,8 @@ def state(
     output: OutputOption = "table",
 ) -> None:
     """Time travel: the run exactly as it was right after event `--at`."""
-    api = Api.from_options(url, token)
-    with api_errors():
-        snapshot = api.get(f"/runs/{run_id}/state", atSeq=at)
+    with api_errors(), connect(url, token) as client:
+        snapshot = client.runs.state(run_id, at).to_json()
     if output == "json":
         print_json(snapshot)
     else:
@@ -327,14 +312,15 @@ def logs(
 ) -> None:
     """Step log lines; with -f, keep following until the run ends."""
     from websockets.exceptions import ConnectionClosed
-    from websockets.sync.client import connect
+    from websockets.sync.client import connect as websocket
 
-    api = Api.from_options(url, token)
-    ws_url = api.url.replace("http", "ws", 1) + f"/runs/{run_id}/logs"
-    headers = {"Authorization": f"Bearer {api.token}"} if api.token else {}
+    with api_errors(), connect(url, token) as client:
+        endpoint = client.endpoint
+    ws_url = endpoint.url.replace("http", "ws", 1) + f"/runs/{run_id}/logs"
+    headers = {"Authorization": f"Bearer {endpoint.token}"} if endpoint.token else {}
     query = "" if follow else "?follow=false"
     try:
-        with connect(ws_url + query, additional_headers=headers) as socket:
+        with websocket(ws_url + query, additional_headers=headers) as socket:
             for message in socket:
                 line = json.loads(message)
                 if line.get("type") == "end":
@@ -347,14 +333,15 @@ def logs(
     except ConnectionClosed:
         return
     except OSError as e:
-        raise fail(ApiError(0, "UNREACHABLE", f"cannot reach {ws_url}: {e}")) from e
+        typer.secho(f"error UNREACHABLE: cannot reach {ws_url}: {e}", err=True, fg="red")
+        raise typer.Exit(code=1) from e
 
 
 @app.command()
 def cancel(run_id: str, url: UrlOption = None, token: TokenOption = None) -> None:
     """Cancel a run: running steps are cancelled and compensations run."""
-    with api_errors():
-        Api.from_options(url, token).post(f"/runs/{run_id}/cancel")
+    with api_errors(), connect(url, token) as client:
+        client.runs.cancel(run_id)
     typer.echo(f"cancel requested for {run_id}")
 
 
@@ -367,10 +354,9 @@ def signal(
     token: TokenOption = None,
 ) -> None:
     """Deliver a named signal (with JSON data) to a run waiting on it."""
-    with api_errors():
-        Api.from_options(url, token).post(
-            f"/runs/{run_id}/signals/{name}", {"data": read_json_argument(data)}
-        )
+    payload = read_json_argument(data)
+    with api_errors(), connect(url, token) as client:
+        client.runs.signal(run_id, name, payload)
     typer.echo(f"signal {name} sent to {run_id}")
 
 
@@ -386,11 +372,11 @@ def replay(
     output: OutputOption = "table",
 ) -> None:
     """Start a new run that continues from the state after event `--from-seq`."""
-    api = Api.from_options(url, token)
-    body: dict[str, Any] = {"fromSeq": from_seq}
     new_input = read_json_argument(input_)
-    if new_input is not None:
-        body["input"] = new_input
-    with api_errors():
-        run = api.post(f"/runs/{run_id}/replay", body)
-    report_started(api, run, wait=wait, timeout=timeout, output=output)
+    with api_errors(), connect(url, token) as client:
+        from tideflow.client import UNSET
+
+        replayed = client.runs.replay(
+            run_id, from_seq, input=UNSET if new_input is None else new_input
+        )
+        report_started(client, replayed.to_json(), wait=wait, timeout=timeout, output=output)

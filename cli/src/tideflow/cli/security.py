@@ -14,11 +14,11 @@ from typing import Annotated, Any
 import typer
 
 from tideflow.cli._client import (
-    Api,
     OutputOption,
     TokenOption,
     UrlOption,
     api_errors,
+    connect,
     print_json,
 )
 from tideflow.cli._output import Column, print_table
@@ -69,7 +69,7 @@ def tenant_create(
 ) -> None:
     """Create a tenant."""
     with api_errors():
-        body = Api.from_options(url, token).post("/tenants", {"name": name})
+        body = connect(url, token).request("POST", "/tenants", json={"name": name})
     _show(output, body, TENANT_COLUMNS, _tenant_rows([body]))
 
 
@@ -79,7 +79,7 @@ def tenant_list(
 ) -> None:
     """Every tenant with its limits."""
     with api_errors():
-        body = Api.from_options(url, token).get("/tenants")
+        body = connect(url, token).request("GET", "/tenants")
     _show(output, body, TENANT_COLUMNS, _tenant_rows(body["items"]))
 
 
@@ -99,7 +99,7 @@ def tenant_limits(
     """Set a tenant's rate limits (an omitted one is removed: the default applies)."""
     body = {"runStartsPerSecond": run_starts, "apiRequestsPerSecond": api_requests}
     with api_errors():
-        answer = Api.from_options(url, token).request("PUT", f"/tenants/{name}/limits", json=body)
+        answer = connect(url, token).request("PUT", f"/tenants/{name}/limits", json=body)
     _show(output, answer, TENANT_COLUMNS, _tenant_rows([answer]))
 
 
@@ -118,7 +118,7 @@ def token_create(
     """Mint an API token; it is printed once and cannot be shown again."""
     body = {"name": name, "role": role} | ({"tenant": tenant} if tenant else {})
     with api_errors():
-        answer = Api.from_options(url, token).post("/auth/tokens", body)
+        answer = connect(url, token).request("POST", "/auth/tokens", json=body)
     if output == "json":
         print_json(answer)
         return
@@ -132,7 +132,7 @@ def token_list(
 ) -> None:
     """The tenant's tokens (never their secrets)."""
     with api_errors():
-        body = Api.from_options(url, token).get("/auth/tokens")
+        body = connect(url, token).request("GET", "/auth/tokens")
     rows = [
         [t["id"], t["name"], t["tenant"], t["role"], t["createdAt"], _s(t.get("revokedAt"))]
         for t in body["items"]
@@ -146,7 +146,7 @@ def token_list(
 def token_revoke(token_id: str, url: UrlOption = None, token: TokenOption = None) -> None:
     """Revoke a token at once."""
     with api_errors():
-        Api.from_options(url, token).request("DELETE", f"/auth/tokens/{token_id}")
+        connect(url, token).request("DELETE", f"/auth/tokens/{token_id}")
     typer.echo(f"revoked token {token_id}")
 
 
@@ -170,7 +170,7 @@ def user_create(
     body = {"username": username, "password": password, "role": role}
     body |= {"tenant": tenant} if tenant else {}
     with api_errors():
-        answer = Api.from_options(url, token).post("/users", body)
+        answer = connect(url, token).request("POST", "/users", json=body)
     columns = [Column("username", key=True), Column("tenant"), Column("role")]
     _show(output, answer, columns, [[answer["username"], answer["tenant"], answer["role"]]])
 
@@ -181,7 +181,7 @@ def user_list(
 ) -> None:
     """The tenant's users."""
     with api_errors():
-        body = Api.from_options(url, token).get("/users")
+        body = connect(url, token).request("GET", "/users")
     columns = [Column("username", key=True), Column("tenant"), Column("role"), Column("created")]
     rows = [[u["username"], u["tenant"], u["role"], u["createdAt"]] for u in body["items"]]
     _show(output, body, columns, rows)
@@ -203,9 +203,7 @@ def secret_put(
         value = from_file.read_text() if from_file else sys.stdin.read()
         value = value.removesuffix("\n")
     with api_errors():
-        answer = Api.from_options(url, token).request(
-            "PUT", f"/secrets/{name}", json={"value": value}
-        )
+        answer = connect(url, token).request("PUT", f"/secrets/{name}", json={"value": value})
     typer.echo(f"stored secret {answer['name']} (version {answer['version']})")
 
 
@@ -215,7 +213,7 @@ def secret_list(
 ) -> None:
     """Names and metadata of the tenant's secrets."""
     with api_errors():
-        body = Api.from_options(url, token).get("/secrets")
+        body = connect(url, token).request("GET", "/secrets")
     columns = [Column("name", key=True), Column("version"), Column("source"), Column("updated"),
                Column("by")]  # fmt: skip
     rows = [
@@ -235,7 +233,7 @@ def secret_list(
 def secret_delete(name: str, url: UrlOption = None, token: TokenOption = None) -> None:
     """Delete a secret."""
     with api_errors():
-        Api.from_options(url, token).request("DELETE", f"/secrets/{name}")
+        connect(url, token).request("DELETE", f"/secrets/{name}")
     typer.echo(f"deleted secret {name}")
 
 
@@ -251,7 +249,9 @@ def audit(
 ) -> None:
     """The tenant's audit log, newest first."""
     with api_errors():
-        body = Api.from_options(url, token).get("/audit", limit=limit, cursor=cursor)
+        body = connect(url, token).request(
+            "GET", "/audit", params={"limit": limit, "cursor": cursor}
+        )
     columns = [Column("at"), Column("actor"), Column("action"), Column("resource", key=True),
                Column("from")]  # fmt: skip
     rows = [

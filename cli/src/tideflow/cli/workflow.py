@@ -8,12 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from tideflow.cli._client import (
-    Api,
-    ApiError,
     OutputOption,
     TokenOption,
     UrlOption,
     api_errors,
+    connect,
     print_json,
 )
 from tideflow.cli._output import Column, print_table
@@ -76,21 +75,14 @@ def apply(
     output: OutputOption = "table",
 ) -> None:
     """Create the workflow, or replace its draft when it exists; optionally publish."""
-    api = Api.from_options(url, token)
     document = load_document(file)
     name = str(document.get("metadata", {}).get("name", ""))
-    with api_errors():
-        try:
-            saved = api.post("/workflows", document)
-            action = "created"
-        except ApiError as e:
-            if e.status != 409:  # noqa: PLR2004 - HTTP Conflict: it exists, update the draft
-                raise
-            saved = api.request("PUT", f"/workflows/{name}", json=document)
-            action = "updated"
-        result: dict[str, Any] = {"workflow": saved, "action": action}
-        if publish:
-            result["published"] = api.post(f"/workflows/{name}/publish")
+    with api_errors(), connect(url, token) as client:
+        applied = client.workflows.apply(document, publish=publish)
+    action = applied.action
+    result: dict[str, Any] = {"workflow": applied.workflow.to_json(), "action": action}
+    if applied.published is not None:
+        result["published"] = applied.published.to_json()
     if output == "json":
         print_json(result)
         return
@@ -108,9 +100,8 @@ def _published_line(name: str, published: dict[str, Any]) -> str:
 @app.command("list")
 def list_(url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table") -> None:
     """Every workflow of the tenant with its newest version."""
-    api = Api.from_options(url, token)
-    with api_errors():
-        page = api.get("/workflows", limit=500)
+    with api_errors(), connect(url, token) as client:
+        page = client.workflows.list(limit=500).to_json()
     if output == "json":
         print_json(page)
         return
@@ -128,10 +119,9 @@ def get(
     workflow: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
 ) -> None:
     """One workflow: its published versions and its draft (as written, in YAML)."""
-    api = Api.from_options(url, token)
-    with api_errors():
-        found = api.get(f"/workflows/{workflow}")
-        found["versions"] = api.get(f"/workflows/{workflow}/versions").get("items", [])
+    with api_errors(), connect(url, token) as client:
+        found = client.workflows.get(workflow).to_json()
+        found["versions"] = [v.to_json() for v in client.workflows.versions(workflow)]
     if output == "json":
         print_json(found)
         return
@@ -167,9 +157,8 @@ def publish_(
     workflow: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
 ) -> None:
     """Freeze the current draft as a new immutable version."""
-    api = Api.from_options(url, token)
-    with api_errors():
-        result = api.post(f"/workflows/{workflow}/publish")
+    with api_errors(), connect(url, token) as client:
+        result = client.workflows.publish(workflow).to_json()
     if output == "json":
         print_json(result)
     else:
@@ -181,9 +170,8 @@ def versions(
     workflow: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
 ) -> None:
     """The published versions, newest first."""
-    api = Api.from_options(url, token)
-    with api_errors():
-        result = api.get(f"/workflows/{workflow}/versions")
+    with api_errors(), connect(url, token) as client:
+        result = {"items": [v.to_json() for v in client.workflows.versions(workflow)]}
     if output == "json":
         print_json(result)
         return
@@ -199,9 +187,8 @@ def rollback(
     output: OutputOption = "table",
 ) -> None:
     """Publish an older version again as the newest; the draft becomes that version too."""
-    api = Api.from_options(url, token)
-    with api_errors():
-        result = api.post(f"/workflows/{workflow}/versions/{version}/rollback")
+    with api_errors(), connect(url, token) as client:
+        result = client.workflows.rollback(workflow, version).to_json()
     if output == "json":
         print_json(result)
     else:
