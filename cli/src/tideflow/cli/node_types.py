@@ -12,7 +12,14 @@ from typing import Annotated, Any
 
 import typer
 
-from tideflow.cli._client import Api, OutputOption, TokenOption, UrlOption, api_errors, print_json
+from tideflow.cli._client import (
+    OutputOption,
+    TokenOption,
+    UrlOption,
+    api_errors,
+    connect,
+    print_json,
+)
 from tideflow.cli._output import Column, print_table
 
 app = typer.Typer(help="Node types: what the palette offers and definitions may use.")
@@ -67,8 +74,8 @@ def list_(
     if local:
         listing = _local()
     else:
-        with api_errors():
-            listing = Api.from_options(url, token).get("/node-types")
+        with api_errors(), connect(url, token) as client:
+            listing = client.request("GET", "/node-types")
     items = [i for i in listing.get("items", []) if source is None or i.get("source") == source]
     failures = listing.get("failures", [])
     if output == "json":
