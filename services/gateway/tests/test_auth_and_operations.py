@@ -64,8 +64,8 @@ async def test_health_readiness_metrics_and_docs(gateway, kit):
     metrics = (await gateway.client.get("/metrics")).text
     assert 'tideflow_gateway_runs_started_total{kind="start"} 1.0' in metrics
     assert (
-        'tideflow_gateway_http_request_duration_seconds_count{method="POST",'
-        'route="/workflows/{workflow_id}/runs",status="201"} 1.0'
+        'tideflow_http_request_duration_seconds_count{method="POST",'
+        'route="/workflows/{workflow_id}/runs",service="gateway",status="201"} 1.0'
     ) in metrics
 
     spec = (await gateway.client.get("/openapi.json")).json()

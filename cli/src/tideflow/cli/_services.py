@@ -19,6 +19,7 @@ from tideflow.store import (
     StoreUnavailable,
 )
 from tideflow.store import migrate as apply_migrations
+from tideflow.telemetry import TelemetryConfigError, configure_tracing
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -100,7 +101,10 @@ async def kafka_bus(kafka: KafkaSettings) -> AsyncIterator[Bus]:
 
 
 def run_until_signalled(
-    main: Callable[[asyncio.Event], Awaitable[None]], observability: ObservabilitySettings
+    main: Callable[[asyncio.Event], Awaitable[None]],
+    observability: ObservabilitySettings,
+    *,
+    service: str,
 ) -> None:
     """Run a service's main coroutine; SIGTERM/SIGINT set its stop event.
 
@@ -108,6 +112,11 @@ def run_until_signalled(
     process with one line that says what is missing, not a traceback.
     """
     configure_logging(level=observability.log_level, json=observability.log_json)
+    try:
+        configure_tracing(service=service)
+    except TelemetryConfigError as e:
+        typer.secho(f"error TELEMETRY_CONFIG: {e}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from e
 
     async def entry() -> None:
         await main(stop_on_signals())

@@ -115,6 +115,7 @@ def dev(
                 postgres=postgres,
             ),
             ObservabilitySettings(log_json=False, log_level="WARNING"),
+            service="dev",
         )
     finally:
         if postgres is not None:

@@ -68,7 +68,7 @@ def _gateway(overrides: dict[str, object]) -> None:
         async with postgres_store(settings.database) as store, kafka_bus(settings.kafka) as bus:
             await run_gateway(settings=settings, store=store, bus=bus, stop=stop)
 
-    run_until_signalled(main, settings.observability)
+    run_until_signalled(main, settings.observability, service="gateway")
 
 
 def _scheduler(overrides: dict[str, object]) -> None:
@@ -82,7 +82,7 @@ def _scheduler(overrides: dict[str, object]) -> None:
         async with postgres_store(settings.database) as store, kafka_bus(settings.kafka) as bus:
             await run_scheduler(settings=settings, store=store, bus=bus, stop=stop)
 
-    run_until_signalled(main, settings.observability)
+    run_until_signalled(main, settings.observability, service="scheduler")
 
 
 def _executor(overrides: dict[str, object]) -> None:
@@ -108,7 +108,7 @@ def _executor(overrides: dict[str, object]) -> None:
             secrets = stored_secrets(settings.keys, store)
             await run_executor(settings=settings, bus=bus, stop=stop, secrets=secrets)
 
-    run_until_signalled(main, settings.observability)
+    run_until_signalled(main, settings.observability, service="executor")
 
 
 def _approval(overrides: dict[str, object]) -> None:
@@ -134,7 +134,7 @@ def _approval(overrides: dict[str, object]) -> None:
             authenticator = service_authenticator(settings.admin_token, identities)
             await run_approval(services=services, stop=stop, authenticator=authenticator)
 
-    run_until_signalled(main, settings.observability)
+    run_until_signalled(main, settings.observability, service="approval")
 
 
 def _trigger(overrides: dict[str, object]) -> None:
@@ -164,7 +164,7 @@ def _trigger(overrides: dict[str, object]) -> None:
             authenticator = service_authenticator(settings.admin_token, identities)
             await run_trigger(services=services, stop=stop, authenticator=authenticator)
 
-    run_until_signalled(main, settings.observability)
+    run_until_signalled(main, settings.observability, service="trigger")
 
 
 def _collab(overrides: dict[str, object]) -> None:
@@ -190,4 +190,4 @@ def _collab(overrides: dict[str, object]) -> None:
             authenticator = service_authenticator(settings.admin_token, workflows)
             await run_collab(services=services, stop=stop, authenticator=authenticator)
 
-    run_until_signalled(main, settings.observability)
+    run_until_signalled(main, settings.observability, service="collab")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from tideflow.bus._codec import decode_envelope, encode_envelope
 from tideflow.bus._errors import BatchStateError, CodecError
+from tideflow.bus._metrics import DEAD_LETTERS
 from tideflow.bus._outgoing import RawOutgoing, envelope_headers
 from tideflow.bus._proto.v1.dlq_pb2 import DeadLetter, Header
 from tideflow.bus._proto.v1.envelope_pb2 import Envelope
@@ -165,6 +166,7 @@ async def fetch_batch(
 async def _decode(driver: ConsumerDriver, sink: DeadLetterSink, records: list[Record]) -> Batch:
     messages: list[Message] = []
     poison: list[RawOutgoing] = []
+    codes: list[str] = []
     next_offsets: dict[TopicPartition, int] = {}
     for record in records:
         next_offsets[record.topic_partition] = record.offset + 1
@@ -174,6 +176,7 @@ async def _decode(driver: ConsumerDriver, sink: DeadLetterSink, records: list[Re
             logger.warning(
                 "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, e
             )
+            codes.append(e.code)
             poison.append(
                 dead_letter_record(
                     record,
@@ -185,4 +188,6 @@ async def _decode(driver: ConsumerDriver, sink: DeadLetterSink, records: list[Re
             )
     if poison:
         await sink.publish_raw_batch(poison)
+        for code in codes:
+            DEAD_LETTERS.labels(driver.group, code).inc()
     return Batch(driver, messages, next_offsets=next_offsets, dead_lettered=len(poison))

@@ -32,6 +32,7 @@ from tideflow.bus._proto.v1.dlq_pb2 import DeadLetter
 from tideflow.bus._proto.v1.envelope_pb2 import Envelope
 from tideflow.bus._proto.v1.events_pb2 import RunEvent
 from tideflow.bus._proto.v1.tasks_pb2 import CancelTask, Task
+from tideflow.telemetry import current_traceparent
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -121,7 +122,11 @@ def new_envelope(
     traceparent: str | None = None,
     tracestate: str = "",
 ) -> Envelope:
-    """Wrap a payload; pass a deterministic message_id when the send may be retried."""
+    """Wrap a payload; pass a deterministic message_id when the send may be retried.
+
+    Without an explicit `traceparent` the message carries the current span's context
+    (if any): a message sent while handling a request or a step is part of its trace.
+    """
     field = _FIELDS.get(payload.DESCRIPTOR.full_name)
     if field is None:  # pragma: no cover - the Payload type already rules this out
         raise TypeError(f"{payload.DESCRIPTOR.full_name} is not an envelope payload")
@@ -136,6 +141,8 @@ def new_envelope(
     else:
         envelope.produced_at.FromDatetime(produced_at)
     getattr(envelope, field).CopyFrom(payload)
+    if traceparent is None and (current := current_traceparent()) is not None:
+        traceparent, tracestate = current
     if traceparent:
         inject_trace(envelope, traceparent, tracestate)
     return envelope

@@ -69,6 +69,11 @@ class ConsumerDriver(ABC):
         """Changes whenever `tp` was taken from this member (even if given back since)."""
         return self._epochs.get(tp, 0)
 
+    def lag(self) -> dict[TopicPartition, int]:
+        """Per owned partition, records on the log this member has not fetched yet (the
+        `tideflow_consumer_lag_messages` metric); adapters that cannot tell report none."""
+        return {}
+
     def revoked(self, partitions: Iterable[TopicPartition]) -> None:
         """Implementations call this when partitions are taken from this member."""
         for tp in partitions:

@@ -21,6 +21,7 @@ per broker and batches whatever is enqueued meanwhile, so a linger only adds lat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from tideflow.bus._outgoing import RawOutgoing
 
 _TOPIC_ALREADY_EXISTS = 36
+_POSITION_WAIT = 0.5
+"""Seconds to wait for a newly assigned partition's position (for the lag) per fetch."""
 
 
 class KafkaBus(Bus):
@@ -160,6 +163,8 @@ class KafkaConsumer(Consumer):
         self._kafka = bus
         self._on_close = closed
         self._consumer: AIOKafkaConsumer | None = None
+        # where each owned partition's fetching has got to: the lag's reference point
+        self._fetched: dict[TopicPartition, int] = {}
 
     async def start(self) -> None:
         if self._consumer is not None:
@@ -207,7 +212,7 @@ class KafkaConsumer(Consumer):
             fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=most)
         except KafkaError as e:
             raise BusConnectionError(f"fetching for group {self.group} failed") from e
-        return [
+        records = [
             Record(
                 topic=record.topic,
                 partition=record.partition,
@@ -219,6 +224,40 @@ class KafkaConsumer(Consumer):
             for records in fetched.values()
             for record in records
         ]
+        for record in records:
+            self._fetched[record.topic_partition] = record.offset + 1
+        await self._learn_positions(consumer)
+        return records
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """High watermark (as of the last fetch response) minus what was fetched."""
+        if self._consumer is None or self._closed:
+            return {}
+        lags: dict[TopicPartition, int] = {}
+        for ktp in self._consumer.assignment():
+            end = self._consumer.highwater(ktp)
+            tp = TopicPartition(ktp.topic, ktp.partition)
+            if end is not None and tp in self._fetched:
+                lags[tp] = max(0, int(end) - self._fetched[tp])
+        return lags
+
+    def revoked(self, partitions: Iterable[TopicPartition]) -> None:
+        taken = list(partitions)
+        for tp in taken:
+            self._fetched.pop(tp, None)
+        super().revoked(taken)
+
+    async def _learn_positions(self, consumer: AIOKafkaConsumer) -> None:
+        """The fetch position of partitions nothing was fetched from yet (newly assigned),
+        for the lag: once per assignment, from the consumer's own state."""
+        for ktp in consumer.assignment():
+            tp = TopicPartition(ktp.topic, ktp.partition)
+            if tp in self._fetched:
+                continue
+            with contextlib.suppress(KafkaError, IllegalStateError, TimeoutError):
+                self._fetched[tp] = int(
+                    await asyncio.wait_for(consumer.position(ktp), timeout=_POSITION_WAIT)
+                )
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> bool:
         consumer = self._require()

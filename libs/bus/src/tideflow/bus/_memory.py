@@ -351,6 +351,11 @@ class InMemoryBus(Bus):
         self._kick.set()
         await done
 
+    def end_offset(self, tp: TopicPartition) -> int:
+        """The offset the next record of the partition will get (0: no such partition)."""
+        log = self._logs.get(tp.topic, [])
+        return log[tp.partition].end if tp.partition < len(log) else 0
+
     def partitions(self, topic: str) -> int:
         """How many partitions a topic has (0 if it does not exist yet)."""
         return len(self._logs.get(topic, []))
@@ -465,6 +470,12 @@ class _MemoryConsumer(Consumer):
 
     def assignment(self) -> frozenset[TopicPartition]:
         return frozenset(self.positions)
+
+    def lag(self) -> dict[TopicPartition, int]:
+        return {
+            tp: max(0, self._memory.end_offset(tp) - position)
+            for tp, position in self.positions.items()
+        }
 
     async def fetch(self, max_wait: timedelta | None, limit: int | None = None) -> list[Record]:
         if not self._started:

@@ -25,6 +25,7 @@ from tideflow.bus._batch import Batch, dead_letter_record, fetch_batch
 from tideflow.bus._batch_loop import retry_policy, run_batches
 from tideflow.bus._driver import ConsumerDriver
 from tideflow.bus._errors import BatchStateError
+from tideflow.bus._metrics import CONSUMER_LAG, DEAD_LETTERS
 from tideflow.bus._outgoing import Outgoing, RawOutgoing, encode_outgoing
 from tideflow.bus._pipeline import Pipeline
 from tideflow.bus._records import Message, Record
@@ -47,6 +48,7 @@ class Consumer(ConsumerDriver):
     def __init__(self, bus: Bus, topics: Sequence[str], *, group: str, max_batch: int) -> None:
         super().__init__(topics, group=group, max_batch=max_batch)
         self.bus = bus
+        CONSUMER_LAG.track(self)
         self._pending: Batch | None = None
         self._pipelined = False
         self.raw = False
@@ -240,3 +242,4 @@ class Bus(ABC):
                 )
             ]
         )
+        DEAD_LETTERS.labels(group, code).inc()

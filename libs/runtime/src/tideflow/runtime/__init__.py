@@ -10,14 +10,18 @@ from tideflow.runtime._api import (
     install_error_handlers,
 )
 from tideflow.runtime._health import EmbeddedServer, HealthServer, Readiness, health_app
+from tideflow.runtime._http_metrics import HttpMetrics, RequestTimer
 from tideflow.runtime._logging import configure_logging
 from tideflow.runtime._shutdown import stop_on_signals
+from tideflow.runtime._tracing import instrument_fastapi
 
 __all__ = [
     "ApiError",
     "EmbeddedServer",
     "HealthServer",
+    "HttpMetrics",
     "Readiness",
+    "RequestTimer",
     "configure_logging",
     "decode_cursor",
     "encode_cursor",
@@ -25,5 +29,6 @@ __all__ = [
     "health_app",
     "install_api_error_handler",
     "install_error_handlers",
+    "instrument_fastapi",
     "stop_on_signals",
 ]

@@ -7,10 +7,17 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+from tideflow.telemetry import TraceLogFilter
+
 
 def configure_logging(*, level: str = "INFO", json: bool = True) -> None:
-    """Replace the root handlers: JSON lines in production, readable text for humans."""
+    """Replace the root handlers: JSON lines in production, readable text for humans.
+
+    JSON records carry `trace_id` and `span_id` when written inside a span and `run_id`
+    when written while working on a run, so logs and traces of one run join up.
+    """
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(TraceLogFilter())
     if json:
         handler.setFormatter(
             JsonFormatter(

@@ -52,6 +52,7 @@ from tideflow.store._identity_records import (
 from tideflow.store._memory import InMemoryEventStore
 from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._migrate import migrate
+from tideflow.store._observability import ACTIVE_RUN_STATUSES, Backlog, Backlogs
 from tideflow.store._pg_approvals import PostgresApprovalStore
 from tideflow.store._pg_collab import PostgresCollabStore
 from tideflow.store._pg_triggers import PostgresTriggerStore
@@ -107,6 +108,7 @@ APP_ROLE = "tideflow_app"
 """The database role the migrations create for services: no UPDATE/DELETE on the log."""
 
 __all__ = [
+    "ACTIVE_RUN_STATUSES",
     "APP_ROLE",
     "DEFAULT_RETENTION",
     "DEFAULT_TENANT",
@@ -126,6 +128,8 @@ __all__ = [
     "AuditEntry",
     "AuditLog",
     "AuditRecord",
+    "Backlog",
+    "Backlogs",
     "CollabDocument",
     "CollabStore",
     "CollabUpdate",

@@ -25,6 +25,7 @@ from tideflow.store._errors import (
 )
 from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._memory_workflows import InMemoryWorkflows
+from tideflow.store._observability import ACTIVE_RUN_STATUSES, Backlog
 from tideflow.store._port import TRUNCATED, EventStore
 from tideflow.store._records import (
     DEFAULT_TENANT,
@@ -416,6 +417,27 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
             and (node_id is None or line.node_id == node_id)
         ]
         return lines[:limit]
+
+    # -- backlogs -------------------------------------------------------------------------
+
+    async def backlog(self, *, now: datetime, idle_after: timedelta) -> Backlog:
+        created = [message.created_at for message, _ in self._outbox.values()]
+        active = dict.fromkeys(ACTIVE_RUN_STATUSES, 0)
+        idle = dict.fromkeys(ACTIVE_RUN_STATUSES, 0)
+        for record in self._runs.values():
+            if record.status in active:
+                active[record.status] += 1
+                changed = record.updated_at or record.started_at
+                if changed is not None and changed < now - idle_after:
+                    idle[record.status] += 1
+        return Backlog(
+            outbox_messages=len(created),
+            outbox_oldest_seconds=max(0.0, (now - min(created)).total_seconds()) if created else 0,
+            timers_pending=len(self._timers),
+            timers_overdue=sum(1 for timer, _ in self._timers.values() if timer.fire_at < now),
+            runs_active=active,
+            runs_idle=idle,
+        )
 
     # -- retention -----------------------------------------------------------------------
 

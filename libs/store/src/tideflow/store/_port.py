@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from tideflow.store._identity_ports import AuditLog, Identities, SecretStore
+from tideflow.store._observability import Backlogs
 from tideflow.store._records import (
     DEFAULT_TENANT,
     CommitBatch,
@@ -311,6 +312,7 @@ class EventStore(
     TimerStore,
     StepLogStore,
     Retention,
+    Backlogs,
     Identities,
     SecretStore,
     AuditLog,

@@ -32,6 +32,7 @@ from tideflow.store._errors import ConcurrencyConflict, NotFound, RunConflict, S
 from tideflow.store._migrate import migrate
 from tideflow.store._pg_errors import translated
 from tideflow.store._pg_identity import PostgresIdentities
+from tideflow.store._pg_observability import PostgresBacklogs
 from tideflow.store._pg_rows import event, log_line, outbox_message, run, snapshot, step, timer
 from tideflow.store._pg_scope import PLATFORM, scoped
 from tideflow.store._pg_workflows import PostgresWorkflows
@@ -94,7 +95,7 @@ async def _end_transaction(connection: asyncpg.Connection) -> None:
         await connection.execute("ROLLBACK")
 
 
-class PostgresEventStore(PostgresWorkflows, PostgresIdentities, EventStore):
+class PostgresEventStore(PostgresWorkflows, PostgresIdentities, PostgresBacklogs, EventStore):
     """`EventStore` over an asyncpg pool created by `create_pool` (codecs installed)."""
 
     def __init__(self, pool: asyncpg.Pool, *, owns_pool: bool = False) -> None:

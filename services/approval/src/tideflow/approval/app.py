@@ -19,7 +19,14 @@ from tideflow.approval.inbox import GROUP, InboxProjection
 from tideflow.approval.retention import run_retention
 from tideflow.approval.views import ErrorResponse
 from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
-from tideflow.runtime import EmbeddedServer, install_api_error_handler, install_error_handlers
+from tideflow.runtime import (
+    EmbeddedServer,
+    HttpMetrics,
+    RequestTimer,
+    install_api_error_handler,
+    install_error_handlers,
+    instrument_fastapi,
+)
 from tideflow.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -90,7 +97,10 @@ def create_app(services: Services, authenticator: Authenticator | None = None) -
     )
     install_error_handlers(app, unavailable=(StoreUnavailable,), statuses=AUTH_STATUSES)
     app.state.authenticator = authenticator or default_authenticator(services.settings)
+    app.state.http_metrics = HttpMetrics("approval")
     install(app, services)
+    app.add_middleware(RequestTimer, metrics=app.state.http_metrics)
+    instrument_fastapi(app)
     return app
 
 

@@ -23,7 +23,7 @@ from tideflow.approval.views import (
 )
 from tideflow.auth import Principal, Role, requires
 from tideflow.bus import Bus
-from tideflow.runtime import ApiError, decode_cursor, encode_cursor
+from tideflow.runtime import ApiError, HttpMetrics, decode_cursor, encode_cursor
 from tideflow.store import (
     ApprovalCursor,
     ApprovalFilter,
@@ -193,6 +193,8 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 
 @operations.get("/metrics", response_class=Response)
-async def metrics() -> Response:
-    """Prometheus exposition of the process-wide registry."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition: the app's HTTP metrics and the process-wide registry."""
+    http: HttpMetrics | None = getattr(request.app.state, "http_metrics", None)
+    body = http.render() if http is not None else generate_latest()
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -100,6 +100,7 @@ class TaskRunner:
         self._secrets = secrets
         self._redactor = redactor or Redactor()
         self._slots = asyncio.Semaphore(concurrency)
+        metrics.CONCURRENCY.set(concurrency)
         self._running: dict[AttemptKey, asyncio.Task[None]] = {}
         # Recent cancellations only: a cancel arrives right after its task (same partition),
         # so remembering the last few thousand is enough and memory stays flat.

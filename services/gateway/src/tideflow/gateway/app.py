@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
-from prometheus_client import Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tideflow.auth import Principal
 from tideflow.bus import Bus
@@ -42,7 +39,7 @@ from tideflow.gateway.security import Security, build_security
 from tideflow.gateway.settings import GatewaySettings
 from tideflow.gateway.versions import VersionCache
 from tideflow.plugins import NodeTypeRegistry, load_registry
-from tideflow.runtime import EmbeddedServer
+from tideflow.runtime import EmbeddedServer, RequestTimer, instrument_fastapi
 from tideflow.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -62,44 +59,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (503, "A backing system is unavailable; retry."),
     )
 }
-
-
-class _RequestTimer:
-    """Records request latency by route template (not raw path, to bound cardinality)."""
-
-    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-        # `labels()` takes a lock and validates the label values on every call; the label
-        # sets are few (routes x methods x statuses), so their children are kept here
-        self._children: dict[tuple[str, str, int], Histogram] = {}
-
-    def _observe(self, method: str, template: str, status: int, seconds: float) -> None:
-        key = (method, template, status)
-        child = self._children.get(key)
-        if child is None:
-            child = self.metrics.request_seconds.labels(method, template, str(status))
-            self._children[key] = child
-        child.observe(seconds)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            template = getattr(scope.get("route"), "path", "unmatched")
-            self._observe(scope["method"], template, status, time.perf_counter() - started)
 
 
 async def _api_rate(security: Security, principal: Principal) -> None:
@@ -161,7 +120,8 @@ def create_app(
     app.include_router(ui.router)
     app.mount(ui.UI_PREFIX, ui.SinglePageApp(settings.ui_dir or ui.BUILT_UI), name="ui")
     app.add_middleware(BodyLimit, limits=settings.limits)
-    app.add_middleware(_RequestTimer, metrics=metrics)
+    app.add_middleware(RequestTimer, metrics=metrics)
+    instrument_fastapi(app)
     return app
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from tideflow.bus import BusConnectionError
 from tideflow.plugins import NodeTypeRegistry, load_registry
 from tideflow.runtime import HealthServer
+from tideflow.scheduler.backlog import BacklogSampler
 from tideflow.scheduler.definitions import Definitions
 from tideflow.scheduler.handlers import GROUP, CommandHandler
 from tideflow.scheduler.publisher import EventPublisher
@@ -84,6 +85,9 @@ async def run_scheduler(
     retention = RetentionLoop(
         store=store, retention=settings.retention, every=settings.retention_every
     )
+    backlog = BacklogSampler(
+        store=store, every=settings.backlog_every, idle_after=settings.idle_after
+    )
     tasks = [
         asyncio.create_task(
             consumer.run(handler, stop=stop, max_attempts=MAX_ATTEMPTS, transient=_transient),
@@ -93,6 +97,7 @@ async def run_scheduler(
         asyncio.create_task(relay.run(stop), name="scheduler-relay"),
         asyncio.create_task(publisher.run(stop), name="scheduler-events"),
         asyncio.create_task(retention.run(stop), name="scheduler-retention"),
+        asyncio.create_task(backlog.run(stop), name="scheduler-backlog"),
     ]
     log.info("scheduler running (group %s)", GROUP)
     try:

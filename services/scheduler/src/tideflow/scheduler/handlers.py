@@ -54,6 +54,7 @@ from tideflow.core import (
     ids,
 )
 from tideflow.scheduler import metrics
+from tideflow.scheduler.observe import observe_run
 from tideflow.scheduler.projections import changed_steps, run_record
 from tideflow.scheduler.rejected_starts import START_REJECTED, rejected_start_batch
 from tideflow.scheduler.screening import screen
@@ -231,6 +232,7 @@ class CommandHandler:
 
     async def _decide_and_commit(self, commands: list[tuple[Message, WireCommand]]) -> None:
         now = datetime.now(UTC)
+        deciding = time.perf_counter()
         work: dict[str, RunWork] = {}
         states = await self._states.get_many({command.run_id for _, command in commands})
         for message, wire_command in commands:
@@ -258,6 +260,7 @@ class CommandHandler:
             # each decision is bounded (the expression budget); between two of them, the
             # rest of the process (in `tide dev`: the API too) gets the event loop
             await asyncio.sleep(0)
+        metrics.DECIDE_SECONDS.observe(time.perf_counter() - deciding)
         changed = [run for run in work.values() if run.events]
         if not changed:
             return
@@ -268,10 +271,12 @@ class CommandHandler:
         except Exception as e:
             log.exception("encoding the events of %d runs raised", len(changed))
             raise Unprocessable(f"encoding events raised {e!r}") from e
+        committing = time.perf_counter()
         result = await self._store.commit_batch(commit)
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - committing)
         for run in changed:
             self._states.put(run.run_id, run.state, run.context)
-            self._observe(run)
+            observe_run(run.before, run.state, run.events)
         await self._publish(outgoing, result.outbox_ids)
 
     async def _start_command(
@@ -404,15 +409,6 @@ class CommandHandler:
             log.exception("publishing %d outbox messages failed; the relay will", len(outgoing))
             return
         await self._store.delete_outbox(outbox_ids)
-
-    def _observe(self, run: RunWork) -> None:
-        for event in run.events:
-            metrics.EVENTS.labels(event.type).inc()
-        before = run.before.status if run.before else None
-        if before is None:
-            metrics.RUNS_STARTED.labels(run.state.workflow).inc()
-        if run.state.status.terminal and (before is None or not before.terminal):
-            metrics.RUNS_ENDED.labels(run.state.workflow, run.state.status.value).inc()
 
 
 def _decide_into(run: RunWork, command: RunCommand, now: datetime) -> None:

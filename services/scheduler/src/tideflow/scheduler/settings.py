@@ -37,6 +37,14 @@ class SchedulerSettings(BaseSettings):
     retention_every: Duration = Field(
         default=timedelta(hours=1), description="How often the retention purge runs."
     )
+    backlog_every: Duration = Field(
+        default=timedelta(seconds=10),
+        description="How often the outbox, timer and run backlog gauges are sampled.",
+    )
+    idle_after: Duration = Field(
+        default=timedelta(hours=1),
+        description="An unfinished run unchanged for longer counts in `tideflow_runs_idle`.",
+    )
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

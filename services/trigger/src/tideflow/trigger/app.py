@@ -18,7 +18,14 @@ from fastapi import FastAPI
 from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
 from tideflow.bus import KafkaBus
 from tideflow.plugins import NodeTypeRegistry, load_registry
-from tideflow.runtime import EmbeddedServer, install_api_error_handler, install_error_handlers
+from tideflow.runtime import (
+    EmbeddedServer,
+    HttpMetrics,
+    RequestTimer,
+    install_api_error_handler,
+    install_error_handlers,
+    instrument_fastapi,
+)
 from tideflow.store import StoreUnavailable
 from tideflow.trigger.cron import CronLoop
 from tideflow.trigger.events import EventTriggers
@@ -101,7 +108,10 @@ def create_app(services: Services, authenticator: Authenticator | None = None) -
     )
     install_error_handlers(app, unavailable=(StoreUnavailable,), statuses=AUTH_STATUSES)
     app.state.authenticator = authenticator or default_authenticator(services.settings)
+    app.state.http_metrics = HttpMetrics("trigger")
     install(app, services)
+    app.add_middleware(RequestTimer, metrics=app.state.http_metrics)
+    instrument_fastapi(app)
     return app
 
 

@@ -18,7 +18,7 @@ from pydantic.alias_generators import to_camel
 from tideflow.auth import DEFAULT_TENANT, Principal, Role, requires
 from tideflow.bus import Bus, RawOutgoing
 from tideflow.core import CronTrigger, next_ticks
-from tideflow.runtime import ApiError
+from tideflow.runtime import ApiError, HttpMetrics
 from tideflow.store import (
     TENANT_NAME,
     NotFound,
@@ -301,6 +301,8 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 
 @operations.get("/metrics", response_class=Response)
-async def metrics() -> Response:
-    """Prometheus exposition of the process-wide registry."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition: the app's HTTP metrics and the process-wide registry."""
+    http: HttpMetrics | None = getattr(request.app.state, "http_metrics", None)
+    body = http.render() if http is not None else generate_latest()
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
