@@ -167,3 +167,13 @@ def dockerfile() -> Callable[[Path], Dockerfile]:
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every chart scenario of tests/deploy/chart.py rendered once for the session."""
+    from .chart import SCENARIOS, render
+
+    return {
+        name: render(tmp_path_factory.mktemp(name), values) for name, values in SCENARIOS.items()
+    }

@@ -54,14 +54,6 @@ MIGRATE_SETTINGS: tuple[type[BaseSettings], ...] = (DatabaseSettings, Observabil
 EnvNames = Callable[[type[BaseModel]], frozenset[str]]
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
-    """Every scenario rendered once for the whole module."""
-    return {
-        name: render(tmp_path_factory.mktemp(name), values) for name, values in SCENARIOS.items()
-    }
-
-
 def scenario_params() -> list[Any]:
     return [pytest.param(name, id=name) for name in SCENARIOS]
 

@@ -48,8 +48,8 @@ def served_schema(crd: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def production(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
-    return render(tmp_path_factory.mktemp("production"), SCENARIOS["production"])
+def production(rendered: dict[str, Rendered]) -> Rendered:
+    return rendered["production"]
 
 
 def test_the_chart_ships_both_crds_valid_for_kubernetes() -> None:
