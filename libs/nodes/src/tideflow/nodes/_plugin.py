@@ -91,7 +91,9 @@ class PluginHandler:
 
     async def _call(self, config: dict[str, Any], context: NodeContext) -> Any:
         handler = cast("Callable[[dict[str, Any], NodeContext], Any]", self._spec.handler)
-        if inspect.iscoroutinefunction(handler):
+        if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            getattr(handler, "__call__", None)  # noqa: B004 - an async callable object
+        ):
             return await handler(config, context)
         result = await asyncio.to_thread(handler, config, context)
         if inspect.isawaitable(result):

@@ -17,6 +17,7 @@ from tideflow.plugins._spec import (
     NodeContext,
     NodeError,
     NodeTypeSpec,
+    NotDeclared,
     Runs,
     WorkerHandler,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "NodeError",
     "NodeTypeRegistry",
     "NodeTypeSpec",
+    "NotDeclared",
     "Runs",
     "WorkerHandler",
     "core_type",

@@ -24,7 +24,7 @@ from tideflow.core.nodes import (
     check_plugin_type,
     inline_evaluator,
 )
-from tideflow.plugins._spec import NodeTypeSpec, Runs
+from tideflow.plugins._spec import NodeTypeSpec, NotDeclared, Runs
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def core_type(spec: NodeTypeSpec, source: str) -> NodeType:
     return node_type
 
 
-def _declared(loaded: Any) -> list[NodeTypeSpec]:
+def _declared(loaded: Any) -> list[NodeTypeSpec | NotDeclared]:
     """The specs an entry point's object declares: a spec, an iterable, or a factory."""
     if callable(loaded) and not isinstance(loaded, NodeTypeSpec):
         loaded = loaded()
@@ -96,7 +96,7 @@ def _declared(loaded: Any) -> list[NodeTypeSpec]:
         return [loaded]
     if isinstance(loaded, Iterable) and not isinstance(loaded, str | bytes | Mapping):
         items = list(loaded)
-        bad = [item for item in items if not isinstance(item, NodeTypeSpec)]
+        bad = [item for item in items if not isinstance(item, NodeTypeSpec | NotDeclared)]
         if not bad:
             return items
         loaded = bad[0]
@@ -134,6 +134,25 @@ class NodeTypeRegistry:
     def worker_specs(self) -> list[NodeTypeSpec]:
         """Every declared worker type, by name."""
         return [s for _, s in sorted(self.specs.items()) if s.runs is Runs.WORKER]
+
+
+def _load_point(
+    point: EntryPoint,
+    add: Callable[[NodeTypeSpec, str, str], None],
+    reject: Callable[[LoadFailure], None],
+) -> None:
+    where = f"{point.name} = {point.value}"
+    source = point.dist.name if point.dist is not None else "?"
+    try:
+        declared = _declared(point.load())
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - plugin code: reported, not fatal
+        reject(LoadFailure(where, source, _one_line(exc)))
+        return
+    for item in declared:
+        if isinstance(item, NotDeclared):
+            reject(LoadFailure(where, source, item.error, node_type=item.name))
+        else:
+            add(item, source, where)
 
 
 def load_registry(
@@ -174,15 +193,7 @@ def load_registry(
     for point in sorted(
         entry_points(group=group) if points is None else points, key=lambda p: p.name
     ):
-        where = f"{point.name} = {point.value}"
-        source = point.dist.name if point.dist is not None else "?"
-        try:
-            declared = _declared(point.load())
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - plugin code: reported, not fatal
-            reject(LoadFailure(where, source, _one_line(exc)))
-            continue
-        for spec in declared:
-            add(spec, source, where)
+        _load_point(point, add, reject)
     if found:
         log.info("node types from plugins: %s", ", ".join(sorted(t.name for t in found)))
     return NodeTypeRegistry(BUILTIN_NODE_TYPES.extended(found), specs, failures)

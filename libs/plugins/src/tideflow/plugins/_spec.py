@@ -117,3 +117,12 @@ class NodeTypeSpec:
     title: str | None = None
     category: str | None = None
     """The palette group; default `plugins`."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotDeclared:
+    """What a factory entry point returns, next to its specs, for a type it could not
+    build (a broken connector file): the registry lists it among the failures."""
+
+    name: str
+    error: str

@@ -1,0 +1,102 @@
+"""Credentials for a connector's requests, read from the run's tenant's secrets.
+
+OAuth2 client credentials tokens are cached per (token URL, client id, scope) until
+shortly before they expire; concurrent steps share one token request (a lock per key),
+and a 401 drops the cached token so the next attempt fetches a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from tideflow.connectors._model import Auth, AuthType
+from tideflow.plugins import NodeContext, NodeError
+
+EXPIRY_MARGIN_S = 30.0
+DEFAULT_EXPIRY_S = 3600.0
+SERVER_ERROR = 500
+
+
+@dataclass(slots=True)
+class TokenCache:
+    """OAuth2 access tokens of this process, by (token URL, client id, scope)."""
+
+    _tokens: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
+    _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
+    fetches: int = 0
+    """Token requests made (tests and metrics read it)."""
+
+    def drop(self, key: tuple[str, str, str]) -> None:
+        self._tokens.pop(key, None)
+
+    async def token(self, auth: Auth, ctx: NodeContext) -> tuple[str, tuple[str, str, str]]:
+        client_id = ctx.secret(str(auth.client_id_secret))
+        key = (str(auth.token_url), client_id, auth.scope or "")
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            cached = self._tokens.get(key)
+            if cached is not None and cached[1] > time.monotonic():
+                return cached[0], key
+            token, expires_in = await self._fetch(auth, client_id, ctx)
+            self._tokens[key] = (token, time.monotonic() + max(0.0, expires_in - EXPIRY_MARGIN_S))
+            return token, key
+
+    async def _fetch(self, auth: Auth, client_id: str, ctx: NodeContext) -> tuple[str, float]:
+        self.fetches += 1
+        form = {"grant_type": "client_credentials"}
+        if auth.scope:
+            form["scope"] = auth.scope
+        secret = ctx.secret(str(auth.client_secret_secret))
+        try:
+            response = await ctx.http.post(
+                str(auth.token_url), data=form, auth=httpx.BasicAuth(client_id, secret),
+                headers={"Accept": "application/json"}, timeout=30,
+            )  # fmt: skip
+        except httpx.HTTPError as e:
+            raise NodeError(
+                f"token request failed: {e}", type="OAuthTokenError", retryable=True
+            ) from e
+        if response.status_code >= SERVER_ERROR:
+            raise NodeError(
+                f"token endpoint answered {response.status_code}", type="OAuthTokenError",
+                retryable=True,
+            )  # fmt: skip
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if response.is_error or not isinstance(token, str):
+            error = body.get("error") if isinstance(body, dict) else None
+            raise NodeError(
+                f"token endpoint answered {response.status_code}" + (f": {error}" if error else ""),
+                type="OAuthTokenError",
+            )
+        expires = body.get("expires_in", DEFAULT_EXPIRY_S)
+        return token, float(expires) if isinstance(expires, int | float) else DEFAULT_EXPIRY_S
+
+
+async def auth_headers(
+    auth: Auth, ctx: NodeContext, tokens: TokenCache
+) -> tuple[dict[str, str], tuple[str, str, str] | None]:
+    """The headers that authenticate a request, and the OAuth2 cache key (if any)."""
+    match auth.type:
+        case AuthType.BEARER:
+            return {"Authorization": f"Bearer {ctx.secret(str(auth.secret))}"}, None
+        case AuthType.API_KEY:
+            return {auth.header: f"{auth.prefix or ''}{ctx.secret(str(auth.secret))}"}, None
+        case AuthType.BASIC:
+            user = ctx.secret(str(auth.username_secret))
+            password = ctx.secret(str(auth.password_secret))
+            encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
+            return {"Authorization": f"Basic {encoded}"}, None
+        case AuthType.OAUTH2:
+            token, key = await tokens.token(auth, ctx)
+            return {"Authorization": f"Bearer {token}"}, key
+        case _:
+            return {}, None

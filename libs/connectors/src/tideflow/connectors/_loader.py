@@ -1,0 +1,100 @@
+"""Connector files -> node types: the shipped ones, then `TIDEFLOW_CONNECTORS_PATH`.
+
+A file that does not parse or describes an invalid connector is skipped: the registry
+logs it in one line and lists it among the failures (`GET /node-types`), and the other
+connectors still load. Two files naming the same connector: the first one wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tideflow.connectors._auth import TokenCache
+from tideflow.connectors._model import Connector
+from tideflow.connectors._operation import operation_specs
+from tideflow.plugins import NodeTypeSpec, NotDeclared
+
+log = logging.getLogger(__name__)
+
+
+class ConnectorSettings(BaseSettings):
+    """`TIDEFLOW_CONNECTORS_PATH`: folders (`:`-separated) of more connector files."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_CONNECTORS_")
+
+    path: str = ""
+
+    def folders(self) -> list[Path]:
+        return [Path(p) for p in self.path.split(":") if p]
+
+
+class ConnectorError(ValueError):
+    """A connector file that cannot be used; the message says which and why (one line)."""
+
+
+def load_connector(text: str, *, source: str) -> Connector:
+    """A connector from YAML text; ConnectorError naming `source` when it is not one."""
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConnectorError(f"{source}: not YAML: {' '.join(str(e).split())}") from e
+    try:
+        return Connector.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConnectorError(
+            f"{source}: {where}: {first['msg']}"
+            + (f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else "")
+        ) from e
+
+
+def shipped_files() -> list[tuple[str, str]]:
+    """(name, text) of the connectors in this package (`specs/*.yaml`)."""
+    folder = resources.files("tideflow.connectors") / "specs"
+    return sorted(
+        (item.name, item.read_text(encoding="utf-8"))
+        for item in folder.iterdir()
+        if item.name.endswith((".yaml", ".yml"))
+    )
+
+
+def connector_files(settings: ConnectorSettings) -> list[tuple[str, str]]:
+    files = shipped_files()
+    for folder in settings.folders():
+        if not folder.is_dir():
+            log.error("TIDEFLOW_CONNECTORS_PATH: %s is not a folder", folder)
+            continue
+        files += [
+            (str(path), path.read_text(encoding="utf-8"))
+            for path in sorted(folder.iterdir())
+            if path.suffix in {".yaml", ".yml"}
+        ]
+    return files
+
+
+def node_types(settings: ConnectorSettings | None = None) -> list[NodeTypeSpec | NotDeclared]:
+    """Every operation of every readable connector, as node types (the entry point); an
+    unreadable file is a `NotDeclared` the registry reports."""
+    tokens = TokenCache()  # one OAuth2 token cache for all connectors of the process
+    specs: list[NodeTypeSpec | NotDeclared] = []
+    seen: set[str] = set()
+    for source, text in connector_files(settings or ConnectorSettings()):
+        try:
+            connector = load_connector(text, source=source)
+        except ConnectorError as e:
+            specs.append(NotDeclared(f"connector {Path(source).name}", str(e)))
+            continue
+        if connector.name in seen:
+            specs.append(NotDeclared(connector.name, f"{source}: connector already defined"))
+            continue
+        seen.add(connector.name)
+        specs += operation_specs(connector, tokens)
+    return specs

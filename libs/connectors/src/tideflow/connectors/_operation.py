@@ -1,0 +1,235 @@
+"""One connector operation as a worker node type: its config schema and its handler.
+
+The handler builds the request from the rendered config (path, query, header and body
+params, constant parts), authenticates it, sends it through the context's HTTP client
+(so the egress policy applies to every hop), follows the pagination style for at most
+`maxPages` pages, and maps the output. 5xx, 429 and network errors are retryable; other
+4xx, an `ok: false` answer, a denied destination are not.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import httpx
+
+from tideflow.connectors._auth import TokenCache, auth_headers
+from tideflow.connectors._model import Connector, Operation, ParamIn
+from tideflow.connectors._paths import get_path, mapped, set_path
+from tideflow.nodes import EgressDenied
+from tideflow.plugins import NodeContext, NodeError, NodeTypeSpec, Runs
+
+TIMEOUT_S = 30.0
+ERROR_CHARS = 300
+TOO_MANY_REQUESTS = 429
+SERVER_ERROR = 500
+UNAUTHORIZED = 401
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+def config_schema(connector: Connector, operation: Operation) -> dict[str, Any]:
+    """The JSON Schema of the node config: the operation's params, plus `baseUrl`
+    (required when the connector has none) and `maxPages` for paginated operations."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, param in operation.params.items():
+        properties[name] = param.json_schema()
+        if param.required:
+            required.append(name)
+    properties["baseUrl"] = {
+        "type": "string",
+        "description": "Base URL of the API"
+        + (f" (default {connector.base_url})" if connector.base_url else ""),
+    }
+    if connector.base_url is None:
+        required.append("baseUrl")
+    if operation.pagination is not None:
+        properties["maxPages"] = {
+            "type": "integer", "minimum": 1, "maximum": 1000,
+            "default": operation.pagination.max_pages,
+            "description": "Stop after this many pages.",
+        }  # fmt: skip
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+class OperationHandler:
+    """The handler of `connector.operation` (one per operation, sharing a token cache)."""
+
+    def __init__(self, connector: Connector, name: str, tokens: TokenCache) -> None:
+        self.connector = connector
+        self.name = name
+        self.operation = connector.operations[name]
+        self.tokens = tokens
+
+    async def __call__(self, config: dict[str, Any], ctx: NodeContext) -> Any:
+        request = self._request(config)
+        pagination = self.operation.pagination
+        if pagination is None:
+            return mapped(await self._send(request, ctx), self.operation.output)
+        limit = int(config.get("maxPages") or pagination.max_pages)
+        items: list[Any] = []
+        pages = 0
+        following: dict[str, Any] | None = request
+        while following is not None and pages < limit:
+            response = await self._exchange(following, ctx)
+            body = self._body(response)
+            page = get_path(body, pagination.items)
+            page_items = page if isinstance(page, list) else []
+            items.extend(mapped(item, self.operation.output) for item in page_items)
+            pages += 1
+            following = self._next(following, response, body, page_items)
+        return {"items": items, "pages": pages, "complete": following is None}
+
+    def _request(self, config: dict[str, Any]) -> dict[str, Any]:
+        operation = self.operation
+        base = str(config.get("baseUrl") or self.connector.base_url or "")
+        if urlsplit(base).scheme not in {"http", "https"}:
+            raise NodeError(f"baseUrl {base!r} is not an http(s) URL", type="ConfigInvalid")
+        path = operation.path
+        query = dict(operation.query)
+        headers = dict(self.connector.headers)
+        body: dict[str, Any] | None = copy.deepcopy(operation.body)
+        for name, param in operation.params.items():
+            value = config.get(name)
+            if value is None:
+                continue
+            target = param.as_ or name
+            if param.in_ is ParamIn.PATH:
+                path = path.replace(f"{{{name}}}", quote(str(value), safe=""))
+            elif param.in_ is ParamIn.QUERY:
+                query[target] = value
+            elif param.in_ is ParamIn.HEADER:
+                headers[target] = str(value)
+            else:
+                body = body if body is not None else {}
+                set_path(body, target, value)
+        request: dict[str, Any] = {
+            "method": operation.method,
+            "url": base.rstrip("/") + "/" + path.lstrip("/"),
+            "params": {k: _query_value(v) for k, v in query.items()},
+            "headers": headers,
+        }
+        if body is not None:
+            request["json"] = body
+        return request
+
+    def _next(  # noqa: PLR0911 - one return per pagination style and its end
+        self, request: dict[str, Any], response: httpx.Response, body: Any, page: list[Any]
+    ) -> dict[str, Any] | None:
+        pagination = self.operation.pagination
+        assert pagination is not None  # noqa: S101 - only called when paginating
+        match pagination.style:
+            case "link_header":
+                found = _NEXT_LINK.search(response.headers.get("link", ""))
+                if found is None:
+                    return None
+                return _at_url(request, urljoin(str(response.url), found[1]))
+            case "next_url":
+                link = get_path(body, pagination.next_path)
+                if not isinstance(link, str) or not link:
+                    return None
+                return _at_url(request, urljoin(str(response.url), link))
+            case "cursor":
+                cursor = get_path(body, str(pagination.cursor_path))
+                if not cursor:
+                    return None
+                params = request.get("params", {}) | {pagination.cursor_param: cursor}
+                return request | {"params": params}
+            case _:  # page numbers: an empty page is the last
+                if not page:
+                    return None
+                params = request.get("params", {})
+                number = int(params.get(pagination.page_param, 1)) + 1
+                return request | {"params": params | {pagination.page_param: number}}
+
+    async def _send(self, request: dict[str, Any], ctx: NodeContext) -> Any:
+        return self._body(await self._exchange(request, ctx))
+
+    async def _exchange(self, request: dict[str, Any], ctx: NodeContext) -> httpx.Response:
+        for attempt in (1, 2):
+            headers, token_key = await auth_headers(self.connector.auth, ctx, self.tokens)
+            where = f"{request['method']} {request['url']}"
+            try:
+                response = await ctx.http.request(
+                    **(request | {"headers": request["headers"] | headers}), timeout=TIMEOUT_S
+                )
+            except EgressDenied as e:
+                raise NodeError(f"{where}: {e}", type="EgressDenied") from e
+            except httpx.HTTPError as e:
+                raise NodeError(
+                    f"{where}: {type(e).__name__}: {e}", type="HttpConnectError", retryable=True
+                ) from e
+            if response.status_code == UNAUTHORIZED and token_key is not None:
+                self.tokens.drop(token_key)  # expired or revoked early: fetch a new one
+                if attempt == 1:
+                    continue
+            if response.is_error:
+                status = response.status_code
+                text = " ".join(response.text.split())[:ERROR_CHARS]
+                raise NodeError(
+                    f"{where} answered {status}" + (f": {text}" if text else ""),
+                    type=f"Http{status}",
+                    retryable=status >= SERVER_ERROR or status == TOO_MANY_REQUESTS,
+                    details={"status": status},
+                )
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _body(self, response: httpx.Response) -> Any:
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = response.text
+        operation = self.operation
+        if operation.ok_path is not None and get_path(body, operation.ok_path) is not True:
+            error = get_path(body, operation.error_path) if operation.error_path else None
+            raise NodeError(
+                f"{self.connector.name}.{self.name}: the API answered not ok"
+                + (f": {error}" if error else ""),
+                type="ApiError",
+                details={"error": error},
+            )
+        return body
+
+
+def _at_url(request: dict[str, Any], url: str) -> dict[str, Any]:
+    """The request sent to a next-page URL, which carries its own query (httpx would
+    drop a URL's query for any `params`, even empty ones)."""
+    return {k: v for k, v in request.items() if k != "params"} | {"url": url}
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def operation_specs(connector: Connector, tokens: TokenCache) -> list[NodeTypeSpec]:
+    """Every operation of a connector as a worker node type `<connector>.<operation>`."""
+    specs = []
+    for name, operation in connector.operations.items():
+        schema = config_schema(connector, operation)
+        schema["title"] = f"{connector.name}.{name}"
+        specs.append(
+            NodeTypeSpec(
+                name=f"{connector.name}.{name}",
+                runs=Runs.WORKER,
+                handler=OperationHandler(connector, name, tokens),
+                title=operation.title or f"{connector.title or connector.name}: {name}",
+                description=operation.description,
+                config_schema=schema,
+                icon=connector.icon,
+                category=connector.title or connector.name,
+            )
+        )
+    return specs
