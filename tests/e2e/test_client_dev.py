@@ -18,6 +18,7 @@ from tideflow.client import (
     UnauthenticatedError,
     WaitTimeoutError,
 )
+from tideflow.sdk import Workflow
 
 from .test_cli_dev import Dev
 
@@ -123,6 +124,24 @@ def test_workflows_apply_get_list_versions(tide: Client) -> None:
     assert found.latest_version == created.published.version
     assert "client-apply" in {w.id for w in tide.workflows.list(limit=500).items}
     assert [v.version for v in tide.workflows.versions("client-apply")] == [1]
+
+
+def test_a_workflow_built_in_python_runs(tide: Client) -> None:
+    flow = (
+        Workflow("client-built")
+        .transform("double", value="{{ input.n * 2 }}")
+        .condition("big", expr="nodes.double.output > 10", after="double")
+        .log("yes", message="big", after="big", when="true")
+        .log("no", message="small", after="big", when="false")
+        .output({"doubled": "{{ nodes.double.output }}"})
+    )
+    tide.workflows.apply(flow, publish=True)
+    run = tide.runs.start("client-built", {"n": 21})
+    done = tide.runs.wait(run.run_id, timeout=60)
+    assert (done.status, done.output) == ("succeeded", {"doubled": 42})
+    no = done.step("no")
+    assert no is not None
+    assert no.status == "skipped"
 
 
 async def test_the_async_client_decides_an_approval(dev: Dev) -> None:

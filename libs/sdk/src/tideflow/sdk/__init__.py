@@ -11,9 +11,11 @@ async def add_one(value: int) -> int:
 `tide serve executor --module my.tasks` imports the module, which registers its tasks in
 the default registry; the executor then calls them by name with the node's evaluated
 `input`. Raise `NonRetryableError` for failures a retry cannot fix; any other exception is
-retried according to the node's retry policy. docs/sdk.md is the guide.
+retried according to the node's retry policy. `Workflow("name")...` builds definition
+documents in Python. docs/sdk.md is the guide.
 """
 
+from tideflow.sdk._builder import Retry, Workflow, WorkflowBuildError
 from tideflow.sdk._context import TASK_LOGGER, Heartbeats, TaskContext
 from tideflow.sdk._errors import (
     DuplicateTaskError,
@@ -36,6 +38,7 @@ __all__ = [
     "DuplicateTaskError",
     "Heartbeats",
     "NonRetryableError",
+    "Retry",
     "TaskCancelledError",
     "TaskContext",
     "TaskError",
@@ -43,5 +46,7 @@ __all__ = [
     "TaskModuleNotFoundError",
     "TaskRegistry",
     "UnknownTaskError",
+    "Workflow",
+    "WorkflowBuildError",
     "task",
 ]
