@@ -39,8 +39,9 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
       annotations:
-        # Roll the pods when the shared configuration changes.
+        # Roll the pods when the shared configuration or the chart's Secret changes.
         checksum/config: {{ include (print $root.Template.BasePath "/config.yaml") $root | sha256sum }}
+        checksum/secret: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
         {{- with (merge dict ($v.podAnnotations | default dict) $root.Values.podAnnotations) }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
