@@ -11,7 +11,7 @@ import type { Plugin } from "vite";
 // services/gateway/src/tideflow/gateway/ui.py); `npm run dev` proxies the API to a
 // running `tide dev`.
 const api = process.env.TIDEFLOW_URL ?? "http://127.0.0.1:8080";
-const apiPaths = ["/workflows", "/runs", "/node-types", "/definitions", "/auth", "/openapi.json"];
+const apiPaths = ["/workflows", "/runs", "/node-types", "/definitions", "/auth", "/openapi.json", "/collab"];
 
 const outDir = resolve(import.meta.dirname, "../services/gateway/src/tideflow/gateway/ui_dist");
 

@@ -20,6 +20,10 @@ import { DRAG_TYPE, Palette } from "../builder/Palette";
 import { EdgePanel, NodePanel } from "../builder/PropertyPanel";
 import { VersionsPanel } from "../builder/VersionsPanel";
 import { YamlPanel } from "../builder/YamlPanel";
+import { useSession } from "../api/session";
+import { PeerCursors, PresenceBar, peerSelections } from "../collab/Presence";
+import { publishShared } from "../collab/publish";
+import { useCollab } from "../collab/useCollab";
 
 export function BuilderPage() {
   const { name = "" } = useParams();
@@ -77,6 +81,28 @@ function Builder({ name }: { name: string }) {
   const [notice, setNotice] = useState<string | null>(null);
   const [nodes, setNodes] = useState<StepNodeType[]>([]);
   const [edges, setEdges] = useState<Edge[]>([]);
+  // co-editing (docs/collaboration.md): once the workflow exists, the shared document is
+  // the draft; edits, undo and redo go through it
+  const session = useSession();
+  const collab = useCollab(name, exists, session?.subject ?? "me");
+  const shared = collab.status !== "disabled" && collab.status !== "checking" && collab.definition !== null;
+  const collabRef = useRef({ collab, shared });
+  collabRef.current = { collab, shared };
+  const laidOutShared = useRef(false);
+  useEffect(() => {
+    if (!shared || !collab.definition) return;
+    const d = collab.definition;
+    setDoc(d);
+    setSavedJson((saved) => saved || JSON.stringify(d));
+    if (!laidOutShared.current && !collab.readOnly && needsLayout(d) && d.spec.nodes.length) {
+      laidOutShared.current = true;
+      void layoutGraph({ nodes: d.spec.nodes, edges: d.spec.edges ?? [] }).then((p) => {
+        const current = collabRef.current.collab.current();
+        if (current && needsLayout(current)) collabRef.current.collab.change(setPositions(current, p));
+        window.setTimeout(() => void flow.fitView({ padding: 0.2, maxZoom: 1 }), 50);
+      });
+    }
+  }, [shared, collab.definition, collab.readOnly, flow]);
 
   // first load: the stored draft, or an empty one for a new workflow
   useEffect(() => {
@@ -103,6 +129,14 @@ function Builder({ name }: { name: string }) {
   // edits are functional updates of the latest document: handlers React Flow holds on to
   // may be a render behind, and must not drop an edit made just before
   const change = useCallback((edit: Definition | ((current: Definition) => Definition)) => {
+    const { collab: c, shared: on } = collabRef.current;
+    if (on) {
+      const current = c.current();
+      if (!current || c.readOnly) return;
+      const next = typeof edit === "function" ? edit(current) : edit;
+      if (next !== current) c.change(next);
+      return;
+    }
     setDoc((current) => {
       if (!current) return current;
       const next = typeof edit === "function" ? edit(current) : edit;
@@ -113,10 +147,12 @@ function Builder({ name }: { name: string }) {
   }, []);
 
   const undo = useCallback(() => {
+    if (collabRef.current.shared) return collabRef.current.collab.undo();
     setDoc((current) => (current ? history.current.undo(current) ?? current : current));
     setHistoryTick((t) => t + 1);
   }, []);
   const redo = useCallback(() => {
+    if (collabRef.current.shared) return collabRef.current.collab.redo();
     setDoc((current) => (current ? history.current.redo(current) ?? current : current));
     setHistoryTick((t) => t + 1);
   }, []);
@@ -138,6 +174,7 @@ function Builder({ name }: { name: string }) {
     };
   }, [doc]);
 
+  const selectedBy = useMemo(() => peerSelections(collab.peers), [collab.peers]);
   const problemsByNode = useMemo(() => {
     const map = new Map<string, Problem[]>();
     if (!doc) return map;
@@ -163,6 +200,8 @@ function Builder({ name }: { name: string }) {
           className: "tf-node",
           position: { x: n.ui?.x ?? 0, y: n.ui?.y ?? 0 },
           selected: old?.selected ?? false,
+          style: selectedBy.has(n.id) ? { outline: `2px solid ${selectedBy.get(n.id)?.[0]?.color ?? "#2563eb"}`, outlineOffset: 3, borderRadius: 8 } : undefined,
+          domAttributes: selectedBy.has(n.id) ? { "data-peer-selected": selectedBy.get(n.id)!.map((p) => p.name).join(",") } as Record<string, string> : undefined,
           data: {
             nodeId: n.id,
             type: n.type,
@@ -190,10 +229,11 @@ function Builder({ name }: { name: string }) {
         };
       });
     });
-  }, [doc, problemsByNode]);
+  }, [doc, problemsByNode, selectedBy]);
 
   const selectedNodes = useMemo(() => new Set(nodes.filter((n) => n.selected).map((n) => n.id)), [nodes]);
   const selectedEdges = useMemo(() => new Set(edges.filter((e) => e.selected).map((e) => e.id)), [edges]);
+  useEffect(() => collab.setSelection([...selectedNodes]), [collab, selectedNodes]);
 
   const onNodesChange = useCallback((changes: NodeChange<StepNodeType>[]) => {
     setNodes((current) => applyNodeChanges(changes.filter((c) => c.type !== "remove"), current));
@@ -258,6 +298,7 @@ function Builder({ name }: { name: string }) {
   });
   const publish = useMutation({
     mutationFn: async (d: Definition) => {
+      if (collabRef.current.shared) return publishShared(name);
       if (!exists || JSON.stringify(d) !== savedJson) await save.mutateAsync(d);
       return unwrap(api.POST("/workflows/{workflow_id}/publish", { params: { path: { workflow_id: name } } }));
     },
@@ -301,7 +342,8 @@ function Builder({ name }: { name: string }) {
     return () => document.removeEventListener("keydown", onKey);
   }, [doc, deleteSelection, undo, redo, selectedNodes, change, save]);
 
-  const dirty = doc !== null && JSON.stringify(doc) !== savedJson;
+  // a shared draft is stored as it is edited: nothing to lose by leaving
+  const dirty = doc !== null && !shared && JSON.stringify(doc) !== savedJson;
   useEffect(() => {
     if (!dirty) return;
     const warn = (e: BeforeUnloadEvent) => e.preventDefault();
@@ -336,8 +378,9 @@ function Builder({ name }: { name: string }) {
           {problems.length ? `${problems.length} problem${problems.length > 1 ? "s" : ""}` : "valid"}
         </span>
         <div className="ml-auto flex flex-wrap gap-2">
-          <button type="button" className={button} onClick={undo} disabled={!history.current.canUndo} title="Undo (Ctrl+Z)">Undo</button>
-          <button type="button" className={button} onClick={redo} disabled={!history.current.canRedo} title="Redo (Ctrl+Shift+Z)">Redo</button>
+          <PresenceBar status={collab.status} readOnly={collab.readOnly} me={collab.me} peers={collab.peers} />
+          <button type="button" className={button} data-testid="undo" onClick={undo} disabled={shared ? !collab.canUndo : !history.current.canUndo} title="Undo (Ctrl+Z)">Undo</button>
+          <button type="button" className={button} data-testid="redo" onClick={redo} disabled={shared ? !collab.canRedo : !history.current.canRedo} title="Redo (Ctrl+Shift+Z)">Redo</button>
           <button type="button" className={button} data-testid="auto-layout" onClick={() => {
             void layoutGraph({ nodes: doc.spec.nodes, edges: doc.spec.edges ?? [] }).then((p) => {
               change(setPositions(doc, p));
@@ -356,7 +399,9 @@ function Builder({ name }: { name: string }) {
       )}
       <div className="flex min-h-0 flex-1">
         <Palette types={catalog.data.items} failures={catalog.data.failures} onAdd={(type) => add(type)} />
-        <div className="relative min-w-0 flex-1" data-testid="canvas" onDrop={onDrop} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = "move"; }}>
+        <div className="relative min-w-0 flex-1" data-testid="canvas" onDrop={onDrop}
+          onMouseMove={(e) => { if (shared) collab.setCursor(flow.screenToFlowPosition({ x: e.clientX, y: e.clientY })); }}
+          onMouseLeave={() => { if (shared) collab.setCursor(null); }} onDragOver={(e) => { e.preventDefault(); e.dataTransfer.dropEffect = "move"; }}>
           <ReactFlow
             nodes={nodes}
             edges={edges}
@@ -366,6 +411,8 @@ function Builder({ name }: { name: string }) {
             onConnect={onConnect}
             onNodeDragStop={(_, __, dragged) => change((d) => setPositions(d, new Map(dragged.map((n) => [n.id, n.position]))))}
             deleteKeyCode={null}
+            nodesConnectable={!(shared && collab.readOnly)}
+            nodesDraggable={!(shared && collab.readOnly)}
             minZoom={0.1}
             snapToGrid
             snapGrid={[10, 10]}
@@ -374,6 +421,7 @@ function Builder({ name }: { name: string }) {
             <Background gap={20} />
             <Controls />
             <MiniMap pannable zoomable />
+            {shared && <PeerCursors peers={collab.peers} />}
           </ReactFlow>
           {doc.spec.nodes.length === 0 && (
             <div className="pointer-events-none absolute inset-0 flex items-center justify-center text-slate-400">

@@ -55,6 +55,8 @@ class SharedDraft(_Model):
 
     workflow_id: str
     room: str
+    subject: str
+    """Who the caller is (the name others see in presence)."""
     role: str
     read_only: bool
     clients: int
@@ -135,6 +137,9 @@ async def room(
     )
     metrics.CLIENTS.inc()
     try:
+        presence = joined.presence()
+        if presence is not None:
+            await channel.send(presence)
         await joined.yroom.serve(channel)
     finally:
         metrics.CLIENTS.dec()
@@ -159,6 +164,7 @@ async def shared_draft(
     return SharedDraft(
         workflow_id=workflow_id,
         room=key.name,
+        subject=principal.subject,
         role=str(principal.role),
         read_only=not principal.allows(Role.EDITOR),
         clients=len(open_room.yroom.clients) if open_room else 0,

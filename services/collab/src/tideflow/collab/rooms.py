@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pycrdt import Doc, merge_updates, write_message
+from pycrdt import Doc, create_awareness_message, merge_updates, read_message, write_message
 from pycrdt import get_update as diff_update
 from pycrdt.websocket import YRoom
 
@@ -131,6 +131,19 @@ class Room:
         else:
             for client in list(self.yroom.clients):
                 asyncio.get_running_loop().create_task(_send_quietly(client, envelope.payload))
+            # remembered, so a client joining here later learns who is there
+            with contextlib.suppress(Exception):  # pycrdt raises plain exceptions
+                self.yroom.awareness.apply_awareness_update(
+                    read_message(envelope.payload[1:]), "remote"
+                )
+
+    def presence(self) -> bytes | None:
+        """The awareness of everyone in the room, for a client that just joined."""
+        awareness = self.yroom.awareness
+        others = [c for c, state in awareness.states.items() if state and c != awareness.client_id]
+        if not others:
+            return None
+        return create_awareness_message(awareness.encode_awareness_update(others))
 
     def _apply(self, update: bytes) -> None:
         if update and self.news(update):
