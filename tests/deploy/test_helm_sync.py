@@ -11,10 +11,15 @@ import importlib.util
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
+
+from .chart import CHART, NAMESPACE, RELEASE, REQUIRED, render
+from .chart import helm as run_helm
 
 pytestmark = pytest.mark.unit
 
@@ -59,3 +64,40 @@ def test_sync_repairs_every_kind_of_drift(root: Path, tmp_path: Path) -> None:
     script.sync(chart)
     assert script.differences(chart) == []
     assert not (chart / "crds" / "leftover.yaml").exists()
+
+
+def test_the_packaged_chart_carries_its_files(root: Path, tmp_path: Path) -> None:
+    """`helm package` keeps the synced files (and drops the .gitkeep placeholders), and the
+    package renders the same as the folder."""
+
+    result = run_helm(tmp_path, "package", str(CHART), "--destination", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (package,) = tmp_path.glob("tideflow-*.tgz")
+    with tarfile.open(package) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames()}
+    for folder in FOLDERS:
+        for path in (CHART / folder).iterdir():
+            if path.name == ".gitkeep":
+                assert f"{folder}/.gitkeep" not in names
+            else:
+                assert f"{folder}/{path.name}" in names
+    assert "values.schema.json" in names
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    from_folder = render(tmp_path / "a", REQUIRED)
+    packaged = run_helm(
+        tmp_path / "b",
+        "template",
+        RELEASE,
+        str(package),
+        "--namespace",
+        NAMESPACE,
+        "--include-crds",
+        values=REQUIRED,
+    )
+    assert packaged.returncode == 0, packaged.stderr
+    from_package = [doc for doc in yaml.safe_load_all(packaged.stdout) if doc]
+    assert from_folder.documents
+    assert {(d["kind"], d["metadata"]["name"]) for d in from_folder.documents} == {
+        (d["kind"], d["metadata"]["name"]) for d in from_package
+    }
