@@ -109,7 +109,63 @@ def await_payment() -> Workflow:
     )  # fmt: skip
 
 
+def invoice_intake() -> Workflow:
+    invoice = "nodes.extract.output.json"
+    fields = {name: f"{{{{ {invoice}.{name} }}}}" for name in ("number", "vendor", "amount",
+                                                                "currency")}  # fmt: skip
+    schema = {
+        "type": "object", "required": ["number", "vendor", "amount", "currency"],
+        "additionalProperties": False,
+        "properties": {"number": {"type": "string", "minLength": 1},
+                       "vendor": {"type": "string", "minLength": 1},
+                       "amount": {"type": "number", "minimum": 0},
+                       "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}},
+    }  # fmt: skip
+    insert = (
+        "INSERT INTO invoices (number, vendor, amount, currency, document, run_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (number) DO UPDATE SET amount = "
+        "EXCLUDED.amount, run_id = EXCLUDED.run_id RETURNING id"
+    )
+    system = (
+        "You read invoices. Amounts are plain numbers: no currency sign, no thousands "
+        "separator, a dot before the cents. Currencies are ISO 4217 codes."
+    )
+    prompt = (
+        "Extract the invoice number, the vendor, the total amount and the currency.\n\n"
+        "{{ nodes.scan.output.text }}"
+    )
+    saved_id = "{{ nodes.save.output.rows[0].id }}"
+    return (
+        Workflow("invoice-intake")
+        .input_schema({"type": "object", "required": ["document", "erpUrl"],
+                       "properties": {"document": {"type": "string", "pattern": "^s3://"},
+                                      "erpUrl": {"type": "string"}}})
+        .node("scan", "ocr", {"document": "{{ input.document }}", "features": ["FORMS"],
+                              "pollInterval": "5s", "maxWait": "30m"})
+        .llm("extract", after="scan", retry=Retry(max_attempts=3), model="openai/gpt-4o-mini",
+             api_key_secret="openai", temperature=0, repair_attempts=2, system=system,
+             prompt=prompt, output_schema=schema)
+        .condition("big", after="extract", expr=f"double({invoice}.amount) > 1000.0")
+        .approval("approve", after="big", when="true",
+                  title=f"Invoice {fields['number']} from {fields['vendor']}",
+                  description=f"{fields['amount']} {fields['currency']}",
+                  wait_timeout="72h", on_timeout="reject")
+        .database("save", join="any", compensate="unsave", after={"big": "false"},
+                  connection_secret="books", statement=insert,
+                  params=[*fields.values(), "{{ input.document }}", "{{ run.id }}"])
+        .http("tell-erp", after="save", retry=Retry(max_attempts=3, initial_interval="2s"),
+              method="POST", url="{{ input.erpUrl }}",
+              body={"id": saved_id, "invoice": f"{{{{ {invoice} }}}}"})
+        .log("refused", after={"approve": "reject"},
+             message="invoice refused: {{ nodes.approve.output.comment }}")
+        .database("unsave", connection_secret="books",
+                  statement="DELETE FROM invoices WHERE id = $1", params=[saved_id])
+        .edge("approve", "save", when="approve")
+    )  # fmt: skip
+
+
 BUILT = {
+    "invoice-intake.yaml": invoice_intake,
     "hello.yaml": hello,
     "saga.yaml": book_trip,
     "foreach.yaml": thumbnails,
