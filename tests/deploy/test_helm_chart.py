@@ -510,3 +510,64 @@ def test_bad_values_fail_with_a_clear_message(
     result = template(tmp_path, values)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+def test_the_default_executor_pool_can_be_replaced(tmp_path: Path) -> None:
+    values = {
+        **REQUIRED,
+        "executor": {"pools": {"default": None, "io": {"queues": ["http"], "replicas": 3}}},
+    }
+    result = render(tmp_path, values)
+    executors = [
+        d
+        for d in result.of_kind("Deployment")
+        if d["metadata"]["labels"]["tideflow.io/service"] == "executor"
+    ]
+    assert [d["metadata"]["name"] for d in executors] == [f"{RELEASE}-tideflow-executor-io"]
+    (container,) = containers(executors[0])
+    queues = next(e["value"] for e in container["env"] if e["name"] == "TIDEFLOW_EXECUTOR_QUEUES")
+    assert json.loads(queues) == ["http"]
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def test_network_policies_leave_only_the_public_services_open(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    assert not rendered["defaults"].of_kind("NetworkPolicy")
+    # no ingressFrom: the public services take their port from anywhere, the rest do not
+    policies = render(tmp_path, {**REQUIRED, "networkPolicy": {"enabled": True}})
+    rules = {p["metadata"]["name"]: p["spec"]["ingress"] for p in policies.of_kind("NetworkPolicy")}
+    assert rules[f"{RELEASE}-tideflow-public"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    assert all(rule["from"] for rule in rules[f"{RELEASE}-tideflow-internal"])
+    production = rendered["production"]
+    values = SCENARIOS["production"]["networkPolicy"]
+    policies = production.of_kind("NetworkPolicy")
+    public = {"gateway", "approval", "trigger", "collab"}
+    release = {
+        "podSelector": {
+            "matchLabels": {
+                "app.kubernetes.io/instance": RELEASE,
+                "app.kubernetes.io/name": "tideflow",
+            }
+        }
+    }
+    for deployment in production.of_kind("Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        (policy,) = [p for p in policies if _selects(p["spec"]["podSelector"], labels)]
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        (rule,) = policy["spec"]["ingress"]
+        assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+        sources = rule["from"]
+        if labels["tideflow.io/service"] in public:
+            assert sources == [release, *values["ingressFrom"], *values["metricsFrom"]]
+        else:
+            assert sources == [release, *values["metricsFrom"]]
