@@ -10,6 +10,10 @@ bus (no Postgres or Kafka in the way), with the default limits; `--unbounded` ra
 expression limits out of reach to show what the budget prevents (keep `--string-kb` small
 with it: without the budget each noisy run copies 8,000 x the string).
 
+`--foreach N` makes each noisy run a foreach of N inline items instead (the scheduler
+starts a bounded share of items per decision, so the quick run waits for one share, not
+for all N).
+
 Prints the median, p90 and max of the quick run's latency for each case, and what the
 noisy runs ended with.
 """
@@ -32,6 +36,15 @@ from tideflow.store import InMemoryEventStore, NotFound
 from tideflow.wire import command_envelope
 
 NOISY = "{{ input.l.map(a, input.l.map(b, input.l.map(c, input.s))) }}"
+
+
+def foreach_workflow(name: str) -> dict[str, Any]:
+    child = {"type": "transform", "config": {"value": "{{ item * 2 }}"}}
+    config = {"items": "{{ input.items }}", "concurrency": 1000, "node": child}
+    return {
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": name},
+        "spec": {"nodes": [{"id": "each", "type": "foreach", "config": config}]},
+    }  # fmt: skip
 
 
 def workflow(name: str, value: Any) -> dict[str, Any]:
@@ -72,14 +85,17 @@ async def measure(args: argparse.Namespace) -> None:
         limits = LimitsSettings(expression_bytes=2**40, expression_work_bytes=2**50)
     store, bus, stop = InMemoryEventStore(), InMemoryBus(), asyncio.Event()
     await bus.start()
-    for name, value in (("noisy", NOISY), ("quick", 1)):
-        await store.create_workflow(name, name, workflow(name, value))
+    noisy_doc = foreach_workflow("noisy") if args.foreach else workflow("noisy", NOISY)
+    for name, document in (("noisy", noisy_doc), ("quick", workflow("quick", 1))):
+        await store.create_workflow(name, name, document)
         await store.publish(name)
     settings = SchedulerSettings(limits=limits)
     scheduler = asyncio.create_task(
         run_scheduler(settings=settings, store=store, bus=bus, stop=stop, serve_health=False)
     )
-    noisy_input = {"l": list(range(20)), "s": "x" * (args.string_kb * 1024)}
+    noisy_input: dict[str, Any] = {"l": list(range(20)), "s": "x" * (args.string_kb * 1024)}
+    if args.foreach:
+        noisy_input = {"items": list(range(args.foreach))}
     outcomes: dict[str, int] = {}
     try:
         await ended(store, await start(store, bus, "quick", None))  # warm up
@@ -115,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--string-kb", type=int, default=100)
     parser.add_argument("--unbounded", action="store_true", help="no expression budget")
+    parser.add_argument("--foreach", type=int, default=0, help="noisy runs: a foreach of N items")
     asyncio.run(measure(parser.parse_args()))
 
 

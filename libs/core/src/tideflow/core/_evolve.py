@@ -104,7 +104,10 @@ def _put_step(
     Without the graph (`evolve` called without a context) the open-input counts cannot be
     kept when a flow step finishes: they are dropped, and recounted by whoever needs them.
     """
-    changes.setdefault(_STEP_UPDATES, {})[new.step] = new
+    updates = changes.setdefault(_STEP_UPDATES, {})
+    updates[new.step] = new
+    if new.role is StepRole.ITEM and new.parent_step is not None:
+        _count_item(state, updates, new, old)
     tally = changes.get("tally") or tally_of(state)
     a, w, o = step_weight(new)
     if old is not None:
@@ -127,6 +130,25 @@ def _put_step(
             if edge.target in counts:
                 counts[edge.target] -= 1
         changes["open_inputs"] = counts
+
+
+def _count_item(
+    state: RunState, updates: dict[str, StepState], new: StepState, old: StepState | None
+) -> None:
+    """Keep the item counts of the foreach `new` belongs to (see `StepState.items_started`)."""
+    started = old is None
+    ended = new.status.terminal and (old is None or not old.status.terminal)
+    if not (started or ended):
+        return
+    key = new.parent_step
+    assert key is not None  # noqa: S101 - an item always has its foreach
+    parent = updates.get(key) or state.steps[key]
+    counts = {"items_started": parent.items_started + started}
+    if ended:
+        counts["items_done"] = parent.items_done + 1
+        if new.status is StepStatus.SUCCEEDED:
+            counts["item_output_bytes"] = parent.item_output_bytes + json_size(new.output) + 1
+    updates[key] = _copy_step(parent, counts)
 
 
 def _set_step(
@@ -227,10 +249,6 @@ def _step_succeeded(state: RunState, e: StepSucceeded, graph: Graph | None) -> C
         changes["signals"] = tuple(s for s in state.signals if s.signal_id != e.consumed_signal)
     if step.role is StepRole.FLOW:
         changes["completed"] = (*state.completed, e.step)
-    elif step.role is StepRole.ITEM and step.parent_step is not None:
-        parent = state.steps[step.parent_step]
-        grown = parent.item_output_bytes + json_size(e.output) + 1
-        _put_step(state, changes, _copy_step(parent, {"item_output_bytes": grown}), parent, graph)
     return changes
 
 

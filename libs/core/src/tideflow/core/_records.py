@@ -1,16 +1,20 @@
 """JSON views of a run state: what the time-travel API serves and golden files pin down."""
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from tideflow.core._state import RunState, StepState
 
 
-def _time(value: Any) -> str | None:
+def _time(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def step_to_record(step: StepState) -> dict[str, Any]:
-    """A step as camelCase JSON."""
+def step_to_record(
+    step: StepState, time: Callable[[datetime | None], str | None] = _time
+) -> dict[str, Any]:
+    """A step as camelCase JSON; `time` writes its times (snapshots keep them exact)."""
     return {
         "step": step.step,
         "nodeId": step.node_id,
@@ -20,9 +24,9 @@ def step_to_record(step: StepState) -> dict[str, Any]:
         "attempt": step.attempt,
         "execution": str(step.execution) if step.execution else None,
         "queue": step.queue,
-        "scheduledAt": _time(step.scheduled_at),
-        "startedAt": _time(step.started_at),
-        "endedAt": _time(step.ended_at),
+        "scheduledAt": time(step.scheduled_at),
+        "startedAt": time(step.started_at),
+        "endedAt": time(step.ended_at),
         "output": step.output,
         "error": step.error.model_dump(mode="json") if step.error else None,
         "skipReason": step.skip_reason,

@@ -96,16 +96,11 @@ def _dump(model: StepError | RunError | ParentLink | ReplayOrigin | None) -> Any
 
 
 def _step(step: StepState) -> dict[str, Any]:
-    record = step_to_record(step)
     # Exact times (the record's "Z" form is for people) and the rendered config.
-    record.update(
-        scheduledAt=_time(step.scheduled_at),
-        startedAt=_time(step.started_at),
-        endedAt=_time(step.ended_at),
-        config=step.config,
-        polls=step.polls,
-        pollState=step.poll_state,
-    )
+    record = step_to_record(step, _time)
+    record["config"] = step.config
+    record["polls"] = step.polls
+    record["pollState"] = step.poll_state
     return record
 
 
@@ -117,7 +112,7 @@ def state_from_snapshot(snapshot: dict[str, Any], context: RunContext | None = N
     """
     if snapshot.get("format") != SNAPSHOT_FORMAT:
         raise ValueError(f"unsupported snapshot format {snapshot.get('format')!r}")
-    steps = _with_item_output_bytes({s["step"]: _load_step(s) for s in snapshot["steps"]})
+    steps = _with_item_counts({s["step"]: _load_step(s) for s in snapshot["steps"]})
     wire = snapshot["definition"]
     pinned = context.pinned if context is not None else None
     if wire is None:
@@ -180,22 +175,27 @@ def _load(model: type[_M], data: dict[str, Any] | None) -> _M | None:
     return model.model_validate(data) if data is not None else None
 
 
-def _with_item_output_bytes(steps: dict[str, StepState]) -> dict[str, StepState]:
-    """Recount each foreach's `item_output_bytes` from its succeeded items (derived data,
-    so snapshots written before it existed load the same)."""
-    totals: dict[str, int] = {}
+def _with_item_counts(steps: dict[str, StepState]) -> dict[str, StepState]:
+    """Recount each foreach's item counts from its items (derived data, so snapshots
+    written before the counts existed load the same)."""
+    counts: dict[str, list[int]] = {}
     for step in steps.values():
-        if (
-            step.role is StepRole.ITEM
-            and step.parent_step is not None
-            and step.status is StepStatus.SUCCEEDED
-        ):
-            size = json_size(step.output) + 1
-            totals[step.parent_step] = totals.get(step.parent_step, 0) + size
-    for key, total in totals.items():
+        if step.role is not StepRole.ITEM or step.parent_step is None:
+            continue
+        started, done, size = counts.setdefault(step.parent_step, [0, 0, 0])
+        ended = step.status.terminal
+        succeeded = step.status is StepStatus.SUCCEEDED
+        counts[step.parent_step] = [
+            started + 1,
+            done + ended,
+            size + (json_size(step.output) + 1 if succeeded else 0),
+        ]
+    for key, (started, done, size) in counts.items():
         parent = steps.get(key)
         if parent is not None:
-            steps[key] = replace(parent, item_output_bytes=total)
+            steps[key] = replace(
+                parent, items_started=started, items_done=done, item_output_bytes=size
+            )
     return steps
 
 

@@ -99,11 +99,18 @@ class StepState:
     index: int | None = None
     child_run_id: str | None = None
     restored: bool = False
+    items_started: int = 0
+    """For a foreach: items started so far (always items 0 .. n-1, in order)."""
+    items_done: int = 0
+    """For a foreach: items that reached an end (succeeded, failed, cancelled, skipped)."""
     item_output_bytes: int = 0
     """For a foreach: the bytes its succeeded items take in its combined output (each
     output plus one separator), so a foreach whose output outgrows its limit fails at the
-    item that crossed it, not after every item has written its output. Derived, never
-    stored: folding the items' events (or loading a snapshot) recomputes it."""
+    item that crossed it, not after every item has written its output.
+
+    The three item counts let a foreach go on without scanning its n items per decision.
+    They are derived, never stored: folding the items' events (or loading a snapshot)
+    recomputes them."""
     polls: int = 0
     """Attempts that ended asking to be polled again (they do not count as retries)."""
     poll_state: Any = None

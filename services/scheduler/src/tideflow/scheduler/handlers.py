@@ -364,7 +364,9 @@ class CommandHandler:
             )
             records.append(run_record(run.state, tenant_id=run.tenant_id))
             before_seq = run.before.last_seq if run.before else 0
-            if snapshot_due(before_seq, run.state.last_seq, self._snapshot_every):
+            if snapshot_due(
+                before_seq, run.state.last_seq, self._snapshot_every, len(run.state.steps)
+            ):
                 snapshots.append(snapshot_of(run.state, tenant_id=run.tenant_id))
             steps.extend(changed_steps(run.before, run.state, tenant_id=run.tenant_id))
             run_effects = effects(run.state, run.events)

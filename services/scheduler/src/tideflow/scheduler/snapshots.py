@@ -22,10 +22,19 @@ if TYPE_CHECKING:
     from tideflow.store import RunLog, StoredEvent
 
 
-def snapshot_due(before_seq: int, after_seq: int, every: int) -> bool:
+def snapshot_due(before_seq: int, after_seq: int, every: int, steps: int = 0) -> bool:
     """Whether a decision that moved a run from `before_seq` to `after_seq` crossed a multiple
-    of `every` (so each run gets one snapshot per `every` events, however they are batched)."""
-    return after_seq // every > before_seq // every
+    of the snapshot interval (so each run gets one snapshot per interval, however its events
+    are batched).
+
+    The interval is `every` events; for a run of more than `4 * every` steps it is the
+    number of steps rounded up to a power of two: a snapshot costs time linear in the
+    steps, so a run with many steps (a 10,000-item foreach) is snapshotted less often and
+    its snapshots cost O(1) per event amortised, where one every 100 events made the run
+    quadratic. (Powers of two keep the interval still while the run grows, so crossings
+    stay one per interval.)"""
+    interval = every if steps <= 4 * every else 1 << (steps - 1).bit_length()
+    return after_seq // interval > before_seq // interval
 
 
 def snapshot_of(state: RunState, *, tenant_id: str) -> Snapshot:

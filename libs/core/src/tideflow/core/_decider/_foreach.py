@@ -30,7 +30,7 @@ from tideflow.core._limits import LimitCode, check_value
 from tideflow.core._state import StepState, StepStatus
 from tideflow.core.nodes._foreach import MAX_ITEMS
 
-ITEMS_PER_DECISION = 200
+ITEMS_PER_DECISION = 100
 """Items one decision may start across its foreach steps (inline items run right there)."""
 
 
@@ -69,42 +69,37 @@ def pump(d: Decision, key: str) -> None:
 
 
 def _pump(d: Decision, key: str) -> None:
+    """Items are started in index order, so items 0 .. `items_started`-1 exist and the
+    parent's counts say what to do next without scanning its items."""
     parent = d.state.steps[key]
-    if parent.status.terminal:
-        return
     items: list[Any] = parent.config["items"]
     limit = int(parent.config.get("concurrency", 10))
     spec = d.context.pinned.item_specs[parent.node_id]
-    keys = [item_key(key, i) for i in range(len(items))]
-    existing = [d.state.steps.get(k) for k in keys]
-    active = sum(1 for s in existing if s is not None and not s.status.terminal)
-    nxt = next((i for i, s in enumerate(existing) if s is None), None)
     while True:
         parent = d.state.steps[key]
-        if parent.status.terminal:
+        if parent.status.terminal or _output_outgrown(d, parent):
             return
-        if _output_outgrown(d, parent):
+        started = parent.items_started
+        if started == len(items):
+            if parent.items_done == started:
+                _finish_if_all_succeeded(d, key, len(items))
             return
-        if nxt is None:
-            done = [d.state.steps.get(k) for k in keys]
-            if all(s is not None and s.status is StepStatus.SUCCEEDED for s in done):
-                finish(d, key, [s.output for s in done if s is not None])
-            return
-        if active >= limit:
+        if started - parent.items_done >= limit:
             return
         if d.item_starts >= ITEMS_PER_DECISION:
-            _continue_later(d, parent, nxt)
+            _continue_later(d, parent, started)
             return
         d.item_starts += 1
         steps.schedule(
-            d, keys[nxt], spec, StepRole.ITEM, parent_step=key, index=nxt, item=items[nxt]
-        )
-        started = d.state.steps.get(keys[nxt])
-        if started is not None and not started.status.terminal:
-            active += 1
-        nxt = next(
-            (i for i in range(nxt + 1, len(keys)) if d.state.steps.get(keys[i]) is None), None
-        )
+            d, item_key(key, started), spec, StepRole.ITEM, parent_step=key, index=started,
+            item=items[started],
+        )  # fmt: skip
+
+
+def _finish_if_all_succeeded(d: Decision, key: str, count: int) -> None:
+    done = [d.state.steps[item_key(key, i)] for i in range(count)]
+    if all(s.status is StepStatus.SUCCEEDED for s in done):
+        finish(d, key, [s.output for s in done])
 
 
 def _continue_later(d: Decision, parent: StepState, next_index: int) -> None:
