@@ -41,7 +41,7 @@ def task_message(bus: Bus, node_id: str, name: str) -> Outgoing:
     task = pb.Task(
         run_id=RUN, node_id=node_id, attempt=1, node_type="function", queue="default",
         config_json=dump_json({"name": name, "input": {"node": node_id}}),
-        extra_json=dump_json({"nodeId": node_id, "secretPaths": []}),
+        definition_node_id=node_id,
     )  # fmt: skip
     envelope = new_envelope(
         task, tenant_id="tenant-1", run_id=RUN, message_id=f"{RUN}:{node_id}:1:task"

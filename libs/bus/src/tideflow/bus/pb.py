@@ -6,9 +6,14 @@ from tideflow.bus._proto.v1.commands_pb2 import (
     Cancel,
     Decision,
     Replay,
+    ReplayOrigin,
+    Restored,
     Signal,
     StartRun,
+    StepAcceptance,
     StepFailure,
+    StepLogLine,
+    StepPoll,
     StepResult,
     StepSuccess,
     TimerFired,
@@ -16,7 +21,7 @@ from tideflow.bus._proto.v1.commands_pb2 import (
 from tideflow.bus._proto.v1.dlq_pb2 import DeadLetter, Header
 from tideflow.bus._proto.v1.envelope_pb2 import Envelope, TraceContext
 from tideflow.bus._proto.v1.events_pb2 import RunEvent
-from tideflow.bus._proto.v1.tasks_pb2 import CancelTask, Task
+from tideflow.bus._proto.v1.tasks_pb2 import CancelTask, PathSegment, SecretPath, Task
 
 __all__ = [
     "ApprovalDecision",
@@ -27,11 +32,18 @@ __all__ = [
     "Decision",
     "Envelope",
     "Header",
+    "PathSegment",
     "Replay",
+    "ReplayOrigin",
+    "Restored",
     "RunEvent",
+    "SecretPath",
     "Signal",
     "StartRun",
+    "StepAcceptance",
     "StepFailure",
+    "StepLogLine",
+    "StepPoll",
     "StepResult",
     "StepSuccess",
     "Task",

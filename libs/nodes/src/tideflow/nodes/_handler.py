@@ -26,6 +26,9 @@ class TaskSpec:
     """The node's rendered `idempotencyKey`, for handlers to pass on (http: a header)."""
     poll_state: Any = None
     """Set when an earlier attempt returned `StepPending`: the state it handed back."""
+    deadline: datetime | None = None
+    """When the attempt times out (scheduled at + the node's timeout): an executor that
+    picks it up later reports it timed out without running it, and never runs it longer."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,43 +77,13 @@ def command_envelope(command: Command, *, tenant_id: str) -> pb.Envelope:
     )  # fmt: skip
 
 
-def _poll_extra(poll: StepPoll | None) -> bytes:
-    if poll is None:
-        return b""
-    return dump({"poll": {"after": poll.after.total_seconds(), "state": poll.state}})
-
-
 def _payload(command: Command) -> Any:  # noqa: PLR0911 - one branch per command type
     common: dict[str, Any] = {"command_id": command.command_id, "run_id": command.run_id}
     match command:
         case StartRun():
-            extra = {
-                key: value.model_dump(mode="json", by_alias=True)
-                for key, value in (
-                    ("parent", command.parent),
-                    ("replayOf", command.replay_of),
-                    ("restored", command.restored),
-                )
-                if value is not None
-            }
-            return pb.StartRun(
-                **common, workflow_id=command.workflow, workflow_version=command.version,
-                input_json=dump(command.input),
-                parent_run_id=command.parent.run_id if command.parent else "",
-                parent_node_id=command.parent.step if command.parent else "",
-                extra_json=dump(extra or None),
-            )  # fmt: skip
+            return _start_message(command, common)
         case StepResult():
-            result = pb.StepResult(**common, node_id=command.step, attempt=command.attempt)
-            if command.ok:
-                result.success.output_json = dump(command.output)
-                result.extra_json = _poll_extra(command.poll)
-            else:
-                error = command.error or StepError(type="Error", message="failed")
-                result.failure.error_type = error.type
-                result.failure.message = error.message
-                result.failure.retryable = error.retryable
-            return result
+            return _result_message(command, common)
         case FireTimer():
             return pb.TimerFired(**common, timer_id=command.timer_id)
         case Signal():
@@ -138,7 +108,7 @@ def _payload(command: Command) -> Any:  # noqa: PLR0911 - one branch per command
         case StepAccepted():
             return pb.StepResult(
                 **common, node_id=command.step, attempt=command.attempt,
-                extra_json=dump({"accepted": True, "worker": command.worker}),
+                accepted=pb.StepAcceptance(worker=command.worker or ""),
             )  # fmt: skip
     raise TypeError(f"{type(command).__name__} has no wire form")
 
@@ -148,32 +118,21 @@ def decode_command(envelope: pb.Envelope) -> WireCommand:  # noqa: PLR0911 - one
     payload = payload_of(envelope)
     match payload:
         case pb.StartRun():
-            extra = load_object(payload.extra_json)
-            return StartRequest(
-                command_id=payload.command_id, run_id=payload.run_id,
-                tenant_id=envelope.tenant_id or "default", workflow=payload.workflow_id,
-                version=payload.workflow_version, input=load(payload.input_json),
-                parent=ParentLink.model_validate(extra["parent"]) if "parent" in extra else None,
-                replay_of=(
-                    ReplayOrigin.model_validate(extra["replayOf"]) if "replayOf" in extra else None
-                ),
-                restored=(
-                    Restored.model_validate(extra["restored"]) if "restored" in extra else None
-                ),
-            )  # fmt: skip
+            return _start_request(envelope, payload)
         case pb.StepResult():
-            extra = load_object(payload.extra_json)
+            legacy = load_object(payload.extra_json) if payload.extra_json else {}
             common: dict[str, Any] = {
                 "command_id": payload.command_id, "run_id": payload.run_id,
                 "step": payload.node_id, "attempt": payload.attempt,
             }  # fmt: skip
-            if extra.get("accepted"):
-                return StepAccepted(**common, worker=extra.get("worker"))
+            if payload.WhichOneof("outcome") == "accepted":
+                return StepAccepted(**common, worker=payload.accepted.worker or None)
+            if legacy.get("accepted"):  # written by an earlier version
+                return StepAccepted(**common, worker=legacy.get("worker"))
             if payload.WhichOneof("outcome") == "success":
-                poll = extra.get("poll")
                 return StepResult(
                     **common, ok=True, output=load(payload.success.output_json),
-                    poll=StepPoll.model_validate(poll) if isinstance(poll, dict) else None,
+                    poll=_poll_of(payload, legacy),
                 )  # fmt: skip
             failure = payload.failure
             error = StepError(
@@ -208,6 +167,84 @@ def decode_command(envelope: pb.Envelope) -> WireCommand:  # noqa: PLR0911 - one
                 reason=payload.reason or None, by=payload.requested_by or None,
             )  # fmt: skip
     raise TypeError(f"{envelope.type} is not a run command")
+
+
+def _result_message(command: StepResult, common: dict[str, Any]) -> pb.StepResult:
+    result = pb.StepResult(**common, node_id=command.step, attempt=command.attempt)
+    if command.ok:
+        result.success.output_json = dump(command.output)
+        if command.poll is not None:  # not done: call the node again after `after`
+            result.poll.after.FromTimedelta(command.poll.after)
+            result.poll.state_json = dump(command.poll.state)
+    else:
+        error = command.error or StepError(type="Error", message="failed")
+        result.failure.error_type = error.type
+        result.failure.message = error.message
+        result.failure.retryable = error.retryable
+    return result
+
+
+def _poll_of(result: pb.StepResult, legacy: dict[str, Any]) -> StepPoll | None:
+    """A success that asks to be polled again (`StepPending`), typed or as an earlier
+    version wrote it."""
+    if result.HasField("poll"):
+        return StepPoll(after=result.poll.after.ToTimedelta(), state=load(result.poll.state_json))
+    poll = legacy.get("poll")
+    return StepPoll.model_validate(poll) if isinstance(poll, dict) else None
+
+
+def _start_message(command: StartRun, common: dict[str, Any]) -> pb.StartRun:
+    parent = command.parent
+    start = pb.StartRun(
+        **common, workflow_id=command.workflow, workflow_version=command.version,
+        input_json=dump(command.input),
+        parent_run_id=parent.run_id if parent else "",
+        parent_node_id=parent.step if parent else "",
+        parent_attempt=parent.attempt if parent else 0,
+        parent_depth=parent.depth if parent else 0,
+    )  # fmt: skip
+    if command.replay_of is not None:
+        start.replay_of.run_id = command.replay_of.run_id
+        start.replay_of.seq = command.replay_of.seq
+    if command.restored is not None:
+        restored = command.restored
+        start.restored.outputs_json = dump(restored.outputs)
+        start.restored.order.extend(restored.order)
+        start.restored.vars_json = dump(restored.vars)
+    return start
+
+
+def _start_request(envelope: pb.Envelope, payload: pb.StartRun) -> StartRequest:
+    """A StartRun's typed fields (`extra_json` only as written by an earlier version)."""
+    legacy = load_object(payload.extra_json) if payload.extra_json else {}
+    parent = None
+    if payload.parent_run_id:
+        parent = ParentLink(
+            run_id=payload.parent_run_id, step=payload.parent_node_id,
+            attempt=payload.parent_attempt or 1, depth=payload.parent_depth or 1,
+        )  # fmt: skip
+    if "parent" in legacy:
+        parent = ParentLink.model_validate(legacy["parent"])
+    replay_of = None
+    if payload.HasField("replay_of"):
+        replay_of = ReplayOrigin(run_id=payload.replay_of.run_id, seq=payload.replay_of.seq)
+    elif "replayOf" in legacy:
+        replay_of = ReplayOrigin.model_validate(legacy["replayOf"])
+    restored = None
+    if payload.HasField("restored"):
+        restored = Restored(
+            outputs=load_object(payload.restored.outputs_json),
+            order=tuple(payload.restored.order),
+            vars=load(payload.restored.vars_json),
+        )
+    elif "restored" in legacy:
+        restored = Restored.model_validate(legacy["restored"])
+    return StartRequest(
+        command_id=payload.command_id, run_id=payload.run_id,
+        tenant_id=envelope.tenant_id or "default", workflow=payload.workflow_id,
+        version=payload.workflow_version, input=load(payload.input_json),
+        parent=parent, replay_of=replay_of, restored=restored,
+    )  # fmt: skip
 
 
 def _vote_message(vote: ApprovalVote) -> pb.ApprovalVote:

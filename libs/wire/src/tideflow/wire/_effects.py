@@ -9,8 +9,7 @@ child run, seq), so a message sent again is recognised downstream.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tideflow.bus import Outgoing, Topics, new_envelope, pb
 from tideflow.core import (
@@ -20,7 +19,6 @@ from tideflow.core import (
     DispatchTask,
     Effect,
     NotifyParent,
-    ParentLink,
     StartChildRun,
     StepResult,
     ids,
@@ -44,14 +42,14 @@ def effect_messages(effects: Sequence[Effect], *, topics: Topics, tenant_id: str
     return out
 
 
-def _start_by(start_by: datetime | None) -> dict[str, str]:
-    """The schedule-to-start deadline, for the executor (it skips attempts picked up late)."""
-    return {} if start_by is None else {"startBy": start_by.astimezone(UTC).isoformat()}
-
-
-def _poll_state(state: Any) -> dict[str, Any]:
-    """What the previous attempt handed back when it asked to be polled (see StepPending)."""
-    return {} if state is None else {"pollState": state}
+def secret_path(path: tuple[str | int, ...]) -> pb.SecretPath:
+    """A path into a config as its typed wire form (keys and list indexes)."""
+    return pb.SecretPath(
+        segments=[
+            pb.PathSegment(index=part) if isinstance(part, int) else pb.PathSegment(key=part)
+            for part in path
+        ]
+    )
 
 
 def _message(effect: Effect, *, topics: Topics, tenant_id: str) -> Outgoing | None:
@@ -60,12 +58,13 @@ def _message(effect: Effect, *, topics: Topics, tenant_id: str) -> Outgoing | No
             task = pb.Task(
                 run_id=effect.run_id, node_id=effect.step, attempt=effect.attempt,
                 node_type=effect.node_type, queue=effect.queue, config_json=dump(effect.config),
-                idempotency_key=effect.idempotency_key or "",
-                extra_json=dump({"nodeId": effect.node_id,
-                                 "secretPaths": [list(p) for p in effect.secret_paths],
-                                 **_start_by(effect.start_by),
-                                 **_poll_state(effect.poll_state)}),
+                idempotency_key=effect.idempotency_key or "", definition_node_id=effect.node_id,
+                secret_paths=[secret_path(p) for p in effect.secret_paths],
             )  # fmt: skip
+            if effect.start_by is not None:
+                task.start_by.CopyFrom(timestamp(effect.start_by))
+            # what the previous attempt handed back when it asked to be polled
+            task.poll_state_json = dump(effect.poll_state)
             if effect.timeout is not None:
                 task.timeout.CopyFrom(duration(effect.timeout))
             if effect.deadline is not None:
@@ -90,11 +89,8 @@ def _message(effect: Effect, *, topics: Topics, tenant_id: str) -> Outgoing | No
                 command_id=ids.start_command_id(effect.child_run_id), run_id=effect.child_run_id,
                 workflow_id=effect.workflow, workflow_version=effect.version or 0,
                 input_json=dump(effect.input), parent_run_id=effect.run_id,
-                parent_node_id=effect.parent_step,
-                extra_json=dump({"parent": ParentLink(
-                    run_id=effect.run_id, step=effect.parent_step, attempt=effect.attempt,
-                    depth=effect.depth,
-                ).model_dump(mode="json", by_alias=True)}),
+                parent_node_id=effect.parent_step, parent_attempt=effect.attempt,
+                parent_depth=effect.depth,
             )  # fmt: skip
             envelope = new_envelope(
                 start, tenant_id=tenant_id, run_id=effect.child_run_id,

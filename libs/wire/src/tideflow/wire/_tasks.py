@@ -1,8 +1,13 @@
-"""The executor's side: a Task off the wire, and its outcome back as a StepResult."""
+"""The executor's side: a Task off the wire, and its outcome back as a StepResult.
+
+Every attribute travels in its own typed field. `extra_json` is read only as a fallback
+for messages an earlier version wrote (still in a topic or the bus journal after an
+upgrade); nothing first-party writes it any more.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from tideflow.bus import Outgoing, Topics, new_envelope, pb
@@ -17,17 +22,28 @@ SecretPath = tuple[str | int, ...]
 
 def task_of(envelope: pb.Envelope, task: pb.Task) -> tuple[TaskSpec, list[SecretPath]]:
     """The handler's view of a task, and where its config still holds secret templates."""
-    extra = load_object(task.extra_json)
+    legacy = load_object(task.extra_json) if task.extra_json else {}
     timeout = task.timeout.ToTimedelta() if task.HasField("timeout") else None
+    start_by = from_timestamp(task.start_by) if task.HasField("start_by") else None
+    if start_by is None and legacy.get("startBy"):
+        start_by = datetime.fromisoformat(legacy["startBy"])
     spec = TaskSpec(
         run_id=task.run_id, node_id=task.node_id, attempt=task.attempt,
         node_type=task.node_type, config=_config(load(task.config_json)), timeout=timeout,
         tenant_id=envelope.tenant_id or "default", idempotency_key=task.idempotency_key or None,
-        start_by=datetime.fromisoformat(extra["startBy"]) if extra.get("startBy") else None,
-        poll_state=extra.get("pollState"),
+        start_by=start_by, deadline=deadline_of(task), poll_state=_poll_state(task, legacy),
     )  # fmt: skip
-    paths = [tuple(path) for path in extra.get("secretPaths", [])]
+    paths = [_path(p) for p in task.secret_paths]
+    paths += [tuple(path) for path in legacy.get("secretPaths", [])]
     return spec, paths
+
+
+def _poll_state(task: pb.Task, legacy: dict[str, Any]) -> Any:
+    return load(task.poll_state_json) if task.poll_state_json else legacy.get("pollState")
+
+
+def _path(path: pb.SecretPath) -> SecretPath:
+    return tuple(s.index if s.WhichOneof("segment") == "index" else s.key for s in path.segments)
 
 
 def deadline_of(task: pb.Task) -> datetime | None:
@@ -65,18 +81,14 @@ def result_envelope(
         result.failure.details_json = dump(outcome.details or None)
     elif isinstance(outcome, StepPending):
         result.success.output_json = dump(None)
-        result.extra_json = dump(poll_extra(outcome.after, outcome.state))
+        result.poll.after.FromTimedelta(outcome.after)
+        result.poll.state_json = dump(outcome.state)
     else:
         result.success.output_json = dump(outcome.output)
     envelope = new_envelope(
         result, tenant_id=spec.tenant_id, run_id=spec.run_id, message_id=command_id
     )
     return Outgoing(topics.runs, spec.run_id, envelope)
-
-
-def poll_extra(after: timedelta, state: Any) -> dict[str, Any]:
-    """How a StepResult that asks to be polled again says so (in its `extra_json`)."""
-    return {"poll": {"after": after.total_seconds(), "state": state}}
 
 
 def accepted_envelope(spec: TaskSpec, *, worker: str, topics: Topics) -> Outgoing:
@@ -89,13 +101,38 @@ def accepted_envelope(spec: TaskSpec, *, worker: str, topics: Topics) -> Outgoin
     return Outgoing(topics.runs, spec.run_id, command_envelope(command, tenant_id=spec.tenant_id))
 
 
+def attach_logs(result: Outgoing, lines: list[dict[str, Any]]) -> None:
+    """Carry the lines a task logged (`ts` ISO 8601, `level`, `message`) with its result."""
+    for line in lines:
+        entry = pb.StepLogLine(level=str(line.get("level", "info")),
+                               message=str(line.get("message", "")))  # fmt: skip
+        if line.get("ts"):
+            entry.ts.CopyFrom(timestamp(datetime.fromisoformat(line["ts"])))
+        result.envelope.step_result.logs.append(entry)
+
+
 def step_logs(envelope: pb.Envelope) -> list[LogLine]:
     """The log lines an executor attached to a StepResult (none for other messages)."""
     if envelope.WhichOneof("payload") != "step_result":
         return []
     result = envelope.step_result
-    lines = load_object(result.extra_json).get("logs") or []
-    return [
+    tenant = envelope.tenant_id or "default"
+    typed = [
+        LogLine(
+            run_id=result.run_id,
+            node_id=result.node_id,
+            level=line.level or "info",
+            message=line.message,
+            attempt=result.attempt,
+            tenant_id=tenant,
+            ts=from_timestamp(line.ts) if line.HasField("ts") else None,
+        )
+        for line in result.logs
+    ]
+    if not result.extra_json:
+        return typed
+    lines = load_object(result.extra_json).get("logs") or []  # written by an earlier version
+    return typed + [
         LogLine(
             run_id=result.run_id,
             node_id=result.node_id,

@@ -23,13 +23,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tideflow.bus import CodecError, dump_json, load_json, payload_of, pb
+from tideflow.bus import CodecError, payload_of, pb
 from tideflow.core import CoreError, Limits, check_value, resolve_secrets
 from tideflow.executor import metrics
 from tideflow.executor.redaction import Redactor
 from tideflow.nodes import StepFailure, StepOutcome, StepPending, TaskSpec
 from tideflow.sdk import TASK_LOGGER
-from tideflow.wire import accepted_envelope, cancel_of, result_envelope, task_of
+from tideflow.wire import accepted_envelope, attach_logs, cancel_of, result_envelope, task_of
 
 if TYPE_CHECKING:
     from tideflow.bus import Batch, Bus, Message, Outgoing
@@ -197,8 +197,7 @@ class TaskRunner:
             result = result_envelope(spec, outcome, topics=self._bus.topics, started_at=started)
         if lines:
             lines = [line | {"message": self._redactor.text(line["message"])} for line in lines]
-            extra = load_json(result.envelope.step_result.extra_json) or {}
-            result.envelope.step_result.extra_json = dump_json(extra | {"logs": lines})
+            attach_logs(result, lines)
         await self._send((spec.run_id, spec.node_id, spec.attempt), result)
 
     async def _send(self, key: AttemptKey, result: Outgoing) -> None:
@@ -250,6 +249,15 @@ class TaskRunner:
         if not task.cancelled() and (error := task.exception()) is not None:
             log.warning("telling the scheduler an attempt started failed: %s", error)
 
+    async def _run_until_deadline(self, spec: TaskSpec) -> StepOutcome:
+        """The handler's outcome within the attempt's time; a task picked up after its
+        deadline is not started at all (its thread would run on after a time-out)."""
+        left = time_left(spec, datetime.now(UTC))
+        if left is not None and left <= 0:
+            return _too_late(spec)
+        async with asyncio.timeout(left):
+            return await self._handlers.run(spec)
+
     async def _run_handler(
         self, spec: TaskSpec, secret_paths: list[tuple[str | int, ...]]
     ) -> StepOutcome:
@@ -261,9 +269,7 @@ class TaskRunner:
             if secret_paths:
                 config = resolve_secrets(spec.config, secret_paths, secrets)
                 spec = replace(spec, config=config)
-            timeout = spec.timeout.total_seconds() if spec.timeout else None
-            async with asyncio.timeout(timeout):
-                outcome = await self._handlers.run(spec)
+            outcome = await self._run_until_deadline(spec)
         except TimeoutError:
             message = f"step {spec.node_id} took longer than {spec.timeout}"
             outcome = StepFailure("StepTimeout", message, retryable=True)
@@ -282,6 +288,22 @@ class TaskRunner:
         metrics.TASKS.labels(spec.node_type, kind).inc()
         metrics.TASK_SECONDS.labels(spec.node_type).observe(time.perf_counter() - began)
         return outcome
+
+
+def _too_late(spec: TaskSpec) -> StepFailure:
+    message = f"step {spec.node_id} was picked up after its deadline {spec.deadline}"
+    return StepFailure("StepTimeout", message, retryable=True)
+
+
+def time_left(spec: TaskSpec, now: datetime) -> float | None:
+    """Seconds the attempt may run: its timeout, cut at its deadline (the task may have
+    waited in the queue), None when it has neither."""
+    limits = []
+    if spec.timeout is not None:
+        limits.append(spec.timeout.total_seconds())
+    if spec.deadline is not None:
+        limits.append((spec.deadline - now).total_seconds())
+    return min(limits) if limits else None
 
 
 def bounded(outcome: StepOutcome, spec: TaskSpec, limits: Limits) -> StepOutcome:
