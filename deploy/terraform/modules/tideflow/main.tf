@@ -43,7 +43,7 @@ locals {
       existingSecretKey = "migration-url"
     }
     keys = {
-      kmsKeyId  = coalesce(var.kms_key_id, "")
+      kmsKeyId  = var.kms_key_id == null ? "" : var.kms_key_id
       kmsRegion = var.kms_region
     }
     serviceAccount = {

@@ -60,6 +60,11 @@ variable "database_url" {
   description = "libpq URL of the Tideflow database (stored in a Kubernetes Secret, never in Helm values)."
   type        = string
   sensitive   = true
+
+  validation {
+    condition     = can(regex("^postgres(ql)?://", var.database_url))
+    error_message = "database_url must be a postgresql:// URL."
+  }
 }
 
 variable "migration_database_url" {
@@ -73,6 +78,11 @@ variable "redis_url" {
   description = "Redis URL (redis:// or rediss://)."
   type        = string
   sensitive   = true
+
+  validation {
+    condition     = can(regex("^rediss?://", var.redis_url))
+    error_message = "redis_url must be a redis:// or rediss:// URL."
+  }
 }
 
 variable "admin_token" {
