@@ -27,16 +27,19 @@ import typer
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    import httpx
     from fastapi import FastAPI
 
     from tideflow.approval.handlers import Services as ApprovalServices
     from tideflow.auth import Secrets
     from tideflow.bus import Bus
     from tideflow.core import NodeTypes, WorkflowDefinition
+    from tideflow.gateway.settings import GatewaySettings
     from tideflow.infra import EmbeddedPostgres
     from tideflow.plugins import NodeTypeRegistry
     from tideflow.store import ApprovalStore, AuditLog, EventStore, TriggerStore
     from tideflow.trigger.handlers import Services as TriggerServices
+    from tideflow.trigger.outbound import Dispatcher
 
 log = logging.getLogger("tideflow.dev")
 
@@ -235,6 +238,7 @@ async def _serve(
             audit_log=store,
         ) as collab,
         _bus(gateway.database.url) as bus,
+        _webhook_client(gateway) as http,
     ):
         node_types = load_registry()  # one registry for every service of this process
         applied, queues = await apply_examples(store, examples, node_types.types)
@@ -266,7 +270,8 @@ async def _serve(
                                              secrets=stored_secrets(gateway.security, store),
                                              node_types=node_types)),
             asyncio.create_task(run_approval(services=approval, stop=stop, serve_http=False)),
-            asyncio.create_task(run_trigger(services=trigger, stop=stop, serve_http=False)),
+            asyncio.create_task(run_trigger(services=trigger, stop=stop, serve_http=False,
+                                            dispatcher=_dispatcher(store, gateway, http))),
             asyncio.create_task(run_gateway(settings=gateway, store=store, bus=bus, stop=stop,
                                             extend=extend, node_types=node_types)),
         ]  # fmt: skip
@@ -355,6 +360,34 @@ def _side_services(
         dev_events=isinstance(bus, InMemoryBus), node_types=node_types,
     )  # fmt: skip
     return approval, trigger
+
+
+def _webhook_client(gateway: GatewaySettings) -> httpx.AsyncClient:
+    """Outbound webhooks of a dev server may call local services, not its own listeners."""
+    from tideflow.settings import EgressSettings
+    from tideflow.trigger.outbound import guarded_client
+    from tideflow.trigger.settings import TriggerSettings
+
+    settings = TriggerSettings(egress=EgressSettings(allow_loopback=True))
+    return guarded_client(
+        settings, listeners=[gateway.database.url, f"{gateway.host}:{gateway.port}"]
+    )
+
+
+def _dispatcher(
+    store: EventStore, gateway: GatewaySettings, http: httpx.AsyncClient
+) -> Dispatcher | None:
+    """The outbound webhook dispatcher of the dev process (the trigger service runs it)."""
+    from tideflow.store import WebhookStore
+    from tideflow.trigger.outbound import Dispatcher, envelope_of, policy_of
+    from tideflow.trigger.settings import TriggerSettings
+
+    if not isinstance(store, WebhookStore):
+        return None
+    return Dispatcher(
+        store=store, envelope=envelope_of(gateway.security), http=http,
+        policy=policy_of(TriggerSettings()),
+    )  # fmt: skip
 
 
 async def _wait_healthy(url: str, services: list[asyncio.Task[None]]) -> bool:

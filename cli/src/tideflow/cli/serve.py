@@ -148,21 +148,32 @@ def _trigger(overrides: dict[str, object]) -> None:
     from tideflow.gateway.security import stored_secrets
     from tideflow.gateway.settings import SecuritySettings
     from tideflow.trigger.app import run_trigger, services_of
+    from tideflow.trigger.outbound import Dispatcher, envelope_of, guarded_client, policy_of
     from tideflow.trigger.secrets import StoredSecrets
     from tideflow.trigger.settings import TriggerSettings
 
     settings = TriggerSettings(**overrides)  # type: ignore[arg-type]
+    listeners = [settings.database.url, *settings.kafka.bootstrap.split(",")]
 
     async def main(stop: asyncio.Event) -> None:
         async with (
             trigger_store(settings.database) as store,
             postgres_store(settings.database) as identities,
             kafka_bus(settings.kafka) as bus,
+            guarded_client(settings, listeners=listeners) as http,
         ):
             secrets = StoredSecrets(stored_secrets(SecuritySettings(), identities))
             services = services_of(settings=settings, store=store, bus=bus, secrets=secrets)
             authenticator = service_authenticator(settings.admin_token, identities)
-            await run_trigger(services=services, stop=stop, authenticator=authenticator)
+            dispatcher = (
+                Dispatcher(store=identities, envelope=envelope_of(settings.keys), http=http,
+                           policy=policy_of(settings))
+                if settings.deliveries
+                else None
+            )  # fmt: skip
+            await run_trigger(
+                services=services, stop=stop, authenticator=authenticator, dispatcher=dispatcher
+            )
 
     run_until_signalled(main, settings.observability, service="trigger")
 

@@ -35,6 +35,7 @@ from tideflow.store._pg_identity import PostgresIdentities
 from tideflow.store._pg_observability import PostgresBacklogs
 from tideflow.store._pg_rows import event, log_line, outbox_message, run, snapshot, step, timer
 from tideflow.store._pg_scope import PLATFORM, scoped
+from tideflow.store._pg_webhooks import PostgresWebhooks
 from tideflow.store._pg_workflows import PostgresWorkflows
 from tideflow.store._port import EventStore
 from tideflow.store._records import (
@@ -95,7 +96,9 @@ async def _end_transaction(connection: asyncpg.Connection) -> None:
         await connection.execute("ROLLBACK")
 
 
-class PostgresEventStore(PostgresWorkflows, PostgresIdentities, PostgresBacklogs, EventStore):
+class PostgresEventStore(
+    PostgresWorkflows, PostgresIdentities, PostgresBacklogs, PostgresWebhooks, EventStore
+):
     """`EventStore` over an asyncpg pool created by `create_pool` (codecs installed)."""
 
     def __init__(self, pool: asyncpg.Pool, *, owns_pool: bool = False) -> None:

@@ -26,6 +26,7 @@ from tideflow.gateway import (
     schemas,
     secret_routes,
     streams,
+    subscriptions,
     tenants,
     ui,
     workflows,
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(tenants.router)
     app.include_router(credentials.router)
     app.include_router(secret_routes.router)
+    app.include_router(subscriptions.router)
     app.include_router(audit_routes.router)
     app.include_router(streams.router)
     if extend is not None:

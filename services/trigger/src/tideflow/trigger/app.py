@@ -30,6 +30,7 @@ from tideflow.store import StoreUnavailable
 from tideflow.trigger.cron import CronLoop
 from tideflow.trigger.events import EventTriggers
 from tideflow.trigger.handlers import Services, dev, hooks, operations, router
+from tideflow.trigger.outbound import Dispatcher
 from tideflow.trigger.secrets import EnvironmentSecrets, SecretSource
 from tideflow.trigger.sources import BusEventSource, EventSource, KafkaEventSource
 from tideflow.trigger.starting import Definitions
@@ -138,8 +139,10 @@ async def run_trigger(
     clock: Callable[[], datetime] | None = None,
     authenticator: Authenticator | None = None,
     on_started: Callable[[str], None] | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> None:
-    """Run cron, event subscriptions (and the API on settings.host:port) until `stop`."""
+    """Run cron, event subscriptions, the outbound webhook `dispatcher` (when given) and
+    the API on settings.host:port until `stop`."""
     settings = services.settings
     definitions = services.webhooks.definitions  # one cache of parsed versions per process
     cron = CronLoop(
@@ -157,6 +160,8 @@ async def run_trigger(
         asyncio.create_task(cron.run(stop), name="trigger-cron"),
         asyncio.create_task(source.run(stop), name="trigger-events"),
     ]
+    if dispatcher is not None:
+        tasks.append(asyncio.create_task(dispatcher.run(stop), name="trigger-deliveries"))
     services.ready.update({"cron": True, "events": True})
     server: EmbeddedServer | None = None
     serving: asyncio.Task[None] | None = None

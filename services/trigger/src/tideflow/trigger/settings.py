@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tideflow.settings import (
     DatabaseSettings,
     Duration,
+    EgressSettings,
     KafkaSettings,
     KeySettings,
     ObservabilitySettings,
@@ -59,6 +60,34 @@ class TriggerSettings(BaseSettings):
         default=timedelta(seconds=30),
         description="How long a start's outbox row is left to this process to publish.",
     )
+    deliveries: bool = Field(
+        default=True, description="Run the outbound webhook dispatcher (docs/webhooks.md)."
+    )
+    delivery_poll: Duration = Field(
+        default=timedelta(seconds=1),
+        description="How often new events and due deliveries are looked for.",
+    )
+    delivery_concurrency: int = Field(default=16, ge=1, description="Deliveries sent at once.")
+    delivery_timeout: Duration = Field(
+        default=timedelta(seconds=10), description="How long a subscriber may take to answer."
+    )
+    delivery_lease: Duration = Field(
+        default=timedelta(seconds=60),
+        description="How long a claimed delivery is left to this process before another "
+        "dispatcher may send it again (must exceed the timeout).",
+    )
+    delivery_initial_backoff: Duration = Field(
+        default=timedelta(seconds=10), description="Wait before the second attempt (doubles)."
+    )
+    delivery_max_backoff: Duration = Field(
+        default=timedelta(hours=1), description="Longest wait between attempts."
+    )
+    delivery_retry_for: Duration = Field(
+        default=timedelta(days=1),
+        description="How long a delivery is retried before it is given up and its "
+        "subscription flagged.",
+    )
+    egress: EgressSettings = Field(default_factory=EgressSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     keys: KeySettings = Field(
         default_factory=KeySettings,
