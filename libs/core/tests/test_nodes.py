@@ -59,6 +59,15 @@ CASES: list[tuple[str, dict[str, Any], Any, Moves, RunStatus, str, Any]] = [
     ("llm output invalid is final", flow(node("a", "llm", config={"model": "m", "prompt": "x"},
      retry={"maxAttempts": 3})), None,
      lambda r: r.fail("a", "LLM_OUTPUT_INVALID", retryable=False), RunStatus.FAILED, "a", None),
+    ("agent calls a tool then answers", flow(node("a", "agent", config={
+     "model": "m", "prompt": "find {{ input.q }}", "tools": [
+         {"name": "look", "description": "look it up", "task": "lookup"}]})), {"q": "x"},
+     lambda r: (r.complete("a.turn[1]", {"toolCalls": [
+         {"id": "c1", "name": "look", "arguments": {"q": "x"}}]}),
+         r.complete("a.turn[1].call[0]", {"found": 1}), r.complete("a.turn[2]", {"text": "ok"})),
+     RunStatus.SUCCEEDED, "a", {"text": "ok", "iterations": 2, "model": None,
+     "toolCalls": [{"name": "look", "arguments": {"q": "x"}, "result": {"found": 1}}],
+     "usage": {"promptTokens": 0, "completionTokens": 0, "totalTokens": 0}}),
     ("ocr polled then done", flow(node("o", "ocr", config={"document": "s3://b/{{ input.k }}"})),
      {"k": "x.pdf"}, lambda r: (r.poll("o", timedelta(seconds=5), {"jobId": "j"}),
      r.advance(timedelta(seconds=5)), r.complete("o", {"text": "hi"})), RunStatus.SUCCEEDED,

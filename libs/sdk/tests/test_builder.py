@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tideflow.core import parse_definition
-from tideflow.sdk import Retry, Workflow, WorkflowBuildError
+from tideflow.sdk import Retry, Tool, Workflow, WorkflowBuildError
 
 pytestmark = pytest.mark.unit
 
@@ -237,3 +237,18 @@ def test_node_options_and_triggers_use_the_document_names() -> None:
                         "idempotencyKey": "{{ run.id }}"}  # fmt: skip
     assert ask["config"] == {"model": "openai/gpt-4o-mini", "prompt": "hi {{ input }}",
                              "outputSchema": {"type": "object"}, "maxTokens": 20}  # fmt: skip
+
+
+def test_an_agent_with_tools() -> None:
+    doc = (
+        Workflow("helper")
+        .agent("ask", model="openai/m", prompt="{{ input.q }}", max_iterations=4,
+               time_budget=timedelta(minutes=2), tools=[
+                   Tool("look", "Look it up.", {"type": "object"}, task="lookup"),
+                   {"name": "sub", "description": "Run it.", "workflow": "child"}])
+        .to_definition()
+    )  # fmt: skip
+    config = doc["spec"]["nodes"][0]["config"]
+    assert config["tools"][0] == {"name": "look", "description": "Look it up.",
+                                  "inputSchema": {"type": "object"}, "task": "lookup"}  # fmt: skip
+    assert (config["maxIterations"], config["timeBudget"]) == (4, "2m")

@@ -202,7 +202,7 @@ def _step_scheduled(state: RunState, e: StepScheduled, graph: Graph | None) -> C
         StepStatus.WAITING
         if e.execution in WAITING_EXECUTIONS
         else StepStatus.RUNNING
-        if e.execution is Execution.FOREACH
+        if e.execution in {Execution.FOREACH, Execution.AGENT}
         else StepStatus.SCHEDULED
     )
     previous = state.steps.get(e.step)

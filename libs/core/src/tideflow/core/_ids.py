@@ -61,6 +61,22 @@ def item_key(step: str, index: int) -> str:
     return f"{step}[{index}]"
 
 
+def agent_turn_key(step: str, turn: int) -> str:
+    """The key of model call number `turn` (1-based) of the agent step `step`."""
+    return f"{step}.turn[{turn}]"
+
+
+def agent_call_key(step: str, turn: int, call: int) -> str:
+    """The key of tool call `call` (0-based) the model asked for in `turn`."""
+    return f"{agent_turn_key(step, turn)}.call[{call}]"
+
+
+def agent_turn_of(key: str) -> int:
+    """The turn an agent model-call or tool-call step belongs to."""
+    head = key.rsplit(".turn[", 1)[1]
+    return int(head.split("]", 1)[0])
+
+
 # ---- global ---------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ whose templates are already resolved and returns an outcome. A failure says whet
 retry can help, so the core's retry policy decides the rest.
 """
 
+from tideflow.nodes._agent import AgentTurnHandler
 from tideflow.nodes._database import DatabaseHandler
 from tideflow.nodes._egress import EgressDenied, EgressPolicy, GuardedTransport
 from tideflow.nodes._function import FunctionHandler
@@ -32,6 +33,7 @@ from tideflow.nodes._plugin import PluginHandler, config_problem
 
 __all__ = [
     "OUTPUT_INVALID",
+    "AgentTurnHandler",
     "DatabaseHandler",
     "EgressDenied",
     "EgressPolicy",

@@ -15,7 +15,7 @@ retried according to the node's retry policy. `Workflow("name")...` builds defin
 documents in Python. docs/sdk.md is the guide.
 """
 
-from tideflow.sdk._builder import Retry, Workflow, WorkflowBuildError
+from tideflow.sdk._builder import Retry, Tool, Workflow, WorkflowBuildError
 from tideflow.sdk._context import TASK_LOGGER, Heartbeats, TaskContext
 from tideflow.sdk._errors import (
     DuplicateTaskError,
@@ -45,6 +45,7 @@ __all__ = [
     "TaskFunction",
     "TaskModuleNotFoundError",
     "TaskRegistry",
+    "Tool",
     "UnknownTaskError",
     "Workflow",
     "WorkflowBuildError",

@@ -73,6 +73,25 @@ class Retry:
         })  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A tool of an `agent` node: exactly one of `task`, `workflow`, `operation`."""
+
+    name: str
+    description: str
+    input_schema: Mapping[str, Any] | None = None
+    task: str | None = None
+    workflow: str | None = None
+    operation: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return _camel({
+            "name": self.name, "description": self.description,
+            "input_schema": _maybe_dict(self.input_schema), "task": self.task,
+            "workflow": self.workflow, "operation": self.operation,
+        })  # fmt: skip
+
+
 def _duration(value: Duration | None) -> str | None:
     if isinstance(value, timedelta):
         return format_duration(value)
@@ -292,6 +311,25 @@ class Workflow:
             "timeout": request_timeout,
         })  # fmt: skip
         return self.node(node_id, "llm", config, **options)
+
+    def agent(
+        self, node_id: str, *, model: str, prompt: str,
+        tools: Sequence[Tool | Mapping[str, Any]] = (), system: str | None = None,
+        api_base: str | None = None, api_key_secret: str | None = None,
+        max_iterations: int | None = None, token_budget: int | None = None,
+        time_budget: Duration | None = None, output_schema: Mapping[str, Any] | None = None,
+        temperature: float | None = None, max_tokens: int | None = None, **options: Any,
+    ) -> Self:  # fmt: skip
+        """A model that calls `tools` until it answers (docs/nodes/agent.md)."""
+        config = _camel({
+            "model": model, "api_base": api_base, "api_key_secret": api_key_secret,
+            "system": system, "prompt": prompt,
+            "tools": [t.to_document() if isinstance(t, Tool) else dict(t) for t in tools],
+            "max_iterations": max_iterations, "token_budget": token_budget,
+            "time_budget": _duration(time_budget), "output_schema": _maybe_dict(output_schema),
+            "temperature": temperature, "max_tokens": max_tokens,
+        })  # fmt: skip
+        return self.node(node_id, "agent", config, **options)
 
     def database(
         self, node_id: str, *, connection_secret: str, statement: str,

@@ -15,6 +15,7 @@ from tideflow.executor.handlers import TaskRunner, install_step_log_collector
 from tideflow.executor.redaction import Redactor, install_log_redaction, remove_log_redaction
 from tideflow.executor.secrets import EnvironmentSecrets, SecretSource
 from tideflow.nodes import (
+    AgentTurnHandler,
     DatabaseHandler,
     EgressPolicy,
     FunctionHandler,
@@ -85,7 +86,7 @@ async def run_executor(
     )  # fmt: skip
     handlers: list[NodeHandler] = [
         FunctionHandler(registry=registry), http, LlmHandler(policy=policy, secrets=secrets),
-        OcrHandler(policy=policy), database,
+        AgentTurnHandler(policy=policy, secrets=secrets), OcrHandler(policy=policy), database,
     ]  # fmt: skip
     handlers += [
         PluginHandler(spec, http=plugin_http, secrets=secrets.secrets)

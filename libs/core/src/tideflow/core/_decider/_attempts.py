@@ -5,6 +5,7 @@ import hashlib
 from datetime import timedelta
 
 from tideflow.core._commands import StepAccepted, StepResult
+from tideflow.core._decider import _agent as agent
 from tideflow.core._decider import _flow as flow
 from tideflow.core._decider import _foreach as foreach
 from tideflow.core._decider import _saga as saga
@@ -99,7 +100,9 @@ def step_succeeded(d: Decision, key: str) -> None:
     """React to a step that just succeeded."""
     step = d.state.steps[key]
     timers.cancel_timers(d, key)
-    if step.role is StepRole.ITEM and step.parent_step is not None:
+    if agent.is_sub_step(d, step):
+        agent.advance(d, str(step.parent_step))
+    elif step.role is StepRole.ITEM and step.parent_step is not None:
         foreach.pump(d, step.parent_step)
     elif step.role is StepRole.COMPENSATION:
         d.emit(CompensationSucceeded(at=d.now, for_step=compensated_step(key), step=key))
@@ -135,7 +138,9 @@ def step_failed(d: Decision, key: str, error: StepError) -> None:
     """React to a step that failed for good."""
     step = d.state.steps[key]
     timers.cancel_timers(d, key)
-    if step.role is StepRole.ITEM and step.parent_step is not None:
+    if agent.is_sub_step(d, step):
+        agent.sub_step_failed(d, step, error)
+    elif step.role is StepRole.ITEM and step.parent_step is not None:
         parent = d.state.steps[step.parent_step]
         if parent.status.terminal:
             return

@@ -26,6 +26,7 @@ from tideflow.core._events import (
 from tideflow.core._evolve import apply
 from tideflow.core._graph import Graph
 from tideflow.core._state import RunState, StepState, StepStatus, with_counts
+from tideflow.core.nodes import Execution
 
 _TERMINAL_EVENTS = (StepSucceeded, StepFailed, StepSkipped, StepCancelled)
 _STATUS_TEXT = {status: str(status) for status in StepStatus}
@@ -126,6 +127,11 @@ class Decision:
         """The node spec an existing step runs (flow, foreach item or compensation)."""
         if step.role is StepRole.ITEM and step.parent_step is not None:
             parent = self.state.steps[step.parent_step]
+            if parent.execution is Execution.AGENT:
+                from tideflow.core._decider import _agent  # noqa: PLC0415 - it imports this
+
+                spec: NodeSpec = _agent.sub_spec(self, step)
+                return spec
             return self.context.pinned.item_specs[parent.node_id]
         return self.graph.nodes[step.node_id]
 

@@ -7,6 +7,7 @@ for dispatch (with a timeout timer); delays, signals, approvals and child runs w
 from typing import Any
 
 from tideflow.core._cel import Scope
+from tideflow.core._decider import _agent as agent
 from tideflow.core._decider import _attempts as attempts
 from tideflow.core._decider import _foreach as foreach
 from tideflow.core._decider import _timers as timers
@@ -156,6 +157,8 @@ def schedule_rendered(
         d.emit(StepScheduled(**common, config=rendered.value, child_run_id=child))
         if spec.timeout:
             timers.set_timer(d, key, attempt, TimerKind.STEP_TIMEOUT, spec.timeout)
+    elif execution is Execution.AGENT:
+        agent.schedule_agent(d, key, rendered.value, common)
     else:
         foreach.schedule_foreach(d, key, rendered.value, common)
 

@@ -5,6 +5,7 @@ started)."""
 from datetime import timedelta
 
 from tideflow.core._commands import FireTimer
+from tideflow.core._decider import _agent as agent
 from tideflow.core._decider import _attempts as attempts
 from tideflow.core._decider import _flow as flow
 from tideflow.core._decider import _foreach as foreach
@@ -53,7 +54,9 @@ def fire(d: Decision, command: FireTimer) -> None:
     step = d.state.steps[timer.step]
     if step.attempt != timer.attempt or step.status.terminal:
         return
-    if timer.kind is TimerKind.RETRY and step.status is StepStatus.BACKOFF:
+    if agent.timer_fired(d, step, timer.kind):
+        pass
+    elif timer.kind is TimerKind.RETRY and step.status is StepStatus.BACKOFF:
         steps.schedule(
             d, step.step, d.spec_of(step), step.role, parent_step=step.parent_step,
             index=step.index, item=foreach.item_of(d, step.parent_step, step.index),

@@ -8,6 +8,7 @@ builds (`BUILTIN_NODE_TYPES.extended(...)`, see `tideflow.plugins`).
 from __future__ import annotations
 
 from tideflow.core.nodes import (
+    _agent,
     _approval,
     _condition,
     _database,
@@ -56,6 +57,7 @@ _MODULES = (
     _approval,
     _foreach,
     _subworkflow,
+    _agent,
 )
 
 BUILTIN_NODE_TYPES = NodeTypes(module.NODE_TYPE for module in _MODULES)

@@ -35,6 +35,8 @@ class Execution(StrEnum):
     """Runs an inline node spec once per item, with bounded concurrency."""
     CHILD = "child"
     """Starts a child run and waits for its result."""
+    AGENT = "agent"
+    """A durable model/tool loop: each model call and each tool call is a step of its own."""
 
 
 class NodeConfig(BaseModel):
