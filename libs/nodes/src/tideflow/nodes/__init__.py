@@ -28,6 +28,7 @@ from tideflow.nodes._llm_call import (
     Usage,
     call_model,
 )
+from tideflow.nodes._notify import NotifyHandler
 from tideflow.nodes._ocr import OcrHandler
 from tideflow.nodes._plugin import PluginHandler, config_problem
 
@@ -46,6 +47,7 @@ __all__ = [
     "ModelReply",
     "ModelRequest",
     "NodeHandler",
+    "NotifyHandler",
     "OcrHandler",
     "PluginHandler",
     "SecretLookup",

@@ -24,6 +24,7 @@ from tideflow.nodes import (
     HttpHandler,
     LlmHandler,
     NodeHandler,
+    NotifyHandler,
     OcrHandler,
     PluginHandler,
 )
@@ -33,6 +34,8 @@ from tideflow.sdk import DEFAULT_REGISTRY, TaskRegistry
 from tideflow.wire import engine_limits
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from tideflow.bus import Bus
     from tideflow.executor.settings import ExecutorSettings
 
@@ -45,6 +48,27 @@ DRAIN = timedelta(seconds=25)
 def group_for(queue: str) -> str:
     """Workers of one queue share its tasks; each queue is consumed independently."""
     return f"tideflow-executor.{queue}"
+
+
+def builtin_handlers(
+    settings: ExecutorSettings, policy: EgressPolicy, registry: TaskRegistry, secrets: SecretSource
+) -> tuple[list[NodeHandler], list[Callable[[], Awaitable[None]]]]:
+    """The built-in worker node types, and what closes their connection pools."""
+    egress = settings.egress
+    http = HttpHandler(
+        policy=policy,
+        response_bytes=int(egress.response_bytes),
+        max_redirects=egress.max_redirects,
+        json_depth=settings.limits.json_depth,
+    )
+    database = DatabaseHandler(policy=policy, secrets=secrets)
+    notify = NotifyHandler(policy=policy, secrets=secrets)
+    handlers: list[NodeHandler] = [
+        FunctionHandler(registry=registry), http, LlmHandler(policy=policy, secrets=secrets),
+        AgentTurnHandler(policy=policy, secrets=secrets), OcrHandler(policy=policy), database,
+        notify,
+    ]  # fmt: skip
+    return handlers, [http.aclose, database.aclose, notify.aclose]
 
 
 async def run_executor(
@@ -70,24 +94,14 @@ async def run_executor(
     install_log_redaction(redactor)
     egress = settings.egress
     policy = EgressPolicy.from_settings(egress, listeners=settings.listeners())
-    http = HttpHandler(
-        policy=policy,
-        response_bytes=int(egress.response_bytes),
-        max_redirects=egress.max_redirects,
-        json_depth=settings.limits.json_depth,
-    )
     secrets = secrets or EnvironmentSecrets()
-    database = DatabaseHandler(policy=policy, secrets=secrets)
+    handlers, closers = builtin_handlers(settings, policy, registry, secrets)
     node_types = node_types or load_registry()
     # one guarded pool shared by every plugin type (connectors included)
     plugin_http = httpx.AsyncClient(
         transport=GuardedTransport(policy), follow_redirects=True,
         max_redirects=egress.max_redirects, trust_env=False,
     )  # fmt: skip
-    handlers: list[NodeHandler] = [
-        FunctionHandler(registry=registry), http, LlmHandler(policy=policy, secrets=secrets),
-        AgentTurnHandler(policy=policy, secrets=secrets), OcrHandler(policy=policy), database,
-    ]  # fmt: skip
     handlers += [
         PluginHandler(spec, http=plugin_http, secrets=secrets.secrets)
         for spec in node_types.worker_specs()
@@ -151,9 +165,9 @@ async def run_executor(
                 await asyncio.wait_for(task, timeout=DRAIN.total_seconds() + 5)
         for consumer in [*consumers, cancels]:
             await consumer.close()
-        await http.aclose()
         await plugin_http.aclose()
-        await database.aclose()
+        for close in closers:
+            await close()
         remove_log_redaction(redactor)
         if health is not None:
             await health.stop()
