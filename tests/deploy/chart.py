@@ -40,6 +40,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "production": {
         "image": {"registry": "registry.example.com", "repositoryPrefix": "platform/tideflow-"},
         "commonLabels": {"team": "platform"},
+        "tracing": {"otlpEndpoint": "http://otel-collector.observability:4317", "protocol": "grpc"},
+        "extraEnv": {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"},
         "kafka": {"bootstrap": "b-1.msk.example.com:9094,b-2.msk.example.com:9094"},
         "database": {"existingSecret": "tideflow-db", "existingSecretKey": "url"},
         "redis": {"existingSecret": "tideflow-redis", "existingSecretKey": "url"},
@@ -51,7 +53,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "gateway": {
             "replicas": 3,
             "ingress": {"enabled": True, "className": "nginx", "host": "tideflow.example.com"},
-            "extraEnv": {"TIDEFLOW_GATEWAY_PAGE_SIZE_MAX": 200},
+            "extraEnv": {"TIDEFLOW_GATEWAY_PAGE_SIZE_MAX": 200, "OTEL_TRACES_SAMPLER": "always_on"},
         },
         "scheduler": {"pdb": {"enabled": True, "minAvailable": 1}},
         "executor": {

@@ -146,6 +146,8 @@ def test_containers_get_only_variables_their_settings_read(
         valid = env_names(settings_of(service))
         for container in containers(deployment):
             for name in env_of(container):
+                if name.startswith("OTEL_"):
+                    continue  # OpenTelemetry's own variables (test_tracing_reaches_every_service)
                 assert name.upper() in valid, f"{scenario}: {service} gets {name}; nothing reads it"
                 checked += 1
     valid = frozenset().union(*(env_names(cls) for cls in MIGRATE_SETTINGS))
@@ -571,3 +573,18 @@ def test_network_policies_leave_only_the_public_services_open(
             assert sources == [release, *values["ingressFrom"], *values["metricsFrom"]]
         else:
             assert sources == [release, *values["metricsFrom"]]
+
+
+def test_tracing_reaches_every_service(rendered: dict[str, Rendered]) -> None:
+    values = SCENARIOS["production"]
+    for deployment in rendered["production"].of_kind("Deployment"):
+        (container,) = containers(deployment)
+        env = env_of(container)
+        service = deployment["metadata"]["labels"]["tideflow.io/service"]
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == values["tracing"]["otlpEndpoint"]
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "grpc"
+        expected = "always_on" if service == "gateway" else "parentbased_traceidratio"
+        assert env["OTEL_TRACES_SAMPLER"]["value"] == expected, service
+    for deployment in rendered["defaults"].of_kind("Deployment"):
+        (container,) = containers(deployment)
+        assert not [name for name in env_of(container) if name.startswith("OTEL_")]

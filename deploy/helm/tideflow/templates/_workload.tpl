@@ -69,7 +69,17 @@ spec:
               protocol: TCP
           env:
             {{- .env | nindent 12 }}
-            {{- with (include "tideflow.env.extra" $v.extraEnv | trim) }}
+            {{- with $root.Values.tracing.otlpEndpoint }}
+            # traces over OTLP (docs/observability.md); the service names itself tideflow-<service>
+            - name: OTEL_EXPORTER_OTLP_ENDPOINT
+              value: {{ . | quote }}
+            {{- end }}
+            {{- with $root.Values.tracing.protocol }}
+            - name: OTEL_EXPORTER_OTLP_PROTOCOL
+              value: {{ . | quote }}
+            {{- end }}
+            {{- $extra := merge dict ($v.extraEnv | default dict) ($root.Values.extraEnv | default dict) }}
+            {{- with (include "tideflow.env.extra" $extra | trim) }}
             {{- . | nindent 12 }}
             {{- end }}
           {{- if .http }}
