@@ -18,6 +18,7 @@ class Service(StrEnum):
     APPROVAL = "approval"
     TRIGGER = "trigger"
     COLLAB = "collab"
+    OPERATOR = "operator"
 
 
 def serve(
@@ -47,6 +48,8 @@ def serve(
         _trigger(overrides)
     elif service is Service.COLLAB:
         _collab(overrides)
+    elif service is Service.OPERATOR:
+        _operator(overrides)
     else:
         if queue:
             overrides["queues"] = queue
@@ -202,3 +205,23 @@ def _collab(overrides: dict[str, object]) -> None:
             await run_collab(services=services, stop=stop, authenticator=authenticator)
 
     run_until_signalled(main, settings.observability, service="collab")
+
+
+def _operator(overrides: dict[str, object]) -> None:
+    from tideflow.cli._services import run_until_signalled
+    from tideflow.operator.app import run_operator
+    from tideflow.operator.kube import KubernetesUnavailableError
+    from tideflow.operator.lag import LagUnavailableError
+    from tideflow.operator.settings import OperatorSettings
+
+    settings = OperatorSettings(**overrides)  # type: ignore[arg-type]
+
+    async def main(stop: asyncio.Event) -> None:
+        await run_operator(settings=settings, stop=stop)
+
+    try:
+        run_until_signalled(main, settings.observability, service="operator")
+    except (LagUnavailableError, KubernetesUnavailableError) as e:
+        code = "KAFKA_UNAVAILABLE" if isinstance(e, LagUnavailableError) else "NO_KUBERNETES"
+        typer.secho(f"error {code}: {e}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from e

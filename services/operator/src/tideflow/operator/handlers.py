@@ -1,0 +1,187 @@
+"""The kopf handlers: thin adapters from kopf's callbacks to `workflows` and `pools`.
+
+Everything is registered on a registry of its own (never kopf's global one), with the
+gateway, Kafka and Kubernetes clients passed in, so tests run the real handlers against
+kmock and a real gateway app.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import kopf
+
+from tideflow.operator import pools, workflows
+from tideflow.operator.resources import GROUP, VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tideflow.operator.gateway import GatewayClient
+    from tideflow.operator.kube import Replicas
+    from tideflow.operator.lag import LagReader
+
+log = logging.getLogger("tideflow.operator")
+MAX_RETRY_DELAY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What the handlers talk to, and their pace."""
+
+    gateway: GatewayClient
+    lag: LagReader
+    replicas: Replicas
+    names: pools.PoolNames
+    sync_interval: timedelta
+    status_interval: timedelta
+    retry_delay: timedelta
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def backoff(self, retry: int) -> float:
+        """Seconds before the next attempt: doubling from retry_delay, at most 5 minutes."""
+        delay: timedelta = self.retry_delay * (2 ** min(retry, 16))
+        return float(min(delay, MAX_RETRY_DELAY).total_seconds())
+
+
+def _resource(
+    namespace: str | None, name: str | None, meta: Any, spec: Any, status: Any
+) -> workflows.WorkflowResource:
+    return workflows.WorkflowResource(
+        namespace=namespace or "default",
+        name=str(name),
+        generation=meta.get("generation"),
+        spec=dict(spec),
+        annotations=dict(meta.get("annotations") or {}),
+        status=dict(status or {}),
+    )
+
+
+def register(registry: kopf.OperatorRegistry, wiring: Wiring) -> None:
+    """Register the Workflow and WorkerPool handlers on `registry`."""
+
+    @kopf.on.resume(GROUP, VERSION, "workflows", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "workflows", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "workflows", registry=registry)
+    async def workflow_changed(
+        *,
+        namespace: str | None,
+        name: str | None,
+        meta: kopf.Meta,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        patch: kopf.Patch,
+        retry: int,
+        **_: Any,
+    ) -> None:
+        """Store the spec as the draft and publish it; report the outcome in the status."""
+        resource = _resource(namespace, name, meta, spec, status)
+        try:
+            outcome = await workflows.reconcile(wiring.gateway, resource, wiring.clock())
+        except workflows.RetryLater as e:
+            patch.status.update(e.status)
+            raise kopf.TemporaryError(str(e), delay=wiring.backoff(retry)) from e
+        patch.status.update(outcome)
+        log.info("workflow %s/%s: %s", namespace, name, outcome["conditions"])
+
+    @kopf.on.delete(GROUP, VERSION, "workflows", registry=registry)
+    async def workflow_deleted(
+        *,
+        namespace: str | None,
+        name: str | None,
+        meta: kopf.Meta,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        retry: int,
+        **_: Any,
+    ) -> None:
+        """Archive the workflow: its versions and runs stay readable, it starts no runs."""
+        resource = _resource(namespace, name, meta, spec, status)
+        try:
+            outcome = await workflows.archive(wiring.gateway, resource)
+        except workflows.RetryLater as e:
+            raise kopf.TemporaryError(str(e), delay=wiring.backoff(retry)) from e
+        log.info("workflow %s/%s deleted: %s", namespace, name, outcome)
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        "workflows",
+        interval=wiring.status_interval.total_seconds(),
+        initial_delay=wiring.status_interval.total_seconds(),
+        registry=registry,
+    )
+    async def workflow_last_run(
+        *,
+        namespace: str | None,
+        name: str | None,
+        meta: kopf.Meta,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        patch: kopf.Patch,
+        **_: Any,
+    ) -> None:
+        """Keep `status.lastRun` fresh for `kubectl get workflows`."""
+        if not status.get("publishedVersion"):
+            return
+        resource = _resource(namespace, name, meta, spec, status)
+        run = await workflows.last_run(wiring.gateway, resource)
+        if run is not None and run != status.get("lastRun"):
+            patch.status["lastRun"] = run
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        "workerpools",
+        interval=wiring.sync_interval.total_seconds(),
+        registry=registry,
+    )
+    async def pool_look(
+        *,
+        namespace: str | None,
+        meta: kopf.Meta,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        patch: kopf.Patch,
+        name: str | None,
+        **_: Any,
+    ) -> None:
+        """Read the queue's lag, decide the replicas, set them, report."""
+        result = await pools.look(
+            namespace=namespace or "default",
+            spec=spec,
+            status=status,
+            generation=meta.get("generation"),
+            now=wiring.clock(),
+            lag=wiring.lag,
+            replicas=wiring.replicas,
+            names=wiring.names,
+        )
+        patch.status.update(result.status)
+        if result.applied and result.decision is not None:
+            log.info(
+                "workerpool %s/%s: %s replicas (%s, lag %s)",
+                namespace, name, result.decision.replicas, result.decision.reason,
+                result.status.get("lag"),
+            )  # fmt: skip
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf settings the operator relies on (and its RBAC assumes)."""
+    # progress and diff-base in annotations: the CRDs' status schema has no `kopf` field
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix="operator.tideflow.io"
+    )
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="operator.tideflow.io", key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = "operator.tideflow.io/finalizer"
+    # the resources are known: no CRD or Namespace watching (nor the RBAC for it)
+    settings.scanning.disabled = True
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
