@@ -77,3 +77,24 @@ describe("buildGantt", () => {
     expect(gantt.rows).toEqual(["fetch"]);
   });
 });
+
+describe("polled steps", () => {
+  seq = 0;
+  const polled: RunEvent[] = [
+    ev("RunStarted", 0, { definition: {} }),
+    ev("StepScheduled", 0, { step: "scan", attempt: 1, execution: "dispatch" }),
+    ev("StepStarted", 1, { step: "scan", attempt: 1 }),
+    ev("StepPollScheduled", 2, { step: "scan", attempt: 1, fireAt: t(7), state: { jobId: "j" } }),
+    ev("StepScheduled", 7, { step: "scan", attempt: 2, execution: "dispatch" }),
+    ev("StepSucceeded", 8, { step: "scan", attempt: 2 }),
+  ];
+
+  it("waits between polls, on the run status and on the timeline", () => {
+    expect(statusesAt(polled, 4).get("scan")).toBe("waiting");
+    expect(statusesAt(polled, 6).get("scan")).toBe("succeeded");
+    const bars = buildGantt(polled, 6, null).bars.filter((b) => b.step === "scan");
+    expect(bars.map((b) => b.kind)).toContain("waiting");
+    const wait = bars.find((b) => b.kind === "waiting");
+    expect(wait && wait.end).toBe(Date.parse(t(7)));
+  });
+});

@@ -86,6 +86,14 @@ export function buildGantt(events: RunEvent[], atSeq: number, now: number | null
         if (!Number.isNaN(fire) && fire <= (now ?? last)) close(step, fire);
         break;
       }
+      case "StepPollScheduled": {
+        // the attempt handed back an outside job: the step waits for the next poll
+        close(step, at);
+        const fire = time(d["fireAt"]);
+        begin({ step, attempt: num(d, "attempt"), kind: "waiting", start: at, end: null });
+        if (!Number.isNaN(fire) && fire <= (now ?? last)) close(step, fire);
+        break;
+      }
       case "ApprovalRequested":
         close(step, at);
         begin({ step, attempt: num(d, "attempt"), kind: "waiting", start: at, end: null });

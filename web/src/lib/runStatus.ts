@@ -45,6 +45,9 @@ export function statusesAt(events: RunEvent[], atSeq: number): Map<string, StepS
       case "StepRetryScheduled":
         status.set(step, "retrying");
         break;
+      case "StepPollScheduled": // an outside job (e.g. Textract) runs on; polled on a timer
+        status.set(step, "waiting");
+        break;
       case "StepSucceeded":
         status.set(step, "succeeded");
         break;
