@@ -7,17 +7,21 @@
 data "aws_caller_identity" "current" {}
 
 locals {
-  subnet_ids     = var.subnet_ids != null ? var.subnet_ids : tolist(data.aws_eks_cluster.this.vpc_config[0].subnet_ids)
-  client_sg_ids  = var.client_security_group_ids != null ? var.client_security_group_ids : [data.aws_eks_cluster.this.vpc_config[0].cluster_security_group_id]
-  vpc_id         = data.aws_eks_cluster.this.vpc_config[0].vpc_id
-  oidc_issuer    = trimprefix(data.aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://")
-  bucket_name    = coalesce(var.documents_bucket_name, "${var.name}-documents-${data.aws_caller_identity.current.account_id}")
-  kms_key_arn    = var.create_kms ? module.kms[0].key_arn : null
-  kafka          = var.create_msk ? module.msk[0].bootstrap_brokers : var.kafka_bootstrap
-  replication    = var.create_msk ? min(3, module.msk[0].broker_count) : var.kafka_replication_factor
-  database_url   = var.create_rds ? module.postgres[0].database_url : var.database_url
-  redis_url      = var.create_elasticache ? module.redis[0].redis_url : var.redis_url
-  iam_policies   = concat(var.create_kms ? [module.kms[0].use_policy_json] : [], var.create_s3 ? [module.documents[0].use_policy_json] : [])
+  subnet_ids    = var.subnet_ids != null ? var.subnet_ids : tolist(data.aws_eks_cluster.this.vpc_config[0].subnet_ids)
+  client_sg_ids = var.client_security_group_ids != null ? var.client_security_group_ids : [data.aws_eks_cluster.this.vpc_config[0].cluster_security_group_id]
+  vpc_id        = data.aws_eks_cluster.this.vpc_config[0].vpc_id
+  oidc_issuer   = trimprefix(data.aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://")
+  bucket_name   = coalesce(var.documents_bucket_name, "${var.name}-documents-${data.aws_caller_identity.current.account_id}")
+  kms_key_arn   = var.create_kms ? module.kms[0].key_arn : null
+  kafka         = var.create_msk ? module.msk[0].bootstrap_brokers : var.kafka_bootstrap
+  replication   = var.create_msk ? min(3, module.msk[0].broker_count) : var.kafka_replication_factor
+  database_url  = var.create_rds ? module.postgres[0].database_url : var.database_url
+  redis_url     = var.create_elasticache ? module.redis[0].redis_url : var.redis_url
+  iam_policies = concat(
+    var.create_kms ? [module.kms[0].use_policy_json] : [],
+    var.create_s3 ? [module.documents[0].use_policy_json] : [],
+    var.allow_textract ? [data.aws_iam_policy_document.textract.json] : [],
+  )
   release_name   = "tideflow"
   serviceaccount = local.release_name # the chart's fullname for release "tideflow"
 }
@@ -75,8 +79,25 @@ module "documents" {
   tags        = var.tags
 }
 
+# The `ocr` node calls Textract from the executor (sync for images and pages, async jobs
+# for multi-page PDFs in S3); Textract has no resource-level permissions.
+data "aws_iam_policy_document" "textract" {
+  statement {
+    sid = "TideflowOcr"
+    actions = [
+      "textract:DetectDocumentText",
+      "textract:AnalyzeDocument",
+      "textract:StartDocumentTextDetection",
+      "textract:GetDocumentTextDetection",
+      "textract:StartDocumentAnalysis",
+      "textract:GetDocumentAnalysis",
+    ]
+    resources = ["*"]
+  }
+}
+
 # IRSA: the services' ServiceAccount assumes this role (KMS for sealed secrets, S3 for
-# documents).
+# documents, Textract for the ocr node).
 data "aws_iam_policy_document" "assume" {
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]

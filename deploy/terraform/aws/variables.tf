@@ -56,6 +56,12 @@ variable "create_s3" {
   default     = true
 }
 
+variable "allow_textract" {
+  description = "Let the services' IAM role call Textract (the ocr node)."
+  type        = bool
+  default     = true
+}
+
 variable "documents_bucket_name" {
   description = "Name of the documents bucket; null: <name>-documents-<account id>."
   type        = string
