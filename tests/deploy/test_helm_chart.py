@@ -421,7 +421,12 @@ def test_ingress_and_service_monitor(rendered: dict[str, Rendered]) -> None:
         path["path"]: path["backend"]["service"]["name"]
         for path in ingress["spec"]["rules"][0]["http"]["paths"]
     }
-    assert paths == {"/": f"{RELEASE}-tideflow-gateway", "/collab": f"{RELEASE}-tideflow-collab"}
+    assert paths == {
+        "/": f"{RELEASE}-tideflow-gateway",
+        "/collab": f"{RELEASE}-tideflow-collab",
+        "/approvals": f"{RELEASE}-tideflow-approval",
+        "/hooks": f"{RELEASE}-tideflow-trigger",
+    }
     assert set(paths.values()) <= production.names("Service")
     (monitor,) = production.of_kind("ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
