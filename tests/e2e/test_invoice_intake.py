@@ -115,10 +115,36 @@ def llm() -> Iterator[FakeLlmServer]:
         yield server
 
 
+class DevServer:
+    """`tide dev` in a subprocess, restartable on the same data dir and ports."""
+
+    def __init__(self, data: Path, examples: Path, env: dict[str, str]) -> None:
+        self.data, self.examples, self.env = data, examples, env
+        self.port, self.pg_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = (data / "dev.log").open("ab")
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [TIDE, "dev", "--port", str(self.port), "--data-dir", str(self.data / "dev"),
+             "--pg-port", str(self.pg_port), "--examples", str(self.examples)],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
+        process = self.process
+        until(lambda: _healthy(self.url, process, self.data), "tide dev to be ready", 120)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=60)
+            self.process = None
+
+
 @pytest.fixture(scope="module")
 def dev(
     tmp_path_factory: pytest.TempPathFactory, aws: str, books: str, llm: FakeLlmServer
-) -> Iterator[str]:
+) -> Iterator[DevServer]:
     """`tide dev` serving the example, its llm node pointed at the scripted server."""
     data = tmp_path_factory.mktemp("invoice")
     examples = data / "examples"
@@ -141,21 +167,13 @@ def dev(
     # the books database lives on the test Postgres, which is `tide infra`'s: tell this
     # dev server the infra runs elsewhere, or its egress policy protects that port
     env["TIDEFLOW_INFRA_POSTGRES_PORT"] = str(free_port())
-    port = free_port()
-    log = (data / "dev.log").open("wb")
-    process = subprocess.Popen(
-        [TIDE, "dev", "--port", str(port), "--data-dir", str(data / "dev"),
-         "--pg-port", str(free_port()), "--examples", str(examples)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    server = DevServer(data, examples, env)
     try:
-        until(lambda: _healthy(url, process, data), "tide dev to be ready", timeout=90)
-        yield url
+        server.start()
+        yield server
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-        log.close()
+        server.stop()
+        server.log.close()
 
 
 def _healthy(url: str, process: subprocess.Popen[bytes], data: Path) -> bool:
@@ -175,29 +193,29 @@ def until(check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def api(dev: str, method: str, path: str, **kwargs: Any) -> Any:
-    response = httpx.request(method, f"{dev}{path}", headers=AUTH, timeout=60, **kwargs)
+def api(dev: DevServer, method: str, path: str, **kwargs: Any) -> Any:
+    response = httpx.request(method, f"{dev.url}{path}", headers=AUTH, timeout=60, **kwargs)
     assert response.status_code < 300, response.text
     return response.json()
 
 
-def events(dev: str, run_id: str) -> list[dict[str, Any]]:
+def events(dev: DevServer, run_id: str) -> list[dict[str, Any]]:
     return list(api(dev, "GET", f"/runs/{run_id}/events?limit=500")["items"])
 
 
-def ended(dev: str, run_id: str) -> dict[str, Any] | None:
+def ended(dev: DevServer, run_id: str) -> dict[str, Any] | None:
     run = api(dev, "GET", f"/runs/{run_id}")
     return run if run["status"] in {"succeeded", "failed", "compensated", "cancelled"} else None
 
 
-def start(dev: str, document: str, erp: str) -> str:
+def start(dev: DevServer, document: str, erp: str) -> str:
     run = api(dev, "POST", "/workflows/invoice-intake/runs",
               json={"input": {"document": document, "erpUrl": erp}})  # fmt: skip
     return str(run["runId"])
 
 
 async def test_invoice_is_read_extracted_approved_saved_and_sent(
-    dev: str, llm: FakeLlmServer, books: str
+    dev: DevServer, llm: FakeLlmServer, books: str
 ) -> None:
     erp = Erp()
     TextractBackend.BLOCKS = invoice_blocks(vendor="ACME GmbH", amount="1,250.00")
@@ -245,7 +263,7 @@ async def test_invoice_is_read_extracted_approved_saved_and_sent(
     assert extract["data"]["output"]["usage"]["totalTokens"] == 36
 
 
-async def test_a_refused_erp_call_deletes_the_saved_row(dev: str, books: str) -> None:
+async def test_a_refused_erp_call_deletes_the_saved_row(dev: DevServer, books: str) -> None:
     erp = Erp()
     TextractBackend.BLOCKS = invoice_blocks(vendor="Globex Corp", amount="300.00")
     TextractBackend.JOB_STATUS = "SUCCEEDED"
