@@ -346,6 +346,19 @@ def cancel(run_id: str, url: UrlOption = None, token: TokenOption = None) -> Non
 
 
 @app.command()
+def fail(
+    run_id: str,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the run's error).")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """End a run as failed: running steps are cancelled and compensations run (audited)."""
+    with api_errors(), connect(url, token) as client:
+        client.runs.fail(run_id, reason)
+    typer.echo(f"fail requested for {run_id}")
+
+
+@app.command()
 def signal(
     run_id: str,
     name: str,

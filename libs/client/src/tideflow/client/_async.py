@@ -180,6 +180,12 @@ class Runs:
     ) -> Accepted:
         return await self._client.send(calls.cancel_run(run_id, reason, idempotency_key))
 
+    async def fail(
+        self, run_id: str, reason: str, *, idempotency_key: str | None = None
+    ) -> Accepted:
+        """End the run as failed (compensations run as for any failure)."""
+        return await self._client.send(calls.fail_run(run_id, reason, idempotency_key))
+
     async def signal(
         self, run_id: str, name: str, data: Any = None, *, idempotency_key: str | None = None
     ) -> Accepted:

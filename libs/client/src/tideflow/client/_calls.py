@@ -168,6 +168,12 @@ def cancel_run(run_id: str, reason: str | None, idempotency_key: str | None) -> 
                 body=body)  # fmt: skip
 
 
+def fail_run(run_id: str, reason: str, idempotency_key: str | None) -> Call[Accepted]:
+    body = {"reason": reason, "idempotencyKey": idempotency_key or str(uuid.uuid4())}
+    return Call("POST", f"/runs/{_seg(run_id)}/fail", _reader(Accepted), idempotent=True,
+                body=body)  # fmt: skip
+
+
 def signal_run(run_id: str, name: str, data: Any, idempotency_key: str | None) -> Call[Accepted]:
     body = {"data": data, "idempotencyKey": idempotency_key or str(uuid.uuid4())}
     return Call("POST", f"/runs/{_seg(run_id)}/signals/{_seg(name)}", _reader(Accepted),

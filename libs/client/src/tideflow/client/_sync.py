@@ -174,6 +174,10 @@ class Runs:
     ) -> Accepted:
         return self._client.send(calls.cancel_run(run_id, reason, idempotency_key))
 
+    def fail(self, run_id: str, reason: str, *, idempotency_key: str | None = None) -> Accepted:
+        """End the run as failed (compensations run as for any failure)."""
+        return self._client.send(calls.fail_run(run_id, reason, idempotency_key))
+
     def signal(
         self, run_id: str, name: str, data: Any = None, *, idempotency_key: str | None = None
     ) -> Accepted:

@@ -103,10 +103,16 @@ class ApprovalDecision(Command):
 
 
 class Cancel(Command):
-    """Cancel a run: active steps are cancelled, compensations run."""
+    """Cancel a run: active steps are cancelled, compensations run.
+
+    With `fail`, an operator ends the run as *failed* instead (`POST /runs/{id}/fail`):
+    the same stop and unwinding, then RunFailed (or RunCompensated) with the error type
+    `ManuallyFailed` and the reason, as if a step had failed for good.
+    """
 
     reason: str | None = None
     by: str | None = None
+    fail: bool = False
 
 
 class Replay(Command):

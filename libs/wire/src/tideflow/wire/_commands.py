@@ -104,7 +104,10 @@ def _payload(command: Command) -> Any:  # noqa: PLR0911 - one branch per command
                 message.decided_at.CopyFrom(timestamp(command.decided_at))
             return message
         case Cancel():
-            return pb.Cancel(**common, reason=command.reason or "", requested_by=command.by or "")
+            return pb.Cancel(
+                **common, reason=command.reason or "", requested_by=command.by or "",
+                fail=command.fail,
+            )  # fmt: skip
         case StepAccepted():
             return pb.StepResult(
                 **common, node_id=command.step, attempt=command.attempt,
@@ -165,6 +168,7 @@ def decode_command(envelope: pb.Envelope) -> WireCommand:  # noqa: PLR0911 - one
             return Cancel(
                 command_id=payload.command_id, run_id=payload.run_id,
                 reason=payload.reason or None, by=payload.requested_by or None,
+                fail=payload.fail,
             )  # fmt: skip
     raise TypeError(f"{envelope.type} is not a run command")
 

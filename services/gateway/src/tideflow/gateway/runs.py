@@ -402,6 +402,31 @@ async def cancel(
 
 
 @router.post(
+    "/{run_id}/fail", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.Accepted
+)
+async def fail(
+    run_id: RunId, body: schemas.FailBody, services: ServicesDep, principal: PrincipalDep
+) -> schemas.Accepted:
+    """End the run as failed (editor): its active steps are cancelled, the compensations
+    of its succeeded steps run as for any failure, and it ends `failed` (`compensated`
+    when compensations ran) with the error type `ManuallyFailed` and the reason. Audited.
+    409 RUN_ALREADY_ENDED for a run that ended."""
+    run = await _live_run(services, principal, run_id)
+    command = Cancel(
+        command_id=_command_id(run_id, "fail", body.idempotency_key),
+        run_id=run_id,
+        reason=body.reason,
+        by=principal.subject,
+        fail=True,
+    )
+    await _send(services, command, run.tenant_id)
+    await services.security.audit(
+        principal, "run.fail", f"run/{run_id}", details={"reason": body.reason}
+    )
+    return schemas.Accepted(run_id=run_id, command_id=command.command_id)
+
+
+@router.post(
     "/{run_id}/signals/{name}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=schemas.Accepted,

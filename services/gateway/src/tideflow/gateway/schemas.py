@@ -169,6 +169,13 @@ class CancelBody(ApiModel):
     idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_KEY_PATTERN)
 
 
+class FailBody(ApiModel):
+    reason: str = Field(
+        min_length=1, max_length=2000, description="Why; recorded in the run's error."
+    )
+    idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_KEY_PATTERN)
+
+
 class Value(ApiModel):
     value: Any = Field(description="The whole value, as the run stored it.")
     bytes: int = Field(description="Size of its JSON encoding.")

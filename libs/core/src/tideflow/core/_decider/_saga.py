@@ -23,9 +23,18 @@ def fail_run(d: Decision, error: RunError) -> None:
     unwind(d, RunStatus.FAILED, error)
 
 
+MANUALLY_FAILED = "ManuallyFailed"
+
+
 def cancel(d: Decision, command: Cancel) -> None:
-    """Cancel the run: stop its steps, compensate what needs it, end `cancelled`."""
+    """Cancel the run: stop its steps, compensate what needs it, end `cancelled` (or,
+    for a manual fail, `failed`/`compensated` like any failed run)."""
     if d.state.unwinding is not None:
+        return
+    if command.fail:
+        by = f" by {command.by}" if command.by else ""
+        message = f"failed manually{by}: {command.reason or 'no reason given'}"
+        fail_run(d, RunError(type=MANUALLY_FAILED, message=message))
         return
     reason = command.reason or "cancelled"
     attempts.stop_steps(d, f"run cancelled: {reason}")
