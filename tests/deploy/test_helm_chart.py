@@ -593,3 +593,29 @@ def test_tracing_reaches_every_service(rendered: dict[str, Rendered]) -> None:
     for deployment in rendered["defaults"].of_kind("Deployment"):
         (container,) = containers(deployment)
         assert not [name for name in env_of(container) if name.startswith("OTEL_")]
+
+
+def test_workflow_requests_cannot_reach_the_release_services(
+    rendered: dict[str, Rendered],
+    settings_of: Callable[[str], type[BaseSettings]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Executor and trigger (outbound webhooks) refuse every Service of the release."""
+    for scenario, result in rendered.items():
+        services = {
+            f"{s['metadata']['name']}.{NAMESPACE}.svc:{s['spec']['ports'][0]['port']}"
+            for s in result.of_kind("Service")
+            if "tideflow.io/service" in s["metadata"]["labels"]
+        }
+        checked = 0
+        for deployment in result.of_kind("Deployment"):
+            service = deployment["metadata"]["labels"]["tideflow.io/service"]
+            if service not in {"executor", "trigger"}:
+                continue
+            (container,) = containers(deployment)
+            value = env_of(container)["TIDEFLOW_EGRESS_PROTECTED"]["value"]
+            monkeypatch.setenv("TIDEFLOW_EGRESS_PROTECTED", value)
+            settings: Any = settings_of(service)()
+            assert set(settings.egress.protected) == services, f"{scenario}: {service}"
+            checked += 1
+        assert checked, scenario

@@ -162,3 +162,26 @@ app.kubernetes.io/part-of: tideflow
   value: {{ $value | toString | quote }}
 {{- end }}
 {{- end -}}
+
+{{/*
+TIDEFLOW_EGRESS_PROTECTED for the services that send requests workflows ask for (executor,
+trigger's outbound webhooks): every Service of this release, so a workflow cannot call
+Tideflow's own internal endpoints through them (docs/security.md).
+*/}}
+{{- define "tideflow.env.egressProtected" -}}
+{{- $listeners := list -}}
+{{- range $name := list "gateway" "approval" "trigger" "collab" "scheduler" "operator" -}}
+{{- $v := index $.Values $name -}}
+{{- if $v.enabled -}}
+{{- $port := ($v.service | default dict).port | default $v.port -}}
+{{- $listeners = append $listeners (printf "%s.%s.svc:%v" (include "tideflow.componentName" (dict "root" $ "component" $name)) $.Release.Namespace $port) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.executor.enabled -}}
+{{- range $pool, $_ := .Values.executor.pools -}}
+{{- $listeners = append $listeners (printf "%s.%s.svc:%v" (include "tideflow.componentName" (dict "root" $ "component" (printf "executor-%s" $pool))) $.Release.Namespace $.Values.executor.port) -}}
+{{- end -}}
+{{- end -}}
+- name: TIDEFLOW_EGRESS_PROTECTED
+  value: {{ $listeners | toJson | quote }}
+{{- end -}}
