@@ -211,7 +211,12 @@ class ScriptedLag:
 
 @contextlib.asynccontextmanager
 async def running_operator(
-    cluster: Cluster, gateway_url: str, lag: Any, *, sync: float = 0.2
+    cluster: Cluster,
+    gateway_url: str,
+    lag: Any,
+    *,
+    sync: float = 0.2,
+    topic_prefix: str = "tideflow",
 ) -> AsyncIterator[Wiring]:
     """kopf with the operator's handlers against kmock, until the block ends."""
     settings = OperatorSettings(gateway_url=gateway_url)
@@ -221,7 +226,7 @@ async def running_operator(
         gateway=client,
         lag=lag,
         replicas=replicas,
-        names=PoolNames(topic_prefix="tideflow"),
+        names=PoolNames(topic_prefix=topic_prefix),
         sync_interval=timedelta(seconds=sync),
         status_interval=timedelta(seconds=0.3),
         retry_delay=timedelta(seconds=0.2),
