@@ -3,7 +3,7 @@
 The model asks for tools over three turns: a task and a workflow (a child run), then a
 slow task, then it answers. `tide dev` is killed (SIGKILL, its embedded Postgres with it)
 while the slow task runs, and started again on the same data: the run finishes, and no
-finished model call or tool call is made a second time.
+model call or tool call that had finished before the kill is made a second time.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,8 +183,11 @@ def test_a_killed_agent_resumes_without_repeating_finished_calls(dev: DevProcess
             assert output["iterations"] == 3
             assert output["usage"]["totalTokens"] == 3 * 18
 
-            # every model turn was asked once, the finished lookup ran once
-            assert sorted(turn_of(r["json"]) for r in llm.requests) == [1, 2, 3]
+            # the turns and the tool that had finished before the kill were not made again;
+            # turn 3 came after the restart (a worker may get any task twice: at least once)
+            asked = Counter(turn_of(r["json"]) for r in llm.requests)
+            assert (asked[1], asked[2]) == (1, 1), asked
+            assert asked[3] >= 1
             assert (dev.work / "lookup.log").read_text() == "tide\n"
             assert dev.starts == 2
 

@@ -196,3 +196,25 @@ def test_the_config_is_validated() -> None:
     problems = validate_definition(bad)
     assert problems
     assert all(p.node == "a" for p in problems)
+
+
+def test_an_operation_tool_runs_that_node_type_with_the_arguments_as_config() -> None:
+    tools = [{"name": "fetch", "description": "GET a URL", "operation": "http",
+              "inputSchema": {"type": "object", "required": ["url"]}}]  # fmt: skip
+    run = started({"tools": tools})
+    args = {"url": "https://example.com/x", "method": "GET"}
+    run.complete("a.turn[1]", turn({"id": "c1", "name": "fetch", "arguments": args}))
+    step = run.state.steps["a.turn[1].call[0]"]
+    assert (step.node_type, step.config) == ("http", args)
+    assert [s.step for s in run.tasks()] == ["a.turn[1].call[0]"]
+
+
+@pytest.mark.parametrize(
+    ("operation", "code"), [("nope.op", "UNKNOWN_NODE_TYPE"), ("delay", "INVALID_CONFIG")]
+)
+def test_an_operation_must_be_a_node_type_a_worker_runs(operation: str, code: str) -> None:
+    tools = [{"name": "t", "description": "d", "operation": operation}]
+    problems = validate_definition(agent(tools=tools))
+    assert [(p.code, p.path) for p in problems] == [
+        (code, "spec.nodes[0].config.tools[0].operation")]  # fmt: skip
+    assert problems[0].node == "a"

@@ -237,6 +237,30 @@ def _check_config(  # noqa: PLR0917 - positional like its siblings
         problems.append(_expression_problem(exc, f"{path}.config", node_id))
     if node_type.execution is Execution.FOREACH:
         _check_foreach_child(config.get("node"), f"{path}.config.node", problems, types)
+    if node_type.execution is Execution.AGENT:
+        _check_agent_operations(config.get("tools"), f"{path}.config.tools", problems, types)
+
+
+def _check_agent_operations(
+    tools: Any, path: str, problems: list[Problem], types: NodeTypes
+) -> None:
+    """An agent tool's `operation` names a node type a worker (or the core) can run."""
+    for index, tool in enumerate(tools if isinstance(tools, list) else []):
+        operation = tool.get("operation") if isinstance(tool, dict) else None
+        if not isinstance(operation, str):
+            continue
+        where = f"{path}[{index}].operation"
+        found = types.get(operation)
+        if found is None:
+            problems.append(
+                Problem(ProblemCode.UNKNOWN_NODE_TYPE, _unknown_type(operation, types), where)
+            )
+        elif found.execution not in {Execution.INLINE, Execution.DISPATCH}:
+            message = (
+                f"an agent tool's operation must be an inline or worker node type, not "
+                f"{operation!r} (use `workflow:` to run a workflow)"
+            )
+            problems.append(Problem(ProblemCode.INVALID_CONFIG, message, where))
 
 
 def _check_foreach_child(child: Any, path: str, problems: list[Problem], types: NodeTypes) -> None:
