@@ -83,7 +83,8 @@ class LimitViolation:
 def json_depth(value: Any, stop_after: int = ENCODER_MAX_DEPTH) -> int:
     """Nesting depth of a JSON value (a scalar is 0), counting no further than `stop_after`.
 
-    Iterative, so a value nested thousands of levels deep cannot exhaust the stack.
+    Iterative, so a value nested thousands of levels deep cannot exhaust the stack; only
+    containers are pushed, so a list of 10,000 numbers costs one pass.
     """
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -94,36 +95,54 @@ def json_depth(value: Any, stop_after: int = ENCODER_MAX_DEPTH) -> int:
         elif isinstance(item, list | tuple):
             children = item
         else:
-            continue
+            continue  # only the root can be a scalar: children are pushed if containers
         depth += 1
         if depth > deepest:
             deepest = depth
             if deepest > stop_after:
                 return deepest
-        stack.extend((child, depth) for child in children)
+        stack.extend((child, depth) for child in children if isinstance(child, _CONTAINERS))
     return deepest
+
+
+_CONTAINERS = (dict, list, tuple)
+_Where = tuple[Any, str | int] | None
+"""Where a value sits: (where its container sits, its key or index); None for the root.
+Built as a chain so a path string is only made for the value that breaks a rule."""
+
+
+def _path(where: _Where) -> str:
+    parts: list[str] = []
+    while where is not None:
+        where, key = where
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return "$" + "".join(reversed(parts))
 
 
 def _unstorable(value: Any) -> tuple[LimitCode, str] | None:
     """The first NaN/±Infinity, or text holding a NUL character (Postgres refuses it in
     jsonb), inside a JSON value, with its path; None when there is none."""
-    stack: list[tuple[Any, str]] = [(value, "$")]
+    stack: list[tuple[Any, _Where]] = [(value, None)]
     while stack:
-        item, path = stack.pop()
+        item, where = stack.pop()
         if isinstance(item, float):
             if not math.isfinite(item):
-                return LimitCode.NON_FINITE_NUMBER, path
+                return LimitCode.NON_FINITE_NUMBER, _path(where)
         elif isinstance(item, str):
             if "\x00" in item:
-                return LimitCode.NUL_CHARACTER, path
+                return LimitCode.NUL_CHARACTER, _path(where)
         elif isinstance(item, dict):
-            for key, child in item.items():
-                if isinstance(key, str) and "\x00" in key:
-                    return LimitCode.NUL_CHARACTER, path
-                stack.append((child, f"{path}.{key}"))
+            if any(isinstance(key, str) and "\x00" in key for key in item):
+                return LimitCode.NUL_CHARACTER, _path(where)
+            stack.extend((c, (where, k)) for k, c in item.items() if not _clean_scalar(c))
         elif isinstance(item, list | tuple):
-            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+            stack.extend((c, (where, i)) for i, c in enumerate(item) if not _clean_scalar(c))
     return None
+
+
+def _clean_scalar(value: Any) -> bool:
+    """An int, bool or None: nothing in it can break a rule (skipped without a push)."""
+    return value is None or type(value) is int or type(value) is bool
 
 
 def check_value(value: Any, *, what: str, max_depth: int, max_bytes: int) -> LimitViolation | None:

@@ -17,16 +17,19 @@ import base64
 import binascii
 import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import aioboto3
-from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepPending, StepSuccess, TaskSpec
 from tideflow.nodes._textract import read_blocks
 from tideflow.settings import EgressSettings, parse_duration
+
+if TYPE_CHECKING:
+    import aioboto3
+    from aiobotocore.config import AioConfig
 
 DEFAULT_POLL = timedelta(seconds=5)
 DEFAULT_MAX_WAIT = timedelta(minutes=30)
@@ -40,10 +43,26 @@ RETRYABLE_CODES = frozenset(
         "RequestTimeout", "RequestTimeoutException",
     }
 )  # fmt: skip
-CLIENT_CONFIG = AioConfig(
-    retries={"mode": "standard", "max_attempts": 1}, connect_timeout=10, read_timeout=60
-)
-"""No retries inside the client: the node's retry policy retries, durably and visibly."""
+
+
+@cache
+def client_config() -> AioConfig:
+    """No retries inside the client: the node's retry policy retries, durably and visibly."""
+    from aiobotocore.config import AioConfig  # noqa: PLC0415 - see `_new_session`
+
+    return AioConfig(
+        retries={"mode": "standard", "max_attempts": 1}, connect_timeout=10, read_timeout=60
+    )
+
+
+def _new_session() -> aioboto3.Session:
+    """A boto session, imported on first use: importing aioboto3 takes seconds, and every
+    executor (and `tide dev`) would pay it at start even when no workflow reads a document."""
+    import aioboto3  # noqa: PLC0415
+
+    return aioboto3.Session()
+
+
 MAX_RESULT_PAGES = 1000
 """NextToken pages read of one job's result (a guard against a token that never ends)."""
 
@@ -62,7 +81,7 @@ class OcrHandler:
         self._policy = policy or EgressPolicy.from_settings(EgressSettings())
         self._region = region
         self._endpoint_url = endpoint_url
-        self._session = session or aioboto3.Session()
+        self._session = session
 
     async def run(self, task: TaskSpec) -> StepOutcome:
         try:
@@ -84,9 +103,11 @@ class OcrHandler:
         if endpoint:
             await check_url(self._policy, str(endpoint))
         document = _document(str(config.get("document", "")))
+        if self._session is None:
+            self._session = _new_session()
         async with self._session.client(
             "textract", region_name=config.get("region") or self._region,
-            endpoint_url=endpoint or None, config=CLIENT_CONFIG,
+            endpoint_url=endpoint or None, config=client_config(),
         ) as client:  # fmt: skip
             if task.poll_state:
                 return await _poll(client, task)
