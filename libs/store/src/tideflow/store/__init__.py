@@ -52,7 +52,7 @@ from tideflow.store._identity_records import (
 from tideflow.store._memory import InMemoryEventStore
 from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._migrate import migrate
-from tideflow.store._observability import ACTIVE_RUN_STATUSES, Backlog, Backlogs
+from tideflow.store._observability import ACTIVE_RUN_STATUSES, Backlog, Backlogs, RunTraces
 from tideflow.store._pg_approvals import PostgresApprovalStore
 from tideflow.store._pg_collab import PostgresCollabStore
 from tideflow.store._pg_triggers import PostgresTriggerStore
@@ -188,6 +188,7 @@ __all__ = [
     "RunPage",
     "RunQueries",
     "RunRecord",
+    "RunTraces",
     "SealedSecret",
     "SecretRecord",
     "SecretStore",

@@ -208,6 +208,7 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
             started_at=record.started_at or (now if old is None else old.started_at),
             idempotency_key=record.idempotency_key
             or (None if old is None else old.idempotency_key),
+            traceparent=record.traceparent or (None if old is None else old.traceparent),
             updated_at=now,
         )
 
@@ -418,7 +419,14 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
         ]
         return lines[:limit]
 
-    # -- backlogs -------------------------------------------------------------------------
+    # -- backlogs and run traces -----------------------------------------------------------
+
+    async def run_traceparents(self, run_ids: Collection[str]) -> dict[str, str]:
+        return {
+            run_id: record.traceparent
+            for run_id in run_ids
+            if (record := self._runs.get(run_id)) is not None and record.traceparent
+        }
 
     async def backlog(self, *, now: datetime, idle_after: timedelta) -> Backlog:
         created = [message.created_at for message, _ in self._outbox.values()]

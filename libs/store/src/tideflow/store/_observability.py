@@ -1,4 +1,4 @@
-"""The operational view of the store: backlogs that the metrics and alerts watch.
+"""The operational view of the store: backlogs the metrics and alerts watch, run traces.
 
 Not tenant data: counts over the whole deployment (outbox rows not yet on Kafka, timers
 set and overdue, runs not ended and runs nothing happened to for a while), read in the
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from datetime import datetime, timedelta
 
 ACTIVE_RUN_STATUSES = ("pending", "running", "waiting")
@@ -36,4 +37,13 @@ class Backlogs(Protocol):
 
     async def backlog(self, *, now: datetime, idle_after: timedelta) -> Backlog:
         """Count the outbox, timers and unfinished runs as of `now`."""
+        ...
+
+
+class RunTraces(Protocol):
+    """The trace each run belongs to (`runs.traceparent`), for commands that arrive
+    without it (timers, signals, approvals): they are decided in the run's own trace."""
+
+    async def run_traceparents(self, run_ids: Collection[str]) -> dict[str, str]:
+        """The W3C `traceparent` of each of the runs that has one."""
         ...

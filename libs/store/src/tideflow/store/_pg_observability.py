@@ -9,6 +9,7 @@ from tideflow.store._pg_errors import translated
 from tideflow.store._pg_scope import PLATFORM, scoped
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from datetime import datetime, timedelta
 
     import asyncpg
@@ -29,8 +30,13 @@ FROM runs WHERE status = ANY($3::text[]) GROUP BY status
 """
 
 
+RUN_TRACEPARENTS = """
+SELECT run_id, traceparent FROM runs WHERE run_id = ANY($1::text[]) AND traceparent IS NOT NULL
+"""
+
+
 class PostgresBacklogs:
-    """Mixed into `PostgresEventStore`."""
+    """`Backlogs` and `RunTraces`, mixed into `PostgresEventStore`."""
 
     _pool: asyncpg.Pool
 
@@ -55,3 +61,11 @@ class PostgresBacklogs:
             runs_active=active,
             runs_idle=idle,
         )
+
+    async def run_traceparents(self, run_ids: Collection[str]) -> dict[str, str]:
+        if not run_ids:
+            return {}
+        with translated("read run traces"):
+            async with scoped(self._pool, PLATFORM) as connection:
+                rows = await connection.fetch(RUN_TRACEPARENTS, list(run_ids))
+        return {row["run_id"]: row["traceparent"] for row in rows}

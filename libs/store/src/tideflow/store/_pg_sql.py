@@ -48,8 +48,9 @@ RUN_COLUMNS = """run_id, tenant_id, workflow_id, version, status, input, output,
 UPSERT_RUN = """
 INSERT INTO runs (run_id, tenant_id, workflow_id, version, status, input, output, error,
                   parent_run_id, replay_of, idempotency_key, started_at, ended_at, updated_at,
-                  last_seq)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()), $13, now(), $14)
+                  last_seq, traceparent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()), $13, now(), $14,
+        $15)
 ON CONFLICT (run_id) DO UPDATE SET
     workflow_id = EXCLUDED.workflow_id,
     version = EXCLUDED.version,
@@ -63,7 +64,8 @@ ON CONFLICT (run_id) DO UPDATE SET
     started_at = coalesce($12, runs.started_at),
     ended_at = EXCLUDED.ended_at,
     updated_at = now(),
-    last_seq = EXCLUDED.last_seq
+    last_seq = EXCLUDED.last_seq,
+    traceparent = coalesce(EXCLUDED.traceparent, runs.traceparent)
 """
 
 GET_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1"

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from tideflow.store._identity_ports import AuditLog, Identities, SecretStore
-from tideflow.store._observability import Backlogs
+from tideflow.store._observability import Backlogs, RunTraces
 from tideflow.store._records import (
     DEFAULT_TENANT,
     CommitBatch,
@@ -313,6 +313,7 @@ class EventStore(
     StepLogStore,
     Retention,
     Backlogs,
+    RunTraces,
     Identities,
     SecretStore,
     AuditLog,

@@ -441,6 +441,7 @@ def _run_args(r: RunRecord) -> tuple[Any, ...]:
         r.started_at,
         r.ended_at,
         r.last_seq,
+        r.traceparent,
     )
 
 

@@ -70,6 +70,8 @@ class RunRecord:
     ended_at: datetime | None = None
     updated_at: datetime | None = None
     last_seq: int = 0
+    traceparent: str | None = None
+    """W3C trace context of the run's trace (None: untraced; a later None keeps it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,16 +23,20 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tideflow.bus import CodecError, payload_of, pb
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from tideflow.bus import CodecError, extract_trace, payload_of, pb
 from tideflow.core import CoreError, Limits, check_value, resolve_secrets
 from tideflow.executor import metrics
 from tideflow.executor.redaction import Redactor
 from tideflow.nodes import StepFailure, StepOutcome, StepPending, TaskSpec
 from tideflow.sdk import TASK_LOGGER
+from tideflow.telemetry import bound_run, context_from, tracer
 from tideflow.wire import accepted_envelope, attach_logs, cancel_of, result_envelope, task_of
 
 if TYPE_CHECKING:
-    from tideflow.bus import Batch, Bus, Message, Outgoing
+    from tideflow.bus import Batch, Bus, Message, Outgoing, TraceContext
     from tideflow.executor.secrets import SecretSource
     from tideflow.nodes import HandlerRegistry
 
@@ -134,7 +138,9 @@ class TaskRunner:
                 return
             task = self._running.get(key)
             if task is None:
-                task = asyncio.create_task(self._attempt(spec, secret_paths))
+                task = asyncio.create_task(
+                    self._attempt(spec, secret_paths, extract_trace(message.envelope))
+                )
                 self._running[key] = task
                 task.add_done_callback(functools.partial(self._finished, key))
             try:
@@ -169,7 +175,26 @@ class TaskRunner:
             metrics.CANCELLED.inc()
             task.cancel()
 
-    async def _attempt(self, spec: TaskSpec, secret_paths: list[tuple[str | int, ...]]) -> None:
+    async def _attempt(
+        self,
+        spec: TaskSpec,
+        secret_paths: list[tuple[str | int, ...]],
+        carried: TraceContext | None,
+    ) -> None:
+        """One attempt in a span of the run's trace (the task carries the scheduler's span),
+        its result sent inside it, so the decision it causes continues the trace."""
+        parent = context_from(carried.traceparent, carried.tracestate) if carried else None
+        with (
+            bound_run(spec.run_id),
+            tracer().start_as_current_span(
+                STEP_SPAN, context=parent, kind=SpanKind.CONSUMER, attributes=_attributes(spec)
+            ) as span,
+        ):
+            await self._attempt_in(spec, secret_paths, span)
+
+    async def _attempt_in(
+        self, spec: TaskSpec, secret_paths: list[tuple[str | int, ...]], span: Span
+    ) -> None:
         lines: list[dict[str, Any]] = []
         _step_lines.set(lines)  # this asyncio task's own context
         async with self._slots:
@@ -179,6 +204,7 @@ class TaskRunner:
                 metrics.TASKS.labels(spec.node_type, "too_late").inc()
                 log.warning("skipping %s attempt %d: not started by %s",
                             spec.node_id, spec.attempt, spec.start_by)  # fmt: skip
+                span.set_attribute("tideflow.step.outcome", "too_late")
                 return
             accepting = self._accept_before(spec, started)
             try:
@@ -195,6 +221,7 @@ class TaskRunner:
             message = self._redactor.text(f"result of step {spec.node_id!r}: {e}")
             outcome = StepFailure("NotJson", message, retryable=False)
             result = result_envelope(spec, outcome, topics=self._bus.topics, started_at=started)
+        _record_outcome(span, outcome)
         if lines:
             lines = [line | {"message": self._redactor.text(line["message"])} for line in lines]
             attach_logs(result, lines)
@@ -277,6 +304,7 @@ class TaskRunner:
             outcome = StepFailure("SecretResolution", str(e), retryable=False)
         except Exception as e:
             log.exception("handler for %s crashed", spec.node_type)
+            trace.get_current_span().record_exception(e)
             outcome = StepFailure(type(e).__name__, str(e) or repr(e), retryable=True)
         finally:
             metrics.IN_FLIGHT.dec()
@@ -304,6 +332,32 @@ def time_left(spec: TaskSpec, now: datetime) -> float | None:
     if spec.deadline is not None:
         limits.append((spec.deadline - now).total_seconds())
     return min(limits) if limits else None
+
+
+STEP_SPAN = "tideflow.step"
+
+
+def _attributes(spec: TaskSpec) -> dict[str, str | int]:
+    return {
+        "tideflow.run_id": spec.run_id,
+        "tideflow.node_id": spec.node_id,
+        "tideflow.node_type": spec.node_type,
+        "tideflow.attempt": spec.attempt,
+        "tideflow.tenant_id": spec.tenant_id,
+    }
+
+
+def _record_outcome(span: Span, outcome: StepOutcome) -> None:
+    """The attempt's outcome on its span; a failure also as the span's error status."""
+    if isinstance(outcome, StepFailure):
+        span.set_attribute("tideflow.step.outcome", "failed")
+        span.set_attribute("error.type", outcome.error_type)
+        span.set_attribute("tideflow.step.retryable", outcome.retryable)
+        span.set_status(Status(StatusCode.ERROR, f"{outcome.error_type}: {outcome.message}"))
+    elif isinstance(outcome, StepPending):
+        span.set_attribute("tideflow.step.outcome", "pending")
+    else:
+        span.set_attribute("tideflow.step.outcome", "succeeded")
 
 
 def bounded(outcome: StepOutcome, spec: TaskSpec, limits: Limits) -> StepOutcome:

@@ -45,7 +45,10 @@ from tideflow.store import (
     StoreError,
     WorkflowVersion,
 )
+from tideflow.telemetry import bound_run, tracer
 from tideflow.wire import command_envelope
+
+RUN_START_SPAN = "tideflow.run.start"
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +280,24 @@ async def replay_run(
 
 
 async def _record_and_send(services: Services, command: StartRun, record: RunRecord) -> RunRecord:
+    """`_commit_and_publish` in the span that starts the run's trace (the scheduler's
+    `tracing` module follows it further)."""
+    attributes: dict[str, str | int] = {
+        "tideflow.run_id": record.run_id,
+        "tideflow.workflow": record.workflow_id,
+        "tideflow.workflow.version": record.version,
+        "tideflow.tenant_id": record.tenant_id,
+    }
+    with (
+        bound_run(record.run_id),
+        tracer().start_as_current_span(RUN_START_SPAN, attributes=attributes),
+    ):
+        return await _commit_and_publish(services, command, record)
+
+
+async def _commit_and_publish(
+    services: Services, command: StartRun, record: RunRecord
+) -> RunRecord:
     """Commit the run with its outbox row, publish, and answer with the run as committed.
 
     `record` carries its own `started_at`, so it is exactly the row written: no read back.

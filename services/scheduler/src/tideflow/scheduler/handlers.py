@@ -59,6 +59,7 @@ from tideflow.scheduler.projections import changed_steps, run_record
 from tideflow.scheduler.rejected_starts import START_REJECTED, rejected_start_batch
 from tideflow.scheduler.screening import screen
 from tideflow.scheduler.snapshots import snapshot_due, snapshot_of
+from tideflow.scheduler.tracing import BatchTrace, RunTracer
 from tideflow.store import (
     CommitBatch,
     ConcurrencyConflict,
@@ -70,6 +71,7 @@ from tideflow.store import (
     RunAppend,
     RunLog,
     RunRecord,
+    RunTraces,
     Snapshot,
     StepLogStore,
     StepRecord,
@@ -93,8 +95,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class BatchStore(RunLog, OutboxStore, StepLogStore, Protocol):
-    """The ports a batch writes through: the log, the outbox it drains, the step logs."""
+class BatchStore(RunLog, OutboxStore, StepLogStore, RunTraces, Protocol):
+    """The ports a batch writes through: the log, the outbox it drains, the step logs,
+    and the runs' trace contexts it reads."""
 
 
 GROUP = "tideflow-scheduler"
@@ -147,6 +150,7 @@ class CommandHandler:
         self._bus = bus
         self._states = states
         self._definitions = definitions
+        self._tracer = RunTracer(store=store)
 
     async def __call__(self, batch: Batch) -> None:
         started = time.perf_counter()
@@ -231,6 +235,18 @@ class CommandHandler:
         await self._bus.dead_letter(message, reason=reason, code=code, group=GROUP)
 
     async def _decide_and_commit(self, commands: list[tuple[Message, WireCommand]]) -> None:
+        traced = await self._tracer.batch(commands)
+        try:
+            states = await self._decide_and_commit_traced(commands, traced)
+        except BaseException as e:
+            traced.fail(e)
+            raise
+        traced.finish(states)
+
+    async def _decide_and_commit_traced(
+        self, commands: list[tuple[Message, WireCommand]], traced: BatchTrace
+    ) -> dict[str, RunState]:
+        """Decide, commit and publish a batch; the states it left its runs in."""
         now = datetime.now(UTC)
         deciding = time.perf_counter()
         work: dict[str, RunWork] = {}
@@ -243,6 +259,7 @@ class CommandHandler:
                 context = self._states.context(wire_command.run_id, state)
                 run = RunWork(wire_command.run_id, tenant, state, state or RunState(), context)
                 work[run.run_id] = run
+            traced.add(message, wire_command)
             command: RunCommand | None
             if isinstance(wire_command, StartRequest):
                 command = await self._start_command(message, wire_command, run)
@@ -256,16 +273,17 @@ class CommandHandler:
                     continue
                 command = wire_command
             metrics.COMMANDS.labels(command.type).inc()
-            _decide_into(run, command, now)
+            with traced.active(run.run_id):
+                _decide_into(run, command, now)
             # each decision is bounded (the expression budget); between two of them, the
             # rest of the process (in `tide dev`: the API too) gets the event loop
             await asyncio.sleep(0)
         metrics.DECIDE_SECONDS.observe(time.perf_counter() - deciding)
         changed = [run for run in work.values() if run.events]
         if not changed:
-            return
+            return {run.run_id: run.state for run in work.values()}
         try:
-            commit, outgoing = self._commit_batch(changed, now)
+            commit, outgoing = self._commit_batch(changed, now, traced)
         except CodecError:
             raise
         except Exception as e:
@@ -278,6 +296,7 @@ class CommandHandler:
             self._states.put(run.run_id, run.state, run.context)
             observe_run(run.before, run.state, run.events)
         await self._publish(outgoing, result.outbox_ids)
+        return {run.run_id: run.state for run in work.values()}
 
     async def _start_command(
         self, message: Message, request: StartRequest, run: RunWork
@@ -342,7 +361,7 @@ class CommandHandler:
         )  # fmt: skip
 
     def _commit_batch(
-        self, runs: list[RunWork], now: datetime
+        self, runs: list[RunWork], now: datetime, traced: BatchTrace
     ) -> tuple[CommitBatch, list[RawOutgoing]]:
         appends: list[RunAppend] = []
         records: list[RunRecord] = []
@@ -362,7 +381,10 @@ class CommandHandler:
                     tenant_id=run.tenant_id,
                 )
             )
-            records.append(run_record(run.state, tenant_id=run.tenant_id))
+            record = run_record(run.state, tenant_id=run.tenant_id)
+            if (traceparent := traced.started_trace(run.run_id)) is not None:
+                record = replace(record, traceparent=traceparent)
+            records.append(record)
             before_seq = run.before.last_seq if run.before else 0
             if snapshot_due(
                 before_seq, run.state.last_seq, self._snapshot_every, len(run.state.steps)
@@ -375,15 +397,17 @@ class CommandHandler:
             # a timer already due (a foreach resuming, `delay: 0s`) is fired through the
             # outbox of this very transaction: as durable as a timer row, without waiting
             # for the next poll of the timer loop
-            messages = [_fire_now(t, self._bus.topics.runs) for t in run_timers if t.fire_at <= now]
+            due = [t for t in run_timers if t.fire_at <= now]
             cancel_timers.extend(
                 TimerKey(e.run_id, e.timer_id) for e in run_effects if isinstance(e, CancelTimer)
             )
-            messages += effect_messages(
-                run_effects, topics=self._bus.topics, tenant_id=run.tenant_id
-            )
-            # encoded once: the outbox row holds exactly what is published right after
-            outgoing.extend(encode_outgoing(message) for message in messages)
+            with traced.active(run.run_id):  # the messages carry the run's span
+                messages = [_fire_now(t, self._bus.topics.runs) for t in due]
+                messages += effect_messages(
+                    run_effects, topics=self._bus.topics, tenant_id=run.tenant_id
+                )
+                # encoded once: the outbox row holds exactly what is published right after
+                outgoing.extend(encode_outgoing(message) for message in messages)
             tenants.extend(run.tenant_id for _ in messages)
         outbox = [
             OutboxMessage(topic=raw.topic, payload=raw.value, key=raw.key, headers=raw.headers,
