@@ -56,6 +56,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "extraEnv": {"TIDEFLOW_GATEWAY_PAGE_SIZE_MAX": 200, "OTEL_TRACES_SAMPLER": "always_on"},
         },
         "scheduler": {"pdb": {"enabled": True, "minAvailable": 1}},
+        "trigger": {
+            "autoscaling": {
+                "enabled": True,
+                "minReplicas": 2,
+                "maxReplicas": 6,
+                "targetMemoryUtilizationPercentage": 80,
+            }
+        },
         "executor": {
             "pools": {
                 "default": {

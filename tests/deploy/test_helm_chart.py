@@ -619,3 +619,29 @@ def test_workflow_requests_cannot_reach_the_release_services(
             assert set(settings.egress.protected) == services, f"{scenario}: {service}"
             checked += 1
         assert checked, scenario
+
+
+def test_autoscaled_services_get_a_cpu_autoscaler(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    assert not rendered["defaults"].of_kind("HorizontalPodAutoscaler")
+    production = rendered["production"]
+    wanted = SCENARIOS["production"]["trigger"]["autoscaling"]
+    (hpa,) = production.of_kind("HorizontalPodAutoscaler")
+    target = production.named("Deployment", hpa["spec"]["scaleTargetRef"]["name"])
+    assert target["metadata"]["labels"]["tideflow.io/service"] == "trigger"
+    assert "replicas" not in target["spec"], "the autoscaler owns the replicas"
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    targets = {
+        m["resource"]["name"]: m["resource"]["target"]["averageUtilization"]
+        for m in hpa["spec"]["metrics"]
+    }
+    assert targets == {"cpu": 70, "memory": wanted["targetMemoryUtilizationPercentage"]}
+    # a collab room of one replica cannot be autoscaled
+    values = {
+        **REQUIRED,
+        "collab": {"fanout": "none", "replicas": 1, "autoscaling": {"enabled": True}},
+    }
+    result = template(tmp_path, values)
+    assert result.returncode != 0
+    assert "one replica only" in result.stderr

@@ -181,3 +181,37 @@ spec:
       {{- include "tideflow.selectorLabels" $ctx | nindent 6 }}
 {{- end }}
 {{- end -}}
+
+{{- /* A HorizontalPodAutoscaler by CPU (and memory) when `<service>.autoscaling.enabled`;
+the Deployment then has no replicas of its own. */ -}}
+{{- define "tideflow.hpa" -}}
+{{- $a := .values.autoscaling | default dict -}}
+{{- if $a.enabled }}
+{{- $ctx := dict "root" .root "component" .component -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "tideflow.componentName" $ctx }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "tideflow.labels" $ctx | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "tideflow.componentName" $ctx }}
+  minReplicas: {{ $a.minReplicas }}
+  maxReplicas: {{ $a.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target: {type: Utilization, averageUtilization: {{ $a.targetCPUUtilizationPercentage }}}
+    {{- with $a.targetMemoryUtilizationPercentage }}
+    - type: Resource
+      resource:
+        name: memory
+        target: {type: Utilization, averageUtilization: {{ . }}}
+    {{- end }}
+{{- end }}
+{{- end -}}
