@@ -70,7 +70,7 @@ function Builder({ name }: { name: string }) {
     },
   });
 
-  const [doc, setDoc] = useState<Definition | null>(null);
+  const [localDoc, setDoc] = useState<Definition | null>(null);
   const [exists, setExists] = useState(false);
   const [savedJson, setSavedJson] = useState("");
   const history = useRef(new History<Definition>());
@@ -86,13 +86,14 @@ function Builder({ name }: { name: string }) {
   const session = useSession();
   const collab = useCollab(name, exists, session?.subject ?? "me");
   const shared = collab.status !== "disabled" && collab.status !== "checking" && collab.definition !== null;
+  // shared: the document is the draft (read directly, one render per remote update)
+  const doc = shared ? collab.definition : localDoc;
   const collabRef = useRef({ collab, shared });
   collabRef.current = { collab, shared };
   const laidOutShared = useRef(false);
   useEffect(() => {
     if (!shared || !collab.definition) return;
     const d = collab.definition;
-    setDoc(d);
     setSavedJson((saved) => saved || JSON.stringify(d));
     if (!laidOutShared.current && !collab.readOnly && needsLayout(d) && d.spec.nodes.length) {
       laidOutShared.current = true;
