@@ -351,3 +351,42 @@ async def test_a_killed_dispatcher_loses_nothing_and_repeats_no_success(
 
 async def _has(rec: Receiver, run_id: str) -> bool:
     return any(r["body"]["runId"] == run_id for r in rec.received)
+
+
+async def test_subscriptions_are_per_tenant_and_need_the_editor_role(platform, receiver):
+    client, _ = platform
+    _, base = receiver
+    tokens: dict[str, dict[str, str]] = {}
+    for tenant in ("acme", "globex"):
+        assert (await client.post("/tenants", json={"name": tenant})).is_success
+        tokens[tenant] = {}
+        for role in ("viewer", "editor"):
+            body = {"tenant": tenant, "role": role, "name": role}
+            minted = await client.post("/auth/tokens", json=body)
+            tokens[tenant][role] = minted.json()["token"]
+
+    def as_(tenant: str, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[tenant][role]}"}
+
+    body = {"url": f"{base}/t", "events": ["run.failed"], "secret": SECRET}
+    refused = await client.post("/subscriptions", json=body, headers=as_("acme", "viewer"))
+    assert refused.status_code == 403
+    made = await client.post("/subscriptions", json=body, headers=as_("acme", "editor"))
+    assert made.status_code == 201
+    sub_id = made.json()["id"]
+    assert [
+        s["id"]
+        for s in (await client.get("/subscriptions", headers=as_("acme", "viewer"))).json()["items"]
+    ] == [sub_id]
+    # another tenant neither sees nor deletes it
+    other = as_("globex", "editor")
+    assert (await client.get("/subscriptions", headers=other)).json()["items"] == []
+    assert (await client.get(f"/subscriptions/{sub_id}", headers=other)).status_code == 404
+    assert (await client.delete(f"/subscriptions/{sub_id}", headers=other)).status_code == 404
+    assert (
+        await client.get(f"/subscriptions/{sub_id}/deliveries", headers=other)
+    ).status_code == 404
+    assert (await client.delete(f"/subscriptions/{sub_id}", headers=as_("acme", "viewer"))
+            ).status_code == 403  # fmt: skip
+    assert (await client.get(f"/subscriptions/{sub_id}", headers=as_("acme", "viewer"))
+            ).status_code == 200  # fmt: skip
