@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 
 from tideflow.operator.rbac import allows
 
@@ -191,6 +192,34 @@ async def _absent(cluster: Cluster, namespace: str, name: str) -> bool:
     return await cluster.get("workflows", namespace, name) is None
 
 
+async def test_every_example_applied_at_once(cluster: Cluster, gateway: Gateway) -> None:
+    """All examples applied together (as `kubectl apply -f examples/`) are all published."""
+    documents = [
+        yaml.safe_load(path.read_text(encoding="utf-8"))
+        for path in sorted((ROOT / "examples").glob("*.yaml"))
+    ]
+    assert len(documents) >= 6
+    async with running_operator(cluster, gateway.url, ScriptedLag()):
+        for document in documents:  # names of their own: the gateway's database is shared
+            document["metadata"]["name"] += "-at-once"
+            document["metadata"]["namespace"] = "all"
+            await cluster.apply("workflows", document)
+
+        async def all_published() -> bool:
+            for document in documents:
+                found = await cluster.get("workflows", "all", document["metadata"]["name"])
+                if (ready(found) or {}).get("reason") != "Published":
+                    return False
+            return True
+
+        await eventually(all_published)
+    for document in documents:
+        stored = await gateway.workflow(document["metadata"]["name"])
+        assert stored is not None
+        assert stored["latestVersion"] == 1
+        assert stored["definition"]["spec"] == document["spec"]
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -305,6 +334,22 @@ async def test_a_workerpool_scales_its_deployment_by_lag(
 
         await eventually(missing)
     assert ("tideflow.tasks.llm", "tideflow-executor.llm") in lag.asked
+    labels = {"namespace": "work", "pool": "llm", "queue": "llm"}
+    assert REGISTRY.get_sample_value("tideflow_workerpool_lag", labels) == 40
+    assert REGISTRY.get_sample_value("tideflow_workerpool_desired_replicas", labels) == 3
+    assert (
+        REGISTRY.get_sample_value(
+            "tideflow_workerpool_scalings_total", {**labels, "direction": "up"}
+        )
+        >= 3
+    )  # 1 -> 3 -> 5, 0 -> 1
+    assert (
+        REGISTRY.get_sample_value(
+            "tideflow_workerpool_look_failures_total",
+            {"namespace": "work", "pool": "ghost", "reason": "DeploymentNotFound"},
+        )
+        >= 1
+    )
     assert_rbac_allows_everything_sent(cluster, by_test=set())
 
 

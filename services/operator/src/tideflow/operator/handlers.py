@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import kopf
 
-from tideflow.operator import pools, workflows
+from tideflow.operator import metrics, pools, workflows
 from tideflow.operator.resources import GROUP, VERSION
 
 if TYPE_CHECKING:
@@ -83,8 +83,10 @@ def register(registry: kopf.OperatorRegistry, wiring: Wiring) -> None:
             outcome = await workflows.reconcile(wiring.gateway, resource, wiring.clock())
         except workflows.RetryLater as e:
             patch.status.update(e.status)
+            metrics.WORKFLOW_RECONCILES.labels(_ready_reason(e.status)).inc()
             raise kopf.TemporaryError(str(e), delay=wiring.backoff(retry)) from e
         patch.status.update(outcome)
+        metrics.WORKFLOW_RECONCILES.labels(_ready_reason(outcome)).inc()
         log.info("workflow %s/%s: %s", namespace, name, outcome["conditions"])
 
     @kopf.on.delete(GROUP, VERSION, "workflows", registry=registry)
@@ -161,12 +163,36 @@ def register(registry: kopf.OperatorRegistry, wiring: Wiring) -> None:
             names=wiring.names,
         )
         patch.status.update(result.status)
+        _observe(namespace or "default", str(name), spec, result)
         if result.applied and result.decision is not None:
             log.info(
                 "workerpool %s/%s: %s replicas (%s, lag %s)",
                 namespace, name, result.decision.replicas, result.decision.reason,
                 result.status.get("lag"),
             )  # fmt: skip
+
+
+def _ready_reason(status: dict[str, Any]) -> str:
+    for condition in status.get("conditions", []):
+        if condition.get("type") == workflows.READY:
+            return str(condition.get("reason"))
+    return "Unknown"
+
+
+def _observe(namespace: str, name: str, spec: Any, result: pools.PoolLook) -> None:
+    """The look's numbers as metrics (the same as the status shows)."""
+    labels = (namespace, name, str(spec.get("queue", "")))
+    status = result.status
+    if result.decision is None:
+        reason = next((c.get("reason") for c in status.get("conditions", [])), "Unknown")
+        metrics.POOL_LOOK_FAILURES.labels(namespace, name, str(reason)).inc()
+        return
+    metrics.POOL_LAG.labels(*labels).set(status.get("lag") or 0)
+    metrics.POOL_REPLICAS.labels(*labels).set(status.get("replicas") or 0)
+    metrics.POOL_DESIRED.labels(*labels).set(status.get("desiredReplicas") or 0)
+    if result.applied:
+        direction = "up" if result.decision.replicas > (result.previous or 0) else "down"
+        metrics.POOL_SCALINGS.labels(*labels, direction).inc()
 
 
 def configure(settings: kopf.OperatorSettings) -> None:

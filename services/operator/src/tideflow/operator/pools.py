@@ -49,6 +49,8 @@ class PoolLook:
     status: dict[str, Any]
     decision: Decision | None
     applied: bool
+    previous: int | None = None
+    """The Deployment's replicas before this look (None when they could not be read)."""
 
 
 def memory_of(status: Mapping[str, Any]) -> ScalingMemory:
@@ -125,6 +127,7 @@ async def look(
                 {**base, "lag": waiting, "replicas": current, "conditions": conditions},
                 decision,
                 applied=False,
+                previous=current,
             )
         applied = True
     memory = decision.memory
@@ -145,7 +148,7 @@ async def look(
         "idleSince": _time(memory.idle_since),
         "conditions": _condition(status, generation, now, result_reason, message, ok=True),
     }
-    return PoolLook(result, decision, applied=applied)
+    return PoolLook(result, decision, applied=applied, previous=current)
 
 
 def _time(moment: datetime | None) -> str | None:
