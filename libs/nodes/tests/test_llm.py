@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 
@@ -14,7 +15,9 @@ from tideflow.core import ProblemCode, validate_definition
 from tideflow.nodes import (
     OUTPUT_INVALID,
     EgressPolicy,
+    GuardedTransport,
     LlmHandler,
+    ModelCallError,
     ModelRequest,
     StepFailure,
     StepSuccess,
@@ -251,3 +254,17 @@ def test_good_config_is_valid() -> None:
     config = {"model": "m", "prompt": "total of {{ input.x }}", "outputSchema": INVOICE,
               "apiKeySecret": "openai", "timeout": "30s"}  # fmt: skip
     assert validate_definition(definition(config)) == []
+
+
+async def test_call_model_connects_only_through_the_guarded_client(llm: FakeLlmServer) -> None:
+    llm.replies = [FakeReply("should not be asked")]
+    guarded = httpx.AsyncClient(transport=GuardedTransport(EgressPolicy()))
+    request = ModelRequest(
+        model="openai/fake-model", api_base=llm.url, api_key="k", http_client=guarded,
+        messages=[{"role": "user", "content": "hi"}],
+    )  # fmt: skip
+    with pytest.raises(ModelCallError) as raised:
+        await call_model(request)
+    await guarded.aclose()
+    assert (raised.value.error_type, raised.value.retryable) == ("EgressDenied", False)
+    assert llm.requests == []

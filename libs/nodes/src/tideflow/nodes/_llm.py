@@ -15,7 +15,9 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url
+import httpx
+
+from tideflow.nodes._egress import EgressDenied, EgressPolicy, GuardedTransport, check_url
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepSuccess, TaskSpec
 from tideflow.nodes._json_answer import NotJson, parse_answer, schema_errors
 from tideflow.nodes._llm_call import ModelCallError, ModelReply, ModelRequest, Usage, call_model
@@ -49,6 +51,10 @@ class LlmHandler:
         self._policy = policy or EgressPolicy.from_settings(EgressSettings())
         self._secrets = secrets
         self._extra = dict(extra or {})
+        self._http = httpx.AsyncClient(transport=GuardedTransport(self._policy), trust_env=False)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def run(self, task: TaskSpec) -> StepOutcome:
         config = task.config
@@ -114,6 +120,7 @@ class LlmHandler:
             max_tokens=config.get("maxTokens"),
             timeout_s=timeout,
             extra=self._extra,
+            http_client=self._http,
         )
 
 

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tideflow.nodes import _metrics as metrics
+from tideflow.nodes._egress import EgressDenied
 
 if TYPE_CHECKING:
     from types import ModuleType
+
+    import httpx
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -76,6 +79,9 @@ class ModelRequest:
     tool_choice: str | dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     """Further litellm parameters (e.g. `top_p`, or `mock_response` to answer offline)."""
+    http_client: httpx.AsyncClient | None = field(default=None, repr=False)
+    """For OpenAI-compatible providers: the httpx client the call goes through (the egress
+    policy's `GuardedTransport`, so every connection, redirects included, is checked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,10 @@ async def call_model(request: ModelRequest) -> ModelReply:
     }
     params |= {k: v for k, v in optional.items() if v is not None}
     params |= request.extra
+    if request.http_client is not None and "mock_response" not in params:
+        client = _openai_client(litellm, request)
+        if client is not None:
+            params["client"] = client
     try:
         response = await litellm.acompletion(**params)
     except Exception as e:
@@ -142,6 +152,24 @@ async def call_model(request: ModelRequest) -> ModelReply:
     metrics.LLM_TOKENS.labels(reply.model, "completion").inc(reply.usage.completion_tokens)
     metrics.LLM_COST.labels(reply.model).inc(reply.cost_usd)
     return reply
+
+
+def _openai_client(litellm: ModuleType, request: ModelRequest) -> Any:
+    """An OpenAI SDK client over `request.http_client`, for models litellm sends to an
+    OpenAI-compatible API; None for other providers (they keep litellm's own client)."""
+    try:
+        provider = litellm.get_llm_provider(request.model, api_base=request.api_base)[1]
+    except Exception:  # noqa: BLE001 - litellm reports an unknown provider on the call
+        return None
+    if provider != "openai":
+        return None
+    import openai  # noqa: PLC0415 - comes with litellm, loaded with it
+
+    return openai.AsyncOpenAI(
+        api_key=request.api_key or os.environ.get("OPENAI_API_KEY") or "none",
+        base_url=request.api_base, http_client=request.http_client, max_retries=0,
+        timeout=request.timeout_s,
+    )  # fmt: skip
 
 
 def _reply(litellm: ModuleType, response: Any, asked: str) -> ModelReply:
@@ -192,10 +220,25 @@ def _cost(litellm: ModuleType, response: Any) -> float:
         return 0.0
 
 
+def _egress_denied(error: BaseException) -> EgressDenied | None:
+    """The egress refusal behind a connection error (the SDKs wrap it), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, EgressDenied):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def classify(error: Exception) -> ModelCallError:  # noqa: PLR0911 - one return per class
     """A provider error as a stable type and whether a retry can help."""
     from litellm import exceptions as ex  # noqa: PLC0415 - see the module docstring
 
+    denied = _egress_denied(error)
+    if denied is not None:
+        return ModelCallError("EgressDenied", str(denied), retryable=False)
     status = getattr(error, "status_code", None)
     status = status if isinstance(status, int) else None
     text = f"{type(error).__name__}: {error}"

@@ -63,12 +63,13 @@ def builtin_handlers(
     )
     database = DatabaseHandler(policy=policy, secrets=secrets)
     notify = NotifyHandler(policy=policy, secrets=secrets)
+    llm = LlmHandler(policy=policy, secrets=secrets)
     handlers: list[NodeHandler] = [
-        FunctionHandler(registry=registry), http, LlmHandler(policy=policy, secrets=secrets),
+        FunctionHandler(registry=registry), http, llm,
         AgentTurnHandler(policy=policy, secrets=secrets), OcrHandler(policy=policy), database,
         notify,
     ]  # fmt: skip
-    return handlers, [http.aclose, database.aclose, notify.aclose]
+    return handlers, [http.aclose, llm.aclose, database.aclose, notify.aclose]
 
 
 async def run_executor(
