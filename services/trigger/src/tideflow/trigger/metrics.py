@@ -1,6 +1,6 @@
 """Prometheus metrics of the trigger service (process-wide default registry)."""
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 STARTS = Counter("tideflow_trigger_runs_started_total", "Runs started by triggers.", ["type"])
 DUPLICATES = Counter(
@@ -16,4 +16,18 @@ FILTERED = Counter(
 )
 CRON_TICKS = Counter(
     "tideflow_trigger_cron_ticks_total", "Cron ticks fired or skipped.", ["outcome"]
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "tideflow_webhook_delivery_attempts_total",
+    "Outbound webhook delivery attempts, by outcome (succeeded, retry, given_up).",
+    ["outcome"],
+)
+WEBHOOK_QUEUED = Counter(
+    "tideflow_webhook_events_read_total",
+    "Run events the webhook fan-out has read from the log.",
+)
+WEBHOOK_SECONDS = Histogram(
+    "tideflow_webhook_delivery_seconds",
+    "How long a subscriber took to answer a delivery attempt.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )

@@ -32,6 +32,7 @@ import httpx
 from tideflow.auth import Envelope, Sealed, key_provider
 from tideflow.nodes import EgressDenied, EgressPolicy, GuardedTransport
 from tideflow.store import AttemptOutcome, ClaimedDelivery, WebhookStore
+from tideflow.trigger import metrics
 from tideflow.trigger.signatures import tideflow_headers
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class Dispatcher:
         read = await self._store.fan_out_webhooks(
             limit=self.policy.batch * 5, retry_for_s=self.policy.retry_for.total_seconds()
         )
+        metrics.WEBHOOK_QUEUED.inc(read or 0)
         return read or 0
 
     async def deliver_due(self) -> int:
@@ -121,6 +123,17 @@ class Dispatcher:
     async def _deliver(self, delivery: ClaimedDelivery) -> None:
         async with self._slots:
             outcome = await self._attempt(delivery)
+        metrics.WEBHOOK_SECONDS.observe(outcome.duration_ms / 1000)
+        metrics.WEBHOOK_ATTEMPTS.labels(
+            "succeeded" if outcome.succeeded
+            else "retry" if outcome.next_attempt_at is not None
+            else "given_up"
+        ).inc()  # fmt: skip
+        if not outcome.succeeded and outcome.next_attempt_at is None:
+            log.warning(
+                "webhook delivery %s to %s given up after %d attempt(s): %s",
+                delivery.delivery_id, delivery.url, delivery.attempt, outcome.error,
+            )  # fmt: skip
         try:
             await self._store.record_attempt(delivery, outcome)
         except Exception:  # the lease expires and the delivery is sent again
