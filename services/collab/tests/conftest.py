@@ -175,6 +175,8 @@ class Cluster:
     store: PostgresEventStore
     documents: PostgresCollabStore
     replicas: list[Replica]
+    deaf: Replica
+    """A replica without pub/sub (as if every message to and from it were lost)."""
 
     async def workflow(self, *nodes: dict[str, Any], tenant: str = "default") -> str:
         name = f"wf-{uuid.uuid4().hex[:10]}"
@@ -197,10 +199,10 @@ async def cluster(dsn: str, redis_url: str) -> AsyncIterator[Cluster]:
     tasks: list[asyncio.Task[None]] = []
     replicas: list[Replica] = []
     async with contextlib.AsyncExitStack() as stack:
-        for _ in range(2):
+        for fanout in ("redis", "redis", "none"):
             settings = CollabSettings(
                 port=0, redis=RedisSettings(url=redis_url), catch_up_every="1s",
-                compact_every="2s",
+                compact_every="2s", fanout=fanout,
             )  # fmt: skip
             services = await stack.enter_async_context(
                 collab_services(
@@ -217,7 +219,7 @@ async def cluster(dsn: str, redis_url: str) -> AsyncIterator[Cluster]:
             url = await asyncio.wait_for(started, 10)
             replicas.append(Replica(url=url, http=httpx.AsyncClient(base_url=url, timeout=10)))
         try:
-            yield Cluster(store=store, documents=documents, replicas=replicas)
+            yield Cluster(store=store, documents=documents, replicas=replicas[:2], deaf=replicas[2])
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)

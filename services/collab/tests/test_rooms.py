@@ -123,3 +123,27 @@ async def test_a_room_reloads_from_the_compacted_log(cluster: Cluster) -> None:
         assert again.definition() == expected
     finally:
         await again.__aexit__()
+
+
+async def test_a_replica_that_misses_pub_sub_catches_up_from_the_log(cluster: Cluster) -> None:
+    a = cluster.replicas[0]
+    name = await cluster.workflow(log_node("greet"), log_node("bye", x=200))
+    alice = await joined(YClient(a.ws(name, "alice")))
+    bob = await joined(YClient(cluster.deaf.ws(name, "bob")))
+    try:
+        node(alice, 0)["config"]["message"] = "from the connected replica"
+        node(bob, 1)["config"]["message"] = "from the deaf replica"
+        await eventually(
+            lambda: (
+                alice.definition() == bob.definition()
+                and alice.definition()["spec"]["nodes"][1]["config"]["message"]
+                == "from the deaf replica"
+                and bob.definition()["spec"]["nodes"][0]["config"]["message"]
+                == "from the connected replica"
+            ),
+            timeout=15,
+            what="convergence through the log",
+        )
+    finally:
+        await alice.__aexit__()
+        await bob.__aexit__()

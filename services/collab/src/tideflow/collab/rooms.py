@@ -81,6 +81,8 @@ class Room:
         self.key = key
         self.doc = doc
         self.last_id = last_id
+        """Every update of the log up to this id is applied. Only reading the log moves it:
+        an id learnt otherwise (our own append, pub/sub) may have a lost one below it."""
         self.definition = read_definition(doc)
         self.yroom = YRoom(ready=True, ydoc=doc, log=log)
         self._store = store
@@ -114,7 +116,6 @@ class Room:
             log.warning("collab: update of %s not stored yet (%s); retrying", self.key.name, e)
             self._unsaved.append(_Unsaved(update, author, changes))
             return None
-        self.last_id = max(self.last_id, update_id)
         await self._fanout.publish(self.key.name, Envelope(Kind.UPDATE, b"", update, update_id))
         return update_id
 
@@ -127,7 +128,6 @@ class Room:
         """A message from the same room on another replica."""
         if envelope.kind is Kind.UPDATE:
             self._apply(envelope.payload)
-            self.last_id = max(self.last_id, envelope.update_id)
         else:
             for client in list(self.yroom.clients):
                 asyncio.get_running_loop().create_task(_send_quietly(client, envelope.payload))
@@ -173,7 +173,6 @@ class Room:
                     changes=item.changes, tenant_id=self.key.tenant_id,
                 )  # fmt: skip
             self._unsaved.pop(0)
-            self.last_id = max(self.last_id, update_id)
             await self._fanout.publish(
                 self.key.name, Envelope(Kind.UPDATE, b"", item.payload, update_id)
             )
@@ -193,7 +192,6 @@ class Room:
                 self.key.workflow_id, update, author=author,
                 changes=diff(before, self.definition), tenant_id=self.key.tenant_id,
             )  # fmt: skip
-        self.last_id = max(self.last_id, update_id)
         await self._fanout.publish(self.key.name, Envelope(Kind.UPDATE, b"", update, update_id))
 
 
