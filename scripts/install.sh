@@ -86,6 +86,8 @@ if [[ "${1:-}" == "--with-test-deps" ]]; then
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   # a real Prometheus evaluates the dashboards' queries; promtool checks the alert rules
   { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
+  # the operator tests `kubectl apply` the examples against a mock API server (kmock)
+  command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
   if (( ${#missing[@]} )); then
     SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
     $SUDO apt-get update -qq

@@ -102,6 +102,16 @@ class Cluster:
         response = await self.session.post(self.path(plural, metadata["namespace"]), json=document)
         assert response.status < 300, await response.text()
 
+    async def server_metadata(self, plural: str, namespace: str, name: str) -> None:
+        """Add the uid, resourceVersion and generation an API server gives an object that
+        a client (kubectl) created; kmock stores what it is sent."""
+        response = await self.session.patch(
+            self.path(plural, namespace, name),
+            json={"metadata": {"uid": str(uuid.uuid4()), "resourceVersion": "1", "generation": 1}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        assert response.status < 300, await response.text()
+
     async def patch_spec(self, plural: str, namespace: str, name: str, spec: Any) -> None:
         """Replace the spec (and bump the generation, as the API server does)."""
         current = await self.get(plural, namespace, name)
