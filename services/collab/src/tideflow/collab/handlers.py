@@ -25,6 +25,8 @@ from tideflow.collab.channel import ClientChannel
 from tideflow.collab.publishing import WORKFLOW_ID, current_definition, publish
 from tideflow.collab.rooms import RoomKey, Rooms
 from tideflow.collab.settings import CollabSettings
+from tideflow.core import NodeTypes
+from tideflow.plugins import load_registry
 from tideflow.runtime import ApiError
 from tideflow.store import AuditLog, NotFound, StoreError
 
@@ -44,6 +46,8 @@ class Services:
     rooms: Rooms
     audit_log: AuditLog | None = None
     ready: dict[str, bool] = field(default_factory=dict)
+    node_types: NodeTypes = field(default_factory=lambda: load_registry().types)
+    """Built-in and plugin node types: what a shared draft is validated against."""
 
 
 class _Model(BaseModel):
@@ -196,6 +200,7 @@ async def publish_shared(
         principal=principal,
         workflow_id=workflow_id,
         source=request.client.host if request.client else None,
+        types=services.node_types,
     )
     if not published.created:
         response.status_code = 200

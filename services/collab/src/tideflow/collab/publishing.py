@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tideflow.collab.changes import Change, attribute
 from tideflow.collab.document import read_definition
 from tideflow.collab.rooms import RoomKey, document_of
-from tideflow.core import Problem, ProblemCode, validate_definition
+from tideflow.core import BUILTIN_NODE_TYPES, NodeTypes, Problem, ProblemCode, validate_definition
 from tideflow.runtime import ApiError
 from tideflow.store import AuditEntry, NotFound
 
@@ -36,9 +36,12 @@ class Published:
     contributors: dict[str, list[Change]]
 
 
-def problems_of(workflow_id: str, definition: dict[str, Any]) -> list[Problem]:
-    """The core's problems, plus a name that is not this workflow's id."""
-    problems = validate_definition(definition)
+def problems_of(
+    workflow_id: str, definition: dict[str, Any], types: NodeTypes = BUILTIN_NODE_TYPES
+) -> list[Problem]:
+    """The core's problems (with the node types of `types`: built-ins and plugins), plus a
+    name that is not this workflow's id."""
+    problems = validate_definition(definition, types)
     metadata = definition.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if name != workflow_id:
@@ -80,6 +83,7 @@ async def publish(
     principal: Principal,
     workflow_id: str,
     source: str | None = None,
+    types: NodeTypes = BUILTIN_NODE_TYPES,
 ) -> Published:
     """Publish the shared draft of `workflow_id` in the caller's tenant."""
     key = RoomKey(principal.tenant_id, workflow_id)
@@ -92,7 +96,7 @@ async def publish(
         raise ApiError(409, "WORKFLOW_ARCHIVED", f"workflow {workflow_id!r} is archived")
     attribution = await rooms.store.attribution(workflow_id, tenant_id=tenant)
     definition = await current_definition(rooms, key)
-    problems = problems_of(workflow_id, definition)
+    problems = problems_of(workflow_id, definition, types)
     if problems:
         raise ApiError(
             422,
