@@ -20,6 +20,15 @@ from .conftest import DevServer, Page
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 WORKFLOW = "co-edit"
+FORGE = """({ url, message }) => new Promise((resolve) => {
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => ws.send(Uint8Array.from(message));
+  ws.onmessage = (e) => {
+    if (new Uint8Array(e.data)[0] === 2) { ws.close(); resolve("denied"); }
+  };
+  setTimeout(() => { ws.close(); resolve("no answer"); }, 10000);
+})"""
 
 
 def _definition(name: str) -> dict[str, Any]:
