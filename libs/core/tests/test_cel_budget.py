@@ -68,6 +68,26 @@ def test_ordinary_expressions_over_large_data_still_evaluate(source: str, expect
     assert evaluate_expression(source, Context({"input": data}, None)) == expected
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        # 3 x 20 x 200 turns: under the byte bound, over cel-cpp's own iteration budget
+        "[1, 2, 3].map(x, input.l.map(y, input.big.map(z, z)))",
+        # nesting past cel-cpp's recursion limit, while planning and while parsing
+        "(" * 200 + "1" + ")" * 200,
+        "[" * 100 + "1" + "]" * 100,
+        "1" + " + 1" * 1000,
+        "input" + ".l" * 500,
+    ],
+)
+def test_the_runtimes_own_limits_are_the_budget_too(source: str) -> None:
+    caught = failure(source, {**NOISY, "big": list(range(200))})
+    assert caught.code == LimitCode.EXPRESSION_BUDGET
+    assert caught.reason.startswith("expression over its budget (")
+    assert "INTERNAL" not in caught.reason
+    assert "CANCELLED" not in caught.reason
+
+
 def test_limits_come_from_the_context() -> None:
     small = Limits(expression_bytes=1000)
     assert failure("input.s", {"s": "x" * 1001}, small).code == LimitCode.EXPRESSION_BUDGET

@@ -172,7 +172,7 @@ def compile_expression(source: str, scope: Scope = Scope.RUN) -> Any:
         return _env(scope).compile(source)
     except RuntimeError as exc:
         reason, column = _first_error(str(exc))
-        raise ExpressionError(reason, expression=source, position=column) from None
+        raise _cel_error(source, reason, column) from None
 
 
 @lru_cache(maxsize=4096)
@@ -270,11 +270,9 @@ def _evaluate(program: Any, source: str, context: dict[str, Any], scope: Scope) 
     try:
         value = program.eval(data=data)
     except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
-        reason, _ = _first_error(str(exc))
-        raise ExpressionError(reason, expression=source) from None
+        raise _cel_error(source, _first_error(str(exc))[0]) from None
     if value.type() == _cel.Type.ERROR:
-        reason, _ = _first_error(str(value.value()))
-        raise ExpressionError(reason, expression=source)
+        raise _cel_error(source, _first_error(str(value.value()))[0])
     plain = _bounded_plain(value, source, limits) if metered else value.plain_value()
     if json_depth(plain, stop_after=limits.json_depth) > limits.json_depth:
         raise ExpressionError(
@@ -291,6 +289,23 @@ def _over_budget(source: str, why: str, limits: Limits) -> ExpressionError:
     return ExpressionError(
         f"expression over its budget ({why}; the limit is {limits.expression_work_bytes:,} "
         f"bytes built and {limits.expression_bytes:,} bytes of result)",
+        expression=source[:200],
+        code=LimitCode.EXPRESSION_BUDGET.value,
+    )
+
+
+_RUNTIME_LIMIT = re.compile(r"iteration budget exceeded|recursion (?:limit|depth)", re.IGNORECASE)
+"""cel-cpp's own backstops (comprehension turns, nesting while planning or parsing): the
+same expression over the same data always hits them, so they are a budget, not a bug."""
+_STATUS_NOISE = re.compile(r"^(?:[A-Z_]+:\s*)*(?:<input>:-?\d+:-?\d+:\s*)?|\s*\[[A-Z_]+\]$")
+
+
+def _cel_error(source: str, reason: str, column: int | None = None) -> ExpressionError:
+    """cel-cpp's error as ours: its own limits carry the budget code."""
+    if not _RUNTIME_LIMIT.search(reason):
+        return ExpressionError(reason, expression=source, position=column)
+    return ExpressionError(
+        f"expression over its budget ({_STATUS_NOISE.sub('', reason).rstrip('.')})",
         expression=source[:200],
         code=LimitCode.EXPRESSION_BUDGET.value,
     )
