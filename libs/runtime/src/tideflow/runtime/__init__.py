@@ -11,6 +11,7 @@ from tideflow.runtime._api import (
 )
 from tideflow.runtime._health import EmbeddedServer, HealthServer, Readiness, health_app
 from tideflow.runtime._http_metrics import HttpMetrics, RequestTimer
+from tideflow.runtime._http_protocol import JsonErrorHttpToolsProtocol
 from tideflow.runtime._logging import configure_logging
 from tideflow.runtime._shutdown import stop_on_signals
 from tideflow.runtime._tracing import instrument_fastapi
@@ -20,6 +21,7 @@ __all__ = [
     "EmbeddedServer",
     "HealthServer",
     "HttpMetrics",
+    "JsonErrorHttpToolsProtocol",
     "Readiness",
     "RequestTimer",
     "configure_logging",

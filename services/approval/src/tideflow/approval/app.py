@@ -22,6 +22,7 @@ from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
 from tideflow.runtime import (
     EmbeddedServer,
     HttpMetrics,
+    JsonErrorHttpToolsProtocol,
     RequestTimer,
     install_api_error_handler,
     install_error_handlers,
@@ -145,7 +146,7 @@ async def run_approval(
     if serve_http:
         config = uvicorn.Config(
             create_app(services, authenticator), host=settings.host, port=settings.port,
-            log_level="warning", lifespan="off", http="httptools",
+            log_level="warning", lifespan="off", http=JsonErrorHttpToolsProtocol,
             timeout_graceful_shutdown=5, timeout_keep_alive=75,
         )  # fmt: skip
         server = EmbeddedServer(config)

@@ -18,7 +18,12 @@ from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
 from tideflow.collab.fanout import Fanout, NoFanout, RedisFanout
 from tideflow.collab.handlers import Services, operations, router
 from tideflow.collab.rooms import Rooms
-from tideflow.runtime import EmbeddedServer, install_api_error_handler, install_error_handlers
+from tideflow.runtime import (
+    EmbeddedServer,
+    JsonErrorHttpToolsProtocol,
+    install_api_error_handler,
+    install_error_handlers,
+)
 from tideflow.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -115,7 +120,7 @@ async def run_collab(
     settings = services.settings
     config = uvicorn.Config(
         create_app(services, authenticator), host=settings.host, port=settings.port,
-        log_level="warning", lifespan="off", http="httptools",
+        log_level="warning", lifespan="off", http=JsonErrorHttpToolsProtocol,
         timeout_graceful_shutdown=5, timeout_keep_alive=75,
     )  # fmt: skip
     server = EmbeddedServer(config)
