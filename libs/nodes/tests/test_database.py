@@ -4,6 +4,7 @@ errors classified."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -179,3 +180,41 @@ def test_templates_in_the_statement_are_refused_naming_the_node() -> None:
     [problem] = validate_definition(definition)
     assert (problem.code, problem.node) == (ProblemCode.INVALID_CONFIG, "save")
     assert "placeholders" in problem.message
+
+
+PASSWORD = "Sup3rSecretPw"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        f"postgresql://u:{PASSWORD}/x@127.0.0.1/db",  # an unencoded / makes the password the port
+        f"postgresql://u:{PASSWORD}#x@127.0.0.1/db",
+        f"postgresql://u:{PASSWORD}@127.0.0.1:notaport/db",
+        f"postgresql://u:{PASSWORD}@[::1/db",
+        f"postgresql://u:{PASSWORD}@/db",
+    ],
+)
+async def test_a_malformed_dsn_fails_for_good_without_quoting_it(bad: str) -> None:
+    handler = DatabaseHandler(policy=LOCAL, secrets=Secrets({"books": bad}))
+    outcome = await handler.run(task("SELECT 1"))
+    await handler.aclose()
+    assert isinstance(outcome, StepFailure), outcome
+    assert (outcome.error_type, outcome.retryable) == ("DatabaseInvalidConnection", False)
+    assert "Sup3r" not in outcome.message
+    assert "notaport" not in outcome.message
+
+
+async def test_a_dsn_without_a_port_is_checked_at_postgres_port() -> None:
+    """The platform's own Postgres (a protected listener on 5432) is not reachable by
+    leaving the port out of the DSN (it was checked as port 80)."""
+    platform = (ipaddress.ip_address("10.250.0.9"), 5432)
+    policy = EgressPolicy(allow_private=True, protected=frozenset({platform}))
+    handler = DatabaseHandler(
+        policy=policy, secrets=Secrets({"books": f"postgresql://u:{PASSWORD}@10.250.0.9/db"})
+    )
+    outcome = await handler.run(task("SELECT 1"))
+    await handler.aclose()
+    assert isinstance(outcome, StepFailure), outcome
+    assert (outcome.error_type, outcome.retryable) == ("EgressDenied", False)
+    assert PASSWORD not in outcome.message

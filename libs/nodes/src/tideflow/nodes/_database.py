@@ -21,6 +21,7 @@ import json
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -97,6 +98,17 @@ class DatabaseHandler:
             raise _InvalidError("SecretNotFound", msg)
         if not dsn.startswith(("postgresql://", "postgres://")):
             msg = f"the secret {name!r} is not a postgresql:// URL"
+            raise _InvalidError("DatabaseInvalidConnection", msg)
+        try:
+            parts = urlsplit(dsn)
+            valid = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+        except ValueError:  # its text would quote a piece of the URL, perhaps the password
+            valid = False
+        if not valid:
+            msg = (
+                f"the secret {name!r} is not a valid postgresql:// URL (its host or port does"
+                " not parse; percent-encode / # ? @ in the password)"
+            )
             raise _InvalidError("DatabaseInvalidConnection", msg)
         return dsn
 

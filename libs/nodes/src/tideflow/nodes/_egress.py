@@ -252,6 +252,11 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
+_DEFAULT_PORTS = {"": 443, "https": 443, "http": 80, "postgresql": 5432, "postgres": 5432,
+                  "smtp": 25, "smtps": 465}  # fmt: skip
+"""The port a library connects to when the URL names none: checked against the policy."""
+
+
 async def check_url(policy: EgressPolicy, url: str, *, timeout_s: float | None = 10.0) -> None:
     """Check a destination a library will connect to itself (an LLM provider's `apiBase`,
     an SMTP server): the host and every address it resolves to. Raises EgressDenied. A
@@ -259,11 +264,15 @@ async def check_url(policy: EgressPolicy, url: str, *, timeout_s: float | None =
     The library resolves again when it connects, so this is weaker than the transport's
     check; use `GuardedTransport` wherever the library takes an httpx client."""
     parts = urlsplit(url if "//" in url else f"//{url}")
-    host = parts.hostname
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # its text quotes a piece of the URL: a DSN's password, perhaps
+        msg = "the address's host or port does not parse"
+        raise EgressDenied(msg) from None
     if not host:
-        msg = f"{url!r} has no host"
+        msg = "the address has no host"  # not the URL itself: it may hold a password
         raise EgressDenied(msg)
-    port = parts.port or (443 if parts.scheme in {"https", ""} else 80)
+    port = port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
     policy.check_host(host)
     try:
         addresses = await _resolve(host, port, timeout_s)
