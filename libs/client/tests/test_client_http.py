@@ -160,6 +160,15 @@ def test_apply_creates_or_replaces_the_draft_and_publishes() -> None:
     assert applied.published.version == 3
 
 
+def test_validation_problems_name_their_node() -> None:
+    problem = {"code": "INVALID_CONFIG", "path": "spec.nodes[0].config", "message": "m",
+               "node": "ask"}  # fmt: skip
+    script = Script(httpx.Response(200, json={"valid": False, "problems": [problem]}))
+    with client(script) as tide:
+        result = tide.workflows.validate({"spec": {}})
+    assert result.problems[0].node == "ask"
+
+
 def test_approvals_go_to_their_own_address() -> None:
     script = Script(httpx.Response(200, json={"items": [], "nextCursor": None}))
     client(script, approvals_url="http://inbox.test").approvals.list(workflow_id="w")

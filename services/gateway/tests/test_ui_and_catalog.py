@@ -144,6 +144,8 @@ async def test_validation_reports_every_problem_without_storing(client):
     codes = {p["code"] for p in body["problems"]}
     assert {"UNKNOWN_NODE_TYPE", "DANGLING_EDGE"} <= codes
     assert any(p["path"].startswith("spec.nodes[1]") for p in body["problems"])
+    by_code = {p["code"]: p for p in body["problems"]}
+    assert by_code["UNKNOWN_NODE_TYPE"]["node"] == "b"  # as docs/api.md promises
     assert (await client.get("/workflows/draft", headers=AUTH)).status_code == 404
 
     document["spec"] = {"nodes": [{"id": "a", "type": "log", "config": {"message": "hi"}}]}

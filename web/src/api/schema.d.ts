@@ -1135,6 +1135,11 @@ export interface components {
             code: string;
             /** Message */
             message: string;
+            /**
+             * Node
+             * @description The id of the node the problem is about.
+             */
+            node?: string | null;
             /** Path */
             path: string;
         };

@@ -152,6 +152,7 @@ class Problem(ApiModel):
     code: str
     path: str
     message: str
+    node: str | None = None
 
 
 class ValidationResult(ApiModel):

@@ -78,6 +78,7 @@ async def validate(
     return schemas.ValidationResult(
         valid=not problems,
         problems=[
-            schemas.ProblemView(code=str(p.code), path=p.path, message=p.message) for p in problems
+            schemas.ProblemView(code=str(p.code), path=p.path, message=p.message, node=p.node)
+            for p in problems
         ],
     )

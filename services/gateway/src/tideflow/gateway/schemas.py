@@ -234,6 +234,7 @@ class ProblemView(ApiModel):
     code: str
     path: str
     message: str
+    node: str | None = Field(default=None, description="The id of the node the problem is about.")
 
 
 class ValidationResult(ApiModel):
