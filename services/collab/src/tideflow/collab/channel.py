@@ -58,10 +58,12 @@ class ClientChannel:
             if message[0] == YMessageType.SYNC and message[1] in WRITES:
                 try:
                     update = read_message(message[2:])
+                    fresh = self._room.news(update)  # also proves it is a Yjs update
                 except Exception:  # noqa: BLE001 - pycrdt raises plain exceptions on bad bytes
                     await self._close(UNREADABLE, "not a y-websocket message")
                     raise StopAsyncIteration from None
-                await self._write(update)
+                if fresh:
+                    await self._write(update)
                 continue
             if message[0] == YMessageType.AWARENESS:
                 await self._room.share_awareness(message)
@@ -70,7 +72,7 @@ class ClientChannel:
     async def _write(self, update: bytes) -> None:
         if self.writable:
             await self._room.receive(update, author=self._principal.subject)
-        elif self._room.news(update):
+        else:
             self.refused += 1
             metrics.REFUSED.inc()
             await self.send(
