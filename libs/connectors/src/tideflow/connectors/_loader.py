@@ -8,13 +8,14 @@ connectors still load. Two files naming the same connector: the first one wins.
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tideflow.connectors._auth import TokenCache
 from tideflow.connectors._model import Connector
@@ -24,12 +25,19 @@ from tideflow.plugins import NodeTypeSpec, NotDeclared
 log = logging.getLogger(__name__)
 
 
-class ConnectorSettings(BaseSettings):
-    """`TIDEFLOW_CONNECTORS_PATH`: folders (`:`-separated) of more connector files."""
+def _path_from_env() -> str:
+    return os.environ.get("TIDEFLOW_CONNECTORS_PATH", "")
 
-    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_CONNECTORS_")
 
-    path: str = ""
+@dataclass(frozen=True, slots=True)
+class ConnectorSettings:
+    """`TIDEFLOW_CONNECTORS_PATH`: folders (`:`-separated) of more connector files.
+
+    A plain dataclass, not a pydantic-settings class: connectors load wherever workflows
+    are validated, also offline in the CLI, which must not pay for the settings stack.
+    """
+
+    path: str = field(default_factory=_path_from_env)
 
     def folders(self) -> list[Path]:
         return [Path(p) for p in self.path.split(":") if p]

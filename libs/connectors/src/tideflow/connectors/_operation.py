@@ -19,7 +19,6 @@ import httpx
 from tideflow.connectors._auth import TokenCache, auth_headers
 from tideflow.connectors._model import Connector, Operation, ParamIn
 from tideflow.connectors._paths import get_path, mapped, set_path
-from tideflow.nodes import EgressDenied
 from tideflow.plugins import NodeContext, NodeError, NodeTypeSpec, Runs
 
 TIMEOUT_S = 30.0
@@ -154,6 +153,10 @@ class OperationHandler:
         return self._body(await self._exchange(request, ctx))
 
     async def _exchange(self, request: dict[str, Any], ctx: NodeContext) -> httpx.Response:
+        # imported here: loading the connectors (to validate a workflow offline, `tide
+        # workflow validate`) must not import the worker side's node handlers
+        from tideflow.nodes import EgressDenied  # noqa: PLC0415
+
         for attempt in (1, 2):
             headers, token_key = await auth_headers(self.connector.auth, ctx, self.tokens)
             where = f"{request['method']} {request['url']}"
