@@ -206,3 +206,29 @@ def test_bad_config_names_the_node(config: dict[str, Any]) -> None:
     problems = validate_definition(definition)
     assert problems
     assert all(p.code is ProblemCode.INVALID_CONFIG and p.node == "tell" for p in problems)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"channel": "webhook", "url": "file:///etc/passwd", "payload": {}},
+        {"channel": "webhook", "url": "ftp://example.com/", "payload": {}},
+        {"channel": "webhook", "url": "http://[::1", "payload": {}},
+        {"channel": "webhook", "url": "", "payload": {}},
+        {"channel": "webhook", "url": "http://127.0.0.1:9/", "payload": {},
+         "headers": {"X-A": "a\r\nInjected: 1"}},
+        {"channel": "email", "smtp": {"host": "127.0.0.1", "port": "abc"}, "to": "a@b.c",
+         "from": "a@b.c", "subject": "s", "text": "t"},
+        {"channel": "email", "smtp": {"host": "127.0.0.1", "port": 99999}, "to": "a@b.c",
+         "from": "a@b.c", "subject": "s", "text": "t"},
+    ],
+)  # fmt: skip
+async def test_a_wrong_url_or_port_fails_for_good(config: dict[str, Any]) -> None:
+    """The same config fails the same way: never retried, never a crash of the handler."""
+    handler = NotifyHandler(policy=LOCAL)
+    try:
+        outcome = await handler.run(TaskSpec("r", "n", 1, "notify", config))
+    finally:
+        await handler.aclose()
+    assert isinstance(outcome, StepFailure), outcome
+    assert (outcome.error_type, outcome.retryable) == ("NotifyInvalid", False), outcome.message

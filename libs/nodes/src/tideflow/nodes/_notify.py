@@ -67,6 +67,10 @@ class NotifyHandler:
             return StepFailure(e.error_type, str(e), retryable=False)
         except EgressDenied as e:
             return StepFailure("EgressDenied", str(e), retryable=False)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.LocalProtocolError) as e:
+            # the URL or a header is wrong (file://, no scheme, CR/LF): the same config
+            # fails the same way, so it is not retried
+            return StepFailure("NotifyInvalid", repr(e), retryable=False)
         except httpx.TimeoutException as e:
             return StepFailure("NotifyTimeout", repr(e), retryable=True)
         except httpx.HTTPError as e:
@@ -112,7 +116,7 @@ class NotifyHandler:
     async def _email(self, task: TaskSpec) -> StepOutcome:
         config = task.config
         smtp = dict(config.get("smtp") or {})
-        host, port = str(smtp.get("host", "")), int(smtp.get("port", 587))
+        host, port = str(smtp.get("host", "")), _port(smtp.get("port", 587))
         await check_url(self._policy, f"smtp://{host}:{port}")
         password = None
         if name := smtp.get("passwordSecret"):
@@ -203,6 +207,16 @@ def _message(task: TaskSpec) -> EmailMessage:
     if html:
         message.add_alternative(str(html), subtype="html")
     return message
+
+
+def _port(value: object) -> int:
+    try:
+        port = int(str(value))
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:  # noqa: PLR2004 - the port range
+        raise _InvalidError("NotifyInvalid", f"smtp.port: {str(value)[:20]!r} is not a port number")
+    return port
 
 
 def _smtp_failure(error: aiosmtplib.SMTPException) -> StepFailure:
