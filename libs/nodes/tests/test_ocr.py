@@ -155,3 +155,18 @@ def test_config_is_validated_with_the_node_id() -> None:
     }  # fmt: skip
     [problem] = validate_definition(definition)
     assert (problem.code, problem.node) == (ProblemCode.INVALID_CONFIG, "scan")
+
+
+def test_async_mode_with_inline_bytes_is_refused_at_publish_time() -> None:
+    def spec(document: str) -> dict[str, object]:
+        return {
+            "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "o"},
+            "spec": {"nodes": [{"id": "scan", "type": "ocr",
+                                "config": {"document": document, "mode": "async"}}]},
+        }  # fmt: skip
+
+    [problem] = validate_definition(spec("aGVsbG8="))
+    assert (problem.code, problem.node) == (ProblemCode.INVALID_CONFIG, "scan")
+    assert "s3://" in problem.message
+    assert validate_definition(spec("s3://bucket/doc.pdf")) == []
+    assert validate_definition(spec("{{ input.document }}")) == []  # known when it runs

@@ -5,11 +5,12 @@ asynchronous job that the engine polls on durable timers, so no worker waits for
 Output `{text, lines, keyValues, tables, pages}`.
 """
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tideflow.core._durations import Duration
+from tideflow.core._templates import is_template
 from tideflow.core.nodes._base import Execution, NodeConfig, NodeType
 
 
@@ -27,6 +28,16 @@ class OcrConfig(NodeConfig):
     endpoint_url: str | None = Field(default=None, description="another Textract endpoint")
     poll_interval: Duration | None = Field(default=None, description="between polls (5s)")
     max_wait: Duration | None = Field(default=None, description="give an async job this long")
+
+    @model_validator(mode="after")
+    def _async_reads_s3(self) -> Self:
+        """Textract's asynchronous API reads only S3: refuse inline bytes at publish time
+        rather than fail every run (a template may still resolve to an s3:// URL)."""
+        literal = "{{" not in self.document and not is_template(self.document)
+        if self.mode == "async" and literal and not self.document.startswith("s3://"):
+            msg = "mode async needs the document in S3 (s3://bucket/key), not inline bytes"
+            raise ValueError(msg)
+        return self
 
 
 NODE_TYPE = NodeType(
