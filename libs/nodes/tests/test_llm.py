@@ -3,6 +3,7 @@ responses: prompts and keys sent, JSON repair, error classes, usage and cost. No
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -268,3 +269,18 @@ async def test_call_model_connects_only_through_the_guarded_client(llm: FakeLlmS
     await guarded.aclose()
     assert (raised.value.error_type, raised.value.retryable) == ("EgressDenied", False)
     assert llm.requests == []
+
+
+@pytest.mark.parametrize("model", ["openai/fake-model", "anthropic/claude-3-5-haiku-latest"])
+async def test_the_workers_own_key_never_goes_to_a_workflows_api_base(
+    llm: FakeLlmServer, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without apiKeySecret, a server the workflow names gets a placeholder, not the
+    provider key of the worker's environment (litellm would read and send it)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-operator-openai-key")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-operator-anthropic-key")
+    llm.replies = [FakeReply("hi")]
+    await handler().run(task({"model": model, "apiBase": llm.url, "prompt": "hi"}))
+    assert llm.requests, "the call was not made"
+    for sent in llm.requests:
+        assert "operator" not in json.dumps(sent["headers"]), sent["headers"]

@@ -10,7 +10,6 @@ so a crash between calls never repeats a finished one.
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url
@@ -53,8 +52,8 @@ class AgentTurnHandler:
                 message = f"apiKeySecret: there is no secret named {name!r}"
                 return StepFailure("SecretNotFound", message, retryable=False)
         model = str(config["model"])
-        if api_key is None and api_base and model.startswith("openai/"):
-            api_key = os.environ.get("OPENAI_API_KEY") or NO_KEY
+        if api_key is None and api_base:  # never the worker's key to a server the workflow names
+            api_key = NO_KEY
         timeout = task.timeout.total_seconds() if task.timeout else DEFAULT_TIMEOUT_S
         request = ModelRequest(
             model=model, messages=list(config.get("messages") or []),

@@ -10,7 +10,6 @@ here in the worker only; `apiBase` must pass the egress policy.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -105,9 +104,11 @@ class LlmHandler:
                 msg = f"apiKeySecret: there is no secret named {name!r}"
                 raise _Invalid("SecretNotFound", msg)
         model = str(config["model"])
-        if api_key is None and api_base and model.startswith("openai/"):
-            # local OpenAI-compatible servers (vLLM, Ollama) need no key; the client does
-            api_key = os.environ.get("OPENAI_API_KEY") or NO_KEY
+        if api_key is None and api_base:
+            # a placeholder, never the worker's own provider key (OPENAI_API_KEY, ...):
+            # litellm would send that to whatever server the workflow names; local
+            # OpenAI-compatible servers (vLLM, Ollama) need none, the client wants one
+            api_key = NO_KEY
         timeout = _seconds(config.get("timeout"), DEFAULT_TIMEOUT_S)
         if task.timeout is not None:
             timeout = min(timeout, task.timeout.total_seconds())
