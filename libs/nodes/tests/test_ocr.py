@@ -170,3 +170,15 @@ def test_async_mode_with_inline_bytes_is_refused_at_publish_time() -> None:
     assert "s3://" in problem.message
     assert validate_definition(spec("s3://bucket/doc.pdf")) == []
     assert validate_definition(spec("{{ input.document }}")) == []  # known when it runs
+
+
+async def test_no_region_is_a_configuration_error_not_retried(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    outcome = await OcrHandler(policy=LOCAL).run(task({"document": PNG}))
+    assert isinstance(outcome, StepFailure)
+    assert (outcome.error_type, outcome.retryable) == ("OcrNoRegion", False)
+    assert "AWS_REGION" in outcome.message

@@ -1,14 +1,17 @@
 """Credentials for a connector's requests, read from the run's tenant's secrets.
 
-OAuth2 client credentials tokens are cached per (token URL, client id, scope) until
-shortly before they expire; concurrent steps share one token request (a lock per key),
-and a 401 drops the cached token so the next attempt fetches a fresh one.
+OAuth2 client credentials tokens are cached per tenant, token URL, client id, a digest of
+the client secret and scope until shortly before they expire (a tenant that knows another
+one's client id, or a wrong secret, never gets a token fetched with the right one);
+concurrent steps share one token request (a lock per key), and a 401 drops the cached
+token so the next attempt fetches a fresh one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import time
 from dataclasses import dataclass, field
 
@@ -22,21 +25,26 @@ DEFAULT_EXPIRY_S = 3600.0
 SERVER_ERROR = 500
 
 
+TokenKey = tuple[str, str, str, str, str]
+"""(tenant, token URL, client id, SHA-256 of the client secret, scope)."""
+
+
 @dataclass(slots=True)
 class TokenCache:
-    """OAuth2 access tokens of this process, by (token URL, client id, scope)."""
+    """OAuth2 access tokens of this process, by `TokenKey`."""
 
-    _tokens: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)
-    _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
+    _tokens: dict[TokenKey, tuple[str, float]] = field(default_factory=dict)
+    _locks: dict[TokenKey, asyncio.Lock] = field(default_factory=dict)
     fetches: int = 0
     """Token requests made (tests and metrics read it)."""
 
-    def drop(self, key: tuple[str, str, str]) -> None:
+    def drop(self, key: TokenKey) -> None:
         self._tokens.pop(key, None)
 
-    async def token(self, auth: Auth, ctx: NodeContext) -> tuple[str, tuple[str, str, str]]:
+    async def token(self, auth: Auth, ctx: NodeContext) -> tuple[str, TokenKey]:
         client_id = ctx.secret(str(auth.client_id_secret))
-        key = (str(auth.token_url), client_id, auth.scope or "")
+        digest = hashlib.sha256(ctx.secret(str(auth.client_secret_secret)).encode()).hexdigest()
+        key = (ctx.tenant_id, str(auth.token_url), client_id, digest, auth.scope or "")
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             cached = self._tokens.get(key)
@@ -83,7 +91,7 @@ class TokenCache:
 
 async def auth_headers(
     auth: Auth, ctx: NodeContext, tokens: TokenCache
-) -> tuple[dict[str, str], tuple[str, str, str] | None]:
+) -> tuple[dict[str, str], TokenKey | None]:
     """The headers that authenticate a request, and the OAuth2 cache key (if any)."""
     match auth.type:
         case AuthType.BEARER:
