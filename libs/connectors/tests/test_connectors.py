@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -369,3 +371,25 @@ def test_bad_connector_files_are_reported_not_fatal(tmp_path: Path):
     assert "path params" in failures["connector broken.yaml"]
     with pytest.raises(ConnectorError, match="auth bearer needs secret"):
         load_connector("name: x\nauth: {type: bearer}\noperations: {a: {path: /}}", source="x")
+
+
+async def test_a_cached_oauth2_token_is_only_for_the_tenant_and_secret_that_fetched_it(
+    server, http
+):
+    auth = (
+        "{type: oauth2_client_credentials, tokenUrl: '%s/oauth/token', "
+        "clientIdSecret: CLIENT_ID, clientSecretSecret: CLIENT_SECRET, scope: read}"
+    )
+    tokens = TokenCache()
+    spec = secured(server, auth % server, tokens)
+    assert await call(spec, {"kind": "oauth"}, http) == {"ok": True}
+    assert tokens.fetches == 1
+    # another tenant that knows the client id (often public) but not the client secret
+    for tenant, secret in (("other", "wrong"), ("default", "wrong"), ("other", "csecret")):
+        intruder = dataclasses.replace(
+            ctx(http), tenant_id=tenant, secrets={**SECRETS, "CLIENT_SECRET": secret}
+        )
+        before = tokens.fetches
+        with contextlib.suppress(NodeError):  # the token endpoint refuses a wrong secret
+            await spec.handler({"kind": "oauth"}, intruder)  # type: ignore[call-arg,misc]
+        assert tokens.fetches == before + 1, (tenant, secret)  # never the cached token
