@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepPending, StepSuccess, TaskSpec
@@ -92,8 +92,8 @@ class OcrHandler:
             return StepFailure("EgressDenied", f"endpointUrl: {e}", retryable=False)
         except ClientError as e:
             return _client_failure(e)
-        except NoCredentialsError as e:
-            return StepFailure("OcrNoCredentials", str(e), retryable=False)
+        except (NoCredentialsError, NoRegionError) as e:
+            return _configuration_failure(e)
         except BotoCoreError as e:  # connection and endpoint trouble
             return StepFailure("OcrConnectionError", str(e), retryable=True)
 
@@ -118,6 +118,14 @@ class OcrHandler:
 
 class _InvalidError(ValueError):
     pass
+
+
+def _configuration_failure(error: NoCredentialsError | NoRegionError) -> StepFailure:
+    """The worker's AWS setup is incomplete: retrying cannot help, so neither is retried."""
+    if isinstance(error, NoCredentialsError):
+        return StepFailure("OcrNoCredentials", str(error), retryable=False)
+    msg = f"{error} (set the node's region, or AWS_REGION for the worker)"
+    return StepFailure("OcrNoRegion", msg, retryable=False)
 
 
 def _document(value: str) -> dict[str, Any]:
