@@ -14,7 +14,7 @@ from ..e2e.stack import Service, topics
 from .stack import ObservedStack, Prometheus, send_poison, stack_services, start_runs
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def observed(
     databases: Databases,
     migrated_template: str,

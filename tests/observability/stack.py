@@ -60,7 +60,7 @@ WORKFLOWS = [
 
 @dataclass
 class Prometheus:
-    """A real Prometheus (Debian package) scraping the stack every second."""
+    """A real Prometheus (Debian package) scraping the stack every two seconds."""
 
     folder: Path
     targets: dict[str, int]
@@ -79,7 +79,12 @@ class Prometheus:
             for name, port in self.targets.items()
         ]
         config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            # a scrape may take a while on a loaded machine: the timeout is the interval
+            "global": {
+                "scrape_interval": "2s",
+                "scrape_timeout": "2s",
+                "evaluation_interval": "2s",
+            },
             "rule_files": ["tideflow-rules.yml"],
             "scrape_configs": jobs,
         }

@@ -32,7 +32,7 @@ from tideflow.executor import metrics
 from tideflow.executor.redaction import Redactor
 from tideflow.nodes import StepFailure, StepOutcome, StepPending, TaskSpec
 from tideflow.sdk import TASK_LOGGER
-from tideflow.telemetry import bound_run, context_from, tracer
+from tideflow.telemetry import bound_run, context_from, tracer, tracing_enabled
 from tideflow.wire import accepted_envelope, attach_logs, cancel_of, result_envelope, task_of
 
 if TYPE_CHECKING:
@@ -183,6 +183,10 @@ class TaskRunner:
     ) -> None:
         """One attempt in a span of the run's trace (the task carries the scheduler's span),
         its result sent inside it, so the decision it causes continues the trace."""
+        if not tracing_enabled():  # no SDK: no span work at all, only the run id for logs
+            with bound_run(spec.run_id):
+                await self._attempt_in(spec, secret_paths, trace.INVALID_SPAN)
+            return
         parent = context_from(carried.traceparent, carried.tracestate) if carried else None
         with (
             bound_run(spec.run_id),

@@ -45,7 +45,7 @@ from tideflow.store import (
     StoreError,
     WorkflowVersion,
 )
-from tideflow.telemetry import bound_run, tracer
+from tideflow.telemetry import bound_run, tracer, tracing_enabled
 from tideflow.wire import command_envelope
 
 RUN_START_SPAN = "tideflow.run.start"
@@ -282,6 +282,9 @@ async def replay_run(
 async def _record_and_send(services: Services, command: StartRun, record: RunRecord) -> RunRecord:
     """`_commit_and_publish` in the span that starts the run's trace (the scheduler's
     `tracing` module follows it further)."""
+    if not tracing_enabled():
+        with bound_run(record.run_id):
+            return await _commit_and_publish(services, command, record)
     attributes: dict[str, str | int] = {
         "tideflow.run_id": record.run_id,
         "tideflow.workflow": record.workflow_id,

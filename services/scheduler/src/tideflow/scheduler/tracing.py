@@ -60,7 +60,7 @@ class RunTracer:
     async def batch(self, commands: Sequence[tuple[Message, WireCommand]]) -> BatchTrace:
         """The spans of one batch; loads the trace of runs this replica does not know."""
         if not tracing_enabled():
-            return BatchTrace(self, {}, enabled=False)
+            return BatchTrace(self, enabled=False)
         unknown = {
             command.run_id
             for _, command in commands
@@ -69,7 +69,7 @@ class RunTracer:
         if unknown:
             for run_id, traceparent in (await self._store.run_traceparents(unknown)).items():
                 self.remember(run_id, traceparent)
-        return BatchTrace(self, {}, enabled=True, size=len(commands))
+        return BatchTrace(self, enabled=True, size=len(commands))
 
     def traceparent(self, run_id: str) -> str | None:
         return self._traces.get(run_id)
@@ -84,16 +84,9 @@ class RunTracer:
 class BatchTrace:
     """The open spans of one batch, one per run it touches."""
 
-    def __init__(
-        self,
-        tracer_: RunTracer,
-        spans: dict[str, trace.Span],
-        *,
-        enabled: bool,
-        size: int = 0,
-    ) -> None:
-        self._runs = tracer_
-        self._spans = spans
+    def __init__(self, runs: RunTracer, *, enabled: bool, size: int = 0) -> None:
+        self._runs = runs
+        self._spans: dict[str, trace.Span] = {}
         self._enabled = enabled
         self._size = size
         self._started: dict[str, str] = {}
