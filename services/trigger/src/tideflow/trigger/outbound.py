@@ -161,16 +161,18 @@ class Dispatcher:
                 "X-Tideflow-Attempt": str(delivery.attempt),
                 **tideflow_headers(secret, body, int(time.time())),
             }
-            response = await self._http.post(
-                delivery.url, content=body, headers=headers,
+            async with self._http.stream(
+                "POST", delivery.url, content=body, headers=headers,
                 timeout=self.policy.timeout.total_seconds(),
-            )  # fmt: skip
-            status = response.status_code
-            text = response.text[:RESPONSE_CHARS]
+            ) as response:  # fmt: skip
+                status = response.status_code
+                text = await response_head(response)
             if not SUCCESS_MIN <= status < SUCCESS_MAX:
                 error = f"answered {status}"
         except EgressDenied as e:
             error, permanent = f"EgressDenied: {e}", True
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:  # the same URL fails again
+            error, permanent = f"{type(e).__name__}: {e}"[:500], True
         except httpx.HTTPError as e:
             error = f"{type(e).__name__}: {e}"[:500] or type(e).__name__
         except Exception as e:  # noqa: BLE001 - a bad secret or URL fails this attempt only
@@ -215,3 +217,18 @@ def envelope_of(keys: KeySettings) -> Envelope:
             kms_endpoint=keys.kms_endpoint,
         )
     )  # fmt: skip
+
+
+async def response_head(response: httpx.Response, chars: int = RESPONSE_CHARS) -> str:
+    """The first `chars` characters of a streamed answer, reading no more than that: a
+    receiver answering gigabytes must not make this process hold them."""
+    limit = chars * 4  # UTF-8: at most four bytes a character
+    head = bytearray()
+    async for chunk in response.aiter_bytes():
+        head += chunk
+        if len(head) >= limit:
+            break
+    try:
+        return head[:limit].decode(response.charset_encoding or "utf-8", errors="replace")[:chars]
+    except LookupError:  # a charset Python does not know
+        return head[:limit].decode("utf-8", errors="replace")[:chars]
