@@ -218,3 +218,30 @@ async def test_a_dsn_without_a_port_is_checked_at_postgres_port() -> None:
     assert isinstance(outcome, StepFailure), outcome
     assert (outcome.error_type, outcome.retryable) == ("EgressDenied", False)
     assert PASSWORD not in outcome.message
+
+
+async def test_a_result_is_read_only_up_to_its_byte_bound(dsn: str) -> None:
+    """Many rows, or a few huge ones, fail the step for good instead of being read whole
+    into the worker (the engine would refuse such an output anyway)."""
+    handler = DatabaseHandler(policy=LOCAL, secrets=Secrets({"books": dsn}), result_bytes=100_000)
+    try:
+        for statement, more in (
+            ("SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 100000) g",
+             {"maxRows": 1_000_000}),
+            ("SELECT repeat('x', 300000) AS big", {}),
+        ):  # fmt: skip
+            outcome = await handler.run(task(statement, **more))
+            assert isinstance(outcome, StepFailure), outcome
+            assert (outcome.error_type, outcome.retryable) == ("DatabaseResultTooLarge", False)
+        rows = await handler.run(task("SELECT g FROM generate_series(1, 600) g", maxRows=600))
+        assert isinstance(rows, StepSuccess)
+        assert rows.output["rowCount"] == 600  # batches add up
+        over = await handler.run(task("SELECT g FROM generate_series(1, 600) g", maxRows=599))
+        assert isinstance(over, StepFailure)
+        assert over.error_type == "DatabaseTooManyRows"
+        for bad in ("abc", 0, -1):
+            wrong = await handler.run(task("SELECT 1", maxRows=bad))
+            assert isinstance(wrong, StepFailure)
+            assert (wrong.error_type, wrong.retryable) == ("DatabaseInvalidParams", False)
+    finally:
+        await handler.aclose()

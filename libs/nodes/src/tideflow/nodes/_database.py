@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import asyncpg
+import orjson
 
 from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepSuccess, TaskSpec
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_ROWS = 1000
+RESULT_BYTES = 4 * 1024 * 1024
+"""Most JSON a result may take: a step output is far smaller (1 MiB by default), so reading
+more only costs the worker memory."""
+BATCH_ROWS = 256
 POOL_SIZE = 4
 MAX_POOLS = 32
 RETRYABLE_CLASSES = ("08", "53", "57", "58")
@@ -50,10 +55,15 @@ class DatabaseHandler:
     node_type = "database"
 
     def __init__(
-        self, *, policy: EgressPolicy | None = None, secrets: SecretLookup | None = None
+        self,
+        *,
+        policy: EgressPolicy | None = None,
+        secrets: SecretLookup | None = None,
+        result_bytes: int = RESULT_BYTES,
     ) -> None:
         self._policy = policy or EgressPolicy.from_settings(EgressSettings())
         self._secrets = secrets
+        self._result_bytes = result_bytes
         self._pools: dict[str, asyncpg.Pool] = {}
         self._lock = asyncio.Lock()
 
@@ -73,7 +83,8 @@ class DatabaseHandler:
             pool = await self._pool(dsn)
             return await _execute(
                 pool, str(config["statement"]), list(config.get("params") or []),
-                max_rows=int(config.get("maxRows", DEFAULT_MAX_ROWS)), timeout=timeout,
+                max_rows=_max_rows(config.get("maxRows", DEFAULT_MAX_ROWS)), timeout=timeout,
+                max_bytes=self._result_bytes,
             )  # fmt: skip
         except _InvalidError as e:
             return StepFailure(e.error_type, str(e), retryable=False)
@@ -126,6 +137,18 @@ class DatabaseHandler:
             return pool
 
 
+def _max_rows(value: object) -> int:
+    try:
+        rows = int(str(value))
+    except ValueError:
+        rows = 0
+    if rows < 1:
+        raise _InvalidError(
+            "DatabaseInvalidParams", f"maxRows: {str(value)[:20]!r} is not 1 or more"
+        )
+    return rows
+
+
 class _InvalidError(Exception):
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
@@ -146,6 +169,7 @@ async def _execute(
     *,
     max_rows: int,
     timeout: float,  # noqa: ASYNC109 - asyncpg takes its timeout per call
+    max_bytes: int = RESULT_BYTES,
 ) -> StepOutcome:
     async with pool.acquire(timeout=timeout) as connection, connection.transaction():
         prepared = await connection.prepare(statement, timeout=timeout)
@@ -160,13 +184,24 @@ async def _execute(
             await prepared.fetch(*values, timeout=timeout)
             command = prepared.get_statusmsg() or ""
             return StepSuccess({"rows": [], "rowCount": _count(command, 0), "command": command})
-        # rows come back: read at most max_rows + 1 through a cursor, never all at once
+        # rows come back: read at most max_rows + 1 and max_bytes through a cursor, in
+        # batches, never all at once
         cursor = await prepared.cursor(*values, timeout=timeout)
-        records = await cursor.fetch(max_rows + 1, timeout=timeout)
-        if len(records) > max_rows:
+        rows: list[dict[str, Any]] = []
+        size = 0
+        while len(rows) <= max_rows:
+            records = await cursor.fetch(min(BATCH_ROWS, max_rows + 1 - len(rows)), timeout=timeout)
+            batch = [{key: _json(value) for key, value in record.items()} for record in records]
+            size += len(orjson.dumps(batch, default=str))
+            if size > max_bytes:
+                msg = f"the result is larger than {max_bytes:,} bytes; select fewer rows or columns"
+                raise _InvalidError("DatabaseResultTooLarge", msg)
+            rows += batch
+            if len(records) < BATCH_ROWS:
+                break
+        if len(rows) > max_rows:
             msg = f"the statement returned more than maxRows ({max_rows}) rows"
             raise _InvalidError("DatabaseTooManyRows", msg)
-        rows = [{key: _json(value) for key, value in record.items()} for record in records]
         command = f"{statement.split(maxsplit=1)[0].upper()} {len(rows)}"
     return StepSuccess({"rows": rows, "rowCount": len(rows), "command": command})
 
