@@ -30,6 +30,7 @@ from tideflow.connectors import (
     node_types,
     operation_specs,
 )
+from tideflow.connectors._operation import RESPONSE_BYTES
 from tideflow.core import ProblemCode, validate_definition
 from tideflow.nodes import EgressPolicy, GuardedTransport
 from tideflow.plugins import NodeContext, NodeError, NodeTypeSpec, load_registry
@@ -393,3 +394,23 @@ async def test_a_cached_oauth2_token_is_only_for_the_tenant_and_secret_that_fetc
         with contextlib.suppress(NodeError):  # the token endpoint refuses a wrong secret
             await spec.handler({"kind": "oauth"}, intruder)  # type: ignore[call-arg,misc]
         assert tokens.fetches == before + 1, (tenant, secret)  # never the cached token
+
+
+async def test_an_endless_answer_fails_for_good_without_being_read_whole():
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while True:  # gigabytes if it were read whole
+            sent += 1
+            yield b"[" + b"1," * 32_767 + b"1]"
+
+    def answer(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless(), headers={"content-type": "application/json"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        spec = secured("http://api.test", "{type: none}")
+        with pytest.raises(NodeError) as error:
+            await call(spec, {"kind": "x"}, client)
+    assert (error.value.type, error.value.retryable) == ("HttpResponseTooLarge", False)
+    assert sent * 65_536 <= RESPONSE_BYTES + 2 * 65_536

@@ -23,6 +23,9 @@ from tideflow.plugins import NodeContext, NodeError, NodeTypeSpec, Runs
 
 TIMEOUT_S = 30.0
 ERROR_CHARS = 300
+RESPONSE_BYTES = 4 * 1024 * 1024
+"""Largest answer body read (streamed): an API answering gigabytes fails the step instead of
+filling the worker's memory; a step output is far smaller anyway (1 MiB by default)."""
 TOO_MANY_REQUESTS = 429
 SERVER_ERROR = 500
 UNAUTHORIZED = 401
@@ -161,8 +164,8 @@ class OperationHandler:
             headers, token_key = await auth_headers(self.connector.auth, ctx, self.tokens)
             where = f"{request['method']} {request['url']}"
             try:
-                response = await ctx.http.request(
-                    **(request | {"headers": request["headers"] | headers}), timeout=TIMEOUT_S
+                response = await _request(
+                    ctx.http, request | {"headers": request["headers"] | headers}, where
                 )
             except EgressDenied as e:
                 raise NodeError(f"{where}: {e}", type="EgressDenied") from e
@@ -201,6 +204,27 @@ class OperationHandler:
                 details={"error": error},
             )
         return body
+
+
+_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+"""Headers about the body as sent, dropped once it is read and decoded."""
+
+
+async def _request(http: httpx.AsyncClient, request: dict[str, Any], where: str) -> httpx.Response:
+    """Send `request`; the answer read to at most RESPONSE_BYTES (decoded)."""
+    async with http.stream(**request, timeout=TIMEOUT_S) as streamed:
+        body = bytearray()
+        async for chunk in streamed.aiter_bytes():
+            body += chunk
+            if len(body) > RESPONSE_BYTES:
+                raise NodeError(
+                    f"{where}: the answer is larger than {RESPONSE_BYTES:,} bytes",
+                    type="HttpResponseTooLarge",
+                )
+    headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _FRAMING]
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=bytes(body), request=streamed.request
+    )
 
 
 def _at_url(request: dict[str, Any], url: str) -> dict[str, Any]:
