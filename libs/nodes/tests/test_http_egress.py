@@ -293,3 +293,17 @@ async def test_idempotency_key_header_and_kept_headers(target, platform):
     assert isinstance(everything, StepSuccess)
     assert "set-cookie" in everything.output["headers"]
     assert json.loads(json.dumps(everything.output))  # plain JSON, storable as is
+
+
+def test_a_listener_url_without_a_port_is_protected_at_its_schemes_port() -> None:
+    """`postgresql://db/x` and `redis://cache/0` (the usual production forms) protect
+    db:5432 and cache:6379; they were skipped for naming no port."""
+    policy = EgressPolicy.from_settings(
+        EgressSettings(allow_private=True),
+        listeners=["postgresql://tideflow:pw@10.250.0.9/tideflow", "redis://10.250.0.10/0",
+                   "10.250.0.11"],  # a bare host stays unprotected: no port to protect
+    )  # fmt: skip
+    assert {(str(ip), port) for ip, port in policy.protected} == {
+        ("10.250.0.9", 5432),
+        ("10.250.0.10", 6379),
+    }

@@ -83,15 +83,22 @@ def _host_matches(host: str, patterns: Iterable[str]) -> bool:
 
 
 def endpoint_of(value: str) -> tuple[str, int] | None:
-    """`host:port` or a URL (`postgresql://u@db:5432/x`) as (host, port); None without a port."""
+    """`host:port` or a URL (`postgresql://u@db:5432/x`) as (host, port), a URL without a port
+    at its scheme's (`postgresql://u@db/x` is db:5432); None for a bare host."""
     parts = urlsplit(value if "://" in value else f"tcp://{value}")
     try:
         port = parts.port
     except ValueError:
         return None
+    port = port or _LISTENER_PORTS.get(parts.scheme.lower())
     if parts.hostname is None or port is None:
         return None
     return parts.hostname, port
+
+
+_LISTENER_PORTS = {"postgresql": 5432, "postgres": 5432, "redis": 6379, "rediss": 6379,
+                   "http": 80, "https": 443}  # fmt: skip
+"""The port a listener's URL means when it names none (`postgresql://db/x` is db:5432)."""
 
 
 @dataclass(frozen=True, slots=True)
