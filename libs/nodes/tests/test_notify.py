@@ -232,3 +232,26 @@ async def test_a_wrong_url_or_port_fails_for_good(config: dict[str, Any]) -> Non
         await handler.aclose()
     assert isinstance(outcome, StepFailure), outcome
     assert (outcome.error_type, outcome.retryable) == ("NotifyInvalid", False), outcome.message
+
+
+async def test_an_endless_answer_is_read_only_to_its_start() -> None:
+    import httpx
+
+    from tideflow.nodes._notify import ANSWER_BYTES, _post
+
+    sent = 0
+
+    async def endless() -> Any:
+        nonlocal sent
+        while True:  # gigabytes if it were read whole
+            sent += 1
+            yield b"x" * 16_384
+
+    def answer(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, content=endless())
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        response = await _post(client, "http://receiver.test/hook", json={"text": "hi"})
+    assert response.status_code == 500
+    assert response.text == "x" * ANSWER_BYTES
+    assert sent * 16_384 <= ANSWER_BYTES + 16_384

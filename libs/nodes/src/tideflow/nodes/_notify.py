@@ -93,9 +93,10 @@ class NotifyHandler:
         if name := config.get("signingSecret"):
             secret = await self._secret(task, str(name), "signingSecret")
             headers |= signature_headers(secret, body, int(time.time()))
-        response = await self._client.post(
-            str(config["url"]), content=body, headers=headers, timeout=_timeout(task)
-        )
+        response = await _post(
+            self._client, str(config["url"]), content=body, headers=headers,
+            timeout=_timeout(task),
+        )  # fmt: skip
         if failure := _http_failure("webhook", response):
             return failure
         return StepSuccess({"channel": "webhook", "status": response.status_code,
@@ -107,7 +108,7 @@ class NotifyHandler:
         if name := config.get("webhookSecret"):
             url = await self._secret(task, str(name), "webhookSecret")
         message = {k: config[k] for k in ("text", "blocks") if config.get(k) is not None}
-        response = await self._client.post(str(url), json=message, timeout=_timeout(task))
+        response = await _post(self._client, str(url), json=message, timeout=_timeout(task))
         if failure := _http_failure("slack", response):
             return failure
         return StepSuccess({"channel": "slack", "status": response.status_code,
@@ -162,6 +163,26 @@ def _headers(config: dict[str, Any]) -> dict[str, str]:
             raise _InvalidError("NotifyInvalid", f"header {name!r} holds CR, LF, NUL or ':'")
         headers[str(name)] = text
     return headers
+
+
+ANSWER_BYTES = 64 * 1024
+"""Most of an answer read: only its start is kept (ERROR_TEXT characters)."""
+
+
+async def _post(client: httpx.AsyncClient, url: str, **request: Any) -> httpx.Response:
+    """POST, reading at most ANSWER_BYTES of the answer: a receiver answering gigabytes
+    must not make the worker hold them."""
+    async with client.stream("POST", url, **request) as streamed:
+        head = bytearray()
+        async for chunk in streamed.aiter_bytes():
+            head += chunk
+            if len(head) >= ANSWER_BYTES:
+                break
+    headers = {"content-type": streamed.headers.get("content-type", "text/plain")}
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=bytes(head[:ANSWER_BYTES]),
+        request=streamed.request,
+    )  # fmt: skip
 
 
 def _http_failure(channel: str, response: httpx.Response) -> StepFailure | None:
