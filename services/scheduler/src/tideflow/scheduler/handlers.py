@@ -33,12 +33,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from tideflow.bus import CodecError, Outgoing, RawOutgoing, encode_outgoing
+from tideflow.bus import CodecError, RawOutgoing, encode_outgoing
 from tideflow.core import (
     CancelTimer,
     Effect,
     Event,
-    FireTimer,
     Limits,
     RunCommand,
     RunContext,
@@ -47,7 +46,6 @@ from tideflow.core import (
     StartRun,
     StepError,
     StepResult,
-    TimerRef,
     decide,
     effects,
     event_to_record,
@@ -59,6 +57,7 @@ from tideflow.scheduler.projections import changed_steps, run_record
 from tideflow.scheduler.rejected_starts import START_REJECTED, rejected_start_batch
 from tideflow.scheduler.screening import screen
 from tideflow.scheduler.snapshots import snapshot_due, snapshot_of
+from tideflow.scheduler.timers import fire_timer_message
 from tideflow.scheduler.tracing import BatchTrace, RunTracer
 from tideflow.store import (
     CommitBatch,
@@ -402,7 +401,7 @@ class CommandHandler:
                 TimerKey(e.run_id, e.timer_id) for e in run_effects if isinstance(e, CancelTimer)
             )
             with traced.active(run.run_id):  # the messages carry the run's span
-                messages = [_fire_now(t, self._bus.topics.runs) for t in due]
+                messages = [fire_timer_message(t, self._bus.topics.runs) for t in due]
                 messages += effect_messages(
                     run_effects, topics=self._bus.topics, tenant_id=run.tenant_id
                 )
@@ -446,16 +445,6 @@ def _decide_into(run: RunWork, command: RunCommand, now: datetime) -> None:
     except Exception as e:
         log.exception("deciding %s for run %s raised", command.type, run.run_id)
         raise Unprocessable(f"deciding {command.type} raised {e!r}") from e
-
-
-def _fire_now(timer: Timer, topic: str) -> Outgoing:
-    """The FireTimer message of a timer that is due already."""
-    command = FireTimer(
-        command_id=ids.fire_timer_command_id(TimerRef(timer.run_id, timer.timer_id)),
-        run_id=timer.run_id,
-        timer_id=timer.timer_id,
-    )
-    return Outgoing(topic, timer.run_id, command_envelope(command, tenant_id=timer.tenant_id))
 
 
 def _net_timers(timers: list[Timer], cancels: list[TimerKey]) -> dict[str, Any]:

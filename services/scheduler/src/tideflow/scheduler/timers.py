@@ -22,7 +22,7 @@ from tideflow.wire import command_envelope
 
 if TYPE_CHECKING:
     from tideflow.bus import Bus
-    from tideflow.store import TimerStore
+    from tideflow.store import Timer, TimerStore
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +42,7 @@ class TimerLoop:
         if not due:
             return 0
         await self._bus.publish_batch(
-            Outgoing(
-                self._bus.topics.runs,
-                timer.run_id,
-                command_envelope(
-                    FireTimer(
-                        command_id=ids.fire_timer_command_id(
-                            TimerRef(timer.run_id, timer.timer_id)
-                        ),
-                        run_id=timer.run_id,
-                        timer_id=timer.timer_id,
-                    ),
-                    tenant_id=timer.tenant_id,
-                ),
-            )
-            for timer in due
+            fire_timer_message(timer, self._bus.topics.runs) for timer in due
         )
         await self._store.complete_timers([timer.key for timer in due])
         metrics.TIMERS_FIRED.inc(len(due))
@@ -72,3 +58,14 @@ class TimerLoop:
             if fired < CLAIM_LIMIT:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self._poll)
+
+
+def fire_timer_message(timer: Timer, topic: str) -> Outgoing:
+    """The FireTimer command for `timer`, keyed by its run (the loop's and the scheduler's
+    batch, which fires timers already due through its outbox, send the same message)."""
+    command = FireTimer(
+        command_id=ids.fire_timer_command_id(TimerRef(timer.run_id, timer.timer_id)),
+        run_id=timer.run_id,
+        timer_id=timer.timer_id,
+    )
+    return Outgoing(topic, timer.run_id, command_envelope(command, tenant_id=timer.tenant_id))
