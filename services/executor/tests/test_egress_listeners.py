@@ -8,7 +8,7 @@ import pytest
 
 from tideflow.executor.settings import ExecutorSettings
 from tideflow.nodes import EgressDenied, EgressPolicy
-from tideflow.settings import EgressSettings
+from tideflow.settings import EgressSettings, InfraSettings
 
 pytestmark = pytest.mark.unit
 
@@ -23,9 +23,11 @@ def test_the_deployments_listeners_are_refused_even_with_loopback_allowed(
     monkeypatch.setenv("TIDEFLOW_EGRESS_PROTECTED", '["10.0.0.9:7000"]')
     settings = ExecutorSettings(egress=EgressSettings(allow_loopback=True))
     policy = EgressPolicy.from_settings(settings.egress, listeners=settings.listeners())
+    # the local infrastructure's controller, on whatever port `tide infra` was given
+    controller = InfraSettings().kafka_controller_port
     refused = [
         ("10.0.0.5", 5432), ("10.0.0.6", 9092), ("10.0.0.7", 9092), ("10.0.0.8", 6379),
-        ("127.0.0.1", 9000), ("127.0.0.2", 9000), ("10.0.0.9", 7000), ("127.0.0.1", 19093),
+        ("127.0.0.1", 9000), ("127.0.0.2", 9000), ("10.0.0.9", 7000), ("127.0.0.1", controller),
     ]  # fmt: skip
     for host, port in refused:
         with pytest.raises(EgressDenied):

@@ -3,6 +3,12 @@
 Liveness answers as long as the event loop turns; readiness asks the service (is the
 consumer assigned, is the database reachable) so a load balancer or the operator only
 sends work to a replica that can do it.
+
+Every answer is the API's shape, so a probe or a scraper sees one error format on every
+port: an unknown path is a JSON 404 `NOT_FOUND`, a wrong method a 405
+`METHOD_NOT_ALLOWED`, a failing readiness check a 500 `INTERNAL`, and a request head the
+HTTP parser refuses a 400 `BAD_REQUEST` (or 401 `UNAUTHENTICATED`), through the same
+protocol class as the API services (`JsonErrorHttpToolsProtocol`).
 """
 
 from __future__ import annotations
@@ -15,13 +21,37 @@ from typing import TYPE_CHECKING
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tideflow.runtime._http_protocol import JsonErrorHttpToolsProtocol
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
+
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+"""Stable codes of the errors Starlette raises itself; the API services use the same."""
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": {}}}
+    return JSONResponse(body, status_code=status)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    response = _error(status, _CODES.get(status, "BAD_REQUEST"), str(getattr(exc, "detail", "")))
+    if headers:  # 405 names the allowed methods
+        response.headers.update(headers)
+    return response
+
+
+async def _internal(_: Request, __: Exception) -> Response:
+    return _error(500, "INTERNAL", "internal error")
 
 
 def health_app(*, service: str, readiness: Readiness) -> Starlette:
@@ -46,7 +76,8 @@ def health_app(*, service: str, readiness: Readiness) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
-        ]
+        ],
+        exception_handlers={HTTPException: _http_error, Exception: _internal},
     )
 
 
@@ -90,6 +121,7 @@ class HealthServer:
             port=port,
             log_level="warning",
             lifespan="off",
+            http=JsonErrorHttpToolsProtocol,
         )
         self._server = EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
