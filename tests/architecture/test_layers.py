@@ -104,6 +104,23 @@ def test_libs_do_not_import_services_or_cli() -> None:
     assert violations(files, forbidden) == []
 
 
+def test_the_contract_depends_on_nothing() -> None:
+    """tideflow.contract is what the client and the services share: nothing else comes with it.
+
+    The client is installed on its own (httpx and pydantic); a contract that imported the
+    store or a service would drag them into every program that talks to the API.
+    """
+    files = sources(ROOT / "libs/contract/src")
+    assert files
+    imported = {module for path in files for module in imported_modules(path)}
+    others = {m for m in imported if m.startswith("tideflow.")} - {"tideflow.contract"}
+    others = {m for m in others if not m.startswith("tideflow.contract.")}
+    assert others == set()
+    assert violations(files, IO_MODULES) == []
+    project = (ROOT / "libs/contract/pyproject.toml").read_text()
+    assert "dependencies = []" in project
+
+
 def test_the_check_catches_a_crossing(tmp_path: Path) -> None:
     """Guards the guard: imports hidden inside functions must be reported too."""
     bad = tmp_path / "bad.py"

@@ -2,10 +2,13 @@
 
 The client cannot import the services (libs never import services), so it keeps its own
 models; this test is what keeps them in step with the gateway's and the approval
-service's.
+service's. The error codes are not mirrored: both sides import `tideflow.contract`.
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -15,6 +18,8 @@ from tideflow.approval import views as approval_views
 from tideflow.gateway import schemas as gateway
 
 pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PAIRS: list[tuple[type[BaseModel], type[BaseModel]]] = [
     (client.WorkflowSummary, gateway.WorkflowSummary),
@@ -46,7 +51,24 @@ def test_fields_match(ours: type[BaseModel], theirs: type[BaseModel]) -> None:
     assert wire_fields(ours) == wire_fields(theirs)
 
 
-def test_error_codes_cover_the_gateway() -> None:
-    from tideflow.gateway.errors import ErrorCode
+def test_the_client_and_the_gateway_share_one_list_of_error_codes() -> None:
+    """One enum (tideflow.contract), so a code the gateway adds is one the client knows."""
+    from tideflow.contract import ErrorCode
+    from tideflow.gateway.errors import ErrorCode as GatewayCode
 
-    assert {c.value for c in ErrorCode} <= {c.value for c in client.ErrorCode}
+    assert client.ErrorCode is ErrorCode
+    assert GatewayCode is ErrorCode
+
+
+def test_every_code_the_approval_service_answers_is_in_the_contract() -> None:
+    """The approval service answers under the same contract; its codes are literals."""
+    from tideflow.contract import ErrorCode
+
+    source = (ROOT / "services/approval/src/tideflow/approval").rglob("*.py")
+    used = {
+        code
+        for path in source
+        for code in re.findall(r'ApiError\(\s*\d+,\s*"([A-Z_]+)"', path.read_text())
+    }
+    assert used
+    assert used <= {c.value for c in ErrorCode}

@@ -1,14 +1,14 @@
 """The API's error contract: `{"error": {"code", "message", "details"}}` with stable codes.
 
-Codes are part of the public API (clients branch on them), so they live in one enum and
-never change meaning. Every failure path — validation, not found, conflicts, our own bugs
-— ends in this shape; a stack trace never reaches a client.
+Codes are part of the public API (clients branch on them), so they live in one enum,
+`tideflow.contract.ErrorCode`, shared with the client, and never change meaning. Every
+failure path — validation, not found, conflicts, our own bugs — ends in this shape; a
+stack trace never reaches a client.
 """
 
 from __future__ import annotations
 
 import logging
-from enum import StrEnum
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,48 +17,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tideflow.auth import AuthError, InvalidCredentials
+from tideflow.contract import ErrorCode
 from tideflow.store import StoreUnavailable
 
+__all__ = [
+    "STATUS_CODES",
+    "ApiError",
+    "ErrorCode",
+    "error_body",
+    "install_error_handlers",
+]
+
 log = logging.getLogger(__name__)
-
-
-class ErrorCode(StrEnum):
-    BAD_REQUEST = "BAD_REQUEST"
-    VALIDATION_FAILED = "VALIDATION_FAILED"
-    INVALID_DEFINITION = "INVALID_DEFINITION"
-    INPUT_INVALID = "INPUT_INVALID"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
-    FORBIDDEN = "FORBIDDEN"
-    NOT_FOUND = "NOT_FOUND"
-    WORKFLOW_NOT_FOUND = "WORKFLOW_NOT_FOUND"
-    WORKFLOW_EXISTS = "WORKFLOW_EXISTS"
-    WORKFLOW_ARCHIVED = "WORKFLOW_ARCHIVED"
-    NAME_MISMATCH = "NAME_MISMATCH"
-    VERSION_NOT_FOUND = "VERSION_NOT_FOUND"
-    NO_PUBLISHED_VERSION = "NO_PUBLISHED_VERSION"
-    RUN_NOT_FOUND = "RUN_NOT_FOUND"
-    STEP_NOT_FOUND = "STEP_NOT_FOUND"
-    RUN_ALREADY_ENDED = "RUN_ALREADY_ENDED"
-    UNKNOWN_SIGNAL = "UNKNOWN_SIGNAL"
-    SEQ_OUT_OF_RANGE = "SEQ_OUT_OF_RANGE"
-    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
-    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
-    JSON_TOO_DEEP = "JSON_TOO_DEEP"
-    DEFINITION_TOO_LARGE = "DEFINITION_TOO_LARGE"
-    INPUT_TOO_LARGE = "INPUT_TOO_LARGE"
-    SIGNAL_TOO_LARGE = "SIGNAL_TOO_LARGE"
-    VALUE_TOO_LARGE = "VALUE_TOO_LARGE"
-    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
-    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
-    RATE_LIMITED = "RATE_LIMITED"
-    TENANT_NOT_FOUND = "TENANT_NOT_FOUND"
-    TENANT_EXISTS = "TENANT_EXISTS"
-    TOKEN_NOT_FOUND = "TOKEN_NOT_FOUND"  # noqa: S105 - an error code
-    USER_EXISTS = "USER_EXISTS"
-    SECRET_NOT_FOUND = "SECRET_NOT_FOUND"  # noqa: S105 - an error code
-    SUBSCRIPTION_NOT_FOUND = "SUBSCRIPTION_NOT_FOUND"
-    UNAVAILABLE = "UNAVAILABLE"
-    INTERNAL = "INTERNAL"
 
 
 STATUS_CODES: dict[int, ErrorCode] = {
