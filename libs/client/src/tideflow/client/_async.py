@@ -1,7 +1,9 @@
-"""The asyncio client: `AsyncClient(url, token=...)`, the twin of `_sync.Client`.
+"""The asyncio client: `AsyncClient(url, token=...)`, and the source of `_sync.Client`.
 
-Same namespaces, same methods, same errors; every method is a coroutine (`watch` an
-async iterator). Keep the two files in step: `tests/test_twins.py` compares them.
+Every endpoint is described here once (its request in `_calls.py`); every method is a
+coroutine (`watch` an async iterator). The blocking `Client` in `_sync.py` is generated
+from this file by `scripts/unasync_client.py` (drop `async`/`await`, `asyncio.sleep` ->
+`time.sleep`): run it after an edit here; a test fails while the two differ.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The synchronous client: `Client(url, token=...)`, for scripts, notebooks and the CLI.
 
-`_async.py` is the same client for asyncio; both execute the calls of `_calls.py`.
+Generated from `_async.py` by `scripts/unasync_client.py`: edit that file, then run the
+script (a test fails while the two differ). Both execute the calls of `_calls.py`.
 """
 
 from __future__ import annotations
@@ -184,7 +185,12 @@ class Runs:
         """Deliver a named signal; one sent before its node waits is buffered."""
         return self._client.send(calls.signal_run(run_id, name, data, idempotency_key))
 
-    def watch(self, run_id: str, *, timeout: float = 600.0) -> Iterator[Run]:
+    def watch(
+        self,
+        run_id: str,
+        *,
+        timeout: float = 600.0,
+    ) -> Iterator[Run]:
         """The run now, then each time it changes, until it ends (`WaitTimeoutError` after
         `timeout` seconds; the run goes on)."""
         deadline = time.monotonic() + timeout
@@ -260,7 +266,7 @@ class Workflows:
         self, workflow_id: str, *, definitions: bool = False
     ) -> builtins.list[WorkflowVersion]:
         """Published versions, newest first."""
-        return self._client.send(calls.list_versions(workflow_id, definitions)).items
+        return (self._client.send(calls.list_versions(workflow_id, definitions))).items
 
     def version(self, workflow_id: str, version: int) -> WorkflowVersion:
         return self._client.send(calls.get_version(workflow_id, version))
