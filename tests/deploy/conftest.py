@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
-import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +16,8 @@ import pytest
 import yaml
 from pydantic import AliasChoices, AliasPath, BaseModel
 from pydantic_settings import BaseSettings
+
+from .images import Dockerfile, parse_dockerfile, service_image
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,56 +86,6 @@ def service_settings_class(service: str) -> type[BaseSettings]:
     return roots[0]
 
 
-@dataclass
-class Dockerfile:
-    """The instructions of a Dockerfile that the checks look at."""
-
-    path: Path
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[str]:
-        return [args for kw, args in self.instructions if kw == keyword]
-
-    def last_stage(self) -> Dockerfile:
-        """Only the final stage: what the image that runs actually contains."""
-        starts = [i for i, (kw, _) in enumerate(self.instructions) if kw == "FROM"]
-        return Dockerfile(self.path, self.instructions[starts[-1] :] if starts else [])
-
-    def cmd(self) -> list[str]:
-        """The final CMD, exec form (JSON) or shell form."""
-        commands = self.last_stage().all("CMD")
-        assert commands, f"{self.path} has no CMD"
-        raw = commands[-1]
-        return list(json.loads(raw)) if raw.startswith("[") else shlex.split(raw)
-
-    def env(self) -> dict[str, str]:
-        """ENV of the final stage, `KEY=value ...` form."""
-        variables: dict[str, str] = {}
-        for args in self.last_stage().all("ENV"):
-            for pair in shlex.split(args):
-                key, _, value = pair.partition("=")
-                variables[key] = value
-        return variables
-
-
-def parse_dockerfile(path: Path) -> Dockerfile:
-    """Instructions with their line continuations joined and comments dropped."""
-    parsed = Dockerfile(path)
-    pending = ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1].strip() + " "
-            continue
-        keyword, _, args = (pending + line).partition(" ")
-        parsed.instructions.append((keyword.upper(), args.strip()))
-        pending = ""
-    assert not pending, f"{path} ends inside a line continuation"
-    return parsed
-
-
 @pytest.fixture(scope="session")
 def compose() -> dict[str, Any]:
     """docker-compose.yml as compose reads it (anchors and merge keys resolved)."""
@@ -160,8 +109,14 @@ def settings_of() -> Callable[[str], type[BaseSettings]]:
 
 
 @pytest.fixture(scope="session")
-def dockerfile() -> Callable[[Path], Dockerfile]:
+def dockerfile() -> Callable[..., Dockerfile]:
     return parse_dockerfile
+
+
+@pytest.fixture(scope="session")
+def image() -> Callable[[str], Dockerfile]:
+    """`image(service)`: the parsed Dockerfile as built for that service."""
+    return service_image
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ each otherwise only show up on someone's `docker compose up`.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
 from tideflow.settings import DatabaseSettings, ObservabilitySettings
+
+from .images import compose_build_args
 
 pytestmark = pytest.mark.unit
 
@@ -61,7 +62,7 @@ def container_command(
     if command is not None:
         return [str(part) for part in command]
     path = built_from(spec, root)
-    return dockerfile(path).cmd() if path is not None else []
+    return dockerfile(path, compose_build_args(spec)).cmd() if path is not None else []
 
 
 def depends_on(spec: dict[str, Any]) -> dict[str, str]:
@@ -125,8 +126,9 @@ def test_every_service_package_has_an_image_and_a_container(
         serve_target(container_command(spec, root, dockerfile))
         for spec in services_of(compose).values()
     }
+    built = {compose_build_args(spec).get("SERVICE") for spec in services_of(compose).values()}
     for service in tideflow_services:
-        assert (root / "services" / service / "Dockerfile").is_file(), f"{service}: no Dockerfile"
+        assert service in built, f"no compose container builds the image of {service}"
         assert service in served, f"no compose container runs `tide serve {service}`"
 
 
@@ -194,7 +196,7 @@ def test_depends_on_targets_exist_and_can_meet_their_condition(
                     has_check = not other["healthcheck"].get("disable", False)
                 else:  # compose falls back to the image's HEALTHCHECK
                     has_check = path is not None and bool(
-                        dockerfile(path).last_stage().all("HEALTHCHECK")
+                        dockerfile(path, compose_build_args(other)).last_stage().all("HEALTHCHECK")
                     )
                 assert has_check, f"{name} waits for {target} to be healthy; it has no check"
             elif condition == "service_completed_successfully":
@@ -220,13 +222,17 @@ def test_migrate_runs_before_every_service(
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_dockerfile_matches_the_service(
-    service: str, root: Path, dockerfile: Any, settings_of: Any, env_names: EnvNames
+    service: str,
+    image: Any,
+    settings_of: Any,
+    env_names: EnvNames,
+    tideflow_services: list[str],
 ) -> None:
     settings = settings_of(service)
     port = settings.model_fields["port"].default
-    parsed = dockerfile(root / "services" / service / "Dockerfile")
+    parsed = image(service)
     final = parsed.last_stage()
-    assert final.all("FROM")[-1].split()[0] == "${PYTHON_IMAGE}"
+    assert final.all("FROM")[-1].split()[0].startswith("python:3.11.")  # the PYTHON_IMAGE arg
     assert any(a.startswith("PYTHON_IMAGE=python:3.11.") for a in parsed.all("ARG"))
     assert final.all("EXPOSE") == [str(port)]
     assert parsed.cmd() == ["tide", "serve", service, "--host", "0.0.0.0"]  # noqa: S104
@@ -234,13 +240,20 @@ def test_dockerfile_matches_the_service(
     assert user not in {"root", "0"}, "the service must not run as root"
     (check,) = final.all("HEALTHCHECK")
     assert "/healthz" in check
-    port_variable = re.search(r"TIDEFLOW_\w+_PORT", check)
-    assert port_variable is not None, "the health check must follow the configured port"
-    assert parsed.env()[port_variable.group()] == str(port)
-    image_env = [name for name in parsed.env() if name.startswith("TIDEFLOW_")]
-    assert port_variable.group() in image_env
-    for variable in image_env:
-        assert variable in env_names(settings), f"{service}: no settings field reads {variable}"
+    # the check follows TIDEFLOW_<SERVICE>_PORT, else the port the image was built for
+    assert "TIDEFLOW_%s_PORT" in check
+    assert "os.environ['TIDEFLOW_IMAGE_SERVICE'].upper()" in check
+    env = parsed.env()
+    assert env["TIDEFLOW_IMAGE_SERVICE"] == service
+    assert env["TIDEFLOW_IMAGE_PORT"] == str(port)
+    assert f"TIDEFLOW_{service.upper()}_PORT" in env_names(settings)
+    # the image's own names are read by no service; every other TIDEFLOW_* by some service
+    read_by_any = frozenset().union(*(env_names(settings_of(s)) for s in tideflow_services))
+    for variable in (name for name in env if name.startswith("TIDEFLOW_")):
+        if variable.startswith("TIDEFLOW_IMAGE_"):
+            assert variable not in read_by_any, f"a settings field reads {variable}"
+        else:
+            assert variable in read_by_any, f"no settings field reads {variable}"
     syncs = [args for args in parsed.all("RUN") if "uv sync" in args]
     assert syncs
     for sync in syncs:

@@ -305,7 +305,7 @@ def test_services_and_budgets_select_their_pods(
 
 @pytest.mark.parametrize("scenario", scenario_params())
 def test_pods_run_unprivileged_as_the_image_user(
-    scenario: str, rendered: dict[str, Rendered], root: Path, dockerfile: Any
+    scenario: str, rendered: dict[str, Rendered], image: Any
 ) -> None:
     owners = [*rendered[scenario].of_kind("Deployment"), *rendered[scenario].of_kind("Job")]
     for owner in owners:
@@ -318,7 +318,7 @@ def test_pods_run_unprivileged_as_the_image_user(
         for container in containers(owner):
             service = container["image"].rsplit("/", 1)[-1].split(":")[0].split("@")[0]
             service = service.removeprefix("tideflow-")
-            final = dockerfile(root / "services" / service / "Dockerfile").last_stage()
+            final = image(service).last_stage()
             user, _, group = final.all("USER")[-1].partition(":")
             assert (str(context["runAsUser"]), str(context["runAsGroup"])) == (user, group)
             security = container["securityContext"]
@@ -329,12 +329,12 @@ def test_pods_run_unprivileged_as_the_image_user(
             assert container["resources"]["limits"]["memory"], owner["metadata"]["name"]
 
 
-def test_images_and_commands(rendered: dict[str, Rendered], root: Path, dockerfile: Any) -> None:
+def test_images_and_commands(rendered: dict[str, Rendered], image: Any) -> None:
     for deployment in rendered["defaults"].of_kind("Deployment"):
         service = deployment["metadata"]["labels"]["tideflow.io/service"]
         (container,) = containers(deployment)
         assert container["image"] == f"tideflow/{service}:0.1.0"
-        image_cmd = dockerfile(root / "services" / service / "Dockerfile").cmd()
+        image_cmd = image(service).cmd()
         assert container["command"] == image_cmd[:3] == ["tide", "serve", service]
     for deployment in rendered["production"].of_kind("Deployment"):
         service = deployment["metadata"]["labels"]["tideflow.io/service"]

@@ -1,6 +1,7 @@
 """Every service image is slim, pinned, unprivileged and checks its own health.
 
-No Docker engine runs here, so the Dockerfiles are parsed and held to the rules a review
+One Dockerfile at the repository root builds them all (build args choose the service). No
+Docker engine runs here, so it is parsed, as built for each service, and held to the rules a review
 would apply: multi-stage with a runtime stage that carries no build tools, every base
 image pinned to an exact release (or a digest), the runtime's Python the project's, a
 numeric non-root USER (so Kubernetes' runAsNonRoot can verify it) matching the chart's
@@ -18,11 +19,12 @@ import pytest
 import yaml
 
 from .chart import CHART
+from .images import IMAGE_DOCKERFILE, compose_build_args, service_image
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILES = sorted(ROOT.glob("services/*/Dockerfile"))
+SERVICES = sorted(p.parent.name for p in ROOT.glob("services/*/src"))
 # name:tag with a full version (1.2.3, optionally -variant), or name@sha256:digest
 PINNED = re.compile(
     r"^[\w./-]+(:\d+\.\d+\.\d+(-[\w.-]+)?(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$"
@@ -50,19 +52,47 @@ def stages(parsed: Any) -> list[tuple[str, str | None, list[tuple[str, str]]]]:
     return found
 
 
-def test_every_service_has_an_image() -> None:
-    services = {p.parent.name for p in ROOT.glob("services/*/src")}
-    assert {p.parent.name for p in DOCKERFILES} == services
+def test_one_dockerfile_builds_every_service() -> None:
+    """No per-service copies: the service is a build arg of the one Dockerfile."""
+    assert IMAGE_DOCKERFILE.is_file()
+    assert not sorted(ROOT.glob("services/*/Dockerfile")), "a per-service Dockerfile is back"
+    for service in SERVICES:
+        assert service_image(service).env()["TIDEFLOW_IMAGE_SERVICE"] == service
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.parent.name)
-def test_bases_are_pinned_and_the_runtime_is_slim(path: Path, dockerfile: Any) -> None:
-    parsed = dockerfile(path)
+def test_a_build_without_a_service_fails_with_a_message(dockerfile: Any) -> None:
+    """SERVICE and PORT have no defaults: a bare `docker build .` stops with a hint."""
+    parsed = dockerfile(IMAGE_DOCKERFILE)
+    declared = {args.partition("=")[0]: args for args in parsed.all("ARG")}
+    assert declared["SERVICE"] == "SERVICE"
+    assert declared["PORT"] == "PORT"
+    runs = " ".join(parsed.all("RUN"))
+    assert 'test -f "services/${SERVICE}/pyproject.toml"' in runs
+    assert "--build-arg SERVICE=" in runs
+    assert "--build-arg PORT=" in runs
+
+
+def test_only_the_gateway_builds_the_web_ui(compose: dict[str, Any]) -> None:
+    """The Node stage is reached through UI=web only; the other images never build it."""
+    for name, spec in compose["services"].items():
+        args = compose_build_args(spec)
+        if "SERVICE" in args:
+            wanted = "web" if args["SERVICE"] == "gateway" else "none"
+            assert args.get("UI", "none") == wanted, name
+    for service in SERVICES:
+        found = stages(service_image(service))
+        ui = next(base for base, name, _ in found if name == "ui")
+        assert ui == ("ui-web" if service == "gateway" else "ui-none"), service
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_bases_are_pinned_and_the_runtime_is_slim(service: str) -> None:
+    parsed = service_image(service)
     found = stages(parsed)
     assert len(found) >= 2, "multi-stage: build tools stay out of the runtime image"
     names = {name for _, name, _ in found if name}
     for base, name, _ in found:
-        if base not in names:
+        if base not in names and base != "scratch":
             assert PINNED.match(base), f"stage {name}: base {base} is not pinned to a release"
     runtime_base, _, runtime = found[-1]
     python = (ROOT / ".python-version").read_text().strip()
@@ -76,9 +106,9 @@ def test_bases_are_pinned_and_the_runtime_is_slim(path: Path, dockerfile: Any) -
         assert not (keyword == "ADD" and "://" in args), "ADD of a URL: fetch in a RUN and verify"
 
 
-@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.parent.name)
-def test_runs_as_the_chart_user_and_checks_its_health(path: Path, dockerfile: Any) -> None:
-    final = dockerfile(path).last_stage()
+@pytest.mark.parametrize("service", SERVICES)
+def test_runs_as_the_chart_user_and_checks_its_health(service: str) -> None:
+    final = service_image(service).last_stage()
     user = final.all("USER")[-1]
     uid, _, gid = user.partition(":")
     assert uid.isdigit(), "a numeric user, so runAsNonRoot can verify it"
@@ -104,15 +134,16 @@ def test_compose_and_the_chart_run_the_same_images(compose: dict[str, Any]) -> N
     assert not values["image"]["tag"], "the chart's default tag is its appVersion"
     built = set()
     for name, spec in compose["services"].items():
-        dockerfile = (spec.get("build") or {}).get("dockerfile", "")
-        match = re.fullmatch(r"services/(\w+)/Dockerfile", dockerfile)
-        if match:
-            assert spec["image"] == f"{prefix}{match.group(1)}:{version}", name
-            built.add(match.group(1))
-    assert built == {p.parent.name for p in DOCKERFILES}
-    for path in DOCKERFILES:
-        project = (path.parent / "pyproject.toml").read_text()
-        assert f'version = "{version}"' in project, f"{path.parent.name}: not version {version}"
+        if spec.get("build") is None:
+            continue
+        assert spec["build"].get("dockerfile") == "Dockerfile", name
+        service = compose_build_args(spec)["SERVICE"]
+        assert spec["image"] == f"{prefix}{service}:{version}", name
+        built.add(service)
+    assert built == set(SERVICES)
+    for service in SERVICES:
+        project = (ROOT / "services" / service / "pyproject.toml").read_text()
+        assert f'version = "{version}"' in project, f"{service}: not version {version}"
 
 
 def test_dockerignore_keeps_local_state_out() -> None:
