@@ -118,6 +118,7 @@ def test_there_are_the_modules_the_docs_name() -> None:
         "modules/aws-msk",
         "modules/aws-rds-postgres",
         "modules/aws-elasticache",
+        "modules/aws-client-access",
     }
 
 
@@ -152,7 +153,9 @@ def test_references_resolve(modules: dict[Path, Module]) -> None:
         variables = set(module.named("variable"))
         local_names = set(module.locals())
         calls = module.named("module")
-        for text in _strings(module.blocks):
+        # `moved` names addresses in state, not values (checked by the test below)
+        expressions = {kind: blocks for kind, blocks in module.blocks.items() if kind != "moved"}
+        for text in _strings(expressions):
             for kind, name, attribute in REFERENCE.findall(text):
                 where = f"{path.relative_to(TERRAFORM)}: {kind}.{name}"
                 if kind == "var":
@@ -229,3 +232,43 @@ def test_tideflow_module_installs_this_chart(modules: dict[Path, Module]) -> Non
     (release,) = [body for type_, _, body in module.resources() if type_ == "helm_release"]
     assert release["atomic"] is True
     assert release["wait"] is True
+
+
+def test_moved_blocks_keep_existing_resources_in_place(modules: dict[Path, Module]) -> None:
+    """A resource that moved into a shared module is moved in state, not destroyed.
+
+    MSK, RDS and ElastiCache took their security group and ingress rules from
+    modules/aws-client-access; without `moved` blocks an upgrade would replace the groups
+    under running databases.
+    """
+    access = modules[TERRAFORM / "modules" / "aws-client-access"]
+    shared = {f"{type_}.{name}" for type_, name, _ in access.resources()}
+    callers = 0
+    for path, module in modules.items():
+        calls = {
+            name
+            for name, call in module.named("module").items()
+            if (path / call["source"]).resolve() == access.path.resolve()
+        }
+        if not calls:
+            continue
+        callers += 1
+        moves = {
+            (
+                m["from"].removeprefix("${").removesuffix("}"),
+                m["to"].removeprefix("${").removesuffix("}"),
+            )
+            for m in module.blocks.get("moved", [])
+        }
+        (call,) = calls
+        assert moves == {(address, f"module.{call}.{address}") for address in shared}, path.name
+    assert callers == 3
+
+
+def test_the_data_services_share_one_network_value(modules: dict[Path, Module]) -> None:
+    """The root passes MSK, RDS and ElastiCache one `network` object, not six arguments each."""
+    root = modules[TERRAFORM / "aws"]
+    calls = root.named("module")
+    for name in ("msk", "postgres", "redis"):
+        assert set(calls[name]) - META_ARGUMENTS == {"network"}, name
+        assert calls[name]["network"] == "${local.network}"

@@ -22,6 +22,16 @@ locals {
     var.create_s3 ? [module.documents[0].use_policy_json] : [],
     var.allow_textract ? [data.aws_iam_policy_document.textract.json] : [],
   )
+  # Where MSK, RDS and ElastiCache run and who may reach them: the same for each, passed
+  # whole (their three calls cannot be one for_each: a module's source must be a literal).
+  network = {
+    name                      = var.name
+    vpc_id                    = local.vpc_id
+    subnet_ids                = local.subnet_ids
+    client_security_group_ids = local.client_sg_ids
+    kms_key_arn               = local.kms_key_arn
+    tags                      = var.tags
+  }
   release_name   = "tideflow"
   serviceaccount = local.release_name # the chart's fullname for release "tideflow"
 }
@@ -35,39 +45,21 @@ module "kms" {
 }
 
 module "msk" {
-  source = "../modules/aws-msk"
-  count  = var.create_msk ? 1 : 0
-
-  name                      = var.name
-  vpc_id                    = local.vpc_id
-  subnet_ids                = local.subnet_ids
-  client_security_group_ids = local.client_sg_ids
-  kms_key_arn               = local.kms_key_arn
-  tags                      = var.tags
+  source  = "../modules/aws-msk"
+  count   = var.create_msk ? 1 : 0
+  network = local.network
 }
 
 module "postgres" {
-  source = "../modules/aws-rds-postgres"
-  count  = var.create_rds ? 1 : 0
-
-  name                      = var.name
-  vpc_id                    = local.vpc_id
-  subnet_ids                = local.subnet_ids
-  client_security_group_ids = local.client_sg_ids
-  kms_key_arn               = local.kms_key_arn
-  tags                      = var.tags
+  source  = "../modules/aws-rds-postgres"
+  count   = var.create_rds ? 1 : 0
+  network = local.network
 }
 
 module "redis" {
-  source = "../modules/aws-elasticache"
-  count  = var.create_elasticache ? 1 : 0
-
-  name                      = var.name
-  vpc_id                    = local.vpc_id
-  subnet_ids                = local.subnet_ids
-  client_security_group_ids = local.client_sg_ids
-  kms_key_arn               = local.kms_key_arn
-  tags                      = var.tags
+  source  = "../modules/aws-elasticache"
+  count   = var.create_elasticache ? 1 : 0
+  network = local.network
 }
 
 module "documents" {

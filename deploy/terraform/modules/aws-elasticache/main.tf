@@ -6,36 +6,37 @@ resource "random_password" "auth" {
   special = false # part of a URL
 }
 
-resource "aws_security_group" "this" {
-  name_prefix = "${var.name}-redis-"
-  description = "Tideflow Redis"
-  vpc_id      = var.vpc_id
-  tags        = var.tags
+# Its security group: only the client security groups may connect, on port 6379.
+module "clients" {
+  source = "../aws-client-access"
 
-  lifecycle {
-    create_before_destroy = true
-  }
+  network     = var.network
+  service     = "redis"
+  description = "Tideflow Redis"
+  port        = 6379
+  protocol    = "Redis"
 }
 
-resource "aws_vpc_security_group_ingress_rule" "clients" {
-  for_each                     = toset(var.client_security_group_ids)
-  security_group_id            = aws_security_group.this.id
-  referenced_security_group_id = each.value
-  ip_protocol                  = "tcp"
-  from_port                    = 6379
-  to_port                      = 6379
-  description                  = "Redis from Tideflow"
+# The group and its rules were this module's own resources before; keep them in place.
+moved {
+  from = aws_security_group.this
+  to   = module.clients.aws_security_group.this
+}
+
+moved {
+  from = aws_vpc_security_group_ingress_rule.clients
+  to   = module.clients.aws_vpc_security_group_ingress_rule.clients
 }
 
 resource "aws_elasticache_subnet_group" "this" {
-  name       = "${var.name}-tideflow"
-  subnet_ids = var.subnet_ids
-  tags       = var.tags
+  name       = "${var.network.name}-tideflow"
+  subnet_ids = var.network.subnet_ids
+  tags       = var.network.tags
 }
 
 resource "aws_elasticache_replication_group" "this" {
-  replication_group_id       = "${var.name}-tideflow"
-  description                = "Tideflow ${var.name}: rate limits"
+  replication_group_id       = "${var.network.name}-tideflow"
+  description                = "Tideflow ${var.network.name}: rate limits"
   engine                     = "redis"
   engine_version             = var.engine_version
   node_type                  = var.node_type
@@ -44,11 +45,11 @@ resource "aws_elasticache_replication_group" "this" {
   multi_az_enabled           = var.replicas > 0
   port                       = 6379
   subnet_group_name          = aws_elasticache_subnet_group.this.name
-  security_group_ids         = [aws_security_group.this.id]
+  security_group_ids         = [module.clients.security_group_id]
   at_rest_encryption_enabled = true
-  kms_key_id                 = var.kms_key_arn
+  kms_key_id                 = var.network.kms_key_arn
   transit_encryption_enabled = true
   auth_token                 = random_password.auth.result
   apply_immediately          = false
-  tags                       = var.tags
+  tags                       = var.network.tags
 }

@@ -6,5 +6,5 @@ output "redis_url" {
 
 output "security_group_id" {
   description = "Security group of the cache."
-  value       = aws_security_group.this.id
+  value       = module.clients.security_group_id
 }

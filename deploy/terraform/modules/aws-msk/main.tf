@@ -3,29 +3,30 @@
 # security settings), so clients use the plaintext listener inside the VPC, limited to the
 # client security groups; traffic between brokers is encrypted.
 
-resource "aws_security_group" "this" {
-  name_prefix = "${var.name}-msk-"
-  description = "Tideflow MSK brokers"
-  vpc_id      = var.vpc_id
-  tags        = var.tags
+# Its security group: only the client security groups may connect, on port 9092.
+module "clients" {
+  source = "../aws-client-access"
 
-  lifecycle {
-    create_before_destroy = true
-  }
+  network     = var.network
+  service     = "msk"
+  description = "Tideflow MSK brokers"
+  port        = 9092
+  protocol    = "Kafka plaintext"
 }
 
-resource "aws_vpc_security_group_ingress_rule" "clients" {
-  for_each                     = toset(var.client_security_group_ids)
-  security_group_id            = aws_security_group.this.id
-  referenced_security_group_id = each.value
-  ip_protocol                  = "tcp"
-  from_port                    = 9092
-  to_port                      = 9092
-  description                  = "Kafka plaintext from Tideflow"
+# The group and its rules were this module's own resources before; keep them in place.
+moved {
+  from = aws_security_group.this
+  to   = module.clients.aws_security_group.this
+}
+
+moved {
+  from = aws_vpc_security_group_ingress_rule.clients
+  to   = module.clients.aws_vpc_security_group_ingress_rule.clients
 }
 
 resource "aws_msk_configuration" "this" {
-  name           = "${var.name}-tideflow"
+  name           = "${var.network.name}-tideflow"
   kafka_versions = [var.kafka_version]
   # Tideflow creates its topics itself (TIDEFLOW_KAFKA_PARTITIONS, _REPLICATION_FACTOR).
   server_properties = <<-EOT
@@ -38,15 +39,15 @@ resource "aws_msk_configuration" "this" {
 }
 
 resource "aws_msk_cluster" "this" {
-  cluster_name           = "${var.name}-tideflow"
+  cluster_name           = "${var.network.name}-tideflow"
   kafka_version          = var.kafka_version
   number_of_broker_nodes = var.broker_count
-  tags                   = var.tags
+  tags                   = var.network.tags
 
   broker_node_group_info {
     instance_type   = var.instance_type
-    client_subnets  = var.subnet_ids
-    security_groups = [aws_security_group.this.id]
+    client_subnets  = var.network.subnet_ids
+    security_groups = [module.clients.security_group_id]
     storage_info {
       ebs_storage_info {
         volume_size = var.volume_size
@@ -64,7 +65,7 @@ resource "aws_msk_cluster" "this" {
   }
 
   encryption_info {
-    encryption_at_rest_kms_key_arn = var.kms_key_arn
+    encryption_at_rest_kms_key_arn = var.network.kms_key_arn
     encryption_in_transit {
       client_broker = "TLS_PLAINTEXT"
       in_cluster    = true

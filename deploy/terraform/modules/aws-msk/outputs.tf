@@ -10,5 +10,5 @@ output "broker_count" {
 
 output "security_group_id" {
   description = "Security group of the brokers."
-  value       = aws_security_group.this.id
+  value       = module.clients.security_group_id
 }

@@ -7,37 +7,38 @@ resource "random_password" "master" {
   special = false # part of a URL
 }
 
-resource "aws_security_group" "this" {
-  name_prefix = "${var.name}-postgres-"
-  description = "Tideflow Postgres"
-  vpc_id      = var.vpc_id
-  tags        = var.tags
+# Its security group: only the client security groups may connect, on port 5432.
+module "clients" {
+  source = "../aws-client-access"
 
-  lifecycle {
-    create_before_destroy = true
-  }
+  network     = var.network
+  service     = "postgres"
+  description = "Tideflow Postgres"
+  port        = 5432
+  protocol    = "Postgres"
 }
 
-resource "aws_vpc_security_group_ingress_rule" "clients" {
-  for_each                     = toset(var.client_security_group_ids)
-  security_group_id            = aws_security_group.this.id
-  referenced_security_group_id = each.value
-  ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
-  description                  = "Postgres from Tideflow"
+# The group and its rules were this module's own resources before; keep them in place.
+moved {
+  from = aws_security_group.this
+  to   = module.clients.aws_security_group.this
+}
+
+moved {
+  from = aws_vpc_security_group_ingress_rule.clients
+  to   = module.clients.aws_vpc_security_group_ingress_rule.clients
 }
 
 resource "aws_db_subnet_group" "this" {
-  name_prefix = "${var.name}-tideflow-"
-  subnet_ids  = var.subnet_ids
-  tags        = var.tags
+  name_prefix = "${var.network.name}-tideflow-"
+  subnet_ids  = var.network.subnet_ids
+  tags        = var.network.tags
 }
 
 resource "aws_db_parameter_group" "this" {
-  name_prefix = "${var.name}-tideflow-"
+  name_prefix = "${var.network.name}-tideflow-"
   family      = "postgres${var.engine_version}"
-  tags        = var.tags
+  tags        = var.network.tags
 
   parameter {
     name  = "rds.force_ssl"
@@ -50,7 +51,7 @@ resource "aws_db_parameter_group" "this" {
 }
 
 resource "aws_db_instance" "this" {
-  identifier_prefix            = "${var.name}-tideflow-"
+  identifier_prefix            = "${var.network.name}-tideflow-"
   engine                       = "postgres"
   engine_version               = var.engine_version
   instance_class               = var.instance_class
@@ -58,7 +59,7 @@ resource "aws_db_instance" "this" {
   max_allocated_storage        = var.max_allocated_storage
   storage_type                 = "gp3"
   storage_encrypted            = true
-  kms_key_id                   = var.kms_key_arn
+  kms_key_id                   = var.network.kms_key_arn
   db_name                      = "tideflow"
   username                     = "tideflow"
   password                     = random_password.master.result
@@ -66,14 +67,14 @@ resource "aws_db_instance" "this" {
   multi_az                     = var.multi_az
   db_subnet_group_name         = aws_db_subnet_group.this.name
   parameter_group_name         = aws_db_parameter_group.this.name
-  vpc_security_group_ids       = [aws_security_group.this.id]
+  vpc_security_group_ids       = [module.clients.security_group_id]
   publicly_accessible          = false
   backup_retention_period      = var.backup_retention_days
   deletion_protection          = var.deletion_protection
   skip_final_snapshot          = false
-  final_snapshot_identifier    = "${var.name}-tideflow-final"
+  final_snapshot_identifier    = "${var.network.name}-tideflow-final"
   performance_insights_enabled = true
   auto_minor_version_upgrade   = true
   apply_immediately            = false
-  tags                         = var.tags
+  tags                         = var.network.tags
 }

@@ -11,5 +11,5 @@ output "address" {
 
 output "security_group_id" {
   description = "Security group of the server."
-  value       = aws_security_group.this.id
+  value       = module.clients.security_group_id
 }

@@ -1,33 +1,13 @@
-variable "name" {
-  description = "Name of the deployment; prefixes every resource."
-  type        = string
-}
-
-variable "vpc_id" {
-  description = "VPC of the cluster."
-  type        = string
-}
-
-variable "subnet_ids" {
-  description = "Private subnets (one per availability zone) to place it in."
-  type        = list(string)
-}
-
-variable "client_security_group_ids" {
-  description = "Security groups allowed to connect (the EKS nodes or pods)."
-  type        = list(string)
-}
-
-variable "kms_key_arn" {
-  description = "KMS key that encrypts the data at rest; null: the AWS-managed key."
-  type        = string
-  default     = null
-}
-
-variable "tags" {
-  description = "Tags of every resource."
-  type        = map(string)
-  default     = {}
+variable "network" {
+  description = "Where it runs and who may connect: the deployment name (prefixes every resource), the VPC, private subnets (one per availability zone), the client security groups (the EKS nodes or pods), the KMS key for data at rest (null: the AWS-managed key) and tags."
+  type = object({
+    name                      = string
+    vpc_id                    = string
+    subnet_ids                = list(string)
+    client_security_group_ids = list(string)
+    kms_key_arn               = optional(string)
+    tags                      = optional(map(string), {})
+  })
 }
 
 variable "engine_version" {
