@@ -70,3 +70,16 @@ async def test_the_egress_policy_applies_to_api_base() -> None:
     outcome = await AgentTurnHandler(policy=EgressPolicy()).run(turn("http://127.0.0.1:9/v1"))
     assert isinstance(outcome, StepFailure)
     assert outcome.error_type == "EgressDenied"
+
+
+async def test_a_provider_answering_endlessly_fails_the_turn_for_good() -> None:
+    """The agent's model calls go through the guarded, capped transport as the llm node's."""
+    with FakeLlmServer([FakeReply(endless=True)]) as llm:
+        handler = AgentTurnHandler(policy=EgressPolicy(allow_loopback=True), response_bytes=1 << 18)
+        try:
+            outcome = await handler.run(turn(llm.url))
+        finally:
+            await handler.aclose()
+    assert isinstance(outcome, StepFailure), outcome
+    assert outcome.error_type == "LlmResponseTooLarge"
+    assert not outcome.retryable

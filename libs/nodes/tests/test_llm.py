@@ -284,3 +284,27 @@ async def test_the_workers_own_key_never_goes_to_a_workflows_api_base(
     assert llm.requests, "the call was not made"
     for sent in llm.requests:
         assert "operator" not in json.dumps(sent["headers"]), sent["headers"]
+
+
+@pytest.mark.parametrize(
+    "reply", [FakeReply(body_bytes=600 * 1024), FakeReply(endless=True)], ids=["huge", "endless"]
+)
+async def test_a_provider_answering_too_much_fails_the_step_for_good(
+    llm: FakeLlmServer, reply: FakeReply
+) -> None:
+    """A hostile or broken endpoint cannot make the worker read (and hold) its answer:
+    reading stops at the guarded transport's cap, the step fails, no retry repeats it."""
+    llm.replies = [reply]
+    cap = 256 * 1024
+    node = LlmHandler(policy=LOCAL, response_bytes=cap)
+    try:
+        outcome = await node.run(task({"model": "openai/fake-model", "apiBase": llm.url,
+                                       "prompt": "hi"}))  # fmt: skip
+    finally:
+        await node.aclose()
+    assert isinstance(outcome, StepFailure), outcome
+    assert outcome.error_type == "LlmResponseTooLarge"
+    assert not outcome.retryable
+    assert "262,144-byte cap" in outcome.message
+    assert len(llm.requests) == 1
+    assert llm.endless_sent < 64 * 1024 * 1024  # stopped long before the fake's 1 GiB

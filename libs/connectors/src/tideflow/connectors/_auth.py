@@ -59,12 +59,17 @@ class TokenCache:
         form = {"grant_type": "client_credentials"}
         if auth.scope:
             form["scope"] = auth.scope
+        # imported here, as in `_operation`: validating offline must not load the nodes
+        from tideflow.nodes import ResponseTooLarge  # noqa: PLC0415
+
         secret = ctx.secret(str(auth.client_secret_secret))
         try:
             response = await ctx.http.post(
                 str(auth.token_url), data=form, auth=httpx.BasicAuth(client_id, secret),
                 headers={"Accept": "application/json"}, timeout=30,
             )  # fmt: skip
+        except ResponseTooLarge as e:  # a token endpoint answering megabytes: not a token
+            raise NodeError(f"token request failed: {e}", type="OAuthTokenError") from e
         except httpx.HTTPError as e:
             raise NodeError(
                 f"token request failed: {e}", type="OAuthTokenError", retryable=True

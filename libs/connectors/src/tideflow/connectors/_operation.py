@@ -158,7 +158,7 @@ class OperationHandler:
     async def _exchange(self, request: dict[str, Any], ctx: NodeContext) -> httpx.Response:
         # imported here: loading the connectors (to validate a workflow offline, `tide
         # workflow validate`) must not import the worker side's node handlers
-        from tideflow.nodes import EgressDenied  # noqa: PLC0415
+        from tideflow.nodes import EgressDenied, ResponseTooLarge  # noqa: PLC0415
 
         for attempt in (1, 2):
             headers, token_key = await auth_headers(self.connector.auth, ctx, self.tokens)
@@ -169,6 +169,8 @@ class OperationHandler:
                 )
             except EgressDenied as e:
                 raise NodeError(f"{where}: {e}", type="EgressDenied") from e
+            except ResponseTooLarge as e:  # the transport's general cap, below ours
+                raise NodeError(f"{where}: {e}", type=e.error_type) from e
             except httpx.HTTPError as e:
                 raise NodeError(
                     f"{where}: {type(e).__name__}: {e}", type="HttpConnectError", retryable=True

@@ -6,6 +6,7 @@ retry can help, so the core's retry policy decides the rest.
 """
 
 from tideflow.nodes._agent import AgentTurnHandler
+from tideflow.nodes._capped import ResponseTooLarge
 from tideflow.nodes._database import DatabaseHandler
 from tideflow.nodes._egress import EgressDenied, EgressPolicy, GuardedTransport
 from tideflow.nodes._function import FunctionHandler
@@ -50,6 +51,7 @@ __all__ = [
     "NotifyHandler",
     "OcrHandler",
     "PluginHandler",
+    "ResponseTooLarge",
     "SecretLookup",
     "StepFailure",
     "StepOutcome",

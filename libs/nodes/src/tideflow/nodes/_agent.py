@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url
+import httpx
+
+from tideflow.nodes._egress import EgressDenied, EgressPolicy, GuardedTransport, check_url
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepSuccess, TaskSpec
 from tideflow.nodes._llm import DEFAULT_TIMEOUT_S, NO_KEY
 from tideflow.nodes._llm_call import ModelCallError, ModelReply, ModelRequest, call_model
@@ -31,10 +33,20 @@ class AgentTurnHandler:
         policy: EgressPolicy | None = None,
         secrets: SecretLookup | None = None,
         extra: dict[str, Any] | None = None,
+        response_bytes: int | None = None,
     ) -> None:
-        self._policy = policy or EgressPolicy.from_settings(EgressSettings())
+        settings = EgressSettings()
+        self._policy = policy or EgressPolicy.from_settings(settings)
         self._secrets = secrets
         self._extra = dict(extra or {})
+        # as the llm node: connections checked, the provider's answer capped
+        cap = response_bytes or int(settings.response_bytes)
+        self._http = httpx.AsyncClient(
+            transport=GuardedTransport(self._policy, response_bytes=cap), trust_env=False
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def run(self, task: TaskSpec) -> StepOutcome:
         config = task.config
@@ -60,6 +72,7 @@ class AgentTurnHandler:
             api_base=str(api_base) if api_base else None, api_key=api_key,
             temperature=config.get("temperature"), max_tokens=config.get("maxTokens"),
             timeout_s=timeout, tools=config.get("tools") or None, extra=self._extra,
+            http_client=self._http,
         )  # fmt: skip
         try:
             reply = await call_model(request)

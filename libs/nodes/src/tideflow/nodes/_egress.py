@@ -5,8 +5,9 @@ the host is resolved here, every resolved address is checked, and the connection
 to an address that was checked. So a decimal or octal IP (`http://2130706433/`), a DNS
 name pointing at a denied address (or at several, one of them denied), and every
 redirect hop (each opens its own connection) meet the same rules; a URL check alone
-would miss all of them. Any node type that makes requests through `guarded_transport`
-(http now; llm and notify later) gets the policy.
+would miss all of them. Every request made through `GuardedTransport` (the http, llm,
+agent and notify nodes, plugins' `ctx.http` and connectors, webhook deliveries) gets the
+policy, and its response body is capped (`_capped`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import certifi
 import httpcore
 import httpx
+
+from tideflow.nodes._capped import DEFAULT_RESPONSE_BYTES, CappedStream
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -246,10 +249,14 @@ async def _resolve(host: str, port: int, seconds: float | None) -> list[IPAddres
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a connection pool whose every connection is checked."""
+    """httpx's transport over a connection pool whose every connection is checked, and
+    whose every response body is capped at `response_bytes` (see `_capped`)."""
 
-    def __init__(self, policy: EgressPolicy) -> None:
+    def __init__(
+        self, policy: EgressPolicy, *, response_bytes: int = DEFAULT_RESPONSE_BYTES
+    ) -> None:
         super().__init__(trust_env=False)
+        self._response_bytes = response_bytes
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl.create_default_context(cafile=certifi.where()),
             max_connections=100,
@@ -257,6 +264,14 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=5.0,
             network_backend=GuardedBackend(policy, httpcore.AnyIOBackend()),
         )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        response.stream = CappedStream(
+            cast("httpx.AsyncByteStream", response.stream), limit=self._response_bytes,
+            response=response, host=request.url.host,
+        )  # fmt: skip
+        return response
 
 
 _DEFAULT_PORTS = {"": 443, "https": 443, "http": 80, "postgresql": 5432, "postgres": 5432,

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
+from tideflow.nodes._capped import ResponseTooLarge
 from tideflow.nodes._egress import EgressDenied, EgressPolicy, GuardedTransport
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepSuccess, TaskSpec
 from tideflow.settings import EgressSettings, parse_duration
@@ -55,7 +56,7 @@ class HttpHandler:
         self._response_bytes = response_bytes or int(settings.response_bytes)
         self._json_depth = json_depth
         self._client = httpx.AsyncClient(
-            transport=GuardedTransport(self._policy),
+            transport=GuardedTransport(self._policy, response_bytes=self._response_bytes),
             follow_redirects=True,
             max_redirects=settings.max_redirects if max_redirects is None else max_redirects,
             trust_env=False,
@@ -136,7 +137,7 @@ def _failure_of(where: str, error: Exception) -> StepFailure:
     match error:
         case EgressDenied():
             return StepFailure("EgressDenied", f"{where}: {error}", retryable=False)
-        case _Refused():
+        case _Refused() | ResponseTooLarge():
             return StepFailure(error.error_type, f"{where}: {error}", retryable=False)
         case httpx.TooManyRedirects():
             return StepFailure("HttpTooManyRedirects", f"{where}: {error}", retryable=False)

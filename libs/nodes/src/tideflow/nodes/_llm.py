@@ -46,11 +46,18 @@ class LlmHandler:
         policy: EgressPolicy | None = None,
         secrets: SecretLookup | None = None,
         extra: dict[str, Any] | None = None,
+        response_bytes: int | None = None,
     ) -> None:
-        self._policy = policy or EgressPolicy.from_settings(EgressSettings())
+        settings = EgressSettings()
+        self._policy = policy or EgressPolicy.from_settings(settings)
         self._secrets = secrets
         self._extra = dict(extra or {})
-        self._http = httpx.AsyncClient(transport=GuardedTransport(self._policy), trust_env=False)
+        # the provider's answer is read through the guarded transport, capped: a hostile
+        # or broken endpoint answering gigabytes (or never ending) fails the step
+        cap = response_bytes or int(settings.response_bytes)
+        self._http = httpx.AsyncClient(
+            transport=GuardedTransport(self._policy, response_bytes=cap), trust_env=False
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

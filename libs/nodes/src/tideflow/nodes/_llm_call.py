@@ -4,7 +4,8 @@ Shared by the `llm` node and anything that drives a model turn by turn (the `age
 node): messages (and tools) in; text, tool calls, token usage and cost out. Provider
 errors become `ModelCallError` with a stable `error_type` and whether retrying can help:
 rate limits (429), server errors (5xx), timeouts and lost connections can; bad
-credentials and bad requests cannot. litellm's own retries are off: the engine's retry
+credentials, bad requests and an answer over the response cap (`LlmResponseTooLarge`,
+read through the guarded transport) cannot. litellm's own retries are off: the engine's retry
 policy (durable, with backoff) decides.
 
 litellm is imported on first use: importing it takes seconds, and without
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tideflow.nodes import _metrics as metrics
+from tideflow.nodes._capped import ResponseTooLarge
 from tideflow.nodes._egress import EgressDenied
 
 if TYPE_CHECKING:
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     import httpx
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+_E = TypeVar("_E", bound=BaseException)
 
 TOO_MANY_REQUESTS = 429
 SERVER_ERROR = 500
@@ -220,12 +224,12 @@ def _cost(litellm: ModuleType, response: Any) -> float:
         return 0.0
 
 
-def _egress_denied(error: BaseException) -> EgressDenied | None:
-    """The egress refusal behind a connection error (the SDKs wrap it), if any."""
+def _cause(error: BaseException, kind: type[_E]) -> _E | None:
+    """The `kind` error behind a provider error (the SDKs wrap it), if any."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if isinstance(current, EgressDenied):
+        if isinstance(current, kind):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
@@ -236,9 +240,12 @@ def classify(error: Exception) -> ModelCallError:  # noqa: PLR0911 - one return 
     """A provider error as a stable type and whether a retry can help."""
     from litellm import exceptions as ex  # noqa: PLC0415 - see the module docstring
 
-    denied = _egress_denied(error)
+    denied = _cause(error, EgressDenied)
     if denied is not None:
         return ModelCallError("EgressDenied", str(denied), retryable=False)
+    too_large = _cause(error, ResponseTooLarge)
+    if too_large is not None:  # the same call to the same endpoint answers the same way
+        return ModelCallError("LlmResponseTooLarge", str(too_large), retryable=False)
     status = getattr(error, "status_code", None)
     status = status if isinstance(status, int) else None
     text = f"{type(error).__name__}: {error}"

@@ -43,13 +43,20 @@ class NotifyHandler:
     node_type = "notify"
 
     def __init__(
-        self, *, policy: EgressPolicy | None = None, secrets: SecretLookup | None = None
+        self,
+        *,
+        policy: EgressPolicy | None = None,
+        secrets: SecretLookup | None = None,
+        response_bytes: int | None = None,
     ) -> None:
-        self._policy = policy or EgressPolicy.from_settings(EgressSettings())
+        settings = EgressSettings()
+        self._policy = policy or EgressPolicy.from_settings(settings)
         self._secrets = secrets
+        cap = response_bytes or int(settings.response_bytes)
         self._client = httpx.AsyncClient(
-            transport=GuardedTransport(self._policy), follow_redirects=False, trust_env=False
-        )
+            transport=GuardedTransport(self._policy, response_bytes=cap),
+            follow_redirects=False, trust_env=False,
+        )  # fmt: skip
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -19,6 +19,7 @@ import jsonschema  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from tideflow.core.nodes import output_problem
+from tideflow.nodes._capped import ResponseTooLarge
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepSuccess, TaskSpec
 from tideflow.plugins import TASK_LOGGER, NodeContext, NodeError, NodeTypeSpec
 
@@ -80,6 +81,8 @@ class PluginHandler:
             output = await self._call(task.config, context)
         except NodeError as exc:
             return StepFailure(exc.type, str(exc), retryable=exc.retryable, details=exc.details)
+        except ResponseTooLarge as exc:  # `ctx.http` read past the cap: not worth a retry
+            return StepFailure(exc.error_type, str(exc), retryable=False)
         problem = output_problem(self._spec.output_schema, output)
         if problem is not None:
             return StepFailure(

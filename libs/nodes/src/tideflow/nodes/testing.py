@@ -17,6 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 BAD_GATEWAY = 500
+ENDLESS_BYTES = 1 << 30
+"""Where an `endless` answer gives up if the client keeps reading (1 GiB)."""
+_CHUNK = b"a" * 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,12 @@ class FakeReply:
     completion_tokens: int = 7
     delay_s: float = 0.0
     """Wait this long before answering (to provoke client timeouts)."""
+    body_bytes: int = 0
+    """Pad the answer's text so the body is at least this many bytes (declared in
+    `Content-Length`): a provider answering a huge body."""
+    endless: bool = False
+    """Answer 200 with a body that never ends and declares no length (a broken or
+    hostile provider); it stops when the client hangs up, or after ENDLESS_BYTES."""
 
 
 Responder = Callable[[dict[str, Any]], FakeReply]
@@ -45,6 +54,8 @@ class FakeLlmServer:
     responder: Responder | None = None
     model: str = "fake-model"
     requests: list[dict[str, Any]] = field(default_factory=list)
+    endless_sent: int = 0
+    """Bytes of the last endless answer written so far (a test reads how far it got)."""
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -73,13 +84,36 @@ class FakeLlmServer:
                 reply = fake.next_reply(request)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
+                if reply.endless:
+                    self._endless()
+                    return
                 status, payload = fake.answer(reply, body)
                 data = json.dumps(payload).encode()
+                if len(data) < reply.body_bytes:
+                    payload["choices"][0]["message"]["content"] += "a" * (
+                        reply.body_bytes - len(data)
+                    )
+                    data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _endless(self) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.end_headers()  # no length: the body ends when the connection does
+                self.close_connection = True
+                sent = 0
+                try:
+                    self.wfile.write(b'{"id": "x", "choices": [{"message": {"content": "')
+                    while sent < ENDLESS_BYTES:
+                        self.wfile.write(_CHUNK)
+                        sent += len(_CHUNK)
+                        fake.endless_sent = sent
+                except OSError:  # the client hung up: what a capped reader does
+                    return
 
             def log_message(self, *_: object) -> None:
                 return

@@ -1,4 +1,4 @@
-"""Where worker nodes (http now; llm and notify later) may send requests.
+"""Where worker nodes and plugins may send requests, and how much of an answer they read.
 
 `TIDEFLOW_EGRESS_*`. The defaults refuse what a workflow author should never reach from
 inside the platform: its own listeners (gateway, Postgres, Kafka, Redis), link-local and
@@ -45,8 +45,11 @@ class EgressSettings(BaseSettings):
     )
     response_bytes: ByteSize = Field(
         default=ByteSize(4 * MIB),
-        gt=0,
-        description="Largest response body read; a longer one fails the step (streamed, "
-        "never held whole).",
+        ge=64 * 1024,
+        description="Largest response body read through the egress-guarded transport, by "
+        "every node and plugin (`ctx.http`, connectors, llm and agent providers, notify, "
+        "webhook deliveries), counted as it streams, compressed and decoded; reading past it "
+        "fails with `HttpResponseTooLarge` (`LlmResponseTooLarge` for a model call). At "
+        "least 64 KiB, so readers that stop at an answer's head never reach it.",
     )
     max_redirects: int = Field(default=5, ge=0, le=20)

@@ -61,15 +61,23 @@ def builtin_handlers(
         max_redirects=egress.max_redirects,
         json_depth=settings.limits.json_depth,
     )
+    cap = int(egress.response_bytes)
     database = DatabaseHandler(policy=policy, secrets=secrets)
-    notify = NotifyHandler(policy=policy, secrets=secrets)
-    llm = LlmHandler(policy=policy, secrets=secrets)
+    notify = NotifyHandler(policy=policy, secrets=secrets, response_bytes=cap)
+    llm = LlmHandler(policy=policy, secrets=secrets, response_bytes=cap)
+    agent = AgentTurnHandler(policy=policy, secrets=secrets, response_bytes=cap)
     handlers: list[NodeHandler] = [
-        FunctionHandler(registry=registry), http, llm,
-        AgentTurnHandler(policy=policy, secrets=secrets), OcrHandler(policy=policy), database,
-        notify,
+        FunctionHandler(registry=registry), http, llm, agent, OcrHandler(policy=policy),
+        database, notify,
     ]  # fmt: skip
-    return handlers, [http.aclose, llm.aclose, database.aclose, notify.aclose]
+    closers: list[Callable[[], Awaitable[None]]] = [
+        http.aclose,
+        llm.aclose,
+        agent.aclose,
+        database.aclose,
+        notify.aclose,
+    ]
+    return handlers, closers
 
 
 async def run_executor(
@@ -98,9 +106,11 @@ async def run_executor(
     secrets = secrets or EnvironmentSecrets()
     handlers, closers = builtin_handlers(settings, policy, registry, secrets)
     node_types = node_types or load_registry()
-    # one guarded pool shared by every plugin type (connectors included)
+    # one guarded pool shared by every plugin type (connectors included); every answer
+    # read through it is capped at TIDEFLOW_EGRESS_RESPONSE_BYTES
     plugin_http = httpx.AsyncClient(
-        transport=GuardedTransport(policy), follow_redirects=True,
+        transport=GuardedTransport(policy, response_bytes=int(egress.response_bytes)),
+        follow_redirects=True,
         max_redirects=egress.max_redirects, trust_env=False,
     )  # fmt: skip
     handlers += [

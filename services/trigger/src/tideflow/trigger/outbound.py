@@ -205,8 +205,9 @@ def guarded_client(settings: TriggerSettings, *, listeners: list[str]) -> httpx.
         settings.egress, listeners=[*listeners, f"{settings.host}:{settings.port}"]
     )
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy), follow_redirects=False, trust_env=False
-    )
+        transport=GuardedTransport(policy, response_bytes=int(settings.egress.response_bytes)),
+        follow_redirects=False, trust_env=False,
+    )  # fmt: skip
 
 
 def envelope_of(keys: KeySettings) -> Envelope:

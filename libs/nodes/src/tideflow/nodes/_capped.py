@@ -1,0 +1,112 @@
+"""Response bodies read through the egress-guarded transport, counted and capped.
+
+`GuardedTransport` wraps every response's body in a `CappedStream`, so no caller can read
+more than the cap, whether it streams (the http node, connectors), reads a head and stops
+(notify, webhook deliveries: untouched, they never reach the cap), or reads everything
+at once (a plugin's `ctx.http.get(...)`, the OpenAI SDK under litellm). A declared
+`Content-Length` over the cap fails the first read, before a byte is taken; an endless
+or undeclared body fails when the bytes read cross it. Compressed bodies are counted as
+they will be decoded too (a shadow inflate with bounded output steps), so a small gzip
+bomb cannot expand past the cap in the caller's decoder.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+DEFAULT_RESPONSE_BYTES = 4 * 1024 * 1024
+"""The cap when a transport is built without one (`TIDEFLOW_EGRESS_RESPONSE_BYTES`'s default)."""
+
+_STEP = 64 * 1024
+"""Most output one shadow-inflate call produces: memory stays bounded whatever the ratio."""
+
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+
+
+class ResponseTooLarge(httpx.HTTPError):
+    """A response body over the cap. Deterministic for the same request: not retried.
+
+    An `httpx.HTTPError`, so plugin code that handles httpx errors handles it too."""
+
+    error_type = "HttpResponseTooLarge"
+
+
+class _Inflater:
+    """Counts the decoded size of a body as httpx will decode it (the encodings in reverse
+    order), producing at most _STEP bytes per call and stopping once over the limit."""
+
+    def __init__(self, encodings: list[str], limit: int) -> None:
+        self._stages = [zlib.decompressobj(_WBITS[e]) for e in reversed(encodings)]
+        self._limit = limit
+        self.total = 0
+        self.broken = False
+        """A body that does not inflate: httpx reports it when it decodes; count raw only."""
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self._feed(0, data)
+        except zlib.error:
+            self.broken = True
+
+    def _feed(self, stage: int, data: bytes) -> None:
+        if stage == len(self._stages):
+            self.total += len(data)
+            return
+        inflate = self._stages[stage]
+        while self.total <= self._limit:
+            out = inflate.decompress(data, _STEP)
+            data = inflate.unconsumed_tail
+            self._feed(stage + 1, out)
+            if not data and len(out) < _STEP:
+                return
+
+
+def _inflater(content_encoding: str, limit: int) -> _Inflater | None:
+    encodings = [e.strip().lower() for e in content_encoding.split(",")]
+    encodings = [e for e in encodings if e and e != "identity"]
+    if not encodings or any(e not in _WBITS for e in encodings):
+        return None  # plain, or an encoding httpx does not decode either: raw bytes count
+    return _Inflater(encodings, limit)
+
+
+class CappedStream(httpx.AsyncByteStream):
+    """The body of one response; raises ResponseTooLarge past `limit` bytes (raw or decoded)."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, *, limit: int, response: httpx.Response,
+                 host: str) -> None:  # fmt: skip
+        self._stream = stream
+        self._limit = limit
+        self._host = host
+        declared = response.headers.get("content-length", "")
+        self._declared = int(declared) if declared.isdigit() else None
+        self._inflater = _inflater(response.headers.get("content-encoding", ""), limit)
+
+    def _too_large(self, what: str) -> ResponseTooLarge:
+        return ResponseTooLarge(
+            f"the answer of {self._host} {what} the {self._limit:,}-byte cap "
+            "(TIDEFLOW_EGRESS_RESPONSE_BYTES)"
+        )
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._declared is not None and self._declared > self._limit:
+            raise self._too_large(f"declares {self._declared:,} bytes, over")
+        read = 0
+        async for chunk in self._stream:
+            read += len(chunk)
+            if read > self._limit:
+                raise self._too_large("is over")
+            inflater = self._inflater
+            if inflater is not None and not inflater.broken:
+                inflater.feed(chunk)
+                if inflater.total > self._limit:
+                    raise self._too_large("decompresses to over")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
