@@ -5,6 +5,12 @@ the client secret and scope until shortly before they expire (a tenant that know
 one's client id, or a wrong secret, never gets a token fetched with the right one);
 concurrent steps share one token request (a lock per key), and a 401 drops the cached
 token so the next attempt fetches a fresh one.
+
+Credentials derived from secrets are handed to the executor's redactor
+(`ctx.sensitive`) before a request carries them: the base64 `user:password` of a Basic
+header (the executor knows the two secrets, not their encoding) and every token fetched
+at run time, so a server echoing `Authorization` back, or an error quoting it, cannot
+leak them into step output, events or logs.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ class TokenCache:
         from tideflow.nodes import ResponseTooLarge  # noqa: PLC0415
 
         secret = ctx.secret(str(auth.client_secret_secret))
+        # the Basic header httpx builds from them: a token endpoint may echo it in an error
+        ctx.sensitive(_basic(client_id, secret))
         try:
             response = await ctx.http.post(
                 str(auth.token_url), data=form, auth=httpx.BasicAuth(client_id, secret),
@@ -90,8 +98,14 @@ class TokenCache:
                 f"token endpoint answered {response.status_code}" + (f": {error}" if error else ""),
                 type="OAuthTokenError",
             )
+        ctx.sensitive(token)  # before anything can report it (an error naming it, a log line)
         expires = body.get("expires_in", DEFAULT_EXPIRY_S)
         return token, float(expires) if isinstance(expires, int | float) else DEFAULT_EXPIRY_S
+
+
+def _basic(user: str, password: str) -> str:
+    """The credentials of a Basic header, as httpx's `BasicAuth` encodes them too."""
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 async def auth_headers(
@@ -104,12 +118,15 @@ async def auth_headers(
         case AuthType.API_KEY:
             return {auth.header: f"{auth.prefix or ''}{ctx.secret(str(auth.secret))}"}, None
         case AuthType.BASIC:
-            user = ctx.secret(str(auth.username_secret))
-            password = ctx.secret(str(auth.password_secret))
-            encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
+            encoded = _basic(ctx.secret(str(auth.username_secret)),
+                             ctx.secret(str(auth.password_secret)))  # fmt: skip
+            # neither secret appears in it as such: a server echoing the header, or an
+            # error quoting it, would give the pair away unless it is masked too
+            ctx.sensitive(encoded)
             return {"Authorization": f"Basic {encoded}"}, None
         case AuthType.OAUTH2:
             token, key = await tokens.token(auth, ctx)
+            ctx.sensitive(token)  # a cached token: this step's redactor may not know it yet
             return {"Authorization": f"Bearer {token}"}, key
         case _:
             return {}, None

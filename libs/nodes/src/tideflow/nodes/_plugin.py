@@ -24,13 +24,17 @@ from tideflow.nodes._handler import StepFailure, StepOutcome, StepSuccess, TaskS
 from tideflow.plugins import TASK_LOGGER, NodeContext, NodeError, NodeTypeSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
 
     import httpx
 
     SecretsOf = Callable[[str], Awaitable[Mapping[str, str]]]
 
 log = logging.getLogger(__name__)
+
+
+def _ignore(_: Iterable[str]) -> None:
+    """No redactor (a handler run outside an executor, in tests)."""
 
 
 def config_problem(spec: NodeTypeSpec, config: dict[str, Any]) -> str | None:
@@ -55,11 +59,19 @@ def config_problem(spec: NodeTypeSpec, config: dict[str, Any]) -> str | None:
 class PluginHandler:
     """One declared worker type as a `NodeHandler`."""
 
-    def __init__(self, spec: NodeTypeSpec, *, http: httpx.AsyncClient, secrets: SecretsOf) -> None:
+    def __init__(
+        self,
+        spec: NodeTypeSpec,
+        *,
+        http: httpx.AsyncClient,
+        secrets: SecretsOf,
+        redact: Callable[[Iterable[str]], None] | None = None,
+    ) -> None:
         self.node_type = spec.name
         self._spec = spec
         self._http = http
         self._secrets = secrets
+        self._redact = redact or _ignore
 
     async def run(self, task: TaskSpec) -> StepOutcome:
         problem = config_problem(self._spec, task.config)
@@ -75,7 +87,7 @@ class PluginHandler:
             or f"{task.run_id}:{task.node_id}:{task.attempt}",
             deadline=deadline, http=self._http,
             secrets=await self._secrets(task.tenant_id),
-            logger=logging.getLogger(TASK_LOGGER),
+            logger=logging.getLogger(TASK_LOGGER), redact=self._redact,
         )  # fmt: skip
         try:
             output = await self._call(task.config, context)

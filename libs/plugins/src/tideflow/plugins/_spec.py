@@ -18,7 +18,7 @@ that applies the egress policy, and a logger whose lines land in the step's log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -81,6 +81,17 @@ class NodeContext:
     secrets: Mapping[str, str] = field(repr=False)
     """The tenant's secrets, by name."""
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger(TASK_LOGGER))
+    redact: Callable[[Iterable[str]], None] = field(default=lambda _: None, repr=False)
+    """The executor's redactor (`sensitive` calls it); a no-op outside an executor."""
+
+    def sensitive(self, *values: str) -> None:
+        """Mask `values` like the secrets themselves from now on, in this step's output,
+        error and log lines and everything else the executor reports or logs.
+
+        For values derived from secrets at run time, which the executor cannot know by
+        itself: an encoded credential (`base64(user:password)` of a Basic header), an
+        access token fetched with a client secret."""
+        self.redact(v for v in values if v)
 
     def secret(self, name: str) -> str:
         """The secret called `name`; a non-retryable NodeError when there is none."""

@@ -114,7 +114,8 @@ async def run_executor(
         max_redirects=egress.max_redirects, trust_env=False,
     )  # fmt: skip
     handlers += [
-        PluginHandler(spec, http=plugin_http, secrets=secrets.secrets)
+        # values a plugin derives from secrets (`ctx.sensitive`) are masked like secrets
+        PluginHandler(spec, http=plugin_http, secrets=secrets.secrets, redact=redactor.learn)
         for spec in node_types.worker_specs()
     ]
     runner = TaskRunner(

@@ -1,0 +1,235 @@
+"""Credentials a connector derives from secrets never leave the executor either.
+
+The executor masks secret values, but a Basic header carries `base64(user:password)`,
+where neither value appears as such, and an OAuth2 client-credentials token is fetched at
+run time: the redactor cannot know either unless the connector tells it. Gateway,
+scheduler and executor run in this process on a real Postgres (as `tide dev`), with
+connectors from `TIDEFLOW_CONNECTORS_PATH` pointed at a local server that echoes the
+`Authorization` header back in its answers, in a header, and in the text of a 400 (and
+a token endpoint that quotes it in its error). Every table, log record and API answer
+about those runs is searched for the encoded credentials and the token; the masks that
+replaced them are asserted, so the test cannot pass by not exercising a path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from tideflow.bus import InMemoryBus
+from tideflow.executor.app import run_executor
+from tideflow.executor.redaction import MASK
+from tideflow.executor.settings import ExecutorSettings
+from tideflow.gateway import GatewaySettings, run_gateway
+from tideflow.runtime import EmbeddedServer
+from tideflow.scheduler.app import run_scheduler
+from tideflow.scheduler.settings import SchedulerSettings
+from tideflow.settings import EgressSettings
+from tideflow.store import APP_ROLE, PostgresEventStore
+
+pytestmark = pytest.mark.integration
+
+ADMIN = "connector-secrets-admin"
+SECRETS = {"API_USER": "ann", "API_PASSWORD": "pa:ss-Q7", "CLIENT_ID": "cid-Q7",
+           "CLIENT_SECRET": "csecret-Q7"}  # fmt: skip
+BASIC = base64.b64encode(b"ann:pa:ss-Q7").decode()
+CLIENT_BASIC = base64.b64encode(b"cid-Q7:csecret-Q7").decode()
+TOKEN = "at-Zr8wK2fP0qLx"
+HIDDEN = (BASIC, CLIENT_BASIC, TOKEN)
+TERMINAL = {"succeeded", "failed", "cancelled", "compensated"}
+
+
+def leaks(text: str) -> list[str]:
+    return [v for v in HIDDEN for form in {v, quote(v, safe="")} if form in text]
+
+
+class Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+async def echo(request: Request) -> Response:
+    auth = request.headers.get("authorization", "")
+    return JSONResponse({"authorization": auth, "said": f"you sent {auth}"},
+                        headers={"X-Echo": auth})  # fmt: skip
+
+
+async def fail(request: Request) -> Response:
+    return PlainTextResponse(f"rejected {request.headers.get('authorization')}", status_code=400)
+
+
+async def token(_: Request) -> Response:
+    return JSONResponse({"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600})
+
+
+async def bad_token(request: Request) -> Response:
+    error = f"invalid_client {request.headers.get('authorization')}"
+    return JSONResponse({"error": error}, status_code=400)
+
+
+CONNECTOR = """
+name: {name}
+baseUrl: {base}
+auth: {auth}
+operations:
+  echo: {{path: /echo}}
+  fail: {{path: /fail}}
+"""
+
+
+@pytest.fixture
+async def platform(
+    fresh_dsn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, Capture]]:
+    app = Starlette(routes=[Route("/echo", echo), Route("/fail", fail),
+                            Route("/oauth/token", token, methods=["POST"]),
+                            Route("/bad/token", bad_token, methods=["POST"])])  # fmt: skip
+    target = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
+    target_task = await target.start_serving()
+    base = f"http://127.0.0.1:{target.bound_port}"
+    oauth = ("{{type: oauth2_client_credentials, tokenUrl: '{base}/{path}/token', "
+             "clientIdSecret: CLIENT_ID, clientSecretSecret: CLIENT_SECRET}}")  # fmt: skip
+    auths = {
+        "basicapi": "{type: basic, usernameSecret: API_USER, passwordSecret: API_PASSWORD}",
+        "oauthapi": oauth.format(base=base, path="oauth"),
+        "badoauth": oauth.format(base=base, path="bad"),
+    }
+    for name, auth in auths.items():
+        (tmp_path / f"{name}.yaml").write_text(CONNECTOR.format(name=name, base=base, auth=auth))
+    monkeypatch.setenv("TIDEFLOW_CONNECTORS_PATH", str(tmp_path))
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(f"TIDEFLOW_SECRET_{name}", value)
+    capture = Capture()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    store = await PostgresEventStore.connect(fresh_dsn, max_size=8, role=APP_ROLE)
+    bus = InMemoryBus()
+    await bus.start()
+    stop = asyncio.Event()
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    executor = ExecutorSettings(egress=EgressSettings(allow_loopback=True))
+    services = [
+        asyncio.create_task(run_scheduler(settings=SchedulerSettings(), store=store, bus=bus,
+                                          stop=stop, serve_health=False)),
+        asyncio.create_task(run_executor(settings=executor, bus=bus, stop=stop,
+                                         serve_health=False)),
+        asyncio.create_task(run_gateway(
+            settings=GatewaySettings(port=0, admin_token=ADMIN,
+                                     stream_poll_interval=timedelta(milliseconds=20)),
+            store=store, bus=bus, stop=stop, on_started=started.set_result)),
+    ]  # fmt: skip
+    url = await asyncio.wait_for(started, 10)
+    try:
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as client:
+            yield client, capture
+    finally:
+        stop.set()
+        await asyncio.gather(*services, return_exceptions=True)
+        await bus.close()
+        await store.close()
+        root.removeHandler(capture)
+        root.setLevel(level)
+        target.should_exit = True
+        await target_task
+
+
+def workflow(name: str, node_type: str) -> dict[str, Any]:
+    node = {"id": "call", "type": node_type, "config": {}, "retry": {"maxAttempts": 1}}
+    return {"apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": name},
+            "spec": {"nodes": [node]}}  # fmt: skip
+
+
+async def finished(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        run = (await client.get(f"/runs/{run_id}")).json()
+        if run["status"] in TERMINAL:
+            return run
+        assert asyncio.get_running_loop().time() < deadline, run
+        await asyncio.sleep(0.05)
+
+
+async def table_leaks(dsn: str) -> list[str]:
+    found: list[str] = []
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = await conn.fetch(
+            "SELECT schemaname, tablename FROM pg_tables "
+            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+        )
+        for schema, table in tables:
+            for row in await conn.fetch(f'SELECT * FROM "{schema}"."{table}"'):  # noqa: S608
+                for value in row.values():
+                    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                    if leaks(text):
+                        found.append(f"{table}: {text[:200]}")
+    finally:
+        await conn.close()
+    return found
+
+
+async def test_derived_credentials_never_leave_the_executor(platform, fresh_dsn):
+    client, capture = platform
+    cases = {"basic-echo": "basicapi.echo", "basic-fail": "basicapi.fail",
+             "oauth-echo": "oauthapi.echo", "oauth-fail": "oauthapi.fail",
+             "oauth-bad": "badoauth.echo"}  # fmt: skip
+    runs: dict[str, dict[str, Any]] = {}
+    for name, node_type in cases.items():
+        created = await client.post("/workflows", json=workflow(name, node_type))
+        assert created.status_code == 201, created.text
+        assert (await client.post(f"/workflows/{name}/publish")).status_code == 201
+        started = await client.post(f"/workflows/{name}/runs", json={"input": {}})
+        assert started.status_code == 201, started.text
+        runs[name] = started.json()
+    for name, run in runs.items():
+        runs[name] = await finished(client, run["runId"])
+
+    # every path ran, and the credential was masked where it came back
+    for name, prefix in (("basic-echo", "Basic"), ("oauth-echo", "Bearer")):
+        assert runs[name]["status"] == "succeeded", runs[name]
+        output = runs[name]["output"]["call"]
+        assert output["authorization"] == f"{prefix} {MASK}", output
+        assert output["said"] == f"you sent {prefix} {MASK}"
+    for name, prefix in (("basic-fail", "Basic"), ("oauth-fail", "Bearer")):
+        assert runs[name]["status"] == "failed", runs[name]
+        [step] = runs[name]["steps"]
+        assert step["error"]["type"] == "Http400"
+        assert f"rejected {prefix} {MASK}" in step["error"]["message"], step["error"]
+    [step] = runs["oauth-bad"]["steps"]
+    assert step["error"]["type"] == "OAuthTokenError"
+    assert f"invalid_client Basic {MASK}" in step["error"]["message"], step["error"]
+
+    answers: list[str] = []
+    for run in runs.values():
+        run_id = run["runId"]
+        for path in (f"/runs/{run_id}", f"/runs/{run_id}/state", f"/runs/{run_id}/events"):
+            response = await client.get(path, params={"limit": 1000} if "events" in path else None)
+            assert response.status_code == 200
+            answers.append(response.text)
+    answers.append((await client.get("/runs", params={"limit": 500})).text)
+    assert not [leaks(a) for a in answers if leaks(a)], "an API answer holds a credential"
+    assert not [line for line in capture.lines if leaks(line)]
+    assert await table_leaks(fresh_dsn) == []
