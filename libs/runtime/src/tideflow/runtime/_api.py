@@ -1,7 +1,8 @@
-"""What the smaller HTTP services (approval, trigger) share with the gateway's contract.
+"""The API's error document and cursors, for every HTTP service (the gateway too).
 
-The error document is the gateway's: `{"error": {"code", "message", "details"}}` with
-stable codes, never a stack trace. Cursors are opaque URL-safe base64 JSON.
+`{"error": {"code", "message", "details"}}` with the stable codes of `tideflow.contract`,
+never a stack trace; a 429 carries `Retry-After` from `details.retryAfter`. Cursors are
+opaque URL-safe base64 JSON. The gateway adds its own auth and database handlers on top.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tideflow.contract import ErrorCode
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
@@ -23,19 +26,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_STATUS_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHENTICATED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "VALIDATION_FAILED",
-    429: "RATE_LIMITED",
-    503: "UNAVAILABLE",
+_STATUS_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHENTICATED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.VALIDATION_FAILED,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.UNAVAILABLE,
 }
+
+
+def code_for_status(status: int) -> ErrorCode:
+    """The stable code of an error Starlette raised itself (404 route, 405 method, ...)."""
+    return _STATUS_CODES.get(status, ErrorCode.BAD_REQUEST)
 
 
 class ApiError(Exception):
@@ -52,13 +60,17 @@ class ApiError(Exception):
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+    return {"error": {"code": str(code), "message": message, "details": details or {}}}
 
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, ApiError):  # pragma: no cover - registered for ApiError only
         raise exc
-    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status)
+    retry_after = exc.details.get("retryAfter") if exc.status == 429 else None  # noqa: PLR2004
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers
+    )
 
 
 def install_api_error_handler(app: FastAPI) -> None:
@@ -90,12 +102,14 @@ def install_error_handlers(
             }
             for err in exc.errors()
         ]
-        body = error_body("VALIDATION_FAILED", "the request is not valid", {"problems": problems})
+        body = error_body(
+            ErrorCode.VALIDATION_FAILED, "the request is not valid", {"problems": problems}
+        )
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _STATUS_CODES.get(exc.status_code, "BAD_REQUEST")
+        code = code_for_status(exc.status_code)
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
@@ -109,7 +123,7 @@ def install_error_handlers(
         async def down(request: Request, exc: Exception) -> JSONResponse:
             log.warning("backing system unavailable on %s: %s", request.url.path, exc)
             return JSONResponse(
-                error_body("UNAVAILABLE", "a backing system is unavailable; retry shortly"),
+                error_body(ErrorCode.UNAVAILABLE, "a backing system is unavailable; retry shortly"),
                 status_code=503,
                 headers={"Retry-After": "1"},
             )
@@ -118,7 +132,8 @@ def install_error_handlers(
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse(
-            error_body("INTERNAL", "internal error; the incident was logged"), status_code=500
+            error_body(ErrorCode.INTERNAL, "internal error; the incident was logged"),
+            status_code=500,
         )
 
 
@@ -141,4 +156,4 @@ def decode_cursor(cursor: str) -> Any:
         padded = cursor + "=" * (-len(cursor) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error):
-        raise ApiError(400, "BAD_REQUEST", "the cursor is not valid") from None
+        raise ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid") from None

@@ -25,6 +25,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tideflow.contract import ErrorCode
+from tideflow.runtime._api import code_for_status, error_body
 from tideflow.runtime._http_protocol import JsonErrorHttpToolsProtocol
 
 if TYPE_CHECKING:
@@ -32,26 +34,22 @@ if TYPE_CHECKING:
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 
-_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
-"""Stable codes of the errors Starlette raises itself; the API services use the same."""
 
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": {}}}
-    return JSONResponse(body, status_code=status)
+def _error(status: int, code: ErrorCode, message: str) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status)
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     headers = exc.headers if isinstance(exc, HTTPException) else None
-    response = _error(status, _CODES.get(status, "BAD_REQUEST"), str(getattr(exc, "detail", "")))
+    response = _error(status, code_for_status(status), str(getattr(exc, "detail", "")))
     if headers:  # 405 names the allowed methods
         response.headers.update(headers)
     return response
 
 
 async def _internal(_: Request, __: Exception) -> Response:
-    return _error(500, "INTERNAL", "internal error")
+    return _error(500, ErrorCode.INTERNAL, "internal error")
 
 
 def health_app(*, service: str, readiness: Readiness) -> Starlette:

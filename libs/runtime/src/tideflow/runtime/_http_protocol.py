@@ -15,6 +15,9 @@ import re
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from tideflow.contract import ErrorCode
+from tideflow.runtime._api import error_body
+
 _HEAD_KEPT = 16 * 1024
 """The tail of the request head kept to tell which header the parser refused (it stops
 at the refused byte, so that header is at the tail)."""
@@ -30,13 +33,12 @@ _BAD_AUTHORIZATION = re.compile(
 def refusal(head: bytes) -> tuple[int, bytes]:
     """The status and error document for a request head the parser refused."""
     if _BAD_AUTHORIZATION.search(head):
-        status, code = 401, "UNAUTHENTICATED"
+        status, code = 401, ErrorCode.UNAUTHENTICATED
         message = "the Authorization header holds a control character"
     else:
-        status, code = 400, "BAD_REQUEST"
+        status, code = 400, ErrorCode.BAD_REQUEST
         message = "malformed HTTP request (the request line or a header could not be parsed)"
-    body = {"error": {"code": code, "message": message, "details": {}}}
-    return status, json.dumps(body).encode()
+    return status, json.dumps(error_body(code, message)).encode()
 
 
 class JsonErrorHttpToolsProtocol(HttpToolsProtocol):

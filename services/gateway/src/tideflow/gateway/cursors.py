@@ -6,27 +6,15 @@ without breaking the API; a cursor that does not decode is a 400, not a 500.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
-from typing import Any
 
 from tideflow.gateway.errors import ApiError, ErrorCode
+from tideflow.runtime import decode_cursor, encode_cursor
 from tideflow.store import RunCursor
 
-
-def encode(value: Any) -> str:
-    raw = json.dumps(value, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode(cursor: str) -> Any:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error):
-        raise ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid") from None
+# The gateway's cursors are the ones every service hands out.
+encode = encode_cursor
+decode = decode_cursor
 
 
 def encode_run_cursor(cursor: RunCursor) -> str:

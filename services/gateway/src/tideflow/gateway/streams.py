@@ -145,7 +145,7 @@ def _log_message(line: StoredLogLine) -> dict[str, Any]:
 async def _refuse(websocket: WebSocket, error: ApiError) -> None:
     await websocket.accept()
     await websocket.send_json(
-        {"type": "error", "error": {"code": error.code.value, "message": error.message}}
+        {"type": "error", "error": {"code": str(error.code), "message": error.message}}
     )
     await websocket.close(code=4000 + error.status)
 
