@@ -99,6 +99,25 @@ def endpoint_of(value: str) -> tuple[str, int] | None:
     return parts.hostname, port
 
 
+def host_allowed(url: str, entries: Iterable[str]) -> bool:
+    """Whether `url`'s host (and port) is one of `entries`: host names or patterns
+    (`*.example.com`), each optionally with `:port` (then only that port matches)."""
+    parts = urlsplit(url if "//" in url else f"//{url}")
+    try:
+        host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    except ValueError:
+        return False
+    if not host:
+        return False
+    for entry in entries:
+        name, _, number = entry.rpartition(":")
+        if not number.isdigit() or not name or name.endswith(":"):
+            name, number = entry, ""
+        if _host_matches(host, [name.strip("[]")]) and (not number or int(number) == port):
+            return True
+    return False
+
+
 _LISTENER_PORTS = {"postgresql": 5432, "postgres": 5432, "redis": 6379, "rediss": 6379,
                    "http": 80, "https": 443}  # fmt: skip
 """The port a listener's URL means when it names none (`postgresql://db/x` is db:5432)."""

@@ -9,6 +9,14 @@ start a second job.
 
 Throttling, Textract's server errors and lost connections are retryable; a document
 Textract cannot read, a bad parameter, missing credentials and a failed job are not.
+
+Requests are signed with the worker's own AWS credentials unless the node brings its
+own (secrets named by `accessKeyIdSecret` and `secretAccessKeySecret`). An `endpointUrl`
+chosen by the workflow receives those signed requests, so it is only used with the
+node's own credentials, or when the operator allows its host
+(`TIDEFLOW_EGRESS_AWS_ENDPOINT_HOSTS`); otherwise the step fails with
+`OcrEndpointNotAllowed` before any request is made. A signature is not the key, but it
+is a replayable authorization for a while, and it tells who the worker is.
 """
 
 from __future__ import annotations
@@ -22,14 +30,18 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url
+from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url, host_allowed
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepPending, StepSuccess, TaskSpec
 from tideflow.nodes._textract import read_blocks
 from tideflow.settings import EgressSettings, parse_duration
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import aioboto3
     from aiobotocore.config import AioConfig
+
+    from tideflow.nodes._llm import SecretLookup
 
 DEFAULT_POLL = timedelta(seconds=5)
 DEFAULT_MAX_WAIT = timedelta(minutes=30)
@@ -77,17 +89,25 @@ class OcrHandler:
         region: str | None = None,
         endpoint_url: str | None = None,
         session: aioboto3.Session | None = None,
+        secrets: SecretLookup | None = None,
+        endpoint_hosts: Iterable[str] | None = None,
     ) -> None:
-        self._policy = policy or EgressPolicy.from_settings(EgressSettings())
+        """`endpoint_url` is the operator's (trusted); `endpoint_hosts` the hosts a
+        workflow's own `endpointUrl` may name with the worker's credentials."""
+        settings = EgressSettings()
+        self._policy = policy or EgressPolicy.from_settings(settings)
         self._region = region
         self._endpoint_url = endpoint_url
         self._session = session
+        self._secrets = secrets
+        hosts = settings.aws_endpoint_hosts if endpoint_hosts is None else endpoint_hosts
+        self._endpoint_hosts = tuple(hosts)
 
     async def run(self, task: TaskSpec) -> StepOutcome:
         try:
             return await self._run(task)
-        except _InvalidError as e:
-            return StepFailure("OcrInvalidDocument", str(e), retryable=False)
+        except _RefusedError as e:
+            return StepFailure(e.error_type, str(e), retryable=False)
         except EgressDenied as e:
             return StepFailure("EgressDenied", f"endpointUrl: {e}", retryable=False)
         except ClientError as e:
@@ -99,7 +119,11 @@ class OcrHandler:
 
     async def _run(self, task: TaskSpec) -> StepOutcome:
         config = task.config
-        endpoint = config.get("endpointUrl") or self._endpoint_url
+        credentials = await self._credentials(task)
+        chosen = config.get("endpointUrl") or None
+        if chosen is not None and not credentials:
+            self._check_worker_may_sign_for(str(chosen))
+        endpoint = chosen or self._endpoint_url
         if endpoint:
             await check_url(self._policy, str(endpoint))
         document = _document(str(config.get("document", "")))
@@ -108,6 +132,9 @@ class OcrHandler:
         async with self._session.client(
             "textract", region_name=config.get("region") or self._region,
             endpoint_url=endpoint or None, config=client_config(),
+            aws_access_key_id=credentials.get("aws_access_key_id"),
+            aws_secret_access_key=credentials.get("aws_secret_access_key"),
+            aws_session_token=credentials.get("aws_session_token"),
         ) as client:  # fmt: skip
             if task.poll_state:
                 return await _poll(client, task)
@@ -115,9 +142,56 @@ class OcrHandler:
                 return await _start(client, task, document)
             return await _sync(client, config, document)
 
+    async def _credentials(self, task: TaskSpec) -> dict[str, str]:
+        """The node's own AWS credentials as client arguments; {} for the worker's."""
+        config = task.config
+        names = {
+            "aws_access_key_id": config.get("accessKeyIdSecret"),
+            "aws_secret_access_key": config.get("secretAccessKeySecret"),
+            "aws_session_token": config.get("sessionTokenSecret"),
+        }
+        if not any(names.values()):
+            return {}
+        found = await self._secrets.secrets(task.tenant_id) if self._secrets else {}
+        credentials: dict[str, str] = {}
+        for argument, name in names.items():
+            if not name:
+                continue
+            value = found.get(str(name))
+            if value is None:
+                msg = f"there is no secret named {name!r}"
+                raise _RefusedError("SecretNotFound", msg)
+            credentials[argument] = value
+        if "aws_secret_access_key" not in credentials or "aws_access_key_id" not in credentials:
+            msg = "accessKeyIdSecret and secretAccessKeySecret go together"
+            raise _RefusedError("OcrInvalidConfig", msg)
+        return credentials
 
-class _InvalidError(ValueError):
-    pass
+    def _check_worker_may_sign_for(self, endpoint: str) -> None:
+        """Refuse a workflow-chosen endpoint the worker's own signature may not go to."""
+        if host_allowed(endpoint, self._endpoint_hosts):
+            return
+        msg = (
+            "endpointUrl: a workflow-chosen endpoint needs the node's own credentials "
+            "(accessKeyIdSecret, secretAccessKeySecret), or its host in "
+            "TIDEFLOW_EGRESS_AWS_ENDPOINT_HOSTS; the worker's credentials are not sent there"
+        )
+        raise _RefusedError("OcrEndpointNotAllowed", msg)
+
+
+class _RefusedError(Exception):
+    """A config the worker will not run as given; retrying cannot change that."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class _InvalidError(_RefusedError):
+    """A document Textract cannot be given."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("OcrInvalidDocument", message)
 
 
 def _configuration_failure(error: NoCredentialsError | NoRegionError) -> StepFailure:

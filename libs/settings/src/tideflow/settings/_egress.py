@@ -53,3 +53,10 @@ class EgressSettings(BaseSettings):
         "least 64 KiB, so readers that stop at an answer's head never reach it.",
     )
     max_redirects: int = Field(default=5, ge=0, le=20)
+    aws_endpoint_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (`textract.vpce.example`, `*.corp.example`, `host:port`) a "
+        "workflow's own `endpointUrl` (ocr) may name and still have its requests signed "
+        "with the worker's AWS credentials; any other workflow-chosen endpoint needs the "
+        "workflow's own credentials (as secrets).",
+    )

@@ -67,7 +67,8 @@ def builtin_handlers(
     llm = LlmHandler(policy=policy, secrets=secrets, response_bytes=cap)
     agent = AgentTurnHandler(policy=policy, secrets=secrets, response_bytes=cap)
     handlers: list[NodeHandler] = [
-        FunctionHandler(registry=registry), http, llm, agent, OcrHandler(policy=policy),
+        FunctionHandler(registry=registry), http, llm, agent,
+        OcrHandler(policy=policy, secrets=secrets, endpoint_hosts=egress.aws_endpoint_hosts),
         database, notify,
     ]  # fmt: skip
     closers: list[Callable[[], Awaitable[None]]] = [

@@ -3,6 +3,10 @@
 Single images and pages go through the synchronous API; multi-page PDFs (in S3) start an
 asynchronous job that the engine polls on durable timers, so no worker waits for it.
 Output `{text, lines, keyValues, tables, pages}`.
+
+The worker's own AWS credentials sign every request; a workflow that names its own
+`endpointUrl` brings its own credentials (as secrets) unless the operator allows that
+endpoint's host, so no workflow can send the worker's signature to a host it picks.
 """
 
 from typing import Literal, Self
@@ -25,9 +29,35 @@ class OcrConfig(NodeConfig):
         default="auto", description="auto: async for PDF and TIFF objects in S3, else sync"
     )
     region: str | None = None
-    endpoint_url: str | None = Field(default=None, description="another Textract endpoint")
+    endpoint_url: str | None = Field(
+        default=None,
+        description="another Textract endpoint: needs the workflow's own credentials "
+        "(accessKeyIdSecret, secretAccessKeySecret) unless the operator allows its host "
+        "(TIDEFLOW_EGRESS_AWS_ENDPOINT_HOSTS)",
+    )
+    access_key_id_secret: str | None = Field(
+        default=None, min_length=1, description="the secret holding an AWS access key id"
+    )
+    secret_access_key_secret: str | None = Field(
+        default=None, min_length=1, description="the secret holding its secret access key"
+    )
+    session_token_secret: str | None = Field(
+        default=None, min_length=1, description="the secret holding a session token (optional)"
+    )
     poll_interval: Duration | None = Field(default=None, description="between polls (5s)")
     max_wait: Duration | None = Field(default=None, description="give an async job this long")
+
+    @model_validator(mode="after")
+    def _credentials_come_in_pairs(self) -> Self:
+        """A key id without its secret (or a session token without both) cannot sign."""
+        pair = (self.access_key_id_secret, self.secret_access_key_secret)
+        if (pair[0] is None) != (pair[1] is None):
+            msg = "accessKeyIdSecret and secretAccessKeySecret go together"
+            raise ValueError(msg)
+        if self.session_token_secret is not None and pair[0] is None:
+            msg = "sessionTokenSecret needs accessKeyIdSecret and secretAccessKeySecret"
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _async_reads_s3(self) -> Self:
