@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from pydantic import SecretStr
 
-    from tideflow.auth import Authenticator
+    from tideflow.auth import Authenticator, TenantQuotas
     from tideflow.settings import DatabaseSettings, KafkaSettings, ObservabilitySettings
     from tideflow.store import Identities
 
@@ -128,6 +128,17 @@ def run_until_signalled(
         hint += "TIDEFLOW_DATABASE_URL at a running one"
         typer.secho(f"error {type(e).__name__}: {e}; {hint}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1) from e
+
+
+def service_quotas(identities: Identities) -> TenantQuotas:
+    """The tenants' rate limits for the approval and trigger services: the gateway's
+    (`TIDEFLOW_SECURITY_*` defaults, per-tenant limits from the store, the same Redis
+    buckets), so a tenant has one API budget and one run-start budget across services."""
+    from tideflow.gateway.security import tenant_quotas
+    from tideflow.gateway.settings import SecuritySettings
+    from tideflow.settings import RedisSettings
+
+    return tenant_quotas(SecuritySettings(), RedisSettings().url, identities)
 
 
 def service_authenticator(admin_token: SecretStr | None, identities: Identities) -> Authenticator:

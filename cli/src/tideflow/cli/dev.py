@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from tideflow.approval.handlers import Services as ApprovalServices
-    from tideflow.auth import Secrets
+    from tideflow.auth import Secrets, TenantQuotas
     from tideflow.bus import Bus
     from tideflow.core import NodeTypes, WorkflowDefinition
     from tideflow.gateway.settings import GatewaySettings
@@ -214,7 +214,7 @@ async def _serve(
     from tideflow.executor.app import run_executor
     from tideflow.executor.settings import ExecutorSettings, GatewayAddress
     from tideflow.gateway.app import run_gateway
-    from tideflow.gateway.security import stored_secrets
+    from tideflow.gateway.security import stored_secrets, tenant_quotas
     from tideflow.gateway.settings import GatewaySettings
     from tideflow.plugins import load_registry
     from tideflow.scheduler.app import run_scheduler
@@ -250,9 +250,13 @@ async def _serve(
             database=gateway.database,
             gateway=GatewayAddress(host=host, port=port),
         )
+        # one set of tenant buckets for the whole process: API requests and run starts
+        # (the API's and every trigger's) count against the same limits
+        quotas = tenant_quotas(gateway.security, gateway.redis.url, store)
         approval, trigger = _side_services(
             approvals, triggers, bus, audit_log=store,
             secrets=stored_secrets(gateway.security, store), node_types=node_types,
+            quotas=quotas,
         )  # fmt: skip
 
         def extend(app: FastAPI) -> None:
@@ -273,7 +277,8 @@ async def _serve(
             asyncio.create_task(run_trigger(services=trigger, stop=stop, serve_http=False,
                                             dispatcher=_dispatcher(store, gateway, http))),
             asyncio.create_task(run_gateway(settings=gateway, store=store, bus=bus, stop=stop,
-                                            extend=extend, node_types=node_types)),
+                                            extend=extend, node_types=node_types,
+                                            quotas=quotas)),
         ]  # fmt: skip
         url = client_url(host, port)
         if await _wait_healthy(url, services):
@@ -342,6 +347,7 @@ def _side_services(
     audit_log: AuditLog,
     secrets: Secrets,
     node_types: NodeTypeRegistry,
+    quotas: TenantQuotas,
 ) -> tuple[ApprovalServices, TriggerServices]:
     """The approval and trigger services of the one dev process: same bus, same audit log
     and secrets, and (mounted on the gateway) the gateway's authenticator."""
@@ -357,7 +363,7 @@ def _side_services(
     )
     trigger = trigger_services(
         settings=TriggerSettings(), store=triggers, bus=bus, secrets=StoredSecrets(secrets),
-        dev_events=isinstance(bus, InMemoryBus), node_types=node_types,
+        dev_events=isinstance(bus, InMemoryBus), node_types=node_types, quotas=quotas,
     )  # fmt: skip
     return approval, trigger
 

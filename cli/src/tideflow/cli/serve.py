@@ -123,6 +123,7 @@ def _approval(overrides: dict[str, object]) -> None:
         postgres_store,
         run_until_signalled,
         service_authenticator,
+        service_quotas,
     )
 
     settings = ApprovalSettings(**overrides)  # type: ignore[arg-type]
@@ -133,7 +134,10 @@ def _approval(overrides: dict[str, object]) -> None:
             postgres_store(settings.database) as identities,
             kafka_bus(settings.kafka) as bus,
         ):
-            services = services_of(settings=settings, store=store, bus=bus, audit_log=identities)
+            services = services_of(
+                settings=settings, store=store, bus=bus, audit_log=identities,
+                quotas=service_quotas(identities),
+            )  # fmt: skip
             authenticator = service_authenticator(settings.admin_token, identities)
             await run_approval(services=services, stop=stop, authenticator=authenticator)
 
@@ -146,6 +150,7 @@ def _trigger(overrides: dict[str, object]) -> None:
         postgres_store,
         run_until_signalled,
         service_authenticator,
+        service_quotas,
         trigger_store,
     )
     from tideflow.gateway.security import stored_secrets
@@ -166,7 +171,10 @@ def _trigger(overrides: dict[str, object]) -> None:
             guarded_client(settings, listeners=listeners) as http,
         ):
             secrets = StoredSecrets(stored_secrets(SecuritySettings(), identities))
-            services = services_of(settings=settings, store=store, bus=bus, secrets=secrets)
+            services = services_of(
+                settings=settings, store=store, bus=bus, secrets=secrets,
+                quotas=service_quotas(identities),
+            )  # fmt: skip
             authenticator = service_authenticator(settings.admin_token, identities)
             dispatcher = (
                 Dispatcher(store=identities, envelope=envelope_of(settings.keys), http=http,

@@ -20,6 +20,7 @@ from tideflow.auth._http import current_principal, requires, websocket_principal
 from tideflow.auth._jwt import ACCESS_TTL, KeyRing
 from tideflow.auth._keys import AwsKms, KeyProvider, LocalKeyFile, WrappedKey, key_provider
 from tideflow.auth._passwords import MIN_PASSWORD_LENGTH, PasswordHasher
+from tideflow.auth._quotas import Quota, RateLimited, TenantQuotas, rate_limiter
 from tideflow.auth._ratelimit import (
     InProcessRateLimiter,
     Limit,
@@ -55,7 +56,9 @@ __all__ = [
     "PasswordHasher",
     "Principal",
     "PrincipalKind",
+    "Quota",
     "RateDecision",
+    "RateLimited",
     "RateLimiter",
     "RedisRateLimiter",
     "RefreshReused",
@@ -64,6 +67,7 @@ __all__ = [
     "Sealed",
     "Secrets",
     "Sessions",
+    "TenantQuotas",
     "TokenPair",
     "WrappedKey",
     "current_principal",
@@ -71,6 +75,7 @@ __all__ = [
     "issue",
     "key_provider",
     "parse",
+    "rate_limiter",
     "requires",
     "websocket_principal",
 ]

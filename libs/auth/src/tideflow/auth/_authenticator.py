@@ -3,7 +3,10 @@
 - `Bearer <admin token>`: the platform admin (admin of `default`, may manage tenants).
 - `Bearer tfk_...`: an API token; looked up by id on every request, so a revoked token
   stops working at once (no cache to outlive the revocation).
-- `Bearer <JWT>`: a user's access token, verified against the signing keys (no lookup).
+- `Bearer <JWT>`: a user's access token, verified against the signing keys, then the user
+  is looked up by id on every request (one primary-key read, as for API tokens): a user
+  deleted or disabled is refused at its next request, and a role change applies at once
+  (the stored role wins over the token's claim), on every service that shares this class.
 - `Basic base64(user:secret)`: for clients that only speak Basic (service accounts); the
   secret is an API token, or the user's password.
 """
@@ -71,8 +74,27 @@ class Authenticator:
         if token.startswith(_tokens.API_TOKEN_PREFIX + "_"):
             return await self._api_token(token)
         if token.count(".") == 2 and self.keys is not None:  # noqa: PLR2004 - a JWS has 3 parts
-            return await self.keys.verify(token)
+            return await self._current_user(await self.keys.verify(token))
         raise InvalidCredentials("the token is not valid")
+
+    async def _current_user(self, claimed: Principal) -> Principal:
+        """The user an access token names, as stored now: a signature proves who the user
+        was when the token was issued, not that it may still act (deleted, disabled, or
+        given another role since)."""
+        if self.identities is None:
+            return claimed
+        user = await self.identities.find_user(claimed.credential_id or claimed.subject)
+        if user is None or user.tenant_id != claimed.tenant_id:
+            raise InvalidCredentials("the access token's user no longer exists")
+        if user.disabled:
+            raise InvalidCredentials("the access token's user is disabled")
+        return Principal(
+            subject=user.username,
+            tenant_id=user.tenant_id,
+            role=Role(user.role),
+            kind=PrincipalKind.USER,
+            credential_id=user.user_id,
+        )
 
     async def _api_token(self, token: str) -> Principal:
         presented = _tokens.parse(token)

@@ -140,7 +140,13 @@ def install_error_handlers(
 def _mapped(status: int, code: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def handler(_: Request, exc: Exception) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Bearer realm="tideflow"'} if status == 401 else None  # noqa: PLR2004
-        return JSONResponse(error_body(code, str(exc)), status_code=status, headers=headers)
+        details: dict[str, Any] | None = getattr(exc, "details", None)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:  # a rate limit (429): when to come back
+            headers = {"Retry-After": str(retry_after)}
+        return JSONResponse(
+            error_body(code, str(exc), details), status_code=status, headers=headers
+        )
 
     return handler
 

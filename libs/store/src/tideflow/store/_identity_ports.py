@@ -77,6 +77,23 @@ class Identities(Protocol):
 
     async def list_users(self, *, tenant_id: str | None) -> list[UserRecord]: ...
 
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        tenant_id: str | None,
+        role: str | None = None,
+        disabled: bool | None = None,
+    ) -> UserRecord:
+        """Change a user's role and/or disabled flag (None: unchanged); `NotFound` if the
+        user is not the tenant's (None: any tenant)."""
+        ...
+
+    async def delete_user(self, user_id: str, *, tenant_id: str | None) -> UserRecord:
+        """Delete a user and its refresh tokens in one transaction; `NotFound` if the user
+        is not the tenant's (None: any tenant)."""
+        ...
+
     async def add_refresh_token(self, record: RefreshTokenRecord) -> None: ...
 
     async def use_refresh_token(self, token_id: str, at: datetime) -> RefreshTokenRecord | None:

@@ -121,6 +121,37 @@ class InMemoryIdentities:
         found = [u for u in self._users.values() if tenant_id in {None, u.tenant_id}]
         return sorted(found, key=lambda u: u.username)
 
+    def _user_of(self, user_id: str, tenant_id: str | None) -> UserRecord:
+        record = self._users.get(user_id)
+        if record is None or tenant_id not in {None, record.tenant_id}:
+            raise NotFound(f"user {user_id} not found")
+        return record
+
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        tenant_id: str | None,
+        role: str | None = None,
+        disabled: bool | None = None,
+    ) -> UserRecord:
+        record = self._user_of(user_id, tenant_id)
+        record = replace(
+            record,
+            role=record.role if role is None else role,
+            disabled=record.disabled if disabled is None else disabled,
+        )
+        self._users[user_id] = record
+        return record
+
+    async def delete_user(self, user_id: str, *, tenant_id: str | None) -> UserRecord:
+        record = self._user_of(user_id, tenant_id)
+        del self._users[user_id]
+        for token_id, token in list(self._refresh.items()):
+            if token.user_id == user_id:
+                del self._refresh[token_id]
+        return record
+
     # -- refresh tokens -------------------------------------------------------------------
 
     async def add_refresh_token(self, record: RefreshTokenRecord) -> None:

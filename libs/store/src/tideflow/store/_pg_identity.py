@@ -198,6 +198,40 @@ class PostgresIdentities(ScopedQueries):
             rows = await self._fetch(tenant_id, f"SELECT {_USER} FROM users ORDER BY username")
         return [_user(r) for r in rows]
 
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        tenant_id: str | None,
+        role: str | None = None,
+        disabled: bool | None = None,
+    ) -> UserRecord:
+        with translated("update user"):
+            row = await self._fetchrow(
+                tenant_id,
+                "UPDATE users SET role = coalesce($2, role), disabled = coalesce($3, disabled) "
+                f"WHERE user_id = $1 RETURNING {_USER}",
+                user_id,
+                role,
+                disabled,
+            )
+        return _user(_one(row, f"user {user_id}"))
+
+    async def delete_user(self, user_id: str, *, tenant_id: str | None) -> UserRecord:
+        # The refresh tokens go first (they reference the user), in the same transaction:
+        # a failure leaves the user and every session as they were.
+        with translated("delete user"):
+            async with scoped(self._pool, tenant_id) as connection:
+                row = await connection.fetchrow(
+                    f"SELECT {_USER} FROM users WHERE user_id = $1 FOR UPDATE", user_id
+                )
+                if row is not None:
+                    await connection.execute(
+                        "DELETE FROM refresh_tokens WHERE user_id = $1", user_id
+                    )
+                    await connection.execute("DELETE FROM users WHERE user_id = $1", user_id)
+        return _user(_one(row, f"user {user_id}"))
+
     # -- refresh tokens -------------------------------------------------------------------
 
     async def add_refresh_token(self, record: RefreshTokenRecord) -> None:

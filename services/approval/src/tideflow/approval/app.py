@@ -18,7 +18,7 @@ from tideflow.approval.handlers import Services, operations, router
 from tideflow.approval.inbox import GROUP, InboxProjection
 from tideflow.approval.retention import run_retention
 from tideflow.approval.views import ErrorResponse
-from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
+from tideflow.auth import Authenticator, Forbidden, InvalidCredentials, RateLimited
 from tideflow.runtime import (
     EmbeddedServer,
     HttpMetrics,
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tideflow.approval.settings import ApprovalSettings
+    from tideflow.auth import TenantQuotas
     from tideflow.bus import Bus
     from tideflow.store import ApprovalStore, AuditLog
 
@@ -46,6 +47,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
         (401, "Missing or invalid bearer token."),
         (404, "No such approval in the caller's tenant."),
         (422, "The request is not valid."),
+        (429, "The tenant's API rate limit is exhausted (`RATE_LIMITED`); see `Retry-After`."),
         (503, "The database is unavailable; retry."),
     )
 }
@@ -54,6 +56,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 AUTH_STATUSES: dict[type[Exception], tuple[int, str]] = {
     InvalidCredentials: (401, "UNAUTHENTICATED"),
     Forbidden: (403, "FORBIDDEN"),
+    RateLimited: (429, "RATE_LIMITED"),
 }
 
 
@@ -63,9 +66,11 @@ def services_of(
     store: ApprovalStore,
     bus: Bus,
     audit_log: AuditLog | None = None,
+    quotas: TenantQuotas | None = None,
 ) -> Services:
-    """The routes' dependencies (`audit_log` records every decision)."""
-    return Services(settings=settings, store=store, bus=bus, audit_log=audit_log)
+    """The routes' dependencies (`audit_log` records every decision; `quotas`, the tenants'
+    rate limits, shared with the gateway)."""
+    return Services(settings=settings, store=store, bus=bus, audit_log=audit_log, quotas=quotas)
 
 
 def default_authenticator(settings: ApprovalSettings) -> Authenticator:
@@ -98,6 +103,8 @@ def create_app(services: Services, authenticator: Authenticator | None = None) -
     )
     install_error_handlers(app, unavailable=(StoreUnavailable,), statuses=AUTH_STATUSES)
     app.state.authenticator = authenticator or default_authenticator(services.settings)
+    if services.quotas is not None:  # every authenticated request takes a tenant API token
+        app.state.request_gate = services.quotas.gate
     app.state.http_metrics = HttpMetrics("approval")
     install(app, services)
     app.add_middleware(RequestTimer, metrics=app.state.http_metrics)

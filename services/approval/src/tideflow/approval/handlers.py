@@ -21,7 +21,7 @@ from tideflow.approval.views import (
     Health,
     approval_view,
 )
-from tideflow.auth import Principal, Role, requires
+from tideflow.auth import Principal, Role, TenantQuotas, requires
 from tideflow.bus import Bus
 from tideflow.runtime import ApiError, HttpMetrics, decode_cursor, encode_cursor
 from tideflow.store import (
@@ -47,6 +47,8 @@ class Services:
     bus: Bus
     audit_log: AuditLog | None = None
     """Where `approval.decide` is recorded (the tenant's audit log)."""
+    quotas: TenantQuotas | None = None
+    """The tenants' API rate limits (the standalone service; under `tide dev` the gateway's)."""
     ready: dict[str, bool] = field(default_factory=dict)
     """Readiness of the background parts (the event-stream consumer), by name."""
 

@@ -15,7 +15,7 @@ from functools import partial
 import uvicorn
 from fastapi import FastAPI
 
-from tideflow.auth import Principal
+from tideflow.auth import Principal, TenantQuotas
 from tideflow.bus import Bus
 from tideflow.gateway import (
     audit_routes,
@@ -80,12 +80,15 @@ def create_app(
     authenticator: Authenticator | None = None,
     extend: Callable[[FastAPI], None] | None = None,
     node_types: NodeTypeRegistry | None = None,
+    quotas: TenantQuotas | None = None,
 ) -> FastAPI:
     """The REST API over `store` and `bus` (both already started by the caller).
 
     `extend` adds other services' routes to the same app (`tide dev` serves the approval
     and trigger APIs on the gateway's port this way). `node_types` defaults to the
-    built-ins plus every installed `tideflow.node_types` plugin.
+    built-ins plus every installed `tideflow.node_types` plugin. `quotas` (default: from
+    `settings.security`) are the tenants' rate limits, shared with the services `tide dev`
+    runs beside it.
     """
     registry = node_types or load_registry()
     metrics = GatewayMetrics()
@@ -98,7 +101,7 @@ def create_app(
         redoc_url=None,
         responses=ERROR_RESPONSES,
     )
-    security = build_security(settings, store, store, store, authenticator)
+    security = build_security(settings, store, store, store, authenticator, quotas=quotas)
     app.state.authenticator = security.authenticator
     app.state.request_gate = partial(_api_rate, security)
     app.state.services = Services(
@@ -142,6 +145,7 @@ async def run_gateway(
     on_started: Callable[[str], None] | None = None,
     extend: Callable[[FastAPI], None] | None = None,
     node_types: NodeTypeRegistry | None = None,
+    quotas: TenantQuotas | None = None,
 ) -> None:
     """Serve the API on `settings.host:port` until `stop` is set, then shut down cleanly.
 
@@ -150,7 +154,7 @@ async def run_gateway(
     """
     app = create_app(
         settings=settings, store=store, bus=bus, authenticator=authenticator, extend=extend,
-        node_types=node_types,
+        node_types=node_types, quotas=quotas,
     )  # fmt: skip
     config = uvicorn.Config(
         app,

@@ -16,6 +16,7 @@ from tideflow.auth import (
     InvalidCredentials,
     Principal,
     PrincipalKind,
+    RateLimited,
     Role,
 )
 from tideflow.gateway.errors import ApiError, ErrorCode
@@ -36,4 +37,6 @@ def as_api_error(exc: AuthError) -> ApiError:
         return ApiError(403, ErrorCode.FORBIDDEN, str(exc))
     if isinstance(exc, InvalidCredentials):
         return ApiError(401, ErrorCode.UNAUTHENTICATED, str(exc))
+    if isinstance(exc, RateLimited):
+        return ApiError(429, ErrorCode.RATE_LIMITED, str(exc), exc.details)
     return ApiError(503, ErrorCode.UNAVAILABLE, "the key provider is unavailable; retry shortly")

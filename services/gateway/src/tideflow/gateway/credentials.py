@@ -129,6 +129,7 @@ def _user_view(record: UserRecord) -> s.User:
         tenant=record.tenant_id,
         role=record.role,
         created_at=record.created_at,
+        disabled=record.disabled,
     )
 
 
@@ -167,6 +168,57 @@ async def list_users(services: ServicesDep, principal: PrincipalDep) -> s.UserLi
     principal.require(Role.ADMIN)
     found = await services.security.identities.list_users(tenant_id=_scope(principal))
     return s.UserList(items=[_user_view(u) for u in found])
+
+
+@router.patch("/users/{user_id}", response_model=s.User)
+async def update_user(
+    user_id: str, body: s.UserUpdate, services: ServicesDep, principal: PrincipalDep
+) -> s.User:
+    """Change a user's role or disable it; its next request (any service) sees the change."""
+    principal.require(Role.ADMIN)
+    if body.role is not None:
+        _not_above(principal, Role(body.role))
+    identities = services.security.identities
+    try:
+        before = await _user_in_scope(services, principal, user_id)
+        record = await identities.update_user(
+            user_id, tenant_id=_scope(principal), role=body.role, disabled=body.disabled
+        )
+    except NotFound:
+        raise ApiError(404, ErrorCode.USER_NOT_FOUND, f"no user {user_id!r}") from None
+    await services.security.audit(
+        principal,
+        "user.update",
+        f"user/{record.username}",
+        tenant_id=record.tenant_id,
+        before={"role": before.role, "disabled": before.disabled},
+        after={"role": record.role, "disabled": record.disabled},
+    )
+    return _user_view(record)
+
+
+@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def delete_user(user_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    """Delete a user and its refresh tokens; its access tokens are refused at once."""
+    principal.require(Role.ADMIN)
+    try:
+        record = await services.security.identities.delete_user(
+            user_id, tenant_id=_scope(principal)
+        )
+    except NotFound:
+        raise ApiError(404, ErrorCode.USER_NOT_FOUND, f"no user {user_id!r}") from None
+    await services.security.audit(
+        principal, "user.delete", f"user/{record.username}", tenant_id=record.tenant_id
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _user_in_scope(services: ServicesDep, principal: Principal, user_id: str) -> UserRecord:
+    """The user if the caller may see it; `NotFound` otherwise (another tenant's user)."""
+    found = await services.security.identities.find_user(user_id)
+    if found is None or _scope(principal) not in {None, found.tenant_id}:
+        raise NotFound(f"user {user_id} not found")
+    return found
 
 
 def _tokens_view(pair: Any) -> s.Tokens:

@@ -40,14 +40,13 @@ def install_error_handlers(app: FastAPI) -> None:
         from tideflow.gateway.auth import as_api_error  # noqa: PLC0415 - auth imports errors
 
         error = as_api_error(exc)
-        headers = (
-            {"WWW-Authenticate": 'Bearer realm="tideflow"'}
-            if isinstance(exc, InvalidCredentials)
-            else None
-        )
-        return JSONResponse(
-            error_body(error.code, error.message), status_code=error.status, headers=headers
-        )
+        if isinstance(exc, InvalidCredentials):
+            return JSONResponse(
+                error_body(error.code, error.message),
+                status_code=error.status,
+                headers={"WWW-Authenticate": 'Bearer realm="tideflow"'},
+            )
+        return await api_error(_, error)
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:

@@ -1,43 +1,42 @@
 """The gateway's security wiring: key provider, keys, sessions, secrets, limits, audit.
 
 Built once per app from `SecuritySettings` over the store's identity, secret and audit
-ports. Rate limits are per tenant and per kind (`api`, `runs`): one tenant's bucket is
-never another's. A tenant's own limits (`PUT /tenants/{name}/limits`) win over the
-defaults from settings; they are cached for a few seconds so checking a limit costs no
-database round trip.
+ports. Rate limits are per tenant and per kind (`api`, `runs`), in `tideflow.auth`'s
+`TenantQuotas`, shared with the approval and trigger services: one tenant's bucket is
+never another's.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tideflow.auth import (
     Authenticator,
     Envelope,
-    InProcessRateLimiter,
     KeyProvider,
     KeyRing,
     Limit,
     Principal,
+    Quota,
     RateLimiter,
-    RedisRateLimiter,
     Secrets,
     Sessions,
+    TenantQuotas,
     env_secrets,
     key_provider,
+    rate_limiter,
 )
+from tideflow.auth import RateLimited as QuotaExceeded
 from tideflow.gateway.errors import ApiError, ErrorCode
-from tideflow.store import AuditEntry, AuditLog, Identities, NotFound, SecretStore, TenantRecord
+from tideflow.store import AuditEntry, AuditLog, Identities, SecretStore
 
 if TYPE_CHECKING:
     from tideflow.gateway.settings import GatewaySettings, SecuritySettings
     from tideflow.settings import KeySettings
 
-LIMITS_TTL_SECONDS = 5.0
 LOGIN_RATE = 0.2
 LOGIN_BURST = 10.0
 
@@ -72,57 +71,23 @@ class RateLimited(ApiError):  # noqa: N818 - reads as the error code
 
 
 @dataclass(slots=True)
-class TenantLimits:
-    """Tenant limits with a short cache; `put` makes a change visible at once here."""
-
-    identities: Identities
-    defaults: SecuritySettings
-    _cache: dict[str, tuple[float, TenantRecord | None]] = field(default_factory=dict)
-
-    async def get(self, tenant_id: str) -> TenantRecord | None:
-        now = time.monotonic()
-        cached = self._cache.get(tenant_id)
-        if cached is not None and now - cached[0] < LIMITS_TTL_SECONDS:
-            return cached[1]
-        try:
-            record: TenantRecord | None = await self.identities.get_tenant(tenant_id)
-        except NotFound:
-            record = None
-        self._cache[tenant_id] = (now, record)
-        return record
-
-    def put(self, record: TenantRecord) -> None:
-        self._cache[record.name] = (time.monotonic(), record)
-
-    async def rate(self, tenant_id: str, kind: str) -> float | None:
-        record = await self.get(tenant_id)
-        if kind == "runs":
-            own = record.run_starts_per_second if record else None
-            return own or self.defaults.run_starts_per_second
-        own = record.api_requests_per_second if record else None
-        return own or self.defaults.api_requests_per_second
-
-
-@dataclass(slots=True)
 class Security:
     authenticator: Authenticator
     keys: KeyRing
     sessions: Sessions
     secrets: Secrets
     limiter: RateLimiter
-    limits: TenantLimits
+    limits: TenantQuotas
     identities: Identities
     audit_log: AuditLog
 
     async def check_rate(self, tenant_id: str, kind: str) -> None:
-        """Take one token of the tenant's `kind` bucket or refuse with 429."""
-        rate = await self.limits.rate(tenant_id, kind)
-        if rate is None:
-            return
-        decision = await self.limiter.acquire(f"{tenant_id}:{kind}", Limit.per_second(rate))
-        if not decision.allowed:
-            what = "run-start" if kind == "runs" else "API request"
-            raise RateLimited(f"tenant's {what}", decision.retry_after_seconds)
+        """Take one token of the tenant's `kind` bucket (`api`, `runs`) or refuse with 429."""
+        try:
+            await self.limits.check(tenant_id, Quota(kind))
+        except QuotaExceeded as e:
+            what = "run-start" if e.quota is Quota.RUNS else "API request"
+            raise RateLimited(f"tenant's {what}", e.retry_after) from None
 
     async def check_login_rate(self, username: str) -> None:
         """Password guessing is slowed per username: a burst of `LOGIN_BURST` attempts,
@@ -159,12 +124,25 @@ class Security:
         )
 
 
+def tenant_quotas(sec: SecuritySettings, redis_url: str, identities: Identities) -> TenantQuotas:
+    """The tenants' limits as `TIDEFLOW_SECURITY_*` configures them; the approval and
+    trigger services are given the same (the CLI wires them), so one tenant has one budget."""
+    return TenantQuotas(
+        identities,
+        rate_limiter(sec.rate_limiter, redis_url),
+        api_requests_per_second=sec.api_requests_per_second,
+        run_starts_per_second=sec.run_starts_per_second,
+    )
+
+
 def build_security(
     settings: GatewaySettings,
     store: Identities,
     secret_store: SecretStore,
     audit_log: AuditLog,
     authenticator: Authenticator | None,
+    *,
+    quotas: TenantQuotas | None = None,
 ) -> Security:
     sec = settings.security
     envelope = Envelope(provider_of(sec))
@@ -184,13 +162,7 @@ def build_security(
     else:
         authenticator.identities = authenticator.identities or store
         authenticator.keys = authenticator.keys or keys
-    limiter: RateLimiter
-    if sec.rate_limiter == "redis":
-        from redis.asyncio import Redis  # noqa: PLC0415 - only the fleet setup needs it
-
-        limiter = RedisRateLimiter(Redis.from_url(settings.redis.url))
-    else:
-        limiter = InProcessRateLimiter()
+    limits = quotas or tenant_quotas(sec, settings.redis.url, store)
     sessions = Sessions(
         identities=store,
         authenticator=authenticator,
@@ -202,8 +174,8 @@ def build_security(
         keys=keys,
         sessions=sessions,
         secrets=Secrets(secret_store, envelope, env_fallback=env_secrets(os.environ)),
-        limiter=limiter,
-        limits=TenantLimits(store, sec),
+        limiter=limits.limiter,
+        limits=limits,
         identities=store,
         audit_log=audit_log,
     )

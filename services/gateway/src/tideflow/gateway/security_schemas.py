@@ -69,6 +69,17 @@ class User(ApiModel):
     tenant: str
     role: RoleName
     created_at: datetime
+    disabled: bool = Field(description="A disabled user cannot log in or use its tokens.")
+
+
+class UserUpdate(ApiModel):
+    role: RoleName | None = Field(
+        default=None, description="The new role; the user's next request acts with it."
+    )
+    disabled: bool | None = Field(
+        default=None,
+        description="true: the user's access and refresh tokens stop working at once.",
+    )
 
 
 class LoginBody(ApiModel):

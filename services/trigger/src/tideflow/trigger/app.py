@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from fastapi import FastAPI
 
-from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
+from tideflow.auth import Authenticator, Forbidden, InvalidCredentials, RateLimited
 from tideflow.bus import KafkaBus
 from tideflow.plugins import NodeTypeRegistry, load_registry
 from tideflow.runtime import (
@@ -40,6 +40,7 @@ from tideflow.trigger.webhooks import Webhooks
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from tideflow.auth import TenantQuotas
     from tideflow.bus import Bus
     from tideflow.store import TriggerStore
     from tideflow.trigger.settings import TriggerSettings
@@ -55,9 +56,11 @@ def services_of(
     secrets: SecretSource | None = None,
     dev_events: bool = False,
     node_types: NodeTypeRegistry | None = None,
+    quotas: TenantQuotas | None = None,
 ) -> Services:
     """The routes' dependencies (webhook secrets from the environment by default; node
-    types: the built-ins and the installed plugins)."""
+    types: the built-ins and the installed plugins; `quotas`: the tenants' rate limits,
+    shared with the gateway, which every start path takes a run-start token from)."""
     types = (node_types or load_registry()).types
     webhooks = Webhooks(
         store=store,
@@ -66,12 +69,14 @@ def services_of(
         secrets=secrets or EnvironmentSecrets(),
         tolerance=settings.signature_tolerance,
         outbox_claim=settings.outbox_claim,
+        quotas=quotas,
     )
     return Services(
         settings=settings,
         store=store,
         bus=bus,
         webhooks=webhooks,
+        quotas=quotas,
         dev_events=dev_events,
     )
 
@@ -79,6 +84,7 @@ def services_of(
 AUTH_STATUSES: dict[type[Exception], tuple[int, str]] = {
     InvalidCredentials: (401, "UNAUTHENTICATED"),
     Forbidden: (403, "FORBIDDEN"),
+    RateLimited: (429, "RATE_LIMITED"),
 }
 
 
@@ -110,6 +116,8 @@ def create_app(services: Services, authenticator: Authenticator | None = None) -
     )
     install_error_handlers(app, unavailable=(StoreUnavailable,), statuses=AUTH_STATUSES)
     app.state.authenticator = authenticator or default_authenticator(services.settings)
+    if services.quotas is not None:  # every authenticated request takes a tenant API token
+        app.state.request_gate = services.quotas.gate
     app.state.http_metrics = HttpMetrics("trigger")
     install(app, services)
     app.add_middleware(RequestTimer, metrics=app.state.http_metrics)
@@ -150,10 +158,11 @@ async def run_trigger(
         store=services.store, bus=services.bus, definitions=definitions,
         poll=settings.cron_poll, batch=settings.cron_batch,
         outbox_claim=settings.outbox_claim, clock=clock or (lambda: datetime.now(UTC)),
+        quotas=services.quotas,
     )  # fmt: skip
     triggers = EventTriggers(
         store=services.store, bus=services.bus, definitions=definitions,
-        outbox_claim=settings.outbox_claim,
+        outbox_claim=settings.outbox_claim, quotas=services.quotas,
     )  # fmt: skip
     source = event_source(services, triggers)
     services.subscribed = lambda: source.subscribed

@@ -11,6 +11,12 @@ schedule changed, or resumed) gets its first tick after now, without firing.
   than the grace (1 minute, 30 s with seconds): a slow poll is not downtime.
 - `one`: the latest missed tick fires once.
 - `all`: every missed tick fires, oldest first (at most `MAX_CATCH_UP`).
+
+Every tick takes a token of its tenant's run-start limit. A tick that finds the bucket
+empty is deferred, not dropped: the row stays due at that tick, so a later poll fires it
+(still keyed by its tick time) once the bucket has refilled. A tick deferred past the
+next one is a missed tick like any other, and `catchUp` decides; every deferral is
+logged and counted (`tideflow_trigger_throttled_total{type="cron"}`).
 """
 
 from __future__ import annotations
@@ -34,12 +40,13 @@ from tideflow.core import (
     ticks_between,
 )
 from tideflow.trigger import metrics
-from tideflow.trigger.starting import Definitions, prepare, publish
+from tideflow.trigger.starting import Definitions, prepare, publish, take_start
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import timedelta
 
+    from tideflow.auth import TenantQuotas
     from tideflow.bus import Bus
     from tideflow.store import TriggeredRun, TriggerRecord, TriggerStore
 
@@ -74,7 +81,9 @@ class CronLoop:
         batch: int,
         outbox_claim: timedelta,
         clock: Callable[[], datetime] = utc_now,
+        quotas: TenantQuotas | None = None,
     ) -> None:
+        self._quotas = quotas
         self._store = store
         self._bus = bus
         self._definitions = definitions
@@ -119,8 +128,13 @@ class CronLoop:
         if trigger.next_fire_at is None:
             return [], following  # first sight: schedule from now, fire nothing
         ticks = ticks_to_fire(spec, trigger.next_fire_at, now)
-        skipped = 1 + len(ticks_between(spec.schedule, spec.timezone, trigger.next_fire_at, now))
-        metrics.CRON_TICKS.labels("skipped").inc(max(0, skipped - len(ticks)))
+        missed = 1 + len(ticks_between(spec.schedule, spec.timezone, trigger.next_fire_at, now))
+        if missed > len(ticks):
+            metrics.CRON_TICKS.labels("skipped").inc(missed - len(ticks))
+            log.warning(
+                "cron trigger %s/%s skips %d missed tick(s) (catchUp: %s)",
+                trigger.workflow_id, trigger.trigger_id, missed - len(ticks), spec.catch_up,
+            )  # fmt: skip
         try:
             definition = await self._definitions.get(trigger)
         except DefinitionError:
@@ -129,6 +143,15 @@ class CronLoop:
             return [], following
         fired = []
         for tick in ticks:
+            if await take_start(self._quotas, trigger) is not None:
+                metrics.THROTTLED.labels("cron").inc()
+                log.warning(
+                    "cron trigger %s/%s: tick %s deferred, the tenant %s is over its "
+                    "run-start limit", trigger.workflow_id, trigger.trigger_id,
+                    tick.isoformat(), trigger.tenant_id,
+                )  # fmt: skip
+                following = tick  # stays due: a later poll fires it, keyed by its tick
+                break
             stamp = tick.isoformat().replace("+00:00", "Z")
             context = {"tick": stamp, "trigger": {"id": trigger.trigger_id,
                                                   "workflow": trigger.workflow_id}}  # fmt: skip

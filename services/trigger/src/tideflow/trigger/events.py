@@ -6,10 +6,15 @@ text). Each event trigger of the topic evaluates its `filter` (CEL over `message
 message (or the `input` template) and whose idempotency key is the `key` template, else
 the message's topic/partition/offset. Delivery is at-least-once (offsets are committed
 after the runs are recorded), and the key makes it exactly one run per message.
+
+Every run takes a token of its tenant's run-start limit first. When the bucket is empty
+the batch waits for it (back-pressure: the messages stay uncommitted, nothing is dropped),
+logged and counted (`tideflow_trigger_throttled_total{type="event"}`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -26,12 +31,13 @@ from tideflow.core import (
 )
 from tideflow.store import StoreError, TriggeredRun
 from tideflow.trigger import metrics
-from tideflow.trigger.starting import Definitions, prepare, publish
+from tideflow.trigger.starting import Definitions, prepare, publish, take_start
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import timedelta
 
+    from tideflow.auth import TenantQuotas
     from tideflow.bus import Bus
     from tideflow.store import StartOutcome, TriggerRecord, TriggerStore
 
@@ -95,7 +101,9 @@ class EventTriggers:
         bus: Bus,
         definitions: Definitions,
         outbox_claim: timedelta,
+        quotas: TenantQuotas | None = None,
     ) -> None:
+        self._quotas = quotas
         self._store = store
         self._bus = bus
         self._definitions = definitions
@@ -121,6 +129,7 @@ class EventTriggers:
                 triggered = await self._prepare(trigger, message, now)
                 if triggered is not None:
                     matched = True
+                    await self._take_start(trigger)
                     runs.append(triggered)
             if not matched:
                 metrics.FILTERED.inc()
@@ -136,6 +145,16 @@ class EventTriggers:
         metrics.STARTS.labels("event").inc(created)
         metrics.DUPLICATES.labels("event").inc(len(outcomes) - created)
         return outcomes
+
+    async def _take_start(self, trigger: TriggerRecord) -> None:
+        """Wait until the tenant's run-start bucket has a token for this run."""
+        while (refused := await take_start(self._quotas, trigger)) is not None:
+            metrics.THROTTLED.labels("event").inc()
+            log.info(
+                "event trigger %s/%s waits %.2f s: the tenant %s is over its run-start limit",
+                trigger.workflow_id, trigger.trigger_id, refused.retry_after, trigger.tenant_id,
+            )  # fmt: skip
+            await asyncio.sleep(refused.retry_after)
 
     async def _prepare(
         self, trigger: TriggerRecord, message: Incoming, now: datetime

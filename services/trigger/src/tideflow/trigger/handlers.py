@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from tideflow.auth import DEFAULT_TENANT, Principal, Role, requires
+from tideflow.auth import DEFAULT_TENANT, Principal, Role, TenantQuotas, requires
 from tideflow.bus import Bus, RawOutgoing
 from tideflow.core import CronTrigger, next_ticks
 from tideflow.runtime import ApiError, HttpMetrics
@@ -44,6 +44,8 @@ class Services:
     store: TriggerStore
     bus: Bus
     webhooks: Webhooks
+    quotas: TenantQuotas | None = None
+    """The tenants' rate limits: API requests here, and run starts from every trigger."""
     dev_events: bool = False
     """`POST /events/{topic}` feeds the process's bus (only under `tide dev`)."""
     ready: dict[str, bool] = field(default_factory=dict)
@@ -116,7 +118,11 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 HOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Bad or stale signature; nothing was started."}
+    401: {"description": "Bad or stale signature; nothing was started."},
+    429: {
+        "description": "The tenant's run-start limit is exhausted (`RATE_LIMITED`); nothing "
+        "was started; retry after `Retry-After` seconds."
+    },
 }
 
 

@@ -31,3 +31,9 @@ WEBHOOK_SECONDS = Histogram(
     "How long a subscriber took to answer a delivery attempt.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+THROTTLED = Counter(
+    "tideflow_trigger_throttled_total",
+    "Trigger starts held back by the tenant's run-start limit: webhooks refused (429), "
+    "cron ticks deferred to a later poll, event messages waited for.",
+    ["type"],
+)

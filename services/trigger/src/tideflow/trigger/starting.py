@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tideflow.auth import Quota
 from tideflow.bus import BusError, Outgoing, RawOutgoing, encode_outgoing
 from tideflow.core import (
     BUILTIN_NODE_TYPES,
@@ -32,6 +33,7 @@ from tideflow.wire import command_envelope
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from tideflow.auth import RateDecision, TenantQuotas
     from tideflow.bus import Bus
     from tideflow.store import StartOutcome, TriggerRecord, TriggerStore
 
@@ -76,6 +78,15 @@ class Definitions:
         if len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
         return parsed
+
+
+async def take_start(quotas: TenantQuotas | None, trigger: TriggerRecord) -> RateDecision | None:
+    """One token of the trigger's tenant's run-start limit (`runStartsPerSecond`), shared
+    with the API's starts; None when it was taken (or no limit applies), else the refusal."""
+    if quotas is None:
+        return None
+    decision = await quotas.take(trigger.tenant_id, Quota.RUNS)
+    return None if decision.allowed else decision
 
 
 def prepare(

@@ -29,11 +29,12 @@ from tideflow.runtime import ApiError
 from tideflow.store import NotFound, TriggerType
 from tideflow.trigger import metrics
 from tideflow.trigger.signatures import BadSignatureError, verify
-from tideflow.trigger.starting import Definitions, prepare, publish
+from tideflow.trigger.starting import Definitions, prepare, publish, take_start
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from tideflow.auth import TenantQuotas
     from tideflow.bus import Bus
     from tideflow.store import RunRecord, TriggerStore
     from tideflow.trigger.secrets import SecretSource
@@ -120,7 +121,9 @@ class Webhooks:
         secrets: SecretSource,
         tolerance: timedelta,
         outbox_claim: timedelta,
+        quotas: TenantQuotas | None = None,
     ) -> None:
+        self._quotas = quotas
         self._store = store
         self._bus = bus
         self.definitions = definitions
@@ -192,6 +195,17 @@ class Webhooks:
                 422, "INPUT_INVALID", "the input does not match the workflow's input schema",
                 {"problems": [{"code": str(p.code), "path": p.path, "message": p.message}
                               for p in problems]},
+            )  # fmt: skip
+        refused = await take_start(self._quotas, record)
+        if refused is not None:
+            # Nothing is started or recorded: the sender retries after `Retry-After` (every
+            # webhook sender retries a 429), and the retry is deduplicated as usual.
+            metrics.THROTTLED.labels("webhook").inc()
+            wait = refused.retry_after_seconds
+            raise ApiError(
+                429, "RATE_LIMITED",
+                f"the tenant's run-start limit is exhausted; retry after {wait} s",
+                {"retryAfter": wait},
             )  # fmt: skip
         triggered = prepare(
             record, definition, run_input=run_input, key=f"webhook:{key}",
