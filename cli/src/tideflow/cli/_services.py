@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import typer
 
@@ -50,40 +50,44 @@ async def postgres_store(
         await store.close()
 
 
+class _Pooled(Protocol):
+    async def close(self) -> None: ...
+
+
+PooledT = TypeVar("PooledT", bound=_Pooled)
+
+
 @contextlib.asynccontextmanager
-async def approval_store(database: DatabaseSettings) -> AsyncIterator[PostgresApprovalStore]:
+async def _app_pool(
+    connect: Callable[..., Awaitable[PooledT]], database: DatabaseSettings
+) -> AsyncIterator[PooledT]:
+    """A store of the smaller services: a small pool, logged in as the application role."""
+    store = await connect(database.url, min_size=1, max_size=database.pool_max_size, role=APP_ROLE)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def approval_store(
+    database: DatabaseSettings,
+) -> contextlib.AbstractAsyncContextManager[PostgresApprovalStore]:
     """The approval inbox, as the application role."""
-    store = await PostgresApprovalStore.connect(
-        database.url, min_size=1, max_size=database.pool_max_size, role=APP_ROLE
-    )
-    try:
-        yield store
-    finally:
-        await store.close()
+    return _app_pool(PostgresApprovalStore.connect, database)
 
 
-@contextlib.asynccontextmanager
-async def collab_store(database: DatabaseSettings) -> AsyncIterator[PostgresCollabStore]:
+def collab_store(
+    database: DatabaseSettings,
+) -> contextlib.AbstractAsyncContextManager[PostgresCollabStore]:
     """The shared documents of the collaboration service, as the application role."""
-    store = await PostgresCollabStore.connect(
-        database.url, min_size=1, max_size=database.pool_max_size, role=APP_ROLE
-    )
-    try:
-        yield store
-    finally:
-        await store.close()
+    return _app_pool(PostgresCollabStore.connect, database)
 
 
-@contextlib.asynccontextmanager
-async def trigger_store(database: DatabaseSettings) -> AsyncIterator[PostgresTriggerStore]:
+def trigger_store(
+    database: DatabaseSettings,
+) -> contextlib.AbstractAsyncContextManager[PostgresTriggerStore]:
     """Trigger registrations and trigger-started runs, as the application role."""
-    store = await PostgresTriggerStore.connect(
-        database.url, min_size=1, max_size=database.pool_max_size, role=APP_ROLE
-    )
-    try:
-        yield store
-    finally:
-        await store.close()
+    return _app_pool(PostgresTriggerStore.connect, database)
 
 
 @contextlib.asynccontextmanager

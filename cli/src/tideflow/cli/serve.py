@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Awaitable, Callable
+
+    from tideflow.settings import DatabaseSettings, KafkaSettings, ObservabilitySettings
 
 
 class Service(StrEnum):
@@ -61,31 +64,41 @@ def serve(
 
 
 def _gateway(overrides: dict[str, object]) -> None:
-    from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalled
     from tideflow.gateway.app import run_gateway
     from tideflow.gateway.settings import GatewaySettings
 
     settings = GatewaySettings(**overrides)  # type: ignore[arg-type]
-
-    async def main(stop: asyncio.Event) -> None:
-        async with postgres_store(settings.database) as store, kafka_bus(settings.kafka) as bus:
-            await run_gateway(settings=settings, store=store, bus=bus, stop=stop)
-
-    run_until_signalled(main, settings.observability, service="gateway")
+    _serve_on_store_and_bus("gateway", settings, run_gateway)
 
 
 def _scheduler(overrides: dict[str, object]) -> None:
-    from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalled
     from tideflow.scheduler.app import run_scheduler
     from tideflow.scheduler.settings import SchedulerSettings
 
     settings = SchedulerSettings(**overrides)  # type: ignore[arg-type]
+    _serve_on_store_and_bus("scheduler", settings, run_scheduler)
+
+
+class _StoreAndBusSettings(Protocol):
+    @property
+    def database(self) -> DatabaseSettings: ...
+    @property
+    def kafka(self) -> KafkaSettings: ...
+    @property
+    def observability(self) -> ObservabilitySettings: ...
+
+
+def _serve_on_store_and_bus(
+    service: str, settings: _StoreAndBusSettings, run: Callable[..., Awaitable[None]]
+) -> None:
+    """A service that needs the event store and the bus: `run(settings, store, bus, stop)`."""
+    from tideflow.cli._services import kafka_bus, postgres_store, run_until_signalled
 
     async def main(stop: asyncio.Event) -> None:
         async with postgres_store(settings.database) as store, kafka_bus(settings.kafka) as bus:
-            await run_scheduler(settings=settings, store=store, bus=bus, stop=stop)
+            await run(settings=settings, store=store, bus=bus, stop=stop)
 
-    run_until_signalled(main, settings.observability, service="scheduler")
+    run_until_signalled(main, settings.observability, service=service)
 
 
 def _executor(overrides: dict[str, object]) -> None:

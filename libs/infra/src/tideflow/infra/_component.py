@@ -73,24 +73,25 @@ class Component(ABC):
 
     name: str
 
-    def __init__(self, *, home: Path) -> None:
+    def __init__(self, *, home: Path, port: int) -> None:
         self.home = home.resolve() / self.name
         self.pid_file = self.home / f"{self.name}.pid"
+        self._port = port
 
     @property
-    @abstractmethod
+    def port(self) -> int:
+        """The TCP port the component listens on (loopback only)."""
+        return self._port
+
+    @property
     def address(self) -> str:
         """host:port clients connect to."""
+        return f"127.0.0.1:{self._port}"
 
     @property
-    @abstractmethod
-    def port(self) -> int:
-        """The TCP port the component listens on."""
-
-    @property
-    @abstractmethod
     def log(self) -> Path:
-        """Where the component's own output goes."""
+        """Where the component's own output goes: `<home>/<name>.log`."""
+        return self.home / f"{self.name}.log"
 
     @property
     @abstractmethod

@@ -78,8 +78,7 @@ class Kafka(Component):
         log4j_version: str,
         heap: str,
     ) -> None:
-        super().__init__(home=home)
-        self._port = port
+        super().__init__(home=home, port=port)
         self.controller_port = controller_port
         self.version = version
         self.log4j_version = log4j_version
@@ -87,18 +86,6 @@ class Kafka(Component):
         self.lib = cache.resolve() / f"kafka-{version}" / "lib"
         self.data = self.home / "data"
         self.config = self.home / "server.properties"
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self._port}"
-
-    @property
-    def log(self) -> Path:
-        return self.home / "kafka.log"
 
     @property
     def marker(self) -> str:

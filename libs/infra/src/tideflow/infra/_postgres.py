@@ -45,23 +45,10 @@ class Postgres(Component):
     name = "postgres"
 
     def __init__(self, *, home: Path, port: int, user: str, database: str) -> None:
-        super().__init__(home=home)
-        self._port = port
+        super().__init__(home=home, port=port)
         self.user = user
         self.database = database
         self.data = self.home / "data"
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self._port}"
-
-    @property
-    def log(self) -> Path:
-        return self.home / "postgres.log"
 
     @property
     def marker(self) -> str:

@@ -19,20 +19,7 @@ class Redis(Component):
     name = "redis"
 
     def __init__(self, *, home: Path, port: int) -> None:
-        super().__init__(home=home)
-        self._port = port
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self._port}"
-
-    @property
-    def log(self) -> Path:
-        return self.home / "redis.log"
+        super().__init__(home=home, port=port)
 
     @property
     def marker(self) -> str:
