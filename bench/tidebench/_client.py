@@ -2,8 +2,8 @@
 
 Submissions are `POST /workflows/{id}/runs` over one pooled `httpx.AsyncClient`.
 Results are collected the way that costs the server least: a single `Tracker` polls
-`GET /runs?workflowId=..&status=<terminal>&startedAfter=..` (one indexed query per poll,
-whatever the number of runs in flight) instead of one request per run or one SSE stream
+`GET /runs?workflowId=..&status=<terminal>&startedAfter=..` every 100 ms (one indexed query
+per poll, whatever the number of runs in flight) instead of one request per run or one SSE stream
 per run (each stream is a server task re-querying the log every 250 ms). Per-run latency
 is the run's `endedAt` (stamped by the scheduler when it decided the run's last event)
 minus the client's clock just before the POST; both clocks are this machine's. Where
@@ -121,7 +121,9 @@ class Tracker:
 
     client: ApiClient
     workflow: str
-    poll: float = 0.02
+    # no figure depends on it (wall and latency come from the server's `endedAt`), while
+    # every poll costs the server (and this client) a list of every run still followed
+    poll: float = 0.1
     pending: dict[str, Submitted] = field(default_factory=dict)
     ended: dict[str, Ended] = field(default_factory=dict)
 

@@ -34,7 +34,7 @@ class Profiler:
         for name, pid in pids.items():
             out = self.folder / f"{label}-{name}.txt"
             popen = subprocess.Popen(
-                [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
+                [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--gil",
                  "--output", str(out), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )  # fmt: skip

@@ -155,8 +155,8 @@ def cpu_meter(stack: Stack) -> CpuMeter:
 
 
 def _profiler(stack: Stack, options: BenchOptions, workload: str) -> Profiler | None:
-    """Profiles only W1 on the full stack: the workload the issue asks to explain."""
-    if options.profile_dir is None or stack.name != "kafka" or workload != "W1_chain10":
+    """Profiles W1 and W2, the throughput workloads, on either stack."""
+    if options.profile_dir is None or workload not in ("W1_chain10", "W2_fanout50"):
         return None
     profiler = Profiler(options.py_spy, options.profile_dir)
     profiler.start(stack.pids(), label=f"{workload}-{stack.name}")

@@ -165,7 +165,7 @@ async def w3_latency1(client: ApiClient, runs: int) -> Sample:
 
 async def w4_step(client: ApiClient, rate: float, seconds: float) -> Sample:
     """chain10 arriving every 1/rate seconds (open loop: arrivals never wait on results)."""
-    tracker = Tracker(client, CHAIN, poll=0.05)
+    tracker = Tracker(client, CHAIN)
     total = max(1, round(rate * seconds))
     began_wall, began = datetime.now(UTC), time.monotonic()
     submitted: list[Submitted] = []

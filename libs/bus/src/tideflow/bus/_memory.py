@@ -147,6 +147,7 @@ class InMemoryBus(Bus):
         self._kick = asyncio.Event()
         self._read_back = False
         self._writer: asyncio.Task[None] | None = None
+        self._journaled_topics: set[str] = set()  # rows of bus_topics known to exist
 
     async def start(self) -> None:
         if self._journal is not None and self._writer is None:
@@ -191,6 +192,7 @@ class InMemoryBus(Bus):
             self._logs[topic] = partitions
         for name, offsets in state.committed.items():
             self._groups.setdefault(name, _Group()).committed.update(offsets)
+        self._journaled_topics.update(state.topics)
 
     async def ensure_topics(self, names: Iterable[str], *, partitions: int) -> None:
         if partitions < 1:
@@ -275,8 +277,9 @@ class InMemoryBus(Bus):
                 self._append(await self._journal.records_from(ends))
                 self._read_back = False
             placed = self._place([r for records, _ in pending.publishes for r in records])
+            topics = pending.topics | self._new_topics(placed)
             await self._journal.write(
-                topics=pending.topics | self._new_topics(placed),
+                topics=topics,
                 records=placed,
                 commits=pending.commits,
                 durable=bool(placed or pending.topics),
@@ -286,6 +289,7 @@ class InMemoryBus(Bus):
             _settle([done for _, done in pending.publishes], BusConnectionError(str(e)))
             _settle(pending.waiters)
             raise
+        self._journaled_topics.update(topics)
         self._append(placed)
         _settle([done for _, done in pending.publishes])
         _settle(pending.waiters)
@@ -300,7 +304,13 @@ class InMemoryBus(Bus):
             self._pending.topics.setdefault(topic, count)
 
     def _new_topics(self, records: list[Record]) -> dict[str, int]:
-        return {r.topic: len(self._logs[r.topic]) for r in records}
+        """Topics of `records` with no journal row yet (an upsert per flush would cost a
+        statement in every publish's transaction)."""
+        return {
+            r.topic: len(self._logs[r.topic])
+            for r in records
+            if r.topic not in self._journaled_topics
+        }
 
     async def prune(self) -> None:
         """Drop what every live group of a topic has committed; cap unread topics.

@@ -20,12 +20,11 @@ async def write_outbox(
     """Insert `messages` (claimed by the writer for `claimed_for`); their ids, in order."""
     if not messages:
         return []
-    ids = [int(row[0]) for row in await connection.fetch(sql.NEXT_OUTBOX_IDS, len(messages))]
-    await connection.executemany(
+    # one round trip: every row inserted and its id returned, in the order given
+    rows = await connection.fetchmany(
         sql.INSERT_OUTBOX,
         [
             (
-                outbox_id,
                 m.tenant_id,
                 m.topic,
                 m.key,
@@ -34,7 +33,7 @@ async def write_outbox(
                 [v for _, v in m.headers],
                 claimed_for,
             )
-            for outbox_id, m in zip(ids, messages, strict=True)
+            for m in messages
         ],
     )
-    return ids
+    return [int(row["id"]) for row in rows]

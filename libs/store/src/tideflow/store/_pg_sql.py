@@ -159,12 +159,11 @@ SELECT run_id, seq, tenant_id, state FROM run_snapshots
 WHERE run_id = $1 ORDER BY seq DESC LIMIT 1
 """
 
-NEXT_OUTBOX_IDS = "SELECT nextval('outbox_id_seq') FROM generate_series(1, $1)"
-
 INSERT_OUTBOX = """
-INSERT INTO outbox (id, tenant_id, topic, key, payload, header_keys, header_values,
+INSERT INTO outbox (tenant_id, topic, key, payload, header_keys, header_values,
                     claimed_until)
-VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::interval)
+VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval)
+RETURNING id
 """
 
 CLAIM_OUTBOX = """

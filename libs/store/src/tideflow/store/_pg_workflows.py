@@ -9,7 +9,7 @@ from tideflow.store._errors import ConcurrencyConflict, Immutable, NotFound, Sto
 from tideflow.store._pg_errors import translated
 from tideflow.store._pg_rows import version as version_row
 from tideflow.store._pg_rows import workflow as workflow_row
-from tideflow.store._pg_scope import scoped
+from tideflow.store._pg_scope import one_statement, scoped
 from tideflow.store._pg_triggers import sync_latest, sync_triggers
 from tideflow.store._records import DEFAULT_TENANT, JSONObject, WorkflowRecord, WorkflowVersion
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class ScopedQueries:
-    """Single statements in a transaction scoped to a tenant (None: the platform)."""
+    """Single autocommitted statements scoped to a tenant (None: the platform)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -26,19 +26,19 @@ class ScopedQueries:
     async def _fetchrow(
         self, tenant_id: str | None, query: str, *args: Any
     ) -> asyncpg.Record | None:
-        async with scoped(self._pool, tenant_id) as connection:
+        async with one_statement(self._pool, tenant_id) as connection:
             return await connection.fetchrow(query, *args)
 
     async def _fetch(self, tenant_id: str | None, query: str, *args: Any) -> list[asyncpg.Record]:
-        async with scoped(self._pool, tenant_id) as connection:
+        async with one_statement(self._pool, tenant_id) as connection:
             return await connection.fetch(query, *args)
 
     async def _fetchval(self, tenant_id: str | None, query: str, *args: Any) -> Any:
-        async with scoped(self._pool, tenant_id) as connection:
+        async with one_statement(self._pool, tenant_id) as connection:
             return await connection.fetchval(query, *args)
 
     async def _execute(self, tenant_id: str | None, query: str, *args: Any) -> str:
-        async with scoped(self._pool, tenant_id) as connection:
+        async with one_statement(self._pool, tenant_id) as connection:
             return await connection.execute(query, *args)
 
 

@@ -33,8 +33,9 @@ from tideflow.store._migrate import migrate
 from tideflow.store._pg_errors import translated
 from tideflow.store._pg_identity import PostgresIdentities
 from tideflow.store._pg_observability import PostgresBacklogs
+from tideflow.store._pg_outbox import write_outbox
 from tideflow.store._pg_rows import event, log_line, outbox_message, run, snapshot, step, timer
-from tideflow.store._pg_scope import PLATFORM, scoped
+from tideflow.store._pg_scope import PLATFORM, ScopedConnection, scoped
 from tideflow.store._pg_webhooks import PostgresWebhooks
 from tideflow.store._pg_workflows import PostgresWorkflows
 from tideflow.store._port import EventStore
@@ -79,6 +80,7 @@ async def create_pool(
             init=setup_connection,
             server_settings=settings,
             reset=_end_transaction,
+            connection_class=ScopedConnection,
         )
 
 
@@ -88,9 +90,10 @@ async def _end_transaction(connection: asyncpg.Connection) -> None:
     asyncpg's default reset (advisory unlock all, CLOSE ALL, UNLISTEN *, RESET ALL) costs
     a round trip on every release, i.e. on every store call. The store never takes session
     advisory locks, opens cursors outside a transaction, LISTENs or SETs session variables
-    (only transaction-local `set_config`), so none of that state can be left behind; an
-    abandoned transaction is the one thing to clean up, and asyncpg already rolls it back
-    whenever the connection is still in one.
+    other than the tenant scope, which `_pg_scope` remembers per connection and every store
+    call sets before it reads), so none of that state can be left behind; an abandoned
+    transaction is the one thing to clean up, and asyncpg already rolls it back whenever
+    the connection is still in one.
     """
     if connection.is_in_transaction():
         await connection.execute("ROLLBACK")
@@ -147,7 +150,8 @@ class PostgresEventStore(
         runs = [replace(r, last_seq=last[r.run_id]) if r.run_id in last else r for r in batch.runs]
         with translated("commit batch"):
             async with scoped(self._pool, _batch_tenant(batch)) as connection:
-                await connection.executemany(sql.UPSERT_RUN, [_run_args(r) for r in runs])
+                if runs:
+                    await connection.executemany(sql.UPSERT_RUN, [_run_args(r) for r in runs])
                 outbox_ids = await _write_side_effects(connection, batch)
                 events = await _append_locked(connection, batch.appends)
         return CommitResult(events=events, outbox_ids=outbox_ids)
@@ -361,37 +365,27 @@ def _check_unique_runs(appends: Sequence[RunAppend]) -> None:
 
 
 async def _write_side_effects(connection: Connection, batch: CommitBatch) -> list[int]:
-    """Everything but the events and the runs projection, before the event-log lock."""
-    await connection.executemany(sql.UPSERT_STEP, [_step_args(s) for s in batch.steps])
-    await connection.executemany(
-        sql.UPSERT_SNAPSHOT, [(s.run_id, s.seq, s.tenant_id, s.state) for s in batch.snapshots]
-    )
+    """Everything but the events and the runs projection, before the event-log lock.
+
+    Each statement costs a round trip even with nothing to write (an empty `executemany`
+    still syncs with the server), so only the kinds the batch has are sent.
+    """
+    if batch.steps:
+        await connection.executemany(sql.UPSERT_STEP, [_step_args(s) for s in batch.steps])
+    if batch.snapshots:
+        await connection.executemany(
+            sql.UPSERT_SNAPSHOT,
+            [(s.run_id, s.seq, s.tenant_id, s.state) for s in batch.snapshots],
+        )
     if batch.cancel_timers:
         await connection.execute(sql.DELETE_TIMERS, *_timer_keys(batch.cancel_timers))
-    await connection.executemany(sql.UPSERT_TIMER, [_timer_args(t) for t in batch.timers])
-    await connection.executemany(
-        sql.INSERT_PROCESSED, [(p.command_id, p.tenant_id, p.run_id) for p in batch.processed]
-    )
-    if not batch.outbox:
-        return []
-    ids = [row[0] for row in await connection.fetch(sql.NEXT_OUTBOX_IDS, len(batch.outbox))]
-    await connection.executemany(
-        sql.INSERT_OUTBOX,
-        [
-            (
-                outbox_id,
-                m.tenant_id,
-                m.topic,
-                m.key,
-                m.payload,
-                [k for k, _ in m.headers],
-                [v for _, v in m.headers],
-                batch.outbox_claimed_for,
-            )
-            for outbox_id, m in zip(ids, batch.outbox, strict=True)
-        ],
-    )
-    return ids
+    if batch.timers:
+        await connection.executemany(sql.UPSERT_TIMER, [_timer_args(t) for t in batch.timers])
+    if batch.processed:
+        await connection.executemany(
+            sql.INSERT_PROCESSED, [(p.command_id, p.tenant_id, p.run_id) for p in batch.processed]
+        )
+    return await write_outbox(connection, batch.outbox, batch.outbox_claimed_for)
 
 
 async def _append_locked(
