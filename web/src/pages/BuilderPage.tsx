@@ -20,6 +20,7 @@ import { DRAG_TYPE, Palette } from "../builder/Palette";
 import { EdgePanel, NodePanel } from "../builder/PropertyPanel";
 import { VersionsPanel } from "../builder/VersionsPanel";
 import { YamlPanel } from "../builder/YamlPanel";
+import { useHandleRepair } from "../builder/useHandleRepair";
 import { useSession } from "../api/session";
 import { PeerCursors, PresenceBar, peerSelections } from "../collab/Presence";
 import { publishShared } from "../collab/publish";
@@ -231,6 +232,10 @@ function Builder({ name }: { name: string }) {
       });
     });
   }, [doc, problemsByNode, selectedBy]);
+
+  // React Flow may drop a node's handle positions while adopting rebuilt nodes (a race
+  // with its resize observer): measure them again, or edges to that node are not drawn
+  useHandleRepair(nodes);
 
   const selectedNodes = useMemo(() => new Set(nodes.filter((n) => n.selected).map((n) => n.id)), [nodes]);
   const selectedEdges = useMemo(() => new Set(edges.filter((e) => e.selected).map((e) => e.id)), [edges]);
