@@ -11,8 +11,11 @@ from tideflow.telemetry import tracing_enabled
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-EXCLUDED = "/healthz,/readyz,/metrics"
-"""Probes and scrapes: frequent, uninteresting, and they would drown the real traffic."""
+EXCLUDED = r"/healthz,/readyz,/metrics,/collab/[^/]+$"
+"""Probes and scrapes: frequent, uninteresting, and they would drown the real traffic.
+And the collaboration rooms' WebSockets (`/collab/{workflow_id}`, on the gateway's port
+under `tide dev`): a span would last the whole editing session, with a span per message,
+and record the URL's `?token=`."""
 
 
 def instrument_fastapi(app: FastAPI) -> bool:

@@ -20,9 +20,12 @@ from tideflow.collab.handlers import Services, operations, router
 from tideflow.collab.rooms import Rooms
 from tideflow.runtime import (
     EmbeddedServer,
+    HttpMetrics,
     JsonErrorHttpToolsProtocol,
+    RequestTimer,
     install_api_error_handler,
     install_error_handlers,
+    instrument_fastapi,
 )
 from tideflow.store import StoreUnavailable
 
@@ -105,7 +108,12 @@ def create_app(services: Services, authenticator: Authenticator | None = None) -
     )
     install_error_handlers(app, unavailable=(StoreUnavailable,), statuses=AUTH_STATUSES)
     app.state.authenticator = authenticator or default_authenticator(services.settings)
+    # request latency and server spans, as every service with an API (docs/observability.md);
+    # the room WebSockets are neither timed nor traced (a session is not a request)
+    app.state.http_metrics = HttpMetrics("collab")
     install(app, services)
+    app.add_middleware(RequestTimer, metrics=app.state.http_metrics)
+    instrument_fastapi(app)
     return app
 
 

@@ -27,7 +27,7 @@ from tideflow.collab.rooms import RoomKey, Rooms
 from tideflow.collab.settings import CollabSettings
 from tideflow.core import NodeTypes
 from tideflow.plugins import load_registry
-from tideflow.runtime import ApiError
+from tideflow.runtime import ApiError, HttpMetrics
 from tideflow.store import AuditLog, NotFound, StoreError
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,8 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 
 @operations.get("/metrics", response_class=Response)
-async def metrics_route() -> Response:
-    """Prometheus exposition of the process-wide registry."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics_route(request: Request) -> Response:
+    """Prometheus exposition: the app's HTTP metrics and the process-wide registry."""
+    http: HttpMetrics | None = getattr(request.app.state, "http_metrics", None)
+    body = http.render() if http is not None else generate_latest()
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
