@@ -40,13 +40,16 @@ def install_error_handlers(app: FastAPI) -> None:
         from tideflow.gateway.auth import as_api_error  # noqa: PLC0415 - auth imports errors
 
         error = as_api_error(exc)
+        headers: dict[str, str] | None = None
         if isinstance(exc, InvalidCredentials):
-            return JSONResponse(
-                error_body(error.code, error.message),
-                status_code=error.status,
-                headers={"WWW-Authenticate": 'Bearer realm="tideflow"'},
-            )
-        return await api_error(_, error)
+            headers = {"WWW-Authenticate": 'Bearer realm="tideflow"'}
+        elif "retryAfter" in error.details:  # a tenant's rate limit (429)
+            headers = {"Retry-After": str(error.details["retryAfter"])}
+        return JSONResponse(
+            error_body(error.code, error.message, error.details),
+            status_code=error.status,
+            headers=headers,
+        )
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
