@@ -3,7 +3,6 @@ and for HTTP services the error contract and cursors."""
 
 from tideflow.runtime._api import (
     ApiError,
-    api_error,
     decode_cursor,
     encode_cursor,
     error_body,
@@ -25,7 +24,6 @@ __all__ = [
     "JsonErrorHttpToolsProtocol",
     "Readiness",
     "RequestTimer",
-    "api_error",
     "configure_logging",
     "decode_cursor",
     "encode_cursor",

@@ -63,8 +63,7 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": str(code), "message": message, "details": details or {}}}
 
 
-async def api_error(_: Request, exc: Exception) -> JSONResponse:
-    """The error document of an `ApiError` (429s with their Retry-After)."""
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, ApiError):  # pragma: no cover - registered for ApiError only
         raise exc
     retry_after = exc.details.get("retryAfter") if exc.status == 429 else None  # noqa: PLR2004
@@ -76,7 +75,7 @@ async def api_error(_: Request, exc: Exception) -> JSONResponse:
 
 def install_api_error_handler(app: FastAPI) -> None:
     """Render `ApiError` on an app whose other errors someone else handles (the gateway)."""
-    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(ApiError, _api_error)
 
 
 def install_error_handlers(

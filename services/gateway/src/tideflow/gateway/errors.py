@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from tideflow import runtime
 from tideflow.auth import AuthError, InvalidCredentials
 from tideflow.contract import ErrorCode
-from tideflow.runtime import ApiError, api_error, error_body
+from tideflow.runtime import ApiError, error_body
 from tideflow.store import StoreUnavailable
 
 __all__ = [
