@@ -163,12 +163,13 @@ def test_two_then_three_editors_converge(dev: DevServer, people: Callable[..., P
     alice.set_message("a", "alice again")
     bob.set_message("b", "bob again")
     carol.p.dblclick("[data-palette-type=log]")
-    carol.p.wait_for_selector(".react-flow__node[data-id=log]")
+    # a node added to a shared draft has an id of carol's own (`log_<her client's tag>`)
+    added = carol.p.wait_for_selector(".react-flow__node[data-id^=log_]").get_attribute("data-id")
     merged = converged(dev, name, [alice, bob, carol])
     assert messages(merged)["a"] == "alice again"
     assert messages(merged)["b"] == "bob again"
-    assert "log" in messages(merged)
-    alice.p.wait_for_selector(".react-flow__node[data-id=log]")
+    assert added in messages(merged)
+    alice.p.wait_for_selector(f".react-flow__node[data-id={added}]")
 
     # presence: a cursor and a selection are seen by the others
     alice.p.hover("[data-testid=canvas] .react-flow__pane", position={"x": 200, "y": 300})
@@ -196,12 +197,25 @@ def test_offline_edits_merge_on_reconnect(dev: DevServer, people: Callable[..., 
     bob.wait_status("offline")
     bob.set_message("a", "written offline")
     alice.set_message("b", "written online")
+    # both add a log node while apart: the same type at the same moment, for the merge
+    for person in (alice, bob):
+        person.p.dblclick("[data-palette-type=log]")
+        person.p.wait_for_selector(".react-flow__node[data-id^=log_]")
     # alice does not see bob's edit while he is away
     assert messages(shared(dev, name))["a"] == "one"
     bob.context.set_offline(False)
     bob.wait_status("connected")
     merged = converged(dev, name, [alice, bob])
-    assert messages(merged) == {"a": "written offline", "b": "written online"}
+    found = messages(merged)
+    assert {k: v for k, v in found.items() if k in {"a", "b"}} == {
+        "a": "written offline",
+        "b": "written online",
+    }
+    # two nodes with ids of their own (they used to be `log` twice: DUPLICATE_NODE_ID)
+    ids = [n["id"] for n in merged["spec"]["nodes"]]
+    assert len(ids) == len(set(ids)) == 4, ids
+    problems = dev.api.post("/definitions/validate", json=merged).json()["problems"]
+    assert not [p for p in problems if p["code"] == "DUPLICATE_NODE_ID"], problems
 
 
 def test_undo_takes_back_only_my_edits(dev: DevServer, people: Callable[..., Person]) -> None:

@@ -17,8 +17,9 @@ export function edgeKey(e: EdgeSpec, index: number): string {
   return `${e.from}->${e.to}#${index}`;
 }
 
-export function addNode(d: Definition, type: string, at: { x: number; y: number }, config: Record<string, unknown> = {}): [Definition, string] {
-  const id = freshNodeId(type, d.spec.nodes.map((n) => n.id));
+/** Adds a node of `type`; `tag` makes its id this client's own (see `freshNodeId`). */
+export function addNode(d: Definition, type: string, at: { x: number; y: number }, config: Record<string, unknown> = {}, tag: string | null = null): [Definition, string] {
+  const id = freshNodeId(type, d.spec.nodes.map((n) => n.id), tag);
   const node: NodeSpec = { id, type, config, ui: { x: Math.round(at.x), y: Math.round(at.y) } };
   return [withSpec(d, [...d.spec.nodes, node], edgesOf(d)), id];
 }
@@ -88,12 +89,13 @@ export function copy(d: Definition, ids: Set<string>): Clip {
   };
 }
 
-/** Pastes a clip with fresh ids, offset so the copies do not hide the originals. */
-export function paste(d: Definition, clip: Clip, offset = 40): [Definition, string[]] {
+/** Pastes a clip with fresh ids (this client's own with a `tag`), offset so the copies do
+ * not hide the originals. */
+export function paste(d: Definition, clip: Clip, offset = 40, tag: string | null = null): [Definition, string[]] {
   const taken = d.spec.nodes.map((n) => n.id);
   const renames = new Map<string, string>();
   const nodes = clip.nodes.map((n) => {
-    const id = freshNodeId(n.id.replace(/_\d+$/, ""), [...taken, ...renames.values()]);
+    const id = freshNodeId(n.id.replace(/_\d+$/, ""), [...taken, ...renames.values()], tag);
     renames.set(n.id, id);
     return { ...structuredClone(n), id, ui: { ...n.ui, x: (n.ui?.x ?? 0) + offset, y: (n.ui?.y ?? 0) + offset } };
   });

@@ -41,6 +41,13 @@ export interface Collab {
   setSelection: (ids: string[]) => void;
   /** Goes offline / back online on purpose (the connection badge's button). */
   setOnline: (online: boolean) => void;
+  /** This client's own suffix for new node ids (its Yjs client id), null without a document. */
+  idTag: () => string | null;
+}
+
+/** A Yjs client id as a short node-id suffix (base 36: `[0-9a-z]`, at most 7 characters). */
+export function idTagOf(clientId: number): string {
+  return clientId.toString(36);
 }
 
 const LOCAL = { local: true };
@@ -211,8 +218,11 @@ export function useCollab(name: string, enabled: boolean, user: string): Collab 
     }
   }, []);
 
+  // read when a node is added: Yjs gives a client a new id if it ever meets its own
+  const idTag = useCallback(() => (docRef.current ? idTagOf(docRef.current.clientID) : null), []);
+
   return useMemo(() => ({
     status, readOnly, definition, peers, me, change, current, undo, redo,
-    canUndo: stacks.undo > 0, canRedo: stacks.redo > 0, setCursor, setSelection, setOnline,
-  }), [status, readOnly, definition, peers, me, change, current, undo, redo, stacks, setCursor, setSelection, setOnline]);
+    canUndo: stacks.undo > 0, canRedo: stacks.redo > 0, setCursor, setSelection, setOnline, idTag,
+  }), [status, readOnly, definition, peers, me, change, current, undo, redo, stacks, setCursor, setSelection, setOnline, idTag]);
 }

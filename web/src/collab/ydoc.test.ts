@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import * as Y from "yjs";
 import type { Definition } from "../lib/definition";
+import { addNode } from "../builder/doc";
+import { idTagOf } from "./useCollab";
 import { applyDefinition, readDefinition, roots, toDefinition } from "./ydoc";
 
 const base = (): Definition => ({
@@ -98,5 +100,37 @@ describe("the shared document", () => {
     next.spec.edges = [];
     applyDefinition(doc, next, null);
     expect(toDefinition(doc)).toEqual(next);
+  });
+});
+
+describe("nodes added at the same time by two people", () => {
+  it("get ids that cannot collide when their edits merge", () => {
+    const alice = new Y.Doc();
+    const bob = new Y.Doc();
+    applyDefinition(alice, base(), null);
+    sync(alice, bob);
+    // both add an http node to the draft as each sees it, before hearing of the other's
+    for (const doc of [alice, bob]) {
+      const [next] = addNode(toDefinition(doc)!, "http", { x: 0, y: 0 }, {}, idTagOf(doc.clientID));
+      applyDefinition(doc, next, null);
+    }
+    sync(alice, bob);
+    const ids = toDefinition(alice)!.spec.nodes.map((n) => n.id);
+    expect(toDefinition(bob)).toEqual(toDefinition(alice));
+    expect(ids).toHaveLength(4);
+    expect(new Set(ids).size).toBe(4);
+    expect(ids).toContain(`http_${idTagOf(alice.clientID)}`);
+    expect(ids).toContain(`http_${idTagOf(bob.clientID)}`);
+  });
+
+  it("collided without the tags (the ids the builder made before)", () => {
+    const alice = new Y.Doc();
+    const bob = new Y.Doc();
+    applyDefinition(alice, base(), null);
+    sync(alice, bob);
+    for (const doc of [alice, bob]) applyDefinition(doc, addNode(toDefinition(doc)!, "http", { x: 0, y: 0 })[0], null);
+    sync(alice, bob);
+    const ids = toDefinition(alice)!.spec.nodes.map((n) => n.id);
+    expect(ids.filter((id) => id === "http")).toHaveLength(2);
   });
 });

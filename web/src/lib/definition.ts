@@ -58,10 +58,16 @@ export function emptyDefinition(name: string): Definition {
   };
 }
 
-/** A node id not used yet: `<type>`, `<type>_2`, ... (ids match ^[A-Za-z_][A-Za-z0-9_-]*$). */
-export function freshNodeId(type: string, taken: Iterable<string>): string {
+/**
+ * A node id not used yet: `<type>`, `<type>_2`, ... (ids match ^[A-Za-z_][A-Za-z0-9_-]*$).
+ * With a `tag` (the editing client's own, in a shared draft): `<type>_<tag>`,
+ * `<type>_<tag>_2`, ... People adding a node at the same time each see only their own
+ * document, so only ids that differ by client can never collide when the edits merge.
+ */
+export function freshNodeId(type: string, taken: Iterable<string>, tag?: string | null): string {
   const used = new Set(taken);
-  const base = type.replace(/[^A-Za-z0-9_-]/g, "_").replace(/^[^A-Za-z_]/, "n");
+  let base = type.replace(/[^A-Za-z0-9_-]/g, "_").replace(/^[^A-Za-z_]/, "n");
+  if (tag) base = `${base.endsWith(`_${tag}`) ? base.slice(0, -tag.length - 1) : base}_${tag}`;
   if (!used.has(base)) return base;
   for (let i = 2; ; i++) if (!used.has(`${base}_${i}`)) return `${base}_${i}`;
 }

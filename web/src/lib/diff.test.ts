@@ -32,6 +32,14 @@ describe("definitions", () => {
     expect(freshNodeId("http", ["http", "http_2"])).toBe("http_3");
   });
 
+  it("makes a client's own ids in a shared draft", () => {
+    expect(freshNodeId("http", ["http"], "k3x9a")).toBe("http_k3x9a");
+    expect(freshNodeId("http", ["http_k3x9a"], "k3x9a")).toBe("http_k3x9a_2");
+    // a pasted copy of one's own node is not tagged twice; another's node gets one's tag
+    expect(freshNodeId("log_k3x9a", ["log_k3x9a"], "k3x9a")).toBe("log_k3x9a_2");
+    expect(freshNodeId("log_zz1", ["log_zz1"], "k3x9a")).toBe("log_zz1_k3x9a");
+  });
+
   it("pins problems to the node their path names", () => {
     const d = emptyDefinition("x");
     d.spec.nodes.push({ id: "a", type: "log" }, { id: "b", type: "log" });

@@ -264,8 +264,13 @@ function Builder({ name }: { name: string }) {
     if (!doc) return;
     const info = catalog.data?.items.find((t) => t.type === type);
     const position = at ?? flow.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 });
-    const [next, id] = addNode(doc, type, { x: position.x - 90, y: position.y - 28 }, info ? defaultConfig(info.configSchema) : {});
-    change((d) => (d === doc ? next : addNode(d, type, { x: position.x - 90, y: position.y - 28 }, info ? defaultConfig(info.configSchema) : {})[0]));
+    // in a shared draft the id carries this client's tag: others adding a node of the same
+    // type at the same moment cannot pick the same id
+    const tag = collabRef.current.shared ? collabRef.current.collab.idTag() : null;
+    const corner = { x: position.x - 90, y: position.y - 28 };
+    const config = info ? defaultConfig(info.configSchema) : {};
+    const [next, id] = addNode(doc, type, corner, config, tag);
+    change((d) => (d === doc ? next : addNode(d, type, corner, config, tag)[0]));
     setNodes((current) => current.map((n) => ({ ...n, selected: false })));
     // select the new node once it exists
     window.setTimeout(() => setNodes((current) => current.map((n) => ({ ...n, selected: n.id === id }))), 0);
@@ -335,7 +340,7 @@ function Builder({ name }: { name: string }) {
         navigator.clipboard?.writeText(JSON.stringify(clip.current)).catch(() => undefined);
       } else if (mod && key === "v" && clip.current) {
         e.preventDefault();
-        const [next, ids] = paste(doc, clip.current);
+        const [next, ids] = paste(doc, clip.current, 40, collabRef.current.shared ? collabRef.current.collab.idTag() : null);
         change(next);
         const pasted = new Set(ids);
         window.setTimeout(() => setNodes((current) => current.map((n) => ({ ...n, selected: pasted.has(n.id) }))), 0);
