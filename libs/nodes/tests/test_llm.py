@@ -289,17 +289,20 @@ async def test_the_workers_own_key_never_goes_to_a_workflows_api_base(
 @pytest.mark.parametrize(
     "reply", [FakeReply(body_bytes=600 * 1024), FakeReply(endless=True)], ids=["huge", "endless"]
 )
+@pytest.mark.parametrize(
+    "model", ["openai/fake-model", "anthropic/claude-3-5-haiku-20241022", "ollama/llama3"]
+)
 async def test_a_provider_answering_too_much_fails_the_step_for_good(
-    llm: FakeLlmServer, reply: FakeReply
+    llm: FakeLlmServer, reply: FakeReply, model: str
 ) -> None:
     """A hostile or broken endpoint cannot make the worker read (and hold) its answer:
-    reading stops at the guarded transport's cap, the step fails, no retry repeats it."""
+    reading stops at the guarded transport's cap, the step fails, no retry repeats it.
+    OpenAI-compatible APIs and providers litellm drives itself alike."""
     llm.replies = [reply]
     cap = 256 * 1024
     node = LlmHandler(policy=LOCAL, response_bytes=cap)
     try:
-        outcome = await node.run(task({"model": "openai/fake-model", "apiBase": llm.url,
-                                       "prompt": "hi"}))  # fmt: skip
+        outcome = await node.run(task({"model": model, "apiBase": llm.url, "prompt": "hi"}))
     finally:
         await node.aclose()
     assert isinstance(outcome, StepFailure), outcome

@@ -79,19 +79,22 @@ class CappedStream(httpx.AsyncByteStream):
     """The body of one response; raises ResponseTooLarge past `limit` bytes (raw or decoded)."""
 
     def __init__(self, stream: httpx.AsyncByteStream, *, limit: int, response: httpx.Response,
-                 host: str) -> None:  # fmt: skip
+                 request: httpx.Request) -> None:  # fmt: skip
         self._stream = stream
         self._limit = limit
-        self._host = host
+        self._request = request
+        self._host = request.url.host
         declared = response.headers.get("content-length", "")
         self._declared = int(declared) if declared.isdigit() else None
         self._inflater = _inflater(response.headers.get("content-encoding", ""), limit)
 
     def _too_large(self, what: str) -> ResponseTooLarge:
-        return ResponseTooLarge(
+        error = ResponseTooLarge(
             f"the answer of {self._host} {what} the {self._limit:,}-byte cap "
             "(TIDEFLOW_EGRESS_RESPONSE_BYTES)"
         )
+        error.request = self._request  # code reporting httpx errors reads it
+        return error
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._declared is not None and self._declared > self._limit:

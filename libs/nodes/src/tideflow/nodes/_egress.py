@@ -288,7 +288,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         response = await super().handle_async_request(request)
         response.stream = CappedStream(
             cast("httpx.AsyncByteStream", response.stream), limit=self._response_bytes,
-            response=response, host=request.url.host,
+            response=response, request=request,
         )  # fmt: skip
         return response
 

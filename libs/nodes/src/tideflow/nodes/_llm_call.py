@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
 
 from tideflow.nodes import _metrics as metrics
 from tideflow.nodes._capped import ResponseTooLarge
@@ -24,8 +27,6 @@ from tideflow.nodes._egress import EgressDenied
 
 if TYPE_CHECKING:
     from types import ModuleType
-
-    import httpx
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -141,7 +142,7 @@ async def call_model(request: ModelRequest) -> ModelReply:
     params |= {k: v for k, v in optional.items() if v is not None}
     params |= request.extra
     if request.http_client is not None and "mock_response" not in params:
-        client = _openai_client(litellm, request)
+        client = _provider_client(litellm, request)
         if client is not None:
             params["client"] = client
     try:
@@ -158,13 +159,27 @@ async def call_model(request: ModelRequest) -> ModelReply:
     return reply
 
 
-def _openai_client(litellm: ModuleType, request: ModelRequest) -> Any:
-    """An OpenAI SDK client over `request.http_client`, for models litellm sends to an
-    OpenAI-compatible API; None for other providers (they keep litellm's own client)."""
+HANDLER_PROVIDERS = frozenset({
+    "anthropic", "bedrock", "databricks", "deepseek", "fireworks_ai", "gemini", "groq",
+    "hosted_vllm", "huggingface", "mistral", "ollama", "openrouter", "xai",
+})  # fmt: skip
+"""Providers whose litellm code takes its own HTTP handler as `client` (checked one by
+one: the request reaches the server through it). Others (azure, together_ai, ...) want an
+SDK client of their own: they keep litellm's, with `apiBase` checked before the call but
+the answer not capped."""
+
+
+def _provider_client(litellm: ModuleType, request: ModelRequest) -> Any:
+    """A client over `request.http_client` (guarded, capped) in the form the provider's
+    litellm code takes: an OpenAI SDK client for OpenAI-compatible APIs, litellm's HTTP
+    handler for the providers it drives itself; None for the rest."""
     try:
         provider = litellm.get_llm_provider(request.model, api_base=request.api_base)[1]
     except Exception:  # noqa: BLE001 - litellm reports an unknown provider on the call
         return None
+    assert request.http_client is not None  # noqa: S101 - call_model checked it
+    if provider in HANDLER_PROVIDERS:
+        return _guarded_handler(request.http_client)
     if provider != "openai":
         return None
     import openai  # noqa: PLC0415 - comes with litellm, loaded with it
@@ -174,6 +189,36 @@ def _openai_client(litellm: ModuleType, request: ModelRequest) -> Any:
         base_url=request.api_base, http_client=request.http_client, max_retries=0,
         timeout=request.timeout_s,
     )  # fmt: skip
+
+
+def _guarded_handler(http_client: httpx.AsyncClient) -> Any:
+    """litellm's `AsyncHTTPHandler` sending through `http_client`, which it never closes."""
+    return _handler_class()(http_client)
+
+
+@cache
+def _handler_class() -> type:
+    """The handler class, made once litellm is loaded (see the module docstring).
+
+    litellm's handler reconnects once on a lost connection with a client of its own
+    making, which would pass neither the egress policy nor the cap: here that reconnect
+    fails as a connection error instead, and the step's retry policy (durable) decides."""
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: PLC0415
+
+    class GuardedHandler(AsyncHTTPHandler):
+        def __init__(self, http_client: httpx.AsyncClient) -> None:
+            self._shared: httpx.AsyncClient | None = http_client
+            super().__init__()  # asks `create_client` for its client: the shared one
+            self._shared = None
+            self.client = http_client  # not owned: `close()` leaves it open
+
+        def create_client(self, *_: Any, **__: Any) -> httpx.AsyncClient:
+            if self._shared is not None:
+                return self._shared
+            msg = "the connection was lost (the step's retry policy retries)"
+            raise httpx.ConnectError(msg)
+
+    return GuardedHandler
 
 
 def _reply(litellm: ModuleType, response: Any, asked: str) -> ModelReply:
