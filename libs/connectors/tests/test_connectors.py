@@ -414,3 +414,16 @@ async def test_an_endless_answer_fails_for_good_without_being_read_whole():
             await call(spec, {"kind": "x"}, client)
     assert (error.value.type, error.value.retryable) == ("HttpResponseTooLarge", False)
     assert sent * 65_536 <= RESPONSE_BYTES + 2 * 65_536
+
+
+async def test_the_transports_general_cap_below_the_connectors_is_the_same_error(server, types):
+    """The deployment's response cap (TIDEFLOW_EGRESS_RESPONSE_BYTES) may be below the
+    connector's own: the transport's refusal is a non-retryable HttpResponseTooLarge too."""
+    small = GuardedTransport(EgressPolicy(allow_loopback=True), response_bytes=64 * 1024)
+    async with httpx.AsyncClient(transport=small, trust_env=False) as client:
+        listing = types["github.list_issues"]
+        with pytest.raises(NodeError) as error:
+            await call(listing, {"baseUrl": server, "owner": "a", "repo": "b",
+                                 "perPage": 2000}, client)  # fmt: skip
+        assert (error.value.type, error.value.retryable) == ("HttpResponseTooLarge", False)
+        assert "65,536-byte cap" in str(error.value)
