@@ -102,10 +102,36 @@ async def test_good_requests_on_the_same_connection_are_untouched(port: int) -> 
 
 
 def test_every_service_serves_http_with_it() -> None:
-    """Each service that builds a uvicorn server for its API passes the protocol class."""
+    """Each service serves its API through `serve_api` (which uses the protocol class), or
+    builds its own uvicorn server and passes the protocol class."""
     apps = sorted(ROOT.glob("services/*/src/tideflow/*/app.py"))
-    serving = [p for p in apps if "uvicorn.Config(" in p.read_text()]
-    assert {p.parts[-5] for p in serving} >= {"gateway", "approval", "trigger", "collab"}
-    for path in serving:
+    own = [p for p in apps if "uvicorn.Config(" in p.read_text()]
+    shared = [p for p in apps if "await serve_api(" in p.read_text()]
+    assert {p.parts[-5] for p in [*own, *shared]} >= {"gateway", "approval", "trigger", "collab"}
+    for path in own:
         text = path.read_text()
         assert text.count("uvicorn.Config(") == text.count("http=JsonErrorHttpToolsProtocol"), path
+
+
+async def test_serve_api_answers_a_refused_head_with_the_error_document() -> None:
+    from fastapi import FastAPI
+
+    from tideflow.runtime import serve_api
+
+    started: list[str] = []
+    server, serving = await serve_api(
+        FastAPI(), host="127.0.0.1", port=0, name="test api", on_started=started.append
+    )
+    try:
+        assert started == [f"http://127.0.0.1:{server.bound_port}"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Thing: a\x7fb\r\n\r\n")
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400")
+        assert json.loads(body)["error"]["code"] == "BAD_REQUEST"
+    finally:
+        server.should_exit = True
+        await serving

@@ -13,6 +13,7 @@ from tideflow.runtime._health import EmbeddedServer, HealthServer, Readiness, he
 from tideflow.runtime._http_metrics import HttpMetrics, RequestTimer
 from tideflow.runtime._http_protocol import JsonErrorHttpToolsProtocol
 from tideflow.runtime._logging import configure_logging
+from tideflow.runtime._serving import serve_api
 from tideflow.runtime._shutdown import stop_on_signals
 from tideflow.runtime._tracing import instrument_fastapi
 
@@ -32,5 +33,6 @@ __all__ = [
     "install_api_error_handler",
     "install_error_handlers",
     "instrument_fastapi",
+    "serve_api",
     "stop_on_signals",
 ]

@@ -11,7 +11,6 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-import uvicorn
 from fastapi import FastAPI
 
 from tideflow.approval.handlers import Services, operations, router
@@ -22,11 +21,11 @@ from tideflow.auth import Authenticator, Forbidden, InvalidCredentials, RateLimi
 from tideflow.runtime import (
     EmbeddedServer,
     HttpMetrics,
-    JsonErrorHttpToolsProtocol,
     RequestTimer,
     install_api_error_handler,
     install_error_handlers,
     instrument_fastapi,
+    serve_api,
 )
 from tideflow.store import StoreUnavailable
 
@@ -151,17 +150,13 @@ async def run_approval(
     server: EmbeddedServer | None = None
     serving: asyncio.Task[None] | None = None
     if serve_http:
-        config = uvicorn.Config(
-            create_app(services, authenticator), host=settings.host, port=settings.port,
-            log_level="warning", lifespan="off", http=JsonErrorHttpToolsProtocol,
-            timeout_graceful_shutdown=5, timeout_keep_alive=75,
-        )  # fmt: skip
-        server = EmbeddedServer(config)
-        serving = await server.start_serving()
-        url = f"http://{settings.host}:{server.bound_port}"
-        log.info("approval service listening on %s", url)
-        if on_started is not None:
-            on_started(url)
+        server, serving = await serve_api(
+            create_app(services, authenticator),
+            host=settings.host,
+            port=settings.port,
+            name="approval service",
+            on_started=on_started,
+        )
     stopping = asyncio.create_task(stop.wait())
     try:
         waiting = {inbox, retention, stopping} | ({serving} if serving else set())

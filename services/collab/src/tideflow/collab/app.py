@@ -11,7 +11,6 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-import uvicorn
 from fastapi import FastAPI
 
 from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
@@ -19,13 +18,12 @@ from tideflow.collab.fanout import Fanout, NoFanout, RedisFanout
 from tideflow.collab.handlers import Services, operations, router
 from tideflow.collab.rooms import Rooms
 from tideflow.runtime import (
-    EmbeddedServer,
     HttpMetrics,
-    JsonErrorHttpToolsProtocol,
     RequestTimer,
     install_api_error_handler,
     install_error_handlers,
     instrument_fastapi,
+    serve_api,
 )
 from tideflow.store import StoreUnavailable
 
@@ -126,17 +124,13 @@ async def run_collab(
 ) -> None:
     """Serve the rooms and the API on settings.host:port until `stop` is set."""
     settings = services.settings
-    config = uvicorn.Config(
-        create_app(services, authenticator), host=settings.host, port=settings.port,
-        log_level="warning", lifespan="off", http=JsonErrorHttpToolsProtocol,
-        timeout_graceful_shutdown=5, timeout_keep_alive=75,
-    )  # fmt: skip
-    server = EmbeddedServer(config)
-    serving = await server.start_serving()
-    url = f"http://{settings.host}:{server.bound_port}"
-    log.info("collaboration service listening on %s", url)
-    if on_started is not None:
-        on_started(url)
+    server, serving = await serve_api(
+        create_app(services, authenticator),
+        host=settings.host,
+        port=settings.port,
+        name="collaboration service",
+        on_started=on_started,
+    )
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -12,7 +12,6 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import uvicorn
 from fastapi import FastAPI
 
 from tideflow.auth import Authenticator, Forbidden, InvalidCredentials, RateLimited
@@ -21,11 +20,11 @@ from tideflow.plugins import NodeTypeRegistry, load_registry
 from tideflow.runtime import (
     EmbeddedServer,
     HttpMetrics,
-    JsonErrorHttpToolsProtocol,
     RequestTimer,
     install_api_error_handler,
     install_error_handlers,
     instrument_fastapi,
+    serve_api,
 )
 from tideflow.store import StoreUnavailable
 from tideflow.trigger.cron import CronLoop
@@ -176,17 +175,13 @@ async def run_trigger(
     server: EmbeddedServer | None = None
     serving: asyncio.Task[None] | None = None
     if serve_http:
-        config = uvicorn.Config(
-            create_app(services, authenticator), host=settings.host, port=settings.port,
-            log_level="warning", lifespan="off", http=JsonErrorHttpToolsProtocol,
-            timeout_graceful_shutdown=5, timeout_keep_alive=75,
-        )  # fmt: skip
-        server = EmbeddedServer(config)
-        serving = await server.start_serving()
-        url = f"http://{settings.host}:{server.bound_port}"
-        log.info("trigger service listening on %s", url)
-        if on_started is not None:
-            on_started(url)
+        server, serving = await serve_api(
+            create_app(services, authenticator),
+            host=settings.host,
+            port=settings.port,
+            name="trigger service",
+            on_started=on_started,
+        )
     stopping = asyncio.create_task(stop.wait())
     try:
         waiting = {stopping, *tasks} | ({serving} if serving else set())
