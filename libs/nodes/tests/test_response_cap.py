@@ -8,6 +8,7 @@ a small one; the transport's cap is set low (256 KiB) so the cases stay fast.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
@@ -40,6 +41,9 @@ MB = 1024 * 1024
 LOCAL = EgressPolicy(allow_loopback=True)
 BOMB = gzip.compress(b"\0" * (64 * MB))
 """64 MiB of zeros in about 64 KiB: under the cap on the wire, far over it decoded."""
+_RAW = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+RAW_BOMB = _RAW.compress(b"\0" * (64 * MB)) + _RAW.flush()
+"""The same as `deflate` without the zlib header (httpx decodes that too)."""
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +65,17 @@ async def server() -> AsyncIterator[dict[str, Any]]:
     async def bomb(_: Request) -> Response:
         return Response(BOMB, media_type="text/plain", headers={"Content-Encoding": "gzip"})
 
+    async def raw_bomb(_: Request) -> Response:
+        headers = {"Content-Encoding": "deflate"}
+        return Response(RAW_BOMB, media_type="text/plain", headers=headers)
+
     async def small(_: Request) -> Response:
         body = gzip.compress(b"z" * (CAP - 1))
         return Response(body, media_type="text/plain", headers={"Content-Encoding": "gzip"})
 
     app = Starlette(
         routes=[Route("/big", big), Route("/endless", endless), Route("/bomb", bomb),
-                Route("/small", small)]
+                Route("/raw-bomb", raw_bomb), Route("/small", small)]
     )  # fmt: skip
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")
     uv = EmbeddedServer(config)
@@ -104,7 +112,7 @@ async def _run(http: httpx.AsyncClient, url: str) -> Any:
     )
 
 
-@pytest.mark.parametrize("path", ["/big", "/endless", "/bomb"])
+@pytest.mark.parametrize("path", ["/big", "/endless", "/bomb", "/raw-bomb"])
 async def test_a_plugins_whole_read_fails_the_step_at_the_cap(
     server: dict[str, Any], client: httpx.AsyncClient, path: str
 ) -> None:

@@ -42,8 +42,10 @@ class _Inflater:
     order), producing at most _STEP bytes per call and stopping once over the limit."""
 
     def __init__(self, encodings: list[str], limit: int) -> None:
-        self._stages = [zlib.decompressobj(_WBITS[e]) for e in reversed(encodings)]
+        self._encodings = list(reversed(encodings))
+        self._stages = [zlib.decompressobj(_WBITS[e]) for e in self._encodings]
         self._limit = limit
+        self._fresh = True
         self.total = 0
         self.broken = False
         """A body that does not inflate: httpx reports it when it decodes; count raw only."""
@@ -52,7 +54,16 @@ class _Inflater:
         try:
             self._feed(0, data)
         except zlib.error:
-            self.broken = True
+            if not (self._fresh and "deflate" in self._encodings):
+                self.broken = True
+                return
+            # `deflate` without its zlib header, as httpx accepts it too: start over raw
+            self._stages = [zlib.decompressobj(-zlib.MAX_WBITS if e == "deflate" else _WBITS[e])
+                            for e in self._encodings]  # fmt: skip
+            self.total = 0
+            self._fresh = False
+            self.feed(data)
+        self._fresh = False
 
     def _feed(self, stage: int, data: bytes) -> None:
         if stage == len(self._stages):
