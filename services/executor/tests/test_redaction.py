@@ -87,3 +87,19 @@ def test_forms_a_host_name_takes_are_masked(secret: str, form: str) -> None:
     found.learn([secret])
     assert found.text(f"cannot resolve {form}.invalid") == f"cannot resolve {MASK}.invalid"
     assert found.value({"m": f"GET http://{form}.invalid/"}) == {"m": f"GET http://{MASK}.invalid/"}
+
+
+def test_derived_values_are_masked_and_only_the_recent_ones_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tokens are renewed for ever: the redactor keeps the most recently used ones (and
+    every secret), so its pattern does not grow without bound."""
+    monkeypatch.setattr("tideflow.executor.redaction.DERIVED_KEPT", 3)
+    redactor = Redactor()
+    redactor.learn([SECRET])
+    redactor.learn_derived(["tok-1", "tok-2", "tok-3"])
+    assert redactor.text("tok-1 tok-2 tok-3") == f"{MASK} {MASK} {MASK}"
+    redactor.learn_derived(["tok-1"])  # still in use: kept
+    redactor.learn_derived(["tok-4"])  # the least recently used, tok-2, goes
+    assert redactor.text("tok-1 tok-2 tok-3 tok-4") == f"{MASK} tok-2 {MASK} {MASK}"
+    assert redactor.text(f"{SECRET}") == MASK  # secrets are never forgotten

@@ -116,7 +116,9 @@ async def run_executor(
     )  # fmt: skip
     handlers += [
         # values a plugin derives from secrets (`ctx.sensitive`) are masked like secrets
-        PluginHandler(spec, http=plugin_http, secrets=secrets.secrets, redact=redactor.learn)
+        PluginHandler(
+            spec, http=plugin_http, secrets=secrets.secrets, redact=redactor.learn_derived
+        )
         for spec in node_types.worker_specs()
     ]
     runner = TaskRunner(

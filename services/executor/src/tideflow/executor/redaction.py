@@ -7,6 +7,10 @@ this process's own log records (an httpx or traceback line). Each value is also 
 in the forms it takes on the way out: URL-encoded (a query string), JSON-escaped, and
 mis-decoded as Latin-1 (a header value echoed back), and as a host name: matched without
 regard to case (hosts are lowercased) and IDNA-encoded.
+
+Values a handler derives from secrets at run time (a Basic header's base64, an OAuth2
+token) are learned through `learn_derived` (`NodeContext.sensitive`); being renewed for
+ever, only the most recently used DERIVED_KEPT of them are kept.
 """
 
 from __future__ import annotations
@@ -16,12 +20,17 @@ import json
 import logging
 import re
 import threading
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import orjson
 
 MASK = "[redacted]"
+DERIVED_KEPT = 10_000
+"""Values derived at run time (tokens, encoded credentials) kept, most recently used
+first: tokens are renewed hourly, so an executor running for months must forget expired
+ones rather than grow its pattern without bound."""
 
 
 def _forms(value: str) -> set[str]:
@@ -50,22 +59,49 @@ class Redactor:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._known: frozenset[str] = frozenset()
+        self._secrets: frozenset[str] = frozenset()
+        self._derived: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._pattern: re.Pattern[str] | None = None
 
     def learn(self, values: Any) -> None:
         """Remember these secret values (strings; empty ones are ignored)."""
         found = {form for v in values if isinstance(v, str) and v for form in _forms(v) if form}
-        if found <= self._known:
+        if found <= self._secrets:
             return
         with self._lock:
-            known = self._known | found
-            # one alternation, longest first, so a secret that contains another is masked
-            # whole and a text is scanned once whatever the number of secrets
-            ordered = sorted(known, key=len, reverse=True)
-            # without case: a secret in a URL's host comes back lowercased in errors
-            self._pattern = re.compile("|".join(re.escape(v) for v in ordered), re.IGNORECASE)
-            self._known = frozenset(known)
+            self._secrets |= found
+            self._compile()
+
+    def learn_derived(self, values: Any) -> None:
+        """Remember values derived from secrets at run time (`NodeContext.sensitive`):
+        masked like secrets, but only the DERIVED_KEPT most recently used are kept."""
+        with self._lock:
+            changed = False
+            for value in values:
+                if not isinstance(value, str) or not value:
+                    continue
+                if value in self._derived:
+                    self._derived.move_to_end(value)
+                    continue
+                self._derived[value] = frozenset(f for f in _forms(value) if f)
+                changed = True
+            while len(self._derived) > DERIVED_KEPT:
+                self._derived.popitem(last=False)
+                changed = True
+            if changed:
+                self._compile()
+
+    def _compile(self) -> None:
+        """The pattern of every known form; called with the lock held."""
+        known = self._secrets.union(*self._derived.values())
+        if not known:
+            self._pattern = None
+            return
+        # one alternation, longest first, so a secret that contains another is masked
+        # whole and a text is scanned once whatever the number of secrets
+        ordered = sorted(known, key=len, reverse=True)
+        # without case: a secret in a URL's host comes back lowercased in errors
+        self._pattern = re.compile("|".join(re.escape(v) for v in ordered), re.IGNORECASE)
 
     @property
     def empty(self) -> bool:
