@@ -1,6 +1,6 @@
 // A small typed client for the approval routes. Under `tide dev` they are mounted on the
-// gateway's port, but they belong to the approval service's own app, so the gateway's
-// OpenAPI document (schema.d.ts) does not list them; these types mirror
+// gateway's port; they belong to the approval service's own app. The gateway's OpenAPI
+// document (schema.d.ts) lists them too now; these hand-written types mirror
 // services/approval/src/tideflow/approval/views.py and go through openapi-fetch like the rest.
 import createClient from "openapi-fetch";
 import { auth, unwrap } from "./client";

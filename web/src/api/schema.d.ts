@@ -21,6 +21,87 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Approvals
+         * @description The inbox of the caller's tenant, newest first; `nextCursor` fetches the next page.
+         */
+        get: operations["list_approvals_approvals_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/approvals/{approval_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Approval
+         * @description One approval with every vote cast so far.
+         */
+        get: operations["get_approval_approvals__approval_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/approvals/{approval_id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide Approval
+         * @description Approve or reject. With a quorum the approval stays pending until enough agree;
+         *     one rejection rejects.
+         */
+        post: operations["decide_approval_approvals__approval_id__decision_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/asyncapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Asyncapi
+         * @description The AsyncAPI 3.0 document of the topics this service reads and writes.
+         */
+        get: operations["asyncapi_asyncapi_json_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/audit": {
         parameters: {
             query?: never;
@@ -124,6 +205,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/collab/workflows/{workflow_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Shared Draft
+         * @description The shared draft now (what a publish would validate), and what the caller may do.
+         */
+        get: operations["shared_draft_collab_workflows__workflow_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/collab/workflows/{workflow_id}/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish Shared
+         * @description Validate the merged document and publish it as a version attributed to everyone
+         *     who changed it since the last one (recorded in the audit log).
+         */
+        post: operations["publish_shared_collab_workflows__workflow_id__publish_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/definitions/validate": {
         parameters: {
             query?: never;
@@ -144,6 +266,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/events/{topic}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish Event
+         * @description Put a message on `topic` of the in-process bus, as another system would on Kafka.
+         */
+        post: operations["publish_event_events__topic__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -158,6 +300,47 @@ export interface paths {
         get: operations["healthz_healthz_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/hooks/{tenant_id}/{workflow_id}/{trigger_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive Tenant Hook
+         * @description The same for a workflow of tenant `tenant_id` (workflow names are per tenant).
+         */
+        post: operations["receive_tenant_hook_hooks__tenant_id___workflow_id___trigger_id__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/hooks/{workflow_id}/{trigger_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive Hook
+         * @description Start a run of a `default`-tenant workflow from a signed webhook; the same delivery
+         *     answers with the same run.
+         */
+        post: operations["receive_hook_hooks__workflow_id___trigger_id__post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -734,6 +917,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/workflows/{workflow_id}/triggers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Triggers
+         * @description The triggers the latest published version registered; cron ones with next fire times.
+         */
+        get: operations["list_triggers_workflows__workflow_id__triggers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{workflow_id}/triggers/{trigger_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause Trigger
+         * @description Stop a trigger from starting runs (webhooks answer 409, cron ticks are skipped).
+         */
+        post: operations["pause_trigger_workflows__workflow_id__triggers__trigger_id__pause_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{workflow_id}/triggers/{trigger_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume Trigger
+         * @description Start again; a cron trigger resumes at its next tick (no catch-up for the pause).
+         */
+        post: operations["resume_trigger_workflows__workflow_id__triggers__trigger_id__resume_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/workflows/{workflow_id}/versions": {
         parameters: {
             query?: never;
@@ -812,6 +1055,68 @@ export interface components {
             /** Runid */
             runId: string;
         };
+        /**
+         * Approval
+         * @description One approval of the inbox.
+         */
+        Approval: {
+            /** Assignees */
+            assignees: string[];
+            /** Comment */
+            comment?: string | null;
+            /** Decidedat */
+            decidedAt?: string | null;
+            /** Decidedby */
+            decidedBy?: string | null;
+            /** Decision */
+            decision?: ("approve" | "reject") | null;
+            /** Decisions */
+            decisions: components["schemas"]["Vote"][];
+            /** Description */
+            description?: string | null;
+            /** Expiresat */
+            expiresAt?: string | null;
+            /** Id */
+            id: string;
+            /** Nodeid */
+            nodeId: string;
+            /**
+             * Ontimeout
+             * @enum {string}
+             */
+            onTimeout: "approve" | "reject" | "fail";
+            /** Quorum */
+            quorum: number;
+            /**
+             * Requestedat
+             * Format: date-time
+             */
+            requestedAt: string;
+            /** Role */
+            role?: string | null;
+            /** Runid */
+            runId: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "decided" | "expired" | "cancelled";
+            /** Title */
+            title?: string | null;
+            /** Workflowid */
+            workflowId: string;
+        };
+        /** ErrorResponse */
+        ApprovalErrorResponse: {
+            error: components["schemas"]["ErrorBody"];
+        };
+        /** ApprovalList */
+        ApprovalList: {
+            /** Items */
+            items: components["schemas"]["Approval"][];
+            /** Nextcursor */
+            nextCursor?: string | null;
+        };
         /** AttemptView */
         AttemptView: {
             /** Attempt */
@@ -887,6 +1192,19 @@ export interface components {
              */
             token: string;
         };
+        /**
+         * DecisionRequest
+         * @description `POST /approvals/{id}/decision`.
+         */
+        DecisionRequest: {
+            /** Comment */
+            comment?: string | null;
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approve" | "reject";
+        };
         /** DeliveryList */
         DeliveryList: {
             /** Items */
@@ -939,6 +1257,17 @@ export interface components {
              * @description `pending`, `succeeded` or `failed` (given up).
              */
             status: string;
+        };
+        /** ErrorBody */
+        ErrorBody: {
+            /** Code */
+            code: string;
+            /** Details */
+            details?: {
+                [key: string]: unknown;
+            };
+            /** Message */
+            message: string;
         };
         /** ErrorInfo */
         ErrorInfo: {
@@ -1007,6 +1336,11 @@ export interface components {
             service: string;
             /** Status */
             status: string;
+        };
+        /** HTTPValidationError */
+        HTTPValidationError: {
+            /** Detail */
+            detail?: components["schemas"]["ValidationError"][];
         };
         /** LimitsBody */
         LimitsBody: {
@@ -1180,6 +1514,24 @@ export interface components {
             /** Workflowid */
             workflowId: string;
         };
+        /** PublishedVersion */
+        PublishedVersion: {
+            /** Contributors */
+            contributors?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                }[];
+            };
+            /**
+             * Created
+             * @default true
+             */
+            created: boolean;
+            /** Version */
+            version: number;
+            /** Workflowid */
+            workflowId: string;
+        };
         /** RefreshBody */
         RefreshBody: {
             /** Refreshtoken */
@@ -1340,6 +1692,28 @@ export interface components {
             /** Items */
             items: components["schemas"]["SecretInfo"][];
         };
+        /**
+         * SharedDraft
+         * @description `GET /collab/workflows/{id}`: the shared draft as the service holds it now.
+         */
+        SharedDraft: {
+            /** Clients */
+            clients: number;
+            /** Definition */
+            definition: {
+                [key: string]: unknown;
+            };
+            /** Readonly */
+            readOnly: boolean;
+            /** Role */
+            role: string;
+            /** Room */
+            room: string;
+            /** Subject */
+            subject: string;
+            /** Workflowid */
+            workflowId: string;
+        };
         /** SignalBody */
         SignalBody: {
             /** Data */
@@ -1348,6 +1722,11 @@ export interface components {
             } | unknown[] | string | number | boolean | null;
             /** Idempotencykey */
             idempotencyKey?: string | null;
+        };
+        /** Started */
+        Started: {
+            /** Runid */
+            runId: string;
         };
         /** StartRunAnyBody */
         StartRunAnyBody: {
@@ -1540,6 +1919,37 @@ export interface components {
              */
             tokenType: "Bearer";
         };
+        /** TriggerList */
+        TriggerList: {
+            /** Items */
+            items: components["schemas"]["TriggerView"][];
+        };
+        /** Published */
+        TriggerPublished: {
+            /** Topic */
+            topic: string;
+        };
+        /** TriggerView */
+        TriggerView: {
+            /** Id */
+            id: string;
+            /** Lastfiredat */
+            lastFiredAt?: string | null;
+            /** Nextfiretimes */
+            nextFireTimes?: string[] | null;
+            /** Paused */
+            paused: boolean;
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+            /** Type */
+            type: string;
+            /** Version */
+            version: number;
+            /** Workflowid */
+            workflowId: string;
+        };
         /** User */
         User: {
             /**
@@ -1596,6 +2006,19 @@ export interface components {
              */
             role?: ("viewer" | "editor" | "approver" | "admin") | null;
         };
+        /** ValidationError */
+        ValidationError: {
+            /** Context */
+            ctx?: Record<string, never>;
+            /** Input */
+            input?: unknown;
+            /** Location */
+            loc: (string | number)[];
+            /** Message */
+            msg: string;
+            /** Error Type */
+            type: string;
+        };
         /** ValidationResult */
         ValidationResult: {
             /** Problems */
@@ -1623,6 +2046,23 @@ export interface components {
              * @description Newest first.
              */
             items: components["schemas"]["WorkflowVersion"][];
+        };
+        /** Vote */
+        Vote: {
+            /** By */
+            by: string;
+            /** Comment */
+            comment?: string | null;
+            /**
+             * Decidedat
+             * Format: date-time
+             */
+            decidedAt: string;
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approve" | "reject";
         };
         /** Workflow */
         Workflow: {
@@ -1819,6 +2259,276 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_approvals_approvals_get: {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+                runId?: string | null;
+                status?: ("pending" | "decided" | "expired" | "cancelled") | null;
+                workflowId?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalList"];
+                };
+            };
+            /** @description Bad request (e.g. an invalid cursor). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description No such approval in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description The request is not valid. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description The tenant's API rate limit is exhausted (`RATE_LIMITED`); see `Retry-After`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+        };
+    };
+    get_approval_approvals__approval_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                approval_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            /** @description Bad request (e.g. an invalid cursor). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description No such approval in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description The request is not valid. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description The tenant's API rate limit is exhausted (`RATE_LIMITED`); see `Retry-After`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+        };
+    };
+    decide_approval_approvals__approval_id__decision_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                approval_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            /** @description Bad request (e.g. an invalid cursor). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description Missing or invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description The caller may not decide this approval. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such approval in the caller's tenant. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description The approval is closed, expired, or the caller already voted. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request is not valid. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description The tenant's API rate limit is exhausted (`RATE_LIMITED`); see `Retry-After`. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+            /** @description The database is unavailable; retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalErrorResponse"];
+                };
+            };
+        };
+    };
+    asyncapi_asyncapi_json_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
         };
@@ -2498,6 +3208,73 @@ export interface operations {
             };
         };
     };
+    shared_draft_collab_workflows__workflow_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SharedDraft"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    publish_shared_collab_workflows__workflow_id__publish_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unchanged since the newest version: that version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublishedVersion"];
+                };
+            };
+            /** @description The merged document has problems (listed). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     validate_definitions_validate_post: {
         parameters: {
             query?: never;
@@ -2614,6 +3391,39 @@ export interface operations {
             };
         };
     };
+    publish_event_events__topic__post: {
+        parameters: {
+            query?: {
+                key?: string | null;
+            };
+            header?: never;
+            path: {
+                topic: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerPublished"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     healthz_healthz_get: {
         parameters: {
             query?: never;
@@ -2721,6 +3531,99 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
+            };
+        };
+    };
+    receive_tenant_hook_hooks__tenant_id___workflow_id___trigger_id__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant_id: string;
+                trigger_id: string;
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Started"];
+                };
+            };
+            /** @description Bad or stale signature; nothing was started. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The tenant's run-start limit is exhausted (`RATE_LIMITED`); nothing was started; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    receive_hook_hooks__workflow_id___trigger_id__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: string;
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Started"];
+                };
+            };
+            /** @description Bad or stale signature; nothing was started. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The tenant's run-start limit is exhausted (`RATE_LIMITED`); nothing was started; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -6947,6 +7850,103 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_triggers_workflows__workflow_id__triggers_get: {
+        parameters: {
+            query?: {
+                count?: number;
+            };
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    pause_trigger_workflows__workflow_id__triggers__trigger_id__pause_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: string;
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerView"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    resume_trigger_workflows__workflow_id__triggers__trigger_id__resume_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trigger_id: string;
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerView"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

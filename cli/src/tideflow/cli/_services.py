@@ -24,6 +24,7 @@ from tideflow.telemetry import TelemetryConfigError, configure_tracing
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
+    from fastapi import FastAPI
     from pydantic import SecretStr
 
     from tideflow.auth import Authenticator, TenantQuotas
@@ -132,6 +133,16 @@ def run_until_signalled(
         hint += "TIDEFLOW_DATABASE_URL at a running one"
         typer.secho(f"error {type(e).__name__}: {e}; {hint}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1) from e
+
+
+def peer_routes() -> dict[str, Callable[[FastAPI], None]]:
+    """The client routes of the services an ingress serves at the gateway's address, for
+    the gateway's one OpenAPI document (`tide dev` serves them on its port instead)."""
+    from tideflow.approval.app import api_routes as approval_routes
+    from tideflow.collab.app import api_routes as collab_routes
+    from tideflow.trigger.app import api_routes as trigger_routes
+
+    return {"approval": approval_routes, "trigger": trigger_routes, "collab": collab_routes}
 
 
 def service_quotas(identities: Identities) -> TenantQuotas:

@@ -64,11 +64,15 @@ def serve(
 
 
 def _gateway(overrides: dict[str, object]) -> None:
+    from functools import partial
+
+    from tideflow.cli._services import peer_routes
     from tideflow.gateway.app import run_gateway
     from tideflow.gateway.settings import GatewaySettings
 
     settings = GatewaySettings(**overrides)  # type: ignore[arg-type]
-    _serve_on_store_and_bus("gateway", settings, run_gateway)
+    # one API document for the whole address: approvals, hooks, triggers and collab too
+    _serve_on_store_and_bus("gateway", settings, partial(run_gateway, peers=peer_routes()))
 
 
 def _scheduler(overrides: dict[str, object]) -> None:

@@ -91,9 +91,15 @@ def install(app: FastAPI, services: Services, *, operational: bool = True) -> No
     """
     app.state.collab_services = services
     install_api_error_handler(app)
-    app.include_router(router)
+    api_routes(app)
     if operational:
         app.include_router(operations)
+
+
+def api_routes(app: FastAPI) -> None:
+    """The routes clients call, at the platform's one API address (an ingress sends them
+    here): what `install` serves and what the gateway's `/openapi.json` documents."""
+    app.include_router(router)
 
 
 def create_app(services: Services, authenticator: Authenticator | None = None) -> FastAPI:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 import uvicorn
@@ -31,6 +31,7 @@ from tideflow.gateway import (
     ui,
     workflows,
 )
+from tideflow.gateway.api_document import include_peers
 from tideflow.gateway.auth import Authenticator
 from tideflow.gateway.deps import Services
 from tideflow.gateway.errors import install_error_handlers
@@ -81,6 +82,7 @@ def create_app(
     extend: Callable[[FastAPI], None] | None = None,
     node_types: NodeTypeRegistry | None = None,
     quotas: TenantQuotas | None = None,
+    peers: Mapping[str, Callable[[FastAPI], None]] | None = None,
 ) -> FastAPI:
     """The REST API over `store` and `bus` (both already started by the caller).
 
@@ -88,7 +90,8 @@ def create_app(
     and trigger APIs on the gateway's port this way). `node_types` defaults to the
     built-ins plus every installed `tideflow.node_types` plugin. `quotas` (default: from
     `settings.security`) are the tenants' rate limits, shared with the services `tide dev`
-    runs beside it.
+    runs beside it. `peers` are the route installers (`api_routes`) of the services an
+    ingress serves at this API's address: documented in `/openapi.json`, not served here.
     """
     registry = node_types or load_registry()
     metrics = GatewayMetrics()
@@ -132,6 +135,7 @@ def create_app(
     app.add_middleware(BodyLimit, limits=settings.limits)
     app.add_middleware(RequestTimer, metrics=metrics)
     instrument_fastapi(app)
+    include_peers(app, peers or {})
     return app
 
 
@@ -146,6 +150,7 @@ async def run_gateway(
     extend: Callable[[FastAPI], None] | None = None,
     node_types: NodeTypeRegistry | None = None,
     quotas: TenantQuotas | None = None,
+    peers: Mapping[str, Callable[[FastAPI], None]] | None = None,
 ) -> None:
     """Serve the API on `settings.host:port` until `stop` is set, then shut down cleanly.
 
@@ -154,7 +159,7 @@ async def run_gateway(
     """
     app = create_app(
         settings=settings, store=store, bus=bus, authenticator=authenticator, extend=extend,
-        node_types=node_types, quotas=quotas,
+        node_types=node_types, quotas=quotas, peers=peers,
     )  # fmt: skip
     config = uvicorn.Config(
         app,

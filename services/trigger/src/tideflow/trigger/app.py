@@ -98,11 +98,17 @@ def install(app: FastAPI, services: Services, *, operational: bool = True) -> No
     """Add the trigger routes (and /healthz, /readyz, /metrics) to `app`."""
     app.state.trigger_services = services
     install_api_error_handler(app)
+    api_routes(app)
+    if operational:
+        app.include_router(operations)
+
+
+def api_routes(app: FastAPI) -> None:
+    """The routes clients call, at the platform's one API address (an ingress sends them
+    here): what `install` serves and what the gateway's `/openapi.json` documents."""
     app.include_router(hooks)
     app.include_router(router)
     app.include_router(dev)
-    if operational:
-        app.include_router(operations)
 
 
 def create_app(services: Services, authenticator: Authenticator | None = None) -> FastAPI:
