@@ -7,8 +7,9 @@ per poll, whatever the number of runs in flight) instead of one request per run 
 per run (each stream is a server task re-querying the log every 250 ms). Per-run latency
 is the run's `endedAt` (stamped by the scheduler when it decided the run's last event)
 minus the client's clock just before the POST; both clocks are this machine's. Where
-single milliseconds matter (W3, one run at a time), `wait_one` polls `GET /runs/{id}`
-every millisecond and the latency is what the client observed.
+single milliseconds matter (W3, one run at a time), `wait_one` long-polls
+`GET /runs/{id}?wait=` (answered as soon as the run ends) and the latency is what the
+client observed.
 """
 
 from __future__ import annotations
@@ -88,14 +89,16 @@ class ApiClient:
         return result
 
     async def wait_one(self, submitted: Submitted, *, within: float) -> Ended:
-        """Poll one run every millisecond; the latency is what the client saw."""
+        """Long-poll one run (`GET /runs/{id}?wait=`): the gateway answers when it ends,
+        so the latency is what the client saw, with no polling load on the server."""
         deadline = submitted.mono + within
-        while time.monotonic() < deadline:
-            run = await self.get_run(submitted.run_id)
+        while (left := deadline - time.monotonic()) > 0:
+            run = await self._request(
+                "GET", f"/runs/{submitted.run_id}", params={"wait": min(left, 60.0)}
+            )
             if run["status"] in TERMINAL:
                 latency = time.monotonic() - submitted.mono
                 return Ended(submitted.run_id, run["status"], latency, _time(run["endedAt"]))
-            await asyncio.sleep(0.001)
         raise BenchError(f"run {submitted.run_id} did not end within {within:.0f}s")
 
     async def ended_since(self, workflow: str, since: datetime) -> list[dict[str, Any]]:

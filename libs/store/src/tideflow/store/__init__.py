@@ -95,6 +95,7 @@ from tideflow.store._records import (
     WorkflowRecord,
     WorkflowVersion,
 )
+from tideflow.store._run_endings import TERMINAL_STATUSES
 from tideflow.store._triggers import (
     CronClaim,
     StartOutcome,
@@ -126,6 +127,7 @@ __all__ = [
     "PUBLIC_EVENTS",
     "RUN_EVENTS",
     "TENANT_NAME",
+    "TERMINAL_STATUSES",
     "TRUNCATED",
     "AlreadyExists",
     "ApiTokenRecord",

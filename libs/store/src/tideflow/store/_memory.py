@@ -48,8 +48,10 @@ from tideflow.store._records import (
     Timer,
     TimerKey,
 )
+from tideflow.store._run_endings import TERMINAL_STATUSES, RunEndWaiters
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import AsyncIterator, Collection, Sequence
 
 T = TypeVar("T")
@@ -84,6 +86,7 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
         InMemoryWorkflows.__init__(self)
         InMemoryIdentities.__init__(self)
         self._events: dict[str, list[StoredEvent]] = {}
+        self._run_end_waiters = RunEndWaiters()
         self._positions = itertools.count(1)
         self._last_position = 0
         self._runs: dict[str, RunRecord] = {}
@@ -197,8 +200,15 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
             log.append(stored[-1])
         return [replace(s, data=_copy(s.data)) for s in stored]
 
+    @asynccontextmanager
+    async def watch_run_end(self, run_id: str) -> AsyncIterator[asyncio.Event]:
+        with self._run_end_waiters.register(run_id) as event:
+            yield event
+
     def _upsert_run(self, record: RunRecord, now: datetime) -> None:
         old = self._runs.get(record.run_id)
+        if record.status in TERMINAL_STATUSES and (old is None or old.status != record.status):
+            self._run_end_waiters.ended(record.run_id)
         self._runs[record.run_id] = replace(
             record,
             tenant_id=record.tenant_id if old is None else old.tenant_id,

@@ -41,6 +41,7 @@ from tideflow.store._records import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Collection, Sequence
     from contextlib import AbstractAsyncContextManager
 
@@ -159,6 +160,12 @@ class RunQueries(Protocol):
         self, run_filter: RunFilter, *, limit: int = 50, after: RunCursor | None = None
     ) -> RunPage:
         """Runs newest first, keyset-paginated."""
+        ...
+
+    def watch_run_end(self, run_id: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        """While entered, the event is set when the run's row turns terminal (written by
+        any process). Enter it before reading the run, so an end in between is not missed;
+        it may also be set without an end (the store lost its source of ends): read again."""
         ...
 
     async def get_steps(

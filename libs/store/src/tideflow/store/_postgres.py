@@ -35,6 +35,7 @@ from tideflow.store._pg_identity import PostgresIdentities
 from tideflow.store._pg_observability import PostgresBacklogs
 from tideflow.store._pg_outbox import write_outbox
 from tideflow.store._pg_rows import event, log_line, outbox_message, run, snapshot, step, timer
+from tideflow.store._pg_run_endings import PostgresRunEndings
 from tideflow.store._pg_scope import PLATFORM, ScopedConnection, scoped
 from tideflow.store._pg_webhooks import PostgresWebhooks
 from tideflow.store._pg_workflows import PostgresWorkflows
@@ -61,6 +62,7 @@ from tideflow.store._records import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Collection, Sequence
     from contextlib import AbstractAsyncContextManager
 
@@ -107,6 +109,7 @@ class PostgresEventStore(
     def __init__(self, pool: asyncpg.Pool, *, owns_pool: bool = False) -> None:
         super().__init__(pool)
         self._owns_pool = owns_pool
+        self._run_endings = PostgresRunEndings(pool)
 
     @classmethod
     async def connect(
@@ -125,8 +128,12 @@ class PostgresEventStore(
         return cls(pool, owns_pool=True)
 
     async def close(self) -> None:
+        await self._run_endings.close()
         if self._owns_pool:
             await self._pool.close()
+
+    def watch_run_end(self, run_id: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        return self._run_endings.watch(run_id)
 
     # -- the event log -------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ run already ended).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.gateway.limits import check_size
 from tideflow.gateway.safety import reject_nul
 from tideflow.gateway.starting import replay_run, start_run
-from tideflow.store import NotFound, RunFilter, RunRecord, StoredEvent
+from tideflow.store import TERMINAL_STATUSES, NotFound, RunFilter, RunRecord, StoredEvent
 from tideflow.wire import command_envelope
 
 log = logging.getLogger(__name__)
@@ -174,10 +175,41 @@ async def list_runs(
     )
 
 
+MAX_WAIT_S = 60.0
+
+
 @router.get("/{run_id}", response_model=schemas.Run)
-async def get_run(run_id: RunId, services: ServicesDep, principal: PrincipalDep) -> schemas.Run:
+async def get_run(
+    run_id: RunId,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_S,
+            description="Seconds to wait for the run to end before answering (long poll, "
+            "at most 60); the answer comes as soon as the run ends, or with the run as it "
+            "is when the time is up. 0: answer at once.",
+        ),
+    ] = 0,
+) -> schemas.Run:
     """The run with its steps (latest attempt of each)."""
     principal.require(Role.VIEWER)
+    if wait <= 0:
+        return await _run_answer(services, principal, run_id)
+    # watching starts before the first read, so an end in between still wakes us
+    async with services.store.watch_run_end(run_id) as ended:
+        answer = await _run_answer(services, principal, run_id)
+        if answer.status in TERMINAL_STATUSES:
+            return answer
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await ended.wait()
+    return await _run_answer(services, principal, run_id)
+
+
+async def _run_answer(services: Services, principal: Principal, run_id: str) -> schemas.Run:
     # both reads at once (one round trip of latency); the steps of a run the caller may
     # not see are dropped unread, so nothing leaks
     over = ValueBudget.preview_over(services.settings.limits)
