@@ -9,6 +9,9 @@ connectors from `TIDEFLOW_CONNECTORS_PATH` pointed at a local server that echoes
 a token endpoint that quotes it in its error). Every table, log record and API answer
 about those runs is searched for the encoded credentials and the token; the masks that
 replaced them are asserted, so the test cannot pass by not exercising a path.
+
+The same harness shows the deployment's response cap (`TIDEFLOW_EGRESS_RESPONSE_BYTES`,
+set below the connectors' own) reaching the executor's shared plugin client.
 """
 
 from __future__ import annotations
@@ -82,6 +85,10 @@ async def token(_: Request) -> Response:
     return JSONResponse({"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600})
 
 
+async def big(_: Request) -> Response:
+    return JSONResponse({"items": ["x" * 1000] * 200})  # about 200 KB
+
+
 async def bad_token(request: Request) -> Response:
     error = f"invalid_client {request.headers.get('authorization')}"
     return JSONResponse({"error": error}, status_code=400)
@@ -94,6 +101,7 @@ auth: {auth}
 operations:
   echo: {{path: /echo}}
   fail: {{path: /fail}}
+  big: {{path: /big}}
 """
 
 
@@ -101,7 +109,7 @@ operations:
 async def platform(
     fresh_dsn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Capture]]:
-    app = Starlette(routes=[Route("/echo", echo), Route("/fail", fail),
+    app = Starlette(routes=[Route("/echo", echo), Route("/fail", fail), Route("/big", big),
                             Route("/oauth/token", token, methods=["POST"]),
                             Route("/bad/token", bad_token, methods=["POST"])])  # fmt: skip
     target = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
@@ -119,6 +127,7 @@ async def platform(
     monkeypatch.setenv("TIDEFLOW_CONNECTORS_PATH", str(tmp_path))
     for name, value in SECRETS.items():
         monkeypatch.setenv(f"TIDEFLOW_SECRET_{name}", value)
+    monkeypatch.setenv("TIDEFLOW_EGRESS_RESPONSE_BYTES", "64KiB")  # below the connectors' own
     capture = Capture()
     root = logging.getLogger()
     level = root.level
@@ -233,3 +242,16 @@ async def test_derived_credentials_never_leave_the_executor(platform, fresh_dsn)
     assert not [leaks(a) for a in answers if leaks(a)], "an API answer holds a credential"
     assert not [line for line in capture.lines if leaks(line)]
     assert await table_leaks(fresh_dsn) == []
+
+
+async def test_the_deployments_response_cap_applies_to_plugins(platform):
+    """`TIDEFLOW_EGRESS_RESPONSE_BYTES` reaches the executor's shared plugin client."""
+    client, _ = platform
+    assert (await client.post("/workflows", json=workflow("big", "basicapi.big"))).is_success
+    assert (await client.post("/workflows/big/publish")).status_code == 201
+    started = await client.post("/workflows/big/runs", json={"input": {}})
+    run = await finished(client, started.json()["runId"])
+    assert run["status"] == "failed", run
+    [step] = run["steps"]
+    assert step["error"]["type"] == "HttpResponseTooLarge"
+    assert "65,536-byte cap" in step["error"]["message"]
