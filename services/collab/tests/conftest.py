@@ -101,6 +101,7 @@ class YClient:
     denied: list[bytes] = field(default_factory=list)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     closed: int | None = None
+    close_reason: str | None = None
     _ws: Any = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _outbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
@@ -148,6 +149,7 @@ class YClient:
                     self.denied.append(message)
         except websockets.ConnectionClosed as e:
             self.closed = e.rcvd.code if e.rcvd else None
+            self.close_reason = e.rcvd.reason if e.rcvd else None
         self.closed = self.closed or self._ws.close_code
 
     def definition(self) -> dict[str, Any]:

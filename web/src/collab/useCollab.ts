@@ -140,7 +140,30 @@ export function useCollab(name: string, enabled: boolean, user: string): Collab 
       provider.on("status", ({ status: s }: { status: string }) => {
         if (!cancelled) setStatus(s === "connected" ? "connected" : provider.shouldConnect ? "connecting" : "offline");
       });
-      provider.on("connection-close", () => { if (!cancelled) setStatus(provider.shouldConnect ? "connecting" : "offline"); });
+      // the service ends a session whose credential no longer holds (docs/collaboration.md):
+      // 4401, an expired token: renewed before the provider joins again (nothing to join
+      // with if it was revoked); 4403, a changed role: the access is read again
+      const stop = () => { provider.disconnect(); setStatus("offline"); };
+      const renew = async () => {
+        const next = await freshToken();
+        if (cancelled) return;
+        if (next && next !== provider.params.token) provider.params.token = next;
+        else stop();
+      };
+      const reread = async () => {
+        try {
+          const now = await access(name);
+          if (!cancelled && now) setReadOnly(now.readOnly);
+        } catch {
+          if (!cancelled) { setReadOnly(true); stop(); }
+        }
+      };
+      provider.on("connection-close", (event: CloseEvent | null) => {
+        if (cancelled) return;
+        setStatus(provider.shouldConnect ? "connecting" : "offline");
+        if (event?.code === 4401) void renew();
+        else if (event?.code === 4403) void reread();
+      });
       // the browser lost the network: stop trying until it is back (edits stay local)
       const goOffline = () => { provider.disconnect(); setStatus("offline"); };
       const goOnline = () => provider.connect();

@@ -9,6 +9,7 @@ it to every client). A viewer's update is refused with y-websocket's "permission
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from pycrdt import YMessageType, YSyncMessageType, read_message
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
     from tideflow.auth import Principal
     from tideflow.collab.rooms import Room
+    from tideflow.collab.session import Ended
+
+log = logging.getLogger(__name__)
 
 WRITES = frozenset({YSyncMessageType.SYNC_STEP2, YSyncMessageType.SYNC_UPDATE})
 TOO_BIG = 1009
@@ -102,6 +106,13 @@ class ClientChannel:
                 await self._websocket.send_bytes(message)
             except (WebSocketDisconnect, RuntimeError, OSError):
                 return
+
+    async def end(self, ended: Ended) -> None:
+        """Close the session from outside (its credential no longer holds)."""
+        log.info("collab: %s leaves %s: %s", self._principal.subject, self.path, ended.message)
+        metrics.SESSIONS_ENDED.labels(ended.reason).inc()
+        async with self._send_lock:
+            await self._close(ended.code, ended.reason)
 
     async def _close(self, code: int, reason: str) -> None:
         try:

@@ -8,6 +8,7 @@ tenant is the caller's, from the token; the client names only the workflow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from tideflow.collab.changes import Change
 from tideflow.collab.channel import ClientChannel
 from tideflow.collab.publishing import WORKFLOW_ID, current_definition, publish
 from tideflow.collab.rooms import RoomKey, Rooms
+from tideflow.collab.session import SessionAccess
 from tideflow.collab.settings import CollabSettings
 from tideflow.core import NodeTypes
 from tideflow.plugins import load_registry
@@ -98,23 +100,25 @@ async def _refuse(websocket: WebSocket, status: int, code: str, message: str) ->
     await websocket.close(code=CLOSE_CODES.get(status, 4000 + status), reason=code)
 
 
-async def _principal(websocket: WebSocket, token: str | None) -> Principal:
+async def _access(websocket: WebSocket, token: str | None, recheck_every: float) -> SessionAccess:
     header = websocket.headers.get("authorization")
     if header is None and token:
         header = f"Bearer {token}"
-    principal: Principal = await websocket.app.state.authenticator.authenticate(header)
+    authenticator = websocket.app.state.authenticator
+    principal: Principal = await authenticator.authenticate(header)
     principal.require(Role.VIEWER)
-    return principal
+    return SessionAccess(authenticator, header, principal, recheck_every=recheck_every)
 
 
 @router.websocket("/collab/{workflow_id}")
 async def room(
     websocket: WebSocket, workflow_id: str, token: Annotated[str | None, Query()] = None
 ) -> None:
-    """Join the room of a workflow's draft: viewers read, editors write."""
+    """Join the room of a workflow's draft: viewers read, editors write; the credential
+    is checked again while the session lasts (`SessionAccess`)."""
     services: Services = websocket.app.state.collab_services
     try:
-        principal = await _principal(websocket, token)
+        access = await _access(websocket, token, services.settings.recheck_every.total_seconds())
     except Forbidden as e:
         await _refuse(websocket, 403, "FORBIDDEN", str(e))
         return
@@ -124,6 +128,7 @@ async def room(
     if not WORKFLOW_ID.fullmatch(workflow_id):
         await _refuse(websocket, 404, "WORKFLOW_NOT_FOUND", "not a workflow id")
         return
+    principal = access.principal
     key = RoomKey(principal.tenant_id, workflow_id)
     try:
         joined = await services.rooms.join(key)
@@ -140,12 +145,16 @@ async def room(
         websocket, joined, principal, max_bytes=services.settings.max_update_bytes
     )
     metrics.CLIENTS.inc()
+    watch = asyncio.create_task(access.watch(channel.end), name=f"access {principal.subject}")
     try:
         presence = joined.presence()
         if presence is not None:
             await channel.send(presence)
         await joined.yroom.serve(channel)
     finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
         metrics.CLIENTS.dec()
         await services.rooms.leave(joined)
 

@@ -8,3 +8,8 @@ UPDATES = Counter("tideflow_collab_updates_total", "Document updates accepted fr
 REFUSED = Counter(
     "tideflow_collab_refused_updates_total", "Document updates refused (read-only clients)."
 )
+SESSIONS_ENDED = Counter(
+    "tideflow_collab_sessions_ended_total",
+    "Connections closed by the service because their credential no longer holds.",
+    ["reason"],
+)

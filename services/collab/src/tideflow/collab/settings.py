@@ -44,6 +44,12 @@ class CollabSettings(BaseSettings):
         default=timedelta(seconds=60),
         description="How often an open room folds its update log into the snapshot.",
     )
+    recheck_every: Duration = Field(
+        default=timedelta(seconds=30),
+        description="How often a connected client's credential is authenticated again "
+        "(revoked, user deleted, disabled or given another role: the connection is closed); "
+        "a JWT's connection is closed when the token expires.",
+    )
     max_update_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest update a client may send."
     )
