@@ -261,6 +261,28 @@ async def test_the_cli_manages_tenants_tokens_secrets_and_reads_the_audit(
     assert "pw" not in json.dumps(listed)
     audit = json.loads(await asyncio.to_thread(tide, "audit", "-o", "json", token=admin))
     assert audit["items"][0]["action"] == "secret.put"
+    # users: created, re-roled, disabled and deleted by username
+    await asyncio.to_thread(
+        tide, "user", "create", "cliuser", "--role", "editor", "--password", "correct-horse-9",
+        token=admin,
+    )  # fmt: skip
+    login = await stack.client.post(
+        "/auth/login", json={"username": "cliuser", "password": "correct-horse-9"}
+    )
+    access = login.json()["accessToken"]
+    listed_users = json.loads(
+        await asyncio.to_thread(tide, "user", "list", "-o", "json", token=admin)
+    )
+    assert [(u["username"], u["disabled"]) for u in listed_users["items"]] == [("cliuser", False)]
+    await asyncio.to_thread(tide, "user", "update", "cliuser", "--role", "viewer", token=admin)
+    await asyncio.to_thread(tide, "user", "update", "cliuser", "--disable", token=admin)
+    assert (await stack.call("GET", "/runs", access)).status_code == 401
+    await asyncio.to_thread(tide, "user", "update", "cliuser", "--enable", token=admin)
+    assert (await stack.call("GET", "/runs", access)).status_code == 200
+    assert "deleted user cliuser" in await asyncio.to_thread(
+        tide, "user", "delete", "cliuser", token=admin
+    )
+    assert (await stack.call("GET", "/runs", access)).status_code == 401
     await asyncio.to_thread(tide, "token", "revoke", minted["id"])
     assert (await stack.call("GET", "/secrets", admin)).status_code == 401
     # the key rotation re-wraps every secret while the gateway keeps serving them

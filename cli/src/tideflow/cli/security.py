@@ -182,9 +182,62 @@ def user_list(
     """The tenant's users."""
     with api_errors():
         body = connect(url, token).request("GET", "/users")
-    columns = [Column("username", key=True), Column("tenant"), Column("role"), Column("created")]
-    rows = [[u["username"], u["tenant"], u["role"], u["createdAt"]] for u in body["items"]]
+    columns = [Column("id", key=True), Column("username", key=True), Column("tenant"),
+               Column("role"), Column("disabled"), Column("created")]  # fmt: skip
+    rows = [
+        [u["id"], u["username"], u["tenant"], u["role"], "yes" if u.get("disabled") else "no",
+         u["createdAt"]]
+        for u in body["items"]
+    ]  # fmt: skip
     _show(output, body, columns, rows)
+
+
+UserArgument = Annotated[str, typer.Argument(metavar="USER", help="A user's id or username.")]
+
+
+def _user_id(client: Any, user: str) -> str:
+    """The id of the tenant's user named `user` (an id or a username)."""
+    for found in client.request("GET", "/users")["items"]:
+        if user in {found["id"], found["username"]}:
+            return str(found["id"])
+    typer.secho(f"error USER_NOT_FOUND: no user {user!r} in this tenant", err=True, fg="red")
+    raise typer.Exit(code=1)
+
+
+@user_app.command("update")
+def user_update(
+    user: UserArgument,
+    role: Annotated[str | None, typer.Option("--role", help="The new role.")] = None,
+    disabled: Annotated[
+        bool | None,
+        typer.Option("--disable/--enable", help="Disable (or enable again) the user."),
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    output: OutputOption = "table",
+) -> None:
+    """Change a user's role or disable it; its next request on any service sees it."""
+    body: dict[str, Any] = {"role": role} if role else {}
+    body |= {} if disabled is None else {"disabled": disabled}
+    if not body:
+        typer.secho("error: give --role, --disable or --enable", err=True, fg="red")
+        raise typer.Exit(code=2)
+    with api_errors():
+        client = connect(url, token)
+        answer = client.request("PATCH", f"/users/{_user_id(client, user)}", json=body)
+    columns = [Column("username", key=True), Column("role"), Column("disabled")]
+    rows = [[answer["username"], answer["role"], "yes" if answer["disabled"] else "no"]]
+    _show(output, answer, columns, rows)
+
+
+@user_app.command("delete")
+def user_delete(user: UserArgument, url: UrlOption = None, token: TokenOption = None) -> None:
+    """Delete a user: its sessions end at its next request, on every service."""
+    with api_errors():
+        client = connect(url, token)
+        user_id = _user_id(client, user)
+        client.request("DELETE", f"/users/{user_id}")
+    typer.echo(f"deleted user {user} ({user_id})")
 
 
 # -- secrets --------------------------------------------------------------------------------
