@@ -365,17 +365,24 @@ async def test_a_webhook_over_the_tenants_run_start_limit_gets_429_and_starts_no
     await _hooked_workflow(services, services.free, "hooked")  # unlimited tenant, same name
     await _limit(services, tenant, runStartsPerSecond=1 / 60)
 
-    # the API's start takes the tenant's one run-start token ...
-    started = await services.gateway.post(
-        "/workflows/hooked/runs", json={"input": {"n": 0}}, headers=_bearer(token)
+    # the first delivery takes the tenant's one run-start token ...
+    first = await _hook(services, tenant, "hooked", 0)
+    assert first.status_code == 202, first.text
+    # ... so the API's start and a new delivery are refused, and nothing is recorded
+    _rate_limited(
+        await services.gateway.post(
+            "/workflows/hooked/runs", json={"input": {"n": 9}}, headers=_bearer(token)
+        )
     )
-    assert started.status_code == 201, started.text
-    # ... so a webhook start is refused, and nothing is recorded
     _rate_limited(await _hook(services, tenant, "hooked", 1))
     page = await services.store.list_runs(
         RunFilter(workflow_id="hooked", tenant_id=tenant), limit=10
     )
     assert len(page.runs) == 1
+    # while a repeated delivery still answers with the run it started
+    again = await _hook(services, tenant, "hooked", 0)
+    assert again.status_code == 202, again.text
+    assert again.json()["runId"] == first.json()["runId"]
     # another tenant's webhooks are unaffected
     for n in range(3):
         assert (await _hook(services, services.free, "hooked", n)).status_code == 202

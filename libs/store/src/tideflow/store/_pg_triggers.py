@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from tideflow.store._codecs import Connection
+    from tideflow.store._records import RunRecord
 
 _COLUMNS = """tenant_id, workflow_id, trigger_id, type, version, spec, topic, paused,
     next_fire_at, last_fired_at"""
@@ -238,6 +239,14 @@ class PostgresTriggerStore(TriggerStore):
         with translated("start triggered runs"):
             async with scoped(self._pool, PLATFORM) as connection:
                 return await _start(connection, runs, outbox_claimed_for)
+
+    async def find_started(
+        self, workflow_id: str, idempotency_key: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> RunRecord | None:
+        with translated("find triggered run"):
+            async with scoped(self._pool, tenant_id) as connection:
+                row = await connection.fetchrow(_FIND_RUN, tenant_id, workflow_id, idempotency_key)
+        return None if row is None else run_row(row)
 
     @contextlib.asynccontextmanager
     async def claim_due_cron(

@@ -118,6 +118,12 @@ class TriggerStore(Protocol):
         """Record runs not yet known by their idempotency keys, with their StartRun rows."""
         ...
 
+    async def find_started(
+        self, workflow_id: str, idempotency_key: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> RunRecord | None:
+        """The run a trigger already started under this idempotency key, if any."""
+        ...
+
     def claim_due_cron(
         self, now: datetime, limit: int, *, outbox_claimed_for: timedelta | None = None
     ) -> AbstractAsyncContextManager[CronClaim]:

@@ -29,7 +29,13 @@ from tideflow.runtime import ApiError
 from tideflow.store import NotFound, TriggerType
 from tideflow.trigger import metrics
 from tideflow.trigger.signatures import BadSignatureError, verify
-from tideflow.trigger.starting import Definitions, prepare, publish, take_start
+from tideflow.trigger.starting import (
+    Definitions,
+    idempotency_key,
+    prepare,
+    publish,
+    take_start,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -198,6 +204,14 @@ class Webhooks:
             )  # fmt: skip
         refused = await take_start(self._quotas, record)
         if refused is not None:
+            # A delivery that already started its run answers with it, limit or not
+            known = await self._store.find_started(
+                record.workflow_id, idempotency_key(record, f"webhook:{key}"),
+                tenant_id=record.tenant_id,
+            )  # fmt: skip
+            if known is not None:
+                metrics.DUPLICATES.labels("webhook").inc()
+                return Accepted(run=known, created=False)
             # Nothing is started or recorded: the sender retries after `Retry-After` (every
             # webhook sender retries a 429), and the retry is deduplicated as usual.
             metrics.THROTTLED.labels("webhook").inc()
