@@ -156,6 +156,20 @@ async def test_a_reader_that_stops_at_the_head_is_untouched(
     assert len(head) >= 64 * 1024
 
 
+async def test_a_reader_that_stops_at_the_head_of_a_declared_huge_answer_is_untouched(
+    server: dict[str, Any], client: httpx.AsyncClient
+) -> None:
+    """A receiver may answer a notification with a long page: reading its start is fine."""
+    async with client.stream("GET", server["url"] + "/big") as response:
+        assert int(response.headers["content-length"]) > CAP
+        head = bytearray()
+        async for chunk in response.aiter_bytes():
+            head += chunk
+            if len(head) >= 64 * 1024:
+                break
+    assert len(head) >= 64 * 1024
+
+
 async def test_a_streamed_read_raises_the_same_error(
     server: dict[str, Any], client: httpx.AsyncClient
 ) -> None:

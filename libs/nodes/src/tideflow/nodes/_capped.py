@@ -3,11 +3,13 @@
 `GuardedTransport` wraps every response's body in a `CappedStream`, so no caller can read
 more than the cap, whether it streams (the http node, connectors), reads a head and stops
 (notify, webhook deliveries: untouched, they never reach the cap), or reads everything
-at once (a plugin's `ctx.http.get(...)`, the OpenAI SDK under litellm). A declared
-`Content-Length` over the cap fails the first read, before a byte is taken; an endless
-or undeclared body fails when the bytes read cross it. Compressed bodies are counted as
-they will be decoded too (a shadow inflate with bounded output steps), so a small gzip
-bomb cannot expand past the cap in the caller's decoder.
+at once (a plugin's `ctx.http.get(...)`, the OpenAI SDK under litellm). The read fails
+when the bytes read cross the cap, not on a declared `Content-Length`: a caller that
+reads only the head of a large answer (a notify receiver's reply, an error page) must
+not fail, and a caller that wants to refuse early checks the header itself (the http
+node does). Compressed bodies are counted as they will be decoded too (a shadow inflate
+with bounded output steps), so a small gzip bomb cannot expand past the cap in the
+caller's decoder.
 """
 
 from __future__ import annotations
@@ -95,8 +97,6 @@ class CappedStream(httpx.AsyncByteStream):
         self._limit = limit
         self._request = request
         self._host = request.url.host
-        declared = response.headers.get("content-length", "")
-        self._declared = int(declared) if declared.isdigit() else None
         self._inflater = _inflater(response.headers.get("content-encoding", ""), limit)
 
     def _too_large(self, what: str) -> ResponseTooLarge:
@@ -108,8 +108,6 @@ class CappedStream(httpx.AsyncByteStream):
         return error
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._declared is not None and self._declared > self._limit:
-            raise self._too_large(f"declares {self._declared:,} bytes, over")
         read = 0
         async for chunk in self._stream:
             read += len(chunk)
