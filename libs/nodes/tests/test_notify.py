@@ -3,6 +3,7 @@ webhooks, and email through a local SMTP server (aiosmtpd), with login and refus
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
@@ -28,8 +29,13 @@ LOCAL = EgressPolicy(allow_loopback=True)
 SECRETS = Secrets({"hook": "s3cr3t", "smtp_pw": "pw", "slack_url": ""})
 
 
+ANSWERS = {"big": b"x" * (1024 * 1024), "bomb": gzip.compress(b"\0" * (8 * 1024 * 1024))}
+"""Long answers of a receiver: 1 MiB, and 8 MiB gzipped into about 8 KiB."""
+
+
 class Receiver:
-    """Answers each POST with the status its path names (`/200`, `/429`, ...)."""
+    """Answers each POST with the status its path names (`/200`, `/429`, ...; `/200-big`
+    and `/200-bomb` with a long answer)."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
@@ -39,10 +45,17 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 receiver.requests.append((self.path, dict(self.headers), body))
-                self.send_response(int(self.path.strip("/")))
-                self.send_header("content-length", "2")
+                status, _, size = self.path.strip("/").partition("-")
+                answer = ANSWERS.get(size, b"ok")
+                self.send_response(int(status))
+                if size == "bomb":
+                    self.send_header("content-encoding", "gzip")
+                self.send_header("content-length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.wfile.write(answer)
+                except OSError:  # the client read the start and hung up
+                    return
 
             def log_message(self, *_: object) -> None:
                 return
@@ -115,6 +128,24 @@ async def test_webhook_is_signed_like_inbound_webhooks(receiver: Receiver) -> No
     verified = verify(WebhookScheme.TIDEFLOW, "s3cr3t", headers, body,
                       now=datetime.now(UTC), tolerance=timedelta(minutes=5))  # fmt: skip
     assert verified.delivery_id == "run-7:tell"
+
+
+@pytest.mark.parametrize("size", ["big", "bomb"])
+async def test_a_long_answer_under_the_smallest_response_cap_is_still_a_delivery(
+    receiver: Receiver, size: str
+) -> None:
+    """The transport's response cap at its floor (64 KiB) is not a failure for a receiver
+    that answers a long page: notify reads only the start, so the notification is sent
+    once and the step succeeds (a refusal would be retried: a second notification)."""
+    handler = NotifyHandler(policy=LOCAL, secrets=SECRETS, response_bytes=64 * 1024)
+    before = len(receiver.requests)
+    try:
+        outcome = await handler.run(task({"channel": "webhook", "url": f"{receiver.url}/200-{size}",
+                                          "payload": {"n": 1}}))  # fmt: skip
+    finally:
+        await handler.aclose()
+    assert isinstance(outcome, StepSuccess), outcome
+    assert len(receiver.requests) == before + 1
 
 
 @pytest.mark.parametrize(("status", "retryable"), [(500, True), (429, True), (404, False)])

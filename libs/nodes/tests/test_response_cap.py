@@ -24,6 +24,7 @@ from starlette.routing import Route
 from tideflow.nodes import (
     EgressPolicy,
     GuardedTransport,
+    HttpHandler,
     PluginHandler,
     ResponseTooLarge,
     StepFailure,
@@ -65,6 +66,10 @@ async def server() -> AsyncIterator[dict[str, Any]]:
     async def bomb(_: Request) -> Response:
         return Response(BOMB, media_type="text/plain", headers={"Content-Encoding": "gzip"})
 
+    async def failing_bomb(_: Request) -> Response:
+        headers = {"Content-Encoding": "gzip"}
+        return Response(BOMB, status_code=503, media_type="text/plain", headers=headers)
+
     async def raw_bomb(_: Request) -> Response:
         headers = {"Content-Encoding": "deflate"}
         return Response(RAW_BOMB, media_type="text/plain", headers=headers)
@@ -75,7 +80,8 @@ async def server() -> AsyncIterator[dict[str, Any]]:
 
     app = Starlette(
         routes=[Route("/big", big), Route("/endless", endless), Route("/bomb", bomb),
-                Route("/raw-bomb", raw_bomb), Route("/small", small)]
+                Route("/raw-bomb", raw_bomb), Route("/small", small),
+                Route("/failing-bomb", failing_bomb)]
     )  # fmt: skip
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")
     uv = EmbeddedServer(config)
@@ -185,3 +191,19 @@ def test_the_cap_is_a_setting_with_a_floor(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TIDEFLOW_EGRESS_RESPONSE_BYTES", "1KiB")
     with pytest.raises(ValueError, match="65536"):
         EgressSettings()
+
+
+async def test_an_error_page_over_the_cap_is_still_the_servers_status(
+    server: dict[str, Any],
+) -> None:
+    """The http node reads only the start of an error page: one whose first chunk
+    decompresses past the cap is the server's 503 (retried), not `HttpResponseTooLarge`."""
+    node = HttpHandler(policy=LOCAL, response_bytes=CAP)
+    try:
+        outcome = await node.run(
+            TaskSpec("r", "call", 1, "http", {"url": server["url"] + "/failing-bomb"})
+        )
+    finally:
+        await node.aclose()
+    assert isinstance(outcome, StepFailure), outcome
+    assert (outcome.error_type, outcome.retryable) == ("Http503", True)

@@ -2,7 +2,8 @@
 
 `GuardedTransport` wraps every response's body in a `CappedStream`, so no caller can read
 more than the cap, whether it streams (the http node, connectors), reads a head and stops
-(notify, webhook deliveries: untouched, they never reach the cap), or reads everything
+(notify, webhook deliveries, error pages: they catch the error and keep what they read,
+since a chunk may cross the cap before they stop), or reads everything
 at once (a plugin's `ctx.http.get(...)`, the OpenAI SDK under litellm). The read fails
 when the bytes read cross the cap, not on a declared `Content-Length`: a caller that
 reads only the head of a large answer (a notify receiver's reply, an error page) must

@@ -10,6 +10,7 @@ only the start of its body, for the error message.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import timedelta
 from typing import Any
@@ -88,10 +89,11 @@ class HttpHandler:
     async def _failure(self, where: str, response: httpx.Response) -> StepFailure:
         status = response.status_code
         start = bytearray()
-        async for chunk in response.aiter_bytes():
-            start += chunk
-            if len(start) >= ERROR_BODY_BYTES:
-                break
+        with contextlib.suppress(ResponseTooLarge):  # the status says it all; keep the start
+            async for chunk in response.aiter_bytes():
+                start += chunk
+                if len(start) >= ERROR_BODY_BYTES:
+                    break
         text = bytes(start[:ERROR_BODY_BYTES]).decode(response.encoding or "utf-8", "replace")
         shown = " ".join(text.split())[:ERROR_MESSAGE_CHARS]
         more = "…" if len(text) > len(shown) else ""

@@ -11,6 +11,7 @@ recipients or senders, failed SMTP logins and 5xx SMTP replies are not.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import time
@@ -22,6 +23,7 @@ import aiosmtplib
 import httpx
 import orjson
 
+from tideflow.nodes._capped import ResponseTooLarge
 from tideflow.nodes._egress import EgressDenied, EgressPolicy, GuardedTransport, check_url
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepSuccess, TaskSpec
 from tideflow.settings import EgressSettings, parse_duration
@@ -181,10 +183,14 @@ async def _post(client: httpx.AsyncClient, url: str, **request: Any) -> httpx.Re
     must not make the worker hold them."""
     async with client.stream("POST", url, **request) as streamed:
         head = bytearray()
-        async for chunk in streamed.aiter_bytes():
-            head += chunk
-            if len(head) >= ANSWER_BYTES:
-                break
+        # the notification was delivered: an answer over the transport's cap (its first
+        # chunk decompressing past it, say) ends the read, never the step (a retry would
+        # notify twice)
+        with contextlib.suppress(ResponseTooLarge):
+            async for chunk in streamed.aiter_bytes():
+                head += chunk
+                if len(head) >= ANSWER_BYTES:
+                    break
     headers = {"content-type": streamed.headers.get("content-type", "text/plain")}
     return httpx.Response(
         streamed.status_code, headers=headers, content=bytes(head[:ANSWER_BYTES]),

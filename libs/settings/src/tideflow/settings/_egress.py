@@ -50,7 +50,8 @@ class EgressSettings(BaseSettings):
         "every node and plugin (`ctx.http`, connectors, llm and agent providers, notify, "
         "webhook deliveries), counted as it streams, compressed and decoded; reading past it "
         "fails with `HttpResponseTooLarge` (`LlmResponseTooLarge` for a model call). At "
-        "least 64 KiB, so readers that stop at an answer's head never reach it.",
+        "least 64 KiB; readers that keep only an answer's start (notify, webhook deliveries) "
+        "keep what they read before it and do not fail.",
     )
     max_redirects: int = Field(default=5, ge=0, le=20)
     aws_endpoint_hosts: list[str] = Field(

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from tideflow.auth import Envelope, Sealed, key_provider
-from tideflow.nodes import EgressDenied, EgressPolicy, GuardedTransport
+from tideflow.nodes import EgressDenied, EgressPolicy, GuardedTransport, ResponseTooLarge
 from tideflow.store import AttemptOutcome, ClaimedDelivery, WebhookStore
 from tideflow.trigger import metrics
 from tideflow.trigger.signatures import tideflow_headers
@@ -225,10 +225,12 @@ async def response_head(response: httpx.Response, chars: int = RESPONSE_CHARS) -
     receiver answering gigabytes must not make this process hold them."""
     limit = chars * 4  # UTF-8: at most four bytes a character
     head = bytearray()
-    async for chunk in response.aiter_bytes():
-        head += chunk
-        if len(head) >= limit:
-            break
+    # delivered: an answer over the transport's cap ends the read, not the delivery
+    with contextlib.suppress(ResponseTooLarge):
+        async for chunk in response.aiter_bytes():
+            head += chunk
+            if len(head) >= limit:
+                break
     try:
         return head[:limit].decode(response.charset_encoding or "utf-8", errors="replace")[:chars]
     except LookupError:  # a charset Python does not know
