@@ -47,6 +47,9 @@ class DevServer:
         env = {k: v for k, v in os.environ.items()
                if k != "TIDEFLOW_KAFKA_BOOTSTRAP"}  # fmt: skip
         env["TIDEFLOW_ADMIN_TOKEN"] = TOKEN
+        # collaboration sessions check their credential again every second (30 s by
+        # default), so a role changed in a test reaches an open builder within the test
+        env["TIDEFLOW_COLLAB_RECHECK_EVERY"] = "1s"
         env["TIDEFLOW_DATABASE_URL"] = dsn
         self.log_path = data_dir / "dev.log"
         self.process = subprocess.Popen(

@@ -9,6 +9,7 @@ the collaboration service, and must all agree.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -249,3 +250,46 @@ def test_a_viewer_follows_but_cannot_edit(dev: DevServer, people: Callable[..., 
         f"/collab/workflows/{name}", headers={"Authorization": f"Bearer {vera.token}"}
     )
     assert response.json()["readOnly"] is True
+
+
+def test_an_editor_lowered_to_viewer_becomes_view_only_in_an_open_builder(
+    dev: DevServer, browser: Any, people: Callable[..., Person]
+) -> None:
+    """The service checks a session's credential again while it lasts (every second under
+    this test's `tide dev`): an editor made viewer is disconnected with 4403, and the
+    builder reads its access again and joins as a viewer, without a reload."""
+    name = fresh_workflow(dev, "co-edit-demoted")
+    username = f"erin-{uuid.uuid4().hex[:6]}"
+    created = dev.api.post(
+        "/users",
+        json={"username": username, "password": "correct horse", "tenant": "default",
+              "role": "editor"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    alice = people("alice", name)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    erin = Page(context.new_page(), dev.url)
+    try:
+        erin.page.goto(dev.url + "/ui/login")
+        erin.page.fill("input[name=username]", username)
+        erin.page.fill("input[name=password]", "correct horse")
+        erin.page.press("input[name=password]", "Enter")
+        erin.page.wait_for_url(lambda url: "/ui/login" not in url)
+        erin.page.goto(f"{dev.url}/ui/workflows/{name}")
+        erin.page.wait_for_selector("[data-testid=collab-status][data-status=connected]")
+        assert erin.page.query_selector("[data-testid=read-only]") is None
+
+        changed = dev.api.patch(f"/users/{created.json()['id']}", json={"role": "viewer"})
+        assert changed.status_code == 200, changed.text
+        erin.page.wait_for_selector("[data-testid=read-only]", timeout=15_000)
+        erin.page.wait_for_selector("[data-testid=collab-status][data-status=connected]")
+        # her edits no longer get through; alice's still reach her
+        erin.page.click("[data-tab=properties]")
+        erin.page.click(".react-flow__node[data-id=a]")
+        erin.page.fill("textarea[name='config.message']", "after the demotion")
+        alice.set_message("b", "still editing")
+        merged = converged(dev, name, [alice])
+        assert messages(merged) == {"a": "one", "b": "still editing"}
+    finally:
+        context.close()
+    assert erin.errors == [], erin.errors

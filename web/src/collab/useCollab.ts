@@ -140,29 +140,32 @@ export function useCollab(name: string, enabled: boolean, user: string): Collab 
       provider.on("status", ({ status: s }: { status: string }) => {
         if (!cancelled) setStatus(s === "connected" ? "connected" : provider.shouldConnect ? "connecting" : "offline");
       });
-      // the service ends a session whose credential no longer holds (docs/collaboration.md):
-      // 4401, an expired token: renewed before the provider joins again (nothing to join
-      // with if it was revoked); 4403, a changed role: the access is read again
-      const stop = () => { provider.disconnect(); setStatus("offline"); };
+      provider.on("connection-close", () => { if (!cancelled) setStatus(provider.shouldConnect ? "connecting" : "offline"); });
+      // the service ends a session whose credential no longer holds (docs/collaboration.md)
+      // with a code the provider takes as final (4400-4499): on 4401 the access token is
+      // renewed and the provider joins again with it (not if it was revoked: nothing to join
+      // with); on 4403 the access is read again (an editor made viewer joins read-only)
       const renew = async () => {
         const next = await freshToken();
-        if (cancelled) return;
-        if (next && next !== provider.params.token) provider.params.token = next;
-        else stop();
+        if (cancelled || !next || next === provider.params.token) return;
+        provider.params.token = next;
+        provider.connect();
       };
       const reread = async () => {
         try {
           const now = await access(name);
-          if (!cancelled && now) setReadOnly(now.readOnly);
+          if (cancelled || !now) return;
+          setReadOnly(now.readOnly);
+          provider.connect();
         } catch {
-          if (!cancelled) { setReadOnly(true); stop(); }
+          if (!cancelled) setReadOnly(true);
         }
       };
-      provider.on("connection-close", (event: CloseEvent | null) => {
+      provider.on("closed", ({ code }: { code: number; reason: string }) => {
         if (cancelled) return;
-        setStatus(provider.shouldConnect ? "connecting" : "offline");
-        if (event?.code === 4401) void renew();
-        else if (event?.code === 4403) void reread();
+        setStatus("offline");
+        if (code === 4401) void renew();
+        else if (code === 4403) void reread();
       });
       // the browser lost the network: stop trying until it is back (edits stay local)
       const goOffline = () => { provider.disconnect(); setStatus("offline"); };
