@@ -27,9 +27,11 @@ from tideflow.bus import InMemoryBus
 from tideflow.core import StartRun, ids, parse_definition
 from tideflow.executor.app import run_executor
 from tideflow.executor.settings import ExecutorSettings
+from tideflow.runtime import tune_collector
 from tideflow.scheduler.app import run_scheduler
 from tideflow.scheduler.settings import SchedulerSettings
 from tideflow.sdk import TaskRegistry
+from tideflow.settings import ObservabilitySettings
 from tideflow.store import InMemoryEventStore, NotFound
 from tideflow.wire import command_envelope
 
@@ -145,7 +147,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", default=None, help="write a cProfile here (one workload)")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep Python's collector thresholds (services tune them)")
     args = parser.parse_args()
+    if not args.default_gc:  # as `tide serve` and `tide dev` do at start
+        tune_collector(ObservabilitySettings().gc_thresholds)
     for workload in args.workloads.split(","):
         asyncio.run(measure(workload, args.runs, args.rounds, args.profile))
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import typer
 
 from tideflow.bus import Bus, BusConnectionError, KafkaBus, Topics
-from tideflow.runtime import configure_logging, stop_on_signals
+from tideflow.runtime import configure_logging, stop_on_signals, tune_collector
 from tideflow.store import (
     APP_ROLE,
     PostgresApprovalStore,
@@ -117,6 +117,7 @@ def run_until_signalled(
     process with one line that says what is missing, not a traceback.
     """
     configure_logging(level=observability.log_level, json=observability.log_json)
+    tune_collector(observability.gc_thresholds)
     try:
         configure_tracing(service=service)
     except TelemetryConfigError as e:

@@ -9,6 +9,7 @@ from tideflow.runtime._api import (
     install_api_error_handler,
     install_error_handlers,
 )
+from tideflow.runtime._gc import tune_collector
 from tideflow.runtime._health import EmbeddedServer, HealthServer, Readiness, health_app
 from tideflow.runtime._http_metrics import HttpMetrics, RequestTimer
 from tideflow.runtime._http_protocol import JsonErrorHttpToolsProtocol
@@ -35,4 +36,5 @@ __all__ = [
     "instrument_fastapi",
     "serve_api",
     "stop_on_signals",
+    "tune_collector",
 ]
