@@ -147,8 +147,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", default=None, help="write a cProfile here (one workload)")
-    parser.add_argument("--default-gc", action="store_true",
-                        help="keep Python's collector thresholds (services tune them)")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's collector thresholds (services tune them)",
+    )
     args = parser.parse_args()
     if not args.default_gc:  # as `tide serve` and `tide dev` do at start
         tune_collector(ObservabilitySettings().gc_thresholds)
