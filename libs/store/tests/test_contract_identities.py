@@ -73,6 +73,32 @@ async def test_users_have_globally_unique_names(store: EventStore) -> None:
     assert [u.username for u in await store.list_users(tenant_id="default")] == []
 
 
+async def test_users_are_updated_and_deleted_within_their_tenant(store: EventStore) -> None:
+    await store.create_tenant("acme")
+    await store.create_user(UserRecord("u1", "acme", "ann", "h", "editor", T0))
+    await store.add_refresh_token(
+        RefreshTokenRecord("r1", "fam", "u1", "acme", "h", T0, T0 + timedelta(days=1))
+    )
+    for wrong in ("default", "nope"):
+        with pytest.raises(NotFound):
+            await store.update_user("u1", tenant_id=wrong, role="admin")
+        with pytest.raises(NotFound):
+            await store.delete_user("u1", tenant_id=wrong)
+    demoted = await store.update_user("u1", tenant_id="acme", role="viewer")
+    assert (demoted.role, demoted.disabled) == ("viewer", False)
+    disabled = await store.update_user("u1", tenant_id=None, disabled=True)
+    assert (disabled.role, disabled.disabled) == ("viewer", True)
+    assert await store.find_user("u1") == disabled
+    deleted = await store.delete_user("u1", tenant_id="acme")
+    assert deleted.username == "ann"
+    assert await store.find_user("u1") is None
+    assert await store.use_refresh_token("r1", T0) is None  # its sessions went with it
+    with pytest.raises(NotFound):
+        await store.delete_user("u1", tenant_id=None)
+    # the name is free again, for a user with another id
+    await store.create_user(UserRecord("u2", "acme", "ann", "h", "viewer", T0))
+
+
 async def test_a_refresh_token_is_used_once_even_under_a_race(store: EventStore) -> None:
     await store.create_user(UserRecord("u1", "default", "ann", "h", "viewer", T0))
     record = RefreshTokenRecord("r1", "fam", "u1", "default", "h", T0, T0 + timedelta(days=1))
