@@ -94,3 +94,48 @@ def test_the_operator_runs_once_under_its_own_account(chart: Rendered) -> None:
     })  # fmt: skip
     assert settings.namespaces == ["team-a", "team-b"]
     assert container["ports"][0]["containerPort"] == settings.port
+
+
+def _operator_env(chart: Rendered) -> dict[str, Any]:
+    deployment = chart.named("Deployment", NAME)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {item["name"]: item for item in container["env"]}
+
+
+def test_replicas_elect_one_operator_through_a_peering_per_watched_namespace(
+    chart: Rendered,
+) -> None:
+    peerings = chart.of_kind("KopfPeering")
+    assert {p["metadata"]["namespace"] for p in peerings} == set(SCENARIO["operator"]["namespaces"])
+    assert {p["metadata"]["name"] for p in peerings} == {NAME}
+    assert not chart.of_kind("ClusterKopfPeering")
+    env = _operator_env(chart)
+    assert env["TIDEFLOW_OPERATOR_PEERING"]["value"] == NAME
+    settings = OperatorSettings.model_validate({
+        "peering": env["TIDEFLOW_OPERATOR_PEERING"]["value"],
+        "peering_lifetime": env["TIDEFLOW_OPERATOR_PEERING_LIFETIME"]["value"],
+    })  # fmt: skip
+    assert settings.peering_lifetime.total_seconds() == 60
+
+
+def test_watching_every_namespace_peers_cluster_wide_and_scales_out(tmp_path: Path) -> None:
+    chart = render(tmp_path, {**REQUIRED, "operator": {"namespaces": [], "replicas": 2}})
+    (peering,) = chart.of_kind("ClusterKopfPeering")
+    assert peering["metadata"]["name"] == f"{NAMESPACE}-{NAME}"
+    assert _operator_env(chart)["TIDEFLOW_OPERATOR_PEERING"]["value"] == f"{NAMESPACE}-{NAME}"
+    assert chart.named("Deployment", NAME)["spec"]["replicas"] == 2
+    assert NAME in chart.names("PodDisruptionBudget")
+
+
+def test_several_replicas_without_peering_are_refused(tmp_path: Path) -> None:
+    values = {**REQUIRED, "operator": {"replicas": 2, "peering": {"enabled": False}}}
+    result = template(tmp_path, values)
+    assert result.returncode != 0
+    assert "operator.replicas > 1 needs operator.peering.enabled" in result.stderr
+
+
+def test_standalone_when_peering_is_off(tmp_path: Path) -> None:
+    chart = render(tmp_path, {**REQUIRED, "operator": {"peering": {"enabled": False}}})
+    assert not chart.of_kind("ClusterKopfPeering")
+    assert not chart.of_kind("KopfPeering")
+    assert "TIDEFLOW_OPERATOR_PEERING" not in _operator_env(chart)

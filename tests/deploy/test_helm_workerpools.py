@@ -54,12 +54,30 @@ def production(rendered: dict[str, Rendered]) -> Rendered:
 
 def test_the_chart_ships_both_crds_valid_for_kubernetes() -> None:
     crds = chart_crds()
-    assert set(crds) == {"Workflow", "WorkerPool"}
+    assert set(crds) == {"Workflow", "WorkerPool", "KopfPeering", "ClusterKopfPeering"}
     for crd in crds.values():
         kubernetes_validate.validate(crd, "1.25.0", strict=True)
-        assert crd["spec"]["scope"] == "Namespaced"
-        assert crd["spec"]["group"] == "tideflow.io"
         jsonschema.Draft7Validator.check_schema(served_schema(crd))
+    for kind in ("Workflow", "WorkerPool"):
+        assert crds[kind]["spec"]["scope"] == "Namespaced"
+        assert crds[kind]["spec"]["group"] == "tideflow.io"
+    # kopf's peering objects (several operator replicas, one active)
+    assert crds["KopfPeering"]["spec"]["scope"] == "Namespaced"
+    assert crds["ClusterKopfPeering"]["spec"]["scope"] == "Cluster"
+    assert {crds[k]["spec"]["group"] for k in ("KopfPeering", "ClusterKopfPeering")} == {"kopf.dev"}
+
+
+def test_the_peering_objects_validate_against_the_chart_crds(
+    rendered: dict[str, Rendered],
+) -> None:
+    crds = chart_crds()
+    checked = 0
+    for result in rendered.values():
+        for document in result.documents:
+            if document["apiVersion"] == "kopf.dev/v1":
+                assert resource_errors(crds[document["kind"]], document) == []
+                checked += 1
+    assert checked
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.relative_to(ROOT).as_posix())

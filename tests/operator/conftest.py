@@ -61,6 +61,8 @@ def declare_resources(k8s: kmock.KubernetesEmulator) -> None:
         "tideflow.io/v1/workerpools": ("WorkerPool", True, {"status"}),
         "apps/v1/deployments": ("Deployment", True, {"scale", "status"}),
         "v1/events": ("Event", True, set()),
+        "kopf.dev/v1/kopfpeerings": ("KopfPeering", True, set()),
+        "kopf.dev/v1/clusterkopfpeerings": ("ClusterKopfPeering", False, set()),
         "v1/namespaces": ("Namespace", False, set()),
         "apiextensions.k8s.io/v1/customresourcedefinitions": (
             "CustomResourceDefinition",
@@ -227,9 +229,12 @@ async def running_operator(
     *,
     sync: float = 0.2,
     topic_prefix: str = "tideflow",
+    wait_ready: bool = True,
+    **settings_fields: Any,
 ) -> AsyncIterator[Wiring]:
-    """kopf with the operator's handlers against kmock, until the block ends."""
-    settings = OperatorSettings(gateway_url=gateway_url)
+    """kopf with the operator's handlers against kmock, until the block ends (`settings_fields`:
+    more OperatorSettings, e.g. peering)."""
+    settings = OperatorSettings(gateway_url=gateway_url, **settings_fields)
     client = GatewayClient(base_url=gateway_url, token=TOKEN, timeout=timedelta(seconds=5))
     replicas = await DeploymentScale.connect(cluster.url)
     wiring = Wiring(
@@ -247,7 +252,8 @@ async def running_operator(
         run_kopf(settings=settings, wiring=wiring, stop=stop, server=cluster.url, ready=ready)
     )
     try:
-        await asyncio.wait_for(ready.wait(), 20)
+        if wait_ready:
+            await asyncio.wait_for(ready.wait(), 20)
         yield wiring
     finally:
         stop.set()

@@ -13,6 +13,7 @@ from tideflow.operator.gateway import GatewayClient
 from tideflow.operator.handlers import Wiring, configure, register
 from tideflow.operator.kube import DeploymentScale
 from tideflow.operator.lag import KafkaLag
+from tideflow.operator.peering import configure_peering, peering_of
 from tideflow.operator.pools import PoolNames
 from tideflow.runtime import HealthServer
 
@@ -47,13 +48,23 @@ async def run_kopf(
     server: str | None = None,
     ready: asyncio.Event | None = None,
 ) -> None:
-    """kopf with the operator's handlers until `stop` is set."""
+    """kopf with the operator's handlers until `stop` is set.
+
+    With `settings.peering`, this replica joins the election (`peering.py`) and handles
+    resources only while it is the live replica with the highest priority.
+    """
     kopf_settings = kopf.OperatorSettings()
     configure(kopf_settings)
+    peering = peering_of(settings)
+    configure_peering(kopf_settings, peering)
+    if not peering.standalone:
+        log.info("peering through %r with priority %s", peering.name, peering.priority)
     await kopf.operator(
         registry=build_registry(wiring, server=server),
         settings=kopf_settings,
-        standalone=True,
+        standalone=peering.standalone,
+        peering_name=peering.name,
+        priority=peering.priority,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         stop_flag=stop,

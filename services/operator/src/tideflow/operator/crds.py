@@ -1,4 +1,5 @@
-"""The Workflow and WorkerPool CustomResourceDefinitions, generated from the models.
+"""The Workflow and WorkerPool CustomResourceDefinitions, generated from the models (and
+kopf's peering CRDs, for several operator replicas).
 
 `tide k8s generate` writes them (and the operator's ClusterRole) under `deploy/`;
 `services/operator/tests/test_crds.py` fails when the committed files differ from a fresh
@@ -17,6 +18,7 @@ from tideflow.core import WorkflowSpec
 from tideflow.operator.rbac import cluster_role
 from tideflow.operator.resources import (
     GROUP,
+    PEERING_GROUP,
     VERSION,
     WorkerPoolSpec,
     WorkerPoolStatus,
@@ -45,47 +47,65 @@ def _crd(
     status: dict[str, Any],
     columns: list[dict[str, Any]],
 ) -> dict[str, Any]:
+    return _definition(
+        kind=kind,
+        plural=plural,
+        group=GROUP,
+        scope="Namespaced",
+        names={"shortNames": [short], "categories": ["tideflow"]},
+        versions=[
+            {
+                "name": VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "description": description,
+                        "type": "object",
+                        "required": ["spec"],
+                        "properties": {
+                            "apiVersion": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "metadata": {"type": "object"},
+                            "spec": spec,
+                            "status": status,
+                        },
+                    }
+                },
+            }
+        ],
+    )
+
+
+def _definition(
+    *,
+    kind: str,
+    plural: str,
+    group: str,
+    scope: str,
+    names: dict[str, Any],
+    versions: list[dict[str, Any]],
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{plural}.{GROUP}",
+            "name": f"{plural}.{group}",
             "labels": {"app.kubernetes.io/part-of": "tideflow"},
         },
         "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
+            "group": group,
+            "scope": scope,
             "names": {
                 "kind": kind,
                 "listKind": f"{kind}List",
                 "plural": plural,
                 "singular": kind.lower(),
-                "shortNames": [short],
-                "categories": ["tideflow"],
+                **names,
             },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "description": description,
-                            "type": "object",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec,
-                                "status": status,
-                            },
-                        }
-                    },
-                }
-            ],
+            "versions": versions,
         },
     }
 
@@ -146,11 +166,37 @@ def workerpool_crd() -> dict[str, Any]:
     )
 
 
+def peering_crd(*, kind: str, plural: str, scope: str) -> dict[str, Any]:
+    """kopf's peering resource, as kopf defines it: a status map of live replicas."""
+    status = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    schema = {
+        "type": "object",
+        "description": "The operator replicas of one peering: kopf keeps each live "
+        "replica's priority and keep-alive in status.",
+        "properties": {"status": status},
+    }
+    version = {"name": "v1", "served": True, "storage": True}
+    return _definition(
+        kind=kind,
+        plural=plural,
+        group=PEERING_GROUP,
+        scope=scope,
+        names={},
+        versions=[version | {"schema": {"openAPIV3Schema": schema}}],
+    )
+
+
 def manifests() -> dict[str, dict[str, Any]]:
     """Path under `deploy/` -> manifest: the CRDs and the operator's ClusterRole."""
     return {
         "crds/workflows.tideflow.io.yaml": workflow_crd(),
         "crds/workerpools.tideflow.io.yaml": workerpool_crd(),
+        "crds/kopfpeerings.kopf.dev.yaml": peering_crd(
+            kind="KopfPeering", plural="kopfpeerings", scope="Namespaced"
+        ),
+        "crds/clusterkopfpeerings.kopf.dev.yaml": peering_crd(
+            kind="ClusterKopfPeering", plural="clusterkopfpeerings", scope="Cluster"
+        ),
         "rbac/operator-clusterrole.yaml": cluster_role(),
     }
 

@@ -9,16 +9,17 @@ it also stays least-privilege because nothing is in it that a test did not need.
   progress annotations) and patches their status subresource.
 - Deployments: the scaler reads and patches the `scale` subresource only.
 - Events: kopf posts core v1 events about handler outcomes to the resources.
-- Nothing cluster-scoped: resource scanning is off (the CRDs are known), so the operator
-  needs no access to CustomResourceDefinitions or Namespaces, and it runs standalone
-  (no kopf peering resources).
+- Peering (several replicas, one active; `peering.py`): kopf watches its KopfPeering or
+  ClusterKopfPeering object and patches its own keep-alive into the status.
+- Nothing else cluster-scoped: resource scanning is off (the CRDs are known), so the
+  operator needs no access to CustomResourceDefinitions or Namespaces.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tideflow.operator.resources import GROUP
+from tideflow.operator.resources import GROUP, PEERING_GROUP
 
 RULES: tuple[dict[str, Any], ...] = (
     {
@@ -33,6 +34,11 @@ RULES: tuple[dict[str, Any], ...] = (
     },
     {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    {
+        "apiGroups": [PEERING_GROUP],
+        "resources": ["kopfpeerings", "clusterkopfpeerings"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
 )
 
 

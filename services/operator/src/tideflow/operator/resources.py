@@ -19,6 +19,8 @@ from tideflow.core import Duration
 
 GROUP = "tideflow.io"
 VERSION = "v1"
+PEERING_GROUP = "kopf.dev"
+"""kopf's own API group: the KopfPeering and ClusterKopfPeering objects of `peering.py`."""
 SOURCE_ANNOTATION = "tideflow.io/source"
 """Set by the operator on the definitions it stores: `kubernetes:<namespace>/<name>`."""
 DESCRIPTION_ANNOTATION = "tideflow.io/description"

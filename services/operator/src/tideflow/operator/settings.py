@@ -46,6 +46,22 @@ class OperatorSettings(BaseSettings):
         default=timedelta(seconds=10),
         description="First delay before a failed reconcile is retried (doubles up to 5m).",
     )
+    peering: str = Field(
+        default="",
+        description="Name of the KopfPeering object (a ClusterKopfPeering when every "
+        "namespace is watched) through which replicas elect one active operator; empty: "
+        "standalone, for a single replica.",
+    )
+    priority: int | None = Field(
+        default=None,
+        description="This replica's peering priority: the live replica with the highest "
+        "is active, the others wait. Empty: a random one per start, so replicas never tie.",
+    )
+    peering_lifetime: Duration = Field(
+        default=timedelta(seconds=60),
+        description="How long a replica counts as alive after its last keep-alive: how "
+        "soon a standby takes over from an active replica that died.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
