@@ -6,11 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pycrdt import Map
+from pycrdt import Doc, Map
 
-from tideflow.collab.document import roots
+from tideflow.collab import rooms as rooms_module
+from tideflow.collab.document import new_doc, roots
+from tideflow.collab.fanout import NoFanout
+from tideflow.collab.rooms import Room, RoomKey, document_of
 
-from .conftest import Cluster, Replica, YClient, eventually, eventually_async, log_node
+from .conftest import (
+    Cluster,
+    Replica,
+    YClient,
+    definition,
+    eventually,
+    eventually_async,
+    log_node,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -147,3 +158,35 @@ async def test_a_replica_that_misses_pub_sub_catches_up_from_the_log(cluster: Cl
     finally:
         await alice.__aexit__()
         await bob.__aexit__()
+
+
+async def test_catching_up_skips_updates_the_room_applied_already(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log backstop must not redo the room's own work: an update that overwrote a
+    value is never "nothing new" by its state vector (it carries its delete set), so every
+    catch-up applied all recent updates again and read the whole definition after each,
+    a stall of the event loop (and of the relay) every few seconds while people type."""
+    name = await cluster.workflow(log_node("greet"))
+    seeded = new_doc(definition(name, log_node("greet")))
+    await cluster.documents.seed_document(name, seeded.get_update(), draft_revision=1)
+    stored = await cluster.documents.load_document(name)
+    assert stored is not None
+    room = Room(
+        RoomKey("default", name), document_of(stored), last_id=stored.last_id,
+        store=cluster.documents, fanout=NoFanout(),
+    )  # fmt: skip
+    editor: Doc[Any] = Doc()
+    editor.apply_update(room.doc.get_update())
+    for i in range(10):
+        state = editor.get_state()
+        first = roots(editor)[2][0]
+        assert isinstance(first, Map)
+        first["config"]["message"] = f"edit {i}"
+        assert await room.receive(editor.get_update(state), author="alice") is not None
+    reads: list[int] = []
+    read = rooms_module.read_definition
+    monkeypatch.setattr(rooms_module, "read_definition", lambda doc: reads.append(1) or read(doc))
+    assert await room.catch_up() == 0
+    assert reads == []
+    assert room.definition["spec"]["nodes"][0]["config"]["message"] == "edit 9"

@@ -83,13 +83,24 @@ class Room:
         self.last_id = last_id
         """Every update of the log up to this id is applied. Only reading the log moves it:
         an id learnt otherwise (our own append, pub/sub) may have a lost one below it."""
-        self.definition = read_definition(doc)
+        self._applied: set[int] = set()
+        """Ids above `last_id` already applied (our own appends, pub/sub): catching up
+        skips them instead of applying each again."""
+        self._definition: dict[str, Any] | None = read_definition(doc)
         self.yroom = YRoom(ready=True, ydoc=doc, log=log)
         self._store = store
         self._fanout = fanout
         self._unsaved: list[_Unsaved] = []
         self._write_lock = asyncio.Lock()
         self.members = 0
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        """The document as a definition, read again only after it changed (reading walks
+        the whole document: updates from other replicas and the log only mark it stale)."""
+        if self._definition is None:
+            self._definition = read_definition(self.doc)
+        return self._definition
 
     # -- edits from this replica's clients -------------------------------------------
 
@@ -103,7 +114,7 @@ class Room:
             return None
         before = self.definition
         self.doc.apply_update(update)  # YRoom sends it to every client of this replica
-        self.definition = read_definition(self.doc)
+        self._definition = None
         changes = diff(before, self.definition)
         metrics.UPDATES.inc()
         try:
@@ -116,6 +127,7 @@ class Room:
             log.warning("collab: update of %s not stored yet (%s); retrying", self.key.name, e)
             self._unsaved.append(_Unsaved(update, author, changes))
             return None
+        self._applied.add(update_id)
         await self._fanout.publish(self.key.name, Envelope(Kind.UPDATE, b"", update, update_id))
         return update_id
 
@@ -128,6 +140,8 @@ class Room:
         """A message from the same room on another replica."""
         if envelope.kind is Kind.UPDATE:
             self._apply(envelope.payload)
+            if envelope.update_id:
+                self._applied.add(envelope.update_id)
         else:
             for client in list(self.yroom.clients):
                 asyncio.get_running_loop().create_task(_send_quietly(client, envelope.payload))
@@ -148,7 +162,7 @@ class Room:
     def _apply(self, update: bytes) -> None:
         if update and self.news(update):
             self.doc.apply_update(update)
-            self.definition = read_definition(self.doc)
+            self._definition = None
 
     async def catch_up(self) -> int:
         """Apply what the log has beyond `last_id` (pub/sub is a fast path, not a promise)."""
@@ -158,10 +172,17 @@ class Room:
         if missed is None:
             return 0
         self._apply(missed.state)
+        applied = 0
         for update in missed.updates:
-            self._apply(update.payload)
+            # a Yjs update that overwrote a value is never "nothing new" by its state
+            # vector (it carries its delete set), so an update applied already is known
+            # by its id: our own appends and pub/sub were applied every time again
+            if update.id not in self._applied:
+                self._apply(update.payload)
+                applied += 1
         self.last_id = max(self.last_id, missed.last_id)
-        return len(missed.updates)
+        self._applied = {i for i in self._applied if i > self.last_id}
+        return applied
 
     async def flush(self) -> None:
         """Store updates a failed append left behind."""
@@ -186,12 +207,13 @@ class Room:
         state = self.doc.get_state()
         write_definition(self.doc, definition)
         update = self.doc.get_update(state)
-        self.definition = read_definition(self.doc)
+        self._definition = None
         async with self._write_lock:
             update_id = await self._store.append_update(
                 self.key.workflow_id, update, author=author,
                 changes=diff(before, self.definition), tenant_id=self.key.tenant_id,
             )  # fmt: skip
+        self._applied.add(update_id)
         await self._fanout.publish(self.key.name, Envelope(Kind.UPDATE, b"", update, update_id))
 
 
