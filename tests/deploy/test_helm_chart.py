@@ -175,8 +175,9 @@ def test_the_services_get_the_systems_they_talk_to(rendered: dict[str, Rendered]
             "TIDEFLOW_REDIS_URL",
             "TIDEFLOW_EXECUTOR_QUEUES",
         },
-        "approval": {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_KAFKA_BOOTSTRAP"},
-        "trigger": {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_KAFKA_BOOTSTRAP"},
+        # the tenants' rate-limit buckets are the gateway's: the same Redis
+        "approval": {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_KAFKA_BOOTSTRAP", "TIDEFLOW_REDIS_URL"},
+        "trigger": {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_KAFKA_BOOTSTRAP", "TIDEFLOW_REDIS_URL"},
         "collab": {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_REDIS_URL", "TIDEFLOW_COLLAB_FANOUT"},
     }
     for scenario, result in rendered.items():

@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from tideflow.auth import Authenticator, TenantQuotas
-    from tideflow.settings import DatabaseSettings, KafkaSettings, ObservabilitySettings
+    from tideflow.settings import (
+        DatabaseSettings,
+        KafkaSettings,
+        ObservabilitySettings,
+        RateLimitSettings,
+        RedisSettings,
+    )
     from tideflow.store import Identities
 
 
@@ -146,15 +152,15 @@ def peer_routes() -> dict[str, Callable[[FastAPI], None]]:
     return {"approval": approval_routes, "trigger": trigger_routes, "collab": collab_routes}
 
 
-def service_quotas(identities: Identities) -> TenantQuotas:
+def service_quotas(
+    limits: RateLimitSettings, redis: RedisSettings, identities: Identities
+) -> TenantQuotas:
     """The tenants' rate limits for the approval and trigger services: the gateway's
     (`TIDEFLOW_SECURITY_*` defaults, per-tenant limits from the store, the same Redis
     buckets), so a tenant has one API budget and one run-start budget across services."""
     from tideflow.gateway.security import tenant_quotas
-    from tideflow.gateway.settings import SecuritySettings
-    from tideflow.settings import RedisSettings
 
-    return tenant_quotas(SecuritySettings(), RedisSettings().url, identities)
+    return tenant_quotas(limits, redis.url, identities)
 
 
 def service_authenticator(admin_token: SecretStr | None, identities: Identities) -> Authenticator:

@@ -153,7 +153,7 @@ def _approval(overrides: dict[str, object]) -> None:
         ):
             services = services_of(
                 settings=settings, store=store, bus=bus, audit_log=identities,
-                quotas=service_quotas(identities),
+                quotas=service_quotas(settings.rate_limits, settings.redis, identities),
             )  # fmt: skip
             authenticator = service_authenticator(settings.admin_token, identities)
             await run_approval(services=services, stop=stop, authenticator=authenticator)
@@ -190,7 +190,7 @@ def _trigger(overrides: dict[str, object]) -> None:
             secrets = StoredSecrets(stored_secrets(SecuritySettings(), identities))
             services = services_of(
                 settings=settings, store=store, bus=bus, secrets=secrets,
-                quotas=service_quotas(identities),
+                quotas=service_quotas(settings.rate_limits, settings.redis, identities),
             )  # fmt: skip
             authenticator = service_authenticator(settings.admin_token, identities)
             dispatcher = (

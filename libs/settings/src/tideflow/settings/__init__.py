@@ -15,6 +15,7 @@ from tideflow.settings._parts import (
     KafkaSettings,
     KeySettings,
     ObservabilitySettings,
+    RateLimitSettings,
     RedisSettings,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "KeySettings",
     "LimitsSettings",
     "ObservabilitySettings",
+    "RateLimitSettings",
     "RedisSettings",
     "parse_duration",
 ]

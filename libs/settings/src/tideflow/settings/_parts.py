@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,26 @@ class KeySettings(BaseSettings):
     kms_region: str = Field(default="us-east-1", description="AWS region of the KMS key.")
     kms_endpoint: str | None = Field(
         default=None, description="Another KMS endpoint (a local stand-in, a VPC endpoint)."
+    )
+
+
+class RateLimitSettings(BaseSettings):
+    """`TIDEFLOW_SECURITY_*` rate limits: the tenants' default limits and where their
+    buckets live. Every service that enforces them (gateway, approval, trigger) must see
+    the same values and the same Redis, so a tenant has one budget across services."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_SECURITY_", extra="ignore")
+
+    rate_limiter: Literal["redis", "memory"] = Field(
+        default="redis",
+        description="`redis`: token buckets shared by every replica of every service; "
+        "`memory`: one process (`tide dev`).",
+    )
+    api_requests_per_second: float | None = Field(
+        default=None, gt=0, description="Default API request limit per tenant (none: unlimited)."
+    )
+    run_starts_per_second: float | None = Field(
+        default=None, gt=0, description="Default run-start limit per tenant (none: unlimited)."
     )
 
 

@@ -11,6 +11,8 @@ from tideflow.settings import (
     KafkaSettings,
     KeySettings,
     ObservabilitySettings,
+    RateLimitSettings,
+    RedisSettings,
 )
 
 
@@ -49,4 +51,11 @@ class ApprovalSettings(BaseSettings):
         description="The key provider (`TIDEFLOW_SECURITY_*`) shared with the gateway.",
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    rate_limits: RateLimitSettings = Field(
+        default_factory=RateLimitSettings,
+        description="The tenants' rate limits (`TIDEFLOW_SECURITY_*`) shared with the gateway.",
+    )
+    redis: RedisSettings = Field(
+        default_factory=RedisSettings, description="Where the rate-limit buckets live."
+    )
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

@@ -34,8 +34,8 @@ from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.store import AuditEntry, AuditLog, Identities, SecretStore
 
 if TYPE_CHECKING:
-    from tideflow.gateway.settings import GatewaySettings, SecuritySettings
-    from tideflow.settings import KeySettings
+    from tideflow.gateway.settings import GatewaySettings
+    from tideflow.settings import KeySettings, RateLimitSettings
 
 LOGIN_RATE = 0.2
 LOGIN_BURST = 10.0
@@ -124,7 +124,7 @@ class Security:
         )
 
 
-def tenant_quotas(sec: SecuritySettings, redis_url: str, identities: Identities) -> TenantQuotas:
+def tenant_quotas(sec: RateLimitSettings, redis_url: str, identities: Identities) -> TenantQuotas:
     """The tenants' limits as `TIDEFLOW_SECURITY_*` configures them; the approval and
     trigger services are given the same (the CLI wires them), so one tenant has one budget."""
     return TenantQuotas(

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,11 +13,12 @@ from tideflow.settings import (
     KeySettings,
     LimitsSettings,
     ObservabilitySettings,
+    RateLimitSettings,
     RedisSettings,
 )
 
 
-class SecuritySettings(KeySettings):
+class SecuritySettings(KeySettings, RateLimitSettings):
     """`TIDEFLOW_SECURITY_*`: the key provider, token lifetimes and rate limiting."""
 
     model_config = SettingsConfigDict(env_prefix="TIDEFLOW_SECURITY_", extra="ignore")
@@ -31,17 +31,6 @@ class SecuritySettings(KeySettings):
     )
     signing_key_rotation: Duration = Field(
         default=timedelta(days=1), description="How often the JWT signing key is replaced."
-    )
-    rate_limiter: Literal["redis", "memory"] = Field(
-        default="redis",
-        description="`redis`: token buckets shared by every gateway replica; `memory`: one "
-        "process (`tide dev`).",
-    )
-    api_requests_per_second: float | None = Field(
-        default=None, gt=0, description="Default API request limit per tenant (none: unlimited)."
-    )
-    run_starts_per_second: float | None = Field(
-        default=None, gt=0, description="Default run-start limit per tenant (none: unlimited)."
     )
 
 
