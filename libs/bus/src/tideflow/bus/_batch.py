@@ -9,6 +9,7 @@ the batch, so a poison message never blocks its partition.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -118,6 +119,13 @@ class Batch:
         """
         self._finish()
         return await self._driver.commit(self.next_offsets)
+
+    def start_commit(self) -> asyncio.Task[bool]:
+        """`commit`, begun now and finished in the background, so the next batch can be
+        fetched during the broker's round trip. Await the task before committing the next
+        batch (offsets must land in order)."""
+        self._finish()
+        return asyncio.ensure_future(self._driver.commit(self.next_offsets))
 
     async def rewind(self) -> None:
         """Give the batch back: its messages are delivered again by the next fetch."""

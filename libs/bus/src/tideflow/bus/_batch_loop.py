@@ -1,7 +1,9 @@
 """The batch loop: fetch a batch, hand it to the handler, commit or rewind, repeat.
 
 This is how the scheduler consumes: one database transaction per batch. A handler that
-returns has made its effects durable, so the batch is committed; one that raises gets the
+returns has made its effects durable, so the batch is committed (in the background: the
+next batch is fetched during the broker's round trip, and each commit waits for the one
+before it, so offsets land in order); one that raises gets the
 same messages again after a delay that doubles from `retry_delay` up to
 `max_retry_delay`. Failures that `transient` recognises (the database or broker is away)
 say nothing about the messages and are retried without bound. With `max_attempts` set,
@@ -94,29 +96,45 @@ async def run_batches(
     driver = source.driver
     failures = 0
     failing: dict[TopicPartition, int] | None = None
-    while not stop.is_set() and not driver.closed:
-        batch = await source.next_batch(max_wait=timedelta(milliseconds=100))
-        if batch is None:
-            continue
-        if batch.first_offsets != failing:
-            failures = 0
-        try:
-            await handler(batch)
-        except Exception as e:
-            counted = not policy.transient(e)
-            failures += counted
-            failing = batch.first_offsets
-            if failures >= policy.max_attempts:
-                logger.warning("batch failed %d times; handling it message by message", failures)
-                await _one_by_one(driver, sink, batch, handler, policy=policy, stop=stop)
-                failures, failing = 0, None
+    committing: asyncio.Task[bool] | None = None  # the last batch's commit, in flight
+    try:
+        while not stop.is_set() and not driver.closed:
+            batch = await source.next_batch(max_wait=timedelta(milliseconds=100))
+            if batch is None:
                 continue
-            logger.exception("handler failed; the batch will be delivered again")
-            await batch.rewind()
-            await pause(stop, policy.delay(failures))
-            continue
-        failures, failing = 0, None
-        await batch.commit()
+            if batch.first_offsets != failing:
+                failures = 0
+            try:
+                await handler(batch)
+            except Exception as e:
+                await _settled(committing)
+                committing = None
+                counted = not policy.transient(e)
+                failures += counted
+                failing = batch.first_offsets
+                if failures >= policy.max_attempts:
+                    logger.warning(
+                        "batch failed %d times; handling it message by message", failures
+                    )
+                    await _one_by_one(driver, sink, batch, handler, policy=policy, stop=stop)
+                    failures, failing = 0, None
+                    continue
+                logger.exception("handler failed; the batch will be delivered again")
+                await batch.rewind()
+                await pause(stop, policy.delay(failures))
+                continue
+            failures, failing = 0, None
+            # the commit's round trip overlaps the next fetch; commits still land in order
+            await _settled(committing)
+            committing = batch.start_commit()
+    finally:
+        await _settled(committing)
+
+
+async def _settled(committing: asyncio.Task[bool] | None) -> None:
+    """Wait for an in-flight commit (its failure is the loop's, as an awaited one was)."""
+    if committing is not None:
+        await committing
 
 
 async def _one_by_one(
