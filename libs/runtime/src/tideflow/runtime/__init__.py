@@ -14,6 +14,7 @@ from tideflow.runtime._health import EmbeddedServer, HealthServer, Readiness, he
 from tideflow.runtime._http_metrics import HttpMetrics, RequestTimer
 from tideflow.runtime._http_protocol import JsonErrorHttpToolsProtocol
 from tideflow.runtime._logging import configure_logging
+from tideflow.runtime._service_app import metrics_response, service_app
 from tideflow.runtime._serving import serve_api
 from tideflow.runtime._shutdown import stop_on_signals
 from tideflow.runtime._tracing import instrument_fastapi
@@ -34,7 +35,9 @@ __all__ = [
     "install_api_error_handler",
     "install_error_handlers",
     "instrument_fastapi",
+    "metrics_response",
     "serve_api",
+    "service_app",
     "stop_on_signals",
     "tune_collector",
 ]

@@ -20,12 +20,9 @@ from tideflow.approval.views import ErrorResponse
 from tideflow.auth import Authenticator, Forbidden, InvalidCredentials, RateLimited
 from tideflow.runtime import (
     EmbeddedServer,
-    HttpMetrics,
-    RequestTimer,
     install_api_error_handler,
-    install_error_handlers,
-    instrument_fastapi,
     serve_api,
+    service_app,
 )
 from tideflow.store import StoreUnavailable
 
@@ -100,21 +97,16 @@ def api_routes(app: FastAPI) -> None:
 
 def create_app(services: Services, authenticator: Authenticator | None = None) -> FastAPI:
     """The approval API on its own."""
-    app = FastAPI(
+    return service_app(
+        service="approval",
         title="Tideflow approvals",
-        version="1",
         summary="The inbox of human approvals: who may decide, quorums, decisions.",
-        redoc_url=None,
+        authenticator=authenticator or default_authenticator(services.settings),
+        install=lambda app: install(app, services),
+        unavailable=(StoreUnavailable,),
+        statuses=AUTH_STATUSES,
+        request_gate=services.quotas.gate if services.quotas is not None else None,
     )
-    install_error_handlers(app, unavailable=(StoreUnavailable,), statuses=AUTH_STATUSES)
-    app.state.authenticator = authenticator or default_authenticator(services.settings)
-    if services.quotas is not None:  # every authenticated request takes a tenant API token
-        app.state.request_gate = services.quotas.gate
-    app.state.http_metrics = HttpMetrics("approval")
-    install(app, services)
-    app.add_middleware(RequestTimer, metrics=app.state.http_metrics)
-    instrument_fastapi(app)
-    return app
 
 
 async def run_inbox(services: Services, stop: asyncio.Event) -> None:

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tideflow.approval.access import DECIDES
 from tideflow.approval.deciding import decide
@@ -23,7 +22,7 @@ from tideflow.approval.views import (
 )
 from tideflow.auth import Principal, Role, TenantQuotas, requires
 from tideflow.bus import Bus
-from tideflow.runtime import ApiError, HttpMetrics, decode_cursor, encode_cursor
+from tideflow.runtime import ApiError, decode_cursor, encode_cursor, metrics_response
 from tideflow.store import (
     ApprovalCursor,
     ApprovalFilter,
@@ -197,6 +196,4 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 @operations.get("/metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     """Prometheus exposition: the app's HTTP metrics and the process-wide registry."""
-    http: HttpMetrics | None = getattr(request.app.state, "http_metrics", None)
-    body = http.render() if http is not None else generate_latest()
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return metrics_response(request)

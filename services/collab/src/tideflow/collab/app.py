@@ -18,12 +18,9 @@ from tideflow.collab.fanout import Fanout, NoFanout, RedisFanout
 from tideflow.collab.handlers import Services, operations, router
 from tideflow.collab.rooms import Rooms
 from tideflow.runtime import (
-    HttpMetrics,
-    RequestTimer,
     install_api_error_handler,
-    install_error_handlers,
-    instrument_fastapi,
     serve_api,
+    service_app,
 )
 from tideflow.store import StoreUnavailable
 
@@ -104,21 +101,16 @@ def api_routes(app: FastAPI) -> None:
 
 def create_app(services: Services, authenticator: Authenticator | None = None) -> FastAPI:
     """The collaboration service on its own."""
-    app = FastAPI(
-        title="Tideflow collaboration",
-        version="1",
-        summary="Real-time co-editing of workflow drafts (Yjs over WebSocket).",
-        redoc_url=None,
-    )
-    install_error_handlers(app, unavailable=(StoreUnavailable,), statuses=AUTH_STATUSES)
-    app.state.authenticator = authenticator or default_authenticator(services.settings)
-    # request latency and server spans, as every service with an API (docs/observability.md);
     # the room WebSockets are neither timed nor traced (a session is not a request)
-    app.state.http_metrics = HttpMetrics("collab")
-    install(app, services)
-    app.add_middleware(RequestTimer, metrics=app.state.http_metrics)
-    instrument_fastapi(app)
-    return app
+    return service_app(
+        service="collab",
+        title="Tideflow collaboration",
+        summary="Real-time co-editing of workflow drafts (Yjs over WebSocket).",
+        authenticator=authenticator or default_authenticator(services.settings),
+        install=lambda app: install(app, services),
+        unavailable=(StoreUnavailable,),
+        statuses=AUTH_STATUSES,
+    )
 
 
 async def run_collab(

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -29,7 +28,7 @@ from tideflow.collab.session import SessionAccess
 from tideflow.collab.settings import CollabSettings
 from tideflow.core import NodeTypes
 from tideflow.plugins import load_registry
-from tideflow.runtime import ApiError, HttpMetrics
+from tideflow.runtime import ApiError, metrics_response
 from tideflow.store import AuditLog, NotFound, StoreError
 
 log = logging.getLogger(__name__)
@@ -247,6 +246,4 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 @operations.get("/metrics", response_class=Response)
 async def metrics_route(request: Request) -> Response:
     """Prometheus exposition: the app's HTTP metrics and the process-wide registry."""
-    http: HttpMetrics | None = getattr(request.app.state, "http_metrics", None)
-    body = http.render() if http is not None else generate_latest()
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return metrics_response(request)

@@ -19,12 +19,9 @@ from tideflow.bus import KafkaBus
 from tideflow.plugins import NodeTypeRegistry, load_registry
 from tideflow.runtime import (
     EmbeddedServer,
-    HttpMetrics,
-    RequestTimer,
     install_api_error_handler,
-    install_error_handlers,
-    instrument_fastapi,
     serve_api,
+    service_app,
 )
 from tideflow.store import StoreUnavailable
 from tideflow.trigger.cron import CronLoop
@@ -113,21 +110,16 @@ def api_routes(app: FastAPI) -> None:
 
 def create_app(services: Services, authenticator: Authenticator | None = None) -> FastAPI:
     """The trigger API on its own."""
-    app = FastAPI(
+    return service_app(
+        service="trigger",
         title="Tideflow triggers",
-        version="1",
         summary="Webhooks, cron schedules and event subscriptions that start runs.",
-        redoc_url=None,
+        authenticator=authenticator or default_authenticator(services.settings),
+        install=lambda app: install(app, services),
+        unavailable=(StoreUnavailable,),
+        statuses=AUTH_STATUSES,
+        request_gate=services.quotas.gate if services.quotas is not None else None,
     )
-    install_error_handlers(app, unavailable=(StoreUnavailable,), statuses=AUTH_STATUSES)
-    app.state.authenticator = authenticator or default_authenticator(services.settings)
-    if services.quotas is not None:  # every authenticated request takes a tenant API token
-        app.state.request_gate = services.quotas.gate
-    app.state.http_metrics = HttpMetrics("trigger")
-    install(app, services)
-    app.add_middleware(RequestTimer, metrics=app.state.http_metrics)
-    instrument_fastapi(app)
-    return app
 
 
 def event_source(services: Services, triggers: EventTriggers) -> EventSource:

@@ -11,14 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from tideflow.auth import DEFAULT_TENANT, Principal, Role, TenantQuotas, requires
 from tideflow.bus import Bus, RawOutgoing
 from tideflow.core import CronTrigger, next_ticks
-from tideflow.runtime import ApiError, HttpMetrics
+from tideflow.runtime import ApiError, metrics_response
 from tideflow.store import (
     TENANT_NAME,
     NotFound,
@@ -309,6 +308,4 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 @operations.get("/metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     """Prometheus exposition: the app's HTTP metrics and the process-wide registry."""
-    http: HttpMetrics | None = getattr(request.app.state, "http_metrics", None)
-    body = http.render() if http is not None else generate_latest()
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return metrics_response(request)
