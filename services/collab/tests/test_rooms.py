@@ -190,3 +190,68 @@ async def test_catching_up_skips_updates_the_room_applied_already(
     assert await room.catch_up() == 0
     assert reads == []
     assert room.definition["spec"]["nodes"][0]["config"]["message"] == "edit 9"
+
+
+async def test_a_join_with_the_document_already_in_hand_is_not_an_edit(cluster: Cluster) -> None:
+    """A client that opens the room with the document already (the builder's IndexedDB
+    copy) answers the room's sync step 1 with an update that holds no new item but the
+    whole delete set. That is not an edit: an editor's is not recorded in the log, and a
+    viewer's is not refused with "permission denied" (both were, on every join)."""
+    a, _ = cluster.replicas
+    name = await cluster.workflow(log_node("greet"))
+    alice = await joined(YClient(a.ws(name, "alice")))
+    try:
+        for message in ("one", "two", "three"):  # overwrites: items deleted
+            node(alice, 0)["config"]["message"] = message
+        await eventually_async(
+            lambda: _message_in_log(cluster, name, "three"), what="the edits stored"
+        )
+        last = await _last_id(cluster, name)
+        for who in ("bob", "vera"):
+            copy: Doc[Any] = Doc()
+            copy.apply_update(alice.doc.get_update())
+            client = await joined(YClient(a.ws(name, who), doc=copy))
+            try:
+                if who == "bob":
+                    # his channel handles his messages in order: an edit of his stored
+                    # after the join shows what the join stored (nothing)
+                    node(client, 0)["config"]["message"] = "bob's"
+                    await eventually_async(
+                        lambda: _message_in_log(cluster, name, "bob's"), what="bob's edit"
+                    )
+                    assert await _last_id(cluster, name) == last + 1
+                    last += 1
+                else:
+                    node(alice, 0)["config"]["message"] = "seen by vera"
+                    await eventually(
+                        lambda c=client: node(c, 0)["config"]["message"] == "seen by vera",
+                        what="vera follows",
+                    )
+                    assert client.denied == []
+                    last += 1
+            finally:
+                await client.__aexit__()
+    finally:
+        await alice.__aexit__()
+
+
+async def _last_id(cluster: Cluster, name: str) -> int:
+    found = await cluster.documents.updates_after(name, 0)
+    return found.last_id if found is not None else 0
+
+
+async def _message_in_log(cluster: Cluster, name: str, message: str) -> bool:
+    found = await cluster.documents.updates_after(name, 0)
+    doc: Doc[Any] = Doc()
+    if found is not None:
+        if found.state:
+            doc.apply_update(found.state)
+        for update in found.updates:
+            doc.apply_update(update.payload)
+    return bool(roots(doc)[2]) and node_of(doc)["config"]["message"] == message
+
+
+def node_of(doc: Doc[Any]) -> Map[Any]:
+    found = roots(doc)[2][0]
+    assert isinstance(found, Map)
+    return found

@@ -3,7 +3,9 @@
 YRoom answers sync step 1 and relays awareness; document updates (sync step 2 and
 updates) never reach it from here: the channel hands them to `Room.receive`, which checks
 the caller may write, records the update with its author, and applies it (YRoom then sends
-it to every client). A viewer's update is refused with y-websocket's "permission denied".
+it to every client). A viewer's update is refused with y-websocket's "permission denied"
+when it holds items the document lacks (a joining viewer's sync step 2 holds none: it is
+not an edit).
 """
 
 from __future__ import annotations
@@ -66,22 +68,21 @@ class ClientChannel:
                 except Exception:  # noqa: BLE001 - pycrdt raises plain exceptions on bad bytes
                     await self._close(UNREADABLE, "not a y-websocket message")
                     raise StopAsyncIteration from None
-                if fresh:
-                    await self._write(update)
+                if self.writable:  # the room tells what is new, deletions included
+                    await self._room.receive(update, author=self._principal.subject)
+                elif fresh:
+                    await self._refuse()
                 continue
             if message[0] == YMessageType.AWARENESS:
                 await self._room.share_awareness(message)
             return message
 
-    async def _write(self, update: bytes) -> None:
-        if self.writable:
-            await self._room.receive(update, author=self._principal.subject)
-        else:
-            self.refused += 1
-            metrics.REFUSED.inc()
-            await self.send(
-                permission_denied(f"{self._principal.subject} may view this workflow, not edit")
-            )
+    async def _refuse(self) -> None:
+        self.refused += 1
+        metrics.REFUSED.inc()
+        await self.send(
+            permission_denied(f"{self._principal.subject} may view this workflow, not edit")
+        )
 
     async def recv(self) -> bytes:
         try:

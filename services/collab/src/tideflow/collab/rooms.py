@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EMPTY_UPDATE = b"\x00\x00"
+NO_ITEMS = b"\x00"
 MESSAGE_AUTH = 2
 """y-protocols' auth message; its only variant is 0, permission denied."""
 
@@ -105,16 +105,35 @@ class Room:
     # -- edits from this replica's clients -------------------------------------------
 
     def news(self, update: bytes) -> bool:
-        """Whether `update` holds anything the document does not have yet."""
-        return diff_update(update, self.doc.get_state()) != EMPTY_UPDATE
+        """Whether `update` holds items the document does not have yet (raises on bytes
+        that are not a Yjs update). Its deletions do not count: an update carries its
+        whole delete set, known or not (whether one deleted anything shows when it is
+        applied: `_apply`)."""
+        # the encoding starts with how many clients have items in it (a varint: 0 is 0x00)
+        return diff_update(update, self.doc.get_state())[:1] != NO_ITEMS
+
+    def _apply(self, update: bytes) -> bool:
+        """Apply `update`; whether the document changed (a no-op fires no update event)."""
+        if not update:
+            return False
+        changed: list[bool] = []
+        subscription = self.doc.observe(lambda _: changed.append(True))
+        try:
+            self.doc.apply_update(update)
+        finally:
+            self.doc.unobserve(subscription)
+        if changed:
+            self._definition = None
+        return bool(changed)
 
     async def receive(self, update: bytes, *, author: str) -> int | None:
-        """Apply an editor's update, record it, tell the other replicas; the log id."""
-        if not self.news(update):
-            return None
+        """Apply an editor's update, record it, tell the other replicas; the log id
+        (None for an update with nothing new, such as a joining client's sync step 2)."""
         before = self.definition
-        self.doc.apply_update(update)  # YRoom sends it to every client of this replica
-        self._definition = None
+        # items waiting for others they build on change nothing yet, and are recorded
+        items = self.news(update)
+        if not self._apply(update) and not items:  # YRoom relays it to this replica's clients
+            return None
         changes = diff(before, self.definition)
         metrics.UPDATES.inc()
         try:
@@ -159,11 +178,6 @@ class Room:
             return None
         return create_awareness_message(awareness.encode_awareness_update(others))
 
-    def _apply(self, update: bytes) -> None:
-        if update and self.news(update):
-            self.doc.apply_update(update)
-            self._definition = None
-
     async def catch_up(self) -> int:
         """Apply what the log has beyond `last_id` (pub/sub is a fast path, not a promise)."""
         missed = await self._store.updates_after(
@@ -174,9 +188,9 @@ class Room:
         self._apply(missed.state)
         applied = 0
         for update in missed.updates:
-            # a Yjs update that overwrote a value is never "nothing new" by its state
-            # vector (it carries its delete set), so an update applied already is known
-            # by its id: our own appends and pub/sub were applied every time again
+            # an update applied already is known by its id (a Yjs update carries its
+            # whole delete set, so it never looks like nothing new): our own appends and
+            # pub/sub were applied every time again
             if update.id not in self._applied:
                 self._apply(update.payload)
                 applied += 1
