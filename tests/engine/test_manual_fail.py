@@ -7,19 +7,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
-from tideflow.bus import InMemoryBus
 from tideflow.cli.main import app as cli
-from tideflow.gateway import GatewaySettings, run_gateway
-from tideflow.scheduler.app import run_scheduler
-from tideflow.scheduler.settings import SchedulerSettings
-from tideflow.store import APP_ROLE, PostgresEventStore
+
+from .conftest import admin_gateway, serving_platform
 
 pytestmark = pytest.mark.integration
 
@@ -45,29 +41,11 @@ PLAIN = {
 
 @pytest.fixture
 async def gateway(fresh_dsn: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    store = await PostgresEventStore.connect(fresh_dsn, max_size=8, role=APP_ROLE)
-    bus = InMemoryBus()
-    await bus.start()
-    stop = asyncio.Event()
-    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    services = [
-        asyncio.create_task(run_scheduler(settings=SchedulerSettings(), store=store, bus=bus,
-                                          stop=stop, serve_health=False)),
-        asyncio.create_task(run_gateway(
-            settings=GatewaySettings(port=0, admin_token=TOKEN,
-                                     stream_poll_interval=timedelta(milliseconds=20)),
-            store=store, bus=bus, stop=stop, on_started=started.set_result)),
-    ]  # fmt: skip
-    url = await asyncio.wait_for(started, 10)
-    try:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as client:
-            yield client, url
-    finally:
-        stop.set()
-        await asyncio.gather(*services, return_exceptions=True)
-        await bus.close()
-        await store.close()
+    async with (
+        serving_platform(fresh_dsn, gateway=admin_gateway(TOKEN)) as platform,
+        platform.client(TOKEN) as client,
+    ):
+        yield client, platform.url
 
 
 async def status_of(client: httpx.AsyncClient, run_id: str, wanted: set[str]) -> dict[str, Any]:

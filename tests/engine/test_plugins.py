@@ -12,21 +12,16 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import httpx
 import pytest
 
-from tideflow.bus import InMemoryBus
-from tideflow.executor.app import run_executor
 from tideflow.executor.settings import ExecutorSettings
-from tideflow.gateway import GatewaySettings, run_gateway
 from tideflow.plugins import ENTRY_POINT_GROUP, NodeTypeRegistry, load_registry
-from tideflow.scheduler.app import run_scheduler
-from tideflow.scheduler.settings import SchedulerSettings
-from tideflow.store import APP_ROLE, PostgresEventStore
+
+from .conftest import admin_gateway, serving_platform
 
 pytestmark = pytest.mark.integration
 
@@ -45,33 +40,16 @@ async def client(
     fresh_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setenv("TIDEFLOW_SECRET_HMAC_KEY", KEY)
-    store = await PostgresEventStore.connect(fresh_dsn, max_size=8, role=APP_ROLE)
-    bus = InMemoryBus()
-    await bus.start()
-    node_types = registry()
-    stop = asyncio.Event()
-    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    services = [
-        asyncio.create_task(run_scheduler(settings=SchedulerSettings(), store=store, bus=bus,
-                                          stop=stop, serve_health=False, node_types=node_types)),
-        asyncio.create_task(run_executor(settings=ExecutorSettings(), bus=bus, stop=stop,
-                                         serve_health=False, node_types=node_types)),
-        asyncio.create_task(run_gateway(
-            settings=GatewaySettings(port=0, admin_token=TOKEN,
-                                     stream_poll_interval=timedelta(milliseconds=20)),
-            store=store, bus=bus, stop=stop, on_started=started.set_result,
-            node_types=node_types)),
-    ]  # fmt: skip
-    url = await asyncio.wait_for(started, 10)
-    try:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
-            yield http
-    finally:
-        stop.set()
-        await asyncio.gather(*services, return_exceptions=True)
-        await bus.close()
-        await store.close()
+    async with (
+        serving_platform(
+            fresh_dsn,
+            gateway=admin_gateway(TOKEN),
+            executor=ExecutorSettings(),
+            node_types=registry(),
+        ) as platform,
+        platform.client(TOKEN) as http,
+    ):
+        yield http
 
 
 def workflow(name: str, digest: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -29,17 +28,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tideflow.bus import InMemoryBus
-from tideflow.executor.app import run_executor
 from tideflow.executor.redaction import MASK
 from tideflow.executor.settings import ExecutorSettings
-from tideflow.gateway import GatewaySettings, run_gateway
 from tideflow.runtime import EmbeddedServer
-from tideflow.scheduler.app import run_scheduler
-from tideflow.scheduler.settings import SchedulerSettings
 from tideflow.sdk import TASK_LOGGER, NonRetryableError, TaskRegistry
 from tideflow.settings import EgressSettings
-from tideflow.store import APP_ROLE, PostgresEventStore
+
+from .conftest import admin_gateway, serving_platform
 
 pytestmark = pytest.mark.integration
 
@@ -111,9 +106,6 @@ async def platform(
     level = root.level
     root.addHandler(capture)
     root.setLevel(logging.DEBUG)
-    store = await PostgresEventStore.connect(fresh_dsn, max_size=8, role=APP_ROLE)
-    bus = InMemoryBus()
-    await bus.start()
     registry = TaskRegistry()
 
     @registry.task("leak")
@@ -121,29 +113,16 @@ async def platform(
         logging.getLogger(TASK_LOGGER).warning("calling the API with %s", value)
         raise NonRetryableError(f"the API refused key {value}", error_type="Refused")
 
-    stop = asyncio.Event()
-    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     executor = ExecutorSettings(egress=EgressSettings(allow_loopback=True))
-    services = [
-        asyncio.create_task(run_scheduler(settings=SchedulerSettings(), store=store, bus=bus,
-                                          stop=stop, serve_health=False)),
-        asyncio.create_task(run_executor(settings=executor, bus=bus, stop=stop,
-                                         registry=registry, serve_health=False)),
-        asyncio.create_task(run_gateway(
-            settings=GatewaySettings(port=0, admin_token=TOKEN,
-                                     stream_poll_interval=timedelta(milliseconds=20)),
-            store=store, bus=bus, stop=stop, on_started=started.set_result)),
-    ]  # fmt: skip
-    url = await asyncio.wait_for(started, 10)
     try:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as client:
+        async with (
+            serving_platform(
+                fresh_dsn, gateway=admin_gateway(TOKEN), executor=executor, registry=registry
+            ) as served,
+            served.client(TOKEN) as client,
+        ):
             yield client, capture
     finally:
-        stop.set()
-        await asyncio.gather(*services, return_exceptions=True)
-        await bus.close()
-        await store.close()
         root.removeHandler(capture)
         root.setLevel(level)
 

@@ -17,16 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tideflow.bus import InMemoryBus
-from tideflow.executor.app import run_executor
 from tideflow.executor.settings import ExecutorSettings
-from tideflow.gateway import GatewaySettings, run_gateway
+from tideflow.gateway import GatewaySettings
 from tideflow.gateway.security import stored_secrets
 from tideflow.gateway.settings import SecuritySettings
-from tideflow.scheduler.app import run_scheduler
-from tideflow.scheduler.settings import SchedulerSettings
 from tideflow.sdk import TaskRegistry
-from tideflow.store import APP_ROLE, PostgresEventStore
+
+from .conftest import serving_platform
 
 pytestmark = pytest.mark.integration
 
@@ -40,33 +37,21 @@ def digest(value: str) -> str:
 
 @pytest.fixture
 async def gateway(fresh_dsn: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    store = await PostgresEventStore.connect(fresh_dsn, max_size=8, role=APP_ROLE)
-    bus = InMemoryBus()
-    await bus.start()
     registry = TaskRegistry()
     registry.register("digest", lambda value: digest(str(value)))
     security = SecuritySettings(key_file=tmp_path / "kek.json", rate_limiter="memory")
     settings = GatewaySettings(host="127.0.0.1", port=0, admin_token=ADMIN, security=security)
-    stop = asyncio.Event()
-    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    services = [
-        asyncio.create_task(run_scheduler(settings=SchedulerSettings(), store=store, bus=bus,
-                                          stop=stop, serve_health=False)),
-        asyncio.create_task(run_executor(settings=ExecutorSettings(queues=["default"]), bus=bus,
-                                         stop=stop, registry=registry, serve_health=False,
-                                         secrets=stored_secrets(security, store))),
-        asyncio.create_task(run_gateway(settings=settings, store=store, bus=bus, stop=stop,
-                                        on_started=started.set_result)),
-    ]  # fmt: skip
-    url = await asyncio.wait_for(started, 10)
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-            yield client
-    finally:
-        stop.set()
-        await asyncio.gather(*services, return_exceptions=True)
-        await bus.close()
-        await store.close()
+    async with (
+        serving_platform(
+            fresh_dsn,
+            gateway=settings,
+            executor=ExecutorSettings(queues=["default"]),
+            registry=registry,
+            secrets_of=lambda store: stored_secrets(security, store),
+        ) as platform,
+        platform.client() as client,
+    ):
+        yield client
 
 
 def as_(token: str) -> dict[str, str]:

@@ -29,15 +29,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tideflow.bus import InMemoryBus
-from tideflow.gateway import GatewaySettings, run_gateway
 from tideflow.runtime import EmbeddedServer
-from tideflow.scheduler.app import run_scheduler
-from tideflow.scheduler.settings import SchedulerSettings
 from tideflow.settings import EgressSettings, KeySettings
-from tideflow.store import APP_ROLE, PostgresEventStore
+from tideflow.store import PostgresEventStore
 from tideflow.trigger.outbound import Dispatcher, DispatchPolicy, envelope_of, guarded_client
 from tideflow.trigger.settings import TriggerSettings
+
+from .conftest import admin_gateway, serving_platform
 
 pytestmark = pytest.mark.integration
 
@@ -93,29 +91,11 @@ async def platform(
     fresh_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[httpx.AsyncClient, PostgresEventStore]]:
     monkeypatch.setenv("TIDEFLOW_SECURITY_KEY_FILE", str(tmp_path / "kek.json"))
-    store = await PostgresEventStore.connect(fresh_dsn, max_size=8, role=APP_ROLE)
-    bus = InMemoryBus()
-    await bus.start()
-    stop = asyncio.Event()
-    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    services = [
-        asyncio.create_task(run_scheduler(settings=SchedulerSettings(), store=store, bus=bus,
-                                          stop=stop, serve_health=False)),
-        asyncio.create_task(run_gateway(
-            settings=GatewaySettings(port=0, admin_token=TOKEN,
-                                     stream_poll_interval=timedelta(milliseconds=20)),
-            store=store, bus=bus, stop=stop, on_started=started.set_result)),
-    ]  # fmt: skip
-    url = await asyncio.wait_for(started, 10)
-    try:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as client:
-            yield client, store
-    finally:
-        stop.set()
-        await asyncio.gather(*services, return_exceptions=True)
-        await bus.close()
-        await store.close()
+    async with (
+        serving_platform(fresh_dsn, gateway=admin_gateway(TOKEN)) as platform,
+        platform.client(TOKEN) as client,
+    ):
+        yield client, platform.store
 
 
 def dispatcher(store: PostgresEventStore, http: httpx.AsyncClient, **policy: Any) -> Dispatcher:
