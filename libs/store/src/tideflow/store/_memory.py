@@ -136,6 +136,7 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
         self._put_timers(batch.timers)
         for p in batch.processed:
             self._processed.setdefault(p.command_id, p.run_id)
+        await self.record_audit(batch.audit)
         claimed = None if batch.outbox_claimed_for is None else now + batch.outbox_claimed_for
         outbox_ids = []
         for m in batch.outbox:

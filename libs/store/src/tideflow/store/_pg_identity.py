@@ -366,20 +366,9 @@ class PostgresIdentities(ScopedQueries):
             return []
         tenants = {e.tenant_id for e in entries}
         scope = next(iter(tenants)) if len(tenants) == 1 else PLATFORM
-        columns = [
-            [getattr(e, c) for e in entries]
-            for c in ("tenant_id", "actor", "action", "resource", "source")
-        ]
-        documents = [[getattr(e, c) for e in entries] for c in ("before", "after", "details")]
         with translated("record audit"):
             rows = await self._fetch(
-                scope,
-                "INSERT INTO audit_log (tenant_id, actor, action, resource, source, before, "
-                "after, details) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
-                "$4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::jsonb[]) "
-                f"RETURNING {_AUDIT}",
-                *columns,
-                *documents,
+                scope, f"{INSERT_AUDIT} RETURNING {_AUDIT}", *audit_columns(entries)
             )
         return sorted((_audit(r) for r in rows), key=lambda r: r.id)
 
@@ -399,3 +388,16 @@ class PostgresIdentities(ScopedQueries):
 
 def _values(record: Any, columns: str) -> list[Any]:
     return [getattr(record, c.strip()) for c in columns.split(",")]
+
+
+INSERT_AUDIT = (
+    "INSERT INTO audit_log (tenant_id, actor, action, resource, source, before, "
+    "after, details) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+    "$4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::jsonb[])"
+)
+
+
+def audit_columns(entries: Sequence[AuditEntry]) -> list[list[Any]]:
+    """The eight parallel arrays `INSERT_AUDIT` takes."""
+    names = ("tenant_id", "actor", "action", "resource", "source", "before", "after", "details")
+    return [[getattr(e, c) for e in entries] for c in names]

@@ -31,7 +31,7 @@ from tideflow.store._codecs import Connection, setup_connection
 from tideflow.store._errors import ConcurrencyConflict, NotFound, RunConflict, StoreError
 from tideflow.store._migrate import migrate
 from tideflow.store._pg_errors import translated
-from tideflow.store._pg_identity import PostgresIdentities
+from tideflow.store._pg_identity import INSERT_AUDIT, PostgresIdentities, audit_columns
 from tideflow.store._pg_observability import PostgresBacklogs
 from tideflow.store._pg_outbox import write_outbox
 from tideflow.store._pg_rows import event, log_line, outbox_message, run, snapshot, step, timer
@@ -358,6 +358,7 @@ def _batch_tenant(batch: CommitBatch) -> str | None:
     tenants |= {t.tenant_id for t in batch.timers}
     tenants |= {m.tenant_id for m in batch.outbox}
     tenants |= {p.tenant_id for p in batch.processed}
+    tenants |= {e.tenant_id for e in batch.audit}
     if len(tenants) == 1:
         return next(iter(tenants))
     return PLATFORM
@@ -392,6 +393,8 @@ async def _write_side_effects(connection: Connection, batch: CommitBatch) -> lis
         await connection.executemany(
             sql.INSERT_PROCESSED, [(p.command_id, p.tenant_id, p.run_id) for p in batch.processed]
         )
+    if batch.audit:
+        await connection.execute(INSERT_AUDIT, *audit_columns(batch.audit))
     return await write_outbox(connection, batch.outbox, batch.outbox_claimed_for)
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta  # noqa: TC003
 from typing import Any, NamedTuple
 
+from tideflow.store._identity_records import AuditEntry  # noqa: TC001 - a dataclass field
+
 DEFAULT_TENANT = "default"
 
 JSONObject = dict[str, Any]
@@ -175,6 +177,8 @@ class CommitBatch:
     timers: Sequence[Timer] = ()
     cancel_timers: Sequence[TimerKey] = ()
     processed: Sequence[ProcessedCommand] = ()
+    audit: Sequence[AuditEntry] = ()
+    """Audit-log entries of the change, recorded with it or not at all (a run start)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,20 +108,34 @@ class Security:
         after: object = None,
         details: dict[str, object] | None = None,
     ) -> None:
-        await self.audit_log.record_audit(
-            [
-                AuditEntry(
-                    tenant_id=tenant_id or principal.tenant_id,
-                    actor=principal.subject,
-                    action=action,
-                    resource=resource,
-                    source=REQUEST_SOURCE.get(),
-                    before=before,
-                    after=after,
-                    details=details,
-                )
-            ]
-        )
+        entry = audit_entry(
+            principal, action, resource, tenant_id=tenant_id, before=before, after=after,
+            details=details,
+        )  # fmt: skip
+        await self.audit_log.record_audit([entry])
+
+
+def audit_entry(
+    principal: Principal,
+    action: str,
+    resource: str,
+    *,
+    tenant_id: str | None = None,
+    before: object = None,
+    after: object = None,
+    details: dict[str, object] | None = None,
+) -> AuditEntry:
+    """What `Security.audit` records, for a change that commits it itself (a run start)."""
+    return AuditEntry(
+        tenant_id=tenant_id or principal.tenant_id,
+        actor=principal.subject,
+        action=action,
+        resource=resource,
+        source=REQUEST_SOURCE.get(),
+        before=before,
+        after=after,
+        details=details,
+    )
 
 
 def tenant_quotas(sec: RateLimitSettings, redis_url: str, identities: Identities) -> TenantQuotas:

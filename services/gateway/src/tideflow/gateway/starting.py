@@ -36,8 +36,10 @@ from tideflow.gateway.deps import Services
 from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.gateway.limits import check_size
 from tideflow.gateway.safety import reject_nul
+from tideflow.gateway.security import audit_entry
 from tideflow.store import (
     AlreadyExists,
+    AuditEntry,
     CommitBatch,
     NotFound,
     OutboxMessage,
@@ -205,8 +207,14 @@ async def start_run(
         idempotency_key=idempotency_key,
         started_at=datetime.now(UTC),
     )
+    audit = audit_entry(
+        principal,
+        "run.start",
+        f"run/{run_id}",
+        details={"workflow": workflow_id, "version": published.version},
+    )
     try:
-        stored = await _record_and_send(services, command, record)
+        stored = await _record_and_send(services, command, record, audit)
     except AlreadyExists:
         if idempotency_key is None:
             raise
@@ -218,12 +226,6 @@ async def start_run(
             raise
         return _repeat(existing, idempotency_key, input_value, version)
     services.metrics.runs_started.labels(kind="start").inc()
-    await services.security.audit(
-        principal,
-        "run.start",
-        f"run/{run_id}",
-        details={"workflow": workflow_id, "version": published.version},
-    )
     return Started(stored, created=True)
 
 
@@ -279,12 +281,14 @@ async def replay_run(
     return stored
 
 
-async def _record_and_send(services: Services, command: StartRun, record: RunRecord) -> RunRecord:
+async def _record_and_send(
+    services: Services, command: StartRun, record: RunRecord, audit: AuditEntry | None = None
+) -> RunRecord:
     """`_commit_and_publish` in the span that starts the run's trace (the scheduler's
     `tracing` module follows it further)."""
     if not tracing_enabled():
         with bound_run(record.run_id):
-            return await _commit_and_publish(services, command, record)
+            return await _commit_and_publish(services, command, record, audit)
     attributes: dict[str, str | int] = {
         "tideflow.run_id": record.run_id,
         "tideflow.workflow": record.workflow_id,
@@ -295,13 +299,14 @@ async def _record_and_send(services: Services, command: StartRun, record: RunRec
         bound_run(record.run_id),
         tracer().start_as_current_span(RUN_START_SPAN, attributes=attributes),
     ):
-        return await _commit_and_publish(services, command, record)
+        return await _commit_and_publish(services, command, record, audit)
 
 
 async def _commit_and_publish(
-    services: Services, command: StartRun, record: RunRecord
+    services: Services, command: StartRun, record: RunRecord, audit: AuditEntry | None
 ) -> RunRecord:
-    """Commit the run with its outbox row, publish, and answer with the run as committed.
+    """Commit the run with its outbox row (and its audit entry), publish, and answer with
+    the run as committed.
 
     `record` carries its own `started_at`, so it is exactly the row written: no read back.
     Dropping the outbox row after the publish is cleanup, so it happens after the response.
@@ -323,6 +328,7 @@ async def _commit_and_publish(
                 )
             ],
             outbox_claimed_for=OUTBOX_CLAIM,
+            audit=() if audit is None else (audit,),
         )
     )
     try:

@@ -1,4 +1,5 @@
-"""`watch_run_end`: set when a run's row turns terminal, by a commit, and only then."""
+"""What a commit batch does besides the log: `watch_run_end` is set when a run's row turns
+terminal, by a commit, and only then; audit entries commit with their batch."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from tideflow.store import (
     APP_ROLE,
+    AuditEntry,
     CommitBatch,
     ConcurrencyConflict,
     EventStore,
@@ -71,3 +73,21 @@ async def test_ends_written_by_another_process_wake_watchers(dsn: str) -> None:
     finally:
         await reader.close()
         await writer.close()
+
+
+async def test_audit_entries_commit_with_their_batch_or_not_at_all(store: EventStore) -> None:
+    """A run start records its run, outbox row and audit entry in one transaction."""
+    entry = AuditEntry("default", "ann", "run.start", "run/x", "127.0.0.1", details={"v": 1})
+    await store.commit_batch(CommitBatch(runs=[_row("x", "pending")], audit=[entry]))
+    records = await store.list_audit(tenant_id="default")
+    assert [(r.entry.action, r.entry.resource, r.entry.details) for r in records] == [
+        ("run.start", "run/x", {"v": 1})
+    ]
+    await store.commit_batch(CommitBatch(appends=[RunAppend("x", 0, [NewEvent("A", {})])]))
+    failing = CommitBatch(
+        appends=[RunAppend("x", 0, [NewEvent("A", {})])],  # stale: the batch rolls back
+        audit=[AuditEntry("default", "ann", "run.start", "run/y")],
+    )
+    with pytest.raises(ConcurrencyConflict):
+        await store.commit_batch(failing)
+    assert [r.entry.resource for r in await store.list_audit(tenant_id="default")] == ["run/x"]
