@@ -28,10 +28,12 @@ RUN npm ci --no-audit --no-fund
 COPY web/ ./
 RUN npx vite build
 
-# What the build stage copies over the sources: the built UI, or nothing.
+# What the build stage copies over the sources (/out mirrors the repository): the built
+# UI, or an empty folder.
 FROM scratch AS ui-none
+WORKDIR /out
 FROM scratch AS ui-web
-COPY --from=web /src/services/gateway/src/tideflow/gateway/ui_dist /services/gateway/src/tideflow/gateway/ui_dist
+COPY --from=web /src/services/gateway/src/tideflow/gateway/ui_dist /out/services/gateway/src/tideflow/gateway/ui_dist
 FROM ui-${UI} AS ui
 
 # Only the workspace manifests: the dependency layer below is rebuilt when a pyproject.toml
@@ -59,7 +61,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-install-workspace \
         --package tideflow-${SERVICE} --package tideflow-cli
 COPY . .
-COPY --from=ui / ./
+COPY --from=ui /out/ ./
 # The workspace packages themselves, non-editable so the venv does not point into /src.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable \
