@@ -18,6 +18,7 @@ from tideflow.auth import current_principal
 from tideflow.bus import Bus
 from tideflow.gateway.auth import Authenticator, Principal
 from tideflow.gateway.metrics import GatewayMetrics
+from tideflow.gateway.outbox_drops import OutboxDrops
 from tideflow.gateway.security import REQUEST_SOURCE, Security
 from tideflow.gateway.settings import GatewaySettings
 from tideflow.gateway.versions import VersionCache
@@ -49,6 +50,11 @@ class Services:
     background: set[asyncio.Task[None]] = field(default_factory=set)
     """Work that follows a response (publish a committed StartRun, then drop its outbox
     row); held here so it is not garbage-collected and is awaited at shutdown."""
+    outbox_drops: OutboxDrops = field(init=False)
+    """The outbox rows of published StartRuns, deleted in batches."""
+
+    def __post_init__(self) -> None:
+        self.outbox_drops = OutboxDrops(self.store, self.spawn)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` after the response; the outbox covers it if the process dies first."""

@@ -44,7 +44,6 @@ from tideflow.store import (
     NotFound,
     OutboxMessage,
     RunRecord,
-    StoreError,
     WorkflowVersion,
 )
 from tideflow.telemetry import bound_run, tracer, tracing_enabled
@@ -309,7 +308,8 @@ async def _commit_and_publish(
     the run as committed.
 
     `record` carries its own `started_at`, so it is exactly the row written: no read back.
-    Dropping the outbox row after the publish is cleanup, so it happens after the response.
+    Dropping the outbox row after the publish is cleanup, so it happens after the response,
+    together with other starts' (`OutboxDrops`).
     """
     store, bus = services.store, services.bus
     envelope = command_envelope(command, tenant_id=record.tenant_id)
@@ -338,12 +338,5 @@ async def _commit_and_publish(
         log.warning("publishing StartRun of %s failed; the outbox relay will", record.run_id)
     else:
         services.bus_health.failing = False
-        services.spawn(_drop_outbox(services, result.outbox_ids, record.run_id))
+        services.outbox_drops.add(result.outbox_ids)
     return record
-
-
-async def _drop_outbox(services: Services, outbox_ids: list[int], run_id: str) -> None:
-    try:
-        await services.store.delete_outbox(outbox_ids)
-    except StoreError:
-        log.warning("could not delete the outbox row of %s; relayed again later", run_id)
