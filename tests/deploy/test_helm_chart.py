@@ -427,8 +427,17 @@ def test_ingress_and_service_monitor(rendered: dict[str, Rendered]) -> None:
         "/collab": f"{RELEASE}-tideflow-collab",
         "/approvals": f"{RELEASE}-tideflow-approval",
         "/hooks": f"{RELEASE}-tideflow-trigger",
+        "/events": f"{RELEASE}-tideflow-trigger",
+        "/asyncapi.json": f"{RELEASE}-tideflow-trigger",
     }
     assert set(paths.values()) <= production.names("Service")
+    # the trigger management routes under /workflows go through the gateway, which
+    # forwards them to the trigger service's Service
+    gateway = production.named("Deployment", f"{RELEASE}-tideflow-gateway")
+    (container,) = containers(gateway)
+    forward = env_of(container)["TIDEFLOW_GATEWAY_TRIGGER_URL"]["value"]
+    trigger = production.named("Service", f"{RELEASE}-tideflow-trigger")
+    assert forward == f"http://{RELEASE}-tideflow-trigger:{trigger['spec']['ports'][0]['port']}"
     (monitor,) = production.of_kind("ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     selector = monitor["spec"]["selector"]

@@ -74,6 +74,8 @@ class Services:
     gateway: httpx.AsyncClient
     approval: httpx.AsyncClient
     trigger: httpx.AsyncClient
+    forwarding: httpx.AsyncClient
+    """A gateway that forwards the trigger management routes to the trigger service."""
     redis: Redis
     prefix: str
     limited: str
@@ -158,6 +160,7 @@ async def services(
         gateway=httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw"),
         approval=httpx.AsyncClient(base_url="http://unset"),
         trigger=httpx.AsyncClient(base_url="http://unset"),
+        forwarding=httpx.AsyncClient(base_url="http://unset"),
         limited=f"lim{uuid.uuid4().hex[:6]}", other=f"oth{uuid.uuid4().hex[:6]}",
         free=f"free{uuid.uuid4().hex[:6]}", tokens={},
     )  # fmt: skip
@@ -179,6 +182,14 @@ async def services(
     built.trigger = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=trigger), base_url="http://trigger"
     )
+    forwarding = gateway_app(
+        settings=GatewaySettings(admin_token=ADMIN, security=security, trigger_url="http://tr"),
+        store=store, bus=bus, quotas=gateway_quotas,
+        forward_transport=httpx.ASGITransport(app=trigger),
+    )  # fmt: skip
+    built.forwarding = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=forwarding), base_url="http://gw2"
+    )
     for tenant in (built.limited, built.other, built.free):
         made = await built.gateway.post("/tenants", json={"name": tenant}, headers=_bearer(ADMIN))
         assert made.status_code == 201, made.text
@@ -191,7 +202,7 @@ async def services(
     try:
         yield built
     finally:
-        for client in (built.gateway, built.approval, built.trigger):
+        for client in (built.gateway, built.approval, built.trigger, built.forwarding):
             await client.aclose()
         await bus.close()
         await triggers.close()
@@ -465,3 +476,35 @@ async def test_event_messages_over_the_limit_wait_for_tokens_and_none_is_dropped
     assert metrics.THROTTLED.labels("event")._value.get() >= throttled + 6
     page = await services.store.list_runs(RunFilter(workflow_id=name, tenant_id=tenant), limit=50)
     assert len(page.runs) == 26
+
+
+# -- the trigger management routes through the gateway's address ---------------------------
+
+
+async def test_the_gateway_forwards_the_trigger_routes_to_the_trigger_service(
+    services: Services,
+) -> None:
+    _, token = await _tenant(services, "fw")
+    name = f"f{uuid.uuid4().hex[:6]}"
+    cron = {"id": "nightly", "type": "cron", "schedule": "0 3 * * *"}
+    await _publish(services, token, _workflow(name, [cron]))
+    path = f"/workflows/{name}/triggers"
+
+    direct = await services.trigger.get(path, params={"count": 2}, headers=_bearer(token))
+    forwarded = await services.forwarding.get(path, params={"count": 2}, headers=_bearer(token))
+    assert forwarded.status_code == direct.status_code == 200, forwarded.text
+    assert forwarded.json() == direct.json()
+    assert len(forwarded.json()["items"][0]["nextFireTimes"]) == 2
+
+    paused = await services.forwarding.post(f"{path}/nightly/pause", headers=_bearer(token))
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["paused"] is True
+    missing = await services.forwarding.post(f"{path}/nope/resume", headers=_bearer(token))
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "TRIGGER_NOT_FOUND"
+    refused = await services.forwarding.get(path, headers=_bearer("not-a-token"))
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    # another tenant does not see it (the trigger service decides, the gateway relays)
+    other = await services.forwarding.get(path, headers=_bearer(services.tokens[services.free]))
+    assert other.status_code == 404

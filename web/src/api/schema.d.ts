@@ -4201,7 +4201,10 @@ export interface operations {
     };
     get_run_runs__run_id__get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Seconds to wait for the run to end before answering (long poll, at most 60); the answer comes as soon as the run ends, or with the run as it is when the time is up. 0: answer at once. */
+                wait?: number;
+            };
             header?: never;
             path: {
                 run_id: string;

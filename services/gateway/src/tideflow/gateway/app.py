@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from functools import partial
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -21,6 +22,7 @@ from tideflow.gateway import (
     audit_routes,
     catalog,
     credentials,
+    forward,
     health,
     runs,
     schemas,
@@ -83,6 +85,7 @@ def create_app(
     node_types: NodeTypeRegistry | None = None,
     quotas: TenantQuotas | None = None,
     peers: Mapping[str, Callable[[FastAPI], None]] | None = None,
+    forward_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """The REST API over `store` and `bus` (both already started by the caller).
 
@@ -92,6 +95,8 @@ def create_app(
     `settings.security`) are the tenants' rate limits, shared with the services `tide dev`
     runs beside it. `peers` are the route installers (`api_routes`) of the services an
     ingress serves at this API's address: documented in `/openapi.json`, not served here.
+    With `settings.trigger_url` the trigger management routes are forwarded there
+    (`forward_transport`: how, for tests).
     """
     registry = node_types or load_registry()
     metrics = GatewayMetrics()
@@ -129,6 +134,8 @@ def create_app(
     app.include_router(streams.router)
     if extend is not None:
         extend(app)
+    if settings.trigger_url:
+        forward.install(app, settings.trigger_url, forward_transport)
     app.include_router(catalog.router)
     app.include_router(ui.router)
     app.mount(ui.UI_PREFIX, ui.SinglePageApp(settings.ui_dir or ui.BUILT_UI), name="ui")
@@ -189,3 +196,4 @@ async def run_gateway(
         server.should_exit = True
         await serving
         await app.state.services.drain()
+        await forward.close(app)

@@ -59,6 +59,13 @@ class GatewaySettings(BaseSettings):
         description="The built web app to serve under /ui/ (default: the one "
         "`scripts/install.sh` builds into the gateway package).",
     )
+    trigger_url: str | None = Field(
+        default=None,
+        description="The trigger service (e.g. `http://trigger:8084`): the gateway forwards "
+        "the trigger management routes (`/workflows/{id}/triggers...`) to it, which an "
+        "ingress cannot split off `/workflows`. Unset: not forwarded (`tide dev` serves "
+        "them itself).",
+    )
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
