@@ -6,6 +6,7 @@ import type { Definition } from "../lib/definition";
 import { autoLayout } from "../lib/layout";
 import { STATUS_COLOR, type StepStatus } from "../lib/status";
 import { nodeTypes, type StepNodeType } from "./StepNode";
+import { HandleRepair } from "../lib/useHandleRepair";
 
 interface Props {
   definition: Definition;
@@ -100,6 +101,8 @@ export function RunGraph({ definition, statuses, approvals = NO_APPROVALS, selec
       proOptions={{ hideAttribution: true }}
     >
       <Background />
+      {/* a rebuilt node can lose its handle positions in React Flow: its edges then vanish */}
+      <HandleRepair nodes={nodes} />
       <Controls showInteractive={false} />
       {nodes.length <= 200 && <MiniMap pannable zoomable nodeColor={(n) => STATUS_COLOR[(n.data as { status?: StepStatus }).status ?? "pending"]} />}
     </ReactFlow>

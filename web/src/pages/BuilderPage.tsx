@@ -20,7 +20,7 @@ import { DRAG_TYPE, Palette } from "../builder/Palette";
 import { EdgePanel, NodePanel } from "../builder/PropertyPanel";
 import { VersionsPanel } from "../builder/VersionsPanel";
 import { YamlPanel } from "../builder/YamlPanel";
-import { useHandleRepair } from "../builder/useHandleRepair";
+import { useHandleRepair } from "../lib/useHandleRepair";
 import { useSession } from "../api/session";
 import { PeerCursors, PresenceBar, peerSelections } from "../collab/Presence";
 import { publishShared } from "../collab/publish";

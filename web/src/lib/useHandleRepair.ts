@@ -33,3 +33,10 @@ export function useHandleRepair(nodes: Node[]): void {
     if (lost.length) updateNodeInternals(lost);
   }, [nodes, store, updateNodeInternals]);
 }
+
+/** The same as a child of `<ReactFlow>`, for a canvas without a provider of its own (the
+ * run viewer's graph, whose nodes are rebuilt on every status change). */
+export function HandleRepair({ nodes }: { nodes: Node[] }): null {
+  useHandleRepair(nodes);
+  return null;
+}
