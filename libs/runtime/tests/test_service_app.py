@@ -55,3 +55,43 @@ def test_a_service_app_has_the_shared_contract() -> None:
     exposition = client.get("/metrics").text
     assert 'service="things"' in exposition
     assert 'route="/things/{thing_id}"' in exposition  # the template, never the raw path
+
+
+def test_operations_routes_answer_liveness_readiness_and_metrics() -> None:
+    from fastapi.responses import JSONResponse
+
+    from tideflow.runtime import answers, operations_router, readiness_response
+
+    state = {"loop": True, "db_up": True}
+
+    async def probe() -> None:
+        if not state["db_up"]:
+            raise ConnectionRefusedError
+
+    async def readyz() -> JSONResponse:
+        """Readiness: the database answers and the loop runs."""
+        store_ok = await answers(probe())
+        return readiness_response({"store": store_ok, "loop": state["loop"]}, extra=["x"])
+
+    app = service_app(
+        service="ops",
+        title="Ops",
+        summary="A test API.",
+        authenticator=None,
+        install=lambda app: app.include_router(operations_router(readyz)),
+    )
+    client = TestClient(app)
+    assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"store": True, "loop": True},
+        "extra": ["x"],
+    }
+    state["db_up"] = False
+    down = client.get("/readyz")
+    assert down.status_code == 503
+    assert down.json()["status"] == "not-ready"
+    assert down.json()["checks"]["store"] is False
+    assert "tideflow_http_request_duration_seconds" in client.get("/metrics").text

@@ -14,19 +14,29 @@ from tideflow.runtime._health import EmbeddedServer, HealthServer, Readiness, he
 from tideflow.runtime._http_metrics import HttpMetrics, RequestTimer
 from tideflow.runtime._http_protocol import JsonErrorHttpToolsProtocol
 from tideflow.runtime._logging import configure_logging
+from tideflow.runtime._operations import (
+    STORE_CHECK_TIMEOUT,
+    Health,
+    answers,
+    operations_router,
+    readiness_response,
+)
 from tideflow.runtime._service_app import metrics_response, service_app
 from tideflow.runtime._serving import serve_api
 from tideflow.runtime._shutdown import stop_on_signals
 from tideflow.runtime._tracing import instrument_fastapi
 
 __all__ = [
+    "STORE_CHECK_TIMEOUT",
     "ApiError",
     "EmbeddedServer",
+    "Health",
     "HealthServer",
     "HttpMetrics",
     "JsonErrorHttpToolsProtocol",
     "Readiness",
     "RequestTimer",
+    "answers",
     "configure_logging",
     "decode_cursor",
     "encode_cursor",
@@ -36,6 +46,8 @@ __all__ = [
     "install_error_handlers",
     "instrument_fastapi",
     "metrics_response",
+    "operations_router",
+    "readiness_response",
     "serve_api",
     "service_app",
     "stop_on_signals",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from tideflow.approval.access import DECIDES
@@ -17,12 +16,18 @@ from tideflow.approval.views import (
     Approval,
     ApprovalList,
     DecisionRequest,
-    Health,
     approval_view,
 )
 from tideflow.auth import Principal, Role, TenantQuotas, requires
 from tideflow.bus import Bus
-from tideflow.runtime import ApiError, decode_cursor, encode_cursor, metrics_response
+from tideflow.runtime import (
+    ApiError,
+    answers,
+    decode_cursor,
+    encode_cursor,
+    operations_router,
+    readiness_response,
+)
 from tideflow.store import (
     ApprovalCursor,
     ApprovalFilter,
@@ -33,8 +38,6 @@ from tideflow.store import (
     NotFound,
     StoreError,
 )
-
-STORE_CHECK_TIMEOUT = 2.0
 
 
 @dataclass(slots=True)
@@ -62,7 +65,6 @@ ReaderDep = Annotated[Principal, Depends(requires(Role.VIEWER))]
 DeciderDep = Annotated[Principal, Depends(requires(DECIDES))]
 
 router = APIRouter(tags=["approvals"])
-operations = APIRouter(tags=["operations"])
 
 
 def _not_found(approval_id: str) -> ApiError:
@@ -170,30 +172,10 @@ async def decide_approval(
     return approval_view(record)
 
 
-@operations.get("/healthz", response_model=Health)
-async def healthz() -> Health:
-    """Liveness: answers as long as the process serves requests."""
-    return Health(status="ok")
-
-
-@operations.get("/readyz", response_model=Health)
 async def readyz(services: ServicesDep) -> JSONResponse:
     """Readiness: the database answers and the event-stream consumer runs."""
-    try:
-        await asyncio.wait_for(
-            services.store.list_approvals(ApprovalFilter(), limit=1), STORE_CHECK_TIMEOUT
-        )
-    except (StoreError, TimeoutError, OSError):
-        store_ok = False
-    else:
-        store_ok = True
-    checks = {"store": store_ok, **services.ready}
-    ready = all(checks.values())
-    body = Health(status="ready" if ready else "not-ready", checks=checks)
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
+    store_ok = await answers(services.store.list_approvals(ApprovalFilter(), limit=1), StoreError)
+    return readiness_response({"store": store_ok, **services.ready})
 
 
-@operations.get("/metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    """Prometheus exposition: the app's HTTP metrics and the process-wide registry."""
-    return metrics_response(request)
+operations = operations_router(readyz)

@@ -59,11 +59,6 @@ class DecisionRequest(_Model):
     comment: str | None = Field(default=None, max_length=10_000)
 
 
-class Health(_Model):
-    status: str
-    checks: dict[str, bool] = Field(default_factory=dict)
-
-
 class ErrorBody(_Model):
     code: str
     message: str

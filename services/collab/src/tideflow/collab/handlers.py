@@ -28,12 +28,11 @@ from tideflow.collab.session import SessionAccess
 from tideflow.collab.settings import CollabSettings
 from tideflow.core import NodeTypes
 from tideflow.plugins import load_registry
-from tideflow.runtime import ApiError, metrics_response
+from tideflow.runtime import ApiError, answers, operations_router, readiness_response
 from tideflow.store import AuditLog, NotFound, StoreError
 
 log = logging.getLogger(__name__)
 
-STORE_CHECK_TIMEOUT = 2.0
 WorkflowId = Annotated[str, Path(pattern=WORKFLOW_ID.pattern)]
 CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
 """WebSocket close codes for refused joins (4000 + the HTTP status)."""
@@ -75,11 +74,6 @@ class PublishedVersion(_Model):
     contributors: dict[str, list[Change]] = Field(default_factory=dict)
 
 
-class Health(_Model):
-    status: str
-    checks: dict[str, bool] = Field(default_factory=dict)
-
-
 async def _services(request: Request) -> Services:
     found: Services = request.app.state.collab_services
     return found
@@ -90,7 +84,6 @@ ViewerDep = Annotated[Principal, Depends(requires(Role.VIEWER))]
 EditorDep = Annotated[Principal, Depends(requires(Role.EDITOR))]
 
 router = APIRouter(tags=["collaboration"])
-operations = APIRouter(tags=["operations"])
 
 
 async def _refuse(websocket: WebSocket, status: int, code: str, message: str) -> None:
@@ -220,30 +213,10 @@ async def publish_shared(
     )
 
 
-@operations.get("/healthz", response_model=Health)
-async def healthz() -> Health:
-    """Liveness: answers as long as the process serves requests."""
-    return Health(status="ok")
-
-
-@operations.get("/readyz", response_model=Health)
 async def readyz(services: ServicesDep) -> JSONResponse:
     """Readiness: the database answers (and Redis, when replicas share rooms through it)."""
-    try:
-        await asyncio.wait_for(
-            services.rooms.store.attribution("-", tenant_id="default"), STORE_CHECK_TIMEOUT
-        )
-    except (StoreError, TimeoutError, OSError):
-        store_ok = False
-    else:
-        store_ok = True
-    checks = {"store": store_ok, **services.ready}
-    ready = all(checks.values())
-    body = Health(status="ready" if ready else "not-ready", checks=checks)
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
+    store_ok = await answers(services.rooms.store.attribution("-", tenant_id="default"), StoreError)
+    return readiness_response({"store": store_ok, **services.ready})
 
 
-@operations.get("/metrics", response_class=Response)
-async def metrics_route(request: Request) -> Response:
-    """Prometheus exposition: the app's HTTP metrics and the process-wide registry."""
-    return metrics_response(request)
+operations = operations_router(readyz)

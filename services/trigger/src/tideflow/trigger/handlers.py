@@ -3,13 +3,12 @@ events fed in by hand under `tide dev`, the AsyncAPI document, health and metric
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -17,7 +16,7 @@ from pydantic.alias_generators import to_camel
 from tideflow.auth import DEFAULT_TENANT, Principal, Role, TenantQuotas, requires
 from tideflow.bus import Bus, RawOutgoing
 from tideflow.core import CronTrigger, next_ticks
-from tideflow.runtime import ApiError, metrics_response
+from tideflow.runtime import ApiError, answers, operations_router, readiness_response
 from tideflow.store import (
     TENANT_NAME,
     NotFound,
@@ -30,7 +29,6 @@ from tideflow.trigger.asyncapi import document
 from tideflow.trigger.settings import TriggerSettings
 from tideflow.trigger.webhooks import Hook, Webhooks
 
-STORE_CHECK_TIMEOUT = 2.0
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$"
 TENANT = TENANT_NAME.pattern
 
@@ -79,11 +77,6 @@ class Published(_Model):
     topic: str
 
 
-class Health(_Model):
-    status: str
-    checks: dict[str, bool] = {}
-
-
 async def _services(request: Request) -> Services:
     found: Services = request.app.state.trigger_services
     return found
@@ -98,7 +91,6 @@ TriggerPath = Annotated[str, Path(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
 hooks = APIRouter(tags=["triggers"])
 router = APIRouter(tags=["triggers"])
 dev = APIRouter(tags=["triggers"])
-operations = APIRouter(tags=["operations"])
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -282,30 +274,12 @@ async def asyncapi(services: ServicesDep, principal: ReaderDep) -> JSONResponse:
     )
 
 
-@operations.get("/healthz", response_model=Health)
-async def healthz() -> Health:
-    """Liveness: answers as long as the process serves requests."""
-    return Health(status="ok")
-
-
-@operations.get("/readyz", response_model=Health)
 async def readyz(services: ServicesDep) -> JSONResponse:
     """Readiness: the database answers and the cron and event loops run."""
-    try:
-        await asyncio.wait_for(services.store.event_triggers(), STORE_CHECK_TIMEOUT)
-    except (StoreError, TimeoutError, OSError):
-        store_ok = False
-    else:
-        store_ok = True
-    checks = {"store": store_ok, **services.ready}
-    ready = all(checks.values())
-    body: dict[str, Any] = {"status": "ready" if ready else "not-ready", "checks": checks}
-    if services.subscribed is not None:
-        body["subscribed"] = sorted(services.subscribed())
-    return JSONResponse(body, status_code=200 if ready else 503)
+    checks = {"store": await answers(services.store.event_triggers(), StoreError), **services.ready}
+    if services.subscribed is None:
+        return readiness_response(checks)
+    return readiness_response(checks, subscribed=sorted(services.subscribed()))
 
 
-@operations.get("/metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    """Prometheus exposition: the app's HTTP metrics and the process-wide registry."""
-    return metrics_response(request)
+operations = operations_router(readyz)
