@@ -163,6 +163,8 @@ def dev(
         "TIDEFLOW_SECRET_BOOKS": books, "AWS_ENDPOINT_URL_TEXTRACT": aws,
         "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+        # the worker's AWS credentials read only the inbox bucket, for the default tenant
+        "TIDEFLOW_OCR_S3_BUCKETS": '["default:inbox"]',
     }  # fmt: skip
     # the books database lives on the test Postgres, which is `tide infra`'s: tell this
     # dev server the infra runs elsewhere, or its egress policy protects that port
@@ -281,3 +283,18 @@ async def test_a_refused_erp_call_deletes_the_saved_row(dev: DevServer, books: s
     left = await connection.fetchval("SELECT count(*) FROM invoices WHERE number = 'INV-GLOBEX'")
     await connection.close()
     assert left == 0
+
+
+def test_a_document_outside_the_allowed_buckets_is_never_read(dev: DevServer) -> None:
+    """The worker's AWS credentials read only `TIDEFLOW_OCR_S3_BUCKETS`: another bucket
+    fails the scan for good, before Textract is asked (no job is started)."""
+    backend = textract_backends["123456789012"]["us-east-1"]
+    jobs = len(backend.async_document_analysis_jobs)
+    run_id = start(dev, "s3://payroll/june.pdf", "http://127.0.0.1:9/ok")
+    run = until(lambda: ended(dev, run_id), "the run to end")
+    assert run["status"] == "failed", run
+    scan = next(s for s in run["steps"] if s["nodeId"] == "scan")
+    assert scan["error"]["type"] == "OcrSourceNotAllowed", scan
+    assert "TIDEFLOW_OCR_S3_BUCKETS" in scan["error"]["message"]
+    assert [e["type"] for e in events(dev, run_id)].count("StepScheduled") == 1  # not retried
+    assert len(backend.async_document_analysis_jobs) == jobs

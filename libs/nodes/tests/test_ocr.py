@@ -41,6 +41,12 @@ def textract() -> Iterator[str]:
     server.stop()
 
 
+def on_moto(textract: str) -> OcrHandler:
+    """The worker's credentials, which the operator lets read the test's buckets."""
+    return OcrHandler(policy=LOCAL, endpoint_url=textract, region="us-east-1",
+                      s3_buckets=["inbox", "a"])  # fmt: skip
+
+
 def task(config: dict[str, Any], poll_state: Any = None) -> TaskSpec:
     return TaskSpec("run-1", "scan", 1, "ocr", config, poll_state=poll_state)
 
@@ -50,7 +56,7 @@ def backend() -> Any:
 
 
 async def test_sync_reads_text_key_values_and_tables(textract: str) -> None:
-    handler = OcrHandler(policy=LOCAL, endpoint_url=textract, region="us-east-1")
+    handler = on_moto(textract)
     outcome = await handler.run(task({"document": PNG, "features": ["FORMS", "TABLES"],
                                       "mode": "sync"}))  # fmt: skip
     # moto has no AnalyzeDocument: FORMS/TABLES in sync mode is refused by the stand-in
@@ -69,7 +75,7 @@ async def test_sync_reads_text_key_values_and_tables(textract: str) -> None:
 
 
 async def test_a_pdf_in_s3_becomes_a_job_polled_until_done(textract: str) -> None:
-    handler = OcrHandler(policy=LOCAL, endpoint_url=textract, region="us-east-1")
+    handler = on_moto(textract)
     config = {"document": "s3://inbox/invoices/17.pdf", "pollInterval": "2s"}
     started = await handler.run(task(config))
     assert isinstance(started, StepPending), started
@@ -88,7 +94,7 @@ async def test_a_pdf_in_s3_becomes_a_job_polled_until_done(textract: str) -> Non
 
 
 async def test_analysis_jobs_and_failed_jobs(textract: str) -> None:
-    handler = OcrHandler(policy=LOCAL, endpoint_url=textract, region="us-east-1")
+    handler = on_moto(textract)
     config = {"document": "s3://inbox/a.png", "mode": "async", "features": ["TABLES"]}
     started = await handler.run(task(config))
     assert isinstance(started, StepPending)
@@ -103,7 +109,7 @@ async def test_analysis_jobs_and_failed_jobs(textract: str) -> None:
 
 
 async def test_a_job_past_max_wait_fails(textract: str) -> None:
-    handler = OcrHandler(policy=LOCAL, endpoint_url=textract, region="us-east-1")
+    handler = on_moto(textract)
     config = {"document": "s3://inbox/b.pdf", "maxWait": "1m"}
     started = await handler.run(task(config))
     assert isinstance(started, StepPending)
@@ -119,29 +125,32 @@ async def test_a_job_past_max_wait_fails(textract: str) -> None:
     [
         ({"document": "not base64!"}, "OcrInvalidDocument", False),
         ({"document": "s3://bucket-only"}, "OcrInvalidDocument", False),
+        ({"document": "s3://arn:aws:s3:::inbox/k.png"}, "OcrInvalidDocument", False),
         ({"document": PNG, "mode": "async"}, "OcrInvalidDocument", False),
     ],
 )
 async def test_bad_documents_fail_for_good(
     textract: str, config: dict[str, Any], error_type: str, retryable: bool
 ) -> None:
-    handler = OcrHandler(policy=LOCAL, endpoint_url=textract, region="us-east-1")
+    handler = on_moto(textract)
     outcome = await handler.run(task(config))
     assert isinstance(outcome, StepFailure)
     assert (outcome.error_type, outcome.retryable) == (error_type, retryable)
 
 
 async def test_unknown_job_unreachable_endpoint_and_egress(textract: str) -> None:
-    handler = OcrHandler(policy=LOCAL, endpoint_url=textract, region="us-east-1")
+    handler = on_moto(textract)
     state = {"jobId": "nope", "api": "text", "startedAt": datetime.now(UTC).isoformat()}
     outcome = await handler.run(task({"document": "s3://a/b.pdf"}, state))
     assert isinstance(outcome, StepFailure)
     assert (outcome.error_type, outcome.retryable) == ("TextractInvalidJobId", False)
-    down = OcrHandler(policy=LOCAL, endpoint_url="http://127.0.0.1:9", region="us-east-1")
+    down = OcrHandler(policy=LOCAL, endpoint_url="http://127.0.0.1:9", region="us-east-1",
+                      s3_buckets=[])  # fmt: skip
     outcome = await down.run(task({"document": PNG}))
     assert isinstance(outcome, StepFailure)
     assert (outcome.error_type, outcome.retryable) == ("OcrConnectionError", True)
-    strict = OcrHandler(policy=EgressPolicy(), endpoint_url=textract, region="us-east-1")
+    strict = OcrHandler(policy=EgressPolicy(), endpoint_url=textract, region="us-east-1",
+                        s3_buckets=[])  # fmt: skip
     outcome = await strict.run(task({"document": PNG}))
     assert isinstance(outcome, StepFailure)
     assert (outcome.error_type, outcome.retryable) == ("EgressDenied", False)
@@ -178,7 +187,7 @@ async def test_no_region_is_a_configuration_error_not_retried(
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    outcome = await OcrHandler(policy=LOCAL).run(task({"document": PNG}))
+    outcome = await OcrHandler(policy=LOCAL, s3_buckets=[]).run(task({"document": PNG}))
     assert isinstance(outcome, StepFailure)
     assert (outcome.error_type, outcome.retryable) == ("OcrNoRegion", False)
     assert "AWS_REGION" in outcome.message

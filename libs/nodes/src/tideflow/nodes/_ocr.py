@@ -17,6 +17,13 @@ node's own credentials, or when the operator allows its host
 (`TIDEFLOW_EGRESS_AWS_ENDPOINT_HOSTS`); otherwise the step fails with
 `OcrEndpointNotAllowed` before any request is made. A signature is not the key, but it
 is a replayable authorization for a while, and it tells who the worker is.
+
+Textract reads an S3 document with the permissions of the request's signer. Signed with
+the worker's credentials, a workflow of any tenant could read the text of any object the
+worker's role can read; so the worker's credentials read only the S3 locations the
+operator allows for the run's tenant (`TIDEFLOW_OCR_S3_BUCKETS`), and any other S3
+document needs the node's own credentials, or the attempt fails with
+`OcrSourceNotAllowed` before any request (every attempt, polls of a running job too).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -32,8 +40,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url, host_allowed
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepPending, StepSuccess, TaskSpec
+from tideflow.nodes._ocr_sources import S3Sources
 from tideflow.nodes._textract import read_blocks
-from tideflow.settings import EgressSettings, parse_duration
+from tideflow.settings import EgressSettings, OcrSettings, parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -48,6 +57,8 @@ DEFAULT_MAX_WAIT = timedelta(minutes=30)
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 """Textract's limit for documents sent inline."""
 ASYNC_SUFFIXES = (".pdf", ".tif", ".tiff")
+BUCKET = re.compile(r"[0-9A-Za-z._-]{1,255}")
+"""Textract's pattern for `S3Object.Bucket`: a name, never an ARN or an access point."""
 RETRYABLE_CODES = frozenset(
     {
         "ThrottlingException", "ProvisionedThroughputExceededException",
@@ -91,9 +102,11 @@ class OcrHandler:
         session: aioboto3.Session | None = None,
         secrets: SecretLookup | None = None,
         endpoint_hosts: Iterable[str] | None = None,
+        s3_buckets: Iterable[str] | None = None,
     ) -> None:
         """`endpoint_url` is the operator's (trusted); `endpoint_hosts` the hosts a
-        workflow's own `endpointUrl` may name with the worker's credentials."""
+        workflow's own `endpointUrl` may name with the worker's credentials; `s3_buckets`
+        the S3 locations (`TIDEFLOW_OCR_S3_BUCKETS` entries) they may read."""
         settings = EgressSettings()
         self._policy = policy or EgressPolicy.from_settings(settings)
         self._region = region
@@ -102,6 +115,8 @@ class OcrHandler:
         self._secrets = secrets
         hosts = settings.aws_endpoint_hosts if endpoint_hosts is None else endpoint_hosts
         self._endpoint_hosts = tuple(hosts)
+        buckets = OcrSettings().s3_buckets if s3_buckets is None else s3_buckets
+        self._sources = S3Sources.parse(buckets)
 
     async def run(self, task: TaskSpec) -> StepOutcome:
         try:
@@ -120,13 +135,15 @@ class OcrHandler:
     async def _run(self, task: TaskSpec) -> StepOutcome:
         config = task.config
         credentials = await self._credentials(task)
+        document = _document(str(config.get("document", "")))
+        if "S3Object" in document and not credentials:
+            self._check_worker_may_read(task.tenant_id, document["S3Object"])
         chosen = config.get("endpointUrl") or None
         if chosen is not None and not credentials:
             self._check_worker_may_sign_for(str(chosen))
         endpoint = chosen or self._endpoint_url
         if endpoint:
             await check_url(self._policy, str(endpoint))
-        document = _document(str(config.get("document", "")))
         if self._session is None:
             self._session = _new_session()
         async with self._session.client(
@@ -167,6 +184,19 @@ class OcrHandler:
             raise _RefusedError("OcrInvalidConfig", msg)
         return credentials
 
+    def _check_worker_may_read(self, tenant: str, location: dict[str, str]) -> None:
+        """Refuse an S3 document the worker's credentials may not read for this tenant:
+        Textract would read it with the worker's permissions, not the workflow's."""
+        bucket, key = location["Bucket"], location["Name"]
+        if self._sources.allows(tenant, bucket, key):
+            return
+        msg = (
+            f"s3://{bucket}/{key}: the worker's AWS credentials read only the S3 locations "
+            f"the operator allows for tenant {tenant!r} (TIDEFLOW_OCR_S3_BUCKETS); give the "
+            "node its own credentials (accessKeyIdSecret, secretAccessKeySecret) to read it"
+        )
+        raise _RefusedError("OcrSourceNotAllowed", msg)
+
     def _check_worker_may_sign_for(self, endpoint: str) -> None:
         """Refuse a workflow-chosen endpoint the worker's own signature may not go to."""
         if host_allowed(endpoint, self._endpoint_hosts):
@@ -206,7 +236,7 @@ def _document(value: str) -> dict[str, Any]:
     """Textract's `Document`: an S3 object, or bytes from base64."""
     if value.startswith("s3://"):
         bucket, _, key = value.removeprefix("s3://").partition("/")
-        if not bucket or not key:
+        if not BUCKET.fullmatch(bucket) or not key:
             msg = f"{value!r} is not s3://bucket/key"
             raise _InvalidError(msg)
         return {"S3Object": {"Bucket": bucket, "Name": key}}

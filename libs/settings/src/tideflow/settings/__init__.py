@@ -9,6 +9,7 @@ from tideflow.settings._duration import Duration, parse_duration
 from tideflow.settings._egress import EgressSettings
 from tideflow.settings._infra import InfraSettings
 from tideflow.settings._limits import LimitsSettings
+from tideflow.settings._ocr import OcrSettings, s3_source_rule
 from tideflow.settings._parts import (
     DatabaseSettings,
     HttpSettings,
@@ -29,7 +30,9 @@ __all__ = [
     "KeySettings",
     "LimitsSettings",
     "ObservabilitySettings",
+    "OcrSettings",
     "RateLimitSettings",
     "RedisSettings",
     "parse_duration",
+    "s3_source_rule",
 ]

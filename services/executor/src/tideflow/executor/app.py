@@ -68,7 +68,10 @@ def builtin_handlers(
     agent = AgentTurnHandler(policy=policy, secrets=secrets, response_bytes=cap)
     handlers: list[NodeHandler] = [
         FunctionHandler(registry=registry), http, llm, agent,
-        OcrHandler(policy=policy, secrets=secrets, endpoint_hosts=egress.aws_endpoint_hosts),
+        OcrHandler(
+            policy=policy, secrets=secrets, endpoint_hosts=egress.aws_endpoint_hosts,
+            s3_buckets=settings.ocr.s3_buckets,
+        ),
         database, notify,
     ]  # fmt: skip
     closers: list[Callable[[], Awaitable[None]]] = [

@@ -11,6 +11,7 @@ from tideflow.settings import (
     KeySettings,
     LimitsSettings,
     ObservabilitySettings,
+    OcrSettings,
     RedisSettings,
 )
 
@@ -40,6 +41,10 @@ class ExecutorSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     egress: EgressSettings = Field(default_factory=EgressSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    ocr: OcrSettings = Field(
+        default_factory=OcrSettings,
+        description="The S3 buckets the worker's AWS credentials read for `ocr` nodes.",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     keys: KeySettings = Field(
         default_factory=KeySettings,

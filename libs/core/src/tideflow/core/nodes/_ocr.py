@@ -6,7 +6,9 @@ Output `{text, lines, keyValues, tables, pages}`.
 
 The worker's own AWS credentials sign every request; a workflow that names its own
 `endpointUrl` brings its own credentials (as secrets) unless the operator allows that
-endpoint's host, so no workflow can send the worker's signature to a host it picks.
+endpoint's host, so no workflow can send the worker's signature to a host it picks. An S3
+document is read with the signer's permissions, so the worker's credentials read only the
+locations the operator allows for the run's tenant (`TIDEFLOW_OCR_S3_BUCKETS`).
 """
 
 from typing import Literal, Self
@@ -21,7 +23,11 @@ from tideflow.core.nodes._base import Execution, NodeConfig, NodeType
 class OcrConfig(NodeConfig):
     """`document`: `s3://bucket/key`, or the document's bytes in base64 (a template)."""
 
-    document: str = Field(min_length=1, description="s3://bucket/key or base64 bytes")
+    document: str = Field(
+        min_length=1,
+        description="s3://bucket/key or base64 bytes; without the node's own credentials, "
+        "S3 only in the locations the operator allows (TIDEFLOW_OCR_S3_BUCKETS)",
+    )
     features: list[Literal["FORMS", "TABLES"]] = Field(
         default_factory=list, description="FORMS: key-value pairs; TABLES: tables"
     )
