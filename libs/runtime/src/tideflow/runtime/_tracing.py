@@ -11,11 +11,13 @@ from tideflow.telemetry import tracing_enabled
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-EXCLUDED = r"/healthz,/readyz,/metrics,/collab/[^/]+$"
+EXCLUDED = r"/healthz,/readyz,/metrics,/collab/[^/]+$,/runs/[^/]+/logs$"
 """Probes and scrapes: frequent, uninteresting, and they would drown the real traffic.
-And the collaboration rooms' WebSockets (`/collab/{workflow_id}`, on the gateway's port
-under `tide dev`): a span would last the whole editing session, with a span per message,
-and record the URL's `?token=`."""
+And the WebSockets browsers open with `?token=` (they cannot set headers): the
+collaboration rooms (`/collab/{workflow_id}`, on the gateway's port under `tide dev`) and
+a run's log stream (`/runs/{run_id}/logs`). A span would last the whole session, with a
+span per message, and record the URL with its token (OpenTelemetry redacts only a few
+signature parameters)."""
 
 
 def instrument_fastapi(app: FastAPI) -> bool:
