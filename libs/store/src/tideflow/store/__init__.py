@@ -53,6 +53,7 @@ from tideflow.store._memory import InMemoryEventStore
 from tideflow.store._memory_identity import InMemoryIdentities
 from tideflow.store._migrate import migrate
 from tideflow.store._observability import ACTIVE_RUN_STATUSES, Backlog, Backlogs, RunTraces
+from tideflow.store._outbox_drops import OutboxDrops
 from tideflow.store._pg_approvals import PostgresApprovalStore
 from tideflow.store._pg_collab import PostgresCollabStore
 from tideflow.store._pg_triggers import PostgresTriggerStore
@@ -173,6 +174,7 @@ __all__ = [
     "MigrationError",
     "NewEvent",
     "NotFound",
+    "OutboxDrops",
     "OutboxMessage",
     "OutboxStore",
     "PostgresApprovalStore",

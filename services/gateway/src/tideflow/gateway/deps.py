@@ -18,12 +18,11 @@ from tideflow.auth import current_principal
 from tideflow.bus import Bus
 from tideflow.gateway.auth import Authenticator, Principal
 from tideflow.gateway.metrics import GatewayMetrics
-from tideflow.gateway.outbox_drops import OutboxDrops
 from tideflow.gateway.security import REQUEST_SOURCE, Security
 from tideflow.gateway.settings import GatewaySettings
 from tideflow.gateway.versions import VersionCache
 from tideflow.plugins import NodeTypeRegistry
-from tideflow.store import EventStore
+from tideflow.store import EventStore, OutboxDrops
 
 
 @dataclass(slots=True)
@@ -54,7 +53,7 @@ class Services:
     """The outbox rows of published StartRuns, deleted in batches."""
 
     def __post_init__(self) -> None:
-        self.outbox_drops = OutboxDrops(self.store, self.spawn)
+        self.outbox_drops = OutboxDrops(self.store)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` after the response; the outbox covers it if the process dies first."""
@@ -66,6 +65,7 @@ class Services:
         """Wait for the work `spawn` started (at shutdown, so publishes are not lost)."""
         while self.background:
             await asyncio.gather(*self.background, return_exceptions=True)
+        await self.outbox_drops.drain()
 
 
 # The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a

@@ -108,6 +108,7 @@ async def run_scheduler(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=10)
         await consumer.close()
+        await handler.drain()
         if health is not None:
             await health.stop()
         log.info("scheduler stopped")

@@ -65,6 +65,7 @@ from tideflow.store import (
     InvalidData,
     NewEvent,
     NotFound,
+    OutboxDrops,
     OutboxMessage,
     OutboxStore,
     RunAppend,
@@ -150,6 +151,11 @@ class CommandHandler:
         self._states = states
         self._definitions = definitions
         self._tracer = RunTracer(store=store)
+        self._sent = OutboxDrops(store)
+
+    async def drain(self) -> None:
+        """Wait until the outbox rows of what was sent are deleted (at shutdown)."""
+        await self._sent.drain()
 
     async def __call__(self, batch: Batch) -> None:
         started = time.perf_counter()
@@ -425,7 +431,10 @@ class CommandHandler:
         return batch, outgoing
 
     async def _publish(self, outgoing: list[RawOutgoing], outbox_ids: list[int]) -> None:
-        """Publish right after the commit; on failure the relay publishes the rows later."""
+        """Publish right after the commit; on failure the relay publishes the rows later.
+
+        The sent rows are deleted in the background (`OutboxDrops`), together with other
+        batches', not before the next batch can start."""
         if not outgoing:
             return
         try:
@@ -433,7 +442,7 @@ class CommandHandler:
         except Exception:
             log.exception("publishing %d outbox messages failed; the relay will", len(outgoing))
             return
-        await self._store.delete_outbox(outbox_ids)
+        self._sent.add(outbox_ids)
 
 
 def _decide_into(run: RunWork, command: RunCommand, now: datetime) -> None:

@@ -4,13 +4,11 @@ every id that arrived meanwhile; a failed delete is logged and the rows left to 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Coroutine
-from typing import Any
+from collections.abc import Collection
 
 import pytest
 
-from tideflow.gateway.outbox_drops import OutboxDrops
-from tideflow.store import StoreUnavailable
+from tideflow.store import OutboxDrops, StoreUnavailable
 
 pytestmark = pytest.mark.unit
 
@@ -31,19 +29,15 @@ class SlowStore:
 
 async def test_ids_that_arrive_during_a_delete_share_the_next_one() -> None:
     store = SlowStore()
-    tasks: list[asyncio.Task[None]] = []
-
-    def spawn(work: Coroutine[Any, Any, None]) -> None:
-        tasks.append(asyncio.create_task(work))
-
-    drops = OutboxDrops(store, spawn)  # type: ignore[arg-type]
+    drops = OutboxDrops(store)  # type: ignore[arg-type]
     drops.add([1])
     await asyncio.sleep(0)
+    deleting = drops._deleting
     for i in range(2, 40):
         drops.add([i])  # while the first delete waits
-    assert len(tasks) == 1  # one deleting task at a time
+        assert drops._deleting is deleting
     store.release.set()
-    await asyncio.gather(*tasks)
+    await drops.drain()
     assert store.deletes == [[1], list(range(2, 40))]
 
 
@@ -53,11 +47,10 @@ async def test_a_failed_delete_is_left_to_the_relay_and_later_ids_still_go(
     store = SlowStore()
     store.release.set()
     store.fail_next = True
-    tasks: list[asyncio.Task[None]] = []
-    drops = OutboxDrops(store, lambda work: tasks.append(asyncio.create_task(work)))  # type: ignore[arg-type]
+    drops = OutboxDrops(store)  # type: ignore[arg-type]
     drops.add([1, 2])
-    await asyncio.gather(*tasks)
+    await drops.drain()
     assert "could not delete 2 sent outbox rows" in caplog.text
     drops.add([3])
-    await asyncio.gather(*tasks)
+    await drops.drain()
     assert store.deletes == [[3]]
