@@ -48,20 +48,20 @@ async def test_many_waiters_each_wake_for_their_own_run(gateway, kit, scheduler)
 
     waiters = [asyncio.create_task(wait(r.run_id)) for r in runs]
     await asyncio.sleep(0.3)
-    finished_at: dict[str, float] = {}
+    ending_at: dict[str, float] = {}
     order = random.Random(7).sample(runs, len(runs))
     unfinished = order[len(order) // 2 :]
     for run in order[: len(order) // 2]:
         run.complete("fetch", {"value": 1})
+        ending_at[run.run_id] = time.monotonic()  # its waiter may wake before flush returns
         await scheduler.flush(run)
-        finished_at[run.run_id] = time.monotonic()
     done, pending = await asyncio.wait(waiters, timeout=10)
     answered = {t.result()[0]: t.result() for t in done}
     # exactly the ended runs answered, each after its own end, as succeeded
-    assert set(answered) == set(finished_at)
+    assert set(answered) == set(ending_at)
     for run_id, at, status in answered.values():
         assert status == "succeeded"
-        assert at >= finished_at[run_id]
+        assert at >= ending_at[run_id]
     assert len(pending) == len(unfinished)
     for task in pending:
         task.cancel()
