@@ -89,6 +89,7 @@ async def _start_one(store: RecordingStore, bus: FlakyBus, *, fail_publish: bool
         batch = await consumer.next_batch(max_wait=timedelta(seconds=1))
         assert batch is not None
         await handler(batch)
+        await handler.drain()  # the batch's messages are sent in the background
         await batch.commit()
 
 

@@ -56,6 +56,7 @@ from tideflow.scheduler.observe import observe_run
 from tideflow.scheduler.projections import changed_steps, run_record
 from tideflow.scheduler.rejected_starts import START_REJECTED, rejected_start_batch
 from tideflow.scheduler.screening import screen
+from tideflow.scheduler.sending import OutboxSender
 from tideflow.scheduler.snapshots import snapshot_due, snapshot_of
 from tideflow.scheduler.timers import fire_timer_message
 from tideflow.scheduler.tracing import BatchTrace, RunTracer
@@ -65,7 +66,6 @@ from tideflow.store import (
     InvalidData,
     NewEvent,
     NotFound,
-    OutboxDrops,
     OutboxMessage,
     OutboxStore,
     RunAppend,
@@ -151,11 +151,11 @@ class CommandHandler:
         self._states = states
         self._definitions = definitions
         self._tracer = RunTracer(store=store)
-        self._sent = OutboxDrops(store)
+        self._sender = OutboxSender(bus, store)
 
     async def drain(self) -> None:
-        """Wait until the outbox rows of what was sent are deleted (at shutdown)."""
-        await self._sent.drain()
+        """Wait until what committed batches send went out (at shutdown; tests)."""
+        await self._sender.drain()
 
     async def __call__(self, batch: Batch) -> None:
         started = time.perf_counter()
@@ -431,18 +431,9 @@ class CommandHandler:
         return batch, outgoing
 
     async def _publish(self, outgoing: list[RawOutgoing], outbox_ids: list[int]) -> None:
-        """Publish right after the commit; on failure the relay publishes the rows later.
-
-        The sent rows are deleted in the background (`OutboxDrops`), together with other
-        batches', not before the next batch can start."""
-        if not outgoing:
-            return
-        try:
-            await self._bus.publish_raw_batch(outgoing)
-        except Exception:
-            log.exception("publishing %d outbox messages failed; the relay will", len(outgoing))
-            return
-        self._sent.add(outbox_ids)
+        """Hand a committed batch's messages to the sender, which publishes them in the
+        background in commit order (on failure the relay publishes the rows later)."""
+        await self._sender.send(outgoing, outbox_ids)
 
 
 def _decide_into(run: RunWork, command: RunCommand, now: datetime) -> None:
