@@ -62,8 +62,9 @@ from tideflow.bus._errors import (
 )
 from tideflow.bus._journal import Journal, JournalState
 from tideflow.bus._kafka import KafkaBus
-from tideflow.bus._memory import InMemoryBus, partition_for
+from tideflow.bus._memory import InMemoryBus
 from tideflow.bus._outgoing import Outgoing, RawOutgoing, encode_outgoing, envelope_headers
+from tideflow.bus._partitioner import partition_for
 from tideflow.bus._pg_journal import PostgresJournal
 from tideflow.bus._port import Bus, Consumer
 from tideflow.bus._records import Message, Record, TopicPartition

@@ -36,6 +36,7 @@ from aiokafka.errors import (
 )
 
 from tideflow.bus._errors import BusConnectionError, BusError
+from tideflow.bus._partitioner import CachedPartitioner
 from tideflow.bus._port import Bus, Consumer
 from tideflow.bus._quiet import quiet_startup_noise
 from tideflow.bus._records import Record, TopicPartition
@@ -88,6 +89,7 @@ class KafkaBus(Bus):
             acks="all",
             enable_idempotence=True,
             linger_ms=_ms(self.linger),
+            partitioner=CachedPartitioner(),
         )
         quiet_startup_noise()
         try:

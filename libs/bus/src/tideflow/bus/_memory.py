@@ -28,15 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from aiokafka.partitioner import murmur2
-
 from tideflow.bus._errors import BusConnectionError, BusError
+from tideflow.bus._partitioner import partition_for
 from tideflow.bus._port import Bus, Consumer
 from tideflow.bus._records import Record, TopicPartition
 from tideflow.bus._topics import Topics
@@ -52,21 +50,6 @@ log = logging.getLogger("tideflow.bus.memory")
 RETAIN = 10_000
 OFFSETS_RETENTION = timedelta(days=7)  # Kafka's default offsets.retention.minutes
 PRUNE_EVERY = 60.0
-
-
-def partition_for(key: bytes | None, partitions: int, fallback: int) -> int:
-    """Kafka's default partitioner for keyed records; `fallback` for unkeyed ones."""
-    if key is None:
-        return fallback % partitions
-    return _hash(key) % partitions
-
-
-@functools.lru_cache(maxsize=65_536)
-def _hash(key: bytes) -> int:
-    """aiokafka's murmur2 is pure Python (~50 µs); a run's key is hashed for each of its
-    messages (~3 per step), so the recent keys are remembered."""
-    hashed: int = murmur2(key)
-    return hashed & 0x7FFFFFFF
 
 
 class _Partition:
