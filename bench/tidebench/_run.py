@@ -155,8 +155,8 @@ def cpu_meter(stack: Stack) -> CpuMeter:
 
 
 def _profiler(stack: Stack, options: BenchOptions, workload: str) -> Profiler | None:
-    """Profiles W1 and W2, the throughput workloads, on either stack."""
-    if options.profile_dir is None or workload not in ("W1_chain10", "W2_fanout50"):
+    """Profiles every workload but W4, on either stack."""
+    if options.profile_dir is None:
         return None
     profiler = Profiler(options.py_spy, options.profile_dir)
     profiler.start(stack.pids(), label=f"{workload}-{stack.name}")

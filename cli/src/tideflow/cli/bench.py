@@ -53,7 +53,7 @@ def bench(
         str | None, typer.Option(help="W4 arrival rates to step through, runs/s.")
     ] = None,
     profile: Annotated[
-        Path | None, typer.Option(help="Write py-spy profiles of W1 (kafka stack) here.")
+        Path | None, typer.Option(help="Write py-spy profiles (GIL samples) of W1-W3 here.")
     ] = None,
     py_spy: Annotated[str, typer.Option(help="The py-spy executable.")] = "py-spy",
 ) -> None:
