@@ -22,6 +22,8 @@ from tideflow.bus import (
     Message,
     PostgresJournal,
     RawOutgoing,
+    Record,
+    TopicPartition,
     Topics,
     encode_envelope,
     new_envelope,
@@ -224,3 +226,26 @@ async def test_a_partly_committed_partition_keeps_its_offsets_after_a_prune(dsn:
     await reopened.start()
     assert [m.offset for m in await read_all(reopened, "g")] == [8, 9, 10]
     await reopened.close()
+
+
+async def test_one_write_of_topics_records_and_offsets_is_one_statement(dsn: str) -> None:
+    """A durable write is one autocommitted statement whatever it carries, and it lands."""
+    journal = PostgresJournal(dsn)
+    await journal.open()
+    statements: list[str] = []
+    connection = await journal._connect()
+    connection.add_query_logger(lambda record: statements.append(record.query))
+    records = [Record("t.one", 0, n, b"k", b"v%d" % n, (("h", b"\x00"),)) for n in range(3)]
+    tp = TopicPartition("t.one", 0)
+    await journal.write(topics={"t.one": 1}, records=records, commits={("g", tp): 2})
+    await asyncio.sleep(0.05)  # query loggers are called soon after, not during, the query
+    ours = [q for q in statements if "bus_" in q or q.strip().upper() in {"BEGIN", "COMMIT"}]
+    assert len(ours) == 1, statements  # (the driver's first-use type lookups aside)
+    assert ours[0].startswith("WITH w0 AS")
+    await journal.close()
+    state = await PostgresJournal(dsn).open()
+    assert state.topics["t.one"] == 1
+    assert [(r.offset, r.value, r.headers) for r in state.records if r.topic == "t.one"] == [
+        (n, b"v%d" % n, (("h", b"\x00"),)) for n in range(3)
+    ]
+    assert state.committed["g"][tp] == 2

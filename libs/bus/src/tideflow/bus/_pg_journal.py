@@ -9,7 +9,8 @@ connects again and takes the lock again.
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import orjson
@@ -64,6 +65,9 @@ _PRUNE = """
 DELETE FROM bus_records USING unnest($1::text[], $2::int[], $3::bigint[]) AS f(t, p, o)
 WHERE topic = f.t AND partition = f.p AND "offset" < f.o
 """
+
+
+_PARAMETER = re.compile(r"\$(\d+)")
 
 
 def _encode_headers(headers: Headers) -> str:
@@ -147,29 +151,19 @@ class PostgresJournal:
     ) -> None:
         connection = await self._connect()
         try:
+            if durable:
+                # one autocommitted statement (one round trip and one fsync), not
+                # BEGIN, one INSERT per table and COMMIT: every publish waits for it
+                statement, args = write_statement(topics, records, commits)
+                if statement:
+                    await connection.execute(statement, *args)
+                return
             async with connection.transaction():
-                if not durable:  # offsets only: losing the last ones means redelivery
-                    await connection.execute("SET LOCAL synchronous_commit TO off")
-                if topics:
-                    await connection.execute(_INSERT_TOPICS, list(topics), list(topics.values()))
-                if records:
-                    await connection.execute(
-                        _INSERT_RECORDS,
-                        [r.topic for r in records],
-                        [r.partition for r in records],
-                        [r.offset for r in records],
-                        [r.key for r in records],
-                        [r.value for r in records],
-                        [_encode_headers(r.headers) for r in records],
-                    )
-                if commits:
-                    await connection.execute(
-                        _UPSERT_OFFSETS,
-                        [group for group, _ in commits],
-                        [tp.topic for _, tp in commits],
-                        [tp.partition for _, tp in commits],
-                        list(commits.values()),
-                    )
+                # offsets only: losing the last ones means redelivery, so no fsync
+                await connection.execute("SET LOCAL synchronous_commit TO off")
+                statement, args = write_statement(topics, records, commits)
+                if statement:
+                    await connection.execute(statement, *args)
         except _FAILURES as e:
             await self._drop()
             raise BusConnectionError(f"bus journal: write failed: {e}") from e
@@ -227,3 +221,46 @@ class PostgresJournal:
         connection, self._connection = self._connection, None
         if connection is not None and not connection.is_closed():
             await connection.close()  # ends the session: the advisory lock goes with it
+
+
+def write_statement(
+    topics: Mapping[str, int],
+    records: Sequence[Record],
+    commits: Mapping[tuple[str, TopicPartition], int],
+) -> tuple[str, list[Any]]:
+    """One statement writing whatever of the three is there (data-modifying CTEs when
+    more than one), with its arguments; ("", []) when there is nothing to write."""
+    parts: list[tuple[str, list[Any]]] = []
+    if topics:
+        parts.append((_INSERT_TOPICS, [list(topics), list(topics.values())]))
+    if records:
+        parts.append((_INSERT_RECORDS, [
+            [r.topic for r in records], [r.partition for r in records],
+            [r.offset for r in records], [r.key for r in records],
+            [r.value for r in records], [_encode_headers(r.headers) for r in records],
+        ]))  # fmt: skip
+    if commits:
+        parts.append((_UPSERT_OFFSETS, [
+            [group for group, _ in commits], [tp.topic for _, tp in commits],
+            [tp.partition for _, tp in commits], list(commits.values()),
+        ]))  # fmt: skip
+    if not parts:
+        return "", []
+    if len(parts) == 1:
+        return parts[0][0], parts[0][1]
+    args: list[Any] = []
+    ctes = []
+    for number, (sql, values) in enumerate(parts):
+        renumbered = _shifted(sql, len(args))
+        ctes.append(f"w{number} AS ({renumbered.strip()})")
+        args.extend(values)
+    return f"WITH {', '.join(ctes)} SELECT 1", args
+
+
+def _shifted(sql: str, by: int) -> str:
+    """`sql` with its parameters `$n` renumbered `$(n + by)`."""
+
+    def shift(match: re.Match[str]) -> str:
+        return f"${int(match[1]) + by}"
+
+    return _PARAMETER.sub(shift, sql)
