@@ -39,7 +39,6 @@ REWRITES: list[tuple[str, str]] = [
     (r"^import asyncio\n", ""),
     (r"\basyncio\.sleep\(", "time.sleep("),
     (r"\basync def ", "def "),
-    (r"\basync for ", "for "),
     (r"\bawait ", ""),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\bhttpx\.AsyncBaseTransport\b", "httpx.BaseTransport"),

@@ -216,3 +216,13 @@ def test_the_sync_and_async_clients_are_twins(namespace: str) -> None:
         sync_sig = inspect.signature(getattr(sync_cls, name))
         async_sig = inspect.signature(getattr(async_cls, name))
         assert list(sync_sig.parameters) == list(async_sig.parameters), name
+
+
+def test_wait_long_polls_the_gateway_and_returns_the_ended_run() -> None:
+    ended = RUN | {"status": "succeeded"}
+    script = Script(httpx.Response(200, json=RUN), httpx.Response(200, json=ended))
+    run = client(script).runs.wait("r-1", timeout=30)
+    assert run.status == "succeeded"
+    held = [float(r.url.params["wait"]) for r in script.requests]
+    assert len(held) == 2
+    assert all(0 < h <= 24 for h in held)  # within the client's 30 s read timeout

@@ -54,6 +54,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+MAX_LONG_POLL = 60.0
+"""The longest the gateway holds `GET /runs/{id}?wait=` (seconds)."""
+
+
 class AsyncClient:
     """A typed asyncio client of the REST API (and of the approval API, `approvals_url`).
 
@@ -74,6 +78,8 @@ class AsyncClient:
     ) -> None:
         self.endpoint = Endpoint.resolve(url, token, approvals_url)
         self.retries = retries or Retries()
+        # a long poll must answer before the client's own read timeout gives up on it
+        self.long_poll = min(MAX_LONG_POLL, timeout * 0.8)
         self._http = httpx.AsyncClient(
             timeout=timeout, headers=self.endpoint.headers(), transport=transport
         )
@@ -217,12 +223,27 @@ class Runs:
                 yield run
 
     async def wait(self, run_id: str, *, timeout: float = 600.0) -> Run:  # noqa: ASYNC109
-        """The run once it has ended (succeeded, failed, cancelled or compensated)."""
-        run: Run | None = None
-        async for run in self.watch(run_id, timeout=timeout):  # noqa: B007 - the last one is kept
-            pass
-        assert run is not None  # noqa: S101 - watch yields at least once
-        return run
+        """The run once it has ended (succeeded, failed, cancelled or compensated);
+        `WaitTimeoutError` after `timeout` seconds (the run goes on).
+
+        Each request is held by the gateway until the run ends (`GET /runs/{id}?wait=`, a
+        long poll), so the answer comes as soon as it ends, with no polling. An answer that
+        comes back early without the end (a gateway that does not hold requests) is asked
+        again after a growing pause, as `watch` does.
+        """
+        deadline = time.monotonic() + timeout
+        backoff = Backoff()
+        while True:
+            hold = max(0.0, min(deadline - time.monotonic(), self._client.long_poll))
+            asked = time.monotonic()
+            run = await self._client.send(calls.get_run(run_id, wait=hold))
+            if run.ended:
+                return run
+            now = time.monotonic()
+            if now >= deadline:
+                raise WaitTimeoutError(f"run {run_id} still {run.status}", run=run)
+            if now - asked < hold / 2:
+                await asyncio.sleep(min(backoff.next(), max(0.0, deadline - now)))
 
 
 class Workflows:

@@ -121,8 +121,10 @@ def start_run(
                 idempotent=idempotency_key is not None, body=body)  # fmt: skip
 
 
-def get_run(run_id: str) -> Call[Run]:
-    return Call("GET", f"/runs/{_seg(run_id)}", _reader(Run), idempotent=True)
+def get_run(run_id: str, *, wait: float = 0.0) -> Call[Run]:
+    """`wait` > 0: the gateway answers when the run ends, or after that many seconds."""
+    params = {"wait": f"{wait:.3f}"} if wait > 0 else None
+    return Call("GET", f"/runs/{_seg(run_id)}", _reader(Run), idempotent=True, params=params)
 
 
 def list_runs(
