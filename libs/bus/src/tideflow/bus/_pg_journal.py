@@ -149,21 +149,20 @@ class PostgresJournal:
         commits: Mapping[tuple[str, TopicPartition], int],
         durable: bool = True,
     ) -> None:
+        statement, args = write_statement(topics, records, commits)
+        if not statement:
+            return
         connection = await self._connect()
         try:
             if durable:
                 # one autocommitted statement (one round trip and one fsync), not
                 # BEGIN, one INSERT per table and COMMIT: every publish waits for it
-                statement, args = write_statement(topics, records, commits)
-                if statement:
-                    await connection.execute(statement, *args)
+                await connection.execute(statement, *args)
                 return
             async with connection.transaction():
                 # offsets only: losing the last ones means redelivery, so no fsync
                 await connection.execute("SET LOCAL synchronous_commit TO off")
-                statement, args = write_statement(topics, records, commits)
-                if statement:
-                    await connection.execute(statement, *args)
+                await connection.execute(statement, *args)
         except _FAILURES as e:
             await self._drop()
             raise BusConnectionError(f"bus journal: write failed: {e}") from e
