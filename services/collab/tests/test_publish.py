@@ -138,3 +138,18 @@ def test_attribution_folds_each_authors_changes() -> None:
         ],
         "ben": [{"target": "node b", "action": "removed"}],
     }
+
+
+async def test_a_publish_applies_the_operators_policy(cluster: Cluster) -> None:
+    """An ocr node naming its own endpointUrl without its own credentials would be refused
+    by every worker (the operator allows no such host): the shared draft is not published."""
+    a, _ = cluster.replicas
+    config = {"document": "{{ input.d }}", "endpointUrl": "https://c.example"}
+    scan = {"id": "scan", "type": "ocr", "ui": {"x": 0, "y": 0}, "config": config}
+    name = await cluster.workflow(scan)
+    refused = await a.http.post(f"/collab/workflows/{name}/publish", headers=auth("alice"))
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["error"]["details"]["problems"]
+    assert problem["code"] == "OCR_ENDPOINT_NOT_ALLOWED"
+    assert problem["path"] == "spec.nodes[0].config.endpointUrl"
+    assert (await cluster.store.list_versions(name, tenant_id="default")) == []

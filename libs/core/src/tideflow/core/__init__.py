@@ -107,6 +107,7 @@ from tideflow.core._limits import (
     check_value,
     json_depth,
 )
+from tideflow.core._policy import PublishPolicy, policy_problems
 from tideflow.core._records import state_to_record, step_to_record
 from tideflow.core._replay import compensated_steps, fork, replay, state_at
 from tideflow.core._snapshots import SNAPSHOT_FORMAT, state_from_snapshot, state_to_snapshot
@@ -196,6 +197,7 @@ __all__ = [
     "PinnedDefinition",
     "Problem",
     "ProblemCode",
+    "PublishPolicy",
     "Rendered",
     "Replay",
     "ReplayOrigin",
@@ -268,6 +270,7 @@ __all__ = [
     "parse_definition",
     "parse_duration",
     "parse_schedule",
+    "policy_problems",
     "render",
     "replay",
     "resolve_secrets",

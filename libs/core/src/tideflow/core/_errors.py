@@ -38,6 +38,9 @@ class ProblemCode(StrEnum):
     INPUT_INVALID = "INPUT_INVALID"
     INVALID_TRIGGER = "INVALID_TRIGGER"
     DUPLICATE_TRIGGER_ID = "DUPLICATE_TRIGGER_ID"
+    OCR_ENDPOINT_NOT_ALLOWED = "OCR_ENDPOINT_NOT_ALLOWED"
+    """An ocr node's own `endpointUrl` without its own credentials, at a host the operator
+    does not allow to receive the worker's AWS signature (checked at save and publish)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ import httpcore
 import httpx
 
 from tideflow.nodes._capped import DEFAULT_RESPONSE_BYTES, CappedStream
+from tideflow.settings import host_matches
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -76,15 +77,6 @@ def _in(ip: IPAddress, networks: Iterable[IPNetwork]) -> bool:
     return any(ip.version == net.version and ip in net for net in networks)
 
 
-def _host_matches(host: str, patterns: Iterable[str]) -> bool:
-    host = host.lower().rstrip(".")
-    for pattern in patterns:
-        p = pattern.lower().rstrip(".")
-        if host == p or (p.startswith("*.") and host.endswith(p[1:])):
-            return True
-    return False
-
-
 def endpoint_of(value: str) -> tuple[str, int] | None:
     """`host:port` or a URL (`postgresql://u@db:5432/x`) as (host, port), a URL without a port
     at its scheme's (`postgresql://u@db/x` is db:5432); None for a bare host."""
@@ -97,25 +89,6 @@ def endpoint_of(value: str) -> tuple[str, int] | None:
     if parts.hostname is None or port is None:
         return None
     return parts.hostname, port
-
-
-def host_allowed(url: str, entries: Iterable[str]) -> bool:
-    """Whether `url`'s host (and port) is one of `entries`: host names or patterns
-    (`*.example.com`), each optionally with `:port` (then only that port matches)."""
-    parts = urlsplit(url if "//" in url else f"//{url}")
-    try:
-        host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
-    except ValueError:
-        return False
-    if not host:
-        return False
-    for entry in entries:
-        name, _, number = entry.rpartition(":")
-        if not number.isdigit() or not name or name.endswith(":"):
-            name, number = entry, ""
-        if _host_matches(host, [name.strip("[]")]) and (not number or int(number) == port):
-            return True
-    return False
 
 
 _LISTENER_PORTS = {"postgresql": 5432, "postgres": 5432, "redis": 6379, "rediss": 6379,
@@ -171,7 +144,7 @@ class EgressPolicy:
         )
 
     def check_host(self, host: str) -> None:
-        if _host_matches(host, self.deny_hosts):
+        if host_matches(host, self.deny_hosts):
             raise EgressDenied(f"{host} is in TIDEFLOW_EGRESS_DENY_HOSTS")
 
     def check_address(self, host: str, ip: IPAddress, port: int) -> None:
@@ -182,7 +155,7 @@ class EgressPolicy:
         local = ip.is_loopback or ip.is_unspecified
         if (ip, port) in self.protected or (local and port in self.protected_local_ports):
             raise EgressDenied(f"{where} is a listener of this Tideflow deployment")
-        if _host_matches(host, self.allow_hosts) or _in(ip, self.allow_networks):
+        if host_matches(host, self.allow_hosts) or _in(ip, self.allow_networks):
             return
         if _in(ip, METADATA):
             raise EgressDenied(f"{where} is a link-local or cloud metadata address")

@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url, host_allowed
+from tideflow.nodes._egress import EgressDenied, EgressPolicy, check_url
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepPending, StepSuccess, TaskSpec
 from tideflow.nodes._ocr_sources import S3Sources
 from tideflow.nodes._textract import read_blocks
-from tideflow.settings import EgressSettings, OcrSettings, parse_duration
+from tideflow.settings import EgressSettings, OcrSettings, host_allowed, parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -7,6 +7,7 @@ parts it needs and every variable has exactly one name across the platform.
 
 from tideflow.settings._duration import Duration, parse_duration
 from tideflow.settings._egress import EgressSettings
+from tideflow.settings._hosts import host_allowed, host_matches
 from tideflow.settings._infra import InfraSettings
 from tideflow.settings._limits import LimitsSettings
 from tideflow.settings._ocr import OcrSettings, s3_source_rule
@@ -33,6 +34,8 @@ __all__ = [
     "OcrSettings",
     "RateLimitSettings",
     "RedisSettings",
+    "host_allowed",
+    "host_matches",
     "parse_duration",
     "s3_source_rule",
 ]

@@ -9,6 +9,8 @@ point), and addresses that are not destinations at all (unspecified, multicast).
 from pydantic import ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tideflow.settings._hosts import host_allowed
+
 MIB = 1024 * 1024
 
 
@@ -61,3 +63,7 @@ class EgressSettings(BaseSettings):
         "with the worker's AWS credentials; any other workflow-chosen endpoint needs the "
         "workflow's own credentials (as secrets).",
     )
+
+    def aws_endpoint_allowed(self, url: str) -> bool:
+        """Whether a workflow-chosen AWS endpoint may get the worker's signature."""
+        return host_allowed(url, self.aws_endpoint_hosts)

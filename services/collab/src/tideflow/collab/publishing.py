@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 from tideflow.collab.changes import Change, attribute
 from tideflow.collab.document import read_definition
 from tideflow.collab.rooms import RoomKey, document_of
-from tideflow.core import BUILTIN_NODE_TYPES, NodeTypes, Problem, ProblemCode, validate_definition
+from tideflow.core import (
+    BUILTIN_NODE_TYPES,
+    NodeTypes,
+    Problem,
+    ProblemCode,
+    PublishPolicy,
+    policy_problems,
+    validate_definition,
+)
 from tideflow.runtime import ApiError
 from tideflow.store import AuditEntry, NotFound
 
@@ -37,11 +45,16 @@ class Published:
 
 
 def problems_of(
-    workflow_id: str, definition: dict[str, Any], types: NodeTypes = BUILTIN_NODE_TYPES
+    workflow_id: str,
+    definition: dict[str, Any],
+    types: NodeTypes = BUILTIN_NODE_TYPES,
+    policy: PublishPolicy | None = None,
 ) -> list[Problem]:
-    """The core's problems (with the node types of `types`: built-ins and plugins), plus a
-    name that is not this workflow's id."""
+    """The core's problems (with the node types of `types`: built-ins and plugins), what
+    the operator's publish `policy` refuses, and a name that is not this workflow's id."""
     problems = validate_definition(definition, types)
+    if policy is not None:
+        problems += policy_problems(definition, policy, types)
     metadata = definition.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if name != workflow_id:
@@ -84,6 +97,7 @@ async def publish(
     workflow_id: str,
     source: str | None = None,
     types: NodeTypes = BUILTIN_NODE_TYPES,
+    policy: PublishPolicy | None = None,
 ) -> Published:
     """Publish the shared draft of `workflow_id` in the caller's tenant."""
     key = RoomKey(principal.tenant_id, workflow_id)
@@ -96,7 +110,7 @@ async def publish(
         raise ApiError(409, "WORKFLOW_ARCHIVED", f"workflow {workflow_id!r} is archived")
     attribution = await rooms.store.attribution(workflow_id, tenant_id=tenant)
     definition = await current_definition(rooms, key)
-    problems = problems_of(workflow_id, definition, types)
+    problems = problems_of(workflow_id, definition, types, policy)
     if problems:
         raise ApiError(
             422,

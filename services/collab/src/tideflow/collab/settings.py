@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tideflow.settings import (
     DatabaseSettings,
     Duration,
+    EgressSettings,
     KeySettings,
     ObservabilitySettings,
     RedisSettings,
@@ -52,6 +53,10 @@ class CollabSettings(BaseSettings):
     )
     max_update_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest update a client may send."
+    )
+    egress: EgressSettings = Field(
+        default_factory=EgressSettings,
+        description="`TIDEFLOW_EGRESS_*`, read for the publish policy (as the gateway).",
     )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -18,7 +18,7 @@ from tideflow.gateway import schemas
 from tideflow.gateway.auth import Role
 from tideflow.gateway.deps import PrincipalDep, ServicesDep
 from tideflow.gateway.limits import check_definition
-from tideflow.gateway.workflows import definition_problems
+from tideflow.gateway.workflows import definition_problems, publish_policy
 from tideflow.plugins import NodeTypeRegistry
 
 router = APIRouter(tags=["workflows"])
@@ -74,7 +74,7 @@ async def validate(
     """Every problem of a definition (as `POST /workflows` would report them), storing nothing."""
     principal.require(Role.VIEWER)
     check_definition(document, services.settings.limits)
-    problems = definition_problems(document, services.node_types.types)
+    problems = definition_problems(document, services.node_types.types, publish_policy(services))
     return schemas.ValidationResult(
         valid=not problems,
         problems=[

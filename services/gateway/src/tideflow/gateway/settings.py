@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tideflow.settings import (
     DatabaseSettings,
     Duration,
+    EgressSettings,
     KafkaSettings,
     KeySettings,
     LimitsSettings,
@@ -67,6 +68,11 @@ class GatewaySettings(BaseSettings):
         "them itself).",
     )
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    egress: EgressSettings = Field(
+        default_factory=EgressSettings,
+        description="`TIDEFLOW_EGRESS_*`, read for the publish policy: a definition whose "
+        "ocr node names an `endpointUrl` the workers would refuse is refused when saved.",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)

@@ -16,7 +16,9 @@ from tideflow.core import (
     NodeTypes,
     Problem,
     ProblemCode,
+    PublishPolicy,
     parse_definition,
+    policy_problems,
     validate_definition,
 )
 from tideflow.gateway import schemas, views
@@ -53,11 +55,16 @@ _ID_RE = re.compile(schemas.WORKFLOW_ID_PATTERN)
 
 
 def definition_problems(
-    document: dict[str, Any], types: NodeTypes = BUILTIN_NODE_TYPES
+    document: dict[str, Any],
+    types: NodeTypes = BUILTIN_NODE_TYPES,
+    policy: PublishPolicy | None = None,
 ) -> list[Problem]:
-    """Every problem of a definition, the workflow id's format included (empty: valid)."""
+    """Every problem of a definition, the workflow id's format and what the operator's
+    publish `policy` refuses included (empty: valid)."""
     reject_nul(document, "body")
     problems = validate_definition(document, types)
+    if policy is not None:
+        problems += policy_problems(document, policy, types)
     metadata = document.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if isinstance(name, str) and name and not _ID_RE.fullmatch(name):
@@ -72,18 +79,28 @@ def definition_problems(
     return problems
 
 
+def publish_policy(services: Services) -> PublishPolicy:
+    """What the operator's settings refuse in a definition the workers would run."""
+    egress = services.settings.egress
+    return PublishPolicy(tuple(egress.aws_endpoint_hosts), egress.aws_endpoint_allowed)
+
+
+def _refuse(problems: list[Problem]) -> ApiError:
+    return ApiError(
+        422,
+        ErrorCode.INVALID_DEFINITION,
+        f"the definition has {len(problems)} problem(s)",
+        problems_detail(problems),
+    )
+
+
 def _validated(services: Services, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The workflow id and the normalized definition, or 413/422 with every problem."""
     check_definition(document, services.settings.limits)
     types = services.node_types.types
-    problems = definition_problems(document, types)
+    problems = definition_problems(document, types, publish_policy(services))
     if problems:
-        raise ApiError(
-            422,
-            ErrorCode.INVALID_DEFINITION,
-            f"the definition has {len(problems)} problem(s)",
-            problems_detail(problems),
-        )
+        raise _refuse(problems)
     # stored as written (key order, no defaults filled in): what the author sees again
     return parse_definition(document, types).metadata.name, document
 
@@ -247,6 +264,10 @@ async def publish(
     if newest is not None and newest.definition == record.draft:
         response.status_code = status.HTTP_200_OK
         return schemas.Published(workflow_id=workflow_id, version=newest.version, created=False)
+    # the draft was checked when saved; the operator's policy may have changed since
+    refused = policy_problems(record.draft, publish_policy(services), services.node_types.types)
+    if refused:
+        raise _refuse(refused)
     try:
         version = await services.store.publish(
             workflow_id, published_by=principal.subject, tenant_id=principal.tenant_id

@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from tideflow.core._cel import Scope
 from tideflow.core._templates import Path, iter_expressions
+
+if TYPE_CHECKING:
+    from tideflow.core._errors import Problem
+    from tideflow.core._policy import PublishPolicy
 
 
 class Execution(StrEnum):
@@ -69,6 +73,8 @@ class InlineOutcome:
 
 InlineEvaluator = Callable[[dict[str, Any], dict[str, Any]], InlineOutcome]
 BranchSelector = Callable[[Any, str, frozenset[str]], bool]
+PolicyCheck = Callable[[dict[str, Any], "PublishPolicy"], list["Problem"]]
+"""(raw config, the operator's policy) -> problems, their paths relative to the config."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,8 @@ class NodeType:
     """The palette group (e.g. `core`, `integrations`, a connector's name)."""
     source: str = "builtin"
     """Where the type comes from: `builtin`, or the plugin (distribution) that declared it."""
+    policy_check: PolicyCheck | None = field(default=None, repr=False)
+    """What the operator's publish policy refuses in a config (see `tideflow.core._policy`)."""
 
     def __post_init__(self) -> None:
         if (self.config_model is None) == (self.config_schema is None):

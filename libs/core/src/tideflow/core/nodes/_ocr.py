@@ -11,13 +11,17 @@ document is read with the signer's permissions, so the worker's credentials read
 locations the operator allows for the run's tenant (`TIDEFLOW_OCR_S3_BUCKETS`).
 """
 
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from tideflow.core._durations import Duration
+from tideflow.core._errors import Problem, ProblemCode
 from tideflow.core._templates import is_template
 from tideflow.core.nodes._base import Execution, NodeConfig, NodeType
+
+if TYPE_CHECKING:
+    from tideflow.core._policy import PublishPolicy
 
 
 class OcrConfig(NodeConfig):
@@ -76,9 +80,35 @@ class OcrConfig(NodeConfig):
         return self
 
 
+def endpoint_problems(config: dict[str, Any], policy: "PublishPolicy") -> list[Problem]:
+    """A workflow-chosen `endpointUrl` without the node's own credentials, unless the
+    operator allows its host: the worker refuses it at run time (`OcrEndpointNotAllowed`),
+    so it is refused when the definition is written. A templated endpoint is refused only
+    when no host at all is allowed (it could resolve to an allowed one otherwise)."""
+    try:
+        parsed = OcrConfig.model_validate(config)
+    except ValidationError:
+        return []  # the config's own problems are reported by the validator
+    endpoint = parsed.endpoint_url
+    if not endpoint or parsed.access_key_id_secret is not None:
+        return []
+    templated = "{{" in endpoint or is_template(endpoint)
+    hosts = policy.aws_endpoint_hosts
+    if (templated and hosts) or (not templated and policy.aws_endpoint_allowed(endpoint)):
+        return []
+    allowed = f" (allowed: {', '.join(hosts)})" if hosts else " (the operator allows none)"
+    message = (
+        "a workflow-chosen endpointUrl needs the node's own credentials "
+        "(accessKeyIdSecret and secretAccessKeySecret): the worker's AWS credentials are "
+        "sent only to hosts the operator lists in TIDEFLOW_EGRESS_AWS_ENDPOINT_HOSTS" + allowed
+    )
+    return [Problem(ProblemCode.OCR_ENDPOINT_NOT_ALLOWED, message, "endpointUrl")]
+
+
 NODE_TYPE = NodeType(
     name="ocr",
     execution=Execution.DISPATCH,
     config_model=OcrConfig,
+    policy_check=endpoint_problems,
     description="Read a document's text, key-value pairs and tables (AWS Textract).",
 )
