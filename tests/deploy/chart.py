@@ -86,6 +86,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             }
         },
         "migrations": {"existingSecret": "tideflow-db-owner", "existingSecretKey": "url"},
+        "ocr": {
+            "s3Buckets": ["acme:acme-invoices", "uploads/{tenant}", "{tenant}-scans/in"],
+            "awsEndpointHosts": ["textract.vpce.example", "*.corp.example:443", "[fd00::1]:8443"],
+        },
         "networkPolicy": {
             "enabled": True,
             "ingressFrom": [

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
-from tideflow.settings import DatabaseSettings, ObservabilitySettings
+from tideflow.settings import DatabaseSettings, EgressSettings, ObservabilitySettings, OcrSettings
 
-from .chart import REQUIRED, SCENARIOS, Rendered, containers, render
+from .chart import REQUIRED, SCENARIOS, Rendered, containers, render, template
 
 pytestmark = pytest.mark.unit
 
@@ -165,3 +165,54 @@ def test_executor_queues_are_json(rendered: dict[str, Rendered]) -> None:
             (container,) = containers(deployment)
             env = resolve(container, rendered["production"])
             assert isinstance(json.loads(env["TIDEFLOW_EXECUTOR_QUEUES"]), list)
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "production"])
+def test_ocr_values_reach_the_services_that_read_them(
+    scenario: str,
+    rendered: dict[str, Rendered],
+    settings_of: Callable[[str], type[BaseSettings]],
+    environment: Callable[[dict[str, str]], None],
+) -> None:
+    """`ocr.s3Buckets` reaches every executor pool; `ocr.awsEndpointHosts` the executors
+    (checked on every attempt) and the gateway and collab (checked at publish)."""
+    result = rendered[scenario]
+    ocr = SCENARIOS[scenario].get("ocr", {})
+    buckets, hosts = ocr.get("s3Buckets", []), ocr.get("awsEndpointHosts", [])
+    seen = set()
+    for service, deployment in workloads(result):
+        (container,) = containers(deployment)
+        env = resolve(container, result)
+        environment(env)
+        if service == "executor":
+            assert OcrSettings().s3_buckets == buckets
+            assert EgressSettings().aws_endpoint_hosts == hosts
+        elif service in {"gateway", "collab"}:
+            settings: Any = settings_of(service)()
+            assert settings.egress.aws_endpoint_hosts == hosts
+        else:
+            assert "TIDEFLOW_OCR_S3_BUCKETS" not in env, service
+            assert "TIDEFLOW_EGRESS_AWS_ENDPOINT_HOSTS" not in env, service
+            continue
+        seen.add(service)
+    assert seen == {"executor", "gateway", "collab"}
+
+
+@pytest.mark.parametrize(
+    ("ocr", "field"),
+    [
+        ({"s3Buckets": ["s3://inbox"]}, "s3Buckets"),
+        ({"s3Buckets": ["Acme:inbox"]}, "s3Buckets"),
+        ({"s3Buckets": "inbox"}, "s3Buckets"),
+        ({"awsEndpointHosts": ["https://textract.vpce.example"]}, "awsEndpointHosts"),
+        ({"awsEndpointHosts": ["vpce.example/path"]}, "awsEndpointHosts"),
+        ({"endpointHosts": []}, "endpointHosts"),
+    ],
+)
+def test_malformed_ocr_values_fail_the_install(
+    tmp_path: Path, ocr: dict[str, Any], field: str
+) -> None:
+    """Entries the executor would refuse at start (or match nothing) fail `helm install`."""
+    result = template(tmp_path, {**REQUIRED, "ocr": ocr})
+    assert result.returncode != 0
+    assert field in result.stderr

@@ -147,6 +147,13 @@ app.kubernetes.io/part-of: tideflow
 {{- end }}
 {{- end -}}
 
+{{/* Which AWS endpoints a workflow's ocr node may name with the executors' credentials:
+the executors check it on every attempt, the gateway and collab when a workflow is saved
+or published (ocr.awsEndpointHosts). */}}
+{{- define "tideflow.env.awsEndpointHosts" -}}
+{{ include "tideflow.env.config" (dict "root" . "name" "TIDEFLOW_EGRESS_AWS_ENDPOINT_HOSTS") }}
+{{- end -}}
+
 {{/* HOST and PORT of a service's own listener: {root, prefix, port}. */}}
 {{- define "tideflow.env.listen" -}}
 - name: TIDEFLOW_{{ .prefix }}_HOST
