@@ -230,12 +230,15 @@ async def running_operator(
     sync: float = 0.2,
     topic_prefix: str = "tideflow",
     wait_ready: bool = True,
+    client: GatewayClient | None = None,
     **settings_fields: Any,
 ) -> AsyncIterator[Wiring]:
-    """kopf with the operator's handlers against kmock, until the block ends (`settings_fields`:
-    more OperatorSettings, e.g. peering)."""
+    """kopf with the operator's handlers against kmock, until the block ends (`client`: the
+    gateway client, if not a plain one; `settings_fields`: more OperatorSettings, e.g.
+    peering)."""
     settings = OperatorSettings(gateway_url=gateway_url, **settings_fields)
-    client = GatewayClient(base_url=gateway_url, token=TOKEN, timeout=timedelta(seconds=5))
+    if client is None:
+        client = GatewayClient(base_url=gateway_url, token=TOKEN, timeout=timedelta(seconds=5))
     replicas = await DeploymentScale.connect(cluster.url)
     wiring = Wiring(
         gateway=client,

@@ -7,10 +7,11 @@ kmock and a real gateway app.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import kopf
 
@@ -18,7 +19,7 @@ from tideflow.operator import metrics, pools, workflows
 from tideflow.operator.resources import GROUP, VERSION
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
     from tideflow.operator.gateway import GatewayClient
     from tideflow.operator.kube import Replicas
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tideflow.operator")
 MAX_RETRY_DELAY = timedelta(minutes=5)
+T = TypeVar("T")
+# How long kopf waits for a stopped timer to exit (ours abandon their request at once), and
+# how often it looks again at one that has not: kopf's default is a minute, during which a
+# deleted resource keeps its finalizer unless some other event touches it.
+TIMER_EXIT_WAIT = 0.5
+TIMER_EXIT_POLLING = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,25 @@ class Wiring:
         """Seconds before the next attempt: doubling from retry_delay, at most 5 minutes."""
         delay: timedelta = self.retry_delay * (2 ** min(retry, 16))
         return float(min(delay, MAX_RETRY_DELAY).total_seconds())
+
+
+async def unless_stopped(work: Coroutine[Any, Any, T], stopped: kopf.DaemonStopped) -> T | None:
+    """`work`, or None when kopf stops the timer first (the resource is being deleted, the
+    operator exits or pauses): the request is abandoned then, not waited for, because a
+    timer that is still running keeps the deleted resource's finalizer."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(_stopping(stopped))
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        task.cancel()  # nothing when it is done
+        await asyncio.wait({task, stop})
+    return None if task.cancelled() else task.result()
+
+
+async def _stopping(stopped: kopf.DaemonStopped) -> None:
+    await stopped.wait()
 
 
 def _resource(
@@ -124,13 +150,13 @@ def register(registry: kopf.OperatorRegistry, wiring: Wiring) -> None:
         spec: kopf.Spec,
         status: kopf.Status,
         patch: kopf.Patch,
-        **_: Any,
+        **kwargs: Any,  # `stopped`: kopf's TimerFn protocol does not name it
     ) -> None:
         """Keep `status.lastRun` fresh for `kubectl get workflows`."""
         if not status.get("publishedVersion"):
             return
         resource = _resource(namespace, name, meta, spec, status)
-        run = await workflows.last_run(wiring.gateway, resource)
+        run = await unless_stopped(workflows.last_run(wiring.gateway, resource), kwargs["stopped"])
         if run is not None and run != status.get("lastRun"):
             patch.status["lastRun"] = run
 
@@ -149,10 +175,10 @@ def register(registry: kopf.OperatorRegistry, wiring: Wiring) -> None:
         status: kopf.Status,
         patch: kopf.Patch,
         name: str | None,
-        **_: Any,
+        **kwargs: Any,  # `stopped`: kopf's TimerFn protocol does not name it
     ) -> None:
         """Read the queue's lag, decide the replicas, set them, report."""
-        result = await pools.look(
+        look = pools.look(
             namespace=namespace or "default",
             spec=spec,
             status=status,
@@ -162,14 +188,23 @@ def register(registry: kopf.OperatorRegistry, wiring: Wiring) -> None:
             replicas=wiring.replicas,
             names=wiring.names,
         )
-        patch.status.update(result.status)
-        _observe(namespace or "default", str(name), spec, result)
-        if result.applied and result.decision is not None:
-            log.info(
-                "workerpool %s/%s: %s replicas (%s, lag %s)",
-                namespace, name, result.decision.replicas, result.decision.reason,
-                result.status.get("lag"),
-            )  # fmt: skip
+        result = await unless_stopped(look, kwargs["stopped"])
+        if result is not None:  # None: stopped mid-look, nothing to report
+            _report(patch, namespace or "default", str(name), spec, result)
+
+
+def _report(
+    patch: kopf.Patch, namespace: str, name: str, spec: Any, result: pools.PoolLook
+) -> None:
+    """A look's outcome: the status, the metrics, and a log line when it scaled."""
+    patch.status.update(result.status)
+    _observe(namespace, name, spec, result)
+    if result.applied and result.decision is not None:
+        log.info(
+            "workerpool %s/%s: %s replicas (%s, lag %s)",
+            namespace, name, result.decision.replicas, result.decision.reason,
+            result.status.get("lag"),
+        )  # fmt: skip
 
 
 def _ready_reason(status: dict[str, Any]) -> str:
@@ -211,3 +246,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+    # a deleted resource is released once its timers have exited: wait for them briefly
+    # (they stop at once, see `unless_stopped`) and re-check often, not after a minute
+    settings.background.instant_exit_timeout = TIMER_EXIT_WAIT
+    settings.background.cancellation_polling = TIMER_EXIT_POLLING
