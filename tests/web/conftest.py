@@ -40,7 +40,8 @@ CHROMIUM_ARGS = [
 
 
 class DevServer:
-    def __init__(self, data_dir: Path, dsn: str) -> None:
+    def __init__(self, data_dir: Path, dsn: str, settings: dict[str, str] | None = None) -> None:
+        """`settings`: environment of this `tide dev` on top of the tests' own."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -51,6 +52,7 @@ class DevServer:
         # default), so a role changed in a test reaches an open builder within the test
         env["TIDEFLOW_COLLAB_RECHECK_EVERY"] = "1s"
         env["TIDEFLOW_DATABASE_URL"] = dsn
+        env.update(settings or {})
         self.log_path = data_dir / "dev.log"
         self.process = subprocess.Popen(
             [TIDE, "dev", "--port", str(self.port), "--data-dir", str(data_dir),
