@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import httpx
 
 from tideflow.nodes import _metrics as metrics
 from tideflow.nodes._capped import ResponseTooLarge
 from tideflow.nodes._egress import EgressDenied
+from tideflow.nodes._llm_providers import ProviderMisconfigured, ProviderRefused, provider_client
 
 if TYPE_CHECKING:
     from types import ModuleType
+
+    import httpx
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -85,8 +85,9 @@ class ModelRequest:
     extra: dict[str, Any] = field(default_factory=dict)
     """Further litellm parameters (e.g. `top_p`, or `mock_response` to answer offline)."""
     http_client: httpx.AsyncClient | None = field(default=None, repr=False)
-    """For OpenAI-compatible providers: the httpx client the call goes through (the egress
-    policy's `GuardedTransport`, so every connection, redirects included, is checked)."""
+    """The httpx client the call goes through (the egress policy's `GuardedTransport`, so
+    every connection, redirects included, is checked and the answer capped), in the form
+    the provider takes (`_llm_providers`); a provider that takes none is refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,7 @@ async def call_model(request: ModelRequest) -> ModelReply:
     params |= {k: v for k, v in optional.items() if v is not None}
     params |= request.extra
     if request.http_client is not None and "mock_response" not in params:
-        client = _provider_client(litellm, request)
+        client = _client(litellm, request)
         if client is not None:
             params["client"] = client
     try:
@@ -159,66 +160,22 @@ async def call_model(request: ModelRequest) -> ModelReply:
     return reply
 
 
-HANDLER_PROVIDERS = frozenset({
-    "anthropic", "bedrock", "databricks", "deepseek", "fireworks_ai", "gemini", "groq",
-    "hosted_vllm", "huggingface", "mistral", "ollama", "openrouter", "xai",
-})  # fmt: skip
-"""Providers whose litellm code takes its own HTTP handler as `client` (checked one by
-one: the request reaches the server through it). Others (azure, together_ai, ...) want an
-SDK client of their own: they keep litellm's, with `apiBase` checked before the call but
-the answer not capped."""
-
-
-def _provider_client(litellm: ModuleType, request: ModelRequest) -> Any:
-    """A client over `request.http_client` (guarded, capped) in the form the provider's
-    litellm code takes: an OpenAI SDK client for OpenAI-compatible APIs, litellm's HTTP
-    handler for the providers it drives itself; None for the rest."""
-    try:
-        provider = litellm.get_llm_provider(request.model, api_base=request.api_base)[1]
-    except Exception:  # noqa: BLE001 - litellm reports an unknown provider on the call
-        return None
+def _client(litellm: ModuleType, request: ModelRequest) -> Any:
+    """The provider's client over the guarded `request.http_client`; a provider that
+    cannot be reached through it is refused before any request (not retried)."""
     assert request.http_client is not None  # noqa: S101 - call_model checked it
-    if provider in HANDLER_PROVIDERS:
-        return _guarded_handler(request.http_client)
-    if provider != "openai":
-        return None
-    import openai  # noqa: PLC0415 - comes with litellm, loaded with it
-
-    return openai.AsyncOpenAI(
-        api_key=request.api_key or os.environ.get("OPENAI_API_KEY") or "none",
-        base_url=request.api_base, http_client=request.http_client, max_retries=0,
-        timeout=request.timeout_s,
-    )  # fmt: skip
-
-
-def _guarded_handler(http_client: httpx.AsyncClient) -> Any:
-    """litellm's `AsyncHTTPHandler` sending through `http_client`, which it never closes."""
-    return _handler_class()(http_client)
-
-
-@cache
-def _handler_class() -> type:
-    """The handler class, made once litellm is loaded (see the module docstring).
-
-    litellm's handler reconnects once on a lost connection with a client of its own
-    making, which would pass neither the egress policy nor the cap: here that reconnect
-    fails as a connection error instead, and the step's retry policy (durable) decides."""
-    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler  # noqa: PLC0415
-
-    class GuardedHandler(AsyncHTTPHandler):
-        def __init__(self, http_client: httpx.AsyncClient) -> None:
-            self._shared: httpx.AsyncClient | None = http_client
-            super().__init__()  # asks `create_client` for its client: the shared one
-            self._shared = None
-            self.client = http_client  # not owned: `close()` leaves it open
-
-        def create_client(self, *_: Any, **__: Any) -> httpx.AsyncClient:
-            if self._shared is not None:
-                return self._shared
-            msg = "the connection was lost (the step's retry policy retries)"
-            raise httpx.ConnectError(msg)
-
-    return GuardedHandler
+    try:
+        return provider_client(
+            litellm, request.http_client, model=request.model, api_base=request.api_base,
+            api_key=request.api_key, api_version=request.extra.get("api_version"),
+            timeout_s=request.timeout_s,
+        )  # fmt: skip
+    except ProviderRefused as e:
+        error = ModelCallError("LlmProviderNotSupported", str(e), retryable=False)
+    except ProviderMisconfigured as e:
+        error = ModelCallError(e.error_type, str(e), retryable=False)
+    metrics.LLM_CALLS.labels(request.model, error.error_type).inc()
+    raise error
 
 
 def _reply(litellm: ModuleType, response: Any, asked: str) -> ModelReply:
