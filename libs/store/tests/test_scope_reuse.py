@@ -11,10 +11,26 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
-from tideflow.store import APP_ROLE, NewEvent, NotFound, PostgresEventStore
+from tideflow.store import (
+    APP_ROLE,
+    AuditEntry,
+    CommitBatch,
+    NewEvent,
+    NotFound,
+    OutboxMessage,
+    PostgresEventStore,
+    ProcessedCommand,
+    RunAppend,
+    RunRecord,
+    Snapshot,
+    StepRecord,
+    Timer,
+    TimerKey,
+)
 from tideflow.store._pg_scope import one_statement, scoped
 
 pytestmark = pytest.mark.integration
@@ -100,3 +116,35 @@ async def test_a_warm_single_statement_is_one_round_trip(
     assert len(scopes) == 3, statements
     assert len(statements) == 6 + 3, statements
     assert not any(q.startswith(("BEGIN", "COMMIT")) for q in statements)
+
+
+async def test_a_commit_batch_is_three_round_trips(one_connection: PostgresEventStore) -> None:
+    """Begin (scope and event-log lock), one statement writing every kind of row, commit."""
+    store = one_connection
+    now = datetime.now(UTC)
+
+    def batch(run_id: str) -> CommitBatch:
+        return CommitBatch(
+            appends=[RunAppend(run_id, 0, [NewEvent("RunStarted", {}), NewEvent("X", {})])],
+            runs=[RunRecord(run_id, "wf", 1, "running", started_at=now)],
+            steps=[StepRecord(run_id, "s", "scheduled")],
+            snapshots=[Snapshot(run_id, 2, {})],
+            outbox=[OutboxMessage("topic", b"task", headers=(("h", b"v"),))],
+            timers=[Timer("t", run_id, now, "step_timeout")],
+            cancel_timers=[TimerKey(run_id, "old")],
+            processed=[ProcessedCommand(f"c-{run_id}", run_id)],
+            audit=[AuditEntry(tenant_id="acme", actor="a", action="run.start", resource="r")],
+        )
+
+    await store.commit_batch(batch("warm"))  # the driver learns the statement's types once
+    statements: list[str] = []
+    async with store._pool.acquire() as connection:
+        connection.add_query_logger(lambda record: statements.append(record.query))
+    await store.commit_batch(batch("r"))
+    await asyncio.sleep(0.05)  # query loggers are called soon after, not during, the query
+    assert len(statements) == 3, "\n".join(q[:100] for q in statements)
+    begin, write, commit = statements
+    assert begin.startswith("BEGIN")
+    assert "pg_advisory_xact_lock" in begin
+    assert write.startswith("WITH")
+    assert commit == "COMMIT"

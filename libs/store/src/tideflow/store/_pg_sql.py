@@ -11,19 +11,9 @@ LOG_LOCK_KEY = 7_351_204_118_552_602
 
 EVENT_COLUMNS = "run_id, seq, type, data, recorded_at, position, tenant_id"
 
-LOCK_LOG = "SELECT pg_advisory_xact_lock($1)"
+# Taken in the simple-query `BEGIN` of a transaction that appends (held until its end).
+LOCK_LOG = f"SELECT pg_advisory_xact_lock({LOG_LOCK_KEY})"
 
-LAST_SEQS = """
-SELECT r.run_id,
-       coalesce((SELECT max(e.seq) FROM run_events e WHERE e.run_id = r.run_id), 0) AS last_seq
-FROM unnest($1::text[]) AS r(run_id)
-"""
-
-INSERT_EVENTS = f"""
-INSERT INTO run_events (run_id, seq, tenant_id, type, data)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[])
-RETURNING {EVENT_COLUMNS}
-"""
 
 READ_RUN = f"""
 SELECT {EVENT_COLUMNS} FROM run_events
@@ -45,28 +35,6 @@ LAST_POSITION = "SELECT coalesce(max(position), 0) FROM run_events"
 RUN_COLUMNS = """run_id, tenant_id, workflow_id, version, status, input, output, error,
     parent_run_id, replay_of, idempotency_key, started_at, ended_at, updated_at, last_seq"""
 
-UPSERT_RUN = """
-INSERT INTO runs (run_id, tenant_id, workflow_id, version, status, input, output, error,
-                  parent_run_id, replay_of, idempotency_key, started_at, ended_at, updated_at,
-                  last_seq, traceparent)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now()), $13, now(), $14,
-        $15)
-ON CONFLICT (run_id) DO UPDATE SET
-    workflow_id = EXCLUDED.workflow_id,
-    version = EXCLUDED.version,
-    status = EXCLUDED.status,
-    input = EXCLUDED.input,
-    output = EXCLUDED.output,
-    error = EXCLUDED.error,
-    parent_run_id = EXCLUDED.parent_run_id,
-    replay_of = EXCLUDED.replay_of,
-    idempotency_key = coalesce(EXCLUDED.idempotency_key, runs.idempotency_key),
-    started_at = coalesce($12, runs.started_at),
-    ended_at = EXCLUDED.ended_at,
-    updated_at = now(),
-    last_seq = EXCLUDED.last_seq,
-    traceparent = coalesce(EXCLUDED.traceparent, runs.traceparent)
-"""
 
 GET_RUN = f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1"
 
@@ -108,19 +76,6 @@ SELECT {RUN_COLUMNS} FROM runs
 WHERE tenant_id = $1 AND workflow_id = $2 AND idempotency_key = $3
 """
 
-UPSERT_STEP = """
-INSERT INTO run_steps (run_id, node_id, tenant_id, status, attempt, started_at, ended_at,
-                       error, output, child_run_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (run_id, node_id) DO UPDATE SET
-    status = EXCLUDED.status,
-    attempt = EXCLUDED.attempt,
-    started_at = EXCLUDED.started_at,
-    ended_at = EXCLUDED.ended_at,
-    error = EXCLUDED.error,
-    output = EXCLUDED.output,
-    child_run_id = EXCLUDED.child_run_id
-"""
 
 GET_STEPS = """
 SELECT run_id, node_id, tenant_id, status, attempt, started_at, ended_at, error, output,
@@ -138,10 +93,6 @@ GET_STEPS_PREVIEWED = _previewed_query(
     "r.run_id = $1 ORDER BY r.started_at NULLS LAST, r.node_id",
 )  # fmt: skip
 
-UPSERT_SNAPSHOT = """
-INSERT INTO run_snapshots (run_id, seq, tenant_id, state) VALUES ($1, $2, $3, $4)
-ON CONFLICT (run_id, seq) DO UPDATE SET state = EXCLUDED.state
-"""
 
 LATEST_SNAPSHOTS = """
 SELECT DISTINCT ON (run_id) run_id, seq, tenant_id, state FROM run_snapshots
@@ -207,10 +158,6 @@ WHERE (run_id, timer_id) IN (
 RETURNING timer_id, tenant_id, run_id, fire_at, kind, payload
 """
 
-INSERT_PROCESSED = """
-INSERT INTO processed_commands (command_id, tenant_id, run_id) VALUES ($1, $2, $3)
-ON CONFLICT (command_id) DO NOTHING
-"""
 
 PROCESSED = "SELECT command_id FROM processed_commands WHERE command_id = ANY($1::text[])"
 

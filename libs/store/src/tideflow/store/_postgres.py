@@ -8,13 +8,14 @@ Why a lock at all: followers (`read_all`) track a global `position` and must nev
 event. A plain bigserial is assigned at insert time, but transactions commit in another
 order, so a follower could read position 11 while 10 is still uncommitted and then skip it
 for ever. Like pyeventsourcing's Postgres recorder (which takes `LOCK TABLE ... IN EXCLUSIVE
-MODE` before inserting), we serialise the tail of every appending transaction: a
-transaction-level advisory lock is taken *after* all the other writes of the transaction
-(projections, outbox, timers), right before the event insert, and released by the commit
-itself. Positions are therefore assigned and made visible in commit order, and the lock is
-held only for the conflict check, one multi-row insert and the commit. Holders of the lock
-never wait for row locks, so it cannot take part in a deadlock. Scheduler batches amortise
-the serialisation over many runs.
+MODE` before inserting), we serialise appending transactions: a transaction-level advisory
+lock is taken in the round trip that begins the transaction and released by the commit
+itself. Positions are therefore assigned and made visible in commit order. The whole batch
+(projections, outbox, timers, the conflict check and the events) is then one statement
+(`_pg_commit`), so the lock is held for that statement and the commit: three round trips
+in all, whatever the batch holds. Every holder takes the lock before any row lock, so no
+holder waits for another's rows and the lock cannot take part in a deadlock. Scheduler
+batches amortise the serialisation over many runs.
 """
 
 from __future__ import annotations
@@ -27,16 +28,16 @@ import asyncpg
 
 from tideflow.store import _pg_follow
 from tideflow.store import _pg_sql as sql
-from tideflow.store._codecs import Connection, setup_connection
+from tideflow.store._codecs import setup_connection
 from tideflow.store._errors import ConcurrencyConflict, NotFound, RunConflict, StoreError
 from tideflow.store._migrate import migrate
+from tideflow.store._pg_commit import commit_statement
 from tideflow.store._pg_errors import translated
-from tideflow.store._pg_identity import INSERT_AUDIT, PostgresIdentities, audit_columns
+from tideflow.store._pg_identity import PostgresIdentities
 from tideflow.store._pg_observability import PostgresBacklogs
-from tideflow.store._pg_outbox import write_outbox
 from tideflow.store._pg_rows import event, log_line, outbox_message, run, snapshot, step, timer
 from tideflow.store._pg_run_endings import PostgresRunEndings
-from tideflow.store._pg_scope import PLATFORM, ScopedConnection, scoped
+from tideflow.store._pg_scope import PLATFORM, ScopedConnection, begin_sql, in_scope, scoped
 from tideflow.store._pg_webhooks import PostgresWebhooks
 from tideflow.store._pg_workflows import PostgresWorkflows
 from tideflow.store._port import EventStore
@@ -151,17 +152,23 @@ class PostgresEventStore(
 
     async def commit_batch(self, batch: CommitBatch) -> CommitResult:
         _check_unique_runs(batch.appends)
-        # The runs projection is written before the lock (its last seq is known up front:
-        # if the append conflicts, the whole transaction rolls back anyway).
+        # The runs projection carries the seq the appends will reach: if one of them
+        # conflicts, nothing of the transaction stays anyway.
         last = {a.run_id: a.expected_seq + len(a.events) for a in batch.appends}
         runs = [replace(r, last_seq=last[r.run_id]) if r.run_id in last else r for r in batch.runs]
+        statement = commit_statement(batch, runs)
+        if statement is None:
+            return CommitResult(events={}, outbox_ids=[])
+        begin = begin_sql(_batch_tenant(batch))
+        if statement.appends:
+            begin += f"; {sql.LOCK_LOG}"
         with translated("commit batch"):
-            async with scoped(self._pool, _batch_tenant(batch)) as connection:
-                if runs:
-                    await connection.executemany(sql.UPSERT_RUN, [_run_args(r) for r in runs])
-                outbox_ids = await _write_side_effects(connection, batch)
-                events = await _append_locked(connection, batch.appends)
-        return CommitResult(events=events, outbox_ids=outbox_ids)
+            async with self._pool.acquire() as connection, in_scope(connection, begin):
+                row = await connection.fetchrow(statement.sql, *statement.args)
+                if row is None:  # pragma: no cover - a SELECT without FROM has one row
+                    raise StoreError("the commit statement returned nothing")
+                events = _appended(batch.appends, row)
+        return CommitResult(events=events, outbox_ids=_outbox_ids(batch, row))
 
     async def read(
         self,
@@ -372,96 +379,48 @@ def _check_unique_runs(appends: Sequence[RunAppend]) -> None:
         seen.add(append.run_id)
 
 
-async def _write_side_effects(connection: Connection, batch: CommitBatch) -> list[int]:
-    """Everything but the events and the runs projection, before the event-log lock.
-
-    Each statement costs a round trip even with nothing to write (an empty `executemany`
-    still syncs with the server), so only the kinds the batch has are sent.
-    """
-    if batch.steps:
-        await connection.executemany(sql.UPSERT_STEP, [_step_args(s) for s in batch.steps])
-    if batch.snapshots:
-        await connection.executemany(
-            sql.UPSERT_SNAPSHOT,
-            [(s.run_id, s.seq, s.tenant_id, s.state) for s in batch.snapshots],
-        )
-    if batch.cancel_timers:
-        await connection.execute(sql.DELETE_TIMERS, *_timer_keys(batch.cancel_timers))
-    if batch.timers:
-        await connection.executemany(sql.UPSERT_TIMER, [_timer_args(t) for t in batch.timers])
-    if batch.processed:
-        await connection.executemany(
-            sql.INSERT_PROCESSED, [(p.command_id, p.tenant_id, p.run_id) for p in batch.processed]
-        )
-    if batch.audit:
-        await connection.execute(INSERT_AUDIT, *audit_columns(batch.audit))
-    return await write_outbox(connection, batch.outbox, batch.outbox_claimed_for)
+def _outbox_ids(batch: CommitBatch, row: asyncpg.Record) -> list[int]:
+    return list(row["outbox_ids"] or []) if batch.outbox else []
 
 
-async def _append_locked(
-    connection: Connection, appends: Sequence[RunAppend]
-) -> dict[str, list[StoredEvent]]:
-    """Check every run's last seq and insert the events, under the event-log lock."""
+def _appended(appends: Sequence[RunAppend], row: asyncpg.Record) -> dict[str, list[StoredEvent]]:
+    """The stored events, or `ConcurrencyConflict` when a run was not at its expected seq
+    (then the statement inserted no event, and raising rolls the rest back)."""
     if not appends:
         return {}
-    await connection.execute(sql.LOCK_LOG, sql.LOG_LOCK_KEY)
-    rows = await connection.fetch(sql.LAST_SEQS, [a.run_id for a in appends])
-    last = {row["run_id"]: int(row["last_seq"]) for row in rows}
+    found = dict(zip(row["checked_runs"], row["last_seqs"], strict=True))
     conflicts = tuple(
-        RunConflict(a.run_id, a.expected_seq, last[a.run_id])
+        RunConflict(a.run_id, a.expected_seq, int(found[a.run_id]))
         for a in appends
-        if last[a.run_id] != a.expected_seq
+        if found[a.run_id] != a.expected_seq
     )
     if conflicts:
         raise ConcurrencyConflict(conflicts)
-    flat = [
-        (a.run_id, a.expected_seq + offset, a.tenant_id, e.type, e.data)
-        for a in appends
-        for offset, e in enumerate(a.events, start=1)
-    ]
     stored: dict[str, list[StoredEvent]] = {a.run_id: [] for a in appends}
-    if flat:
-        inserted = await connection.fetch(
-            sql.INSERT_EVENTS, *(list(c) for c in zip(*flat, strict=True))
+    if not any(a.events for a in appends):  # only the check
+        return stored
+    positions = {
+        (run_id, seq): position
+        for run_id, seq, position in zip(
+            row["event_runs"], row["event_seqs"], row["event_positions"], strict=True
         )
-        for row in sorted(inserted, key=lambda r: (r["run_id"], r["seq"])):
-            stored[row["run_id"]].append(event(row))
+    }
+    recorded_at = row["recorded_at"]
+    for a in appends:
+        for offset, e in enumerate(a.events, start=1):
+            seq = a.expected_seq + offset
+            stored[a.run_id].append(
+                StoredEvent(
+                    run_id=a.run_id,
+                    seq=seq,
+                    type=e.type,
+                    data=e.data,
+                    recorded_at=recorded_at,
+                    position=positions[a.run_id, seq],
+                    tenant_id=a.tenant_id,
+                )
+            )
     return stored
-
-
-def _run_args(r: RunRecord) -> tuple[Any, ...]:
-    return (
-        r.run_id,
-        r.tenant_id,
-        r.workflow_id,
-        r.version,
-        r.status,
-        r.input,
-        r.output,
-        r.error,
-        r.parent_run_id,
-        r.replay_of,
-        r.idempotency_key,
-        r.started_at,
-        r.ended_at,
-        r.last_seq,
-        r.traceparent,
-    )
-
-
-def _step_args(s: StepRecord) -> tuple[Any, ...]:
-    return (
-        s.run_id,
-        s.node_id,
-        s.tenant_id,
-        s.status,
-        s.attempt,
-        s.started_at,
-        s.ended_at,
-        s.error,
-        s.output,
-        s.child_run_id,
-    )
 
 
 def _timer_keys(keys: Collection[TimerKey]) -> tuple[list[str], list[str]]:
