@@ -29,6 +29,7 @@ from tideflow.bus import (
     new_envelope,
     pb,
 )
+from tideflow.bus._pg_journal import write_statement
 from tideflow.store import migrate
 from tideflow.store.testing import Databases, with_database
 
@@ -249,3 +250,26 @@ async def test_one_write_of_topics_records_and_offsets_is_one_statement(dsn: str
         (n, b"v%d" % n, (("h", b"\x00"),)) for n in range(3)
     ]
     assert state.committed["g"][tp] == 2
+
+
+async def test_an_offsets_only_write_is_one_statement_that_skips_the_fsync(dsn: str) -> None:
+    """Committed offsets are written without waiting for the disk (a crash may forget the
+    last ones: redelivery), in one autocommitted statement that turns `synchronous_commit`
+    off for its own transaction only."""
+    journal = PostgresJournal(dsn)
+    await journal.open()
+    tp = TopicPartition("t.one", 0)
+    statements: list[str] = []
+    connection = await journal._connect()
+    connection.add_query_logger(lambda record: statements.append(record.query))
+    await journal.write(topics={}, records=[], commits={("g", tp): 7}, durable=False)
+    await asyncio.sleep(0.05)  # query loggers are called soon after, not during, the query
+    ours = [q for q in statements if "bus_" in q or q.strip().upper() in {"BEGIN", "COMMIT"}]
+    assert len(ours) == 1, statements
+    assert "set_config('synchronous_commit', 'off', true)" in ours[0]
+    # the statement's own transaction ran with it off; the session keeps its default
+    statement, args = write_statement({}, [], {("g", tp): 8}, durable=False)
+    assert await connection.fetchval(statement, *args) == "off"
+    assert await connection.fetchval("SHOW synchronous_commit") == "on"
+    await journal.close()
+    assert (await PostgresJournal(dsn).open()).committed["g"][tp] == 8

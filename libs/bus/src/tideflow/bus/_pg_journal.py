@@ -149,20 +149,14 @@ class PostgresJournal:
         commits: Mapping[tuple[str, TopicPartition], int],
         durable: bool = True,
     ) -> None:
-        statement, args = write_statement(topics, records, commits)
+        # one autocommitted statement (one round trip), not BEGIN, one INSERT per table
+        # and COMMIT: every publish waits for it, and every consumed batch commits offsets
+        statement, args = write_statement(topics, records, commits, durable=durable)
         if not statement:
             return
         connection = await self._connect()
         try:
-            if durable:
-                # one autocommitted statement (one round trip and one fsync), not
-                # BEGIN, one INSERT per table and COMMIT: every publish waits for it
-                await connection.execute(statement, *args)
-                return
-            async with connection.transaction():
-                # offsets only: losing the last ones means redelivery, so no fsync
-                await connection.execute("SET LOCAL synchronous_commit TO off")
-                await connection.execute(statement, *args)
+            await connection.execute(statement, *args)
         except _FAILURES as e:
             await self._drop()
             raise BusConnectionError(f"bus journal: write failed: {e}") from e
@@ -226,9 +220,15 @@ def write_statement(
     topics: Mapping[str, int],
     records: Sequence[Record],
     commits: Mapping[tuple[str, TopicPartition], int],
+    *,
+    durable: bool = True,
 ) -> tuple[str, list[Any]]:
     """One statement writing whatever of the three is there (data-modifying CTEs when
-    more than one), with its arguments; ("", []) when there is nothing to write."""
+    more than one), with its arguments; ("", []) when there is nothing to write.
+
+    Not `durable` (offsets only: losing the last ones means redelivery), the statement
+    turns `synchronous_commit` off for its own transaction, so its commit does not wait
+    for the disk; `set_config(..., true)` is a SET LOCAL that fits in the statement."""
     parts: list[tuple[str, list[Any]]] = []
     if topics:
         parts.append((_INSERT_TOPICS, [list(topics), list(topics.values())]))
@@ -245,7 +245,7 @@ def write_statement(
         ]))  # fmt: skip
     if not parts:
         return "", []
-    if len(parts) == 1:
+    if len(parts) == 1 and durable:
         return parts[0][0], parts[0][1]
     args: list[Any] = []
     ctes = []
@@ -253,7 +253,10 @@ def write_statement(
         renumbered = _shifted(sql, len(args))
         ctes.append(f"w{number} AS ({renumbered.strip()})")
         args.extend(values)
-    return f"WITH {', '.join(ctes)} SELECT 1", args
+    if durable:
+        return f"WITH {', '.join(ctes)} SELECT 1", args
+    ctes.append("lazy AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)")
+    return f"WITH {', '.join(ctes)} SELECT setting FROM lazy", args  # noqa: S608 - fixed parts
 
 
 def _shifted(sql: str, by: int) -> str:
