@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import typer
 
 from tideflow.bus import Bus, BusConnectionError, KafkaBus, Topics
-from tideflow.runtime import configure_logging, stop_on_signals, tune_collector
+from tideflow.runtime import configure_logging, loop_factory, stop_on_signals, tune_collector
 from tideflow.store import (
     APP_ROLE,
     PostgresApprovalStore,
@@ -134,7 +134,8 @@ def run_until_signalled(
         await main(stop_on_signals())
 
     try:
-        asyncio.run(entry())
+        with asyncio.Runner(loop_factory=loop_factory(observability.event_loop)) as runner:
+            runner.run(entry())
     except (BusConnectionError, StoreUnavailable) as e:
         hint = "start it (`tide infra up`) or point TIDEFLOW_KAFKA_BOOTSTRAP / "
         hint += "TIDEFLOW_DATABASE_URL at a running one"

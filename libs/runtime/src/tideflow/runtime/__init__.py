@@ -9,6 +9,7 @@ from tideflow.runtime._api import (
     install_api_error_handler,
     install_error_handlers,
 )
+from tideflow.runtime._event_loop import EventLoopName, loop_factory
 from tideflow.runtime._gc import tune_collector
 from tideflow.runtime._health import EmbeddedServer, HealthServer, Readiness, health_app
 from tideflow.runtime._http_metrics import HttpMetrics, RequestTimer
@@ -30,6 +31,7 @@ __all__ = [
     "STORE_CHECK_TIMEOUT",
     "ApiError",
     "EmbeddedServer",
+    "EventLoopName",
     "Health",
     "HealthServer",
     "HttpMetrics",
@@ -45,6 +47,7 @@ __all__ = [
     "install_api_error_handler",
     "install_error_handlers",
     "instrument_fastapi",
+    "loop_factory",
     "metrics_response",
     "operations_router",
     "readiness_response",

@@ -113,3 +113,9 @@ class ObservabilitySettings(BaseSettings):
         description="Python's cyclic garbage collector thresholds (`gc.set_threshold`); "
         "Python's own (700, 10, 10) spent a third of a scheduler's CPU in collections.",
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="The event loop services run on: uvloop (libuv, in C) or the standard "
+        "asyncio loop; the standard loop's machinery was a fifth to a third of a service's "
+        "CPU.",
+    )
