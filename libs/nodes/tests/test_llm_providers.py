@@ -21,7 +21,7 @@ from tideflow.nodes import EgressPolicy, GuardedTransport, LlmHandler, StepFailu
 from tideflow.nodes import TaskSpec as Task
 from tideflow.nodes._llm_call import _litellm
 from tideflow.nodes._llm_providers import SUPPORTED, provider_client
-from tideflow.nodes.testing import FakeLlmServer, FakeReply
+from tideflow.nodes.testing import FakeLlmServer, FakeReply, StaticSecrets
 
 pytestmark = pytest.mark.unit
 
@@ -34,10 +34,7 @@ MODELS = {
 """Providers whose litellm code needs a model it knows to choose its request format."""
 
 
-class Secrets:
-    async def secrets(self, tenant_id: str) -> dict[str, str]:
-        assert tenant_id == "default"
-        return {"key": "sk-from-a-secret"}
+SECRETS = StaticSecrets({"key": "sk-from-a-secret"}, tenant="default")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +51,7 @@ def llm(server: FakeLlmServer) -> FakeLlmServer:
 
 
 async def _run(model: str, api_base: str, **config: Any) -> Any:
-    node = LlmHandler(policy=LOCAL, response_bytes=CAP, secrets=Secrets())
+    node = LlmHandler(policy=LOCAL, response_bytes=CAP, secrets=SECRETS)
     task = Task("r", "ask", 1, "llm", {"model": model, "apiBase": api_base, "prompt": "hi",
                                        **config}, timeout=timedelta(seconds=10))  # fmt: skip
     try:

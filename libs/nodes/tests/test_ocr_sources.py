@@ -2,99 +2,44 @@
 allows for the run's tenant (`TIDEFLOW_OCR_S3_BUCKETS`); any other S3 document needs the
 node's own credentials, or the attempt fails with `OcrSourceNotAllowed` before a request.
 
-A local server plays Textract (the operator's endpoint): it records every request's
-operation, signing key (SigV4 `Credential=<access key id>/...`) and S3 location, and
-answers as Textract does, so each test sees which key asked to read which object. The
-worker's credentials are set in the environment, where the default chain finds them.
+The local Textract (`textract`, conftest; the operator's endpoint here) records every
+request's operation, signing key (SigV4 `Credential=<access key id>/...`) and S3
+location, and answers as Textract does, so each test sees which key asked to read which
+object. The worker's credentials are set in the environment, where the default chain
+finds them (`aws_worker`).
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from tideflow.nodes import EgressPolicy, OcrHandler, StepFailure, StepPending, StepSuccess, TaskSpec
 from tideflow.nodes._ocr_sources import S3Sources
-from tideflow.nodes.testing import invoice_blocks
+from tideflow.nodes.testing import FakeTextract, StaticSecrets, TextractRequest
 from tideflow.settings import OcrSettings
 
 pytestmark = pytest.mark.unit
 
 LOCAL = EgressPolicy(allow_loopback=True)
-WORKER_KEY = "AKIAWORKERKEY0000001"
 WORKFLOW_KEY = "AKIAWORKFLOWKEY00002"
 OWN = {"accessKeyIdSecret": "OCR_KEY_ID", "secretAccessKeySecret": "OCR_SECRET"}
-BLOCKS = invoice_blocks(vendor="ACME GmbH", amount="1,250.00")
-
-
-class Seen(NamedTuple):
-    operation: str
-    key_id: str
-    location: dict[str, Any] | None
-
-
-class Secrets:
-    async def secrets(self, _tenant_id: str) -> dict[str, str]:
-        return {"OCR_KEY_ID": WORKFLOW_KEY, "OCR_SECRET": "wf-secret"}
-
-
-@pytest.fixture(scope="module")
-def textract() -> Iterator[tuple[str, list[Seen]]]:
-    seen: list[Seen] = []
-
-    class FakeTextract(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            request = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
-            operation = self.headers.get("x-amz-target", "").removeprefix("Textract.")
-            credential = self.headers.get("authorization", "").split("Credential=")[1]
-            document = request.get("Document") or request.get("DocumentLocation") or {}
-            seen.append(Seen(operation, credential.split("/")[0], document.get("S3Object")))
-            if operation.startswith("Start"):
-                answer: dict[str, Any] = {"JobId": "job-1"}
-            elif operation.startswith("Get"):
-                answer = {"JobStatus": "SUCCEEDED", "Blocks": BLOCKS}
-            else:
-                answer = {"Blocks": BLOCKS}
-            data = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/x-amz-json-1.1")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *_: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTextract)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+SECRETS = StaticSecrets({"OCR_KEY_ID": WORKFLOW_KEY, "OCR_SECRET": "wf-secret"})
+Seen = TextractRequest
 
 
 @pytest.fixture
-def fake(
-    textract: tuple[str, list[Seen]], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[str, list[Seen]]]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", WORKER_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "worker-secret")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    url, seen = textract
-    seen.clear()
-    yield url, seen
-    seen.clear()
+def fake(textract: FakeTextract, aws_worker: str) -> tuple[str, list[Seen]]:
+    """The local Textract's address and requests, the worker's credentials set."""
+    assert aws_worker
+    return textract.url, textract.requests
 
 
 def handler(url: str, buckets: list[str]) -> OcrHandler:
-    return OcrHandler(policy=LOCAL, endpoint_url=url, region="us-east-1", secrets=Secrets(),
+    return OcrHandler(policy=LOCAL, endpoint_url=url, region="us-east-1", secrets=SECRETS,
                       s3_buckets=buckets)  # fmt: skip
 
 
@@ -129,13 +74,13 @@ async def test_a_bucket_not_allowed_is_refused_before_any_request(
 
 @pytest.mark.parametrize("config", ATTEMPTS)
 async def test_an_allowed_bucket_is_read_with_the_workers_credentials(
-    fake: tuple[str, list[Seen]], config: dict[str, Any]
+    fake: tuple[str, list[Seen]], config: dict[str, Any], aws_worker: str
 ) -> None:
     url, seen = fake
     outcome = await handler(url, ["inbox"]).run(task("s3://inbox/scan.png", **config))
     assert isinstance(outcome, StepSuccess | StepPending), outcome
     [request] = seen
-    assert request.key_id == WORKER_KEY
+    assert request.key_id == aws_worker
     if not request.operation.startswith("Get"):
         assert request.location == {"Bucket": "inbox", "Name": "scan.png"}
 
@@ -172,7 +117,9 @@ CASES = [
 ]
 
 
-async def test_two_tenants_with_different_allowances(fake: tuple[str, list[Seen]]) -> None:
+async def test_two_tenants_with_different_allowances(
+    fake: tuple[str, list[Seen]], aws_worker: str
+) -> None:
     url, seen = fake
     ocr = handler(url, RULES)
     for tenant, document, allowed in CASES:
@@ -181,8 +128,8 @@ async def test_two_tenants_with_different_allowances(fake: tuple[str, list[Seen]
         if allowed:
             assert isinstance(outcome, StepSuccess), (tenant, document, outcome)
             bucket, _, key = document.removeprefix("s3://").partition("/")
-            assert seen[before:] == [Seen("DetectDocumentText", WORKER_KEY,
-                                          {"Bucket": bucket, "Name": key})]  # fmt: skip
+            asked = [(r.operation, r.key_id, r.location) for r in seen[before:]]
+            assert asked == [("DetectDocumentText", aws_worker, {"Bucket": bucket, "Name": key})]
         else:
             assert isinstance(outcome, StepFailure), (tenant, document, outcome)
             assert outcome.error_type == "OcrSourceNotAllowed", (tenant, document)

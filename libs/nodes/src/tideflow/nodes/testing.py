@@ -1,9 +1,12 @@
-"""Test doubles for node handlers: a scripted OpenAI-compatible chat server.
+"""Test doubles for node handlers: a scripted OpenAI-compatible chat server, a local
+Textract, and secrets from a mapping.
 
 `FakeLlmServer` answers `POST /v1/chat/completions` (and `/chat/completions`) on a local
 port with the replies it was given, in order (or from a function of the request), and
 keeps every request it received, so a test can check what a handler sent: messages,
-tools, the API key. Plain stdlib in a thread: usable from sync and async tests alike.
+tools, the API key. `FakeTextract` plays Textract's JSON API and records which key signed
+each request for which S3 object. Plain stdlib in a thread: usable from sync and async
+tests alike.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 BAD_GATEWAY = 500
 ENDLESS_BYTES = 1 << 30
@@ -210,3 +213,114 @@ def invoice_blocks(*, vendor: str, amount: str, page: int = 1) -> list[dict[str,
     table = {"Id": "table", "BlockType": "TABLE", "Page": page}
     blocks.append(table | {"Relationships": [{"Type": "CHILD", "Ids": cells}]})
     return blocks
+
+
+class StaticSecrets:
+    """A secrets lookup (`SecretLookup`) answering one mapping; with `tenant`, only that
+    tenant's lookups (a handler asking for another tenant's secrets fails the test)."""
+
+    def __init__(self, values: dict[str, str], *, tenant: str | None = None) -> None:
+        self.values = dict(values)
+        self.tenant = tenant
+
+    async def secrets(self, tenant_id: str) -> dict[str, str]:
+        if self.tenant is not None and tenant_id != self.tenant:
+            msg = f"secrets of tenant {tenant_id!r} asked for; only {self.tenant!r} has any"
+            raise AssertionError(msg)
+        return self.values
+
+
+class TextractRequest(NamedTuple):
+    """One request `FakeTextract` received."""
+
+    operation: str
+    """`DetectDocumentText`, `StartDocumentAnalysis`, `GetDocumentTextDetection`, ..."""
+    key_id: str
+    """The access key id that signed it (SigV4 `Credential=<id>/...`); "" unsigned."""
+    authorization: str
+    location: dict[str, Any] | None
+    """The S3 object it names (`Document.S3Object` or `DocumentLocation.S3Object`)."""
+
+
+@dataclass
+class FakeTextract:
+    """Textract's JSON API on a local port: `with FakeTextract() as textract:`, then
+    `endpoint_url=textract.url`.
+
+    Answers as Textract does: `blocks` to detection and analysis, a job id to a start, a
+    finished job with `blocks` to a get; with `refuse`, every request gets Textract's
+    answer to a bad parameter (400 `InvalidParameterException`), so an attempt ends after
+    one request. Every request is kept in `requests`."""
+
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    refuse: bool = False
+    requests: list[TextractRequest] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            msg = "start the server first"
+            raise RuntimeError(msg)
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def reset(self, *, refuse: bool = False) -> None:
+        """Forget the requests received, and answer (or refuse) from now on."""
+        self.requests.clear()
+        self.refuse = refuse
+
+    def start(self) -> Self:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                status, answer = fake.answer(
+                    self.headers.get("x-amz-target", ""),
+                    self.headers.get("authorization", ""),
+                    json.loads(self.rfile.read(length) or b"{}"),
+                )
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/x-amz-json-1.1")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_: object) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def answer(
+        self, target: str, authorization: str, request: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """Record the request; (status, body) as Textract would answer it."""
+        operation = target.removeprefix("Textract.")
+        _, _, credential = authorization.partition("Credential=")
+        document = request.get("Document") or request.get("DocumentLocation") or {}
+        seen = TextractRequest(
+            operation, credential.split("/")[0], authorization, document.get("S3Object")
+        )
+        self.requests.append(seen)
+        if self.refuse:
+            return 400, {"__type": "InvalidParameterException", "message": "refused"}
+        if operation.startswith("Start"):
+            return 200, {"JobId": "job-1"}
+        if operation.startswith("Get"):
+            return 200, {"JobStatus": "SUCCEEDED", "Blocks": self.blocks}
+        return 200, {"Blocks": self.blocks}
