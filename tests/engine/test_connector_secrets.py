@@ -16,29 +16,33 @@ set below the connectors' own) reaching the executor's shared plugin client.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import asyncpg
 import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from tideflow.executor.redaction import MASK
 from tideflow.executor.settings import ExecutorSettings
-from tideflow.runtime import EmbeddedServer
 from tideflow.settings import EgressSettings
 
 from .conftest import admin_gateway, serving_platform
+from .leaks import (
+    LogCapture,
+    api_answers,
+    captured_logs,
+    finished,
+    local_server,
+    one_node_workflow,
+    run_each,
+    table_values,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -49,21 +53,10 @@ BASIC = base64.b64encode(b"ann:pa:ss-Q7").decode()
 CLIENT_BASIC = base64.b64encode(b"cid-Q7:csecret-Q7").decode()
 TOKEN = "at-Zr8wK2fP0qLx"
 HIDDEN = (BASIC, CLIENT_BASIC, TOKEN)
-TERMINAL = {"succeeded", "failed", "cancelled", "compensated"}
 
 
 def leaks(text: str) -> list[str]:
     return [v for v in HIDDEN for form in {v, quote(v, safe="")} if form in text]
-
-
-class Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 async def echo(request: Request) -> Response:
@@ -103,78 +96,38 @@ operations:
 @pytest.fixture
 async def platform(
     fresh_dsn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> AsyncIterator[tuple[httpx.AsyncClient, Capture]]:
-    app = Starlette(routes=[Route("/echo", echo), Route("/fail", fail), Route("/big", big),
-                            Route("/oauth/token", token, methods=["POST"]),
-                            Route("/bad/token", bad_token, methods=["POST"])])  # fmt: skip
-    target = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    target_task = await target.start_serving()
-    base = f"http://127.0.0.1:{target.bound_port}"
-    oauth = ("{{type: oauth2_client_credentials, tokenUrl: '{base}/{path}/token', "
-             "clientIdSecret: CLIENT_ID, clientSecretSecret: CLIENT_SECRET}}")  # fmt: skip
-    auths = {
-        "basicapi": "{type: basic, usernameSecret: API_USER, passwordSecret: API_PASSWORD}",
-        "oauthapi": oauth.format(base=base, path="oauth"),
-        "badoauth": oauth.format(base=base, path="bad"),
-    }
-    for name, auth in auths.items():
-        (tmp_path / f"{name}.yaml").write_text(CONNECTOR.format(name=name, base=base, auth=auth))
-    monkeypatch.setenv("TIDEFLOW_CONNECTORS_PATH", str(tmp_path))
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(f"TIDEFLOW_SECRET_{name}", value)
-    monkeypatch.setenv("TIDEFLOW_EGRESS_RESPONSE_BYTES", "64KiB")  # below the connectors' own
-    capture = Capture()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(capture)
-    root.setLevel(logging.DEBUG)
-    executor = ExecutorSettings(egress=EgressSettings(allow_loopback=True))
-    try:
-        async with (
-            serving_platform(fresh_dsn, gateway=admin_gateway(ADMIN), executor=executor) as served,
-            served.client(ADMIN) as client,
-        ):
-            yield client, capture
-    finally:
-        root.removeHandler(capture)
-        root.setLevel(level)
-        target.should_exit = True
-        await target_task
+) -> AsyncIterator[tuple[httpx.AsyncClient, LogCapture]]:
+    routes = [Route("/echo", echo), Route("/fail", fail), Route("/big", big),
+              Route("/oauth/token", token, methods=["POST"]),
+              Route("/bad/token", bad_token, methods=["POST"])]  # fmt: skip
+    async with local_server(routes) as base:
+        oauth = ("{{type: oauth2_client_credentials, tokenUrl: '{base}/{path}/token', "
+                 "clientIdSecret: CLIENT_ID, clientSecretSecret: CLIENT_SECRET}}")  # fmt: skip
+        auths = {
+            "basicapi": "{type: basic, usernameSecret: API_USER, passwordSecret: API_PASSWORD}",
+            "oauthapi": oauth.format(base=base, path="oauth"),
+            "badoauth": oauth.format(base=base, path="bad"),
+        }
+        for name, auth in auths.items():
+            connector = CONNECTOR.format(name=name, base=base, auth=auth)
+            (tmp_path / f"{name}.yaml").write_text(connector)
+        monkeypatch.setenv("TIDEFLOW_CONNECTORS_PATH", str(tmp_path))
+        for name, value in SECRETS.items():
+            monkeypatch.setenv(f"TIDEFLOW_SECRET_{name}", value)
+        monkeypatch.setenv("TIDEFLOW_EGRESS_RESPONSE_BYTES", "64KiB")  # below the connectors'
+        executor = ExecutorSettings(egress=EgressSettings(allow_loopback=True))
+        with captured_logs() as capture:
+            async with (
+                serving_platform(
+                    fresh_dsn, gateway=admin_gateway(ADMIN), executor=executor
+                ) as served,
+                served.client(ADMIN) as client,
+            ):
+                yield client, capture
 
 
 def workflow(name: str, node_type: str) -> dict[str, Any]:
-    node = {"id": "call", "type": node_type, "config": {}, "retry": {"maxAttempts": 1}}
-    return {"apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": name},
-            "spec": {"nodes": [node]}}  # fmt: skip
-
-
-async def finished(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + 60
-    while True:
-        run = (await client.get(f"/runs/{run_id}")).json()
-        if run["status"] in TERMINAL:
-            return run
-        assert asyncio.get_running_loop().time() < deadline, run
-        await asyncio.sleep(0.05)
-
-
-async def table_leaks(dsn: str) -> list[str]:
-    found: list[str] = []
-    conn = await asyncpg.connect(dsn)
-    try:
-        tables = await conn.fetch(
-            "SELECT schemaname, tablename FROM pg_tables "
-            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-        )
-        for schema, table in tables:
-            for row in await conn.fetch(f'SELECT * FROM "{schema}"."{table}"'):  # noqa: S608
-                for value in row.values():
-                    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-                    if leaks(text):
-                        found.append(f"{table}: {text[:200]}")
-    finally:
-        await conn.close()
-    return found
+    return one_node_workflow(name, {"type": node_type, "config": {}})
 
 
 async def test_derived_credentials_never_leave_the_executor(platform, fresh_dsn):
@@ -182,16 +135,7 @@ async def test_derived_credentials_never_leave_the_executor(platform, fresh_dsn)
     cases = {"basic-echo": "basicapi.echo", "basic-fail": "basicapi.fail",
              "oauth-echo": "oauthapi.echo", "oauth-fail": "oauthapi.fail",
              "oauth-bad": "badoauth.echo"}  # fmt: skip
-    runs: dict[str, dict[str, Any]] = {}
-    for name, node_type in cases.items():
-        created = await client.post("/workflows", json=workflow(name, node_type))
-        assert created.status_code == 201, created.text
-        assert (await client.post(f"/workflows/{name}/publish")).status_code == 201
-        started = await client.post(f"/workflows/{name}/runs", json={"input": {}})
-        assert started.status_code == 201, started.text
-        runs[name] = started.json()
-    for name, run in runs.items():
-        runs[name] = await finished(client, run["runId"])
+    runs = await run_each(client, {name: workflow(name, kind) for name, kind in cases.items()})
 
     # every path ran, and the credential was masked where it came back
     for name, prefix in (("basic-echo", "Basic"), ("oauth-echo", "Bearer")):
@@ -208,17 +152,10 @@ async def test_derived_credentials_never_leave_the_executor(platform, fresh_dsn)
     assert step["error"]["type"] == "OAuthTokenError"
     assert f"invalid_client Basic {MASK}" in step["error"]["message"], step["error"]
 
-    answers: list[str] = []
-    for run in runs.values():
-        run_id = run["runId"]
-        for path in (f"/runs/{run_id}", f"/runs/{run_id}/state", f"/runs/{run_id}/events"):
-            response = await client.get(path, params={"limit": 1000} if "events" in path else None)
-            assert response.status_code == 200
-            answers.append(response.text)
-    answers.append((await client.get("/runs", params={"limit": 500})).text)
+    answers = await api_answers(client, runs)
     assert not [leaks(a) for a in answers if leaks(a)], "an API answer holds a credential"
     assert not [line for line in capture.lines if leaks(line)]
-    assert await table_leaks(fresh_dsn) == []
+    assert await table_values(fresh_dsn, leaks) == []
 
 
 async def test_the_deployments_response_cap_applies_to_plugins(platform):

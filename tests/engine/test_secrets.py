@@ -12,29 +12,33 @@ too, so the test cannot pass by never exercising a path.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-import asyncpg
 import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from tideflow.executor.redaction import MASK
 from tideflow.executor.settings import ExecutorSettings
-from tideflow.runtime import EmbeddedServer
 from tideflow.sdk import TASK_LOGGER, NonRetryableError, TaskRegistry
 from tideflow.settings import EgressSettings
 
 from .conftest import admin_gateway, serving_platform
+from .leaks import (
+    LogCapture,
+    api_answers,
+    captured_logs,
+    local_server,
+    one_node_workflow,
+    run_each,
+    table_values,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,24 +54,11 @@ FORMS = {
     SECRET.encode().decode("latin-1"),  # a header value as a server decodes it
 }
 TOKEN = "secrets-test-token"
-TERMINAL = {"succeeded", "failed", "cancelled", "compensated"}
 
 
 def leaks(text: str) -> bool:
     assert all(MARK in form for form in FORMS)
     return MARK in text
-
-
-class Capture(logging.Handler):
-    """Every record of the process, formatted with its traceback."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 async def echo(request: Request) -> Response:
@@ -88,24 +79,16 @@ async def fail(request: Request) -> Response:
 
 @pytest.fixture
 async def target() -> AsyncIterator[str]:
-    app = Starlette(routes=[Route("/echo", echo, methods=["POST"]), Route("/fail/{status}", fail)])
-    server = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    task = await server.start_serving()
-    yield f"http://127.0.0.1:{server.bound_port}"
-    server.should_exit = True
-    await task
+    routes = [Route("/echo", echo, methods=["POST"]), Route("/fail/{status}", fail)]
+    async with local_server(routes) as url:
+        yield url
 
 
 @pytest.fixture
 async def platform(
     fresh_dsn: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[httpx.AsyncClient, Capture]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, LogCapture]]:
     monkeypatch.setenv("TIDEFLOW_SECRET_API_KEY", SECRET)
-    capture = Capture()
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(capture)
-    root.setLevel(logging.DEBUG)
     registry = TaskRegistry()
 
     @registry.task("leak")
@@ -114,7 +97,7 @@ async def platform(
         raise NonRetryableError(f"the API refused key {value}", error_type="Refused")
 
     executor = ExecutorSettings(egress=EgressSettings(allow_loopback=True))
-    try:
+    with captured_logs() as capture:
         async with (
             serving_platform(
                 fresh_dsn, gateway=admin_gateway(TOKEN), executor=executor, registry=registry
@@ -122,19 +105,6 @@ async def platform(
             served.client(TOKEN) as client,
         ):
             yield client, capture
-    finally:
-        root.removeHandler(capture)
-        root.setLevel(level)
-
-
-def workflow(name: str, node: dict[str, Any]) -> dict[str, Any]:
-    node = {"id": "call", "retry": {"maxAttempts": 1}} | node
-    return {
-        "apiVersion": "tideflow.io/v1",
-        "kind": "Workflow",
-        "metadata": {"name": name},
-        "spec": {"nodes": [node]},
-    }
 
 
 def cases(target: str) -> dict[str, dict[str, Any]]:
@@ -162,52 +132,11 @@ def cases(target: str) -> dict[str, dict[str, Any]]:
     }
 
 
-async def finished(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + 60
-    while True:
-        run = (await client.get(f"/runs/{run_id}")).json()
-        if run["status"] in TERMINAL:
-            return run
-        assert asyncio.get_running_loop().time() < deadline, run
-        await asyncio.sleep(0.05)
-
-
-async def table_leaks(dsn: str) -> list[str]:
-    """Every value of every row of every table that holds the secret, in any form."""
-    found: list[str] = []
-    raw = MARK.encode()
-    conn = await asyncpg.connect(dsn)
-    try:
-        tables = await conn.fetch(
-            "SELECT schemaname, tablename FROM pg_tables "
-            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-        )
-        assert len(tables) > 5
-        for table in tables:
-            query = f'SELECT * FROM "{table[0]}"."{table[1]}"'  # noqa: S608 - catalog names
-            rows = await conn.fetch(query)
-            for row in rows:
-                for value in row.values():
-                    hit = raw in value if isinstance(value, bytes) else leaks(str(value))
-                    if hit:
-                        found.append(f"{table[1]}: {str(value)[:200]}")
-    finally:
-        await conn.close()
-    return found
-
-
 async def test_a_planted_secret_never_leaves_the_executor(target, platform, fresh_dsn):
     client, capture = platform
-    runs: dict[str, dict[str, Any]] = {}
-    for name, node in cases(target).items():
-        created = await client.post("/workflows", json=workflow(name, node))
-        assert created.status_code == 201, created.text
-        assert (await client.post(f"/workflows/{name}/publish")).status_code == 201
-        started = await client.post(f"/workflows/{name}/runs", json={"input": {}})
-        assert started.status_code == 201, started.text
-        runs[name] = started.json()
-    for name, run in runs.items():
-        runs[name] = await finished(client, run["runId"])
+    runs = await run_each(
+        client, {name: one_node_workflow(name, node) for name, node in cases(target).items()}
+    )
 
     # every path was exercised, and the secret was masked where it would have been
     echoed = runs["echoed"]
@@ -224,17 +153,7 @@ async def test_a_planted_secret_never_leaves_the_executor(target, platform, fres
     assert runs["denied"]["steps"][0]["error"]["type"] == "EgressDenied"
     assert runs["retried"]["steps"][0]["attempt"] == 2
 
-    answers: list[str] = []
-    for run in runs.values():
-        run_id = run["runId"]
-        for path in (f"/runs/{run_id}", f"/runs/{run_id}/state", f"/runs/{run_id}/events"):
-            response = await client.get(path, params={"limit": 1000} if "events" in path else None)
-            assert response.status_code == 200
-            answers.append(response.text)
-        for seq in range(1, run["lastSeq"] + 1):
-            state = await client.get(f"/runs/{run_id}/state?atSeq={seq}")
-            answers.append(state.text)
-    answers.append((await client.get("/runs", params={"limit": 500})).text)
+    answers = await api_answers(client, runs, every_state=True)
     assert not [a for a in answers if leaks(a)], "an API answer holds the secret"
     assert any(MASK in a for a in answers)
 
@@ -242,14 +161,14 @@ async def test_a_planted_secret_never_leaves_the_executor(target, platform, fres
     assert not log_leaks, log_leaks
     assert any("calling the API with" in line and MASK in line for line in capture.lines)
 
-    assert await table_leaks(fresh_dsn) == []
+    assert await table_values(fresh_dsn, leaks) == []
 
 
 async def test_the_secrets_map_is_not_addressable(platform, target):
     client, _ = platform
     node = {"type": "http", "config": {"method": "POST", "url": f"{target}/echo",
                                       "body": "{{ secrets }}"}}  # fmt: skip
-    response = await client.post("/workflows", json=workflow("everything", node))
+    response = await client.post("/workflows", json=one_node_workflow("everything", node))
     assert response.status_code == 422
     [problem] = response.json()["error"]["details"]["problems"]
     assert problem["code"] == "SECRET_NOT_ALLOWED"

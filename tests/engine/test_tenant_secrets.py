@@ -8,7 +8,6 @@ value itself would be masked in the output), and a tenant without it fails the s
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,11 +23,11 @@ from tideflow.gateway.settings import SecuritySettings
 from tideflow.sdk import TaskRegistry
 
 from .conftest import serving_platform
+from .leaks import finished
 
 pytestmark = pytest.mark.integration
 
 ADMIN = "tenant-secrets-admin"
-TERMINAL = {"succeeded", "failed", "cancelled", "compensated"}
 
 
 def digest(value: str) -> str:
@@ -89,14 +88,7 @@ async def run_in(client: httpx.AsyncClient, editor: str) -> dict[str, Any]:
     assert (await client.post("/workflows", json=WORKFLOW, headers=as_(editor))).is_success
     assert (await client.post("/workflows/uses-secret/publish", headers=as_(editor))).is_success
     started = await client.post("/workflows/uses-secret/runs", json={}, headers=as_(editor))
-    run_id = started.json()["runId"]
-    deadline = asyncio.get_running_loop().time() + 30
-    while True:
-        run = (await client.get(f"/runs/{run_id}", headers=as_(editor))).json()
-        if run["status"] in TERMINAL:
-            return dict(run)
-        assert asyncio.get_running_loop().time() < deadline, run
-        await asyncio.sleep(0.05)
+    return await finished(client, started.json()["runId"], headers=as_(editor), timeout_s=30)
 
 
 async def test_each_run_reads_the_secret_of_its_own_tenant(gateway: httpx.AsyncClient) -> None:
