@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from tideflow.store import (
     SigningKeyRecord,
     StoreError,
     UserRecord,
+    credential_key,
 )
 
 pytestmark = pytest.mark.contract
@@ -181,3 +183,27 @@ async def test_the_audit_log_pages_newest_first_per_tenant(store: EventStore) ->
 async def test_a_bad_tenant_name_is_refused(store: EventStore) -> None:
     with pytest.raises(StoreError):
         await store.create_tenant("Bad Name; DROP")
+
+
+async def test_a_watched_credential_is_told_of_its_changes(store: EventStore) -> None:
+    """Revoked, given another role, disabled, deleted: each sets the watchers' event, at the
+    commit (Postgres: a NOTIFY of migration 0022's triggers); another credential does not."""
+    await store.create_api_token(_token("w1", "default"))
+    await store.create_api_token(_token("w2", "default"))
+    await store.create_user(UserRecord("wu", "default", "watched", "hash", "editor", T0))
+
+    async def told(key: str, change: Callable[[], Awaitable[object]]) -> None:
+        async with (
+            store.watch_credential(key) as event,
+            store.watch_credential(credential_key("token", "w2")) as other,
+        ):
+            await change()
+            await asyncio.wait_for(event.wait(), 10)
+            assert not other.is_set()
+
+    await told(credential_key("token", "w1"), lambda: store.revoke_api_token(
+        "w1", tenant_id="default", at=T0))  # fmt: skip
+    user = credential_key("user", "wu")
+    await told(user, lambda: store.update_user("wu", tenant_id="default", role="viewer"))
+    await told(user, lambda: store.update_user("wu", tenant_id="default", disabled=True))
+    await told(user, lambda: store.delete_user("wu", tenant_id="default"))

@@ -26,6 +26,7 @@ from tideflow.store._collab import (
     CollabUpdate,
     Merge,
 )
+from tideflow.store._credential_changes import credential_key
 from tideflow.store._errors import (
     AlreadyExists,
     ConcurrencyConflict,
@@ -221,5 +222,6 @@ __all__ = [
     "WorkflowStore",
     "WorkflowVersion",
     "create_pool",
+    "credential_key",
     "migrate",
 ]

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Sequence
+    from contextlib import AbstractAsyncContextManager
     from datetime import datetime
 
     from tideflow.store._identity_records import (
@@ -92,6 +94,12 @@ class Identities(Protocol):
     async def delete_user(self, user_id: str, *, tenant_id: str | None) -> UserRecord:
         """Delete a user and its refresh tokens in one transaction; `NotFound` if the user
         is not the tenant's (None: any tenant)."""
+        ...
+
+    def watch_credential(self, key: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        """An event set when the credential `key` (`credential_key`: `token:<id>`,
+        `user:<id>`) is revoked, deleted, disabled or given another role, or when a change
+        may have been missed: for sessions that outlive a request. Register before reading."""
         ...
 
     async def add_refresh_token(self, record: RefreshTokenRecord) -> None: ...

@@ -7,10 +7,12 @@ loop, as a transaction is in Postgres.
 from __future__ import annotations
 
 import itertools
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from tideflow.store._credential_changes import credential_key
 from tideflow.store._errors import AlreadyExists, NotFound, StoreError
 from tideflow.store._identity_records import (
     TENANT_NAME,
@@ -23,10 +25,12 @@ from tideflow.store._identity_records import (
     TenantRecord,
     UserRecord,
 )
+from tideflow.store._keyed_events import KeyedEvents
 from tideflow.store._records import DEFAULT_TENANT
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import asyncio
+    from collections.abc import AsyncIterator, Sequence
 
 
 class InMemoryIdentities:
@@ -43,6 +47,7 @@ class InMemoryIdentities:
         self._secrets: dict[tuple[str, str], SecretRecord] = {}
         self._audit: list[AuditRecord] = []
         self._audit_ids = itertools.count(1)
+        self._credential_watchers = KeyedEvents()
 
     # -- tenants --------------------------------------------------------------------------
 
@@ -102,6 +107,7 @@ class InMemoryIdentities:
         if record.revoked_at is None:
             record = replace(record, revoked_at=at)
             self._tokens[token_id] = record
+        self._credential_watchers.notify(credential_key("token", token_id))
         return record
 
     # -- users ----------------------------------------------------------------------------
@@ -142,6 +148,7 @@ class InMemoryIdentities:
             disabled=record.disabled if disabled is None else disabled,
         )
         self._users[user_id] = record
+        self._credential_watchers.notify(credential_key("user", user_id))
         return record
 
     async def delete_user(self, user_id: str, *, tenant_id: str | None) -> UserRecord:
@@ -150,7 +157,13 @@ class InMemoryIdentities:
         for token_id, token in list(self._refresh.items()):
             if token.user_id == user_id:
                 del self._refresh[token_id]
+        self._credential_watchers.notify(credential_key("user", user_id))
         return record
+
+    @asynccontextmanager
+    async def watch_credential(self, key: str) -> AsyncIterator[asyncio.Event]:
+        with self._credential_watchers.register(key) as event:
+            yield event
 
     # -- refresh tokens -------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from tideflow.store._credential_changes import CREDENTIAL_CHANGED_CHANNEL
 from tideflow.store._errors import AlreadyExists, NotFound, StoreError
 from tideflow.store._identity_records import (
     ApiTokenRecord,
@@ -25,12 +26,16 @@ from tideflow.store._identity_records import (
     TenantRecord,
     UserRecord,
 )
+from tideflow.store._keyed_events import KeyedEvents
 from tideflow.store._pg_errors import translated
+from tideflow.store._pg_notifications import PostgresNotifications
 from tideflow.store._pg_scope import PLATFORM, scoped
 from tideflow.store._pg_workflows import ScopedQueries
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Sequence
+    from contextlib import AbstractAsyncContextManager
     from datetime import datetime
 
 _TENANT = "name, created_at, run_starts_per_second, api_requests_per_second"
@@ -86,6 +91,18 @@ def _one(row: asyncpg.Record | None, what: str) -> asyncpg.Record:
 
 class PostgresIdentities(ScopedQueries):
     """`Identities`, `SecretStore` and `AuditLog` over the store's pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self._credential_changes = PostgresNotifications(
+            pool, CREDENTIAL_CHANGED_CHANNEL, waiters=KeyedEvents()
+        )
+
+    def watch_credential(self, key: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        return self._credential_changes.watch(key)
+
+    async def _stop_watching_credentials(self) -> None:
+        await self._credential_changes.close()
 
     # -- tenants --------------------------------------------------------------------------
 

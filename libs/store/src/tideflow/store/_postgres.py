@@ -130,6 +130,7 @@ class PostgresEventStore(
 
     async def close(self) -> None:
         await self._run_endings.close()
+        await self._stop_watching_credentials()
         if self._owns_pool:
             await self._pool.close()
 

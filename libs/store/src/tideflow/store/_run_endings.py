@@ -10,45 +10,14 @@ store from its own commits.
 
 from __future__ import annotations
 
-import asyncio
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from tideflow.store._keyed_events import KeyedEvents
 
 RUN_ENDED_CHANNEL = "tideflow_run_ended"
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "compensated"})
 
 
-class RunEndWaiters:
+class RunEndWaiters(KeyedEvents):
     """The events of the requests waiting for each run; set when that run ends."""
 
-    def __init__(self) -> None:
-        self._waiting: dict[str, set[asyncio.Event]] = {}
-
-    @contextmanager
-    def register(self, run_id: str) -> Iterator[asyncio.Event]:
-        event = asyncio.Event()
-        self._waiting.setdefault(run_id, set()).add(event)
-        try:
-            yield event
-        finally:
-            waiting = self._waiting.get(run_id)
-            if waiting is not None:
-                waiting.discard(event)
-                if not waiting:
-                    del self._waiting[run_id]
-
     def ended(self, run_id: str) -> None:
-        for event in self._waiting.get(run_id, ()):
-            event.set()
-
-    def wake_all(self) -> None:
-        """Wake every waiter (they read the run again): the source of ends was lost."""
-        for waiting in self._waiting.values():
-            for event in waiting:
-                event.set()
-
-    def __len__(self) -> int:
-        return sum(len(w) for w in self._waiting.values())
+        self.notify(run_id)

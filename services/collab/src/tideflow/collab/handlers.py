@@ -102,6 +102,21 @@ async def _access(websocket: WebSocket, token: str | None, recheck_every: float)
     return SessionAccess(authenticator, header, principal, recheck_every=recheck_every)
 
 
+async def _watch(websocket: WebSocket, access: SessionAccess, channel: ClientChannel) -> None:
+    """Keep the member's access current: at every interval, and at once when the identity
+    store tells of a change to its credential (revoked, deleted, disabled, another role)."""
+    identities = websocket.app.state.authenticator.identities
+    key = access.credential_key()
+    async with contextlib.AsyncExitStack() as stack:
+        changed = None
+        if identities is not None and key is not None:
+            try:
+                changed = await stack.enter_async_context(identities.watch_credential(key))
+            except StoreError as e:  # the interval's checks still hold
+                log.warning("collab: not told of changes to %s (%s)", access.principal.subject, e)
+        await access.watch(channel.end, changed)
+
+
 @router.websocket("/collab/{workflow_id}")
 async def room(
     websocket: WebSocket, workflow_id: str, token: Annotated[str | None, Query()] = None
@@ -137,7 +152,9 @@ async def room(
         websocket, joined, principal, max_bytes=services.settings.max_update_bytes
     )
     metrics.CLIENTS.inc()
-    watch = asyncio.create_task(access.watch(channel.end), name=f"access {principal.subject}")
+    watch = asyncio.create_task(
+        _watch(websocket, access, channel), name=f"access {principal.subject}"
+    )
     try:
         presence = joined.presence()
         if presence is not None:

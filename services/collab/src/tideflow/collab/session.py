@@ -4,7 +4,9 @@ A join proves the caller once, and an editing session then lasts hours. So every
 credential is authenticated again every `recheck_every`, exactly as a request would be (a
 revoked API token, a deleted or disabled user, a user given another role all fail or
 change), and the connection of a JWT access token is closed the moment the token expires.
-One check per member per interval, whatever the member sends: the cost is bounded.
+One check per member per interval, whatever the member sends: the cost is bounded. When
+the identity store tells of a change to the credential (`Identities.watch_credential`:
+Postgres NOTIFY at the commit), the check is made at once instead of at the interval.
 
 How a session ends (close code, reason), for the client to act on:
 - `4401 TOKEN_EXPIRED`: the access token expired; join again with a fresh one;
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import time
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tideflow.auth import AuthError, Forbidden, PrincipalKind, Role
-from tideflow.store import StoreError
+from tideflow.store import StoreError, credential_key
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -114,10 +117,26 @@ class SessionAccess:
             return Ended(4403, "ROLE_CHANGED", f"{now.subject} is now {now.role}: join again")
         return None
 
-    async def watch(self, end: Callable[[Ended], Awaitable[None]]) -> None:
-        """Check at every interval (and at the token's expiry) until the session ends."""
+    def credential_key(self) -> str | None:
+        """The key the identity store notifies when this member's credential changes
+        (None: the deployment's admin token, which only a restart changes)."""
+        credential = self.principal.credential_id
+        if credential is None or self.principal.kind is PrincipalKind.PLATFORM:
+            return None
+        return credential_key(str(self.principal.kind), credential)
+
+    async def watch(
+        self, end: Callable[[Ended], Awaitable[None]], changed: asyncio.Event | None = None
+    ) -> None:
+        """Check at every interval, at the token's expiry and whenever `changed` is set
+        (the identity store says the credential changed), until the session ends."""
         while True:
-            await asyncio.sleep(self.next_check_in())
+            if changed is None:
+                await asyncio.sleep(self.next_check_in())
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), self.next_check_in())
+                changed.clear()
             ended = await self.check()
             if ended is not None:
                 await end(ended)
