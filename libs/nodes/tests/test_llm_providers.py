@@ -17,10 +17,12 @@ import httpx
 import openai
 import pytest
 
+from tideflow.core import ProblemCode, validate_definition
+from tideflow.core.nodes._llm import UNCAPPED_PROVIDERS
 from tideflow.nodes import EgressPolicy, GuardedTransport, LlmHandler, StepFailure, StepSuccess
 from tideflow.nodes import TaskSpec as Task
 from tideflow.nodes._llm_call import _litellm
-from tideflow.nodes._llm_providers import SUPPORTED, provider_client
+from tideflow.nodes._llm_providers import SUPPORTED, ProviderRefused, provider_client
 from tideflow.nodes.testing import FakeLlmServer, FakeReply, StaticSecrets
 
 pytestmark = pytest.mark.unit
@@ -142,3 +144,47 @@ async def test_azure_without_any_key_is_refused_before_a_request(
     assert isinstance(outcome, StepFailure), outcome
     assert (outcome.error_type, outcome.retryable) == ("LlmAuthError", False)
     assert llm.requests == []
+
+
+@pytest.mark.parametrize("provider", sorted(UNCAPPED_PROVIDERS))
+async def test_what_validation_refuses_the_worker_refuses(provider: str) -> None:
+    """The core's list of providers refused at publish is the workers' own: each is
+    refused by the worker too, and none is one it caps."""
+    assert provider not in SUPPORTED
+    guarded = httpx.AsyncClient(transport=GuardedTransport(LOCAL))
+    try:
+        with pytest.raises(ProviderRefused, match=f"provider {provider!r} is not supported"):
+            provider_client(
+                _litellm(), guarded, model=f"{provider}/some-model", api_base=None,
+                api_key=None, api_version=None, timeout_s=5,
+            )  # fmt: skip
+    finally:
+        await guarded.aclose()
+
+
+@pytest.mark.parametrize("node_type", ["llm", "agent"])
+@pytest.mark.parametrize(
+    ("model", "refused"),
+    [("vertex_ai/gemini-1.5-pro", True), ("cohere/command-r", True),
+     ("openai/gpt-4o-mini", False), ("azure/invoices", False), ("gpt-4o-mini", False),
+     ("{{ input.model }}", False)],
+)  # fmt: skip
+def test_a_model_of_a_refused_provider_is_refused_at_publish(
+    node_type: str, model: str, refused: bool
+) -> None:
+    definition = {
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "w"},
+        "spec": {"nodes": [{"id": "ask", "type": node_type,
+                            "config": {"model": model, "prompt": "hi"}}]},
+    }  # fmt: skip
+    problems = validate_definition(definition)
+    if not refused:
+        assert problems == []
+        return
+    [problem] = problems
+    assert (problem.code, problem.path, problem.node) == (
+        ProblemCode.INVALID_CONFIG,
+        "spec.nodes[0].config.model",
+        "ask",
+    )
+    assert "is not supported" in problem.message

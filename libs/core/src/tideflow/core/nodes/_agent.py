@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from tideflow.core._definition import NodeSpec, RetryPolicy
 from tideflow.core._durations import Duration
 from tideflow.core.nodes._base import Execution, NodeConfig, NodeType
+from tideflow.core.nodes._llm import check_model_provider
 
 SECRET_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"  # noqa: S105 - the pattern of names
 TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
@@ -73,6 +74,11 @@ class AgentConfig(NodeConfig):
     output_schema: dict[str, Any] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, description="per model answer")
+
+    @field_validator("model")
+    @classmethod
+    def _capped_provider(cls, value: str) -> str:
+        return check_model_provider(value)
 
     @field_validator("output_schema")
     @classmethod

@@ -15,6 +15,28 @@ from tideflow.core.nodes._base import Execution, NodeConfig, NodeType
 
 SECRET_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"  # noqa: S105 - the pattern of names
 MAX_REPAIR_ATTEMPTS = 10
+UNCAPPED_PROVIDERS = frozenset({
+    "vertex_ai", "vertex_ai_beta", "cohere", "cohere_chat", "replicate", "watsonx",
+    "sagemaker", "sagemaker_chat", "deepinfra", "cerebras", "nvidia_nim", "sambanova",
+    "baseten", "codestral",
+})  # fmt: skip
+"""Providers the workers refuse (`LlmProviderNotSupported`): litellm would read their
+answers with a client of its own, past the egress policy and the response cap
+(docs/nodes/llm.md). A model naming one as its prefix is refused when the definition is
+validated; a model whose provider litellm infers (`command-r`) is refused at run time."""
+
+
+def check_model_provider(model: str) -> str:
+    """`model`, unless its `provider/` prefix is one the workers refuse."""
+    provider, slash, _ = model.partition("/")
+    if slash and provider in UNCAPPED_PROVIDERS and "{{" not in provider:
+        msg = (
+            f"provider {provider!r} is not supported: litellm would read its answers with a "
+            "client of its own, past the egress policy and the response cap "
+            "(see docs/nodes/llm.md for the supported providers)"
+        )
+        raise ValueError(msg)
+    return model
 
 
 class LlmMessage(NodeConfig):
@@ -42,6 +64,11 @@ class LlmConfig(NodeConfig):
     max_tokens: int | None = Field(default=None, ge=1)
     repair_attempts: int = Field(default=2, ge=0, le=MAX_REPAIR_ATTEMPTS)
     timeout: Duration | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _capped_provider(cls, value: str) -> str:
+        return check_model_provider(value)
 
     @field_validator("output_schema")
     @classmethod
