@@ -1,17 +1,21 @@
 """Keys notified on one Postgres channel: one pooled connection LISTENs to it.
 
 The connection is taken from the pool the first time someone waits and kept while the
-store is open. If it is lost, every waiter is woken (it reads again what it waits for) and
-the next wait listens on a new connection. Run ends and credential changes use it.
+store is open. If it is lost, every waiter is woken (it reads again what it waits for);
+while some still wait, a new connection listens at once, and they are woken once more
+when it does (a change between the loss and the new LISTEN would not be notified). Run
+ends and credential changes use it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from tideflow.store._errors import StoreError
 from tideflow.store._pg_errors import translated
 
 if TYPE_CHECKING:
@@ -34,6 +38,8 @@ class PostgresNotifications:
         self._waiters = waiters
         self._listener: PoolConnectionProxy[Any] | None = None
         self._lock = asyncio.Lock()
+        self._relisten: asyncio.Task[None] | None = None
+        self._closed = False
 
     @asynccontextmanager
     async def watch(self, key: str) -> AsyncIterator[asyncio.Event]:
@@ -62,10 +68,32 @@ class PostgresNotifications:
 
     def _on_lost(self, _connection: Any) -> None:
         log.warning("lost the connection listening to %s; waiters read again", self._channel)
-        self._listener = None
+        lost, self._listener = self._listener, None
         self._waiters.wake_all()
+        if not self._closed and self._relisten is None:
+            self._relisten = asyncio.get_running_loop().create_task(self._recover(lost))
+
+    async def _recover(self, lost: PoolConnectionProxy[Any] | None) -> None:
+        """Give the lost connection back to the pool; for the waiters still there, listen
+        on a new one, then wake them, so a change made while nobody listened is read."""
+        try:
+            if lost is not None:
+                with contextlib.suppress(Exception):
+                    await self._pool.release(lost)
+            if len(self._waiters):
+                await self._listen()
+                self._waiters.wake_all()
+        except StoreError as e:  # the next `watch` tries again
+            log.warning("cannot listen to %s again: %s", self._channel, e)
+        finally:
+            self._relisten = None
 
     async def close(self) -> None:
+        self._closed = True
+        if self._relisten is not None:
+            self._relisten.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relisten
         connection, self._listener = self._listener, None
         if connection is None:
             return
