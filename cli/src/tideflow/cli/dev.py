@@ -227,6 +227,9 @@ async def _serve(
     scheduler = SchedulerSettings()
     async with (
         postgres_store(gateway.database, migrate=True) as store,
+        # the scheduler's own pool: its platform-wide statements would otherwise flip the
+        # session scope of the connections the API's tenant reads use (a round trip each)
+        postgres_store(gateway.database) as engine_store,
         approval_store(gateway.database) as approvals,
         trigger_store(gateway.database) as triggers,
         collab_store(gateway.database) as documents,
@@ -266,7 +269,7 @@ async def _serve(
             install_collab(app, collab, operational=False)
 
         services = [
-            asyncio.create_task(run_scheduler(settings=scheduler, store=store, bus=bus,
+            asyncio.create_task(run_scheduler(settings=scheduler, store=engine_store, bus=bus,
                                               stop=stop, serve_health=False,
                                               node_types=node_types)),
             asyncio.create_task(run_executor(settings=executor, bus=bus, stop=stop,
