@@ -7,6 +7,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from tideflow.executor import redaction
 from tideflow.executor.redaction import MASK, Redactor, install_log_redaction, remove_log_redaction
 
 pytestmark = pytest.mark.unit
@@ -103,3 +104,23 @@ def test_derived_values_are_masked_and_only_the_recent_ones_kept(
     redactor.learn_derived(["tok-4"])  # the least recently used, tok-2, goes
     assert redactor.text("tok-1 tok-2 tok-3 tok-4") == f"{MASK} tok-2 {MASK} {MASK}"
     assert redactor.text(f"{SECRET}") == MASK  # secrets are never forgotten
+
+
+def test_values_learned_again_cost_no_new_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The executor learns all of a tenant's secrets before every step: only values it
+    has not seen are worked out again, and a new one is masked from then on."""
+    worked_out: list[str] = []
+    real_forms = redaction._forms
+
+    def counting_forms(value: str) -> set[str]:
+        worked_out.append(value)
+        return real_forms(value)
+
+    monkeypatch.setattr(redaction, "_forms", counting_forms)
+    redactor = Redactor()
+    for _ in range(50):
+        redactor.learn(["s3cret-one", "s3cret-two"])
+    assert sorted(worked_out) == ["s3cret-one", "s3cret-two"]
+    redactor.learn(["s3cret-one", "s3cret-two", "s3cret-three"])
+    assert worked_out[-1] == "s3cret-three"
+    assert redactor.text("a s3cret-three and s3cret-one") == f"a {MASK} and {MASK}"

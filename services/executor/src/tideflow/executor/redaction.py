@@ -60,17 +60,24 @@ class Redactor:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._secrets: frozenset[str] = frozenset()
+        self._learned: frozenset[str] = frozenset()  # the values, before their forms
         self._derived: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._pattern: re.Pattern[str] | None = None
 
     def learn(self, values: Any) -> None:
-        """Remember these secret values (strings; empty ones are ignored)."""
-        found = {form for v in values if isinstance(v, str) and v for form in _forms(v) if form}
-        if found <= self._secrets:
+        """Remember these secret values (strings; empty ones are ignored).
+
+        Called before every step with all of the tenant's secrets: values already learned
+        are recognised as such, without working out their forms again."""
+        fresh = {v for v in values if isinstance(v, str) and v} - self._learned
+        if not fresh:
             return
+        found = {form for v in fresh for form in _forms(v) if form}
         with self._lock:
-            self._secrets |= found
-            self._compile()
+            self._learned |= fresh
+            if not found <= self._secrets:
+                self._secrets |= found
+                self._compile()
 
     def learn_derived(self, values: Any) -> None:
         """Remember values derived from secrets at run time (`NodeContext.sensitive`):
