@@ -148,3 +148,16 @@ async def test_a_commit_batch_is_three_round_trips(one_connection: PostgresEvent
     assert "pg_advisory_xact_lock" in begin
     assert write.startswith("WITH")
     assert commit == "COMMIT"
+
+
+async def test_loading_runs_is_one_statement(one_connection: PostgresEventStore) -> None:
+    """A scheduler loads a batch's runs (snapshots and the events after them) in one."""
+    store = one_connection
+    await store.load_runs(["run-acme"])  # scopes the session for the platform, once
+    statements: list[str] = []
+    async with store._pool.acquire() as connection:
+        connection.add_query_logger(lambda record: statements.append(record.query))
+    loaded = await store.load_runs(["run-acme", "run-beta", "nope"])
+    await asyncio.sleep(0.05)  # query loggers are called soon after, not during, the query
+    assert len(statements) == 1, statements
+    assert [len(loaded[r][1]) for r in ("run-acme", "run-beta", "nope")] == [1, 1, 0]

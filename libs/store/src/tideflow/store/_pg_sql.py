@@ -94,15 +94,23 @@ GET_STEPS_PREVIEWED = _previewed_query(
 )  # fmt: skip
 
 
-LATEST_SNAPSHOTS = """
-SELECT DISTINCT ON (run_id) run_id, seq, tenant_id, state FROM run_snapshots
-WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq DESC
-"""
-
-READ_RUNS_AFTER = f"""
-SELECT {EVENT_COLUMNS} FROM run_events e
-JOIN unnest($1::text[], $2::bigint[]) AS w(run_id, after_seq) USING (run_id)
-WHERE e.seq > w.after_seq ORDER BY run_id, seq
+# Runs as the scheduler loads them, in one statement (one snapshot of the database):
+# each run's latest snapshot (kind 's', its state in `data`) and the events after it
+# (kind 'e'), a run's snapshot before its events.
+LOAD_RUNS = """
+WITH wanted AS (SELECT * FROM unnest($1::text[]) AS w(run_id)),
+latest AS (
+    SELECT DISTINCT ON (s.run_id) s.run_id, s.seq, s.tenant_id, s.state
+    FROM run_snapshots s JOIN wanted USING (run_id) ORDER BY s.run_id, s.seq DESC
+)
+SELECT 's' AS kind, run_id, seq, tenant_id, state AS data, NULL::text AS type,
+       NULL::timestamptz AS recorded_at, NULL::bigint AS position
+FROM latest
+UNION ALL
+SELECT 'e', e.run_id, e.seq, e.tenant_id, e.data, e.type, e.recorded_at, e.position
+FROM run_events e JOIN wanted USING (run_id) LEFT JOIN latest l USING (run_id)
+WHERE e.seq > coalesce(l.seq, 0)
+ORDER BY run_id, kind DESC, seq
 """
 
 LATEST_SNAPSHOT = """

@@ -200,14 +200,16 @@ class PostgresEventStore(
         if not wanted:
             return {}
         with translated("load runs"):
-            async with scoped(self._pool, PLATFORM) as connection:
-                rows = await connection.fetch(sql.LATEST_SNAPSHOTS, wanted)
-                snapshots = {row["run_id"]: snapshot(row) for row in rows}
-                after = [snapshots[r].seq if r in snapshots else 0 for r in wanted]
-                event_rows = await connection.fetch(sql.READ_RUNS_AFTER, wanted, after)
+            rows = await self._fetch(PLATFORM, sql.LOAD_RUNS, wanted)
+        snapshots: dict[str, Snapshot] = {}
         events: dict[str, list[StoredEvent]] = {run_id: [] for run_id in wanted}
-        for row in event_rows:
-            events[row["run_id"]].append(event(row))
+        for row in rows:
+            if row["kind"] == "s":
+                snapshots[row["run_id"]] = Snapshot(
+                    row["run_id"], row["seq"], row["data"], row["tenant_id"]
+                )
+            else:
+                events[row["run_id"]].append(event(row))
         return {run_id: (snapshots.get(run_id), events[run_id]) for run_id in wanted}
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
