@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 from tideflow.store import _pg_sql as sql
 from tideflow.store._pg_errors import translated
 from tideflow.store._pg_rows import event
+from tideflow.store._pg_scope import PLATFORM, begin_sql
 from tideflow.store._records import FollowedEvent, LogClaim
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     import asyncpg
-    from asyncpg.transaction import Transaction
 
     from tideflow.store._codecs import Connection
 
@@ -37,23 +37,24 @@ async def follow(pool: asyncpg.Pool, name: str, limit: int) -> AsyncIterator[Log
         connection = await pool.acquire()
     try:
         with translated("follow log"):
-            transaction, claim = await _begin(connection, name, limit)
+            claim = await _begin(connection, name, limit)
         try:
             yield claim
         except BaseException:
             with translated("follow log"):
-                await transaction.rollback()
+                await _end(connection, "ROLLBACK")
             raise
         with translated("follow log"):
             if claim is not None and claim.advanced_to is not None:
                 await connection.execute(sql.ADVANCE_FOLLOWER, name, claim.advanced_to)
-            await transaction.commit()
+            await connection.execute("COMMIT")
     finally:
         await pool.release(connection)
 
 
-PLATFORM_SCOPE = "SET LOCAL tideflow.platform = 'on'"
-"""The follower reads every tenant's events (row-level security, migration 0004)."""
+BEGIN = begin_sql(PLATFORM)
+"""The follower reads every tenant's events (row-level security, migration 0004); the
+transaction and its scope begin in one round trip."""
 
 
 async def follower_position(pool: asyncpg.Pool, name: str) -> int:
@@ -62,9 +63,7 @@ async def follower_position(pool: asyncpg.Pool, name: str) -> int:
     return 0 if value is None else int(value)
 
 
-async def _begin(
-    connection: Connection, name: str, limit: int
-) -> tuple[Transaction, LogClaim | None]:
+async def _begin(connection: Connection, name: str, limit: int) -> LogClaim | None:
     """Open the batch's transaction and claim the follower in it (None: held elsewhere).
 
     A new follower's row is inserted on its own, committed at once, and then claimed: an
@@ -72,21 +71,25 @@ async def _begin(
     for that whole batch instead of skipping it.
     """
     for created in (False, True):
-        transaction = connection.transaction()
-        await transaction.start()
+        await connection.execute(BEGIN)
         try:
-            await connection.execute(PLATFORM_SCOPE)
             rows = await connection.fetch(sql.FOLLOW, name, limit)
             if rows:
-                return transaction, _claim(name, rows)
+                return _claim(name, rows)
             if created or await connection.fetchval(sql.FOLLOWER_POSITION, name) is not None:
-                return transaction, None
+                return None
         except BaseException:
-            await transaction.rollback()
+            await _end(connection, "ROLLBACK")
             raise
-        await transaction.rollback()
+        await connection.execute("ROLLBACK")
         await connection.execute(sql.ADD_FOLLOWER, name)
     raise AssertionError("unreachable: the second pass always returns")  # pragma: no cover
+
+
+async def _end(connection: Connection, statement: str) -> None:
+    """End the transaction if it is still open (a lost connection has none to end)."""
+    if connection.is_in_transaction():
+        await connection.execute(statement)
 
 
 def _claim(name: str, rows: list[asyncpg.Record]) -> LogClaim:
