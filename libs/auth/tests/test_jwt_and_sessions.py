@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from tideflow.auth import (
+    REUSE_GRACE,
     Authenticator,
     InvalidCredentials,
     KeyRing,
@@ -17,6 +18,7 @@ from tideflow.auth import (
     RefreshReused,
     Role,
     Sessions,
+    _successor,
 )
 from tideflow.store import InMemoryIdentities, UserRecord
 
@@ -121,13 +123,54 @@ async def test_a_reused_refresh_token_revokes_its_whole_family(
     sessions = await _sessions(ring, identities)
     other_session = await sessions.login("ann", "pw-123456")
     first = await sessions.login("ann", "pw-123456")
-    second = await sessions.refresh(first.refresh_token)
-    with pytest.raises(RefreshReused):
-        await sessions.refresh(first.refresh_token)  # the stolen copy comes back
+    now = datetime.now(UTC)
+    second = await sessions.refresh(first.refresh_token, now=now)
+    with pytest.raises(RefreshReused):  # the stolen copy comes back after the grace window
+        await sessions.refresh(first.refresh_token, now=now + REUSE_GRACE)
     with pytest.raises(InvalidCredentials):
-        await sessions.refresh(second.refresh_token)  # the family is gone
+        await sessions.refresh(second.refresh_token, now=now + REUSE_GRACE)  # the family is gone
     # another login (another family) is untouched
     assert (await sessions.refresh(other_session.refresh_token)).refresh_token
+
+
+async def test_a_reload_within_the_grace_gets_the_same_successor_again(
+    ring: KeyRing, identities: InMemoryIdentities
+) -> None:
+    sessions = await _sessions(ring, identities)
+    first = await sessions.login("ann", "pw-123456")
+    now = datetime.now(UTC)
+    lost = await sessions.refresh(first.refresh_token, now=now)  # the answer never arrives
+    again = await sessions.refresh(first.refresh_token, now=now + timedelta(seconds=9))
+    assert again.refresh_token == lost.refresh_token  # one successor: the family never branches
+    assert (await ring.verify(again.access_token)).subject == "ann"
+    # the session goes on from there, and the old token stays used up once the window ends
+    later = now + timedelta(seconds=30)
+    assert (await sessions.refresh(again.refresh_token, now=later)).refresh_token
+    with pytest.raises(RefreshReused):
+        await sessions.refresh(first.refresh_token, now=later)
+
+
+async def test_the_stored_successor_opens_only_with_the_used_tokens_secret(
+    ring: KeyRing, identities: InMemoryIdentities
+) -> None:
+    sessions = await _sessions(ring, identities)
+    first = await sessions.login("ann", "pw-123456")
+    _, token_id, secret = first.refresh_token.split("_", 2)
+    # knowing the id but not the secret neither uses the token up nor revokes anything
+    with pytest.raises(InvalidCredentials, match="not valid"):
+        await sessions.refresh(f"tfr_{token_id}_{'x' * 43}")
+    second = await sessions.refresh(first.refresh_token)
+    used = await identities.find_refresh_token(token_id)
+    assert used is not None
+    assert used.successor_id == second.refresh_token.split("_")[1]
+    assert used.successor_sealed is not None
+    assert second.refresh_token.encode() not in used.successor_sealed
+    assert second.refresh_token.split("_")[2].encode() not in used.successor_sealed
+    assert _successor.open_sealed(secret, token_id, used.successor_id, used.successor_sealed) == (
+        second.refresh_token
+    )
+    for wrong in (("y" * 43, token_id, used.successor_id), (secret, token_id, "other")):
+        assert _successor.open_sealed(*wrong, used.successor_sealed) is None
 
 
 async def test_expired_and_forged_refresh_tokens_are_refused(

@@ -14,6 +14,8 @@ from tideflow.store import (
     AuditEntry,
     EventStore,
     NotFound,
+    RefreshOutcome,
+    RefreshRotation,
     RefreshTokenRecord,
     SecretRecord,
     SigningKeyRecord,
@@ -94,27 +96,118 @@ async def test_users_are_updated_and_deleted_within_their_tenant(store: EventSto
     deleted = await store.delete_user("u1", tenant_id="acme")
     assert deleted.username == "ann"
     assert await store.find_user("u1") is None
-    assert await store.use_refresh_token("r1", T0) is None  # its sessions went with it
+    assert await store.find_refresh_token("r1") is None  # its sessions went with it
     with pytest.raises(NotFound):
         await store.delete_user("u1", tenant_id=None)
     # the name is free again, for a user with another id
     await store.create_user(UserRecord("u2", "acme", "ann", "h", "viewer", T0))
 
 
-async def test_a_refresh_token_is_used_once_even_under_a_race(store: EventStore) -> None:
-    await store.create_user(UserRecord("u1", "default", "ann", "h", "viewer", T0))
-    record = RefreshTokenRecord("r1", "fam", "u1", "default", "h", T0, T0 + timedelta(days=1))
-    await store.add_refresh_token(record)
-    await store.add_refresh_token(
-        RefreshTokenRecord("r2", "fam", "u1", "default", "h", T0, T0 + timedelta(days=1))
+GRACE = timedelta(seconds=10)
+
+
+def _refresh(token_id: str, family: str = "fam") -> RefreshTokenRecord:
+    return RefreshTokenRecord(token_id, family, "u1", "default", "h", T0, T0 + timedelta(days=1))
+
+
+async def _present(
+    store: EventStore, token_id: str, successor: str, *, at: datetime, grace: timedelta = GRACE
+) -> RefreshRotation:
+    return await store.rotate_refresh_token(
+        token_id, _refresh(successor), f"sealed-{successor}".encode(), at=at, reuse_grace=grace
     )
-    seen = await asyncio.gather(*(store.use_refresh_token("r1", T0) for _ in range(5)))
-    assert sum(1 for r in seen if r is not None and r.used_at is None) == 1
+
+
+async def _found(store: EventStore, token_id: str) -> RefreshTokenRecord:
+    found = await store.find_refresh_token(token_id)
+    assert found is not None, token_id
+    return found
+
+
+async def test_a_used_refresh_token_presented_within_the_grace_gets_its_successor_again(
+    store: EventStore,
+) -> None:
+    await store.create_user(UserRecord("u1", "default", "ann", "h", "viewer", T0))
+    await store.add_refresh_token(_refresh("r1"))
+    first = await _present(store, "r1", "r2", at=T0)
+    assert first.outcome is RefreshOutcome.ROTATED
+    assert first.token is not None
+    assert first.token.used_at is None  # as it was before
+    used = await _found(store, "r1")
+    assert (used.used_at, used.successor_id, used.successor_sealed) == (T0, "r2", b"sealed-r2")
+    assert (await _found(store, "r2")).used_at is None
+    # the page reloaded before the answer arrived: the same token again, 9 s later
+    again = await _present(store, "r1", "r3", at=T0 + timedelta(seconds=9))
+    assert again.outcome is RefreshOutcome.REPLAYED
+    assert again.token == used  # points at r2, the one live successor; r3 is never stored
+    assert await store.find_refresh_token("r3") is None
+    assert (await _found(store, "r2")).revoked_at is None
+    # the window counts from the first use: replays do not extend it
+    late = await _present(store, "r1", "r4", at=T0 + GRACE)
+    assert late.outcome is RefreshOutcome.REUSED
+    for token_id in ("r1", "r2"):
+        revoked = await _found(store, token_id)
+        assert (revoked.revoked_at, revoked.successor_sealed) == (T0 + GRACE, None)
+    assert await store.find_refresh_token("r4") is None
+    # a revoked family refuses its every token and changes nothing more
+    assert (await _present(store, "r2", "r5", at=T0)).outcome is RefreshOutcome.REFUSED
+    assert (await _present(store, "nope", "r6", at=T0)).outcome is RefreshOutcome.REFUSED
+    assert (await _present(store, "r1", "r7", at=T0)).token == await _found(store, "r1")
+
+
+async def test_a_replay_after_the_successor_was_used_is_a_theft(store: EventStore) -> None:
+    await store.create_user(UserRecord("u1", "default", "ann", "h", "viewer", T0))
+    await store.add_refresh_token(_refresh("r1"))
+    await store.add_refresh_token(_refresh("other", family="fam2"))
+    assert (await _present(store, "r1", "r2", at=T0)).outcome is RefreshOutcome.ROTATED
+    assert (await _present(store, "r2", "r3", at=T0)).outcome is RefreshOutcome.ROTATED
+    # within the window, but the chain moved on: someone else holds the live end
+    stolen = await _present(store, "r1", "r4", at=T0 + timedelta(seconds=1))
+    assert stolen.outcome is RefreshOutcome.REUSED
+    assert all([(await _found(store, t)).revoked_at for t in ("r1", "r2", "r3")])
+    assert (await _found(store, "other")).revoked_at is None  # another family is untouched
+
+
+async def test_without_a_grace_any_reuse_revokes_and_expiry_refuses(store: EventStore) -> None:
+    await store.create_user(UserRecord("u1", "default", "ann", "h", "viewer", T0))
+    await store.add_refresh_token(_refresh("r1"))
+    await store.add_refresh_token(_refresh("old", family="fam2"))
+    expired = await _present(store, "old", "x", at=T0 + timedelta(days=1))
+    assert expired.outcome is RefreshOutcome.REFUSED
+    assert (await _found(store, "old")).used_at is None
+    assert (await _present(store, "r1", "r2", at=T0, grace=timedelta(0))).outcome is (
+        RefreshOutcome.ROTATED
+    )
+    reused = await _present(store, "r1", "r3", at=T0, grace=timedelta(0))
+    assert reused.outcome is RefreshOutcome.REUSED
+    assert (await _found(store, "r2")).revoked_at == T0
+
+
+async def test_concurrent_presentations_of_one_refresh_token_never_branch(
+    store: EventStore,
+) -> None:
+    await store.create_user(UserRecord("u1", "default", "ann", "h", "viewer", T0))
+    await store.add_refresh_token(_refresh("r1"))
+    await store.add_refresh_token(_refresh("q1", family="fam2"))
+    racers = range(6)
+    seen = await asyncio.gather(*(_present(store, "r1", f"s{i}", at=T0) for i in racers))
+    outcomes = sorted(r.outcome for r in seen)
+    assert outcomes == [RefreshOutcome.REPLAYED] * 5 + [RefreshOutcome.ROTATED]
+    winner = next(f"s{i}" for i, r in zip(racers, seen, strict=True) if r.outcome == "rotated")
+    # every loser is pointed at the winner's successor, and only that one was stored
+    assert {r.token.successor_id for r in seen if r.token and r.token.used_at} == {winner}
+    stored = [await store.find_refresh_token(f"s{i}") for i in racers]
+    assert [s.token_id for s in stored if s is not None] == [winner]
+    # with no grace the same race is a reuse: the family goes, exactly once
+    seen = await asyncio.gather(
+        *(_present(store, "q1", f"t{i}", at=T0, grace=timedelta(0)) for i in racers)
+    )
+    assert sorted(r.outcome for r in seen) == sorted(
+        [RefreshOutcome.ROTATED, RefreshOutcome.REUSED] + [RefreshOutcome.REFUSED] * 4
+    )
+    assert (await _found(store, "q1")).revoked_at == T0
     await store.revoke_refresh_family("fam", T0)
-    after = await store.use_refresh_token("r2", T0)
-    assert after is not None
-    assert after.revoked_at == T0
-    assert await store.use_refresh_token("nope", T0) is None
+    assert (await _found(store, winner)).revoked_at == T0
 
 
 def _key(kid: str, at: datetime) -> SigningKeyRecord:

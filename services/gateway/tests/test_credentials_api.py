@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
+import httpx
 import jwt
 import pytest
 
@@ -78,40 +80,98 @@ async def test_login_gives_a_jwt_that_the_jwks_verifies(stack: Stack) -> None:
         assert refused.json()["error"]["code"] == "UNAUTHENTICATED"
 
 
-async def test_refresh_rotates_and_a_reused_token_revokes_the_family(stack: Stack) -> None:
-    await _user(stack, "bob")
-    first = (
-        await stack.client.post(
-            "/auth/login", json={"username": "bob", "password": "correct-horse-9"}
+async def _login(stack: Stack, username: str) -> dict[str, str]:
+    await _user(stack, username)
+    login = await stack.client.post(
+        "/auth/login", json={"username": username, "password": "correct-horse-9"}
+    )
+    assert login.status_code == 200, login.text
+    return dict(login.json())
+
+
+async def _refresh(stack: Stack, token: str) -> httpx.Response:
+    return await stack.client.post("/auth/refresh", json={"refreshToken": token})
+
+
+async def _family(dsn: str, refresh_token: str) -> list[asyncpg.Record]:
+    owner = await asyncpg.connect(dsn)
+    try:
+        return list(
+            await owner.fetch(
+                "SELECT token_id, used_at, revoked_at, successor_sealed FROM refresh_tokens "
+                "WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_id = $1) "
+                "ORDER BY issued_at, token_id",
+                refresh_token.split("_")[1],
+            )
         )
-    ).json()
-    second = await stack.client.post("/auth/refresh", json={"refreshToken": first["refreshToken"]})
-    assert second.status_code == 200
-    rotated = second.json()
-    assert rotated["refreshToken"] != first["refreshToken"]
+    finally:
+        await owner.close()
+
+
+async def _backdate_use(dsn: str, refresh_token: str, by: timedelta) -> None:
+    """As if the token had been used `by` earlier: the grace window is behind it."""
+    owner = await asyncpg.connect(dsn)
+    try:
+        await owner.execute(
+            "UPDATE refresh_tokens SET used_at = used_at - $2::interval WHERE token_id = $1",
+            refresh_token.split("_")[1],
+            by,
+        )
+    finally:
+        await owner.close()
+
+
+async def test_a_reload_during_a_refresh_keeps_the_user_signed_in(stack: Stack, dsn: str) -> None:
+    first = await _login(stack, "bob")
+    # the refresh reaches the server, but the page reloads before the answer arrives
+    lost = await _refresh(stack, first["refreshToken"])
+    assert lost.status_code == 200
+    assert lost.json()["refreshToken"] != first["refreshToken"]
+    # the reloaded page still holds the old token and presents it again, within the window
+    again = await _refresh(stack, first["refreshToken"])
+    assert again.status_code == 200, again.text
+    assert again.json()["refreshToken"] == lost.json()["refreshToken"]  # one successor
+    assert (await stack.call("GET", "/runs", again.json()["accessToken"])).status_code == 200
+    assert not any(row["revoked_at"] for row in await _family(dsn, first["refreshToken"]))
+    # and the session goes on from there
+    onward = await _refresh(stack, again.json()["refreshToken"])
+    assert onward.status_code == 200, onward.text
+    assert len(await _family(dsn, first["refreshToken"])) == 3  # a chain, never a branch
+
+
+async def test_a_used_token_presented_after_the_grace_revokes_the_family(
+    stack: Stack, dsn: str
+) -> None:
+    first = await _login(stack, "dan")
+    rotated = (await _refresh(stack, first["refreshToken"])).json()
     assert (await stack.call("GET", "/runs", rotated["accessToken"])).status_code == 200
-    reused = await stack.client.post("/auth/refresh", json={"refreshToken": first["refreshToken"]})
+    await _backdate_use(dsn, first["refreshToken"], timedelta(minutes=1))
+    reused = await _refresh(stack, first["refreshToken"])
     assert reused.status_code == 401
-    family_gone = await stack.client.post(
-        "/auth/refresh", json={"refreshToken": rotated["refreshToken"]}
-    )
+    assert reused.json()["error"]["code"] == "UNAUTHENTICATED"
+    assert "already used" in reused.json()["error"]["message"]
+    family = await _family(dsn, first["refreshToken"])
+    assert len(family) == 2
+    assert all(row["revoked_at"] and row["successor_sealed"] is None for row in family)
+    family_gone = await _refresh(stack, rotated["refreshToken"])
     assert family_gone.status_code == 401
+    # a forged secret for a known id changes nothing (the id alone is not a credential)
+    other = await _login(stack, "eve")
+    token_id = other["refreshToken"].split("_")[1]
+    assert (await _refresh(stack, f"tfr_{token_id}_{'x' * 43}")).status_code == 401
+    assert (await _refresh(stack, other["refreshToken"])).status_code == 200
 
 
-async def test_concurrent_refreshes_of_one_token_yield_one_winner(stack: Stack) -> None:
-    await _user(stack, "cat")
-    pair = (
-        await stack.client.post(
-            "/auth/login", json={"username": "cat", "password": "correct-horse-9"}
-        )
-    ).json()
-    answers = await asyncio.gather(
-        *(
-            stack.client.post("/auth/refresh", json={"refreshToken": pair["refreshToken"]})
-            for _ in range(5)
-        )
-    )
-    assert sorted(a.status_code for a in answers) == [200, 401, 401, 401, 401]
+async def test_concurrent_refreshes_of_one_token_share_one_successor(
+    stack: Stack, dsn: str
+) -> None:
+    pair = await _login(stack, "cat")
+    answers = await asyncio.gather(*(_refresh(stack, pair["refreshToken"]) for _ in range(5)))
+    assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
+    successors = {a.json()["refreshToken"] for a in answers}
+    assert len(successors) == 1  # two tabs racing end up holding the same session
+    assert len(await _family(dsn, pair["refreshToken"])) == 2
+    assert (await _refresh(stack, successors.pop())).status_code == 200
 
 
 async def test_http_basic_for_service_accounts(stack: Stack) -> None:

@@ -30,7 +30,7 @@ from tideflow.auth._ratelimit import (
 )
 from tideflow.auth._roles import DEFAULT_TENANT, Principal, PrincipalKind, Role
 from tideflow.auth._secrets import SECRET_NAME, RewrapReport, Secrets, env_secrets
-from tideflow.auth._sessions import Sessions, TokenPair
+from tideflow.auth._sessions import REUSE_GRACE, Sessions, TokenPair
 from tideflow.auth._tokens import IssuedToken, issue, parse
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_TENANT",
     "MIN_PASSWORD_LENGTH",
     "PLATFORM_ADMIN",
+    "REUSE_GRACE",
     "SECRET_NAME",
     "AuthError",
     "Authenticator",

@@ -97,6 +97,7 @@ from tideflow.store._records import (
     WorkflowRecord,
     WorkflowVersion,
 )
+from tideflow.store._refresh_rotation import RefreshOutcome, RefreshRotation
 from tideflow.store._run_endings import TERMINAL_STATUSES
 from tideflow.store._triggers import (
     CronClaim,
@@ -183,6 +184,8 @@ __all__ = [
     "PostgresEventStore",
     "PostgresTriggerStore",
     "ProcessedCommand",
+    "RefreshOutcome",
+    "RefreshRotation",
     "RefreshTokenRecord",
     "Retention",
     "RunAppend",

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Sequence
     from contextlib import AbstractAsyncContextManager
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     from tideflow.store._identity_records import (
         ApiTokenRecord,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         TenantRecord,
         UserRecord,
     )
+    from tideflow.store._refresh_rotation import RefreshRotation
 
 
 class Identities(Protocol):
@@ -104,12 +105,29 @@ class Identities(Protocol):
 
     async def add_refresh_token(self, record: RefreshTokenRecord) -> None: ...
 
-    async def use_refresh_token(self, token_id: str, at: datetime) -> RefreshTokenRecord | None:
-        """Mark the token used, atomically, and return it *as it was*: a `used_at` already
-        set means this is a reuse. None when unknown."""
+    async def find_refresh_token(self, token_id: str) -> RefreshTokenRecord | None:
+        """Platform-scoped, to check the presented secret before anything changes."""
         ...
 
-    async def revoke_refresh_family(self, family_id: str, at: datetime) -> None: ...
+    async def rotate_refresh_token(
+        self,
+        token_id: str,
+        successor: RefreshTokenRecord,
+        successor_sealed: bytes,
+        *,
+        at: datetime,
+        reuse_grace: timedelta,
+    ) -> RefreshRotation:
+        """Present a refresh token, atomically (one at a time per token): `ROTATED` uses it
+        up and stores `successor` as its one successor; `REPLAYED` (used again within
+        `reuse_grace`) changes nothing and points at the stored successor; `REUSED` revokes
+        the whole family; `REFUSED` (unknown, revoked, expired) changes nothing. The rule is
+        `tideflow.store._refresh_rotation.decide`."""
+        ...
+
+    async def revoke_refresh_family(self, family_id: str, at: datetime) -> None:
+        """Revoke every token of the family and drop their sealed successors."""
+        ...
 
     async def signing_keys(self) -> list[SigningKeyRecord]: ...
 

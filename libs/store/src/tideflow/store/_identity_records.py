@@ -61,6 +61,11 @@ class RefreshTokenRecord:
     expires_at: datetime
     used_at: datetime | None = None
     revoked_at: datetime | None = None
+    successor_id: str | None = None
+    """Set with `used_at`: the one token this one was exchanged for."""
+    successor_sealed: bytes | None = None
+    """The successor's secret, sealed with a key derived from this token's own secret (which
+    the store never holds): what a reuse within the grace window gets back."""
 
 
 @dataclass(frozen=True, slots=True)

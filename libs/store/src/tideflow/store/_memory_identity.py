@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from tideflow.store._credential_changes import credential_key
@@ -27,6 +27,7 @@ from tideflow.store._identity_records import (
 )
 from tideflow.store._keyed_events import KeyedEvents
 from tideflow.store._records import DEFAULT_TENANT
+from tideflow.store._refresh_rotation import RefreshOutcome, RefreshRotation, decide
 
 if TYPE_CHECKING:
     import asyncio
@@ -170,16 +171,42 @@ class InMemoryIdentities:
     async def add_refresh_token(self, record: RefreshTokenRecord) -> None:
         self._refresh[record.token_id] = record
 
-    async def use_refresh_token(self, token_id: str, at: datetime) -> RefreshTokenRecord | None:
-        record = self._refresh.get(token_id)
-        if record is not None and record.used_at is None:
-            self._refresh[token_id] = replace(record, used_at=at)
-        return record
+    async def find_refresh_token(self, token_id: str) -> RefreshTokenRecord | None:
+        return self._refresh.get(token_id)
+
+    async def rotate_refresh_token(
+        self,
+        token_id: str,
+        successor: RefreshTokenRecord,
+        successor_sealed: bytes,
+        *,
+        at: datetime,
+        reuse_grace: timedelta,
+    ) -> RefreshRotation:
+        token = self._refresh.get(token_id)
+        stored = self._refresh.get(token.successor_id or "") if token else None
+        outcome = decide(token, stored, at=at, reuse_grace=reuse_grace)
+        if token is not None and outcome is RefreshOutcome.ROTATED:
+            self._refresh[token_id] = replace(
+                token,
+                used_at=at,
+                successor_id=successor.token_id,
+                successor_sealed=successor_sealed,
+            )
+            self._refresh[successor.token_id] = successor
+        elif token is not None and outcome is RefreshOutcome.REUSED:
+            self._revoke_family(token.family_id, at)
+        return RefreshRotation(outcome, token)
 
     async def revoke_refresh_family(self, family_id: str, at: datetime) -> None:
+        self._revoke_family(family_id, at)
+
+    def _revoke_family(self, family_id: str, at: datetime) -> None:
         for token_id, record in list(self._refresh.items()):
-            if record.family_id == family_id and record.revoked_at is None:
-                self._refresh[token_id] = replace(record, revoked_at=at)
+            if record.family_id == family_id:
+                self._refresh[token_id] = replace(
+                    record, revoked_at=record.revoked_at or at, successor_sealed=None
+                )
 
     # -- signing keys ---------------------------------------------------------------------
 

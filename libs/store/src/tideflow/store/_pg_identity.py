@@ -31,19 +31,25 @@ from tideflow.store._pg_errors import translated
 from tideflow.store._pg_notifications import PostgresNotifications
 from tideflow.store._pg_scope import PLATFORM, scoped
 from tideflow.store._pg_workflows import ScopedQueries
+from tideflow.store._refresh_rotation import RefreshOutcome, RefreshRotation, decide
 
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Sequence
     from contextlib import AbstractAsyncContextManager
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
 _TENANT = "name, created_at, run_starts_per_second, api_requests_per_second"
 _TOKEN = "token_id, tenant_id, name, role, secret_hash, created_by, created_at, revoked_at"
 _USER = "user_id, tenant_id, username, password_hash, role, created_at, disabled"
 _REFRESH = (
     "token_id, family_id, user_id, tenant_id, secret_hash, issued_at, expires_at, used_at,"
-    " revoked_at"
+    " revoked_at, successor_id, successor_sealed"
+)
+_REFRESH_PARAMS = ", ".join(f"${i}" for i in range(1, _REFRESH.count(",") + 2))
+_REVOKE_FAMILY = (
+    "UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, $2), successor_sealed = NULL "
+    "WHERE family_id = $1 AND (revoked_at IS NULL OR successor_sealed IS NOT NULL)"
 )
 _KEY = "kid, algorithm, private_key, wrapped_key, kek_id, public_jwk, created_at, retired_at"
 _SECRET = (
@@ -255,35 +261,64 @@ class PostgresIdentities(ScopedQueries):
         with translated("add refresh token"):
             await self._execute(
                 record.tenant_id,
-                f"INSERT INTO refresh_tokens ({_REFRESH}) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                f"INSERT INTO refresh_tokens ({_REFRESH}) VALUES ({_REFRESH_PARAMS})",
                 *_values(record, _REFRESH),
             )
 
-    async def use_refresh_token(self, token_id: str, at: datetime) -> RefreshTokenRecord | None:
-        # The row lock serialises two concurrent refreshes of one token: exactly one sees
-        # used_at empty; the other sees it set and revokes the family.
-        with translated("use refresh token"):
+    async def find_refresh_token(self, token_id: str) -> RefreshTokenRecord | None:
+        with translated("find refresh token"):
+            row = await self._fetchrow(
+                PLATFORM, f"SELECT {_REFRESH} FROM refresh_tokens WHERE token_id = $1", token_id
+            )
+        return None if row is None else _refresh(row)
+
+    async def rotate_refresh_token(
+        self,
+        token_id: str,
+        successor: RefreshTokenRecord,
+        successor_sealed: bytes,
+        *,
+        at: datetime,
+        reuse_grace: timedelta,
+    ) -> RefreshRotation:
+        # The row lock serialises every presentation of one token: the first rotates, the
+        # others wait and then see it used. The successor is read without a lock (its own
+        # rotation locks only itself), so the lock order is always parent before child.
+        with translated("rotate refresh token"):
             async with scoped(self._pool, PLATFORM) as connection:
                 row = await connection.fetchrow(
                     f"SELECT {_REFRESH} FROM refresh_tokens WHERE token_id = $1 FOR UPDATE",
                     token_id,
                 )
-                if row is not None and row["used_at"] is None:
-                    await connection.execute(
-                        "UPDATE refresh_tokens SET used_at = $2 WHERE token_id = $1", token_id, at
+                token = None if row is None else _refresh(row)
+                stored = None
+                if token is not None and token.successor_id is not None:
+                    child = await connection.fetchrow(
+                        f"SELECT {_REFRESH} FROM refresh_tokens WHERE token_id = $1",
+                        token.successor_id,
                     )
-        return None if row is None else _refresh(row)
+                    stored = None if child is None else _refresh(child)
+                outcome = decide(token, stored, at=at, reuse_grace=reuse_grace)
+                if token is not None and outcome is RefreshOutcome.ROTATED:
+                    await connection.execute(
+                        "UPDATE refresh_tokens SET used_at = $2, successor_id = $3, "
+                        "successor_sealed = $4 WHERE token_id = $1",
+                        token_id,
+                        at,
+                        successor.token_id,
+                        successor_sealed,
+                    )
+                    await connection.execute(
+                        f"INSERT INTO refresh_tokens ({_REFRESH}) VALUES ({_REFRESH_PARAMS})",
+                        *_values(successor, _REFRESH),
+                    )
+                elif token is not None and outcome is RefreshOutcome.REUSED:
+                    await connection.execute(_REVOKE_FAMILY, token.family_id, at)
+        return RefreshRotation(outcome, token)
 
     async def revoke_refresh_family(self, family_id: str, at: datetime) -> None:
         with translated("revoke refresh family"):
-            await self._execute(
-                PLATFORM,
-                "UPDATE refresh_tokens SET revoked_at = $2 "
-                "WHERE family_id = $1 AND revoked_at IS NULL",
-                family_id,
-                at,
-            )
+            await self._execute(PLATFORM, _REVOKE_FAMILY, family_id, at)
 
     # -- signing keys ---------------------------------------------------------------------
 

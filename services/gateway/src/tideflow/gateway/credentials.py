@@ -251,7 +251,9 @@ async def login(body: s.LoginBody, services: ServicesDep, request: Request) -> s
 async def refresh(body: s.RefreshBody, services: ServicesDep) -> s.Tokens:
     """A new access token and the next refresh token; the presented one is used up.
 
-    Presenting a used refresh token again answers 401 and revokes its whole family.
+    Presented again within the reuse grace window (`TIDEFLOW_SECURITY_REFRESH_REUSE_GRACE`,
+    10 s; a page reloaded while its refresh was in flight) it answers the same next refresh
+    token again; later it answers 401 and revokes its whole family.
     """
     try:
         pair = await services.security.sessions.refresh(body.refresh_token)

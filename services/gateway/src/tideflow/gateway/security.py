@@ -182,6 +182,7 @@ def build_security(
         authenticator=authenticator,
         keys=keys,
         refresh_ttl=sec.refresh_token_ttl,
+        reuse_grace=sec.refresh_reuse_grace,
     )
     return Security(
         authenticator=authenticator,

@@ -6,6 +6,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tideflow.auth import REUSE_GRACE
 from tideflow.settings import (
     DatabaseSettings,
     Duration,
@@ -29,6 +30,14 @@ class SecuritySettings(KeySettings, RateLimitSettings):
     )
     refresh_token_ttl: Duration = Field(
         default=timedelta(days=7), description="Lifetime of refresh tokens."
+    )
+    refresh_reuse_grace: Duration = Field(
+        default=REUSE_GRACE,
+        ge=timedelta(0),
+        le=timedelta(minutes=1),
+        description="How long a used refresh token, presented again, still gets the same "
+        "successor back (a page reloaded while its refresh was in flight) instead of "
+        "revoking its whole family as a theft; 0 turns the grace off.",
     )
     signing_key_rotation: Duration = Field(
         default=timedelta(days=1), description="How often the JWT signing key is replaced."
