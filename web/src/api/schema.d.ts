@@ -155,7 +155,9 @@ export interface paths {
          * Refresh
          * @description A new access token and the next refresh token; the presented one is used up.
          *
-         *     Presenting a used refresh token again answers 401 and revokes its whole family.
+         *     Presented again within the reuse grace window (`TIDEFLOW_SECURITY_REFRESH_REUSE_GRACE`,
+         *     10 s; a page reloaded while its refresh was in flight) it answers the same next refresh
+         *     token again; later it answers 401 and revokes its whole family.
          */
         post: operations["refresh_auth_refresh_post"];
         delete?: never;
