@@ -155,6 +155,9 @@ async def test_a_used_token_presented_after_the_grace_revokes_the_family(
     assert all(row["revoked_at"] and row["successor_sealed"] is None for row in family)
     family_gone = await _refresh(stack, rotated["refreshToken"])
     assert family_gone.status_code == 401
+    audit = await stack.call("GET", "/audit", stack.tenants["acme"].tokens["admin"])
+    reuses = [e for e in audit.json()["items"] if e["action"] == "refresh.reused"]
+    assert [(e["actor"], e["resource"]) for e in reuses] == [("dan", "user/dan")]
     # a forged secret for a known id changes nothing (the id alone is not a credential)
     other = await _login(stack, "eve")
     token_id = other["refreshToken"].split("_")[1]

@@ -18,6 +18,12 @@ class Forbidden(AuthError):  # noqa: N818
 class RefreshReused(InvalidCredentials):
     """A refresh token presented a second time: its whole family is now revoked."""
 
+    def __init__(self, message: str, *, subject: str, tenant_id: str) -> None:
+        super().__init__(message)
+        self.subject = subject
+        """The user whose sessions were revoked, for the audit log."""
+        self.tenant_id = tenant_id
+
 
 class KeyProviderError(AuthError):
     """The key-encryption-key provider (key file, KMS) failed or refused."""

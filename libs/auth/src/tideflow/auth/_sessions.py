@@ -83,7 +83,11 @@ class Sessions:
         if rotation.outcome is RefreshOutcome.ROTATED:
             return await self._pair(principal, issued.token, now)
         if rotation.outcome is RefreshOutcome.REUSED:
-            raise RefreshReused("the refresh token was already used; its sessions are revoked")
+            raise RefreshReused(
+                "the refresh token was already used; its sessions are revoked",
+                subject=principal.subject,
+                tenant_id=principal.tenant_id,
+            )
         token = rotation.token
         if rotation.outcome is RefreshOutcome.REPLAYED and token and token.successor_sealed:
             again = _successor.open_sealed(

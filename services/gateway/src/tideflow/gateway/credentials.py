@@ -248,7 +248,7 @@ async def login(body: s.LoginBody, services: ServicesDep, request: Request) -> s
 
 
 @router.post("/auth/refresh", response_model=s.Tokens)
-async def refresh(body: s.RefreshBody, services: ServicesDep) -> s.Tokens:
+async def refresh(body: s.RefreshBody, services: ServicesDep, request: Request) -> s.Tokens:
     """A new access token and the next refresh token; the presented one is used up.
 
     Presented again within the reuse grace window (`TIDEFLOW_SECURITY_REFRESH_REUSE_GRACE`,
@@ -257,7 +257,13 @@ async def refresh(body: s.RefreshBody, services: ServicesDep) -> s.Tokens:
     """
     try:
         pair = await services.security.sessions.refresh(body.refresh_token)
-    except RefreshReused:
+    except RefreshReused as e:
+        # a leaked copy (or a client replaying long after the grace): worth an audit line
+        REQUEST_SOURCE.set(request.client.host if request.client else None)
+        user = Principal(e.subject, e.tenant_id, Role.VIEWER, PrincipalKind.USER)
+        await services.security.audit(
+            user, "refresh.reused", f"user/{e.subject}", details={"revoked": "family"}
+        )
         raise ApiError(
             401, ErrorCode.UNAUTHENTICATED, "the refresh token was already used; log in again"
         ) from None
