@@ -18,6 +18,7 @@ timer both cancelled and set in the batch is set.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -254,15 +255,26 @@ def _log(batch: CommitBatch) -> list[Part]:
 
 
 def _together(parts: list[Part], *, appends: bool) -> CommitStatement:
-    names = {name for name, _, _ in parts}
-    results = [result for cte, result in _RESULTS if cte in names]
     args: list[Any] = []
-    ctes = []
-    for name, sql, values in parts:
-        ctes.append(f"{name} AS ({_shifted(sql, len(args)).strip()})")
+    for _, _, values in parts:
         args.extend(values)
+    shape = tuple((name, sql, len(values)) for name, sql, values in parts)
+    return CommitStatement(_statement(shape), args, appends)
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(shape: tuple[tuple[str, str, int], ...]) -> str:
+    """The text for parts of this shape (CTE name, statement, argument count), built once:
+    a scheduler writes batches of a handful of shapes."""
+    names = {name for name, _, _ in shape}
+    results = [result for cte, result in _RESULTS if cte in names]
+    ctes = []
+    count = 0
+    for name, sql, arguments in shape:
+        ctes.append(f"{name} AS ({_shifted(sql, count).strip()})")
+        count += arguments
     select = ", ".join(results) or "1"
-    return CommitStatement(f"WITH {', '.join(ctes)} SELECT {select}", args, appends)
+    return f"WITH {', '.join(ctes)} SELECT {select}"
 
 
 def _shifted(sql: str, by: int) -> str:
