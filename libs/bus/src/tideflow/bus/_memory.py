@@ -50,6 +50,12 @@ log = logging.getLogger("tideflow.bus.memory")
 RETAIN = 10_000
 OFFSETS_RETENTION = timedelta(days=7)  # Kafka's default offsets.retention.minutes
 PRUNE_EVERY = 60.0
+OFFSETS_LINGER = 0.05
+CLOSE_WAIT = 20.0  # past the journal's statement timeout
+"""How long committed offsets wait for company before they are written on their own: at
+low rates every consumed batch of every group committed alone (a round trip and a
+transaction each, most of a quiet step's cost); a crash forgets at most this much more,
+delivered again, which every consumer absorbs."""
 
 
 class _Partition:
@@ -128,6 +134,8 @@ class InMemoryBus(Bus):
         self._retain = retain
         self._pending = _Pending()
         self._kick = asyncio.Event()
+        self._urgent = asyncio.Event()  # a publish, topic or flush() waits for the writer
+        self._closing = False
         self._read_back = False
         self._writer: asyncio.Task[None] | None = None
         self._journaled_topics: set[str] = set()  # rows of bus_topics known to exist
@@ -145,9 +153,17 @@ class InMemoryBus(Bus):
         self._started = False
         writer, self._writer = self._writer, None
         if writer is not None and self._journal is not None:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            # asked to stop rather than cancelled: on Python 3.11 a cancel that lands as
+            # the writer's wait ends is lost (`wait_for`), and closing would then wait
+            # for the next prune; a writer stuck on the journal is cancelled after a while
+            self._closing = True
+            self._wake(urgent=True)
+            _, running = await asyncio.wait({writer}, timeout=CLOSE_WAIT)
+            if running:
+                log.warning("bus journal: the writer did not stop in time; cancelled")
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
             try:
                 await self._flush()  # what was pending when we were asked to close
             except Exception:  # unwritten work is redelivered after a restart
@@ -191,7 +207,7 @@ class InMemoryBus(Bus):
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.publishes.append((records, done))
-        self._kick.set()
+        self._wake(urgent=True)
         await done
 
     def _place(self, records: Sequence[RawOutgoing]) -> list[Record]:
@@ -228,9 +244,14 @@ class InMemoryBus(Bus):
         """The journal's single writer: flush whatever is pending, prune now and then."""
         loop = asyncio.get_running_loop()
         next_prune = loop.time() + PRUNE_EVERY
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout=PRUNE_EVERY)
+            self._kick.clear()
+            if not self._urgent.is_set():  # offsets only: let others join them
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), timeout=OFFSETS_LINGER)
+            self._urgent.clear()
             self._kick.clear()
             try:
                 await self._flush()
@@ -241,7 +262,7 @@ class InMemoryBus(Bus):
                 log.warning("bus journal unavailable (%s); retrying", e)
                 await asyncio.sleep(0.2)
                 if self._pending:
-                    self._kick.set()
+                    self._wake(urgent=True)
 
     async def _flush(self) -> None:
         """One transaction for everything pending; publishes fail with it, commits wait."""
@@ -276,6 +297,12 @@ class InMemoryBus(Bus):
         self._append(placed)
         _settle([done for _, done in pending.publishes])
         _settle(pending.waiters)
+
+    def _wake(self, *, urgent: bool) -> None:
+        """Wake the writer; `urgent` when someone waits for the write (not offsets)."""
+        if urgent:
+            self._urgent.set()
+        self._kick.set()
 
     def _requeue(self, failed: _Pending, *, wrote_records: bool) -> None:
         """After a failed flush: keep its commits and topics; read back before placing
@@ -333,7 +360,7 @@ class InMemoryBus(Bus):
             return
         for tp, offset in offsets.items():
             self._pending.commits[group, tp] = offset
-        self._kick.set()
+        self._wake(urgent=False)
 
     async def flush(self) -> None:
         """Wait until everything published or committed so far was written (or failed)."""
@@ -341,7 +368,7 @@ class InMemoryBus(Bus):
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.waiters.append(done)
-        self._kick.set()
+        self._wake(urgent=True)
         await done
 
     def end_offset(self, tp: TopicPartition) -> int:
@@ -363,7 +390,7 @@ class InMemoryBus(Bus):
             log = self._logs[topic] = [_Partition() for _ in range(partitions)]
             if self._journal is not None:
                 self._pending.topics[topic] = partitions
-                self._kick.set()
+                self._wake(urgent=True)
             for group in self._groups.values():
                 self._rebalance(group)
         return log
