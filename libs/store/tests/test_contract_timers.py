@@ -75,3 +75,19 @@ async def test_concurrent_claimers_never_get_the_same_timer(store: EventStore) -
     every = [t for ids in claimed for t in ids]
     assert len(every) == 150
     assert len(set(every)) == 150
+
+
+async def test_a_timer_given_twice_in_one_call_is_set_as_the_last_says(store: EventStore) -> None:
+    now = datetime.now(UTC)
+    await store.schedule_timers(
+        [
+            Timer("t", "r", now + timedelta(hours=1), "delay", {"n": 1}),
+            Timer("u", "r", now - timedelta(seconds=2), "delay"),
+            Timer("t", "r", now - timedelta(seconds=1), "step_timeout", {"n": 2}),
+        ]
+    )
+    due = await store.claim_due_timers(now, 10, timedelta(seconds=30))
+    assert [(t.timer_id, t.kind, t.payload) for t in due] == [
+        ("u", "delay", {}),
+        ("t", "step_timeout", {"n": 2}),
+    ]

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from tideflow.store import _pg_sql as sql
 from tideflow.store._codecs import encode_json
 from tideflow.store._pg_identity import INSERT_AUDIT, audit_columns
 
@@ -99,23 +100,6 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[])
 ON CONFLICT (run_id, seq) DO UPDATE SET state = EXCLUDED.state
 """
 
-_CANCEL_TIMERS = """
-DELETE FROM timers AS t
-USING unnest($1::text[], $2::text[]) AS k(run_id, timer_id)
-WHERE t.run_id = k.run_id AND t.timer_id = k.timer_id
-"""
-
-_TIMERS = """
-INSERT INTO timers (timer_id, tenant_id, run_id, fire_at, kind, payload, claimed_until)
-SELECT u.*, NULL FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
-                             $5::text[], $6::jsonb[])
-    AS u(timer_id, tenant_id, run_id, fire_at, kind, payload)
-ON CONFLICT (run_id, timer_id) DO UPDATE SET
-    fire_at = EXCLUDED.fire_at,
-    kind = EXCLUDED.kind,
-    payload = EXCLUDED.payload,
-    claimed_until = NULL
-"""
 
 _PROCESSED = """
 INSERT INTO processed_commands (command_id, tenant_id, run_id)
@@ -220,11 +204,11 @@ def _timers(batch: CommitBatch) -> list[Part]:
     timers = {t.key: t for t in batch.timers}
     cancelled = [k for k in dict.fromkeys(batch.cancel_timers) if k not in timers]
     if cancelled:
-        parts.append(("cancelled_timers", _CANCEL_TIMERS, [
+        parts.append(("cancelled_timers", sql.DELETE_TIMERS, [
             [k.run_id for k in cancelled], [k.timer_id for k in cancelled],
         ]))  # fmt: skip
     if timers:
-        parts.append(("timer_rows", _TIMERS, _timer_columns(list(timers.values()))))
+        parts.append(("timer_rows", sql.UPSERT_TIMERS, timer_columns(list(timers.values()))))
     return parts
 
 
@@ -270,8 +254,8 @@ def _statement(shape: tuple[tuple[str, str, int], ...]) -> str:
     results = [result for cte, result in _RESULTS if cte in names]
     ctes = []
     count = 0
-    for name, sql, arguments in shape:
-        ctes.append(f"{name} AS ({_shifted(sql, count).strip()})")
+    for name, statement, arguments in shape:
+        ctes.append(f"{name} AS ({_shifted(statement, count).strip()})")
         count += arguments
     select = ", ".join(results) or "1"
     return f"WITH {', '.join(ctes)} SELECT {select}"
@@ -338,7 +322,8 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else encode_json(value).decode()
 
 
-def _timer_columns(timers: list[Timer]) -> list[list[Any]]:
+def timer_columns(timers: list[Timer]) -> list[list[Any]]:
+    """The six parallel arrays `UPSERT_TIMERS` takes."""
     names = ("timer_id", "tenant_id", "run_id", "fire_at", "kind", "payload")
     return [[getattr(t, name) for t in timers] for name in names]
 

@@ -138,9 +138,11 @@ RETURNING id, tenant_id, topic, key, payload, header_keys, header_values, create
 
 DELETE_OUTBOX = "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
 
-UPSERT_TIMER = """
+UPSERT_TIMERS = """
 INSERT INTO timers (timer_id, tenant_id, run_id, fire_at, kind, payload, claimed_until)
-VALUES ($1, $2, $3, $4, $5, $6, NULL)
+SELECT u.*, NULL FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
+                             $5::text[], $6::jsonb[])
+    AS u(timer_id, tenant_id, run_id, fire_at, kind, payload)
 ON CONFLICT (run_id, timer_id) DO UPDATE SET
     fire_at = EXCLUDED.fire_at,
     kind = EXCLUDED.kind,

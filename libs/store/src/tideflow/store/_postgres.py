@@ -31,13 +31,13 @@ from tideflow.store import _pg_sql as sql
 from tideflow.store._codecs import setup_connection
 from tideflow.store._errors import ConcurrencyConflict, NotFound, RunConflict, StoreError
 from tideflow.store._migrate import migrate
-from tideflow.store._pg_commit import commit_statement
+from tideflow.store._pg_commit import commit_statement, timer_columns
 from tideflow.store._pg_errors import translated
 from tideflow.store._pg_identity import PostgresIdentities
 from tideflow.store._pg_observability import PostgresBacklogs
 from tideflow.store._pg_rows import event, log_line, outbox_message, run, snapshot, step, timer
 from tideflow.store._pg_run_endings import PostgresRunEndings
-from tideflow.store._pg_scope import PLATFORM, ScopedConnection, begin_sql, in_scope, scoped
+from tideflow.store._pg_scope import PLATFORM, ScopedConnection, begin_sql, in_scope
 from tideflow.store._pg_webhooks import PostgresWebhooks
 from tideflow.store._pg_workflows import PostgresWorkflows
 from tideflow.store._port import EventStore
@@ -304,8 +304,9 @@ class PostgresEventStore(
     async def schedule_timers(self, timers: Sequence[Timer]) -> None:
         if timers:
             with translated("schedule timers"):
-                async with scoped(self._pool, PLATFORM) as connection:
-                    await connection.executemany(sql.UPSERT_TIMER, [_timer_args(t) for t in timers])
+                # one statement: a timer given twice is set once, as the last says
+                latest = list({t.key: t for t in timers}.values())
+                await self._execute(PLATFORM, sql.UPSERT_TIMERS, *timer_columns(latest))
 
     async def claim_due_timers(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
         with translated("claim timers"):
@@ -429,10 +430,6 @@ def _appended(appends: Sequence[RunAppend], row: asyncpg.Record) -> dict[str, li
 def _timer_keys(keys: Collection[TimerKey]) -> tuple[list[str], list[str]]:
     """(run ids, timer ids) as two parallel arrays for `unnest`."""
     return [k.run_id for k in keys], [k.timer_id for k in keys]
-
-
-def _timer_args(t: Timer) -> tuple[Any, ...]:
-    return (t.timer_id, t.tenant_id, t.run_id, t.fire_at, t.kind, t.payload)
 
 
 def _started(record: RunRecord) -> datetime:
