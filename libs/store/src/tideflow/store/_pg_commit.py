@@ -144,8 +144,8 @@ _RESULTS = (
     (
         "last_seqs",
         (
-            "(SELECT array_agg(run_id) FROM last_seqs) AS checked_runs, "
-            "(SELECT array_agg(last_seq) FROM last_seqs) AS last_seqs"
+            "(SELECT array_agg(run_id ORDER BY run_id) FROM last_seqs) AS checked_runs, "
+            "(SELECT array_agg(last_seq ORDER BY run_id) FROM last_seqs) AS last_seqs"
         ),
     ),
     (
