@@ -105,3 +105,14 @@ async def test_closing_writes_lingering_commits() -> None:
     await bus.close()  # at once: the lingering commits are written on the way out
     assert asyncio.get_running_loop().time() - began < 5
     assert journal.writes[-1][1] == {("g", tp): 1}
+
+
+async def test_a_bus_started_again_after_closing_writes_again() -> None:
+    journal = RecordingJournal()
+    bus = InMemoryBus(topics=Topics(prefix="linger"), default_partitions=1, journal=journal)
+    await bus.start()
+    await bus.close()
+    await bus.start()
+    await bus.publish_raw_batch([RawOutgoing("t", b"k", b"v")])  # would wait for ever
+    assert journal.writes[-1][0] == 1
+    await bus.close()

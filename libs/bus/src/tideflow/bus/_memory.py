@@ -143,6 +143,7 @@ class InMemoryBus(Bus):
     async def start(self) -> None:
         if self._journal is not None and self._writer is None:
             self._restore(await self._journal.open())
+            self._closing = False
             self._writer = asyncio.create_task(self._write_loop(), name="bus-journal")
         self._started = True
 
