@@ -94,7 +94,7 @@ def test_an_expired_token_is_renewed_and_the_builder_rejoins_with_its_edits(
     rena = Person(context, dev.url, "", username)
     try:
         # signed in on the way to the builder: the app goes on there without a reload (a
-        # reload would cut short a renewal in flight, whose rotated refresh token is lost)
+        # reload during a held renewal is tests/web/test_session_reload.py's subject)
         rena.p.goto(f"{dev.url}/ui/workflows/{name}")
         rena.p.wait_for_url("**/ui/login")
         rena.p.fill("input[name=username]", username)
