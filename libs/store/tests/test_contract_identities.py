@@ -12,6 +12,7 @@ from tideflow.store import (
     AlreadyExists,
     ApiTokenRecord,
     AuditEntry,
+    CommitBatch,
     EventStore,
     NotFound,
     RefreshOutcome,
@@ -271,6 +272,20 @@ async def test_the_audit_log_pages_newest_first_per_tenant(store: EventStore) ->
     rest = await store.list_audit(tenant_id="acme", limit=10, before_id=first[-1].id)
     assert [r.entry.resource for r in rest] == ["run/3", "run/1"]
     assert all(r.entry.tenant_id == "acme" for r in first + rest)
+
+
+async def test_audit_values_may_be_any_json(store: EventStore) -> None:
+    """A changed list (roles, queues) is recorded as it was, alone or in a batch's commit."""
+    before, after = ["viewer"], ["editor", "approver"]
+    await store.record_audit([AuditEntry("acme", "ann", "user.update", "user/u", None,
+                                         before, after, {"fields": ["roles"]})])  # fmt: skip
+    await store.commit_batch(
+        CommitBatch(audit=[AuditEntry("acme", "ann", "x.update", "x/1", None, [[1], []], "s")])
+    )
+    recorded = await store.list_audit(tenant_id="acme", limit=10)
+    changes = [(r.entry.before, r.entry.after) for r in recorded]
+    assert changes == [([[1], []], "s"), (before, after)]
+    assert recorded[1].entry.details == {"fields": ["roles"]}
 
 
 async def test_a_bad_tenant_name_is_refused(store: EventStore) -> None:

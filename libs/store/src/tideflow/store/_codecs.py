@@ -19,6 +19,12 @@ def encode_json(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
+def json_text(value: Any) -> str | None:
+    """A value for a `text[]::jsonb[]` array parameter (None stays SQL NULL): in a
+    `jsonb[]` parameter the driver would take a JSON list for one more dimension."""
+    return None if value is None else orjson.dumps(value).decode()
+
+
 def decode_json(data: bytes | str) -> Any:
     return orjson.loads(data)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tideflow.store import _pg_sql as sql
-from tideflow.store._codecs import encode_json
+from tideflow.store._codecs import encode_json, json_text
 from tideflow.store._pg_identity import INSERT_AUDIT, audit_columns
 
 if TYPE_CHECKING:
@@ -295,7 +295,7 @@ def _run_columns(runs: list[RunRecord]) -> list[list[Any]]:
              "error", "parent_run_id", "replay_of", "idempotency_key", "started_at",
              "ended_at", "last_seq", "traceparent")  # fmt: skip
     return [
-        [_json_text(getattr(r, name)) for r in runs]
+        [json_text(getattr(r, name)) for r in runs]
         if name in _JSON_RUN_COLUMNS
         else [getattr(r, name) for r in runs]
         for name in names
@@ -311,15 +311,10 @@ def _step_columns(steps: list[StepRecord]) -> list[list[Any]]:
         [s.attempt for s in steps],
         [s.started_at for s in steps],
         [s.ended_at for s in steps],
-        [_json_text(s.error) for s in steps],
-        [_json_text(s.output) for s in steps],
+        [json_text(s.error) for s in steps],
+        [json_text(s.output) for s in steps],
         [s.child_run_id for s in steps],
     ]
-
-
-def _json_text(value: Any) -> str | None:
-    """A value for a `text[]::jsonb[]` column; None stays SQL NULL, as it always was."""
-    return None if value is None else encode_json(value).decode()
 
 
 def timer_columns(timers: list[Timer]) -> list[list[Any]]:

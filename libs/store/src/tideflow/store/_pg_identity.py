@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from tideflow.store._codecs import json_text
 from tideflow.store._credential_changes import CREDENTIAL_CHANGED_CHANNEL
 from tideflow.store._errors import AlreadyExists, NotFound, StoreError
 from tideflow.store._identity_records import (
@@ -445,11 +446,18 @@ def _values(record: Any, columns: str) -> list[Any]:
 INSERT_AUDIT = (
     "INSERT INTO audit_log (tenant_id, actor, action, resource, source, before, "
     "after, details) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
-    "$4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::jsonb[])"
+    "$4::text[], $5::text[], $6::text[]::jsonb[], $7::text[]::jsonb[], "
+    "$8::text[]::jsonb[])"
 )
 
 
 def audit_columns(entries: Sequence[AuditEntry]) -> list[list[Any]]:
-    """The eight parallel arrays `INSERT_AUDIT` takes."""
-    names = ("tenant_id", "actor", "action", "resource", "source", "before", "after", "details")
-    return [[getattr(e, c) for e in entries] for c in names]
+    """The eight parallel arrays `INSERT_AUDIT` takes (the JSON ones as text: a value may
+    be a JSON list)."""
+    names = ("tenant_id", "actor", "action", "resource", "source")
+    return [
+        *([getattr(e, c) for e in entries] for c in names),
+        [json_text(e.before) for e in entries],
+        [json_text(e.after) for e in entries],
+        [json_text(e.details) for e in entries],
+    ]
