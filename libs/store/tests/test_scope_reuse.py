@@ -146,6 +146,7 @@ async def test_a_commit_batch_is_three_round_trips(one_connection: PostgresEvent
     begin, write, commit = statements
     assert begin.startswith("BEGIN")
     assert "pg_advisory_xact_lock" in begin
+    assert "plan_cache_mode = force_generic_plan" in begin  # planned once, not per commit
     assert write.startswith("WITH")
     assert commit == "COMMIT"
 
@@ -161,3 +162,22 @@ async def test_loading_runs_is_one_statement(one_connection: PostgresEventStore)
     await asyncio.sleep(0.05)  # query loggers are called soon after, not during, the query
     assert len(statements) == 1, statements
     assert [len(loaded[r][1]) for r in ("run-acme", "run-beta", "nope")] == [1, 1, 0]
+
+
+async def test_the_commit_statement_is_planned_once(one_connection: PostgresEventStore) -> None:
+    """Small batches would otherwise be planned again at every commit (each one's own plan
+    looks cheaper than the generic one): the server's count of custom plans says which."""
+    store = one_connection
+    for n in range(8):
+        await store.commit_batch(
+            CommitBatch(
+                appends=[RunAppend(f"p{n}", 0, [NewEvent("RunStarted", {})])],
+                runs=[RunRecord(f"p{n}", "wf", 1, "running")],
+            )
+        )
+    async with store._pool.acquire() as connection:
+        rows = await connection.fetch(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE 'WITH runs_rows%'"
+        )
+    assert [(r["generic_plans"], r["custom_plans"]) for r in rows] == [(8, 0)]

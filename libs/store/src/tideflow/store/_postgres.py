@@ -160,7 +160,11 @@ class PostgresEventStore(
         statement = commit_statement(batch, runs)
         if statement is None:
             return CommitResult(events={}, outbox_ids=[])
-        begin = begin_sql(_batch_tenant(batch))
+        # the statement is planned once per connection and shape: a small batch's own
+        # plan (its arrays' lengths known) looks cheaper than the generic one, so Postgres
+        # would plan the whole statement again on every commit (2.5 -> 1.2 ms of server
+        # CPU per one-run commit)
+        begin = begin_sql(_batch_tenant(batch)) + "; SET LOCAL plan_cache_mode = force_generic_plan"
         if statement.appends:
             begin += f"; {sql.LOCK_LOG}"
         with translated("commit batch"):
