@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tideflow.bus import InMemoryBus, RawOutgoing, Record, TopicPartition, Topics
+from tideflow.bus import Consumer, InMemoryBus, RawOutgoing, Record, TopicPartition, Topics
 from tideflow.bus._journal import JournalState
 from tideflow.bus._memory import OFFSETS_LINGER
 
@@ -53,16 +53,23 @@ async def _until(condition: object, within: float = 2.0) -> None:
             await asyncio.sleep(0.005)
 
 
-async def test_commits_of_several_groups_share_one_lazy_write() -> None:
-    journal = RecordingJournal()
+async def _reading(journal: RecordingJournal, groups: int) -> tuple[InMemoryBus, list[Consumer]]:
+    """A started, journaled bus with one record on `t`, read by `groups` groups; the
+    journal's record of writes starts empty after it."""
     bus = InMemoryBus(topics=Topics(prefix="linger"), default_partitions=1, journal=journal)
     await bus.start()
-    await bus.publish_raw_batch([RawOutgoing("t", b"k", b"v")])
-    consumers = [bus.consumer(["t"], group=f"g{n}") for n in range(3)]
+    consumers = [bus.consumer(["t"], group=f"g{n}") for n in range(groups)]
     for consumer in consumers:
         await consumer.start()
+    await bus.publish_raw_batch([RawOutgoing("t", b"k", b"v")])
     await bus.flush()
     journal.writes.clear()
+    return bus, consumers
+
+
+async def test_commits_of_several_groups_share_one_lazy_write() -> None:
+    journal = RecordingJournal()
+    bus, consumers = await _reading(journal, 3)
     tp = TopicPartition("t", 0)
     for consumer in consumers:  # three batches committed one after another
         assert await consumer.commit({tp: 1})
@@ -75,36 +82,25 @@ async def test_commits_of_several_groups_share_one_lazy_write() -> None:
 
 async def test_a_publish_takes_waiting_commits_along_at_once() -> None:
     journal = RecordingJournal()
-    bus = InMemoryBus(topics=Topics(prefix="linger"), default_partitions=1, journal=journal)
-    await bus.start()
-    consumer = bus.consumer(["t"], group="g")
-    await consumer.start()
-    await bus.publish_raw_batch([RawOutgoing("t", b"k", b"v")])
-    await bus.flush()
-    journal.writes.clear()
+    bus, (consumer,) = await _reading(journal, 1)
     tp = TopicPartition("t", 0)
     assert await consumer.commit({tp: 1})
     began = asyncio.get_running_loop().time()
     await bus.publish_raw_batch([RawOutgoing("t", b"k", b"w")])  # does not wait the linger
     assert asyncio.get_running_loop().time() - began < OFFSETS_LINGER
-    assert journal.writes == [(1, {("g", tp): 1}, True)]
+    assert journal.writes == [(1, {("g0", tp): 1}, True)]
     await bus.close()
 
 
 async def test_closing_writes_lingering_commits() -> None:
     journal = RecordingJournal()
-    bus = InMemoryBus(topics=Topics(prefix="linger"), default_partitions=1, journal=journal)
-    await bus.start()
-    consumer = bus.consumer(["t"], group="g")
-    await consumer.start()
-    await bus.publish_raw_batch([RawOutgoing("t", b"k", b"v")])
-    await bus.flush()
+    bus, (consumer,) = await _reading(journal, 1)
     tp = TopicPartition("t", 0)
     assert await consumer.commit({tp: 1})
     began = asyncio.get_running_loop().time()
     await bus.close()  # at once: the lingering commits are written on the way out
     assert asyncio.get_running_loop().time() - began < 5
-    assert journal.writes[-1][1] == {("g", tp): 1}
+    assert journal.writes[-1][1] == {("g0", tp): 1}
 
 
 async def test_a_bus_started_again_after_closing_writes_again() -> None:

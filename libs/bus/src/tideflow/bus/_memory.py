@@ -248,7 +248,6 @@ class InMemoryBus(Bus):
         while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout=PRUNE_EVERY)
-            self._kick.clear()
             if not self._urgent.is_set():  # offsets only: let others join them
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._urgent.wait(), timeout=OFFSETS_LINGER)

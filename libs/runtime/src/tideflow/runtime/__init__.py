@@ -9,7 +9,7 @@ from tideflow.runtime._api import (
     install_api_error_handler,
     install_error_handlers,
 )
-from tideflow.runtime._event_loop import EventLoopName, loop_factory
+from tideflow.runtime._event_loop import loop_factory
 from tideflow.runtime._gc import tune_collector
 from tideflow.runtime._health import EmbeddedServer, HealthServer, Readiness, health_app
 from tideflow.runtime._http_metrics import HttpMetrics, RequestTimer
@@ -31,7 +31,6 @@ __all__ = [
     "STORE_CHECK_TIMEOUT",
     "ApiError",
     "EmbeddedServer",
-    "EventLoopName",
     "Health",
     "HealthServer",
     "HttpMetrics",

@@ -12,15 +12,15 @@ not installed: it has no Windows build).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
 
-log = logging.getLogger("tideflow.runtime")
+    from tideflow.settings import EventLoopName
 
-EventLoopName = Literal["uvloop", "asyncio"]
+log = logging.getLogger("tideflow.runtime")
 
 
 def loop_factory(name: EventLoopName) -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -13,6 +13,7 @@ from tideflow.settings._limits import LimitsSettings
 from tideflow.settings._ocr import OcrSettings, s3_source_rule
 from tideflow.settings._parts import (
     DatabaseSettings,
+    EventLoopName,
     HttpSettings,
     KafkaSettings,
     KeySettings,
@@ -25,6 +26,7 @@ __all__ = [
     "DatabaseSettings",
     "Duration",
     "EgressSettings",
+    "EventLoopName",
     "HttpSettings",
     "InfraSettings",
     "KafkaSettings",

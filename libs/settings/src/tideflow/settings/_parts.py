@@ -101,6 +101,9 @@ class HttpSettings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
 
 
+EventLoopName = Literal["uvloop", "asyncio"]
+
+
 class ObservabilitySettings(BaseSettings):
     """Logging, metrics and process knobs common to every service."""
 
@@ -113,7 +116,7 @@ class ObservabilitySettings(BaseSettings):
         description="Python's cyclic garbage collector thresholds (`gc.set_threshold`); "
         "Python's own (700, 10, 10) spent a third of a scheduler's CPU in collections.",
     )
-    event_loop: Literal["uvloop", "asyncio"] = Field(
+    event_loop: EventLoopName = Field(
         default="uvloop",
         description="The event loop services run on: uvloop (libuv, in C) or the standard "
         "asyncio loop; the standard loop's machinery was a fifth to a third of a service's "

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tideflow.store import _pg_sql as sql
-from tideflow.store._codecs import encode_json, json_text
+from tideflow.store._codecs import json_text
 from tideflow.store._pg_identity import INSERT_AUDIT, audit_columns
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Iterable, Sequence
 
     from tideflow.store._records import (
         CommitBatch,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         RunRecord,
         StepRecord,
         Timer,
+        TimerKey,
     )
 
 _PARAMETER = re.compile(r"\$(\d+)")
@@ -201,14 +202,14 @@ def _projections(batch: CommitBatch, runs: Sequence[RunRecord]) -> list[Part]:
 def _timers(batch: CommitBatch) -> list[Part]:
     """A timer set again in the batch is not also deleted (one row, one sub-statement)."""
     parts: list[Part] = []
-    timers = {t.key: t for t in batch.timers}
+    timers = latest_timers(batch.timers)
     cancelled = [k for k in dict.fromkeys(batch.cancel_timers) if k not in timers]
     if cancelled:
         parts.append(("cancelled_timers", sql.DELETE_TIMERS, [
             [k.run_id for k in cancelled], [k.timer_id for k in cancelled],
         ]))  # fmt: skip
     if timers:
-        parts.append(("timer_rows", sql.UPSERT_TIMERS, timer_columns(list(timers.values()))))
+        parts.append(("timer_rows", sql.UPSERT_TIMERS, timer_columns(timers.values())))
     return parts
 
 
@@ -317,7 +318,12 @@ def _step_columns(steps: list[StepRecord]) -> list[list[Any]]:
     ]
 
 
-def timer_columns(timers: list[Timer]) -> list[list[Any]]:
+def latest_timers(timers: Iterable[Timer]) -> dict[TimerKey, Timer]:
+    """One timer per key, the last given (one statement may not upsert a row twice)."""
+    return {t.key: t for t in timers}
+
+
+def timer_columns(timers: Collection[Timer]) -> list[list[Any]]:
     """The six parallel arrays `UPSERT_TIMERS` takes."""
     names = ("timer_id", "tenant_id", "run_id", "fire_at", "kind", "payload")
     return [[getattr(t, name) for t in timers] for name in names]
@@ -337,7 +343,7 @@ def _outbox_columns(messages: Sequence[OutboxMessage], claimed_for: Any) -> list
 def _headers_json(headers: tuple[tuple[str, bytes], ...]) -> str:
     """Headers as `[[key, base64 value], ...]`: arrays of arrays must be rectangular in
     Postgres, so each row's headers travel as one JSON value."""
-    return encode_json([[k, base64.b64encode(v).decode()] for k, v in headers]).decode()
+    return json_text([[k, base64.b64encode(v).decode()] for k, v in headers]) or "[]"
 
 
 def _event_columns(appends: Sequence[RunAppend]) -> list[list[Any]]:

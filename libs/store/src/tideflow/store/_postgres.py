@@ -31,7 +31,7 @@ from tideflow.store import _pg_sql as sql
 from tideflow.store._codecs import setup_connection
 from tideflow.store._errors import ConcurrencyConflict, NotFound, RunConflict, StoreError
 from tideflow.store._migrate import migrate
-from tideflow.store._pg_commit import commit_statement, timer_columns
+from tideflow.store._pg_commit import commit_statement, latest_timers, timer_columns
 from tideflow.store._pg_errors import translated
 from tideflow.store._pg_identity import PostgresIdentities
 from tideflow.store._pg_observability import PostgresBacklogs
@@ -309,7 +309,7 @@ class PostgresEventStore(
         if timers:
             with translated("schedule timers"):
                 # one statement: a timer given twice is set once, as the last says
-                latest = list({t.key: t for t in timers}.values())
+                latest = latest_timers(timers).values()
                 await self._execute(PLATFORM, sql.UPSERT_TIMERS, *timer_columns(latest))
 
     async def claim_due_timers(self, now: datetime, limit: int, lease: timedelta) -> list[Timer]:
