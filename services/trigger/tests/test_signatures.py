@@ -91,3 +91,19 @@ def test_stripe_scheme_with_rolled_secrets_and_tolerance() -> None:
         check(WebhookScheme.STRIPE, {"Stripe-Signature": stripe_header(stamp, "old")})
     with pytest.raises(BadSignatureError):
         check(WebhookScheme.STRIPE, {})
+
+
+@pytest.mark.parametrize("stamp", ["9" * 400, "-" + "9" * 400, "1" + "0" * 308, "٣"])
+def test_an_out_of_range_timestamp_is_a_bad_signature_not_a_crash(stamp: str) -> None:
+    """A timestamp too large for a float once answered 500 (OverflowError) before the
+    signature was even checked: any caller could make the trigger service log incidents."""
+    signed = {
+        "X-Tideflow-Timestamp": stamp,
+        "X-Tideflow-Signature": "sha256=" + hmac.new(
+            SECRET.encode(), f"{stamp}.".encode() + BODY, hashlib.sha256).hexdigest(),
+    }  # fmt: skip
+    with pytest.raises(BadSignatureError):
+        check(WebhookScheme.TIDEFLOW, signed)
+    stripe = {"Stripe-Signature": f"t={stamp},v1=00"}
+    with pytest.raises(BadSignatureError):
+        check(WebhookScheme.STRIPE, stripe)

@@ -52,11 +52,19 @@ def _equal(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.strip().lower().encode())
 
 
+_MAX_STAMP_DIGITS = 12
+"""Unix seconds fit in 11 digits until the year 5138; anything longer is not a time."""
+
+
 def _fresh(timestamp: str, now: datetime, tolerance: timedelta) -> int:
-    try:
-        value = int(timestamp)
-    except ValueError:
-        raise BadSignatureError("timestamp is not unix seconds") from None
+    """The timestamp as an int when it is ASCII unix seconds within the tolerance of now.
+
+    Compared as integers: a value too large for a float is refused, never an OverflowError.
+    """
+    digits = timestamp.strip().removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > _MAX_STAMP_DIGITS:
+        raise BadSignatureError("timestamp is not unix seconds")
+    value = int(timestamp)
     if abs(now.timestamp() - value) > tolerance.total_seconds():
         raise BadSignatureError("timestamp outside the tolerance")
     return value
