@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tideflow.auth import Authenticator
-from tideflow.bus import InMemoryBus, RawOutgoing
+from tideflow.bus import InMemoryBus, RawOutgoing, payload_of
 from tideflow.store import APP_ROLE, PostgresTriggerStore
 from tideflow.trigger.app import create_app, run_trigger, services_of
 from tideflow.trigger.events import EventTriggers, Incoming
@@ -145,3 +145,61 @@ async def test_dev_events_feed_the_trigger_through_the_in_process_bus(stack: Sta
         await bus.close()
     runs = await stack.runs_of("dev-orders")
     assert sorted(r.input["n"] for r in runs) == [150, 250]
+
+
+async def _dead_letters(stack: Stack, count: int, timeout: float = 30) -> list[object]:
+    """The first `count` dead letters on the stack's DLQ topic."""
+    letters: list[object] = []
+    consumer = stack.bus.consumer([stack.bus.topics.dlq], group=f"dlq-{uuid.uuid4().hex[:6]}")
+    async with consumer:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(letters) < count:
+            assert asyncio.get_running_loop().time() < deadline, f"{len(letters)}/{count} letters"
+            batch = await consumer.next_batch(max_wait=timedelta(milliseconds=200))
+            if batch is not None:
+                letters += [payload_of(m.envelope) for m in batch]
+                await batch.commit()
+    return letters
+
+
+async def test_a_hostile_message_is_dead_lettered_and_never_blocks_its_topic(
+    stack: Stack,
+) -> None:
+    """Messages of user topics come from anywhere, not through the API's edge checks: a
+    value the log cannot hold (NUL, NaN, nested past the encoder, larger than a run
+    input may be), or input the workflow's schema refuses, once made `handle` raise (a
+    store or encoder error), so the batch was redelivered for ever and the topic stalled.
+    Each now goes to the DLQ with its reason; the good messages around it start runs."""
+    topic = f"ext.hostile.{uuid.uuid4().hex[:8]}"
+    await stack.publish(workflow("hostile", [{"id": "in", "type": "event", "topic": topic}],
+                                 input={"type": "object", "required": ["n"]}))  # fmt: skip
+    triggers = EventTriggers(store=stack.triggers, bus=stack.bus,
+                             definitions=Definitions(stack.triggers),
+                             outbox_claim=timedelta(seconds=30))  # fmt: skip
+    assert topic in await triggers.refresh()
+    values = [
+        b'{"n": 1}',
+        b'{"n": "a\\u0000b"}',  # Postgres refuses NUL in jsonb
+        b'{"n": NaN}',  # Python's json reads it; JSON cannot hold it
+        b'{"n": ' + b"[" * 300 + b"]" * 300 + b"}",  # deeper than the encoder goes
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than the parser's recursion
+        b'{"n": "' + b"x" * (2 * 1024 * 1024) + b'"}',  # larger than a run input may be
+        b'{"m": 1}',  # the workflow's input schema requires n
+        b'{"n": 2}',
+    ]
+    messages = [
+        Incoming(topic=topic, partition=0, offset=i, key=None, value=v)
+        for i, v in enumerate(values)
+    ]
+    outcomes = await triggers.handle(messages)
+    assert sorted(o.run.input["n"] for o in outcomes) == [1, 2]
+    letters = await _dead_letters(stack, len(values) - 2)
+    assert sorted(letter.original_offset for letter in letters) == [1, 2, 3, 4, 5, 6]  # type: ignore[attr-defined]
+    codes = {letter.original_offset: letter.error_code for letter in letters}  # type: ignore[attr-defined]
+    assert codes == {1: "NulCharacter", 2: "NonFiniteNumber", 3: "ValueTooDeep",
+                     4: "ValueTooDeep", 5: "ValueTooLarge", 6: "INPUT_INVALID"}  # fmt: skip
+    for letter in letters:
+        assert letter.reason  # type: ignore[attr-defined]
+        # a letter fits in one broker request: the 2 MiB value is kept cut, and says so
+        assert len(letter.original_value) <= 64 * 1024  # type: ignore[attr-defined]
+    assert "cut to its first" in next(x for x in letters if x.original_offset == 5).reason  # type: ignore[attr-defined]

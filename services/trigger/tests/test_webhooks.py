@@ -226,3 +226,31 @@ async def test_a_json_body_the_store_cannot_hold_is_422_and_starts_nothing(
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "INVALID_BODY"
     assert await stack.runs_of("nan-hook") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "mapped", "status", "code"),
+    [
+        (b'{"n": ' + b"[" * 300 + b"]" * 300 + b"}", False, 422, "JSON_TOO_DEEP"),  # encoder
+        (b"[" * 100_000 + b"]" * 100_000, False, 422, "JSON_TOO_DEEP"),  # past the parser
+        (b'{"n": 1e400}', False, 422, "INVALID_BODY"),  # json reads it as infinity
+        (b'"' + b"x" * 600_000 + b'"', True, 413, "INPUT_TOO_LARGE"),  # the input doubles it
+    ],
+)  # fmt: skip
+async def test_a_signed_body_the_log_cannot_hold_is_refused_not_a_500(
+    stack: Stack, body: bytes, mapped: bool, status: int, code: str
+) -> None:
+    """`tide serve trigger` has no API edge in front of it: a signed body nested past the
+    encoder or the parser once answered 500 (an encoder error, a RecursionError), a number
+    that overflows to infinity was stored as null, and an input mapped past the run-input
+    limit was accepted with a StartRun too large for the broker (the run stayed pending).
+    Each is now refused with a stable code, and nothing is started."""
+    name = "big-hook" if mapped else "deep-hook"
+    await stack.publish(workflow(name, [
+        {"id": "orders", "type": "webhook", "secret": "ORDERS_HOOK",
+         **({"input": {"a": "{{ body }}", "b": "{{ body }}"}} if mapped else {})},
+    ]))  # fmt: skip
+    response = await stack.http.post(f"/hooks/{name}/orders", content=body, headers=signed(body))
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert await stack.runs_of(name) == []

@@ -66,6 +66,7 @@ def services_of(
         tolerance=settings.signature_tolerance,
         outbox_claim=settings.outbox_claim,
         quotas=quotas,
+        limits=settings.limits,
     )
     return Services(
         settings=settings,
@@ -160,6 +161,7 @@ async def run_trigger(
     triggers = EventTriggers(
         store=services.store, bus=services.bus, definitions=definitions,
         outbox_claim=settings.outbox_claim, quotas=services.quotas,
+        limits=settings.limits, group=settings.event_group,
     )  # fmt: skip
     source = event_source(services, triggers)
     services.subscribed = lambda: source.subscribed

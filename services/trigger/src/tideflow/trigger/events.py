@@ -7,6 +7,10 @@ message (or the `input` template) and whose idempotency key is the `key` templat
 the message's topic/partition/offset. Delivery is at-least-once (offsets are committed
 after the runs are recorded), and the key makes it exactly one run per message.
 
+A message that cannot start a run however often it comes (its input holds a NUL or NaN,
+nests too deep, is larger than a run input may be, or fails the workflow's input schema)
+goes to the DLQ with the reason and its stable code; the rest of its batch goes on.
+
 Every run takes a token of its tenant's run-start limit first. When the bucket is empty
 the batch waits for it (back-pressure: the messages stay uncommitted, nothing is dropped),
 logged and counted (`tideflow_trigger_throttled_total{type="event"}`).
@@ -15,22 +19,26 @@ logged and counted (`tideflow_trigger_throttled_total{type="event"}`).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tideflow.bus import Record
 from tideflow.core import (
     DefinitionError,
     EventTrigger,
     ExpressionError,
+    LimitViolation,
     Scope,
     evaluate_expression,
     render,
+    validate_input,
 )
+from tideflow.settings import LimitsSettings
 from tideflow.store import StoreError, TriggeredRun
 from tideflow.trigger import metrics
+from tideflow.trigger.payloads import TooDeepError, load_json, screen, too_deep
 from tideflow.trigger.starting import Definitions, prepare, publish, take_start
 
 if TYPE_CHECKING:
@@ -39,6 +47,7 @@ if TYPE_CHECKING:
 
     from tideflow.auth import TenantQuotas
     from tideflow.bus import Bus
+    from tideflow.core import WorkflowDefinition
     from tideflow.store import StartOutcome, TriggerRecord, TriggerStore
 
 log = logging.getLogger(__name__)
@@ -68,15 +77,33 @@ class Subscriptions:
 
 
 def decode_value(value: bytes) -> Any:
-    """JSON when it is JSON, else UTF-8 text, else None (templates see `message == null`)."""
+    """JSON when it is JSON, else UTF-8 text, else None (templates see `message == null`).
+
+    TooDeepError when it is JSON nested deeper than the parser follows (not text: it is
+    refused, not handed to templates as a string of brackets)."""
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:
         return None
     try:
-        return json.loads(text)
+        return load_json(text)
+    except TooDeepError:
+        raise
     except ValueError:
         return text
+
+
+DEAD_LETTER_VALUE_BYTES = 64 * 1024
+"""The most of a refused message's value its dead letter keeps (Kafka's default request
+limit is 1 MiB, and the letter wraps the value in an envelope)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A message that can never start its trigger's run, and why (its DLQ reason)."""
+
+    code: str
+    reason: str
 
 
 def context_of(message: Incoming, trigger: TriggerRecord) -> dict[str, Any]:
@@ -102,8 +129,12 @@ class EventTriggers:
         definitions: Definitions,
         outbox_claim: timedelta,
         quotas: TenantQuotas | None = None,
+        limits: LimitsSettings | None = None,
+        group: str = "tideflow-trigger",
     ) -> None:
         self._quotas = quotas
+        self._limits = limits or LimitsSettings()
+        self._group = group
         self._store = store
         self._bus = bus
         self._definitions = definitions
@@ -127,7 +158,10 @@ class EventTriggers:
             matched = False
             for trigger in self.subscriptions.by_topic.get(message.topic, []):
                 triggered = await self._prepare(trigger, message, now)
-                if triggered is not None:
+                if isinstance(triggered, Refused):
+                    matched = True
+                    await self._dead_letter(trigger, message, triggered)
+                elif triggered is not None:
                     matched = True
                     await self._take_start(trigger)
                     runs.append(triggered)
@@ -146,6 +180,30 @@ class EventTriggers:
         metrics.DUPLICATES.labels("event").inc(len(outcomes) - created)
         return outcomes
 
+    async def _dead_letter(
+        self, trigger: TriggerRecord, message: Incoming, refused: Refused
+    ) -> None:
+        """Send a message that can never start this trigger's run to the DLQ, with why;
+        the batch goes on (the letter's id names the message: a redelivery is recognisable)."""
+        where = f"{message.topic}[{message.partition}]@{message.offset}"
+        log.warning(
+            "event trigger %s/%s refuses %s: %s", trigger.workflow_id, trigger.trigger_id,
+            where, refused.reason,
+        )  # fmt: skip
+        metrics.EVENTS_REFUSED.labels(refused.code).inc()
+        value, reason = message.value, f"trigger {trigger.workflow_id}/{trigger.trigger_id}: "
+        if len(value) > DEAD_LETTER_VALUE_BYTES:
+            # the letter must fit in one broker request, or dead-lettering fails for ever
+            kept = DEAD_LETTER_VALUE_BYTES
+            reason += f"(value cut to its first {kept:,} of {len(value):,} bytes) "
+            value = value[:DEAD_LETTER_VALUE_BYTES]
+        reason += refused.reason
+        record = Record(
+            topic=message.topic, partition=message.partition, offset=message.offset,
+            key=message.key, value=value, headers=message.headers,
+        )  # fmt: skip
+        await self._bus.dead_letter(record, reason=reason, code=refused.code, group=self._group)
+
     async def _take_start(self, trigger: TriggerRecord) -> None:
         """Wait until the tenant's run-start bucket has a token for this run."""
         while (refused := await take_start(self._quotas, trigger)) is not None:
@@ -158,9 +216,15 @@ class EventTriggers:
 
     async def _prepare(
         self, trigger: TriggerRecord, message: Incoming, now: datetime
-    ) -> TriggeredRun | None:
+    ) -> TriggeredRun | Refused | None:
+        """The run this message starts; Refused when it never can; None when it does not
+        match (or the trigger's own expressions cannot read it)."""
         spec = EventTrigger.model_validate(trigger.spec)
-        context = context_of(message, trigger)
+        try:
+            context = context_of(message, trigger)
+        except TooDeepError:
+            violation = too_deep("the message")
+            return Refused(str(violation.code), violation.message)
         try:
             if spec.filter is not None:
                 passed = evaluate_expression(spec.filter, context, Scope.EVENT)
@@ -191,7 +255,22 @@ class EventTriggers:
             log.exception("workflow %s version %d no longer validates", trigger.workflow_id,
                           trigger.version)  # fmt: skip
             return None
+        refused = self._refusal(definition, run_input)
+        if refused is not None:
+            return refused
         return prepare(
             trigger, definition, run_input=run_input, key=f"event:{key}",
             topic=self._bus.topics.runs, now=now,
         )  # fmt: skip
+
+    def _refusal(self, definition: WorkflowDefinition, run_input: Any) -> Refused | None:
+        """Why `run_input` can never start a run of `definition`: a value the log cannot
+        hold, or input the workflow's schema refuses; None when it can."""
+        violation: LimitViolation | None = screen(run_input, self._limits, what="the input")
+        if violation is not None:
+            return Refused(str(violation.code), violation.message)
+        problems = validate_input(definition, run_input)
+        if problems:
+            listed = "; ".join(f"{p.path or '$'}: {p.message}" for p in problems[:5])
+            return Refused("INPUT_INVALID", f"the input does not match the schema: {listed}")
+        return None

@@ -14,6 +14,13 @@ REJECTED = Counter(
 FILTERED = Counter(
     "tideflow_trigger_events_filtered_total", "Event messages that no trigger filter matched."
 )
+EVENTS_REFUSED = Counter(
+    "tideflow_trigger_events_refused_total",
+    "Event messages sent to the DLQ: they can never start their trigger's run "
+    "(the reason is the error code: NulCharacter, NonFiniteNumber, ValueTooDeep, "
+    "ValueTooLarge, INPUT_INVALID).",
+    ["reason"],
+)
 CRON_TICKS = Counter(
     "tideflow_trigger_cron_ticks_total", "Cron ticks fired or skipped.", ["outcome"]
 )

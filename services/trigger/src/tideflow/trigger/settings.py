@@ -12,6 +12,7 @@ from tideflow.settings import (
     EgressSettings,
     KafkaSettings,
     KeySettings,
+    LimitsSettings,
     ObservabilitySettings,
     RateLimitSettings,
     RedisSettings,
@@ -90,6 +91,11 @@ class TriggerSettings(BaseSettings):
         "subscription flagged.",
     )
     egress: EgressSettings = Field(default_factory=EgressSettings)
+    limits: LimitsSettings = Field(
+        default_factory=LimitsSettings,
+        description="What a run input from a webhook or event may be (`TIDEFLOW_LIMITS_*`, "
+        "shared with the gateway).",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     keys: KeySettings = Field(
         default_factory=KeySettings,

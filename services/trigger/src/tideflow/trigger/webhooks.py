@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tideflow.core import (
     DefinitionError,
     ExpressionError,
+    LimitCode,
     Scope,
     WebhookScheme,
     WebhookTrigger,
@@ -26,8 +27,10 @@ from tideflow.core import (
     validate_input,
 )
 from tideflow.runtime import ApiError
+from tideflow.settings import LimitsSettings
 from tideflow.store import NotFound, TriggerType
 from tideflow.trigger import metrics
+from tideflow.trigger.payloads import screen
 from tideflow.trigger.signatures import BadSignatureError, verify
 from tideflow.trigger.starting import (
     Definitions,
@@ -107,12 +110,34 @@ def _parse_body(body: bytes, headers: Mapping[str, str]) -> Any:
     if "json" in content_type or text.lstrip()[:1] in {"{", "["}:
         try:
             value = json.loads(text, parse_constant=_not_json)
+        except RecursionError:
+            raise _too_deep() from None
         except ValueError:
             if "json" in content_type:
                 raise ApiError(422, "INVALID_BODY", "the body is not valid JSON") from None
     if _has_nul(value):
         raise ApiError(422, "INVALID_BODY", "the body contains a NUL character (\\u0000)")
     return value
+
+
+def _too_deep() -> ApiError:
+    return ApiError(422, "JSON_TOO_DEEP", "the body nests too deep to be read as JSON")
+
+
+def _refuse_input(run_input: Any, limits: LimitsSettings) -> None:
+    """413/422 when the run input cannot be stored (the log's limits, as the API's).
+
+    Nothing in front of `tide serve trigger` checks a body's depth or numbers; `json`
+    reads `1e400` as infinity."""
+    violation = screen(run_input, limits, what="the input")
+    if violation is None:
+        return
+    if violation.code is LimitCode.VALUE_TOO_LARGE:
+        limit = int(limits.input_bytes)
+        raise ApiError(413, "INPUT_TOO_LARGE", violation.message, {"limit": limit})
+    if violation.code is LimitCode.VALUE_TOO_DEEP:
+        raise ApiError(422, "JSON_TOO_DEEP", violation.message, {"limit": limits.json_depth})
+    raise ApiError(422, "INVALID_BODY", violation.message)
 
 
 class Webhooks:
@@ -128,8 +153,10 @@ class Webhooks:
         tolerance: timedelta,
         outbox_claim: timedelta,
         quotas: TenantQuotas | None = None,
+        limits: LimitsSettings | None = None,
     ) -> None:
         self._quotas = quotas
+        self._limits = limits or LimitsSettings()
         self._store = store
         self._bus = bus
         self.definitions = definitions
@@ -189,6 +216,7 @@ class Webhooks:
             )
         except ExpressionError as e:
             raise ApiError(422, "EXPRESSION_FAILED", f"trigger {hook.trigger_id!r}: {e}") from e
+        _refuse_input(run_input, self._limits)
         try:
             definition = await self.definitions.get(record)
         except DefinitionError as e:
