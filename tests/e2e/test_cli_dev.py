@@ -208,6 +208,39 @@ def test_failed_run_exit_code_and_logs(dev: Dev) -> None:
     logs = dev.tide("run", "logs", run_id).stdout
     assert "booking a flight to Porto" in logs
 
+    piped = dev.tide("run", "logs", run_id, "-o", "json").stdout
+    as_json = [json.loads(line) for line in piped.splitlines()]
+    assert any(line["message"] == "booking a flight to Porto" for line in as_json)
+    assert {line["type"] for line in as_json} == {"log"}
+
+
+def test_logs_refused_by_the_server_are_an_error(dev: Dev) -> None:
+    """A run that does not exist, or a bad token: the stream's refusal is the usual error line
+    and a non-zero exit (it printed ` #  ` and exited 0)."""
+    missing = dev.tide("run", "logs", "00000000-0000-0000-0000-000000000000", check=False)
+    assert missing.returncode == 1
+    assert "error RUN_NOT_FOUND" in missing.stderr
+    assert missing.stdout == ""
+    run_id = dev.json("run", "start", "hello", "--input", '{"name": "Ada"}')["runId"]
+    bad = dev.tide("run", "logs", run_id, "--token", "not-a-token", check=False)
+    assert bad.returncode == 1
+    assert "error UNAUTHENTICATED" in bad.stderr
+
+
+def test_bad_arguments_are_one_line(dev: Dev, tmp_path: Path) -> None:
+    """`--input @missing.json` was a 40-line traceback; `-o yaml` quietly printed a table."""
+    missing = dev.tide("run", "start", "hello", "--input", f"@{tmp_path / 'nope.json'}",
+                       check=False)  # fmt: skip
+    assert missing.returncode == 2
+    assert "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines() == [
+        f"error INVALID_JSON: cannot read {tmp_path / 'nope.json'}: No such file or directory"
+    ]
+    yaml = dev.tide("workflow", "list", "-o", "yaml", check=False)
+    assert yaml.returncode == 2
+    assert "'yaml' is not one of table, json" in yaml.stderr
+    assert yaml.stdout == ""
+
 
 def test_the_printed_hint_works_when_pasted(dev: Dev) -> None:
     deadline = time.monotonic() + 30

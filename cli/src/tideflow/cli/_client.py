@@ -30,8 +30,25 @@ TokenOption = Annotated[
     str | None,
     typer.Option("--token", help="Bearer token. [env: TIDEFLOW_TOKEN]", show_default=False),
 ]
+OUTPUT_FORMATS = ("table", "json")
+
+
+def _output_format(value: str) -> str:
+    """Refuse `-o yaml` at once instead of quietly printing a table a script cannot parse."""
+    if value not in OUTPUT_FORMATS:
+        message = f"'{value}' is not one of {', '.join(OUTPUT_FORMATS)}"
+        raise typer.BadParameter(message)
+    return value
+
+
 OutputOption = Annotated[
-    str, typer.Option("--output", "-o", help="table (for people) or json (for scripts).")
+    str,
+    typer.Option(
+        "--output",
+        "-o",
+        help="table (for people) or json (for scripts).",
+        callback=_output_format,
+    ),
 ]
 
 
@@ -78,8 +95,14 @@ def read_json_argument(value: str | None) -> Any:
         return None
     text = value
     if value.startswith("@"):
-        with open(value[1:], encoding="utf-8") as handle:  # noqa: PTH123 - a user-given path
-            text = handle.read()
+        try:
+            with open(value[1:], encoding="utf-8") as handle:  # noqa: PTH123 - a user-given path
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            typer.secho(f"error INVALID_JSON: cannot read {value[1:]}: {reason}", err=True,
+                        fg=typer.colors.RED)  # fmt: skip
+            raise typer.Exit(code=2) from e
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

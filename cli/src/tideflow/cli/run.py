@@ -13,6 +13,7 @@ from tideflow.cli._client import (
     UrlOption,
     api_errors,
     connect,
+    fail,
     print_json,
     read_json_argument,
 )
@@ -21,7 +22,7 @@ from tideflow.cli._output import Cell, Column, is_terminal, print_table, rich_ta
 if TYPE_CHECKING:
     from rich.console import Group
 
-    from tideflow.client import Client
+    from tideflow.client import ApiError, Client
 
 app = typer.Typer(help="Runs: start, watch, inspect, time travel, cancel, signal, replay.")
 
@@ -273,15 +274,15 @@ def events(
     token: TokenOption = None,
     output: OutputOption = "table",
 ) -> None:
-    """The run's event history, in order."""
+    """The run's event history, in order: every event after `--after-seq`, page after page."""
     with api_errors(), connect(url, token) as client:
-        page = client.runs.events(run_id, after_seq=after_seq).to_json()
+        items = [e.to_json() for e in client.runs.all_events(run_id, after_seq=after_seq)]
     if output == "json":
-        print_json(page)
+        print_json({"items": items, "nextAfterSeq": None})
         return
     rows: list[list[str | Cell]] = [
         [str(e["seq"]), e["type"], e.get("recordedAt", ""), json.dumps(e.get("data"), default=str)]
-        for e in page.get("items", [])
+        for e in items
     ]
     print_table([Column("seq"), Column("type", key=True), Column("recorded"), Column("data")], rows)
 
@@ -303,15 +304,36 @@ def state(
         print_run(snapshot, title=f"as of seq {snapshot.get('atSeq')}")
 
 
+def _log_text(line: dict[str, Any]) -> str:
+    return (
+        f"{line.get('ts', '')} {line.get('nodeId', '')}#{line.get('attempt', '')} "
+        f"{line.get('level', '')} {line.get('message', '')}"
+    )
+
+
+REFUSED = {4401: "UNAUTHENTICATED", 4403: "FORBIDDEN", 4404: "RUN_NOT_FOUND"}
+
+
+def _refusal(message: dict[str, Any], close_code: int) -> ApiError:
+    """The server's refusal, `{"type": "error"}` then a close with 4000 + the HTTP status."""
+    from tideflow.client import ApiError
+
+    error = message.get("error") or {}
+    code = str(error.get("code") or REFUSED.get(close_code, "INTERNAL"))
+    text = str(error.get("message") or f"the server closed the log stream ({close_code})")
+    return ApiError(max(close_code - 4000, 0), code, text)
+
+
 @app.command()
 def logs(
     run_id: str,
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
     url: UrlOption = None,
     token: TokenOption = None,
+    output: OutputOption = "table",
 ) -> None:
-    """Step log lines; with -f, keep following until the run ends."""
-    from websockets.exceptions import ConnectionClosed
+    """Step log lines; with -f, keep following until the run ends (-o json: one per line)."""
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake
     from websockets.sync.client import connect as websocket
 
     with api_errors(), connect(url, token) as client:
@@ -323,16 +345,16 @@ def logs(
         with websocket(ws_url + query, additional_headers=headers) as socket:
             for message in socket:
                 line = json.loads(message)
+                if line.get("type") == "error":
+                    raise fail(_refusal(line, 0))
                 if line.get("type") == "end":
                     break
-                typer.echo(
-                    f"{line.get('ts', '')} {line.get('nodeId', '')}#"
-                    f"{line.get('attempt', '')} {line.get('level', '')} "
-                    f"{line.get('message', '')}"
-                )
-    except ConnectionClosed:
+                typer.echo(json.dumps(line) if output == "json" else _log_text(line))
+    except ConnectionClosed as e:
+        if e.rcvd is not None and e.rcvd.code >= 4000:  # noqa: PLR2004 - refused, no message
+            raise fail(_refusal({}, e.rcvd.code)) from e
         return
-    except OSError as e:
+    except (OSError, InvalidHandshake) as e:
         typer.secho(f"error UNREACHABLE: cannot reach {ws_url}: {e}", err=True, fg="red")
         raise typer.Exit(code=1) from e
 
@@ -345,8 +367,8 @@ def cancel(run_id: str, url: UrlOption = None, token: TokenOption = None) -> Non
     typer.echo(f"cancel requested for {run_id}")
 
 
-@app.command()
-def fail(
+@app.command("fail")
+def fail_run(
     run_id: str,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the run's error).")],
     url: UrlOption = None,
