@@ -148,6 +148,26 @@ async def test_envelope_key_and_headers_survive_the_trip(bus: Bus) -> None:
     assert headers["tideflow-type"] == b"tideflow.v1.StartRun"
 
 
+async def test_a_message_as_large_as_the_engine_allows_travels_with_its_neighbours(
+    bus: Bus,
+) -> None:
+    """A task may carry a 4 MiB config (`TIDEFLOW_LIMITS_EVENT_BYTES`): Kafka's default
+    1 MiB record limit refused it, and the batch it was published in failed with it."""
+    big = new_envelope(
+        pb.StartRun(command_id="big/1", run_id="big", input_json=dump_json("x" * 5_000_000)),
+        tenant_id="tenant-1", run_id="big",
+    )  # fmt: skip
+    await bus.publish_batch([
+        Outgoing(bus.topics.runs, "small", command("small", 1)),
+        Outgoing(bus.topics.runs, "big", big),
+        Outgoing(bus.topics.runs, "small", command("small", 2)),
+    ])  # fmt: skip
+    async with bus.consumer([bus.topics.runs], group="g") as consumer:
+        received = {ident(m): m for m in await drain(consumer, 3)}
+    assert set(received) == {"small/1", "big/1", "small/2"}
+    assert received["big/1"].envelope == big
+
+
 async def test_order_is_kept_per_key_and_a_key_keeps_its_partition(bus: Bus) -> None:
     await publish(bus, runs=6, per_run=15)
     async with bus.consumer([bus.topics.runs], group="g", max_batch=16) as consumer:

@@ -48,6 +48,13 @@ if TYPE_CHECKING:
     from tideflow.bus._outgoing import RawOutgoing
 
 _TOPIC_ALREADY_EXISTS = 36
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""The largest record the bus publishes and its topics accept (Kafka's default is 1 MiB).
+
+The engine's own limits let a message outgrow 1 MiB: a task carries its rendered config
+(up to `TIDEFLOW_LIMITS_EVENT_BYTES`, 4 MiB), a StartRun its input (1 MiB) and its
+definition (1 MiB). With Kafka's default such a record could never be published, and the
+batch it travelled in (other runs' messages too) was retried for ever."""
 _POSITION_WAIT = 0.5
 """Seconds to wait for a newly assigned partition's position (for the lag) per fetch."""
 
@@ -67,6 +74,7 @@ class KafkaBus(Bus):
         heartbeat_interval: timedelta = timedelta(milliseconds=500),
         max_poll_interval: timedelta = timedelta(minutes=5),
         replication_factor: int = 1,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         super().__init__(topics=topics or Topics())
         self.bootstrap_servers = bootstrap_servers
@@ -77,6 +85,7 @@ class KafkaBus(Bus):
         self.heartbeat_interval = heartbeat_interval
         self.max_poll_interval = max_poll_interval
         self.replication_factor = replication_factor
+        self.max_message_bytes = max_message_bytes
         self._producer: AIOKafkaProducer | None = None
         self._consumers: set[KafkaConsumer] = set()
 
@@ -90,6 +99,7 @@ class KafkaBus(Bus):
             enable_idempotence=True,
             linger_ms=_ms(self.linger),
             partitioner=CachedPartitioner(),
+            max_request_size=self.max_message_bytes,
         )
         quiet_startup_noise()
         try:
@@ -116,7 +126,15 @@ class KafkaBus(Bus):
         try:
             await admin.start()
             response = await admin.create_topics(
-                [NewTopic(name, partitions, self.replication_factor) for name in wanted]
+                [
+                    NewTopic(
+                        name,
+                        partitions,
+                        self.replication_factor,
+                        topic_configs={"max.message.bytes": str(self.max_message_bytes)},
+                    )
+                    for name in wanted
+                ]
             )
         except KafkaError as e:
             raise BusConnectionError(f"cannot create topics {wanted}") from e
