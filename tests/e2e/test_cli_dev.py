@@ -242,6 +242,29 @@ def test_bad_arguments_are_one_line(dev: Dev, tmp_path: Path) -> None:
     assert yaml.stdout == ""
 
 
+def test_a_file_is_validated_and_applied_as_written(dev: Dev, tmp_path: Path) -> None:
+    """A YAML date or time stays its text: `validate` refused what `apply` then stored as
+    `2026-01-01 10:00:00`; a file that is not UTF-8 was a traceback."""
+    dated = write(
+        tmp_path / "dated.yaml",
+        "apiVersion: tideflow.io/v1\nkind: Workflow\n"
+        "metadata: {name: dated, annotations: {since: 2026-01-01}}\n"
+        "spec: {nodes: [{id: x, type: transform, config: {value: 2026-01-01T10:00:00}}]}\n",
+    )
+    dev.tide("workflow", "validate", "-f", str(dated))
+    dev.tide("workflow", "apply", "-f", str(dated))
+    stored = dev.json("workflow", "get", "dated")["definition"]
+    assert stored["metadata"]["annotations"] == {"since": "2026-01-01"}
+    assert stored["spec"]["nodes"][0]["config"] == {"value": "2026-01-01T10:00:00"}
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"metadata: {name: caf\xe9}\n")
+    for command in ("validate", "apply"):
+        refused = dev.tide("workflow", command, "-f", str(latin), check=False)
+        assert refused.returncode == 2
+        assert "Traceback" not in refused.stderr
+        assert refused.stderr.startswith(f"error INVALID_YAML: cannot read {latin}: ")
+
+
 def test_the_printed_hint_works_when_pasted(dev: Dev) -> None:
     deadline = time.monotonic() + 30
     hint = ""

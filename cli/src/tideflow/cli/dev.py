@@ -419,15 +419,13 @@ async def apply_examples(
     Returns the workflows applied and the task queues they use (the dev executor serves
     them all).
     """
-    import yaml
-
-    from tideflow.core import BUILTIN_NODE_TYPES, DefinitionError, parse_definition
+    from tideflow.core import BUILTIN_NODE_TYPES, DefinitionError, load_yaml, parse_definition
     from tideflow.store import AlreadyExists, NotFound
 
     applied: list[str] = []
     queues: set[str] = set()
     for path in sorted(folder.glob("*.y*ml")):  # noqa: ASYNC240 - a handful of files at start
-        document: Any = yaml.safe_load(path.read_text())
+        document: Any = load_yaml(path.read_text(encoding="utf-8"))
         try:
             definition = parse_definition(document, types or BUILTIN_NODE_TYPES)
         except DefinitionError as e:

@@ -28,10 +28,16 @@ def load_document(path: Path) -> dict[str, Any]:
     """A definition file as a mapping (YAML is a superset of JSON, so one parser reads both)."""
     import yaml
 
+    from tideflow.cli._yaml import load_yaml
+
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         typer.secho(f"error INVALID_YAML: {path}: {e}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from e
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        typer.secho(f"error INVALID_YAML: cannot read {path}: {reason}", err=True, fg="red")
         raise typer.Exit(code=2) from e
     if not isinstance(document, dict):
         typer.secho(f"error INVALID_DEFINITION: {path} is not a mapping", err=True, fg="red")

@@ -135,6 +135,7 @@ from tideflow.core._triggers import (
     ticks_between,
 )
 from tideflow.core._validation import parse_definition, validate_definition, validate_input
+from tideflow.core._yaml import load_yaml
 from tideflow.core.nodes import (
     BUILTIN_NODE_TYPES,
     NODE_TYPES,
@@ -266,6 +267,7 @@ __all__ = [
     "get_node_type",
     "ids",
     "json_depth",
+    "load_yaml",
     "next_ticks",
     "parse_definition",
     "parse_duration",

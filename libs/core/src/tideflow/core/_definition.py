@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from tideflow.core._durations import Duration, parse_duration
 from tideflow.core._triggers import Trigger
+from tideflow.core._yaml import load_yaml
 
 API_VERSION = "tideflow.io/v1"
 NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
@@ -142,6 +143,6 @@ def load_document(text_or_mapping: str | bytes | dict[str, Any]) -> Any:
     except ValueError:
         pass
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         raise ValueError(f"not valid YAML or JSON: {exc}") from exc
