@@ -365,3 +365,30 @@ async def test_retention_removes_closed_approvals_only(stack: Stack) -> None:
     for gone in ids[:2]:
         missing = await stack.http.get(f"/approvals/{gone}", headers=stack.as_user("admin"))
         assert missing.status_code == 404
+
+
+async def test_a_hostile_decision_body_is_refused_with_a_stable_code(stack: Stack) -> None:
+    """`tide serve approval` has no API edge in front of it: a comment holding a NUL
+    character (which Postgres cannot store) or a body nested past the parser must be
+    refused (400/422 with an error code) and leave the approval open, never a 500."""
+    await stack.publish(approval_flow("ap-hostile", {"role": "approver"}))
+    run_id = await stack.start("ap-hostile", {})
+    approval = await stack.pending_approval(run_id)
+    url = f"/approvals/{approval['id']}/decision"
+    for body in (
+        b'{"decision": "approve", "comment": "a\\u0000b"}',
+        b'{"decision": "approve", "comment": "\\ud800"}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"decision": "approve", "comment": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"decision": ["approve"]}',
+        b"\xff\xfe",
+    ):
+        response = await stack.http.post(
+            url, content=body, headers={**stack.as_user("dave"), "content-type": "application/json"}
+        )
+        assert response.status_code in {400, 422}, (body[:60], response.status_code, response.text)
+        assert response.json()["error"]["code"] in {"VALIDATION_FAILED", "BAD_REQUEST"}
+    still = await stack.http.get(f"/approvals/{approval['id']}", headers=stack.as_user("dave"))
+    assert still.json()["status"] == "pending"
+    assert (await decide(stack, approval["id"], "dave", "approve")).status_code == 200
+    assert (await stack.wait_run(run_id)).status == "succeeded"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from tideflow.store import ApprovalRecord
@@ -57,6 +57,20 @@ class DecisionRequest(_Model):
 
     decision: Literal["approve", "reject"]
     comment: str | None = Field(default=None, max_length=10_000)
+
+    @field_validator("comment")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        """Text Postgres can store and JSON can carry: no NUL, no lone surrogate (what
+        `json` reads from `\\u0000` and `\\ud800`); once a 500 on `tide serve approval`."""
+        if value is not None:
+            if "\x00" in value:
+                raise ValueError("the comment contains a NUL character (\\u0000)")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("the comment contains a lone surrogate") from None
+        return value
 
 
 class ErrorBody(_Model):
