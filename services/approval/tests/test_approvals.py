@@ -7,6 +7,8 @@ the run as commands on `tideflow.runs`.
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -392,3 +394,22 @@ async def test_a_hostile_decision_body_is_refused_with_a_stable_code(stack: Stac
     assert still.json()["status"] == "pending"
     assert (await decide(stack, approval["id"], "dave", "approve")).status_code == 200
     assert (await stack.wait_run(run_id)).status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"t": "0001-01-01T00:00:00+14:00", "i": "x"},
+        {"t": "9999-12-31T23:59:59-14:00", "i": "x"},
+        {"t": "2026-01-01T00:00:00+00:00", "i": "a\u0000b"},
+        {"t": "2026-01-01T00:00:00+00:00", "i": "\ud800"},
+    ],
+)
+async def test_a_forged_inbox_cursor_is_400_not_500(stack: Stack, value: dict[str, str]) -> None:
+    """A time out of range once in UTC, or an id Postgres cannot take, was a 500."""
+    cursor = base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    response = await stack.http.get(
+        "/approvals", params={"cursor": cursor}, headers=stack.as_user("vera")
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "BAD_REQUEST"

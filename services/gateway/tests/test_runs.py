@@ -7,6 +7,8 @@ decides, so the gateway reads real event logs and projections.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import asyncpg
 import pytest
@@ -483,3 +485,38 @@ async def test_time_travel_folds_off_the_event_loop(gateway, kit, scheduler, mon
         gateway.client.get(f"/runs/{run.run_id}/state"), on_the_loop_while_folding()
     )
     assert answer.status_code == 200, answer.text
+
+
+def _cursor(value: object) -> str:
+    raw = json.dumps(value).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"s": "0001-01-01T00:00:00+14:00", "r": "x"},  # before year 1 once in UTC
+        {"s": "9999-12-31T23:59:59-14:00", "r": "x"},  # after year 9999 once in UTC
+        {"s": "2026-01-01T00:00:00+00:00", "r": "a\u0000b"},  # Postgres refuses NUL
+        {"s": "2026-01-01T00:00:00+00:00", "r": "\ud800"},  # not encodable as UTF-8
+    ],
+)
+async def test_a_forged_cursor_is_400_not_500(gateway, kit, value):
+    """A cursor is opaque but comes back from the client: one whose time leaves the
+    datetime range in UTC, or whose id Postgres cannot take, was a 500."""
+    kit.assert_error(
+        await gateway.client.get("/runs", params={"cursor": _cursor(value)}),
+        400,
+        ErrorCode.BAD_REQUEST,
+    )
+    if value["r"] != "x":  # the same id as a workflow list's cursor
+        kit.assert_error(
+            await gateway.client.get("/workflows", params={"cursor": _cursor(value["r"])}),
+            400,
+            ErrorCode.BAD_REQUEST,
+        )
+    kit.assert_error(  # an audit cursor past bigint
+        await gateway.client.get("/audit", params={"cursor": _cursor(2**64)}),
+        400,
+        ErrorCode.BAD_REQUEST,
+    )

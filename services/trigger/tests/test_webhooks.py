@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -254,3 +255,24 @@ async def test_a_signed_body_the_log_cannot_hold_is_refused_not_a_500(
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
     assert await stack.runs_of(name) == []
+
+
+async def test_a_delivery_sent_many_times_at_once_starts_one_run(stack: Stack) -> None:
+    """Senders retry on a timeout while the first attempt is still in flight: every copy
+    of one delivery, concurrent or not, answers 202 with the same run."""
+    await stack.publish(workflow("racy-hook", [
+        {"id": "orders", "type": "webhook", "secret": "ORDERS_HOOK"},
+    ]))  # fmt: skip
+    body = b'{"order": 1}'
+
+    async def send(delivery: str) -> httpx.Response:
+        headers = signed(body, delivery=delivery)
+        return await stack.http.post("/hooks/racy-hook/orders", content=body, headers=headers)
+
+    answers = await asyncio.gather(*(send(f"d-{i % 3}") for i in range(30)))
+    assert [a.status_code for a in answers] == [202] * 30, [a.text for a in answers]
+    by_delivery: dict[str, set[str]] = {}
+    for i, answer in enumerate(answers):
+        by_delivery.setdefault(f"d-{i % 3}", set()).add(answer.json()["runId"])
+    assert all(len(runs) == 1 for runs in by_delivery.values()), by_delivery
+    assert len(await stack.runs_of("racy-hook")) == 3

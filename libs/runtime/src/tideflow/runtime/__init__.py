@@ -3,6 +3,7 @@ and for HTTP services the error contract and cursors."""
 
 from tideflow.runtime._api import (
     ApiError,
+    cursor_time,
     decode_cursor,
     encode_cursor,
     error_body,
@@ -39,6 +40,7 @@ __all__ = [
     "RequestTimer",
     "answers",
     "configure_logging",
+    "cursor_time",
     "decode_cursor",
     "encode_cursor",
     "error_body",

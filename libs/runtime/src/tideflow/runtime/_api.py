@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi.exceptions import RequestValidationError
@@ -156,10 +157,58 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _bad_cursor() -> ApiError:
+    return ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid")
+
+
+def _storable_text(value: Any) -> bool:
+    """No string in `value` holds a NUL or a lone surrogate (Postgres takes neither)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or not _encodable(item):
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def decode_cursor(cursor: str) -> Any:
-    """The value inside a cursor; ApiError 400 when it is not one of ours."""
+    """The value inside a cursor; ApiError 400 when it is not one of ours.
+
+    Cursors come back from clients, so a forged one must fail here, not in the store: too
+    deep for the parser, or holding text Postgres cannot take, is 400 like any other."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error):
-        raise ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid") from None
+        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error, RecursionError):
+        raise _bad_cursor() from None
+    if not _storable_text(value):
+        raise _bad_cursor()
+    return value
+
+
+def cursor_time(value: Any) -> datetime:
+    """An aware ISO time from a cursor, in UTC; ApiError 400 when it is not one, or it
+    leaves the datetime range once in UTC (`0001-01-01T00:00:00+14:00`)."""
+    if not isinstance(value, str):
+        raise _bad_cursor()
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise _bad_cursor()
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _bad_cursor() from None

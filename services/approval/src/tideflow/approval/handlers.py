@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,6 +22,7 @@ from tideflow.bus import Bus
 from tideflow.runtime import (
     ApiError,
     answers,
+    cursor_time,
     decode_cursor,
     encode_cursor,
     operations_router,
@@ -73,14 +73,9 @@ def _not_found(approval_id: str) -> ApiError:
 
 def _cursor(cursor: str) -> ApprovalCursor:
     value = decode_cursor(cursor)
-    try:
-        requested_at = datetime.fromisoformat(value["t"])
-        approval_id = value["i"]
-    except (TypeError, KeyError, ValueError):
-        raise ApiError(400, "BAD_REQUEST", "the cursor is not valid") from None
-    if not isinstance(approval_id, str) or requested_at.tzinfo is None:
+    if not isinstance(value, dict) or not isinstance(value.get("i"), str):
         raise ApiError(400, "BAD_REQUEST", "the cursor is not valid")
-    return ApprovalCursor(requested_at=requested_at, approval_id=approval_id)
+    return ApprovalCursor(requested_at=cursor_time(value.get("t")), approval_id=value["i"])
 
 
 @router.get("/approvals", response_model=ApprovalList, response_model_exclude_none=False)

@@ -28,7 +28,7 @@ async def list_audit(
     before: int | None = None
     if cursor is not None:
         value = cursors.decode(cursor)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value < 2**63:
             raise ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid")
         before = value
     records = await services.security.audit_log.list_audit(

@@ -6,10 +6,8 @@ without breaking the API; a cursor that does not decode is a 400, not a 500.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from tideflow.gateway.errors import ApiError, ErrorCode
-from tideflow.runtime import decode_cursor, encode_cursor
+from tideflow.runtime import cursor_time, decode_cursor, encode_cursor
 from tideflow.store import RunCursor
 
 # The gateway's cursors are the ones every service hands out.
@@ -23,14 +21,9 @@ def encode_run_cursor(cursor: RunCursor) -> str:
 
 def decode_run_cursor(cursor: str) -> RunCursor:
     value = decode(cursor)
-    try:
-        started_at = datetime.fromisoformat(value["s"])
-        run_id = value["r"]
-    except (TypeError, KeyError, ValueError):
-        raise ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid") from None
-    if not isinstance(run_id, str) or started_at.tzinfo is None:
+    if not isinstance(value, dict) or not isinstance(value.get("r"), str):
         raise ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid")
-    return RunCursor(started_at=started_at, run_id=run_id)
+    return RunCursor(started_at=cursor_time(value.get("s")), run_id=value["r"])
 
 
 def decode_key_cursor(cursor: str) -> str:
