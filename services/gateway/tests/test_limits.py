@@ -327,3 +327,35 @@ async def test_nul_characters_are_refused_on_every_route(gateway, kit, path):
         headers={"Content-Type": "application/json"},
     )
     kit.assert_error(escaped, 404, ErrorCode.WORKFLOW_NOT_FOUND)
+
+
+@pytest.mark.parametrize(
+    ("headers", "media"),
+    [
+        (
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "application/x-www-form-urlencoded",
+        ),
+        ({"Content-Type": "text/plain; charset=utf-8"}, "text/plain"),
+        ({"Content-Type": "application/xml"}, "application/xml"),
+        ({}, "no Content-Type"),
+    ],
+    ids=["curl -d", "text", "xml", "none"],
+)
+async def test_a_body_not_sent_as_json_is_415_with_the_fix(gateway, kit, scheduler, headers, media):
+    """`curl -d '{...}'` (form-encoded) answered 422 "Input should be a valid dictionary",
+    which does not say the fix; nothing is started."""
+    name = await published(gateway, kit, with_input_schema=False)
+    body = json.dumps({"workflowId": name, "input": {"n": 1}}).encode()
+    for path in ("/runs", f"/workflows/{name}/runs"):
+        response = await gateway.client.post(path, content=body, headers=headers)
+        error = kit.assert_error(response, 415, ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+        assert "Content-Type: application/json" in error["message"]
+        assert error["details"] == {"contentType": media, "expected": "application/json"}
+    listed = await gateway.client.get("/runs", params={"workflowId": name})
+    assert listed.json()["items"] == []
+    missing = await gateway.client.post(f"/workflows/{name}/runs", headers=headers)
+    kit.assert_error(missing, 422, ErrorCode.VALIDATION_FAILED)  # no body: still "missing"
+    json_type = {"Content-Type": "application/json; charset=utf-8"}
+    started = await gateway.client.post("/runs", content=body, headers=json_type)
+    assert started.status_code == 201, started.text

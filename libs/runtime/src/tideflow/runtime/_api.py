@@ -94,7 +94,16 @@ def install_error_handlers(
     install_api_error_handler(app)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        media = not_json(request, exc)
+        if media is not None:
+            message = (
+                f"the body must be JSON, sent with `Content-Type: application/json` "
+                f"(this one came with {media})"
+            )
+            details = {"contentType": media, "expected": "application/json"}
+            body = error_body(ErrorCode.UNSUPPORTED_MEDIA_TYPE, message, details)
+            return JSONResponse(body, status_code=415)
         problems = [
             {
                 "path": ".".join(str(p) for p in err.get("loc", ())),
@@ -136,6 +145,27 @@ def install_error_handlers(
             error_body(ErrorCode.INTERNAL, "internal error; the incident was logged"),
             status_code=500,
         )
+
+
+def not_json(request: Request, exc: RequestValidationError) -> str | None:
+    """The media type of a body left unread because it was not declared JSON, else None.
+
+    FastAPI reads a body as JSON only under a JSON `Content-Type`; anything else (`curl -d`
+    sends `application/x-www-form-urlencoded`, or no type at all) reached validation as raw
+    bytes and answered 422 "Input should be a valid dictionary", which does not say the fix.
+    A body that is missing altogether stays a 422 (`missing`).
+    """
+    declared = request.headers.get("content-type", "")
+    media = declared.split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    unread = any(
+        tuple(err.get("loc", ()))[:1] == ("body",) and err.get("type") != "missing"
+        for err in exc.errors()
+    )
+    if not unread:
+        return None
+    return media or "no Content-Type"
 
 
 def _mapped(status: int, code: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:

@@ -62,6 +62,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         (404, "No such resource in the caller's tenant."),
         (409, "Conflicts with the resource's state."),
         (413, "Over a size limit (TIDEFLOW_LIMITS_*); `details` has the limit."),
+        (415, "The body is not declared JSON; send `Content-Type: application/json`."),
         (422, "The request is not valid; `details.problems` lists why."),
         (429, "A rate limit is exhausted (`RATE_LIMITED`); retry after `Retry-After` s."),
         (500, "Internal error; logged, never a stack trace."),
