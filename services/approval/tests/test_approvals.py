@@ -413,3 +413,15 @@ async def test_a_forged_inbox_cursor_is_400_not_500(stack: Stack, value: dict[st
     )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "BAD_REQUEST"
+
+
+async def test_an_approval_id_postgres_cannot_take_is_422_not_500(stack: Stack) -> None:
+    for forged in ("%00", "a%00b"):
+        got = await stack.http.get(f"/approvals/{forged}", headers=stack.as_user("vera"))
+        assert got.status_code == 422, got.text
+        posted = await stack.http.post(
+            f"/approvals/{forged}/decision", json={"decision": "approve"},
+            headers=stack.as_user("dave"),
+        )  # fmt: skip
+        assert posted.status_code == 422, posted.text
+        assert posted.json()["error"]["code"] == "VALIDATION_FAILED"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from tideflow.approval.access import DECIDES
@@ -61,6 +61,8 @@ async def _services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
+ApprovalId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,200}$")]
+"""A uuid; text Postgres cannot take (a NUL) was a 500 from the store."""
 ReaderDep = Annotated[Principal, Depends(requires(Role.VIEWER))]
 DeciderDep = Annotated[Principal, Depends(requires(DECIDES))]
 
@@ -108,7 +110,9 @@ async def list_approvals(
 
 
 @router.get("/approvals/{approval_id}", response_model=Approval)
-async def get_approval(approval_id: str, services: ServicesDep, principal: ReaderDep) -> Approval:
+async def get_approval(
+    approval_id: ApprovalId, services: ServicesDep, principal: ReaderDep
+) -> Approval:
     """One approval with every vote cast so far."""
     try:
         record = await services.store.get_approval(approval_id, tenant_id=principal.tenant_id)
@@ -126,7 +130,7 @@ async def get_approval(approval_id: str, services: ServicesDep, principal: Reade
     },
 )
 async def decide_approval(
-    approval_id: str,
+    approval_id: ApprovalId,
     body: DecisionRequest,
     request: Request,
     services: ServicesDep,

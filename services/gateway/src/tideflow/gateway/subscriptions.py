@@ -32,7 +32,8 @@ from tideflow.store import (
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
 
-SubscriptionId = Annotated[str, Path(max_length=64)]
+SubscriptionId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
+"""A uuid; anything else (a NUL reached the store as a 500) is refused before the store."""
 EVENT_NAMES = sorted(PUBLIC_EVENTS)
 
 
