@@ -183,7 +183,7 @@ def start(
     output: OutputOption = "table",
 ) -> None:
     """Start a run of a workflow's newest (or a pinned) published version."""
-    run_input = read_json_argument(input_) or {}
+    run_input = {} if input_ is None else read_json_argument(input_)
     with api_errors(), connect(url, token) as client:
         run = client.runs.start(
             workflow, run_input, version=version, idempotency_key=idempotency_key or None
@@ -407,11 +407,11 @@ def replay(
     output: OutputOption = "table",
 ) -> None:
     """Start a new run that continues from the state after event `--from-seq`."""
-    new_input = read_json_argument(input_)
+    new_input = None if input_ is None else read_json_argument(input_)
     with api_errors(), connect(url, token) as client:
         from tideflow.client import UNSET
 
         replayed = client.runs.replay(
-            run_id, from_seq, input=UNSET if new_input is None else new_input
+            run_id, from_seq, input=UNSET if input_ is None else new_input
         )
         report_started(client, replayed.to_json(), wait=wait, timeout=timeout, output=output)
