@@ -52,6 +52,22 @@ OutputOption = Annotated[
 ]
 
 
+CursorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cursor",
+        help="Continue a list where the last one stopped (its `more:`).",
+        show_default=False,
+    ),
+]
+
+
+def more_hint(page: dict[str, Any]) -> None:
+    """Say on stderr how to get the next page, so a list cut at `--limit` never looks whole."""
+    if page.get("nextCursor"):
+        typer.echo(f"more: --cursor {page['nextCursor']}", err=True)
+
+
 def connect(url: str | None, token: str | None, *, approvals_url: str | None = None) -> Client:
     """A client for one command; a malformed address is the usual one-line error.
 

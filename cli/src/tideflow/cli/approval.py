@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from tideflow.cli._client import OutputOption, TokenOption, api_errors, connect, print_json
+from tideflow.cli._client import (
+    CursorOption,
+    OutputOption,
+    TokenOption,
+    api_errors,
+    connect,
+    more_hint,
+    print_json,
+)
 from tideflow.cli._output import Cell, Column, print_table
 
 if TYPE_CHECKING:
@@ -75,6 +83,7 @@ def list_(
     run: Annotated[str | None, typer.Option("--run", "-r")] = None,
     limit: Annotated[int, typer.Option()] = 50,
     all_statuses: Annotated[bool, typer.Option("--all", help="Every status.")] = False,
+    cursor: CursorOption = None,
     url: ApprovalUrlOption = None,
     token: TokenOption = None,
     output: OutputOption = "table",
@@ -82,7 +91,11 @@ def list_(
     """Approvals, newest first (pending ones unless told otherwise)."""
     with api_errors(), _api(url, token) as client:
         page = client.approvals.list(
-            status=None if all_statuses else status, workflow_id=workflow, run_id=run, limit=limit
+            status=None if all_statuses else status,
+            workflow_id=workflow,
+            run_id=run,
+            limit=limit,
+            cursor=cursor,
         ).to_json()
     if output == "json":
         print_json(page)
@@ -101,6 +114,7 @@ def list_(
         for item in page.get("items", [])
     ]
     print_table(LIST_COLUMNS, rows)
+    more_hint(page)
 
 
 @app.command()

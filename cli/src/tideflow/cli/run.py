@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tideflow.cli._client import (
+    CursorOption,
     OutputOption,
     TokenOption,
     UrlOption,
     api_errors,
     connect,
     fail,
+    more_hint,
     print_json,
     read_json_argument,
 )
@@ -236,6 +238,7 @@ def list_(
         str | None, typer.Option("--parent", "-p", help="Only the child runs of this run.")
     ] = None,
     limit: Annotated[int, typer.Option()] = 50,
+    cursor: CursorOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     output: OutputOption = "table",
@@ -243,7 +246,7 @@ def list_(
     """Recent runs, newest first, filtered by workflow, status and parent run."""
     with api_errors(), connect(url, token) as client:
         page = client.runs.list(
-            workflow_id=workflow, status=status, parent_run_id=parent, limit=limit
+            workflow_id=workflow, status=status, parent_run_id=parent, limit=limit, cursor=cursor
         ).to_json()
     if output == "json":
         print_json(page)
@@ -264,6 +267,7 @@ def list_(
         for run in page.get("items", [])
     ]
     print_table(columns, rows)
+    more_hint(page)
 
 
 @app.command()

@@ -107,15 +107,22 @@ def _published_line(name: str, published: dict[str, Any]) -> str:
 def list_(url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table") -> None:
     """Every workflow of the tenant with its newest version."""
     with api_errors(), connect(url, token) as client:
-        page = client.workflows.list(limit=500).to_json()
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:  # every page: a tenant may have more workflows than one page holds
+            listed = client.workflows.list(limit=500, cursor=cursor).to_json()
+            items.extend(listed.get("items", []))
+            cursor = listed.get("nextCursor")
+            if not cursor:
+                break
     if output == "json":
-        print_json(page)
+        print_json({"items": items, "nextCursor": None})
         return
     print_table(
         [Column("id", key=True), Column("latest version"), Column("updated")],
         [
             [item["id"], str(item.get("latestVersion") or "-"), item.get("updatedAt", "")]
-            for item in page.get("items", [])
+            for item in items
         ],
     )
 
