@@ -416,7 +416,12 @@ async def test_a_forged_inbox_cursor_is_400_not_500(stack: Stack, value: dict[st
 
 
 async def test_an_approval_id_postgres_cannot_take_is_422_not_500(stack: Stack) -> None:
+    """A NUL in an id or an inbox filter reached the store as a 500."""
     for forged in ("%00", "a%00b"):
+        for query in ("workflowId", "runId"):
+            listed = await stack.http.get(f"/approvals?{query}={forged}",
+                                          headers=stack.as_user("vera"))  # fmt: skip
+            assert listed.status_code == 422, listed.text
         got = await stack.http.get(f"/approvals/{forged}", headers=stack.as_user("vera"))
         assert got.status_code == 422, got.text
         posted = await stack.http.post(

@@ -85,8 +85,12 @@ async def list_approvals(
     services: ServicesDep,
     principal: ReaderDep,
     status: Annotated[Literal["pending", "decided", "expired", "cancelled"] | None, Query()] = None,
-    workflow_id: Annotated[str | None, Query(alias="workflowId", max_length=253)] = None,
-    run_id: Annotated[str | None, Query(alias="runId", max_length=200)] = None,
+    workflow_id: Annotated[
+        str | None, Query(alias="workflowId", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+    ] = None,
+    run_id: Annotated[
+        str | None, Query(alias="runId", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> ApprovalList:
