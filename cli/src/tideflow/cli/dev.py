@@ -414,13 +414,13 @@ async def _wait_healthy(url: str, services: list[asyncio.Task[None]]) -> bool:
 async def apply_examples(
     store: EventStore, folder: Path, types: NodeTypes | None = None
 ) -> tuple[list[str], set[str]]:
-    """Create or update each example's draft and publish it when it changed.
+    """Create each example that is new, and bring along those the user has not changed.
 
-    Returns the workflows applied and the task queues they use (the dev executor serves
-    them all).
+    Returns the examples in place and the task queues they use (the dev executor serves
+    them all). An example the user changed is theirs from then on, and so is one they
+    archived (updating it raised, so `tide dev` no longer started); see `apply_example`.
     """
     from tideflow.core import BUILTIN_NODE_TYPES, DefinitionError, load_yaml, parse_definition
-    from tideflow.store import AlreadyExists, NotFound
 
     applied: list[str] = []
     queues: set[str] = set()
@@ -432,20 +432,51 @@ async def apply_examples(
             log.warning("skipping example %s: %s", path.name, e)
             continue
         name = definition.metadata.name
-        try:
-            await store.create_workflow(name, name, document)
-        except AlreadyExists:
-            await store.update_draft(name, document)
-        try:
-            latest = await store.get_version(name)
-            changed = latest.definition != document
-        except NotFound:
-            changed = True
-        if changed:
-            await store.publish(name)
+        outcome = await apply_example(store, name, document)
+        if outcome == "archived":
+            log.info("example %s is archived: left as it is", name)
+            continue
+        if outcome == "kept":
+            log.info("example %s was changed since tide dev applied %s: kept", name, path)
         applied.append(name)
         queues |= queues_of(definition)
     return applied, queues
+
+
+async def apply_example(store: EventStore, name: str, document: dict[str, Any]) -> str:
+    """`created`, `updated`, `unchanged`, `kept` (the user changed it) or `archived`.
+
+    The example is still `tide dev`'s while its draft is the file, or is the newest version
+    and that version was published by `tide dev` itself (a person's publish or rollback
+    records who). Only then does a changed file replace the draft and publish; a draft
+    edited in the builder, a version a person published and an archived example stay.
+    """
+    from tideflow.store import NotFound
+
+    try:
+        current = await store.get_workflow(name)
+    except NotFound:
+        await store.create_workflow(name, name, document)
+        await store.publish(name)
+        return "created"
+    if current.archived:
+        return "archived"
+    try:
+        latest = await store.get_version(name)
+    except NotFound:
+        latest = None
+    ours = current.draft == document or (
+        latest is not None and latest.published_by is None and current.draft == latest.definition
+    )
+    if not ours:
+        return "kept"
+    if current.draft == document and latest is not None and latest.definition == document:
+        return "unchanged"
+    if current.draft != document:
+        await store.update_draft(name, document)
+    if latest is None or latest.definition != document:
+        await store.publish(name)
+    return "updated"
 
 
 def queues_of(definition: WorkflowDefinition) -> set[str]:
