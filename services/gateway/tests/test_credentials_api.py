@@ -13,6 +13,8 @@ import httpx
 import jwt
 import pytest
 
+from tideflow.auth import LocalKeyFile
+
 from .security_stack import ADMIN, Stack, start_stack
 
 pytestmark = pytest.mark.integration
@@ -289,6 +291,19 @@ async def test_run_starts_have_their_own_limit(stack: Stack) -> None:
     assert (await stack.call("GET", "/runs", editor)).status_code == 200
 
 
+def _tide_fails(*args: str, env: dict[str, str]) -> str:
+    """The one line a failing command prints (exit 1, no traceback)."""
+    from typer.testing import CliRunner
+
+    from tideflow.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), env=env)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    return result.output.strip()
+
+
 def _tide(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
     from typer.testing import CliRunner
 
@@ -353,6 +368,19 @@ async def test_the_cli_manages_tenants_tokens_secrets_and_reads_the_audit(
         "TIDEFLOW_SECURITY_KEY_FILE": str(stack.key_file),
         "TIDEFLOW_DATABASE_URL": dsn,
     }
+    # pointed at a key file the services do not use: one line, not a traceback, and
+    # no key file made up where there was none
+    missing = stack.key_file.parent / "elsewhere" / "kek.json"
+    elsewhere = {**env, "TIDEFLOW_SECURITY_KEY_FILE": str(missing)}
+    refused = await asyncio.to_thread(_tide_fails, "secret", "rewrap", env=elsewhere)
+    assert refused.startswith(f"error KEY_FILE_NOT_FOUND: no key file at {missing};")
+    assert not missing.exists()
+    other = stack.key_file.parent / "other-kek.json"
+    LocalKeyFile(other).rotate()
+    wrong = {**env, "TIDEFLOW_SECURITY_KEY_FILE": str(other)}
+    refused = await asyncio.to_thread(_tide_fails, "secret", "rewrap", env=wrong)
+    assert refused.startswith("error KEY_UNAVAILABLE: unknown key-encryption key ")
+    assert f"{other} does not hold it" in refused
     rewrapped = await asyncio.to_thread(_tide, "secret", "rewrap", "--rotate", env=env)
     assert "re-wrapped" in rewrapped
     owner = await asyncpg.connect(dsn)

@@ -338,7 +338,7 @@ def secret_rewrap(
     """
     import asyncio
 
-    from tideflow.auth import LocalKeyFile
+    from tideflow.auth import KeyProviderError, LocalKeyFile
     from tideflow.gateway.security import stored_secrets
     from tideflow.gateway.settings import SecuritySettings
     from tideflow.settings import DatabaseSettings
@@ -346,6 +346,12 @@ def secret_rewrap(
 
     settings = SecuritySettings()
     url = database_url or DatabaseSettings().url
+    if not settings.kms_key_id and not settings.key_file.is_file():
+        # the services' keys are elsewhere: a new file here could open none of the secrets
+        typer.secho(f"error KEY_FILE_NOT_FOUND: no key file at {settings.key_file}; set "
+                    "TIDEFLOW_SECURITY_KEY_FILE to the one the services use "
+                    "(tide dev: <data-dir>/keys/kek.json)", err=True, fg="red")  # fmt: skip
+        raise typer.Exit(code=1)
 
     async def rewrap() -> tuple[str, int, int]:
         store = await PostgresEventStore.connect(url, max_size=2, role=APP_ROLE)
@@ -366,4 +372,17 @@ def secret_rewrap(
     except StoreError as e:
         typer.secho(f"error {type(e).__name__}: {e}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1) from e
+    except KeyProviderError as e:
+        typer.secho(f"error KEY_UNAVAILABLE: {e}: {_key_hint(settings)}", err=True, fg="red")
+        raise typer.Exit(code=1) from e
     typer.echo(f"current key {kek}: re-wrapped {rewrapped} secret(s), {skipped} changed meanwhile")
+
+
+def _key_hint(settings: Any) -> str:
+    """Where the key that failed should have come from."""
+    if settings.kms_key_id:
+        return f"the KMS key {settings.kms_key_id} cannot open it (TIDEFLOW_SECURITY_KMS_*)"
+    return (
+        f"{settings.key_file} does not hold it; set TIDEFLOW_SECURITY_KEY_FILE to the key "
+        "file the services use (tide dev: <data-dir>/keys/kek.json)"
+    )
