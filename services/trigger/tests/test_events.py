@@ -203,3 +203,31 @@ async def test_a_hostile_message_is_dead_lettered_and_never_blocks_its_topic(
         # a letter fits in one broker request: the 2 MiB value is kept cut, and says so
         assert len(letter.original_value) <= 64 * 1024  # type: ignore[attr-defined]
     assert "cut to its first" in next(x for x in letters if x.original_offset == 5).reason  # type: ignore[attr-defined]
+
+
+async def test_dev_events_refuse_the_platforms_own_topics(stack: Stack) -> None:
+    """`POST /events/{topic}` fed any topic, the platform's own too: an editor could put a
+    forged command on `tideflow.runs` (an approval decision without the approver grant,
+    a cancel or a step result for another tenant's run) or a forged run event on
+    `tideflow.events` (an approval in another tenant's inbox). Those are refused (403)."""
+    bus = InMemoryBus()
+    await bus.start()
+    services = services_of(settings=TriggerSettings(**FAST), store=stack.triggers,  # type: ignore[arg-type]
+                           bus=bus, dev_events=True)  # fmt: skip
+    app = create_app(services, Authenticator(admin_token="dev"))
+    auth = {"Authorization": "Bearer dev"}
+    topics = bus.topics
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://dev") as http:  # fmt: skip
+            for topic in (topics.runs, topics.events, topics.dlq, topics.tasks("default"),
+                          topics.task_cancels("default"), f"{topics.prefix}.anything"):  # fmt: skip
+                response = await http.post(f"/events/{topic}", content=b"forged", headers=auth)
+                assert response.status_code == 403, (topic, response.text)
+                assert response.json()["error"]["code"] == "FORBIDDEN"
+            # a topic of the user's own, even one whose name merely starts alike, is fine
+            for topic in ("orders", f"{topics.prefix}-orders"):
+                response = await http.post(f"/events/{topic}", content=b"{}", headers=auth)
+                assert response.status_code == 202, response.text
+    finally:
+        await bus.close()

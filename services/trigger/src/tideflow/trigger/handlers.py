@@ -252,6 +252,13 @@ async def publish_event(
     """Put a message on `topic` of the in-process bus, as another system would on Kafka."""
     if not services.dev_events:
         raise ApiError(404, "NOT_FOUND", "events are fed by hand only under `tide dev`")
+    if topic.startswith(f"{services.bus.topics.prefix}."):
+        # the platform's own topics carry commands and run events whose tenant and
+        # authority come from the message itself: a forged one would bypass every check
+        raise ApiError(
+            403, "FORBIDDEN",
+            f"{topic!r} is one of the platform's own topics; feed your own topics only",
+        )  # fmt: skip
     body = await _body(request, services.settings.max_body_bytes)
     await services.bus.publish_raw_batch(
         [RawOutgoing(topic=topic, key=key.encode() if key else None, value=body)]
