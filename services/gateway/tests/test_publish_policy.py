@@ -121,3 +121,24 @@ async def test_publish_applies_the_policy_of_now(gateway, kit):
     versions = await gateway.client.get(f"/workflows/{name}/versions")
     assert versions.status_code == 200, versions.text
     assert versions.json()["items"] == []
+
+
+@pytest.mark.parametrize("topic", ["tideflow.events", "tideflow.runs", "tideflow.tasks.default"])
+async def test_an_event_trigger_on_the_platforms_own_topics_is_refused(gateway, kit, topic):
+    """`tideflow.events` carries every tenant's run events (inputs and outputs): a trigger
+    of one tenant on it started runs from other tenants' data. The platform's topics (under
+    `TIDEFLOW_KAFKA_TOPIC_PREFIX.`) are refused when the definition is written."""
+    document = {
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": kit.unique()},
+        "spec": {"triggers": [{"id": "spy", "type": "event", "topic": topic}],
+                 "nodes": [{"id": "a", "type": "log", "config": {"message": "x"}}]},
+    }  # fmt: skip
+    error = kit.assert_error(
+        await gateway.client.post("/workflows", json=document), 422, ErrorCode.INVALID_DEFINITION
+    )
+    [problem] = error["details"]["problems"]
+    assert problem["code"] == "RESERVED_TOPIC"
+    assert problem["path"] == "spec.triggers[0].topic"
+    document["spec"]["triggers"][0]["topic"] = "tideflow-orders"  # only alike: accepted
+    response = await gateway.client.post("/workflows", json=document)
+    assert response.status_code == 201, response.text

@@ -231,3 +231,18 @@ async def test_dev_events_refuse_the_platforms_own_topics(stack: Stack) -> None:
                 assert response.status_code == 202, response.text
     finally:
         await bus.close()
+
+
+async def test_a_trigger_on_the_platforms_own_topics_is_never_subscribed(stack: Stack) -> None:
+    """Refused at publish (RESERVED_TOPIC); one registered anyway (an older version, or
+    written past the gateway) must not read every tenant's run events."""
+    await stack.publish(workflow("spy", [
+        {"id": "spy", "type": "event", "topic": stack.bus.topics.events},
+        {"id": "own", "type": "event", "topic": "spy.own"},
+    ]))  # fmt: skip
+    triggers = EventTriggers(store=stack.triggers, bus=stack.bus,
+                             definitions=Definitions(stack.triggers),
+                             outbox_claim=timedelta(seconds=30))  # fmt: skip
+    topics = await triggers.refresh()
+    assert "spy.own" in topics
+    assert stack.bus.topics.events not in topics

@@ -107,7 +107,7 @@ from tideflow.core._limits import (
     check_value,
     json_depth,
 )
-from tideflow.core._policy import PublishPolicy, policy_problems
+from tideflow.core._policy import PublishPolicy, policy_problems, reserved_topic
 from tideflow.core._records import state_to_record, step_to_record
 from tideflow.core._replay import compensated_steps, fork, replay, state_at
 from tideflow.core._snapshots import SNAPSHOT_FORMAT, state_from_snapshot, state_to_snapshot
@@ -275,6 +275,7 @@ __all__ = [
     "policy_problems",
     "render",
     "replay",
+    "reserved_topic",
     "resolve_secrets",
     "state_at",
     "state_from_snapshot",

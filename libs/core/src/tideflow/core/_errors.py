@@ -41,6 +41,9 @@ class ProblemCode(StrEnum):
     OCR_ENDPOINT_NOT_ALLOWED = "OCR_ENDPOINT_NOT_ALLOWED"
     """An ocr node's own `endpointUrl` without its own credentials, at a host the operator
     does not allow to receive the worker's AWS signature (checked at save and publish)."""
+    RESERVED_TOPIC = "RESERVED_TOPIC"
+    """An event trigger on one of the platform's own topics (under its topic prefix), which
+    carry every tenant's commands and run events (checked at save and publish)."""
 
 
 @dataclass(frozen=True, slots=True)

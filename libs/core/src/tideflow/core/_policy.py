@@ -18,12 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from tideflow.core._errors import Problem, ProblemCode
 from tideflow.core.nodes import BUILTIN_NODE_TYPES, Execution, NodeTypes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tideflow.core._errors import Problem
     from tideflow.core.nodes import NodeType
 
 
@@ -38,6 +38,9 @@ class PublishPolicy:
     """Whether a URL's host is one of them: the worker's own matcher
     (`EgressSettings.aws_endpoint_allowed`), which parses URLs (IO-free, but outside the
     core's allowed imports), so publish and run time read the list the same way."""
+    topic_prefix: str = "tideflow"
+    """The platform's topic prefix (`TIDEFLOW_KAFKA_TOPIC_PREFIX`): its topics carry every
+    tenant's commands and run events, so no event trigger may read them."""
 
 
 def policy_problems(
@@ -63,7 +66,28 @@ def policy_problems(
             child = config.get("node") if isinstance(config, dict) else None
             if isinstance(child, dict):
                 problems += _node_problems(child, f"{path}.config.node", node_id, policy, types)
+    triggers = spec.get("triggers") if isinstance(spec, dict) else None
+    for index, trigger in enumerate(triggers if isinstance(triggers, list) else []):
+        topic = trigger.get("topic") if isinstance(trigger, dict) else None
+        if (
+            trigger.get("type") == "event"
+            and isinstance(topic, str)
+            and reserved_topic(topic, policy.topic_prefix)
+        ):
+            problems.append(Problem(
+                ProblemCode.RESERVED_TOPIC,
+                f"trigger {trigger.get('id')!r}: {topic!r} is one of the platform's own "
+                f"topics (under {policy.topic_prefix!r}.), which carry every tenant's "
+                "commands and run events; subscribe to a topic of your own, or to run "
+                "events through /subscriptions",
+                f"spec.triggers[{index}].topic",
+            ))  # fmt: skip
     return problems
+
+
+def reserved_topic(topic: str, prefix: str) -> bool:
+    """Whether `topic` is one of the platform's own (`<prefix>.runs`, `<prefix>.events`, …)."""
+    return topic.startswith(f"{prefix}.")
 
 
 def _node_problems(

@@ -82,7 +82,11 @@ def definition_problems(
 def publish_policy(services: Services) -> PublishPolicy:
     """What the operator's settings refuse in a definition the workers would run."""
     egress = services.settings.egress
-    return PublishPolicy(tuple(egress.aws_endpoint_hosts), egress.aws_endpoint_allowed)
+    return PublishPolicy(
+        tuple(egress.aws_endpoint_hosts),
+        egress.aws_endpoint_allowed,
+        topic_prefix=services.settings.kafka.topic_prefix,
+    )
 
 
 def _refuse(problems: list[Problem]) -> ApiError:

@@ -33,6 +33,7 @@ from tideflow.core import (
     Scope,
     evaluate_expression,
     render,
+    reserved_topic,
     validate_input,
 )
 from tideflow.settings import LimitsSettings
@@ -140,13 +141,27 @@ class EventTriggers:
         self._definitions = definitions
         self._outbox_claim = outbox_claim
         self.subscriptions = Subscriptions()
+        self._warned: set[tuple[str, str, str]] = set()
 
     async def refresh(self) -> frozenset[str]:
         """Reload the registrations; the topics to subscribe to."""
         by_topic: dict[str, list[TriggerRecord]] = {}
+        prefix = self._bus.topics.prefix
         for trigger in await self._store.event_triggers():
-            if trigger.topic and not trigger.paused:
-                by_topic.setdefault(trigger.topic, []).append(trigger)
+            if not trigger.topic or trigger.paused:
+                continue
+            if reserved_topic(trigger.topic, prefix):
+                # refused at publish; one written before (or by a path that did not know
+                # the prefix) must still not read every tenant's commands and run events
+                if (trigger.tenant_id, trigger.workflow_id, trigger.trigger_id) not in self._warned:
+                    self._warned.add((trigger.tenant_id, trigger.workflow_id, trigger.trigger_id))
+                    log.warning(
+                        "event trigger %s/%s of tenant %s names the platform's topic %s; "
+                        "not subscribed", trigger.workflow_id, trigger.trigger_id,
+                        trigger.tenant_id, trigger.topic,
+                    )  # fmt: skip
+                continue
+            by_topic.setdefault(trigger.topic, []).append(trigger)
         self.subscriptions = Subscriptions(by_topic)
         return self.subscriptions.topics
 
