@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -59,3 +60,34 @@ def test_no_input_is_an_empty_object_and_replay_keeps_the_original(
     assert runner.invoke(run_cli.app, ["replay", "r-0", "--from-seq", "3"]).exit_code == 0
     assert bodies[0]["input"] == {}
     assert "input" not in bodies[1]
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("[" * 100_000, "nests too deep"),  # a RecursionError traceback before
+        ('{"a": 1e400}', "NaN or Infinity"),  # was sent as `Infinity`, refused as not JSON
+        ('{"a": NaN}', "NaN or Infinity"),
+    ],
+)
+def test_input_the_api_cannot_take_is_one_line_and_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch, given: str, message: str
+) -> None:
+    bodies = recording(monkeypatch)
+    result = CliRunner().invoke(run_cli.app, ["start", "w", "--input", given])
+    assert result.exit_code == 2, result.output
+    assert "error INVALID_JSON" in result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert bodies == []
+
+
+def test_a_definition_file_nested_too_deep_is_one_line(tmp_path: Path) -> None:
+    from tideflow.cli import workflow as workflow_cli
+
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 100_000)
+    result = CliRunner().invoke(workflow_cli.app, ["validate", "-f", str(deep)])
+    assert result.exit_code == 2, result.output
+    assert "error INVALID_YAML" in result.output
+    assert "Traceback" not in result.output

@@ -120,10 +120,26 @@ def read_json_argument(value: str | None) -> Any:
                         fg=typer.colors.RED)  # fmt: skip
             raise typer.Exit(code=2) from e
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        typer.secho("error INVALID_JSON: the value nests too deep to be read", err=True,
+                    fg=typer.colors.RED)  # fmt: skip
+        raise typer.Exit(code=2) from None
+    except ValueError as e:  # JSONDecodeError, or NaN/Infinity
         typer.secho(f"error INVALID_JSON: {e}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from e
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON: NaN or Infinity cannot be sent")
+
+
+def _finite(text: str) -> float:
+    """`1e400` reads as infinity, which JSON cannot hold (the API refuses it)."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is too large for a double: NaN or Infinity cannot be sent")
+    return value
 
 
 def print_json(value: Any) -> None:

@@ -35,6 +35,10 @@ def load_document(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         typer.secho(f"error INVALID_YAML: {path}: {e}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from e
+    except RecursionError:
+        typer.secho(f"error INVALID_YAML: {path} nests too deep to be read", err=True,
+                    fg=typer.colors.RED)  # fmt: skip
+        raise typer.Exit(code=2) from None
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         typer.secho(f"error INVALID_YAML: cannot read {path}: {reason}", err=True, fg="red")
