@@ -413,3 +413,37 @@ async def test_password_guessing_is_slowed_per_username(stack: Stack) -> None:
     # another user is not slowed down by it
     other = await stack.client.post("/auth/login", json={"username": "ann", "password": "nope"})
     assert other.status_code == 401
+
+
+async def test_password_guessing_through_basic_is_slowed_with_the_logins(stack: Stack) -> None:
+    """HTTP Basic checks the same password as `POST /auth/login`, on any route: it guessed
+    without limit (15 wrong passwords, 15 times 401, then the right one worked)."""
+    await _user(stack, "basil")
+
+    def basic(password: str) -> dict[str, str]:
+        encoded = base64.b64encode(f"basil:{password}".encode()).decode()
+        return {"Authorization": f"Basic {encoded}"}
+
+    codes: list[int] = []
+    refused = None
+    for i in range(40):  # a guess costs far less than the 5 s refill: bounded
+        answer = await stack.client.get("/runs", headers=basic(f"x{i}"))
+        codes.append(answer.status_code)
+        if answer.status_code == 429:
+            refused = answer
+            break
+    assert refused is not None, codes
+    assert codes[:10] == [401] * 10
+    assert refused.json()["error"]["code"] == "RATE_LIMITED"
+    assert int(refused.headers["retry-after"]) >= 1
+    # the right password waits too, and so does the login form: one bucket per username
+    assert (await stack.client.get("/runs", headers=basic("correct-horse-9"))).status_code == 429
+    login = await stack.client.post(
+        "/auth/login", json={"username": "basil", "password": "correct-horse-9"}
+    )
+    assert login.status_code == 429
+    # API tokens over Basic are not password guesses, and other users are not slowed
+    await _user(stack, "rosemary")
+    other = base64.b64encode(b"rosemary:correct-horse-9").decode()
+    answer = await stack.client.get("/runs", headers={"Authorization": f"Basic {other}"})
+    assert answer.status_code == 200, answer.text

@@ -151,11 +151,12 @@ def _approval(overrides: dict[str, object]) -> None:
             postgres_store(settings.database) as identities,
             kafka_bus(settings.kafka) as bus,
         ):
+            quotas = service_quotas(settings.rate_limits, settings.redis, identities)
             services = services_of(
-                settings=settings, store=store, bus=bus, audit_log=identities,
-                quotas=service_quotas(settings.rate_limits, settings.redis, identities),
+                settings=settings, store=store, bus=bus, audit_log=identities, quotas=quotas,
             )  # fmt: skip
             authenticator = service_authenticator(settings.admin_token, identities)
+            authenticator.password_limiter = quotas.limiter  # Basic guesses: the login bucket
             await run_approval(services=services, stop=stop, authenticator=authenticator)
 
     run_until_signalled(main, settings.observability, service="approval")
@@ -188,11 +189,12 @@ def _trigger(overrides: dict[str, object]) -> None:
             guarded_client(settings, listeners=listeners) as http,
         ):
             secrets = StoredSecrets(stored_secrets(SecuritySettings(), identities))
+            quotas = service_quotas(settings.rate_limits, settings.redis, identities)
             services = services_of(
-                settings=settings, store=store, bus=bus, secrets=secrets,
-                quotas=service_quotas(settings.rate_limits, settings.redis, identities),
+                settings=settings, store=store, bus=bus, secrets=secrets, quotas=quotas,
             )  # fmt: skip
             authenticator = service_authenticator(settings.admin_token, identities)
+            authenticator.password_limiter = quotas.limiter  # Basic guesses: the login bucket
             dispatcher = (
                 Dispatcher(store=identities, envelope=envelope_of(settings.keys), http=http,
                            policy=policy_of(settings))

@@ -20,7 +20,14 @@ from tideflow.auth._http import current_principal, requires, websocket_principal
 from tideflow.auth._jwt import ACCESS_TTL, KeyRing
 from tideflow.auth._keys import AwsKms, KeyProvider, LocalKeyFile, WrappedKey, key_provider
 from tideflow.auth._passwords import MIN_PASSWORD_LENGTH, PasswordHasher
-from tideflow.auth._quotas import Quota, RateLimited, TenantQuotas, rate_limiter
+from tideflow.auth._quotas import (
+    LOGIN_LIMIT,
+    Quota,
+    RateLimited,
+    TenantQuotas,
+    check_password_rate,
+    rate_limiter,
+)
 from tideflow.auth._ratelimit import (
     InProcessRateLimiter,
     Limit,
@@ -36,6 +43,7 @@ from tideflow.auth._tokens import IssuedToken, issue, parse
 __all__ = [
     "ACCESS_TTL",
     "DEFAULT_TENANT",
+    "LOGIN_LIMIT",
     "MIN_PASSWORD_LENGTH",
     "PLATFORM_ADMIN",
     "REUSE_GRACE",
@@ -71,6 +79,7 @@ __all__ = [
     "TenantQuotas",
     "TokenPair",
     "WrappedKey",
+    "check_password_rate",
     "current_principal",
     "env_secrets",
     "issue",

@@ -8,7 +8,9 @@
   deleted or disabled is refused at its next request, and a role change applies at once
   (the stored role wins over the token's claim), on every service that shares this class.
 - `Basic base64(user:secret)`: for clients that only speak Basic (service accounts); the
-  secret is an API token, or the user's password.
+  secret is an API token, or the user's password. A password takes a guess from the
+  username's bucket (`password_limiter`), the one `POST /auth/login` draws from: Basic
+  on any route would otherwise be an unthrottled way to guess passwords.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from typing import TYPE_CHECKING
 from tideflow.auth import _tokens
 from tideflow.auth._errors import InvalidCredentials
 from tideflow.auth._passwords import PasswordHasher
+from tideflow.auth._quotas import check_password_rate
 from tideflow.auth._roles import DEFAULT_TENANT, Principal, PrincipalKind, Role
 
 if TYPE_CHECKING:
     from tideflow.auth._jwt import KeyRing
+    from tideflow.auth._ratelimit import RateLimiter
     from tideflow.store import Identities
 
 PLATFORM_ADMIN = "admin"
@@ -39,11 +43,13 @@ class Authenticator:
         identities: Identities | None = None,
         keys: KeyRing | None = None,
         passwords: PasswordHasher | None = None,
+        password_limiter: RateLimiter | None = None,
     ) -> None:
         self._admin_token = admin_token
         self.identities = identities
         self.keys = keys
         self.passwords = passwords or PasswordHasher()
+        self.password_limiter = password_limiter
 
     @property
     def open(self) -> bool:
@@ -126,6 +132,8 @@ class Authenticator:
             and hmac.compare_digest(secret.encode(), self._admin_token.encode())
         ):
             return await self._bearer(secret)
+        if self.password_limiter is not None:
+            await check_password_rate(self.password_limiter, username)
         return await self.check_password(username, secret)
 
     async def check_password(self, username: str, password: str) -> Principal:

@@ -41,11 +41,17 @@ class Quota(StrEnum):
 _WHAT = {Quota.API: "tenant's API request", Quota.RUNS: "tenant's run-start"}
 
 
-class RateLimited(AuthError):  # noqa: N818 - reads as the error code
-    """A tenant's bucket is empty: 429 `RATE_LIMITED` with `Retry-After`."""
+LOGIN_LIMIT = Limit(rate=0.2, burst=10.0)
+"""Password guesses per username: a burst of 10, then one every 5 s."""
 
-    def __init__(self, quota: Quota, retry_after: int) -> None:
-        super().__init__(f"the {_WHAT[quota]} limit is exhausted; retry after {retry_after} s")
+
+class RateLimited(AuthError):  # noqa: N818 - reads as the error code
+    """A bucket is empty (a tenant's, or a username's password guesses): 429 `RATE_LIMITED`
+    with `Retry-After`; `quota` is None for password guesses."""
+
+    def __init__(self, quota: Quota | None, retry_after: int) -> None:
+        what = "login attempt" if quota is None else _WHAT[quota]
+        super().__init__(f"the {what} limit is exhausted; retry after {retry_after} s")
         self.quota = quota
         self.retry_after = retry_after
         self.details = {"retryAfter": retry_after}
@@ -110,3 +116,11 @@ class TenantQuotas:
     async def gate(self, principal: Principal) -> None:
         """`app.state.request_gate` of a service: the caller's tenant API limit."""
         await self.check(principal.tenant_id, Quota.API)
+
+
+async def check_password_rate(limiter: RateLimiter, username: str) -> None:
+    """Take one password guess of `username` (`POST /auth/login` and HTTP Basic share the
+    bucket, on every replica with Redis), or raise `RateLimited`."""
+    decision = await limiter.acquire(f"login:{username.lower()}", LOGIN_LIMIT)
+    if not decision.allowed:
+        raise RateLimited(None, decision.retry_after_seconds)

@@ -18,13 +18,13 @@ from tideflow.auth import (
     Envelope,
     KeyProvider,
     KeyRing,
-    Limit,
     Principal,
     Quota,
     RateLimiter,
     Secrets,
     Sessions,
     TenantQuotas,
+    check_password_rate,
     env_secrets,
     key_provider,
     rate_limiter,
@@ -36,9 +36,6 @@ from tideflow.store import AuditEntry, AuditLog, Identities, SecretStore
 if TYPE_CHECKING:
     from tideflow.gateway.settings import GatewaySettings
     from tideflow.settings import KeySettings, RateLimitSettings
-
-LOGIN_RATE = 0.2
-LOGIN_BURST = 10.0
 
 REQUEST_SOURCE: ContextVar[str | None] = ContextVar("tideflow_request_source", default=None)
 """The calling address, set by the principal dependency, for the audit log's `source`."""
@@ -90,12 +87,12 @@ class Security:
             raise RateLimited(f"tenant's {what}", e.retry_after) from None
 
     async def check_login_rate(self, username: str) -> None:
-        """Password guessing is slowed per username: a burst of `LOGIN_BURST` attempts,
-        then one every `1 / LOGIN_RATE` seconds, across every gateway replica."""
-        limit = Limit(rate=LOGIN_RATE, burst=LOGIN_BURST)
-        decision = await self.limiter.acquire(f"login:{username.lower()}", limit)
-        if not decision.allowed:
-            raise RateLimited("login attempt", decision.retry_after_seconds)
+        """Password guessing is slowed per username (`tideflow.auth.LOGIN_LIMIT`), in the
+        bucket HTTP Basic draws from too, across every replica."""
+        try:
+            await check_password_rate(self.limiter, username)
+        except QuotaExceeded as e:
+            raise RateLimited("login attempt", e.retry_after) from None
 
     async def audit(
         self,
@@ -177,6 +174,8 @@ def build_security(
         authenticator.identities = authenticator.identities or store
         authenticator.keys = authenticator.keys or keys
     limits = quotas or tenant_quotas(sec, settings.redis.url, store)
+    if authenticator.password_limiter is None:  # Basic guesses count with the logins
+        authenticator.password_limiter = limits.limiter
     sessions = Sessions(
         identities=store,
         authenticator=authenticator,
