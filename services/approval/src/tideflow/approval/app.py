@@ -18,6 +18,7 @@ from tideflow.approval.inbox import GROUP, InboxProjection
 from tideflow.approval.retention import run_retention
 from tideflow.approval.views import ErrorResponse
 from tideflow.auth import Authenticator, Forbidden, InvalidCredentials, RateLimited
+from tideflow.bus import BusConnectionError
 from tideflow.runtime import (
     EmbeddedServer,
     install_api_error_handler,
@@ -109,8 +110,27 @@ def create_app(services: Services, authenticator: Authenticator | None = None) -
     )
 
 
+_OUTAGES = (StoreUnavailable, BusConnectionError, OSError)
+
+
+def _outage(error: BaseException) -> bool:
+    """The database or broker is away (also when wrapped): retried without bound, so an
+    outage never dead-letters events; anything else is the event's own doing."""
+    cause: BaseException | None = error
+    for _ in range(10):  # a bound on cause chains
+        if cause is None:
+            return False
+        if isinstance(cause, _OUTAGES):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 async def run_inbox(services: Services, stop: asyncio.Event) -> None:
-    """Follow the event stream into the inbox until `stop` (offsets after each write)."""
+    """Follow the event stream into the inbox until `stop` (offsets after each write).
+
+    An event the store refuses for good is dead-lettered after `inbox_max_attempts`
+    failures, first of its batch and then alone, so it never stalls the inbox."""
     bus = services.bus
     await bus.ensure_topics([bus.topics.events, bus.topics.runs], partitions=_partitions(services))
     consumer = bus.consumer(
@@ -119,7 +139,12 @@ async def run_inbox(services: Services, stop: asyncio.Event) -> None:
     await consumer.start()
     services.ready["consumer"] = True
     try:
-        await consumer.run(InboxProjection(store=services.store), stop=stop)
+        settings = services.settings
+        await consumer.run(
+            InboxProjection(store=services.store), stop=stop,
+            retry_delay=settings.inbox_retry_delay, max_attempts=settings.inbox_max_attempts,
+            transient=_outage,
+        )  # fmt: skip
     finally:
         services.ready["consumer"] = False
         await consumer.close()

@@ -34,6 +34,16 @@ class ApprovalSettings(BaseSettings):
     events_batch: int = Field(
         default=500, ge=1, description="Run events read from the event stream per batch."
     )
+    inbox_retry_delay: Duration = Field(
+        default=timedelta(milliseconds=200),
+        description="First wait before a failed inbox batch is read again (doubling to 30 s).",
+    )
+    inbox_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Failures of an inbox batch (other than outages) before it is written "
+        "event by event, and of one event before it goes to the dead-letter topic.",
+    )
     outbox_claim: Duration = Field(
         default=timedelta(seconds=30),
         description="How long a decision's outbox row is left to this process to publish.",
