@@ -9,8 +9,12 @@ import pytest
 
 from tideflow.store import (
     CommitBatch,
+    ConcurrencyConflict,
     EventStore,
+    NewEvent,
     OutboxMessage,
+    RunAppend,
+    SentOutbox,
 )
 
 pytestmark = pytest.mark.contract
@@ -68,3 +72,45 @@ async def test_concurrent_relays_never_share_an_outbox_row(store: EventStore) ->
     every = [i for ids in claimed for i in ids]
     assert len(every) == 120
     assert len(set(every)) == 120
+
+
+async def test_a_commit_deletes_the_sent_rows_it_carries(store: EventStore) -> None:
+    sent = await store.commit_batch(
+        CommitBatch(outbox=[OutboxMessage("t", b"a"), OutboxMessage("t", b"b", tenant_id="acme")])
+    )
+    kept = await store.commit_batch(CommitBatch(outbox=[OutboxMessage("t", b"kept")]))
+    rows = [
+        SentOutbox(sent.outbox_ids[0]),
+        SentOutbox(sent.outbox_ids[1], "acme"),
+        SentOutbox(sent.outbox_ids[1], "acme"),  # given twice: deleted once
+    ]
+    await store.commit_batch(CommitBatch(outbox=[OutboxMessage("t", b"new")], sent_outbox=rows))
+    assert [m.payload for m in await store.claim_outbox(10)] == [b"kept", b"new"]
+    assert kept.outbox_ids
+
+
+async def test_a_commit_that_conflicts_deletes_no_sent_row(store: EventStore) -> None:
+    sent = await store.commit_batch(CommitBatch(outbox=[OutboxMessage("t", b"sent")]))
+    await store.append("run-1", 0, [NewEvent("RunStarted", {})])
+    with pytest.raises(ConcurrencyConflict):
+        await store.commit_batch(
+            CommitBatch(
+                appends=[RunAppend("run-1", 0, [NewEvent("RunStarted", {})])],
+                sent_outbox=[SentOutbox(sent.outbox_ids[0])],
+            )
+        )
+    assert [m.payload for m in await store.claim_outbox(10)] == [b"sent"]
+
+
+async def test_a_commit_of_one_tenant_deletes_that_tenants_sent_rows(store: EventStore) -> None:
+    """The gateway's starts: each commit is scoped to its tenant (row-level security)."""
+    sent = await store.commit_batch(
+        CommitBatch(outbox=[OutboxMessage("t", b"sent", tenant_id="acme")])
+    )
+    await store.commit_batch(
+        CommitBatch(
+            outbox=[OutboxMessage("t", b"new", tenant_id="acme")],
+            sent_outbox=[SentOutbox(sent.outbox_ids[0], "acme")],
+        )
+    )
+    assert [m.payload for m in await store.claim_outbox(10)] == [b"new"]

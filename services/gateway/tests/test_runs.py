@@ -15,6 +15,7 @@ import pytest
 
 from tideflow.core import Cancel, Signal
 from tideflow.gateway import ErrorCode
+from tideflow.store import _outbox_drops as outbox_drops
 from tideflow.wire import StartRequest
 
 pytestmark = pytest.mark.integration
@@ -65,6 +66,27 @@ async def test_start_records_the_run_and_publishes_start(gateway, kit, dsn):
     owner = await asyncpg.connect(dsn)
     try:
         await kit.eventually(lambda: _no_outbox_row(owner, run["runId"]), timeout=5)
+    finally:
+        await owner.close()
+
+
+@pytest.fixture
+def rows_wait_for_a_commit(monkeypatch):
+    """Sent outbox rows wait a minute for a commit to take them (before `gateway`)."""
+    monkeypatch.setattr(outbox_drops, "LINGER_SECONDS", 60.0)
+
+
+async def test_a_start_deletes_the_outbox_rows_of_the_starts_before_it(
+    rows_wait_for_a_commit, gateway, kit, dsn
+):
+    name = await published_workflow(gateway, kit)
+    owner = await asyncpg.connect(dsn)
+    try:
+        first = (await gateway.client.post(f"/workflows/{name}/runs", json={"input": {"n": 1}})).json()
+        assert not await _no_outbox_row(owner, first["runId"])  # sent, waiting for a commit
+        second = (await gateway.client.post(f"/workflows/{name}/runs", json={"input": {"n": 1}})).json()
+        assert await _no_outbox_row(owner, first["runId"])  # deleted by the second's commit
+        assert not await _no_outbox_row(owner, second["runId"])
     finally:
         await owner.close()
 

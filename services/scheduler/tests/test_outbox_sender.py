@@ -1,5 +1,6 @@
 """Committed batches' messages go out in the background, in commit order, with bounded
-waiting; a failed publish leaves the rows to the relay, a sent one has its rows deleted."""
+waiting; a failed publish leaves the rows to the relay, a sent one's rows are handed to
+the next commit (or deleted on their own if none takes them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from tideflow.bus import BusConnectionError, RawOutgoing
 from tideflow.scheduler.sending import OutboxSender
+from tideflow.store import SentOutbox
 
 pytestmark = pytest.mark.unit
 
@@ -35,6 +37,10 @@ class Rows:
         self.deleted.extend(ids)
 
 
+def _rows(n: int) -> list[SentOutbox]:
+    return [SentOutbox(n)]
+
+
 def _batch(n: int) -> list[RawOutgoing]:
     return [RawOutgoing(topic="t", key=b"k", value=f"{n}".encode(), headers=())]
 
@@ -43,8 +49,8 @@ async def test_batches_go_out_in_commit_order_and_waiting_is_bounded() -> None:
     bus, rows = GatedBus(), Rows()
     sender = OutboxSender(bus, rows, max_batches=3)  # type: ignore[arg-type]
     for n in range(4):  # one being published (held at the gate) and three waiting
-        await asyncio.wait_for(sender.send(_batch(n), [n]), 1)
-    blocked = asyncio.create_task(sender.send(_batch(4), [4]))
+        await asyncio.wait_for(sender.send(_batch(n), _rows(n)), 1)
+    blocked = asyncio.create_task(sender.send(_batch(4), _rows(4)))
     await asyncio.sleep(0.05)
     assert not blocked.done()  # a fifth batch waits for room: back-pressure
     bus.gate.set()
@@ -60,7 +66,21 @@ async def test_a_refused_publish_keeps_its_rows_for_the_relay() -> None:
     bus.refuse = {b"1"}
     sender = OutboxSender(bus, rows)  # type: ignore[arg-type]
     for n in range(3):
-        await sender.send(_batch(n), [10 + n])
+        await sender.send(_batch(n), _rows(10 + n))
     await sender.drain()
     assert bus.sent == [b"0", b"2"]
     assert sorted(rows.deleted) == [10, 12]  # 11 stays: the relay sends it later
+
+
+async def test_the_next_commit_takes_the_sent_rows_and_a_failed_one_gives_them_back() -> None:
+    bus, rows = GatedBus(), Rows()
+    bus.gate.set()
+    sender = OutboxSender(bus, rows)  # type: ignore[arg-type]
+    await sender.send(_batch(0), _rows(7))
+    async with asyncio.timeout(5):
+        while not (taken := sender.take_sent()):
+            await asyncio.sleep(0.001)
+    assert taken == _rows(7)
+    sender.give_back(taken)  # that commit rolled back
+    await sender.drain()
+    assert rows.deleted == [7]

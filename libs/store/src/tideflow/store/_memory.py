@@ -146,6 +146,8 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
             )
             self._outbox[outbox_id] = (stored, claimed)
             outbox_ids.append(outbox_id)
+        for sent in batch.sent_outbox:
+            self._outbox.pop(sent.id, None)
         events = {a.run_id: self._append(a, now) for a in batch.appends}
         return CommitResult(events=events, outbox_ids=outbox_ids)
 

@@ -1,7 +1,8 @@
 """A commit batch as one statement: every table written by data-modifying CTEs.
 
 A scheduler batch writes up to nine kinds of rows (projections, steps, snapshots, timers
-set and cancelled, processed commands, audit entries, outbox messages, events). Sent as
+set and cancelled, processed commands, audit entries, outbox messages, events) and
+deletes the outbox rows of earlier batches that went out. Sent as
 one `executemany` per kind, a batch cost ten round trips and one server-side execution
 per row; a batch of one run (every W3 step, every start) spent more time in round trips
 than in Postgres. Here each kind present is one `INSERT ... SELECT FROM unnest(...)` CTE
@@ -225,6 +226,9 @@ def _records(batch: CommitBatch) -> list[Part]:
     if batch.outbox:
         columns = _outbox_columns(batch.outbox, batch.outbox_claimed_for)
         parts.append(("outbox_rows", _OUTBOX, columns))
+    if batch.sent_outbox:
+        sent = list(dict.fromkeys(row.id for row in batch.sent_outbox))
+        parts.append(("sent_outbox", sql.DELETE_OUTBOX, [sent]))
     return parts
 
 

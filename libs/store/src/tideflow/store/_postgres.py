@@ -374,6 +374,7 @@ def _batch_tenant(batch: CommitBatch) -> str | None:
     tenants |= {m.tenant_id for m in batch.outbox}
     tenants |= {p.tenant_id for p in batch.processed}
     tenants |= {e.tenant_id for e in batch.audit}
+    tenants |= {row.tenant_id for row in batch.sent_outbox}
     if len(tenants) == 1:
         return next(iter(tenants))
     return PLATFORM

@@ -114,6 +114,15 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class SentOutbox:
+    """An outbox row whose message went out: a later commit of the same writer deletes it
+    (`CommitBatch.sent_outbox`), or `OutboxDrops` does when none comes soon."""
+
+    id: int
+    tenant_id: str = DEFAULT_TENANT
+
+
+@dataclass(frozen=True, slots=True)
 class StoredOutboxMessage:
     """An outbox row handed to a relay; delete it by `id` once Kafka has acknowledged it."""
 
@@ -179,6 +188,9 @@ class CommitBatch:
     processed: Sequence[ProcessedCommand] = ()
     audit: Sequence[AuditEntry] = ()
     """Audit-log entries of the change, recorded with it or not at all (a run start)."""
+    sent_outbox: Sequence[SentOutbox] = ()
+    """Rows of earlier commits whose messages went out: their cleanup rides along instead
+    of being a transaction (and an fsync) of its own. Deleted only if this commits."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ from tideflow.store import (
     NotFound,
     OutboxMessage,
     RunRecord,
+    SentOutbox,
     WorkflowVersion,
 )
 from tideflow.telemetry import bound_run, tracer, tracing_enabled
@@ -308,29 +309,35 @@ async def _commit_and_publish(
     the run as committed.
 
     `record` carries its own `started_at`, so it is exactly the row written: no read back.
-    Dropping the outbox row after the publish is cleanup, so it happens after the response,
-    together with other starts' (`OutboxDrops`).
+    Dropping the outbox row after the publish is cleanup, so it rides along with a later
+    start's commit (`OutboxDrops`).
     """
     store, bus = services.store, services.bus
     envelope = command_envelope(command, tenant_id=record.tenant_id)
     # encoded once: the outbox row holds what is published (same headers if relayed)
     raw = encode_outgoing(Outgoing(bus.topics.runs, record.run_id, envelope))
-    result = await store.commit_batch(
-        CommitBatch(
-            runs=[record],
-            outbox=[
-                OutboxMessage(
-                    topic=raw.topic,
-                    payload=raw.value,
-                    key=raw.key,
-                    headers=raw.headers,
-                    tenant_id=record.tenant_id,
-                )
-            ],
-            outbox_claimed_for=OUTBOX_CLAIM,
-            audit=() if audit is None else (audit,),
-        )
+    # earlier starts' sent rows of this tenant ride along (the commit is scoped to it)
+    sent = services.outbox_drops.take(record.tenant_id)
+    commit = CommitBatch(
+        runs=[record],
+        outbox=[
+            OutboxMessage(
+                topic=raw.topic,
+                payload=raw.value,
+                key=raw.key,
+                headers=raw.headers,
+                tenant_id=record.tenant_id,
+            )
+        ],
+        outbox_claimed_for=OUTBOX_CLAIM,
+        audit=() if audit is None else (audit,),
+        sent_outbox=sent,
     )
+    try:
+        result = await store.commit_batch(commit)
+    except BaseException:
+        services.outbox_drops.add(sent)
+        raise
     try:
         await bus.publish_raw_batch([raw])
     except BusError:
@@ -338,5 +345,5 @@ async def _commit_and_publish(
         log.warning("publishing StartRun of %s failed; the outbox relay will", record.run_id)
     else:
         services.bus_health.failing = False
-        services.outbox_drops.add(result.outbox_ids)
+        services.outbox_drops.add(SentOutbox(i, record.tenant_id) for i in result.outbox_ids)
     return record

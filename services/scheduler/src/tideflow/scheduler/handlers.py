@@ -9,7 +9,8 @@ The life of a batch:
 3. write every run's events (optimistically, at the seq the decision was made on), the
    `runs`/`run_steps` rows, timers and the outbox messages the effects imply, in ONE
    transaction;
-4. publish the outbox messages, delete their rows, and let the consumer commit offsets.
+4. publish the outbox messages and let the consumer commit offsets; their rows are
+   deleted by a later batch's transaction (`sending`).
 A crash before 3 redelivers the batch; a crash between 3 and 4 leaves outbox rows that the
 relay publishes. Either way every command is decided again against the committed state,
 where it is already applied, so it decides nothing: exactly-once effects on run state.
@@ -62,6 +63,7 @@ from tideflow.scheduler.timers import fire_timer_message
 from tideflow.scheduler.tracing import BatchTrace, RunTracer
 from tideflow.store import (
     CommitBatch,
+    CommitResult,
     ConcurrencyConflict,
     InvalidData,
     NewEvent,
@@ -72,6 +74,7 @@ from tideflow.store import (
     RunLog,
     RunRecord,
     RunTraces,
+    SentOutbox,
     Snapshot,
     StepLogStore,
     StepRecord,
@@ -294,14 +297,28 @@ class CommandHandler:
         except Exception as e:
             log.exception("encoding the events of %d runs raised", len(changed))
             raise Unprocessable(f"encoding events raised {e!r}") from e
-        committing = time.perf_counter()
-        result = await self._store.commit_batch(commit)
-        metrics.COMMIT_SECONDS.observe(time.perf_counter() - committing)
+        result = await self._commit(commit)
         for run in changed:
             self._states.put(run.run_id, run.state, run.context)
             observe_run(run.before, run.state, run.events)
-        await self._publish(outgoing, result.outbox_ids)
+        rows = [
+            SentOutbox(outbox_id, message.tenant_id)
+            for outbox_id, message in zip(result.outbox_ids, commit.outbox, strict=True)
+        ]
+        await self._publish(outgoing, rows)
         return {run.run_id: run.state for run in work.values()}
+
+    async def _commit(self, commit: CommitBatch) -> CommitResult:
+        """Commit a batch, deleting with it the rows of earlier batches that went out."""
+        committing = time.perf_counter()
+        sent = self._sender.take_sent()
+        try:
+            result = await self._store.commit_batch(replace(commit, sent_outbox=sent))
+        except BaseException:
+            self._sender.give_back(sent)
+            raise
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - committing)
+        return result
 
     async def _start_command(
         self, message: Message, request: StartRequest, run: RunWork
@@ -430,10 +447,10 @@ class CommandHandler:
         )
         return batch, outgoing
 
-    async def _publish(self, outgoing: list[RawOutgoing], outbox_ids: list[int]) -> None:
+    async def _publish(self, outgoing: list[RawOutgoing], rows: list[SentOutbox]) -> None:
         """Hand a committed batch's messages to the sender, which publishes them in the
         background in commit order (on failure the relay publishes the rows later)."""
-        await self._sender.send(outgoing, outbox_ids)
+        await self._sender.send(outgoing, rows)
 
 
 def _decide_into(run: RunWork, command: RunCommand, now: datetime) -> None:
