@@ -81,10 +81,15 @@ async def test_a_start_deletes_the_outbox_rows_of_the_starts_before_it(
 ):
     name = await published_workflow(gateway, kit)
     owner = await asyncpg.connect(dsn)
+
+    async def start() -> dict:
+        response = await gateway.client.post(f"/workflows/{name}/runs", json={"input": {"n": 1}})
+        return response.json()
+
     try:
-        first = (await gateway.client.post(f"/workflows/{name}/runs", json={"input": {"n": 1}})).json()
+        first = await start()
         assert not await _no_outbox_row(owner, first["runId"])  # sent, waiting for a commit
-        second = (await gateway.client.post(f"/workflows/{name}/runs", json={"input": {"n": 1}})).json()
+        second = await start()
         assert await _no_outbox_row(owner, first["runId"])  # deleted by the second's commit
         assert not await _no_outbox_row(owner, second["runId"])
     finally:

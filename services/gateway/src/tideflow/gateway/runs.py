@@ -198,11 +198,16 @@ async def get_run(
     principal.require(Role.VIEWER)
     if wait <= 0:
         return await _run_answer(services, principal, run_id)
-    # watching starts before the first read, so an end in between still wakes us
+    # watching starts before the first read, so an end in between still wakes us; that
+    # read is the run row alone (its steps are read once, for the answer)
+    over = ValueBudget.preview_over(services.settings.limits)
     async with services.store.watch_run_end(run_id) as ended:
-        answer = await _run_answer(services, principal, run_id)
-        if answer.status in TERMINAL_STATUSES:
-            return answer
+        run = await load_run(services, principal, run_id, preview_over=over)
+        if run.status in TERMINAL_STATUSES:
+            steps = await services.store.get_steps(
+                run_id, tenant_id=principal.tenant_id, preview_over=over
+            )
+            return views.run_view(run, steps, _budget(services))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await ended.wait()
