@@ -27,7 +27,7 @@ class InfraSettings(BaseSettings):
     log4j_version: str = "2.24.3"
     kafka_port: int = Field(default=19092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
-    kafka_heap: str = "512m"
+    kafka_heap: str = "1g"
     postgres_port: int = Field(default=15432, ge=1, le=65535)
     postgres_user: str = "tideflow"
     postgres_database: str = "tideflow"
