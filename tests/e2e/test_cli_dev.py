@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Dev:
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
+        self.pg_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         env = {k: v for k, v in os.environ.items()
@@ -42,7 +43,7 @@ class Dev:
         self.log = (data_dir / "dev.log").open("wb")
         self.process = subprocess.Popen(
             [TIDE, "dev", "--port", str(self.port), "--data-dir", str(data_dir),
-             "--pg-port", str(free_port()), "--examples", str(ROOT / "examples")],
+             "--pg-port", str(self.pg_port), "--examples", str(ROOT / "examples")],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
 
@@ -346,6 +347,22 @@ def test_run_get_points_at_the_child_run(dev: Dev, tmp_path: Path) -> None:
     assert listed[1].startswith(kid["runId"])
     dev.tide("run", "signal", kid["runId"], "go")
     assert wait_status(dev, run_id, "succeeded")["steps"][0]["childRunId"] == kid["runId"]
+
+
+def test_the_embedded_postgres_tcp_port_stays_off_limits_to_nodes(dev: Dev, tmp_path: Path) -> None:
+    """tide dev's own services reach its Postgres over the Unix socket; the TCP port it
+    serves for other clients (`--pg-port`) is still a listener of the deployment."""
+    doc = tmp_path / "egress-db.yaml"
+    doc.write_text(json.dumps({
+        "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "egress-db"},
+        "spec": {"nodes": [{"id": "db", "type": "http", "retry": {"maxAttempts": 1},
+                            "config": {"url": f"http://localhost:{dev.pg_port}/"}}]},
+    }))  # fmt: skip
+    dev.tide("workflow", "apply", "-f", str(doc), "--publish")
+    run = dev.json("run", "start", "egress-db", "--input", "{}")
+    [step] = wait_status(dev, run["runId"], "failed")["steps"]
+    assert step["error"]["type"] == "EgressDenied"
+    assert "listener of this Tideflow deployment" in step["error"]["message"]
 
 
 def test_http_nodes_reach_local_services_but_not_the_platform(dev: Dev, tmp_path: Path) -> None:

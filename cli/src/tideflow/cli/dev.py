@@ -105,7 +105,9 @@ def dev(
         except InfraError as e:
             typer.secho(str(e), err=True, fg=typer.colors.RED)
             raise typer.Exit(code=1) from e
-        os.environ["TIDEFLOW_DATABASE_URL"] = postgres.url
+        # this process talks to it over the socket (cheaper than TCP loopback), also when
+        # a TCP port is served for other clients (which `_serve` keeps off-limits to nodes)
+        os.environ["TIDEFLOW_DATABASE_URL"] = postgres.socket_url
     try:
         run_until_signalled(
             lambda stop: _serve(
@@ -241,7 +243,7 @@ async def _serve(
             audit_log=store,
         ) as collab,
         _bus(gateway.database.url) as bus,
-        _webhook_client(gateway) as http,
+        _webhook_client(gateway, _own_listeners(postgres)) as http,
     ):
         node_types = load_registry()  # one registry for every service of this process
         applied, queues = await apply_examples(store, examples, node_types.types)
@@ -249,7 +251,7 @@ async def _serve(
         # listeners of this very process (gateway, database, bus), which stay refused
         executor = ExecutorSettings(
             queues=sorted({"default", *queues}),
-            egress=EgressSettings(allow_loopback=True),
+            egress=EgressSettings(allow_loopback=True, protected=_own_listeners(postgres)),
             database=gateway.database,
             gateway=GatewayAddress(host=host, port=port),
         )
@@ -371,7 +373,14 @@ def _side_services(
     return approval, trigger
 
 
-def _webhook_client(gateway: GatewaySettings) -> httpx.AsyncClient:
+def _own_listeners(postgres: EmbeddedPostgres | None) -> list[str]:
+    """Listeners of this process its settings do not name: the embedded Postgres's TCP
+    port (the services themselves use its socket)."""
+    address = postgres.tcp_address if postgres is not None else None
+    return [address] if address else []
+
+
+def _webhook_client(gateway: GatewaySettings, protected: list[str]) -> httpx.AsyncClient:
     """Outbound webhooks of a dev server may call local services, not its own listeners."""
     from tideflow.settings import EgressSettings
     from tideflow.trigger.outbound import guarded_client
@@ -379,7 +388,7 @@ def _webhook_client(gateway: GatewaySettings) -> httpx.AsyncClient:
 
     settings = TriggerSettings(egress=EgressSettings(allow_loopback=True))
     return guarded_client(
-        settings, listeners=[gateway.database.url, f"{gateway.host}:{gateway.port}"]
+        settings, listeners=[gateway.database.url, f"{gateway.host}:{gateway.port}", *protected]
     )
 
 

@@ -82,10 +82,22 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
+        """Where clients connect: the TCP port when one is served, else the socket."""
         if self.port is not None:
             return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+        return self.socket_url
+
+    @property
+    def socket_url(self) -> str:
+        """The Unix socket, served whether or not a TCP port is too: the way in for a
+        process on this machine, a round trip without the TCP loopback stack."""
         host = quote(str(self.socket_dir), safe="")
-        return f"postgresql://{self.user}@/{self.database}?host={host}&port={SOCKET_PORT}"
+        return f"postgresql://{self.user}@/{self.database}?host={host}&port={self._listen_port}"
+
+    @property
+    def tcp_address(self) -> str | None:
+        """`127.0.0.1:port` when a TCP port is served."""
+        return None if self.port is None else f"127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int | None:
