@@ -60,3 +60,33 @@ def test_two_functions_under_one_name_is_one_line(tmp_path: Path, command: list[
     [line] = done.stderr.splitlines()
     assert line.startswith("error DUPLICATE_TASK: task 'mine' is registered twice: by my_tasks.")
     assert "their_tasks.mine" in line
+
+
+@pytest.mark.parametrize("command", [["dev", "--examples", "none"], ["serve", "executor"]])
+@pytest.mark.parametrize(
+    ("source", "where", "last"),
+    [
+        (
+            "import json\n\nraise RuntimeError('boom')\n",
+            "line 3, in <module>",
+            "RuntimeError: boom",
+        ),
+        ("def f(:\n    pass\n", "line 1", "SyntaxError: invalid syntax"),
+    ],
+    ids=["raises", "syntax"],
+)
+def test_a_module_that_fails_to_import_shows_only_its_own_trace(
+    tmp_path: Path, command: list[str], source: str, where: str, last: str
+) -> None:
+    """A bug in the user's module was a 50-line traceback through typer and importlib."""
+    (tmp_path / "my_tasks.py").write_text(source)
+    done = tide(tmp_path, *command, "-m", "my_tasks")
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert lines[0] == "error MODULE_FAILED: task module 'my_tasks' failed to import:"
+    assert lines[1] == f'  File "{tmp_path / "my_tasks.py"}", {where}'
+    assert lines[-1] == last
+    assert "Traceback" not in done.stderr
+    assert "importlib" not in done.stderr
+    assert "typer" not in done.stderr
+    assert not (tmp_path / ".tideflow").exists()

@@ -70,7 +70,7 @@ def dev(
     # the server stack is imported here, not at the top: `tide --help` must stay fast
     from tideflow.cli._services import run_until_signalled
     from tideflow.infra import EmbeddedPostgres, InfraError
-    from tideflow.sdk import DuplicateTaskError, TaskModuleNotFoundError
+    from tideflow.sdk import DuplicateTaskError, TaskModuleImportError, TaskModuleNotFoundError
     from tideflow.settings import ObservabilitySettings
 
     started = time.monotonic()
@@ -78,6 +78,9 @@ def dev(
         load_task_modules(examples, module or [])
     except TaskModuleNotFoundError as e:
         typer.secho(f"error MODULE_NOT_FOUND: {e}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from None
+    except TaskModuleImportError as e:
+        typer.secho(f"error MODULE_FAILED: {e}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None
     except DuplicateTaskError as e:
         typer.secho(f"error DUPLICATE_TASK: {e}", err=True, fg=typer.colors.RED)

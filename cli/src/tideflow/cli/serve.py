@@ -110,13 +110,21 @@ def _executor(overrides: dict[str, object]) -> None:
     from tideflow.executor.app import run_executor
     from tideflow.executor.settings import ExecutorSettings
     from tideflow.gateway.security import stored_secrets
-    from tideflow.sdk import DuplicateTaskError, TaskModuleNotFoundError, TaskRegistry
+    from tideflow.sdk import (
+        DuplicateTaskError,
+        TaskModuleImportError,
+        TaskModuleNotFoundError,
+        TaskRegistry,
+    )
 
     settings = ExecutorSettings(**overrides)  # type: ignore[arg-type]
     try:  # before connecting to anything: a typo in -m is one line, not a traceback
         TaskRegistry.load_modules(settings.modules)
     except TaskModuleNotFoundError as e:
         typer.secho(f"error MODULE_NOT_FOUND: {e}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=2) from None
+    except TaskModuleImportError as e:
+        typer.secho(f"error MODULE_FAILED: {e}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=2) from None
     except DuplicateTaskError as e:
         typer.secho(f"error DUPLICATE_TASK: {e}", err=True, fg=typer.colors.RED)

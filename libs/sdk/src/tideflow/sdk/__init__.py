@@ -26,6 +26,7 @@ from tideflow.sdk._errors import (
 from tideflow.sdk._registry import (
     DEFAULT_REGISTRY,
     TaskFunction,
+    TaskModuleImportError,
     TaskModuleNotFoundError,
     TaskRegistry,
     UnknownTaskError,
@@ -43,6 +44,7 @@ __all__ = [
     "TaskContext",
     "TaskError",
     "TaskFunction",
+    "TaskModuleImportError",
     "TaskModuleNotFoundError",
     "TaskRegistry",
     "Tool",

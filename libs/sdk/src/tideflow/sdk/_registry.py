@@ -7,6 +7,7 @@ import functools
 import importlib
 import inspect
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +27,11 @@ class UnknownTaskError(LookupError):
 
 class TaskModuleNotFoundError(ImportError):
     """A task module given with `--module` (or one it imports) cannot be found."""
+
+
+class TaskModuleImportError(ImportError):
+    """A task module was found but raised while being imported (a bug in it): the message
+    is one line saying so, then the module's own part of the traceback."""
 
 
 class TaskRegistry:
@@ -139,6 +145,22 @@ def _import_task_module(module: str) -> None:
         raise TaskModuleNotFoundError(
             f"task module {module!r} imports {missing!r}, which is not installed", name=missing
         ) from e
+    except DuplicateTaskError:
+        raise  # the registry's own refusal: its message says it all
+    except Exception as e:  # noqa: BLE001 - a user's module may raise anything at import
+        raise TaskModuleImportError(_import_failure(module, e), name=module) from None
+
+
+def _import_failure(module: str, error: BaseException) -> str:
+    """What went wrong in the user's module: its frames only, not importlib's or ours."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith("<")
+        and frame.filename not in {__file__, importlib.__file__}
+    ]
+    lines = [*traceback.format_list(frames), *traceback.format_exception_only(error)]
+    return f"task module {module!r} failed to import:\n" + "".join(lines).rstrip()
 
 
 DEFAULT_REGISTRY = TaskRegistry()
