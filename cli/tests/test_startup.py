@@ -72,6 +72,7 @@ def server_modules(modules: set[str]) -> list[str]:
     "args",
     [
         ["--help"],
+        ["--version"],
         ["run", "--help"],
         ["dev", "--help"],
         ["serve", "--help"],
@@ -110,3 +111,16 @@ def test_the_probe_sees_imports() -> None:
     loaded = loaded_after("db", "migrate", "--database-url", "postgresql://nobody@127.0.0.1:9/x")
     assert "asyncpg" in loaded
     assert "tideflow.store" in loaded
+
+
+def test_version_prints_the_installed_version() -> None:
+    """`tide --version` did not exist ("No such option"): bug reports need it."""
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    from tideflow.cli.main import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"tide {version('tideflow-cli')}\n"

@@ -8,6 +8,8 @@ Help is click's plain formatting: typer's rich help alone costs more than the re
 the start-up.
 """
 
+from typing import Annotated
+
 import typer
 
 from tideflow.cli import (
@@ -31,6 +33,35 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    """`tide --version`: the installed CLI's version, for bug reports and scripts."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("tideflow-cli")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        installed = "unknown"
+    typer.echo(f"tide {installed}")
+    raise typer.Exit
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Tideflow: durable workflow orchestration."""
 
 
 def _group(sub: typer.Typer, name: str) -> None:
