@@ -16,7 +16,7 @@ import pytest
 
 from tideflow.auth import Authenticator
 from tideflow.bus import InMemoryBus, RawOutgoing, payload_of
-from tideflow.store import APP_ROLE, PostgresTriggerStore
+from tideflow.store import APP_ROLE, InvalidData, PostgresTriggerStore, TriggeredRun
 from tideflow.trigger.app import create_app, run_trigger, services_of
 from tideflow.trigger.events import EventTriggers, Incoming
 from tideflow.trigger.settings import TriggerSettings
@@ -147,8 +147,10 @@ async def test_dev_events_feed_the_trigger_through_the_in_process_bus(stack: Sta
     assert sorted(r.input["n"] for r in runs) == [150, 250]
 
 
-async def _dead_letters(stack: Stack, count: int, timeout: float = 30) -> list[object]:
-    """The first `count` dead letters on the stack's DLQ topic."""
+async def _dead_letters(
+    stack: Stack, count: int, timeout: float = 30, *, topic: str | None = None
+) -> list[object]:
+    """The first `count` dead letters on the stack's DLQ topic (of messages of `topic`)."""
     letters: list[object] = []
     consumer = stack.bus.consumer([stack.bus.topics.dlq], group=f"dlq-{uuid.uuid4().hex[:6]}")
     async with consumer:
@@ -157,7 +159,10 @@ async def _dead_letters(stack: Stack, count: int, timeout: float = 30) -> list[o
             assert asyncio.get_running_loop().time() < deadline, f"{len(letters)}/{count} letters"
             batch = await consumer.next_batch(max_wait=timedelta(milliseconds=200))
             if batch is not None:
-                letters += [payload_of(m.envelope) for m in batch]
+                letters += [
+                    letter for letter in (payload_of(m.envelope) for m in batch)
+                    if topic is None or letter.original_topic == topic  # type: ignore[union-attr]
+                ]  # fmt: skip
                 await batch.commit()
     return letters
 
@@ -193,7 +198,7 @@ async def test_a_hostile_message_is_dead_lettered_and_never_blocks_its_topic(
     ]
     outcomes = await triggers.handle(messages)
     assert sorted(o.run.input["n"] for o in outcomes) == [1, 2]
-    letters = await _dead_letters(stack, len(values) - 2)
+    letters = await _dead_letters(stack, len(values) - 2, topic=topic)
     assert sorted(letter.original_offset for letter in letters) == [1, 2, 3, 4, 5, 6]  # type: ignore[attr-defined]
     codes = {letter.original_offset: letter.error_code for letter in letters}  # type: ignore[attr-defined]
     assert codes == {1: "NulCharacter", 2: "NonFiniteNumber", 3: "ValueTooDeep",
@@ -246,3 +251,40 @@ async def test_a_trigger_on_the_platforms_own_topics_is_never_subscribed(stack: 
     topics = await triggers.refresh()
     assert "spy.own" in topics
     assert stack.bus.topics.events not in topics
+
+
+async def test_a_message_whose_start_fails_for_good_is_dead_lettered(stack: Stack) -> None:
+    """A message whose runs the store refuses for good (not an outage) was redelivered for
+    ever (FastStream's NACK seeks back), and every later message of its partition waited
+    behind it. After a few attempts it now goes to the DLQ and the partition moves on."""
+    topic = f"ext.failing.{uuid.uuid4().hex[:8]}"
+    await stack.bus.ensure_topics([topic], partitions=1)
+    await stack.publish(workflow("failing", [{"id": "in", "type": "event", "topic": topic}]))
+    store = await PostgresTriggerStore.connect(stack.dsn, role=APP_ROLE)
+    real = store.start_runs
+
+    async def refusing(runs: list[TriggeredRun], **kwargs: object) -> object:
+        if any(isinstance(r.run.input, dict) and r.run.input.get("boom") for r in runs):
+            raise InvalidData("a row the store refuses, whatever the attempt")
+        return await real(runs, **kwargs)  # type: ignore[arg-type]
+
+    store.start_runs = refusing  # type: ignore[method-assign, assignment]
+    settings = TriggerSettings(**FAST, event_group=f"g{uuid.uuid4().hex[:6]}")  # type: ignore[arg-type]
+    services = services_of(settings=settings, store=store, bus=stack.bus)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_trigger(services=services, stop=stop, serve_http=False))
+    try:
+        await stack.until(lambda: _subscribed(services, topic), "the subscription")
+        await send(stack, topic, [{"n": 1}, {"n": 2, "boom": True}, {"n": 3}])
+
+        async def both() -> bool:
+            return len(await stack.runs_of("failing")) == 2
+
+        await stack.until(both, "the runs of the messages around the failing one")
+    finally:
+        stop.set()
+        await task
+        await store.close()
+    assert sorted(r.input["n"] for r in await stack.runs_of("failing")) == [1, 3]
+    letters = await _dead_letters(stack, 1, topic=topic)
+    assert [(x.original_offset, x.error_code) for x in letters] == [(1, "START_FAILED")]  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from tideflow.runtime._api import (
     install_api_error_handler,
     install_error_handlers,
 )
+from tideflow.runtime._causes import caused_by
 from tideflow.runtime._event_loop import loop_factory
 from tideflow.runtime._gc import tune_collector
 from tideflow.runtime._health import EmbeddedServer, HealthServer, Readiness, health_app
@@ -39,6 +40,7 @@ __all__ = [
     "Readiness",
     "RequestTimer",
     "answers",
+    "caused_by",
     "configure_logging",
     "cursor_time",
     "decode_cursor",

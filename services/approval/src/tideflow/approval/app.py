@@ -21,6 +21,7 @@ from tideflow.auth import Authenticator, Forbidden, InvalidCredentials, RateLimi
 from tideflow.bus import BusConnectionError
 from tideflow.runtime import (
     EmbeddedServer,
+    caused_by,
     install_api_error_handler,
     serve_api,
     service_app,
@@ -116,14 +117,7 @@ _OUTAGES = (StoreUnavailable, BusConnectionError, OSError)
 def _outage(error: BaseException) -> bool:
     """The database or broker is away (also when wrapped): retried without bound, so an
     outage never dead-letters events; anything else is the event's own doing."""
-    cause: BaseException | None = error
-    for _ in range(10):  # a bound on cause chains
-        if cause is None:
-            return False
-        if isinstance(cause, _OUTAGES):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
+    return caused_by(error, _OUTAGES)
 
 
 async def run_inbox(services: Services, stop: asyncio.Event) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tideflow.bus import Record
+from tideflow.bus import BusConnectionError, Record
 from tideflow.core import (
     DefinitionError,
     EventTrigger,
@@ -37,7 +37,7 @@ from tideflow.core import (
     validate_input,
 )
 from tideflow.settings import LimitsSettings
-from tideflow.store import StoreError, TriggeredRun
+from tideflow.store import StoreError, StoreUnavailable, TriggeredRun
 from tideflow.trigger import metrics
 from tideflow.trigger.payloads import TooDeepError, load_json, screen, too_deep
 from tideflow.trigger.starting import Definitions, prepare, publish, take_start
@@ -93,6 +93,11 @@ def decode_value(value: bytes) -> Any:
     except ValueError:
         return text
 
+
+MAX_ATTEMPTS = 8
+"""Failures of a message (other than outages) before it is dead-lettered; outages of the
+database, the broker or Redis are retried without bound."""
+OUTAGES: tuple[type[BaseException], ...] = (StoreUnavailable, BusConnectionError, OSError)
 
 DEAD_LETTER_VALUE_BYTES = 64 * 1024
 """The most of a refused message's value its dead letter keeps (Kafka's default request
@@ -194,6 +199,21 @@ class EventTriggers:
         metrics.STARTS.labels("event").inc(created)
         metrics.DUPLICATES.labels("event").inc(len(outcomes) - created)
         return outcomes
+
+    async def give_up(self, message: Incoming, error: BaseException) -> None:
+        """Dead-letter a message whose runs failed to start `MAX_ATTEMPTS` times for a
+        reason of its own (not an outage), so its partition moves on."""
+        where = f"{message.topic}[{message.partition}]@{message.offset}"
+        log.error("event message %s failed %d times; dead-lettered: %s", where,
+                  MAX_ATTEMPTS, error)  # fmt: skip
+        metrics.EVENTS_REFUSED.labels("START_FAILED").inc()
+        record = Record(
+            topic=message.topic, partition=message.partition, offset=message.offset,
+            key=message.key, value=message.value[:DEAD_LETTER_VALUE_BYTES],
+            headers=message.headers,
+        )  # fmt: skip
+        reason = f"starting its runs failed {MAX_ATTEMPTS} times: {error}"
+        await self._bus.dead_letter(record, reason=reason, code="START_FAILED", group=self._group)
 
     async def _dead_letter(
         self, trigger: TriggerRecord, message: Incoming, refused: Refused

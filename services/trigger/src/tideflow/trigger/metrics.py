@@ -18,7 +18,7 @@ EVENTS_REFUSED = Counter(
     "tideflow_trigger_events_refused_total",
     "Event messages sent to the DLQ: they can never start their trigger's run "
     "(the reason is the error code: NulCharacter, NonFiniteNumber, ValueTooDeep, "
-    "ValueTooLarge, INPUT_INVALID).",
+    "ValueTooLarge, INPUT_INVALID, START_FAILED).",
     ["reason"],
 )
 CRON_TICKS = Counter(

@@ -11,7 +11,9 @@ A topic subscribed for the first time is read from its beginning by default
 (`event_offset_reset`), so messages published between a trigger's publication and its
 subscription (the next refresh) are not lost; `latest` skips a topic's history instead.
 Later restarts resume at the committed offset, so nothing published while the service
-was down is lost.
+was down is lost. A message whose runs fail to start `MAX_ATTEMPTS` times for a reason of
+its own (not an outage of the database, broker or Redis) goes to the DLQ, so it never
+holds its partition.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from tideflow.trigger.events import EventTriggers, Incoming
+from tideflow.runtime import caused_by
+from tideflow.trigger.events import MAX_ATTEMPTS, OUTAGES, EventTriggers, Incoming
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -100,6 +103,9 @@ class KafkaEventSource(_Resubscribing):
         self._offset_reset = offset_reset
         self._broker: KafkaBroker | None = None
         self._subscribers: list[Any] = []
+        self._failures: dict[tuple[str, int, int], int] = {}
+        """Failed attempts per message (topic, partition, offset), until it succeeds or
+        is dead-lettered."""
 
     @property
     def subscribed(self) -> frozenset[str]:
@@ -113,16 +119,27 @@ class KafkaEventSource(_Resubscribing):
     async def _subscribe(self, topics: frozenset[str]) -> None:
         broker = KafkaBroker(self._bootstrap, logger=log, graceful_timeout=10)
         triggers = self._triggers
+        failures = self._failures
 
         async def handle(message: KafkaMessage) -> None:
             record: Any = message.raw_message  # one ConsumerRecord (not a batch subscriber)
-            await triggers.handle([
-                Incoming(
-                    topic=record.topic, partition=record.partition, offset=record.offset,
-                    key=record.key, value=record.value or b"",
-                    headers=tuple((k, v or b"") for k, v in (record.headers or ())),
-                )
-            ])  # fmt: skip
+            incoming = Incoming(
+                topic=record.topic, partition=record.partition, offset=record.offset,
+                key=record.key, value=record.value or b"",
+                headers=tuple((k, v or b"") for k, v in (record.headers or ())),
+            )  # fmt: skip
+            where = (incoming.topic, incoming.partition, incoming.offset)
+            try:
+                await triggers.handle([incoming])
+            except Exception as e:
+                # NACK seeks back: without a bound one message would hold its partition
+                if caused_by(e, OUTAGES):
+                    raise
+                failures[where] = failures.get(where, 0) + 1
+                if failures[where] < MAX_ATTEMPTS:
+                    raise
+                await triggers.give_up(incoming, e)
+            failures.pop(where, None)
 
         self._subscribers = []
         for topic in sorted(topics):
@@ -179,7 +196,12 @@ class BusEventSource(_Resubscribing):
         await consumer.start()
         self._consumer = consumer
         self._stop = asyncio.Event()
-        self._task = asyncio.create_task(consumer.run(self._handle, stop=self._stop))
+        self._task = asyncio.create_task(
+            consumer.run(
+                self._handle, stop=self._stop, max_attempts=MAX_ATTEMPTS,
+                transient=lambda error: caused_by(error, OUTAGES),
+            )
+        )  # fmt: skip
 
     async def _unsubscribe(self) -> None:
         self._stop.set()
