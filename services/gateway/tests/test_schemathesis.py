@@ -173,7 +173,10 @@ def test_hostile_input_is_a_4xx_error_document(
         answers = []
         for credential in CREDENTIALS:
             headers = {"Authorization": credential.encode()}
-            answers.append(("auth", client.request(method, url, headers=headers)))
+            # a Basic password is a guess: after 10 (across the operations) the username's
+            # login bucket answers 429, as `POST /auth/login` does
+            kind = "guess" if credential == "Basic dMOpc3Q6w6k=" else "auth"
+            answers.append((kind, client.request(method, url, headers=headers)))
         if method in {"POST", "PUT", "PATCH"}:
             headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
             answers.append(("deep", client.request(method, url, content=deep, headers=headers)))
@@ -188,6 +191,10 @@ def test_hostile_input_is_a_4xx_error_document(
             body = response.json()
             assert body["error"]["code"] in CODES, (kind, body)
             assert isinstance(body["error"]["details"], dict)
+        if kind == "guess":
+            if operation.path not in OPEN_PATHS:
+                assert response.status_code in {401, 429}, (kind, method, url, response.text)
+            continue
         expected = {
             "auth": 200 if operation.path in OPEN_PATHS else 401,
             "deep": 422,
