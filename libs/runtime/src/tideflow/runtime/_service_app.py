@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tideflow.runtime._api import install_error_handlers
+from tideflow.runtime._body_cap import BodyCap
 from tideflow.runtime._http_metrics import HttpMetrics, RequestTimer
 from tideflow.runtime._tracing import instrument_fastapi
 
@@ -34,9 +35,11 @@ def service_app(
     unavailable: tuple[type[Exception], ...] = (),
     statuses: Mapping[type[Exception], tuple[int, str]] | None = None,
     request_gate: Any = None,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
     """The app of `service`: errors, `state.authenticator` (and `state.request_gate`),
-    `install(app)` for its routes, then request timing and tracing around all of them."""
+    `install(app)` for its routes, then request timing and tracing around all of them;
+    bodies over `max_body_bytes` are refused (413) before they are read whole."""
     app = FastAPI(title=title, version="1", summary=summary, redoc_url=None)
     install_error_handlers(app, unavailable=unavailable, statuses=statuses)
     app.state.authenticator = authenticator
@@ -44,6 +47,8 @@ def service_app(
         app.state.request_gate = request_gate
     app.state.http_metrics = HttpMetrics(service)
     install(app)
+    if max_body_bytes is not None:
+        app.add_middleware(BodyCap, limit=max_body_bytes)
     app.add_middleware(RequestTimer, metrics=app.state.http_metrics)
     instrument_fastapi(app)
     return app

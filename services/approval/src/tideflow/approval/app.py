@@ -108,7 +108,12 @@ def create_app(services: Services, authenticator: Authenticator | None = None) -
         unavailable=(StoreUnavailable,),
         statuses=AUTH_STATUSES,
         request_gate=services.quotas.gate if services.quotas is not None else None,
+        max_body_bytes=MAX_BODY_BYTES,
     )
+
+
+MAX_BODY_BYTES = 64 * 1024
+"""A decision is `{decision, comment}` with a comment of at most 10,000 characters."""
 
 
 _OUTAGES = (StoreUnavailable, BusConnectionError, OSError)

@@ -120,6 +120,7 @@ def create_app(services: Services, authenticator: Authenticator | None = None) -
         unavailable=(StoreUnavailable,),
         statuses=AUTH_STATUSES,
         request_gate=services.quotas.gate if services.quotas is not None else None,
+        max_body_bytes=services.settings.max_body_bytes,
     )
 
 
