@@ -158,21 +158,42 @@ def user_create(
     username: str,
     role: RoleOption,
     password: Annotated[
-        str,
-        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8."),
-    ],
+        str | None,
+        typer.Option(
+            help="At least 8 characters. Without it: prompted for at a terminal, else the "
+            "first line of stdin.",
+            show_default=False,
+        ),
+    ] = None,
     tenant: TenantOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
     output: OutputOption = "table",
 ) -> None:
-    """Create a user (the password is prompted for unless given)."""
+    """Create a user (the password is prompted for, or read from stdin, unless given)."""
+    if password is None:
+        password = _read_password()
     body = {"username": username, "password": password, "role": role}
     body |= {"tenant": tenant} if tenant else {}
     with api_errors():
         answer = connect(url, token).request("POST", "/users", json=body)
     columns = [Column("username", key=True), Column("tenant"), Column("role")]
     _show(output, answer, columns, [[answer["username"], answer["tenant"], answer["role"]]])
+
+
+def _read_password() -> str:
+    """Prompt twice at a terminal; from a pipe (`echo "$PW" | tide user create ...`) take the
+    first line, as `tide secret put` takes stdin (a prompt there asked for a confirmation
+    the pipe never sends, and aborted)."""
+    if sys.stdin.isatty():
+        entered: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return entered
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        typer.secho("error PASSWORD_REQUIRED: give --password, or the password as the first "
+                    "line of stdin", err=True, fg=typer.colors.RED)  # fmt: skip
+        raise typer.Exit(code=2)
+    return line
 
 
 @user_app.command("list")
