@@ -7,6 +7,7 @@ import json
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tideflow.store import LogLine
 
@@ -191,3 +192,19 @@ async def test_logs_refuse_unknown_runs_and_missing_tokens(gateway, kit):
     ]
     anonymous = await asyncio.wait_for(ws_messages(ws_url(gateway, "nope")), 10)
     assert anonymous[0]["error"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_forged_stream_positions_are_refused_not_internal_errors(gateway, kit, scheduler):
+    """A resume point past bigint, or a nodeId holding a NUL (Postgres takes neither),
+    reached the store: the log socket closed with 1011 (an internal error) and the event
+    stream answered 200 and then broke off, again on every reconnect."""
+    run = await live_run(gateway, kit, scheduler)
+    huge = await gateway.client.get(
+        f"/runs/{run.run_id}/events/stream", headers={"Last-Event-ID": "9" * 23}
+    )
+    assert huge.status_code == 400, huge.text
+    assert huge.json()["error"]["code"] == "BAD_REQUEST"
+    for query in ("?afterId=" + "9" * 23, "?nodeId=%00", "?nodeId=a%00b"):
+        with pytest.raises(InvalidStatus) as refused:  # refused at the handshake
+            await asyncio.wait_for(ws_messages(ws_url(gateway, run.run_id, query), **auth(kit)), 10)
+        assert refused.value.response.status_code == 403, query

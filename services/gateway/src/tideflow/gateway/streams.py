@@ -36,6 +36,8 @@ router = APIRouter(tags=["streams"])
 TERMINAL_EVENTS = frozenset({"RunSucceeded", "RunFailed", "RunCompensated", "RunCancelled"})
 BATCH = 500
 KEEPALIVE_SECONDS = 15.0
+MAX_POSITION = 2**62
+"""The largest resume point taken (seqs and log ids are bigints), as for `afterSeq`."""
 
 
 async def _pause(services: Services, seconds: float, *others: asyncio.Future[Any]) -> None:
@@ -95,6 +97,8 @@ def _resume_point(last_event_id: str | None, after_seq: int) -> int:
         ) from None
     if value < 0:
         raise ApiError(400, ErrorCode.BAD_REQUEST, "Last-Event-ID must not be negative")
+    if value > MAX_POSITION:  # the store's seqs are bigints: a larger one broke the stream
+        raise ApiError(400, ErrorCode.BAD_REQUEST, "Last-Event-ID is not the seq of an event")
     return value
 
 
@@ -115,7 +119,7 @@ async def stream_events(
     request: Request,
     services: ServicesDep,
     principal: PrincipalDep,
-    after_seq: Annotated[int, Query(alias="afterSeq", ge=0, le=2**62)] = 0,
+    after_seq: Annotated[int, Query(alias="afterSeq", ge=0, le=MAX_POSITION)] = 0,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=40)] = None,
 ) -> StreamingResponse:
     """Live events of a run; ends after the run's final event. Resumable (Last-Event-ID)."""
@@ -220,8 +224,8 @@ async def stream_logs(
     websocket: WebSocket,
     run_id: str,
     follow: bool = True,
-    node_id: Annotated[str | None, Query(alias="nodeId")] = None,
-    after_id: Annotated[int, Query(alias="afterId", ge=0)] = 0,
+    node_id: Annotated[str | None, Query(alias="nodeId", pattern=schemas.STEP_ID_PATTERN)] = None,
+    after_id: Annotated[int, Query(alias="afterId", ge=0, le=MAX_POSITION)] = 0,
     token: Annotated[str | None, Query()] = None,
 ) -> None:
     """Step log lines as JSON messages, then `{"type": "end"}` once the run has ended.
