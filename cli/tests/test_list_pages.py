@@ -96,3 +96,11 @@ def test_workflow_list_shows_every_page(monkeypatch: pytest.MonkeyPatch) -> None
     ids = [item["id"] for item in json.loads(listed.stdout)["items"]]
     assert ids == [f"w-{n:04}" for n in range(1_203)]
     assert [q.get("cursor") for q in queries] == [None, "500", "1000"]
+
+
+def test_run_list_status_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-s waiting -s failed` kept only the last one, silently."""
+    queries = serve(monkeypatch, total=1)
+    args = ["list", "-s", "waiting", "-s", "failed,cancelled"]
+    assert CliRunner().invoke(run_cli.app, args).exit_code == 0
+    assert queries[0]["status"] == "waiting,failed,cancelled"

@@ -233,7 +233,10 @@ def get(
 @app.command("list")
 def list_(
     workflow: Annotated[str | None, typer.Option("--workflow", "-w")] = None,
-    status: Annotated[str | None, typer.Option("--status", "-s")] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", "-s", help="Repeat it or give a comma-separated list."),
+    ] = None,
     parent: Annotated[
         str | None, typer.Option("--parent", "-p", help="Only the child runs of this run.")
     ] = None,
@@ -246,7 +249,11 @@ def list_(
     """Recent runs, newest first, filtered by workflow, status and parent run."""
     with api_errors(), connect(url, token) as client:
         page = client.runs.list(
-            workflow_id=workflow, status=status, parent_run_id=parent, limit=limit, cursor=cursor
+            workflow_id=workflow,
+            status=",".join(status) if status else None,
+            parent_run_id=parent,
+            limit=limit,
+            cursor=cursor,
         ).to_json()
     if output == "json":
         print_json(page)
