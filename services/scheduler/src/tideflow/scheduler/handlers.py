@@ -71,6 +71,7 @@ from tideflow.store import (
     OutboxMessage,
     OutboxStore,
     RunAppend,
+    RunConflict,
     RunLog,
     RunRecord,
     RunTraces,
@@ -130,6 +131,8 @@ class RunWork:
     context: RunContext | None
     """The run's decider context (its pinned definition and memos), kept with its state."""
     events: list[Event] = field(default_factory=list)
+    presumed_new: bool = False
+    """Started by this batch and not read from the log (see `_commit_retrying`)."""
 
 
 class CommandHandler:
@@ -173,9 +176,15 @@ class CommandHandler:
         metrics.BATCH_SIZE.observe(len(batch))
 
     async def _commit_retrying(self, commands: list[tuple[Message, WireCommand]]) -> None:
+        """Decide and commit, again from the log after a conflict.
+
+        The first try presumes that a run whose first command here is its StartRun is new
+        (unless cached), so a batch of starts reads nothing: a redelivered StartRun of a
+        run that did start conflicts at the commit (its events are appended at seq 0 only
+        if the log has none), and the next try reads every run from the log."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
-                await self._decide_and_commit(commands)
+                await self._decide_and_commit(commands, presume_new=attempt == 0)
             except ConcurrencyConflict as conflict:
                 # Another replica owned these runs for a while: reload them from the log.
                 metrics.CONFLICTS.inc()
@@ -242,30 +251,36 @@ class CommandHandler:
         log.warning("dead-lettering %s: %s", message.envelope.type, reason)
         await self._bus.dead_letter(message, reason=reason, code=code, group=GROUP)
 
-    async def _decide_and_commit(self, commands: list[tuple[Message, WireCommand]]) -> None:
+    async def _decide_and_commit(
+        self, commands: list[tuple[Message, WireCommand]], *, presume_new: bool = False
+    ) -> None:
         traced = await self._tracer.batch(commands)
         try:
-            states = await self._decide_and_commit_traced(commands, traced)
+            states = await self._decide_and_commit_traced(commands, traced, presume_new)
         except BaseException as e:
             traced.fail(e)
             raise
         traced.finish(states)
 
     async def _decide_and_commit_traced(
-        self, commands: list[tuple[Message, WireCommand]], traced: BatchTrace
+        self, commands: list[tuple[Message, WireCommand]], traced: BatchTrace, presume_new: bool
     ) -> dict[str, RunState]:
         """Decide, commit and publish a batch; the states it left its runs in."""
         now = datetime.now(UTC)
         deciding = time.perf_counter()
         work: dict[str, RunWork] = {}
-        states = await self._states.get_many({command.run_id for _, command in commands})
+        starting = _starting(commands) if presume_new else set()
+        states, presumed = await self._states.get_many(
+            {command.run_id for _, command in commands}, presumed_new=starting
+        )
         for message, wire_command in commands:
             run = work.get(wire_command.run_id)
             if run is None:
                 state = states[wire_command.run_id]
                 tenant = message.envelope.tenant_id or "default"
                 context = self._states.context(wire_command.run_id, state)
-                run = RunWork(wire_command.run_id, tenant, state, state or RunState(), context)
+                run = RunWork(wire_command.run_id, tenant, state, state or RunState(), context,
+                              presumed_new=wire_command.run_id in presumed)  # fmt: skip
                 work[run.run_id] = run
             traced.add(message, wire_command)
             command: RunCommand | None
@@ -330,6 +345,10 @@ class CommandHandler:
                 request.tenant_id, request.workflow, request.version
             )
         except NotFound:
+            if run.presumed_new:  # before failing a start, make sure it is not a repeat
+                raise ConcurrencyConflict(
+                    (RunConflict(run.run_id, 0, -1),), message="checking a start in the log"
+                ) from None
             reason = (
                 f"workflow {request.workflow!r} version {request.version or 'latest'} "
                 "is not published"
@@ -451,6 +470,14 @@ class CommandHandler:
         """Hand a committed batch's messages to the sender, which publishes them in the
         background in commit order (on failure the relay publishes the rows later)."""
         await self._sender.send(outgoing, rows)
+
+
+def _starting(commands: list[tuple[Message, WireCommand]]) -> set[str]:
+    """The runs whose first command in the batch is their StartRun."""
+    first: dict[str, WireCommand] = {}
+    for _, command in commands:
+        first.setdefault(command.run_id, command)
+    return {run_id for run_id, command in first.items() if isinstance(command, StartRequest)}
 
 
 def _decide_into(run: RunWork, command: RunCommand, now: datetime) -> None:

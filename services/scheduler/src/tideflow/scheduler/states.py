@@ -37,17 +37,25 @@ class RunStates:
 
     async def get(self, run_id: str) -> RunState | None:
         """The run's current state, or None when it has no events yet."""
-        return (await self.get_many({run_id}))[run_id]
+        states, _ = await self.get_many({run_id})
+        return states[run_id]
 
-    async def get_many(self, run_ids: set[str]) -> dict[str, RunState | None]:
+    async def get_many(
+        self, run_ids: set[str], *, presumed_new: set[str] | frozenset[str] = frozenset()
+    ) -> tuple[dict[str, RunState | None], set[str]]:
         """`get` for every run of a batch: the missing ones are rebuilt together, each from
-        its latest snapshot plus the events after it (one round trip for the whole batch)."""
+        its latest snapshot plus the events after it (one round trip for the whole batch).
+
+        Runs of `presumed_new` that are not cached are taken as not started without
+        reading the log (the caller's commit checks it); the second value names them."""
         found: dict[str, RunState | None] = {}
         for run_id in run_ids:
             state = self._states.get(run_id)
             if state is not None:
                 self._states.move_to_end(run_id)
                 found[run_id] = state
+        presumed = (run_ids & presumed_new) - found.keys()
+        found |= dict.fromkeys(presumed)
         missing = run_ids - found.keys()
         if missing:
             self.loads += len(missing)
@@ -56,7 +64,7 @@ class RunStates:
                 if state is not None:
                     self.put(run_id, state, RunContext.for_state(state, self._types))
                 found[run_id] = state
-        return found
+        return found, presumed
 
     def context(self, run_id: str, state: RunState | None) -> RunContext | None:
         """The decider context of a run whose state `get_many` gave (None: not started)."""
