@@ -442,8 +442,10 @@ async def test_password_guessing_through_basic_is_slowed_with_the_logins(stack: 
         "/auth/login", json={"username": "basil", "password": "correct-horse-9"}
     )
     assert login.status_code == 429
-    # API tokens over Basic are not password guesses, and other users are not slowed
+    # other users are not slowed, and a right password is no guess: a service account
+    # sending its password with every request keeps going past the burst
     await _user(stack, "rosemary")
     other = base64.b64encode(b"rosemary:correct-horse-9").decode()
-    answer = await stack.client.get("/runs", headers={"Authorization": f"Basic {other}"})
-    assert answer.status_code == 200, answer.text
+    for _ in range(15):
+        answer = await stack.client.get("/runs", headers={"Authorization": f"Basic {other}"})
+        assert answer.status_code == 200, answer.text

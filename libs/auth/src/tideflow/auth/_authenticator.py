@@ -9,8 +9,10 @@
   (the stored role wins over the token's claim), on every service that shares this class.
 - `Basic base64(user:secret)`: for clients that only speak Basic (service accounts); the
   secret is an API token, or the user's password. A password takes a guess from the
-  username's bucket (`password_limiter`), the one `POST /auth/login` draws from: Basic
-  on any route would otherwise be an unthrottled way to guess passwords.
+  username's bucket (`password_limiter`), the one `POST /auth/login` draws from, and a
+  right one gives it back: Basic on any route would otherwise be an unthrottled way to
+  guess passwords, while a service account sending its password on every request must
+  not be slowed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING
 from tideflow.auth import _tokens
 from tideflow.auth._errors import InvalidCredentials
 from tideflow.auth._passwords import PasswordHasher
-from tideflow.auth._quotas import check_password_rate
+from tideflow.auth._quotas import check_password_rate, return_password_guess
 from tideflow.auth._roles import DEFAULT_TENANT, Principal, PrincipalKind, Role
 
 if TYPE_CHECKING:
@@ -132,9 +134,12 @@ class Authenticator:
             and hmac.compare_digest(secret.encode(), self._admin_token.encode())
         ):
             return await self._bearer(secret)
-        if self.password_limiter is not None:
-            await check_password_rate(self.password_limiter, username)
-        return await self.check_password(username, secret)
+        if self.password_limiter is None:
+            return await self.check_password(username, secret)
+        await check_password_rate(self.password_limiter, username)
+        principal = await self.check_password(username, secret)  # a wrong one keeps its cost
+        await return_password_guess(self.password_limiter, username)
+        return principal
 
     async def check_password(self, username: str, password: str) -> Principal:
         """The user's principal if the password matches (constant work when unknown)."""

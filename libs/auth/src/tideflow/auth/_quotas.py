@@ -118,9 +118,20 @@ class TenantQuotas:
         await self.check(principal.tenant_id, Quota.API)
 
 
+def _guesses(username: str) -> str:
+    return f"login:{username.lower()}"
+
+
 async def check_password_rate(limiter: RateLimiter, username: str) -> None:
     """Take one password guess of `username` (`POST /auth/login` and HTTP Basic share the
     bucket, on every replica with Redis), or raise `RateLimited`."""
-    decision = await limiter.acquire(f"login:{username.lower()}", LOGIN_LIMIT)
+    decision = await limiter.acquire(_guesses(username), LOGIN_LIMIT)
     if not decision.allowed:
         raise RateLimited(None, decision.retry_after_seconds)
+
+
+async def return_password_guess(limiter: RateLimiter, username: str) -> None:
+    """Give back the guess a right password took: a service account that sends its password
+    with every request (HTTP Basic) is not guessing, and must not be slowed to one request
+    every 5 s; only wrong passwords empty the bucket (and an empty one refuses all)."""
+    await limiter.acquire(_guesses(username), LOGIN_LIMIT, cost=-1.0)
