@@ -432,16 +432,18 @@ async def apply_examples(
     them all). An example the user changed is theirs from then on, and so is one they
     archived (updating it raised, so `tide dev` no longer started); see `apply_example`.
     """
+    import yaml
+
     from tideflow.core import BUILTIN_NODE_TYPES, DefinitionError, load_yaml, parse_definition
 
     applied: list[str] = []
     queues: set[str] = set()
     for path in sorted(folder.glob("*.y*ml")):  # noqa: ASYNC240 - a handful of files at start
-        document: Any = load_yaml(path.read_text(encoding="utf-8"))
         try:
+            document: Any = load_yaml(path.read_text(encoding="utf-8"))
             definition = parse_definition(document, types or BUILTIN_NODE_TYPES)
-        except DefinitionError as e:
-            log.warning("skipping example %s: %s", path.name, e)
+        except (DefinitionError, yaml.YAMLError) as e:  # the user's file: the rest still start
+            log.warning("skipping example %s: %s", path.name, " ".join(str(e).split()))
             continue
         name = definition.metadata.name
         outcome = await apply_example(store, name, document)

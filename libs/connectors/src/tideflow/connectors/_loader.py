@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from tideflow.connectors._auth import TokenCache
 from tideflow.connectors._model import Connector
 from tideflow.connectors._operation import operation_specs
+from tideflow.core import load_yaml
 from tideflow.plugins import NodeTypeSpec, NotDeclared
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class ConnectorError(ValueError):
 def load_connector(text: str, *, source: str) -> Connector:
     """A connector from YAML text; ConnectorError naming `source` when it is not one."""
     try:
-        raw: Any = yaml.safe_load(text)
+        raw: Any = load_yaml(text)  # the definitions' loader: aliases on a budget
     except yaml.YAMLError as e:
         raise ConnectorError(f"{source}: not YAML: {' '.join(str(e).split())}") from e
     try:
