@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from tideflow.core import ApprovalDecision, ApprovalVote, RunStatus, StepStatus
+from tideflow.core import (
+    APPROVAL_DECISION_GRACE,
+    ApprovalDecision,
+    ApprovalVote,
+    RunStatus,
+    StepStatus,
+)
 from tideflow.core.testing import EPOCH, LocalRun
 
 pytestmark = pytest.mark.unit
@@ -118,7 +124,7 @@ def test_on_timeout(
     run.start()
     run.advance(timedelta(minutes=59))
     assert run.state.status is RunStatus.WAITING
-    run.advance(timedelta(minutes=1))
+    run.advance(timedelta(minutes=1) + APPROVAL_DECISION_GRACE)
     assert run.state.status is run_status
     step = run.state.steps["ask"]
     assert step.status is ask
@@ -142,3 +148,35 @@ def test_on_timeout_must_be_known() -> None:
     assert [p.code for p in problems] == ["INVALID_CONFIG"]
     problems = validate_definition(order(reject_path=False, assignees=["a"], quorum=2, role=None))
     assert [p.code for p in problems] == ["INVALID_CONFIG"]
+
+
+def test_a_decision_accepted_before_the_deadline_wins_over_the_timeout() -> None:
+    """The approval service accepts a vote until `expiresAt` (the request's deadline) and
+    answers 200 "decided"; the decision then travels to the run as a command. One accepted a
+    moment before the deadline reaches the run a moment after it, and used to find the step
+    already settled by its timeout (while the API had confirmed the decision)."""
+    run = LocalRun(order(reject_path=True, timeout="1h", onTimeout="reject"))
+    run.start()
+    requested = next(e for e in run.events if e.type == "ApprovalRequested")
+    assert requested.deadline == EPOCH + timedelta(hours=1)  # what the API shows and enforces
+    run.advance(timedelta(hours=1, seconds=1))  # the vote's command is still in flight
+    assert run.state.status is RunStatus.WAITING
+    accepted = quorum_decision(run, approved=True).model_copy(
+        update={"decided_at": EPOCH + timedelta(minutes=59, seconds=59)}
+    )
+    assert run.send(accepted) != []
+    assert run.state.status is RunStatus.SUCCEEDED
+    assert run.state.steps["ask"].output["decision"] == "approve"
+    assert statuses(run)["ship"] is StepStatus.SUCCEEDED
+    assert not any(e.type == "TimerFired" for e in run.events)
+
+
+def test_without_a_decision_the_timeout_applies_after_the_grace() -> None:
+    run = LocalRun(order(reject_path=True, timeout="1h", onTimeout="approve"))
+    run.start()
+    run.advance(timedelta(hours=1) + APPROVAL_DECISION_GRACE - timedelta(milliseconds=1))
+    assert run.state.status is RunStatus.WAITING
+    run.advance(timedelta(milliseconds=1))
+    assert run.state.status is RunStatus.SUCCEEDED
+    decided = next(e for e in run.events if e.type == "ApprovalDecided")
+    assert decided.timed_out is True

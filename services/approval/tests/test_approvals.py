@@ -343,6 +343,41 @@ async def test_a_decision_whose_publish_failed_reaches_the_run_through_the_outbo
     assert record.output["ask"]["by"] == "dave"
 
 
+async def test_a_decision_accepted_before_expiry_is_what_the_run_does(stack: Stack) -> None:
+    """The API confirms a vote cast before `expiresAt`; its command reaches the run after the
+    deadline (here: Kafka is down for this service, the scheduler's relay publishes it once
+    the row's claim lapses, past the deadline). The run used to take its timeout path and
+    the inbox then said `expired`, contradicting the 200 `decided`."""
+    name = "ap-expiry-race"
+    config = {"role": "approver", "timeout": "2s", "onTimeout": "reject"}
+    await stack.publish(approval_flow(name, config, reject_path=True))
+    run_id = await stack.start(name)
+    approval = await stack.pending_approval(run_id)
+    settings = ApprovalSettings(outbox_claim=timedelta(milliseconds=2500))
+    offline = services_of(settings=settings, store=stack.approvals, bus=_Unreachable(stack.bus))
+    app = create_app(offline, StaticTokens())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as c:
+        response = await c.post(
+            f"/approvals/{approval['id']}/decision",
+            json={"decision": "approve", "comment": "just in time"},
+            headers=stack.as_user("dave"),
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "decided"
+    assert datetime.now(UTC) < datetime.fromisoformat(approval["expiresAt"])
+    record = await stack.wait_run(run_id)
+    assert record.status == "succeeded", record.error
+    assert record.output["ok"] is True
+    assert record.output["ask"]["decision"] == "approve"
+    assert record.output["ask"]["by"] == "dave"
+    events = await stack.store.read(run_id)
+    decided = next(e for e in events if e.type == "ApprovalDecided")
+    assert not decided.data.get("timedOut")
+    final = await stack.approval_where(approval["id"], lambda a: a["status"] != "pending")
+    assert (final["status"], final["decision"], final["decidedBy"]) == ("decided", "approve",
+                                                                      "dave")  # fmt: skip
+
+
 async def test_retention_removes_closed_approvals_only(stack: Stack) -> None:
     from tideflow.approval.retention import purge_once
     from tideflow.store import ApprovalOutcome, ApprovalRecord, ApprovalStatus

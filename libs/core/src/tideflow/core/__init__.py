@@ -144,9 +144,11 @@ from tideflow.core.nodes import (
     NodeTypes,
     get_node_type,
 )
+from tideflow.core.nodes._approval import APPROVAL_DECISION_GRACE
 
 __all__ = [
     "API_VERSION",
+    "APPROVAL_DECISION_GRACE",
     "BUILTIN_NODE_TYPES",
     "COMMAND_TYPES",
     "EVENT_TYPES",

@@ -29,6 +29,7 @@ from tideflow.core._ids import child_run_id
 from tideflow.core._limits import LimitCode, size_violation
 from tideflow.core._templates import Rendered, render
 from tideflow.core.nodes import Execution
+from tideflow.core.nodes._approval import APPROVAL_DECISION_GRACE
 
 
 def schedule(
@@ -231,5 +232,5 @@ def schedule_approval(d: Decision, key: str, config: Any, common: dict[str, Any]
             deadline=d.now + wait if wait else None,
         )
     )  # fmt: skip
-    if wait:
-        timers.set_timer(d, key, attempt, TimerKind.STEP_TIMEOUT, wait)
+    if wait:  # votes are accepted until the deadline; one in flight lands before the timeout
+        timers.set_timer(d, key, attempt, TimerKind.STEP_TIMEOUT, wait + APPROVAL_DECISION_GRACE)

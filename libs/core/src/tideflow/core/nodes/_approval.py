@@ -12,6 +12,7 @@ output is `{decision, by, comment, decidedAt, decisions: [{by, decision, comment
 decidedAt}]}`.
 """
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Self
 
@@ -22,6 +23,15 @@ from tideflow.core.nodes._base import Execution, NodeConfig, NodeType
 
 APPROVE = "approve"
 REJECT = "reject"
+
+APPROVAL_DECISION_GRACE = timedelta(seconds=5)
+"""How long after an approval's deadline its timeout applies.
+
+The approval service accepts votes until the deadline (`expiresAt`) and answers 200 once one
+closes the approval; the decision reaches the run as a command published right after. A vote
+accepted a moment before the deadline arrives a moment after it, and must still be what the
+run does: so the timeout timer is set this much later than the deadline the API enforces.
+"""
 
 
 class OnTimeout(StrEnum):
