@@ -16,6 +16,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from tideflow.bus import (
+    MAX_MESSAGE_BYTES,
     Batch,
     BatchStateError,
     Bus,
@@ -350,6 +351,28 @@ async def test_a_poison_message_goes_to_the_dlq_and_the_partition_keeps_flowing(
 
     async with bus.consumer([runs], group="scheduler") as again:  # all committed, poison too
         await assert_quiet(again)
+
+
+async def test_a_poison_record_at_the_size_limit_is_dead_lettered_and_the_partition_flows(
+    bus: Bus,
+) -> None:
+    """Its dead letter (the record and the reason) was over the record limit: publishing it
+    failed, so the fetch failed, again and again, and the partition stalled behind it."""
+    runs = bus.topics.runs
+    garbage = b"\xff" + b"x" * (MAX_MESSAGE_BYTES - 200)  # as big as the producer takes
+    await bus.publish_raw_batch([RawOutgoing(runs, b"run-big", garbage)])
+    await bus.publish(runs, "run-big", command("run-big", 1))
+    async with bus.consumer([runs], group="scheduler") as consumer:
+        received = await drain(consumer, 1)
+    assert [ident(m) for m in received] == ["run-big/1"]
+    async with bus.consumer([bus.topics.dlq], group="ops") as dlq:
+        (dead,) = await drain(dlq, 1)
+    letter = payload_of(dead.envelope)
+    assert isinstance(letter, pb.DeadLetter)
+    assert letter.error_code == CodecErrorCode.INVALID_PROTOBUF
+    assert letter.reason.startswith("not an Envelope")
+    assert garbage.startswith(letter.original_value)
+    assert letter.original_offset == 0
 
 
 async def test_a_handler_can_dead_letter_a_message_it_cannot_use(bus: Bus) -> None:

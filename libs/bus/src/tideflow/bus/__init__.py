@@ -67,10 +67,11 @@ from tideflow.bus._outgoing import Outgoing, RawOutgoing, encode_outgoing, envel
 from tideflow.bus._partitioner import partition_for
 from tideflow.bus._pg_journal import PostgresJournal
 from tideflow.bus._port import Bus, Consumer
-from tideflow.bus._records import Message, Record, TopicPartition
+from tideflow.bus._records import MAX_MESSAGE_BYTES, Message, Record, TopicPartition
 from tideflow.bus._topics import Topics
 
 __all__ = [
+    "MAX_MESSAGE_BYTES",
     "Batch",
     "BatchStateError",
     "Bus",

@@ -20,7 +20,7 @@ from tideflow.bus._metrics import DEAD_LETTERS
 from tideflow.bus._outgoing import RawOutgoing, envelope_headers
 from tideflow.bus._proto.v1.dlq_pb2 import DeadLetter, Header
 from tideflow.bus._proto.v1.envelope_pb2 import Envelope
-from tideflow.bus._records import Message, Record, TopicPartition
+from tideflow.bus._records import MAX_MESSAGE_BYTES, Message, Record, TopicPartition
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -40,11 +40,27 @@ class DeadLetterSink(Protocol):
     async def publish_raw_batch(self, records: Sequence[RawOutgoing]) -> None: ...
 
 
+DEAD_LETTER_BYTES = MAX_MESSAGE_BYTES - 16 * 1024
+"""The most a dead letter may weigh (value, key and headers): under the record limit, with
+room for Kafka's own framing. A dead letter wraps its record whole, so one for a record near
+the limit was over it: its publish failed, and so did the fetch, for ever."""
+REASON_CHARS = 64 * 1024
+"""The longest reason a dead letter keeps (an error message may quote the whole input)."""
+_NOTE_ROOM = 1024
+"""Bytes kept free for the note that says what was cut."""
+
+
 def dead_letter_record(
     record: Record, *, reason: str, code: str, group: str, dlq_topic: str
 ) -> RawOutgoing:
     """The dead letter for a record; its id is derived from the record's coordinates so
-    that dead-lettering the same record twice (at-least-once) is recognisable."""
+    that dead-lettering the same record twice (at-least-once) is recognisable.
+
+    It carries the record byte for byte unless that would not fit in a record: then the
+    original value (then headers, then key) is cut to fit, and the reason says so.
+    """
+    if len(reason) > REASON_CHARS:
+        reason = f"{reason[:REASON_CHARS]}… (cut from {len(reason):,} characters)"
     letter = DeadLetter(
         original_topic=record.topic,
         original_partition=record.partition,
@@ -71,12 +87,35 @@ def dead_letter_record(
         envelope.trace.CopyFrom(original.trace)
     envelope.produced_at.FromDatetime(datetime.now(UTC))
     envelope.dead_letter.CopyFrom(letter)
-    return RawOutgoing(
-        topic=dlq_topic,
-        key=record.key,
-        value=encode_envelope(envelope),
-        headers=envelope_headers(envelope),
-    )
+    value = encode_envelope(envelope)
+    headers = envelope_headers(envelope)
+    framing = len(record.key or b"") + sum(len(k) + len(v) for k, v in headers)
+    excess = len(value) + framing - DEAD_LETTER_BYTES
+    if excess > 0:
+        _trim(envelope.dead_letter, excess + _NOTE_ROOM)
+        value = encode_envelope(envelope)
+    return RawOutgoing(topic=dlq_topic, key=record.key, value=value, headers=headers)
+
+
+def _trim(letter: DeadLetter, excess: int) -> None:
+    """Drop `excess` bytes of the original record from `letter`: the end of its value
+    first, then its headers, then its key (the dead letter's own key is the same)."""
+    cut: list[str] = []
+    total = len(letter.original_value)
+    keep = max(0, total - excess)
+    if keep < total:
+        letter.original_value = letter.original_value[:keep]
+        excess -= total - keep
+        cut.append(f"the original value keeps its first {keep:,} of {total:,} bytes")
+    if excess > 0 and letter.original_headers:
+        weight = sum(len(h.key.encode()) + len(h.value) for h in letter.original_headers)
+        cut.append(f"its {len(letter.original_headers)} headers ({weight:,} bytes) are left out")
+        del letter.original_headers[:]
+        excess -= weight
+    if excess > 0 and letter.original_key:
+        cut.append("its key is left out (the dead letter's own key is the same)")
+        letter.original_key = b""
+    letter.reason = f"{letter.reason} [trimmed to fit in a record: {'; '.join(cut)}]"
 
 
 class Batch:

@@ -39,7 +39,7 @@ from tideflow.bus._errors import BusConnectionError, BusError
 from tideflow.bus._partitioner import CachedPartitioner
 from tideflow.bus._port import Bus, Consumer
 from tideflow.bus._quiet import quiet_startup_noise
-from tideflow.bus._records import Record, TopicPartition
+from tideflow.bus._records import MAX_MESSAGE_BYTES, Record, TopicPartition
 from tideflow.bus._topics import Topics
 
 if TYPE_CHECKING:
@@ -48,13 +48,6 @@ if TYPE_CHECKING:
     from tideflow.bus._outgoing import RawOutgoing
 
 _TOPIC_ALREADY_EXISTS = 36
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-"""The largest record the bus publishes and its topics accept (Kafka's default is 1 MiB).
-
-The engine's own limits let a message outgrow 1 MiB: a task carries its rendered config
-(up to `TIDEFLOW_LIMITS_EVENT_BYTES`, 4 MiB), a StartRun its input (1 MiB) and its
-definition (1 MiB). With Kafka's default such a record could never be published, and the
-batch it travelled in (other runs' messages too) was retried for ever."""
 _POSITION_WAIT = 0.5
 """Seconds to wait for a newly assigned partition's position (for the lag) per fetch."""
 

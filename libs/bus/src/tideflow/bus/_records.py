@@ -10,6 +10,15 @@ if TYPE_CHECKING:
     from tideflow.bus._proto.v1.envelope_pb2 import Envelope
 
 
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""The largest record the bus publishes and its topics accept (Kafka's default is 1 MiB).
+
+The engine's own limits let a message outgrow 1 MiB: a task carries its rendered config
+(up to `TIDEFLOW_LIMITS_EVENT_BYTES`, 4 MiB), a StartRun its input (1 MiB) and its
+definition (1 MiB). With Kafka's default such a record could never be published, and the
+batch it travelled in (other runs' messages too) was retried for ever."""
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class TopicPartition:
     topic: str
