@@ -228,6 +228,14 @@ def test_logs_refused_by_the_server_are_an_error(dev: Dev) -> None:
     assert "error UNAUTHENTICATED" in bad.stderr
 
 
+def test_a_run_keeps_the_start_time_it_was_answered_with(dev: Dev) -> None:
+    """The start's answer and every later read agree on `startedAt` (the scheduler's own
+    start, a few milliseconds later, moved it)."""
+    started = dev.json("run", "start", "hello", "--input", '{"name": "Ada"}')
+    done = wait_status(dev, started["runId"], "succeeded")
+    assert done["startedAt"] == started["startedAt"]
+
+
 def test_bad_arguments_are_one_line(dev: Dev, tmp_path: Path) -> None:
     """`--input @missing.json` was a 40-line traceback; `-o yaml` quietly printed a table."""
     missing = dev.tide("run", "start", "hello", "--input", f"@{tmp_path / 'nope.json'}",

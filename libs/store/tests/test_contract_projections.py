@@ -73,6 +73,23 @@ async def test_run_upsert_keeps_start_and_tracks_last_seq(store: EventStore) -> 
     assert run.updated_at is not None
 
 
+async def test_a_run_keeps_the_start_time_it_was_first_recorded_with(store: EventStore) -> None:
+    """The gateway records a run (and answers with it) before the scheduler starts it:
+    the scheduler's later start time does not move the run's `started_at`."""
+    await store.commit_batch(CommitBatch(runs=[RunRecord("r", "wf", 1, "pending", started_at=T0)]))
+    later = T0 + timedelta(milliseconds=30)
+    await store.commit_batch(
+        CommitBatch(
+            appends=[RunAppend("r", 0, [NewEvent("RunStarted", {})])],
+            runs=[
+                RunRecord("r", "wf", 1, "running", started_at=later),
+                RunRecord("r", "wf", 1, "running", started_at=later + timedelta(seconds=1)),
+            ],
+        )
+    )
+    assert (await store.get_run("r")).started_at == T0
+
+
 async def test_large_values_come_back_as_markers_when_asked(store: EventStore) -> None:
     big = "x" * 1000
     await store.commit_batch(

@@ -218,7 +218,8 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
             input=_copy(record.input),
             output=_copy(record.output),
             error=_copy(record.error),
-            started_at=record.started_at or (now if old is None else old.started_at),
+            # the time a run was first recorded with (the gateway's answer) stays
+            started_at=(old.started_at if old is not None else None) or record.started_at or now,
             idempotency_key=record.idempotency_key
             or (None if old is None else old.idempotency_key),
             traceparent=record.traceparent or (None if old is None else old.traceparent),

@@ -72,7 +72,7 @@ ON CONFLICT (run_id) DO UPDATE SET
     parent_run_id = EXCLUDED.parent_run_id,
     replay_of = EXCLUDED.replay_of,
     idempotency_key = coalesce(EXCLUDED.idempotency_key, runs.idempotency_key),
-    started_at = EXCLUDED.started_at,
+    started_at = coalesce(runs.started_at, EXCLUDED.started_at),
     ended_at = EXCLUDED.ended_at,
     updated_at = now(),
     last_seq = EXCLUDED.last_seq,
@@ -271,7 +271,8 @@ def _shifted(sql: str, by: int) -> str:
 
 
 def _last_run_wins(runs: Sequence[RunRecord]) -> list[RunRecord]:
-    """One record per run: the last, keeping what `coalesce` kept from earlier ones."""
+    """One record per run: the last, keeping what `coalesce` kept from earlier ones (the
+    first start time among them)."""
     merged: dict[str, RunRecord] = {}
     for record in runs:
         old = merged.get(record.run_id)
@@ -282,7 +283,7 @@ def _last_run_wins(runs: Sequence[RunRecord]) -> list[RunRecord]:
                 record,
                 idempotency_key=record.idempotency_key or old.idempotency_key,
                 traceparent=record.traceparent or old.traceparent,
-                started_at=record.started_at or old.started_at,
+                started_at=old.started_at or record.started_at,
             )
         )
     return list(merged.values())
