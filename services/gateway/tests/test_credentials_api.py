@@ -190,6 +190,12 @@ async def test_http_basic_for_service_accounts(stack: Stack) -> None:
     assert (
         await stack.client.get("/runs", headers={"Authorization": f"Basic {bad}"})
     ).status_code == 401
+    # a wrong Basic password is audited like a failed login, in the user's tenant
+    admin = stack.tenants["acme"].tokens["admin"]
+    audit = (await stack.call("GET", "/audit", admin, params={"limit": 500})).json()["items"]
+    failed = [i for i in audit if i["action"] == "login.failed" and i["resource"] == "user/svc"]
+    assert len(failed) == 1
+    assert (failed[0]["actor"], failed[0]["source"]) == ("svc", "127.0.0.1")
 
 
 async def test_secrets_are_sealed_at_rest_and_never_returned(stack: Stack, dsn: str) -> None:

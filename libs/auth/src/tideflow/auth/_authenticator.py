@@ -28,6 +28,8 @@ from tideflow.auth._quotas import check_password_rate, return_password_guess
 from tideflow.auth._roles import DEFAULT_TENANT, Principal, PrincipalKind, Role
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from tideflow.auth._jwt import KeyRing
     from tideflow.auth._ratelimit import RateLimiter
     from tideflow.store import Identities
@@ -52,6 +54,9 @@ class Authenticator:
         self.keys = keys
         self.passwords = passwords or PasswordHasher()
         self.password_limiter = password_limiter
+        self.on_password_refused: Callable[[str], Awaitable[None]] | None = None
+        """Called with the username when an HTTP Basic password is wrong (the gateway
+        audits it as `login.failed`, as a failed `POST /auth/login` is)."""
 
     @property
     def open(self) -> bool:
@@ -134,11 +139,16 @@ class Authenticator:
             and hmac.compare_digest(secret.encode(), self._admin_token.encode())
         ):
             return await self._bearer(secret)
-        if self.password_limiter is None:
-            return await self.check_password(username, secret)
-        await check_password_rate(self.password_limiter, username)
-        principal = await self.check_password(username, secret)  # a wrong one keeps its cost
-        await return_password_guess(self.password_limiter, username)
+        if self.password_limiter is not None:
+            await check_password_rate(self.password_limiter, username)
+        try:
+            principal = await self.check_password(username, secret)  # a wrong one keeps its cost
+        except InvalidCredentials:
+            if self.on_password_refused is not None:
+                await self.on_password_refused(username)
+            raise
+        if self.password_limiter is not None:
+            await return_password_guess(self.password_limiter, username)
         return principal
 
     async def check_password(self, username: str, password: str) -> Principal:

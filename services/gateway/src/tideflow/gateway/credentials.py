@@ -238,10 +238,7 @@ async def login(body: s.LoginBody, services: ServicesDep, request: Request) -> s
     try:
         pair = await security.sessions.login(body.username, body.password)
     except InvalidCredentials:
-        user = await security.identities.find_user_by_name(body.username)
-        tenant = user.tenant_id if user else "default"
-        anonymous = Principal(body.username, tenant, Role.VIEWER, PrincipalKind.USER)
-        await security.audit(anonymous, "login.failed", f"user/{body.username}")
+        await security.failed_login(body.username)
         raise
     await security.audit(pair.principal, "login", f"user/{body.username}")
     return _tokens_view(pair)

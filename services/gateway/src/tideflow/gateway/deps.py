@@ -85,8 +85,9 @@ def ws_services(websocket: WebSocket) -> Services:
 async def principal(request: Request) -> Principal:
     """The caller, from its `Authorization` header (401 when missing or invalid), after
     taking one token of its tenant's API rate limit (429 when exhausted)."""
-    caller = await current_principal(request)
+    # set first: a refused credential is audited with where it came from
     REQUEST_SOURCE.set(request.client.host if request.client else None)
+    caller = await current_principal(request)
     found: Services = request.app.state.services
     await found.security.check_rate(caller.tenant_id, "api")
     return caller

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tideflow.auth import (
+    DEFAULT_TENANT,
     Authenticator,
     Envelope,
     KeyProvider,
     KeyRing,
     Principal,
+    PrincipalKind,
     Quota,
     RateLimiter,
+    Role,
     Secrets,
     Sessions,
     TenantQuotas,
@@ -111,6 +114,14 @@ class Security:
         )  # fmt: skip
         await self.audit_log.record_audit([entry])
 
+    async def failed_login(self, username: str) -> None:
+        """Audit a wrong password (`POST /auth/login` or HTTP Basic) as `login.failed`, in
+        the tenant of the user it named (`default` when there is no such user)."""
+        user = await self.identities.find_user_by_name(username)
+        tenant = user.tenant_id if user else DEFAULT_TENANT
+        anonymous = Principal(username, tenant, Role.VIEWER, PrincipalKind.USER)
+        await self.audit(anonymous, "login.failed", f"user/{username}")
+
 
 def audit_entry(
     principal: Principal,
@@ -183,7 +194,7 @@ def build_security(
         refresh_ttl=sec.refresh_token_ttl,
         reuse_grace=sec.refresh_reuse_grace,
     )
-    return Security(
+    security = Security(
         authenticator=authenticator,
         keys=keys,
         sessions=sessions,
@@ -193,3 +204,6 @@ def build_security(
         identities=store,
         audit_log=audit_log,
     )
+    if authenticator.on_password_refused is None:  # Basic's wrong passwords are audited too
+        authenticator.on_password_refused = security.failed_login
+    return security
