@@ -27,6 +27,7 @@ from tideflow.runtime._operations import (
 from tideflow.runtime._service_app import metrics_response, service_app
 from tideflow.runtime._serving import serve_api
 from tideflow.runtime._shutdown import stop_on_signals
+from tideflow.runtime._text import has_nul
 from tideflow.runtime._tracing import instrument_fastapi
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "error_body",
+    "has_nul",
     "health_app",
     "install_api_error_handler",
     "install_error_handlers",

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tideflow.contract import ErrorCode
+from tideflow.runtime._text import storable_text
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -191,30 +192,6 @@ def _bad_cursor() -> ApiError:
     return ApiError(400, ErrorCode.BAD_REQUEST, "the cursor is not valid")
 
 
-def _storable_text(value: Any) -> bool:
-    """No string in `value` holds a NUL or a lone surrogate (Postgres takes neither)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item or not _encodable(item):
-                return False
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return True
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def decode_cursor(cursor: str) -> Any:
     """The value inside a cursor; ApiError 400 when it is not one of ours.
 
@@ -225,7 +202,7 @@ def decode_cursor(cursor: str) -> Any:
         value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error, RecursionError):
         raise _bad_cursor() from None
-    if not _storable_text(value):
+    if not storable_text(value):
         raise _bad_cursor()
     return value
 

@@ -9,20 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from tideflow.gateway.errors import ApiError, ErrorCode
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
+from tideflow.runtime import has_nul
 
 
 def reject_nul(value: Any, path: str) -> None:
-    if _has_nul(value):
+    if has_nul(value):
         raise ApiError(
             422,
             ErrorCode.VALIDATION_FAILED,

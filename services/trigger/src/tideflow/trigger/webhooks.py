@@ -26,7 +26,7 @@ from tideflow.core import (
     render,
     validate_input,
 )
-from tideflow.runtime import ApiError
+from tideflow.runtime import ApiError, has_nul
 from tideflow.settings import LimitsSettings
 from tideflow.store import NotFound, TriggerType
 from tideflow.trigger import metrics
@@ -77,22 +77,6 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
-def _has_nul(value: Any) -> bool:
-    """Whether a NUL character is anywhere in the value, keys included (iterative)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
 def _parse_body(body: bytes, headers: Mapping[str, str]) -> Any:
     """JSON bodies as JSON; anything else as text (bytes that are not UTF-8: 422).
 
@@ -115,7 +99,7 @@ def _parse_body(body: bytes, headers: Mapping[str, str]) -> Any:
         except ValueError:
             if "json" in content_type:
                 raise ApiError(422, "INVALID_BODY", "the body is not valid JSON") from None
-    if _has_nul(value):
+    if has_nul(value):
         raise ApiError(422, "INVALID_BODY", "the body contains a NUL character (\\u0000)")
     return value
 
