@@ -239,3 +239,27 @@ async def test_throttled_password_guesses_do_not_end_a_proven_session() -> None:
     with pytest.raises(RateLimited):
         await authenticator.authenticate(header)
     assert await access.check() is None
+
+
+async def test_a_token_that_expires_during_the_check_ends_as_expired(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The session's clock reads just before `exp`, the verifier's just after (a wake-up a
+    hair early, or the two reads straddling the second): the session still ends as
+    TOKEN_EXPIRED, which tells the client to renew, not as UNAUTHENTICATED (seen in CI)."""
+    identities = InMemoryIdentities()
+    key_file = LocalKeyFile(tmp_path_factory.mktemp("keys") / "kek.json")
+    keys = KeyRing(identities, Envelope(key_file), access_ttl=TOKEN_TTL)
+    authenticator = Authenticator(admin_token="admin", identities=identities, keys=keys)
+    principal = Principal("ann", "default", Role.EDITOR, PrincipalKind.USER, "u-ann")
+    token = await keys.issue(principal, now=datetime.now(UTC) - 2 * TOKEN_TTL)
+    header = f"Bearer {token}"
+    expires_at = token_expiry(header)
+    assert expires_at is not None
+    assert expires_at < time.time()
+    access = SessionAccess(
+        authenticator, header, principal, recheck_every=30, clock=lambda: expires_at - 0.001
+    )
+    ended = await access.check()
+    assert ended is not None
+    assert (ended.code, ended.reason) == (4401, "TOKEN_EXPIRED")

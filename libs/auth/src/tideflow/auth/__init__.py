@@ -15,6 +15,7 @@ from tideflow.auth._errors import (
     InvalidCredentials,
     KeyProviderError,
     RefreshReused,
+    TokenExpired,
 )
 from tideflow.auth._http import current_principal, requires, websocket_principal
 from tideflow.auth._jwt import ACCESS_TTL, KeyRing
@@ -77,6 +78,7 @@ __all__ = [
     "Secrets",
     "Sessions",
     "TenantQuotas",
+    "TokenExpired",
     "TokenPair",
     "WrappedKey",
     "check_password_rate",

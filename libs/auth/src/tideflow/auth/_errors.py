@@ -11,6 +11,11 @@ class InvalidCredentials(AuthError):  # noqa: N818 - reads as a fact, like the s
     """A credential that is missing, malformed, expired, revoked or simply wrong."""
 
 
+class TokenExpired(InvalidCredentials):
+    """An access token past its `exp`: the caller proved itself once and needs a fresh one
+    (not the same verdict as a forged, revoked or unknown credential)."""
+
+
 class Forbidden(AuthError):  # noqa: N818
     """The caller is known but its role does not allow the action."""
 

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from tideflow.auth._envelope import Envelope, Sealed
-from tideflow.auth._errors import InvalidCredentials
+from tideflow.auth._errors import InvalidCredentials, TokenExpired
 from tideflow.auth._roles import Principal, PrincipalKind, Role
 from tideflow.store import SigningKeyRecord
 
@@ -194,7 +194,7 @@ class KeyRing:
         except jwt.PyJWTError as e:
             raise InvalidCredentials("the access token is not valid") from e
         if int(claims["exp"]) <= int(now.timestamp()):
-            raise InvalidCredentials("the access token has expired")
+            raise TokenExpired("the access token has expired")
         try:
             role = Role(str(claims["role"]))
         except ValueError as e:

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tideflow.auth import AuthError, Forbidden, PrincipalKind, RateLimited, Role
+from tideflow.auth import AuthError, Forbidden, PrincipalKind, RateLimited, Role, TokenExpired
 from tideflow.store import StoreError, credential_key
 
 if TYPE_CHECKING:
@@ -46,6 +46,20 @@ class Ended:
     code: int
     reason: str
     message: str
+
+
+_EXPIRED = Ended(4401, "TOKEN_EXPIRED", "the access token has expired")
+
+
+def _refused(error: AuthError) -> Ended | None:
+    """How a failed check ends the session (None: it goes on)."""
+    if isinstance(error, TokenExpired):  # `exp` passed between our clock's read and the verifier's
+        return _EXPIRED
+    if isinstance(error, Forbidden):
+        return Ended(4403, "FORBIDDEN", str(error))
+    if isinstance(error, RateLimited):  # this user's password guesses throttled: proven before
+        return None
+    return Ended(4401, "UNAUTHENTICATED", str(error))
 
 
 def token_expiry(authorization: str | None) -> float | None:
@@ -97,16 +111,12 @@ class SessionAccess:
     async def check(self) -> Ended | None:
         """Authenticate the member again; why its session ends, or None if it goes on."""
         if self.expires_at is not None and self._clock() >= self.expires_at:
-            return Ended(4401, "TOKEN_EXPIRED", "the access token has expired")
+            return _EXPIRED
         try:
             now = await self._authenticator.authenticate(self._authorization)
             now.require(Role.VIEWER)
-        except Forbidden as e:
-            return Ended(4403, "FORBIDDEN", str(e))
-        except RateLimited:  # password guesses of this user throttled: it proved itself before
-            return None
         except AuthError as e:
-            return Ended(4401, "UNAUTHENTICATED", str(e))
+            return _refused(e)
         except StoreError as e:  # the identity store is away: no reason to drop anyone
             log.warning("collab: cannot check %s again (%s)", self.principal.subject, e)
             return None
