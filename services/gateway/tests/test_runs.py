@@ -467,6 +467,66 @@ async def test_signal_publishes_a_command(gateway, kit, scheduler):
     assert len(await gateway.commands(run.run_id)) == 1  # nothing sent for the refused one
 
 
+async def test_a_signal_idempotency_key_is_one_signal_and_refuses_other_data(
+    gateway, kit, scheduler
+):
+    # the key used to be accepted again with any data (202) and the new data dropped by
+    # the scheduler's dedup of the command id; now it is judged as a run start's key is
+    name = kit.unique()
+    document = kit.definition(name)
+    document["spec"]["nodes"].append({"id": "go", "type": "signal", "config": {"name": "go"}})
+    assert (await gateway.client.post("/workflows", json=document)).is_success
+    assert (await gateway.client.post(f"/workflows/{name}/publish")).status_code == 201
+    run = scheduler.run(document)
+    run.start({"n": 1})
+    await scheduler.flush(run)
+    url = f"/runs/{run.run_id}/signals/go"
+    body = {"data": {"b": 1, "a": [1, 2]}, "idempotencyKey": "sig-1"}
+    first, again = [await gateway.client.post(url, json=body) for _ in range(2)]
+    assert (first.status_code, again.status_code) == (202, 202), again.text
+    assert first.json() == again.json()
+    same_keys_reordered = {"data": {"a": [1, 2], "b": 1}, "idempotencyKey": "sig-1"}
+    assert (await gateway.client.post(url, json=same_keys_reordered)).status_code == 202
+    assert len(await gateway.commands(run.run_id)) == 1  # nothing sent twice
+
+    other = await gateway.client.post(url, json={"data": {"b": 2}, "idempotencyKey": "sig-1"})
+    error = kit.assert_error(other, 409, ErrorCode.IDEMPOTENCY_CONFLICT)
+    assert error["details"] == {"runId": run.run_id, "signal": "go", "differs": ["data"]}
+    assert len(await gateway.commands(run.run_id)) == 1
+    other_key = await gateway.client.post(url, json={"data": 2, "idempotencyKey": "sig-2"})
+    assert other_key.status_code == 202
+    assert len(await gateway.commands(run.run_id)) == 2
+
+
+async def test_a_signal_whose_send_failed_is_sent_by_its_retry(gateway, kit, scheduler):
+    from tideflow.bus import BusError
+
+    name = kit.unique()
+    document = kit.definition(name)
+    document["spec"]["nodes"].append({"id": "go", "type": "signal", "config": {"name": "go"}})
+    assert (await gateway.client.post("/workflows", json=document)).is_success
+    assert (await gateway.client.post(f"/workflows/{name}/publish")).status_code == 201
+    run = scheduler.run(document)
+    run.start({"n": 1})
+    await scheduler.flush(run)
+    publish = gateway.bus.publish_batch
+
+    async def down(*_args, **_kwargs):
+        raise BusError("down")
+
+    gateway.bus.publish_batch = down
+    try:
+        body = {"data": 1, "idempotencyKey": "retry-me"}
+        failed = await gateway.client.post(f"/runs/{run.run_id}/signals/go", json=body)
+        kit.assert_error(failed, 503, ErrorCode.UNAVAILABLE)
+    finally:
+        gateway.bus.publish_batch = publish
+    retried = await gateway.client.post(f"/runs/{run.run_id}/signals/go", json=body)
+    assert retried.status_code == 202, retried.text
+    [command] = await gateway.commands(run.run_id)
+    assert command.data == 1
+
+
 async def test_a_signal_to_a_run_without_signal_nodes_is_refused(gateway, kit, scheduler):
     run = await live_run(gateway, kit, scheduler)
     response = await gateway.client.post(f"/runs/{run.run_id}/signals/go", json={"data": 1})

@@ -396,13 +396,21 @@ def signal(
     run_id: str,
     name: str,
     data: Annotated[str | None, typer.Option("--data")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            help="Send the signal once: a repeat with the same data is accepted and not "
+            "delivered again; other data under the same key is refused (IDEMPOTENCY_CONFLICT).",
+        ),
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """Deliver a named signal (with JSON data) to a run waiting on it."""
     payload = read_json_argument(data)
     with api_errors(), connect(url, token) as client:
-        client.runs.signal(run_id, name, payload)
+        client.runs.signal(run_id, name, payload, idempotency_key=idempotency_key or None)
     typer.echo(f"signal {name} sent to {run_id}")
 
 

@@ -26,6 +26,7 @@ from tideflow.store._collab import (
     CollabUpdate,
     Merge,
 )
+from tideflow.store._command_keys import CommandKey, CommandKeys
 from tideflow.store._credential_changes import credential_key
 from tideflow.store._errors import (
     AlreadyExists,
@@ -155,6 +156,8 @@ __all__ = [
     "CollabDocument",
     "CollabStore",
     "CollabUpdate",
+    "CommandKey",
+    "CommandKeys",
     "CommitBatch",
     "CommitResult",
     "ConcurrencyConflict",

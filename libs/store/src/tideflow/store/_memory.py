@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
+from tideflow.store._command_keys import InMemoryCommandKeys
 from tideflow.store._errors import (
     AlreadyExists,
     ConcurrencyConflict,
@@ -79,12 +80,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
+class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, InMemoryCommandKeys, EventStore):
     """`EventStore` held in dictionaries."""
 
     def __init__(self) -> None:
         InMemoryWorkflows.__init__(self)
         InMemoryIdentities.__init__(self)
+        InMemoryCommandKeys.__init__(self)
         self._events: dict[str, list[StoredEvent]] = {}
         self._run_end_waiters = RunEndWaiters()
         self._positions = itertools.count(1)
@@ -479,6 +481,7 @@ class InMemoryEventStore(InMemoryWorkflows, InMemoryIdentities, EventStore):
         self._timers = {k: v for k, v in self._timers.items() if v[0].run_id not in doomed}
         self._processed = {k: v for k, v in self._processed.items() if v not in doomed}
         self._logs = [line for line in self._logs if line.run_id not in doomed]
+        self._forget_command_keys(doomed)
         return len(doomed)
 
 

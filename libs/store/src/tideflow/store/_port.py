@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from tideflow.store._command_keys import CommandKeys
 from tideflow.store._identity_ports import AuditLog, Identities, SecretStore
 from tideflow.store._observability import Backlogs, RunTraces
 from tideflow.store._records import (
@@ -319,6 +320,7 @@ class EventStore(
     TimerStore,
     StepLogStore,
     Retention,
+    CommandKeys,
     Backlogs,
     RunTraces,
     Identities,

@@ -31,6 +31,7 @@ from tideflow.store import _pg_sql as sql
 from tideflow.store._codecs import setup_connection
 from tideflow.store._errors import ConcurrencyConflict, NotFound, RunConflict, StoreError
 from tideflow.store._migrate import migrate
+from tideflow.store._pg_command_keys import PostgresCommandKeys
 from tideflow.store._pg_commit import commit_statement, latest_timers, timer_columns
 from tideflow.store._pg_errors import translated
 from tideflow.store._pg_identity import PostgresIdentities
@@ -103,7 +104,12 @@ async def _end_transaction(connection: asyncpg.Connection) -> None:
 
 
 class PostgresEventStore(
-    PostgresWorkflows, PostgresIdentities, PostgresBacklogs, PostgresWebhooks, EventStore
+    PostgresWorkflows,
+    PostgresIdentities,
+    PostgresBacklogs,
+    PostgresWebhooks,
+    PostgresCommandKeys,
+    EventStore,
 ):
     """`EventStore` over an asyncpg pool created by `create_pool` (codecs installed)."""
 

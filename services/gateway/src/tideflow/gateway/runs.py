@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, Path, Query, Response, status
 
 from tideflow.bus import BusError, Outgoing
@@ -506,8 +508,34 @@ async def signal(
         name=name,
         data=body.data,
     )
+    if body.idempotency_key is not None and not await _first_use(services, command, run):
+        return schemas.Accepted(run_id=run_id, command_id=command.command_id)
     await _send(services, command, run.tenant_id)
+    if body.idempotency_key is not None:
+        await services.store.mark_command_sent(command.command_id, tenant_id=run.tenant_id)
     await services.security.audit(
         principal, "run.signal", f"run/{run_id}", details={"signal": name}
     )
     return schemas.Accepted(run_id=run_id, command_id=command.command_id)
+
+
+async def _first_use(services: Services, command: Signal, run: RunRecord) -> bool:
+    """Claim the signal's idempotency key for its data: True when it must be sent.
+
+    A repeat with the same data is the same signal (answered alike, sent again only if
+    the first attempt never reached the bus); a repeat with other data is refused, as a
+    run start's is, instead of being accepted and dropped by the scheduler's dedup.
+    """
+    digest = hashlib.sha256(orjson.dumps(command.data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    claim = await services.store.claim_command_key(
+        command.command_id, run.run_id, digest, tenant_id=run.tenant_id
+    )
+    if claim.digest != digest:
+        raise ApiError(
+            409,
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            f"idempotency key already sent signal {command.name!r} to run {run.run_id} "
+            "with different data",
+            {"runId": run.run_id, "signal": command.name, "differs": ["data"]},
+        )
+    return claim.created or not claim.sent
