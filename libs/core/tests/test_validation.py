@@ -96,6 +96,20 @@ CASES = [
      "spec.nodes[2].retry.maxInterval"),
     ("coefficient < 1", lambda d: nodes(d)[2].update(retry={"backoffCoefficient": 0.5}),
      ProblemCode.INVALID_RETRY, "spec.nodes[2].retry.backoffCoefficient"),
+    ("coefficient NaN", lambda d: nodes(d)[2].update(retry={"backoffCoefficient": float("nan")}),
+     ProblemCode.INVALID_RETRY, "spec.nodes[2].retry.backoffCoefficient"),
+    ("coefficient inf", lambda d: nodes(d)[2].update(retry={"backoffCoefficient": float("inf")}),
+     ProblemCode.INVALID_RETRY, "spec.nodes[2].retry.backoffCoefficient"),
+    ("duration past a timedelta", lambda d: nodes(d)[2].update(timeout="99999999999999999999d"),
+     ProblemCode.INVALID_DURATION, "spec.nodes[2].timeout"),
+    ("duration past the calendar", lambda d: nodes(d)[2].update(timeout="3000000d"),
+     ProblemCode.INVALID_DURATION, "spec.nodes[2].timeout"),
+    ("duration in seconds past a timedelta", lambda d: nodes(d)[2].update(timeout=1e20),
+     ProblemCode.INVALID_DURATION, "spec.nodes[2].timeout"),
+    ("nodes a mapping", lambda d: d["spec"].update(nodes={"a": nodes(d)[0]}),
+     ProblemCode.SCHEMA_ERROR, "spec.nodes"),
+    ("edges a string", lambda d: d["spec"].update(edges="a -> c"),
+     ProblemCode.SCHEMA_ERROR, "spec.edges"),
     ("unknown compensate", lambda d: nodes(d)[2].update(compensate="nobody"),
      ProblemCode.UNKNOWN_COMPENSATE, "spec.nodes[2].compensate"),
     ("compensate with edges", lambda d: edges(d).append({"from": "l", "to": "u"}),
@@ -131,6 +145,20 @@ def test_problem(mutate: Any, code: ProblemCode, path: str) -> None:
     mutate(definition)
     problems = validate_definition(definition)
     assert (code, path) in [(p.code, p.path) for p in problems], problems
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{"nodes": {"a": {"id": "a"}}}, {"nodes": "a"}, {"nodes": [{"id": "a", "type": "log",
+     "config": {"message": "x"}}], "edges": {"from": "a"}}],
+)  # fmt: skip
+def test_what_validates_parses(spec: dict[str, Any]) -> None:
+    """validate and parse agree: a shape validate passes never makes parse raise pydantic's
+    own error (the gateway would answer 500 for it)."""
+    d = {**base(), "spec": spec}
+    assert validate_definition(d)
+    with pytest.raises(DefinitionError):
+        parse_definition(d)
 
 
 def test_unreachable_node() -> None:
@@ -190,7 +218,9 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == seconds
 
 
-@pytest.mark.parametrize("text", ["", "5", "s", "1x", "1h 30m", "-1s", "1s2"])
+@pytest.mark.parametrize(
+    "text", ["", "5", "s", "1x", "1h 30m", "-1s", "1s2", "36501d", "9" * 400 + "ms"]
+)
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)

@@ -12,12 +12,27 @@ from tideflow.core._errors import DurationError
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+MAX_DURATION = timedelta(days=36_500)
+"""The longest duration a definition may name (100 years): a timer, timeout or backoff is
+added to the clock, and a longer one would overflow the calendar (year 9999) in `decide`
+instead of failing where it is written."""
+_EXPECTED = "expected e.g. 500ms, 30s, 5m, 1h30m"
+
+
+def _bounded(value: timedelta | None, text: object) -> timedelta:
+    if value is None or value > MAX_DURATION:
+        raise DurationError(
+            f"invalid duration {_shown(text)}: longer than the maximum "
+            f"{format_duration(MAX_DURATION)}"
+        )
+    return value
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse `1h30m`, `500ms`, `2.5s`, `3d` into a timedelta; zero or garbage is an error."""
+    """Parse `1h30m`, `500ms`, `2.5s`, `3d` into a timedelta; garbage, or more than
+    `MAX_DURATION`, is an error."""
     if not isinstance(text, str) or not text.strip():
-        raise DurationError(f"invalid duration {text!r}: expected e.g. 500ms, 30s, 5m, 1h30m")
+        raise DurationError(f"invalid duration {text!r}: {_EXPECTED}")
     stripped = text.strip()
     pos = 0
     total_ms = 0.0
@@ -27,8 +42,24 @@ def parse_duration(text: str) -> timedelta:
         total_ms += float(match.group(1)) * _UNITS_MS[match.group(2)]
         pos = match.end()
     if pos != len(stripped) or pos == 0:
-        raise DurationError(f"invalid duration {text!r}: expected e.g. 500ms, 30s, 5m, 1h30m")
-    return timedelta(milliseconds=total_ms)
+        raise DurationError(f"invalid duration {text!r}: {_EXPECTED}")
+    return _bounded(_timedelta(milliseconds=total_ms), text)
+
+
+_SHOWN = 40
+
+
+def _shown(text: object) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= _SHOWN else f"{shown[: _SHOWN - 3]}..."
+
+
+def _timedelta(**amount: float) -> timedelta | None:
+    """The timedelta, or None where it is beyond what a timedelta holds (or not a number)."""
+    try:
+        return timedelta(**amount)
+    except (OverflowError, ValueError):
+        return None
 
 
 def format_duration(value: timedelta) -> str:
@@ -49,7 +80,9 @@ def _coerce(value: Any) -> Any:
     if isinstance(value, str):
         return parse_duration(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        if value != value:  # NaN  # noqa: PLR0124
+            raise DurationError(f"invalid duration {value!r}: {_EXPECTED}")
+        return _bounded(_timedelta(seconds=value), value)
     return value
 
 

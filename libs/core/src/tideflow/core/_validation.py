@@ -6,6 +6,7 @@ problems of the rest: the graph checks still run on whatever could be read.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,8 @@ def _pydantic_problems(
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = unknown_field(model, loc)
+        elif item["type"] == "tuple_type":  # the models keep lists as tuples
+            message = "should be a list"
         elif item["type"] == "too_short":
             message = f"needs at least {item.get('ctx', {}).get('min_length', 1)} item(s)"
         if "duration" in message:
@@ -183,7 +186,11 @@ def _check_trigger_expressions(
 def _check_retry(retry: RetryPolicy, path: str, problems: list[Problem]) -> None:
     checks = (
         (retry.max_attempts < 1, "maxAttempts", "must be at least 1"),
-        (retry.backoff_coefficient < 1, "backoffCoefficient", "must be at least 1"),
+        (
+            not 1 <= retry.backoff_coefficient < math.inf,
+            "backoffCoefficient",
+            "must be a finite number of at least 1",
+        ),
         (retry.initial_interval <= timedelta(0), "initialInterval", "must be positive"),
         (
             retry.max_interval < retry.initial_interval,
@@ -461,6 +468,10 @@ def _check_graph(
     )
 
 
+def _non_empty_list(value: object) -> bool:
+    return isinstance(value, list) and bool(value)
+
+
 def validate_definition(
     document: Document | WorkflowDefinition, types: NodeTypes = BUILTIN_NODE_TYPES
 ) -> list[Problem]:
@@ -484,8 +495,9 @@ def validate_definition(
         WorkflowDefinition.model_validate(raw)
     except ValidationError as exc:
         # items are checked one by one below; pydantic also calls a list whose items all
-        # failed "too short", which would only confuse
-        written = {f"spec.{k}" for k in ("nodes", "edges") if spec.get(k)}
+        # failed "too short", which would only confuse; a list that is not a list (a
+        # mapping, a string) is reported here, as nothing below reads it
+        written = {f"spec.{k}" for k in ("nodes", "edges") if _non_empty_list(spec.get(k))}
         problems.extend(
             p
             for p in _pydantic_problems(exc, "", model=WorkflowDefinition)

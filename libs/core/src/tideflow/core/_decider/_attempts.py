@@ -2,6 +2,7 @@
 that succeeded or failed for good means for its foreach, its saga or the run."""
 
 import hashlib
+import math
 from datetime import timedelta
 
 from tideflow.core._commands import StepAccepted, StepResult
@@ -46,8 +47,14 @@ def backoff(policy: RetryPolicy, run_id: str, step: str, attempt: int) -> timede
     The jitter (up to -20%) spreads retries of many runs; deriving it from a hash keeps
     `decide` deterministic, so a replay schedules exactly the same timers.
     """
-    base = policy.initial_interval * (policy.backoff_coefficient ** (attempt - 1))
-    capped = min(base, policy.max_interval)
+    try:
+        growth = policy.backoff_coefficient ** (attempt - 1)
+    except OverflowError:  # a late attempt of a long retry policy
+        growth = math.inf
+    if policy.initial_interval.total_seconds() * growth > 2 * policy.max_interval.total_seconds():
+        capped = policy.max_interval  # far past the cap (and the product may not fit)
+    else:
+        capped = min(policy.initial_interval * growth, policy.max_interval)
     digest = hashlib.sha256(f"{run_id}/{step}/{attempt}".encode()).digest()
     fraction = int.from_bytes(digest[:8], "big") / 2**64
     return capped * (1 - 0.2 * fraction)
