@@ -143,6 +143,18 @@ TABLE: list[tuple[str, Request, tuple[int, int, int, int, int]]] = [
     ("POST /users", new_user(), (401, 403, 403, 403, 201)),
     ("GET /users", simple("GET", "/users"), (401, 403, 403, 403, 200)),
     ("GET /tenants", simple("GET", "/tenants"), (401, 403, 403, 403, 403)),
+    ("GET /tenants/{own}", simple("GET", "/tenants/acme"), (401, 403, 403, 403, 200)),
+    ("GET /tenants/{own}/limits", simple("GET", "/tenants/acme/limits"), (401, 403, 403, 403, 200)),
+    (
+        "GET /tenants/{other}/limits",
+        simple("GET", "/tenants/beta/limits"),
+        (401, 404, 404, 404, 404),
+    ),
+    (
+        "PUT /tenants/{own}/limits",
+        simple("PUT", "/tenants/acme/limits", {}),
+        (401, 403, 403, 403, 403),
+    ),
     ("GET /.well-known/jwks.json", simple("GET", "/.well-known/jwks.json"), (200,) * 5),
 ]
 
@@ -165,6 +177,30 @@ async def test_the_platform_admin_manages_tenants(stack: Stack) -> None:
     assert again.json()["error"]["code"] == "TENANT_EXISTS"
     bad = await stack.call("POST", "/tenants", ADMIN, json={"name": "Not Valid"})
     assert bad.status_code == 422
+
+
+async def test_a_tenant_admin_reads_its_own_limits_only(stack: Stack) -> None:
+    # a tenant admin could not read its own tenant's limits at all (403 on every route)
+    limits = {"runStartsPerSecond": 40.0, "apiRequestsPerSecond": 400.0}
+    assert (await stack.call("PUT", "/tenants/acme/limits", ADMIN, json=limits)).is_success
+    admin = stack.tenants["acme"].tokens["admin"]
+    own = await stack.call("GET", "/tenants/acme/limits", admin)
+    assert own.status_code == 200, own.text
+    assert own.json()["name"] == "acme"
+    assert own.json()["runStartsPerSecond"] == 40.0
+    assert own.json()["apiRequestsPerSecond"] == 400.0
+    assert (await stack.call("GET", "/tenants/acme", admin)).json() == own.json()
+    other = await stack.call("GET", "/tenants/beta", admin)
+    assert (other.status_code, other.json()["error"]["code"]) == (404, "TENANT_NOT_FOUND")
+    missing = await stack.call("GET", "/tenants/nope/limits", ADMIN)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "TENANT_NOT_FOUND")
+    beta = await stack.call("GET", "/tenants/beta/limits", ADMIN)
+    assert (beta.status_code, beta.json()["name"]) == (200, "beta")
+    change = await stack.call("PUT", "/tenants/acme/limits", admin, json={})
+    assert change.status_code == 403
+    unchanged = await stack.call("GET", "/tenants/acme/limits", ADMIN)
+    assert unchanged.json()["runStartsPerSecond"] == 40.0
+    assert (await stack.call("PUT", "/tenants/acme/limits", ADMIN, json={})).is_success
 
 
 async def test_no_one_grants_a_role_above_their_own(stack: Stack) -> None:

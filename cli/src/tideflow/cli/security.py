@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path  # noqa: TC003 - typer reads the annotation
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
@@ -77,10 +78,20 @@ def tenant_create(
 def tenant_list(
     url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
 ) -> None:
-    """Every tenant with its limits."""
+    """Every tenant with its limits (platform admin)."""
     with api_errors():
         body = connect(url, token).request("GET", "/tenants")
     _show(output, body, TENANT_COLUMNS, _tenant_rows(body["items"]))
+
+
+@tenant_app.command("show")
+def tenant_show(
+    name: str, url: UrlOption = None, token: TokenOption = None, output: OutputOption = "table"
+) -> None:
+    """One tenant with its limits (a tenant admin may read its own; nothing is changed)."""
+    with api_errors():
+        body = connect(url, token).request("GET", f"/tenants/{quote(name, safe='')}/limits")
+    _show(output, body, TENANT_COLUMNS, _tenant_rows([body]))
 
 
 @tenant_app.command("limits")

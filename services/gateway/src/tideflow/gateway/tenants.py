@@ -1,10 +1,11 @@
-"""Tenants and their limits: the platform admin's routes (`TIDEFLOW_ADMIN_TOKEN`)."""
+"""Tenants and their limits: managed by the platform admin (`TIDEFLOW_ADMIN_TOKEN`); a
+tenant's own admins read their tenant (its limits), never change them or see another."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from tideflow.auth import Principal
+from tideflow.auth import Principal, Role
 from tideflow.gateway import security_schemas as s
 from tideflow.gateway.deps import PrincipalDep, ServicesDep
 from tideflow.gateway.errors import ApiError, ErrorCode
@@ -42,9 +43,37 @@ async def create_tenant(
 
 @router.get("", response_model=s.TenantList)
 async def list_tenants(services: ServicesDep, principal: PrincipalDep) -> s.TenantList:
+    """Every tenant: the platform admin's (a tenant admin reads its own by name)."""
     require_platform(principal)
     tenants = await services.security.identities.list_tenants()
     return s.TenantList(items=[tenant_view(t) for t in tenants])
+
+
+@router.get("/{name}", response_model=s.Tenant)
+async def get_tenant(name: str, services: ServicesDep, principal: PrincipalDep) -> s.Tenant:
+    """The tenant with its limits: any for the platform admin, its own for a tenant admin
+    (another tenant is 404, as every cross-tenant read is)."""
+    return await _readable(services, principal, name)
+
+
+@router.get("/{name}/limits", response_model=s.Tenant)
+async def get_limits(name: str, services: ServicesDep, principal: PrincipalDep) -> s.Tenant:
+    """What `PUT` on this address answers: the tenant with its limits (read as `GET
+    /tenants/{name}`), so a tenant admin can see its own limits without changing them."""
+    return await _readable(services, principal, name)
+
+
+async def _readable(services: ServicesDep, principal: Principal, name: str) -> s.Tenant:
+    """404 for a tenant not the caller's (whatever the role: nothing to probe), then 403
+    below admin; the platform admin reads every tenant."""
+    if not principal.platform_admin:
+        if name != principal.tenant_id:
+            raise ApiError(404, ErrorCode.TENANT_NOT_FOUND, f"no tenant {name!r}")
+        principal.require(Role.ADMIN)
+    try:
+        return tenant_view(await services.security.identities.get_tenant(name))
+    except NotFound:
+        raise ApiError(404, ErrorCode.TENANT_NOT_FOUND, f"no tenant {name!r}") from None
 
 
 @router.put("/{name}/limits", response_model=s.Tenant)
