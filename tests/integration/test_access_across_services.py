@@ -9,6 +9,7 @@ same Redis), on real Postgres and Redis.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -49,6 +50,7 @@ from tideflow.trigger import metrics
 from tideflow.trigger.app import create_app as trigger_app
 from tideflow.trigger.app import services_of as trigger_services
 from tideflow.trigger.cron import CronLoop
+from tideflow.trigger.deferred import DeferredStarts
 from tideflow.trigger.events import EventTriggers, Incoming
 from tideflow.trigger.settings import TriggerSettings
 from tideflow.trigger.signatures import tideflow_headers
@@ -451,7 +453,7 @@ async def test_cron_ticks_over_the_limit_are_deferred_then_fire_once_each(
     ]  # fmt: skip
 
 
-async def test_event_messages_over_the_limit_wait_for_tokens_and_none_is_dropped(
+async def test_event_messages_over_the_limit_are_deferred_and_none_is_dropped(
     services: Services,
 ) -> None:
     tenant, token = await _tenant(services, "ev")
@@ -473,9 +475,23 @@ async def test_event_messages_over_the_limit_wait_for_tokens_and_none_is_dropped
     ]
     outcomes = await triggers.handle(messages)
     assert sum(1 for o in outcomes if o.created) == 26
+    # the burst went out; the rest are recorded, their starts deferred (the batch goes on)
+    assert sum(1 for o in outcomes if o.deferred) == 6
     assert metrics.THROTTLED.labels("event")._value.get() >= throttled + 6
     page = await services.store.list_runs(RunFilter(workflow_id=name, tenant_id=tenant), limit=50)
     assert len(page.runs) == 26
+    # as the shared Redis bucket refills (20 a second), the deferred starts go out, once each
+    deferred = DeferredStarts(
+        store=services.triggers, bus=services.bus, quotas=services.quotas(),
+        poll=timedelta(seconds=1), outbox_claim=timedelta(seconds=30),
+    )  # fmt: skip
+    sent = 0
+    async with asyncio.timeout(30):
+        while sent < 6:
+            sent += await deferred.send_due()
+            await asyncio.sleep(0.05)
+    assert sent == 6
+    assert await services.triggers.claim_deferred(tenant, 100, timedelta(seconds=1)) == []
 
 
 # -- the trigger management routes through the gateway's address ---------------------------

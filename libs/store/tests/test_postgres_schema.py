@@ -76,7 +76,7 @@ async def test_unreachable_database_is_unavailable() -> None:
 TENANT_TABLES = [
     *TABLES, "api_tokens", "users", "refresh_tokens", "secrets", "audit_log",
     "webhook_subscriptions", "webhook_deliveries", "webhook_attempts",
-    "collab_documents", "collab_updates", "command_keys",
+    "collab_documents", "collab_updates", "command_keys", "trigger_deferred_starts",
 ]  # fmt: skip
 
 

@@ -103,6 +103,7 @@ from tideflow.store._refresh_rotation import RefreshOutcome, RefreshRotation
 from tideflow.store._run_endings import TERMINAL_STATUSES
 from tideflow.store._triggers import (
     CronClaim,
+    ReleasedStart,
     StartOutcome,
     TriggeredRun,
     TriggerRecord,
@@ -191,6 +192,7 @@ __all__ = [
     "RefreshOutcome",
     "RefreshRotation",
     "RefreshTokenRecord",
+    "ReleasedStart",
     "Retention",
     "RunAppend",
     "RunConflict",

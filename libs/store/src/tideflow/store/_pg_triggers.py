@@ -13,9 +13,10 @@ from tideflow.store._pg_errors import translated
 from tideflow.store._pg_outbox import write_outbox
 from tideflow.store._pg_rows import run as run_row
 from tideflow.store._pg_scope import PLATFORM, scoped
-from tideflow.store._records import DEFAULT_TENANT, JSONObject
+from tideflow.store._records import DEFAULT_TENANT, JSONObject, OutboxMessage
 from tideflow.store._triggers import (
     CronClaim,
+    ReleasedStart,
     StartOutcome,
     TriggeredRun,
     TriggerRecord,
@@ -76,6 +77,42 @@ RETURNING {sql.RUN_COLUMNS}
 _FIND_RUN = f"""
 SELECT {sql.RUN_COLUMNS} FROM runs
 WHERE tenant_id = $1 AND workflow_id = $2 AND idempotency_key = $3
+"""
+
+# Event-trigger starts over their tenant's run-start limit (migration 0025).
+_DEFER = """
+INSERT INTO trigger_deferred_starts (tenant_id, run_id, topic, key, payload, header_keys,
+                                     header_values)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+_DEFERRED_TENANTS = """
+SELECT DISTINCT tenant_id FROM trigger_deferred_starts
+WHERE claimed_until IS NULL OR claimed_until <= now()
+ORDER BY tenant_id
+"""
+_CLAIM_DEFERRED = """
+UPDATE trigger_deferred_starts SET claimed_until = now() + $3::interval
+WHERE id IN (
+    SELECT id FROM trigger_deferred_starts
+    WHERE tenant_id = $1 AND (claimed_until IS NULL OR claimed_until <= now())
+    ORDER BY id LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id
+"""
+_RELEASE_DEFERRED = """
+WITH moved AS (
+    DELETE FROM trigger_deferred_starts WHERE id = ANY($1::bigint[])
+    RETURNING id, tenant_id, topic, key, payload, header_keys, header_values
+)
+INSERT INTO outbox (tenant_id, topic, key, payload, header_keys, header_values, claimed_until)
+SELECT tenant_id, topic, key, payload, header_keys, header_values, now() + $2::interval
+FROM moved ORDER BY id
+RETURNING id, tenant_id, topic, key, payload, header_keys, header_values
+"""
+_HOLD_DEFERRED = """
+UPDATE trigger_deferred_starts SET claimed_until = now() + $2::interval
+WHERE id = ANY($1::bigint[])
 """
 
 # Registration, run by the publishing transaction. A cron row keeps its next tick while
@@ -271,6 +308,35 @@ class PostgresTriggerStore(TriggerStore):
                 async with scoped(self._pool, PLATFORM) as connection:
                     await connection.execute(sql.DELETE_OUTBOX, list(ids))
 
+    async def deferred_tenants(self) -> list[str]:
+        with translated("list deferred starts"):
+            async with scoped(self._pool, PLATFORM) as connection:
+                rows = await connection.fetch(_DEFERRED_TENANTS)
+        return [str(row["tenant_id"]) for row in rows]
+
+    async def claim_deferred(self, tenant_id: str, limit: int, claim_for: timedelta) -> list[int]:
+        with translated("claim deferred starts"):
+            async with scoped(self._pool, tenant_id) as connection:
+                rows = await connection.fetch(_CLAIM_DEFERRED, tenant_id, limit, claim_for)
+        return sorted(int(row["id"]) for row in rows)
+
+    async def release_deferred(
+        self,
+        start: Sequence[int],
+        hold: Sequence[int],
+        *,
+        hold_for: timedelta,
+        outbox_claimed_for: timedelta | None = None,
+    ) -> list[ReleasedStart]:
+        if not start and not hold:
+            return []
+        with translated("release deferred starts"):
+            async with scoped(self._pool, PLATFORM) as connection:
+                rows = await connection.fetch(_RELEASE_DEFERRED, list(start), outbox_claimed_for)
+                if hold:
+                    await connection.execute(_HOLD_DEFERRED, list(hold), hold_for)
+        return [_released(row) for row in rows]
+
 
 async def _start(
     connection: Connection, runs: Sequence[TriggeredRun], claimed_for: timedelta | None
@@ -290,9 +356,28 @@ async def _start(
                 raise NotFound(f"run with key {r.idempotency_key} vanished")
             outcomes.append(StartOutcome(run=run_row(existing), created=False))
             continue
+        if triggered.deferred:
+            m = triggered.start
+            await connection.execute(
+                _DEFER, m.tenant_id, r.run_id, m.topic, m.key, m.payload,
+                [k for k, _ in m.headers], [v for _, v in m.headers],
+            )  # fmt: skip
+            outcomes.append(StartOutcome(run=run_row(row), created=True, deferred=True))
+            continue
         ids = await write_outbox(connection, [triggered.start], claimed_for)
         outcomes.append(StartOutcome(run=run_row(row), created=True, outbox_id=ids[0]))
     return outcomes
+
+
+def _released(row: Any) -> ReleasedStart:
+    message = OutboxMessage(
+        topic=row["topic"],
+        payload=row["payload"],
+        key=row["key"],
+        headers=tuple(zip(row["header_keys"], row["header_values"], strict=True)),
+        tenant_id=row["tenant_id"],
+    )
+    return ReleasedStart(outbox_id=int(row["id"]), message=message)
 
 
 def _trigger(row: Any) -> TriggerRecord:

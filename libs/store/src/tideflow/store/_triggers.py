@@ -4,9 +4,13 @@ Registrations are written by the publishing transaction itself (`sync_triggers`)
 trigger exists exactly while the latest published version of a live workflow declares it.
 Starting a run from a trigger writes the `runs` row and its StartRun outbox row in one
 transaction keyed by an idempotency key (delivery id, cron tick, topic/partition/offset):
-the same key always answers with the same run. Cron ticks are claimed row by row with
-`FOR UPDATE SKIP LOCKED`, and the claim advances `next_fire_at` in the transaction that
-records the tick's runs, so each tick fires once however many replicas look at it.
+the same key always answers with the same run. An event-trigger start over its tenant's
+run-start limit is recorded the same way but `deferred`: its StartRun waits in
+`trigger_deferred_starts` until the trigger service has the tenant's token for it, and then
+one transaction moves it to the outbox (`claim_deferred`, `release_deferred`). Cron ticks
+are claimed row by row with `FOR UPDATE SKIP LOCKED`, and the claim advances
+`next_fire_at` in the transaction that records the tick's runs, so each tick fires once
+however many replicas look at it.
 """
 
 from __future__ import annotations
@@ -52,15 +56,28 @@ class TriggeredRun:
 
     run: RunRecord
     start: OutboxMessage
+    deferred: bool = False
+    """Over the tenant's run-start limit: record the run, park its StartRun (not in the
+    outbox) until a token is taken for it."""
 
 
 @dataclass(frozen=True, slots=True)
 class StartOutcome:
-    """The run an idempotency key names, and whether this call created it."""
+    """The run an idempotency key names, and whether this call created it (`deferred`:
+    its StartRun is parked, not in the outbox)."""
 
     run: RunRecord
     created: bool
     outbox_id: int | None = None
+    deferred: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasedStart:
+    """A deferred StartRun moved to the outbox: send it, then delete outbox row `outbox_id`."""
+
+    outbox_id: int
+    message: OutboxMessage
 
 
 @dataclass
@@ -132,4 +149,25 @@ class TriggerStore(Protocol):
 
     async def delete_outbox(self, ids: Sequence[int]) -> None:
         """Forget outbox rows Kafka has acknowledged."""
+        ...
+
+    async def deferred_tenants(self) -> list[str]:
+        """The tenants with deferred starts that no replica holds and whose wait is over."""
+        ...
+
+    async def claim_deferred(self, tenant_id: str, limit: int, claim_for: timedelta) -> list[int]:
+        """Hold the tenant's oldest free deferred starts for `claim_for`; their ids, oldest
+        first (rows another replica holds are skipped)."""
+        ...
+
+    async def release_deferred(
+        self,
+        start: Sequence[int],
+        hold: Sequence[int],
+        *,
+        hold_for: timedelta,
+        outbox_claimed_for: timedelta | None = None,
+    ) -> list[ReleasedStart]:
+        """In one transaction: move the deferred starts `start` to the outbox (claimed by
+        the caller for `outbox_claimed_for`) and leave `hold` untouched for `hold_for`."""
         ...

@@ -25,6 +25,7 @@ from tideflow.runtime import (
 )
 from tideflow.store import StoreUnavailable
 from tideflow.trigger.cron import CronLoop
+from tideflow.trigger.deferred import DeferredStarts
 from tideflow.trigger.events import EventTriggers
 from tideflow.trigger.handlers import Services, dev, hooks, operations, router
 from tideflow.trigger.outbound import Dispatcher
@@ -149,8 +150,8 @@ async def run_trigger(
     on_started: Callable[[str], None] | None = None,
     dispatcher: Dispatcher | None = None,
 ) -> None:
-    """Run cron, event subscriptions, the outbound webhook `dispatcher` (when given) and
-    the API on settings.host:port until `stop`."""
+    """Run cron, event subscriptions (and their deferred starts), the outbound webhook
+    `dispatcher` (when given) and the API on settings.host:port until `stop`."""
     settings = services.settings
     definitions = services.webhooks.definitions  # one cache of parsed versions per process
     cron = CronLoop(
@@ -164,11 +165,16 @@ async def run_trigger(
         outbox_claim=settings.outbox_claim, quotas=services.quotas,
         limits=settings.limits, group=settings.event_group,
     )  # fmt: skip
+    deferred = DeferredStarts(
+        store=services.store, bus=services.bus, quotas=services.quotas,
+        poll=settings.deferred_poll, outbox_claim=settings.outbox_claim,
+    )  # fmt: skip
     source = event_source(services, triggers)
     services.subscribed = lambda: source.subscribed
     tasks = [
         asyncio.create_task(cron.run(stop), name="trigger-cron"),
         asyncio.create_task(source.run(stop), name="trigger-events"),
+        asyncio.create_task(deferred.run(stop), name="trigger-deferred-starts"),
     ]
     if dispatcher is not None:
         tasks.append(asyncio.create_task(dispatcher.run(stop), name="trigger-deliveries"))

@@ -11,16 +11,19 @@ A message that cannot start a run however often it comes (its input holds a NUL 
 nests too deep, is larger than a run input may be, or fails the workflow's input schema)
 goes to the DLQ with the reason and its stable code; the rest of its batch goes on.
 
-Every run takes a token of its tenant's run-start limit first. When the bucket is empty
-the batch waits for it (back-pressure: the messages stay uncommitted, nothing is dropped),
-logged and counted (`tideflow_trigger_throttled_total{type="event"}`).
+Every run takes a token of its tenant's run-start limit first. When the tenant's bucket is
+empty the run is still recorded with the batch (its idempotency key taken) but its StartRun
+is deferred: parked in the store until `DeferredStarts` takes a token for it. So the batch
+never waits for one tenant's bucket, and other tenants' messages on a shared topic start
+at once; nothing is dropped (the deferral commits before the offset does) or doubled (a
+redelivery finds the run by its key). Logged and counted
+(`tideflow_trigger_throttled_total{type="event"}`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -174,6 +177,7 @@ class EventTriggers:
         """Record the runs these messages start (in one transaction), then send them."""
         now = datetime.now(UTC)
         runs: list[TriggeredRun] = []
+        throttled: set[str] = set()  # tenants whose bucket was empty in this batch
         for message in messages:
             matched = False
             for trigger in self.subscriptions.by_topic.get(message.topic, []):
@@ -183,7 +187,8 @@ class EventTriggers:
                     await self._dead_letter(trigger, message, triggered)
                 elif triggered is not None:
                     matched = True
-                    await self._take_start(trigger)
+                    if not await self._take_start(trigger, throttled):
+                        triggered = replace(triggered, deferred=True)
                     runs.append(triggered)
             if not matched:
                 metrics.FILTERED.inc()
@@ -196,7 +201,7 @@ class EventTriggers:
             raise
         await publish(self._store, self._bus, runs, outcomes)
         created = sum(1 for o in outcomes if o.created)
-        metrics.STARTS.labels("event").inc(created)
+        metrics.STARTS.labels("event").inc(sum(1 for o in outcomes if o.created and not o.deferred))
         metrics.DUPLICATES.labels("event").inc(len(outcomes) - created)
         return outcomes
 
@@ -239,15 +244,23 @@ class EventTriggers:
         )  # fmt: skip
         await self._bus.dead_letter(record, reason=reason, code=refused.code, group=self._group)
 
-    async def _take_start(self, trigger: TriggerRecord) -> None:
-        """Wait until the tenant's run-start bucket has a token for this run."""
-        while (refused := await take_start(self._quotas, trigger)) is not None:
+    async def _take_start(self, trigger: TriggerRecord, throttled: set[str]) -> bool:
+        """Take a token of the tenant's run-start bucket; False when it is empty (the run is
+        deferred, and so are the tenant's other runs of this batch, without asking again)."""
+        if trigger.tenant_id in throttled:
             metrics.THROTTLED.labels("event").inc()
-            log.info(
-                "event trigger %s/%s waits %.2f s: the tenant %s is over its run-start limit",
-                trigger.workflow_id, trigger.trigger_id, refused.retry_after, trigger.tenant_id,
-            )  # fmt: skip
-            await asyncio.sleep(refused.retry_after)
+            return False
+        refused = await take_start(self._quotas, trigger)
+        if refused is None:
+            return True
+        throttled.add(trigger.tenant_id)
+        metrics.THROTTLED.labels("event").inc()
+        log.info(
+            "event trigger %s/%s defers its start: the tenant %s is over its run-start limit "
+            "(a token in %.2f s)", trigger.workflow_id, trigger.trigger_id, trigger.tenant_id,
+            refused.retry_after,
+        )  # fmt: skip
+        return False
 
     async def _prepare(
         self, trigger: TriggerRecord, message: Incoming, now: datetime

@@ -41,6 +41,6 @@ WEBHOOK_SECONDS = Histogram(
 THROTTLED = Counter(
     "tideflow_trigger_throttled_total",
     "Trigger starts held back by the tenant's run-start limit: webhooks refused (429), "
-    "cron ticks deferred to a later poll, event messages waited for.",
+    "cron ticks deferred to a later poll, event starts deferred until a token comes.",
     ["type"],
 )

@@ -59,6 +59,11 @@ class TriggerSettings(BaseSettings):
     event_group: str = Field(
         default="tideflow-trigger", description="Consumer group of event-trigger subscribers."
     )
+    deferred_poll: Duration = Field(
+        default=timedelta(seconds=1),
+        description="How often event-trigger starts deferred by their tenant's run-start "
+        "limit are looked at (and sent as the tenant's bucket allows).",
+    )
     outbox_claim: Duration = Field(
         default=timedelta(seconds=30),
         description="How long a start's outbox row is left to this process to publish.",

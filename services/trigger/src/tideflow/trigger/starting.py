@@ -83,9 +83,14 @@ class Definitions:
 async def take_start(quotas: TenantQuotas | None, trigger: TriggerRecord) -> RateDecision | None:
     """One token of the trigger's tenant's run-start limit (`runStartsPerSecond`), shared
     with the API's starts; None when it was taken (or no limit applies), else the refusal."""
+    return await take_tenant_start(quotas, trigger.tenant_id)
+
+
+async def take_tenant_start(quotas: TenantQuotas | None, tenant_id: str) -> RateDecision | None:
+    """`take_start` for a tenant (a deferred start knows its tenant, not its trigger)."""
     if quotas is None:
         return None
-    decision = await quotas.take(trigger.tenant_id, Quota.RUNS)
+    decision = await quotas.take(tenant_id, Quota.RUNS)
     return None if decision.allowed else decision
 
 
@@ -136,19 +141,35 @@ async def publish(
     runs: Sequence[TriggeredRun],
     outcomes: Sequence[StartOutcome],
 ) -> None:
-    """Send the StartRun of every run the commit created, then drop their outbox rows."""
+    """Send the StartRun of every run the commit created (and did not defer), then drop
+    their outbox rows."""
     by_run = {t.run.run_id: t.start for t in runs}
-    created = [(o, by_run[o.run.run_id]) for o in outcomes if o.created and o.run.run_id in by_run]
-    if not created:
+    await send(
+        store,
+        bus,
+        [
+            (o.outbox_id, by_run[o.run.run_id])
+            for o in outcomes
+            if o.created and o.outbox_id is not None and o.run.run_id in by_run
+        ],
+    )
+
+
+async def send(
+    store: TriggerStore, bus: Bus, messages: Sequence[tuple[int, OutboxMessage]]
+) -> None:
+    """Publish outbox rows this process holds, then delete them; on a failure the outbox
+    relay sends them once the claim runs out."""
+    if not messages:
         return
     try:
         await bus.publish_raw_batch(
-            [RawOutgoing(m.topic, m.key, m.payload, m.headers) for _, m in created]
+            [RawOutgoing(m.topic, m.key, m.payload, m.headers) for _, m in messages]
         )
     except BusError:
-        log.warning("publishing %d StartRun(s) failed; the outbox relay will", len(created))
+        log.warning("publishing %d StartRun(s) failed; the outbox relay will", len(messages))
         return
-    ids = [o.outbox_id for o, _ in created if o.outbox_id is not None]
+    ids = [outbox_id for outbox_id, _ in messages]
     try:
         await store.delete_outbox(ids)
     except StoreError:

@@ -1,0 +1,120 @@
+"""Event triggers on a topic several tenants read: one tenant over its run-start limit never
+holds back another tenant's runs, and each of its own messages still starts its run once.
+
+The batch used to wait for the throttled tenant's token while holding every message of
+the batch, so the other tenants' runs on the same topic waited with it (head-of-line
+blocking across tenants). Now the throttled tenant's runs are recorded with the batch and
+their starts deferred until `DeferredStarts` has the tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from tideflow.auth import InProcessRateLimiter, TenantQuotas
+from tideflow.store import RunFilter, RunRecord
+from tideflow.trigger.deferred import DeferredStarts
+from tideflow.trigger.events import EventTriggers, Incoming
+from tideflow.trigger.starting import Definitions
+
+from .conftest import Stack, workflow
+
+pytestmark = pytest.mark.integration
+
+WORKFLOW = "shared-orders"
+
+
+async def _runs(stack: Stack, tenant: str) -> list[RunRecord]:
+    page = await stack.store.list_runs(RunFilter(tenant_id=tenant, workflow_id=WORKFLOW), limit=50)
+    return page.runs
+
+
+async def _started_once(stack: Stack, run: RunRecord) -> None:
+    """The run succeeded, and was started exactly once."""
+    assert (await stack.wait_run(run.run_id)).status == "succeeded"
+    events = await stack.store.read(run.run_id)
+    assert [e.type for e in events].count("RunStarted") == 1
+
+
+async def test_a_throttled_tenant_never_holds_back_another_tenants_event_runs(
+    stack: Stack,
+) -> None:
+    topic = f"ext.shared.{uuid.uuid4().hex[:8]}"
+    slow, fast = f"slow{uuid.uuid4().hex[:6]}", f"fast{uuid.uuid4().hex[:6]}"
+    document = workflow(WORKFLOW, [{"id": "in", "type": "event", "topic": topic}])
+    for tenant in (slow, fast):
+        await stack.store.create_tenant(tenant)
+        await stack.store.create_workflow(WORKFLOW, WORKFLOW, document, tenant_id=tenant)
+        await stack.store.publish(WORKFLOW, tenant_id=tenant)
+    # the slow tenant: 2 starts a second, a burst of 2; the fast one has no limit
+    await stack.store.set_tenant_limits(slow, run_starts_per_second=2, api_requests_per_second=None)
+    clock = [0.0]  # the buckets refill only when the test moves this clock
+    quotas = TenantQuotas(stack.store, InProcessRateLimiter(clock=lambda: clock[0]))
+    triggers = EventTriggers(
+        store=stack.triggers, bus=stack.bus, definitions=Definitions(stack.triggers),
+        outbox_claim=timedelta(seconds=30), quotas=quotas,
+    )  # fmt: skip
+    assert topic in await triggers.refresh()
+    messages = [
+        Incoming(topic=topic, partition=0, offset=i, key=None, value=json.dumps({"n": i}).encode())
+        for i in range(6)
+    ]
+
+    # Each message starts one run per tenant. The batch no longer waits for the slow
+    # tenant's bucket (which never refills here): it used to, so this never returned.
+    outcomes = await asyncio.wait_for(triggers.handle(messages), timeout=30)
+    assert len(outcomes) == 12
+    assert all(o.created for o in outcomes)
+    deferred = {o.run.tenant_id: 0 for o in outcomes}
+    for outcome in outcomes:
+        deferred[outcome.run.tenant_id] += outcome.deferred
+    assert deferred == {slow: 4, fast: 0}  # the burst of 2 started at once
+
+    # the fast tenant's runs all run now; of the slow tenant's, those it had tokens for
+    for run in await _runs(stack, fast):
+        await _started_once(stack, run)
+    slow_runs = await _runs(stack, slow)
+    assert len(slow_runs) == 6
+    waiting = {o.run.run_id for o in outcomes if o.deferred}
+    for run in slow_runs:
+        if run.run_id not in waiting:
+            await _started_once(stack, run)
+    assert {r.status for r in await _runs(stack, slow) if r.run_id in waiting} == {"pending"}
+
+    # the batch again (the process died before its offsets were committed): no new run,
+    # no second deferred start
+    again = await triggers.handle(messages)
+    assert not any(o.created for o in again)
+    assert {o.run.run_id for o in again} == {o.run.run_id for o in outcomes}
+
+    # two replicas send the deferred starts as the bucket refills: each goes out once
+    replicas = [
+        DeferredStarts(
+            store=stack.triggers,
+            bus=stack.bus,
+            quotas=quotas,
+            poll=timedelta(seconds=1),
+            outbox_claim=timedelta(seconds=30),
+        )
+        for _ in range(2)
+    ]
+    sent = [0]
+
+    async def all_sent() -> bool:
+        clock[0] += 1.0  # two more tokens
+        counts = await asyncio.gather(*(replica.send_due() for replica in replicas))
+        sent[0] += sum(counts)
+        assert sum(counts) <= 2  # never more than the bucket allowed
+        return sent[0] >= len(waiting)
+
+    await stack.until(all_sent, "the deferred starts")
+    assert sent[0] == len(waiting)
+    assert await stack.triggers.claim_deferred(slow, 100, timedelta(seconds=1)) == []
+    for run in await _runs(stack, slow):
+        await _started_once(stack, run)
+    assert len(await _runs(stack, slow)) == len(await _runs(stack, fast)) == 6
