@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from tideflow.plugins import NodeTypeSpec, Runs
 
 
@@ -40,3 +42,34 @@ def factory() -> list[NodeTypeSpec]:
 
 def failing_factory() -> list[NodeTypeSpec]:
     raise ValueError("the factory broke")
+
+
+class UnfinishedModel(BaseModel):
+    """A forward reference never resolved: pydantic fails only when the model is used."""
+
+    text: Undefined  # type: ignore[name-defined]  # noqa: F821
+
+
+LIST_NAME = NodeTypeSpec(name=["t", "x"], runs=Runs.INLINE, handler=upper, config_schema=SCHEMA)  # type: ignore[arg-type]
+UNFINISHED_MODEL = NodeTypeSpec(
+    name="t.unfinished", runs=Runs.INLINE, handler=upper, config_model=UnfinishedModel
+)
+BROKEN_REF = NodeTypeSpec(
+    name="t.broken_ref", runs=Runs.INLINE, handler=upper,
+    config_schema={"type": "object", "properties": {"text": {"$ref": "#/$defs/txet"}},
+                   "$defs": {"text": {"type": "string"}}},
+)  # fmt: skip
+BROKEN_OUTPUT_REF = NodeTypeSpec(
+    name="t.broken_output_ref", runs=Runs.INLINE, handler=upper, config_schema=SCHEMA,
+    output_schema={"$ref": "other.json"},
+)  # fmt: skip
+GOOD_REF = NodeTypeSpec(
+    name="t.good_ref", runs=Runs.INLINE, handler=upper,
+    config_schema={"$id": "https://acme.example/t.json", "type": "object",
+                   "properties": {"text": {"$ref": "#/$defs/text"}},
+                   "$defs": {"text": {"type": "string"}}},
+)  # fmt: skip
+BOTH_SCHEMAS = NodeTypeSpec(
+    name="t.both", runs=Runs.INLINE, handler=upper, config_schema=SCHEMA,
+    config_model=UnfinishedModel,
+)  # fmt: skip

@@ -72,6 +72,30 @@ def test_good_and_bad_entry_points(caplog: pytest.LogCaptureFixture) -> None:
     assert any("missing_module" in line for line in lines)
 
 
+def test_specs_that_break_only_when_used_are_refused_at_load() -> None:
+    """A name that is not a string used to raise out of load_registry (the service did not
+    start); a model with an unresolved forward reference or a schema whose $ref points
+    nowhere loaded, then made every validation of a workflow using the type raise (500)."""
+    registry = load_registry(
+        points=[
+            point(name, name.upper())
+            for name in ("list_name", "unfinished_model", "broken_ref", "broken_output_ref",
+                         "both_schemas", "good_ref")
+        ]
+    )  # fmt: skip
+    failures = {f.entry_point.split(" = ")[0]: f.error for f in registry.failures}
+    assert set(failures) == {
+        "list_name", "unfinished_model", "broken_ref", "broken_output_ref", "both_schemas"
+    }  # fmt: skip
+    assert "must be a string" in failures["list_name"]
+    assert "config model is unusable" in failures["unfinished_model"]
+    assert "'#/$defs/txet' resolves to nothing" in failures["broken_ref"]
+    assert "output schema's $ref 'other.json'" in failures["broken_output_ref"]
+    assert "both" in failures["both_schemas"]
+    problems = validate_definition(definition("t.good_ref", {"text": 5}), registry.types)
+    assert [p.code for p in problems] == [ProblemCode.INVALID_CONFIG]
+
+
 def definition(node_type: str, config: object) -> dict[str, object]:
     return {
         "apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "w"},

@@ -61,6 +61,8 @@ def core_type(spec: NodeTypeSpec, source: str) -> NodeType:
         raise TypeError(f"runs must be Runs.INLINE or Runs.WORKER, not {spec.runs!r}")
     if not callable(spec.handler):
         raise TypeError("handler is not callable")
+    if spec.config_model is not None and spec.config_schema is not None:
+        raise ValueError(f"node type {spec.name!r} declares both config_model and config_schema")
     inline = spec.runs is Runs.INLINE
     evaluate = (
         inline_evaluator(
@@ -176,13 +178,17 @@ def load_registry(
         failures.append(failure)
 
     def add(spec: NodeTypeSpec, source: str, where: str) -> None:
-        if spec.name in taken:
-            reject(LoadFailure(where, source, f"node type {spec.name!r} already exists", spec.name))
+        name: Any = spec.name  # a plugin's object: typed str, not always one
+        if not isinstance(name, str):
+            reject(LoadFailure(where, source, f"the type name must be a string, not {spec.name!r}"))
+            return
+        if name in taken:
+            reject(LoadFailure(where, source, f"node type {name!r} already exists", name))
             return
         try:
             node_type = core_type(spec, source)
-        except (TypeError, ValueError) as exc:
-            reject(LoadFailure(where, source, _one_line(exc), node_type=spec.name))
+        except Exception as exc:  # noqa: BLE001 - plugin code: reported, not fatal
+            reject(LoadFailure(where, source, _one_line(exc), node_type=name))
             return
         taken.add(spec.name)
         found.append(node_type)

@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from tideflow.core._errors import ExpressionError, InlineNodeError
 from tideflow.core._templates import render
@@ -76,6 +79,14 @@ def check_plugin_type(node_type: NodeType) -> None:
             f"node type {node_type.name!r} runs as {node_type.execution}; a plugin type runs "
             "inline or in a worker"
         )
+    if node_type.config_model is not None:
+        try:  # a model with an unresolved forward reference fails only when used
+            node_type.json_schema()
+        except Exception as exc:  # plugin code: any failure is its own
+            raise ValueError(
+                f"node type {node_type.name!r}: its config model is unusable: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
     if node_type.config_schema is not None:
         _check_schema(node_type.name, "config", node_type.config_schema)
     if node_type.output_schema is not None:
@@ -89,6 +100,36 @@ def _check_schema(name: str, what: str, schema: Mapping[str, Any]) -> None:
         raise ValueError(
             f"node type {name!r}: its {what} schema is invalid: {exc.message}"
         ) from exc
+    resource = DRAFT202012.create_resource(dict(schema))
+    base = resource.id() or ""
+    broken = _unresolvable_ref(schema, Registry().with_resource(base, resource).resolver(base))
+    if broken is not None:  # jsonschema would raise it on the first config that reaches it
+        raise ValueError(
+            f"node type {name!r}: its {what} schema's $ref {broken!r} resolves to nothing"
+        )
+
+
+def _unresolvable_ref(value: Any, resolver: Any) -> str | None:
+    """The first `$ref` of a schema that does not resolve within it, or None."""
+    if isinstance(value, Mapping):
+        if isinstance(value.get("$id"), str):
+            resolver = resolver.in_subresource(DRAFT202012.create_resource(dict(value)))
+        ref = value.get("$ref")
+        if isinstance(ref, str):
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                return ref
+        children: Iterable[Any] = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return None
+    for child in children:
+        broken = _unresolvable_ref(child, resolver)
+        if broken is not None:
+            return broken
+    return None
 
 
 def output_problem(schema: Mapping[str, Any] | None, output: Any) -> str | None:
