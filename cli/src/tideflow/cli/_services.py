@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from pydantic import SecretStr
 
-    from tideflow.auth import Authenticator, TenantQuotas
+    from tideflow.auth import Authenticator, RateLimiter, TenantQuotas
     from tideflow.settings import (
         DatabaseSettings,
         KafkaSettings,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         RateLimitSettings,
         RedisSettings,
     )
-    from tideflow.store import Identities
+    from tideflow.store import EventStore, Identities
 
 
 @contextlib.asynccontextmanager
@@ -164,17 +164,23 @@ def service_quotas(
     return tenant_quotas(limits, redis.url, identities)
 
 
-def service_authenticator(admin_token: SecretStr | None, identities: Identities) -> Authenticator:
-    """What the approval and trigger services prove callers with: the admin token, API
-    tokens and users from the identity store, and JWTs signed by the gateway's keys (read
-    from the same store, sealed with the key provider of `TIDEFLOW_SECURITY_*`)."""
+def service_authenticator(
+    admin_token: SecretStr | None, identities: EventStore, limiter: RateLimiter
+) -> Authenticator:
+    """What the approval, trigger and collaboration services prove callers with: the admin
+    token, API tokens and users from the identity store, and JWTs signed by the gateway's
+    keys (read from the same store, sealed with the key provider of `TIDEFLOW_SECURITY_*`).
+    HTTP Basic passwords are treated as the gateway treats them: throttled per username
+    in `limiter` (the login bucket) and a wrong one audited as `login.failed`."""
     from tideflow.auth import Authenticator, Envelope, KeyRing
     from tideflow.gateway.security import provider_of
     from tideflow.gateway.settings import SecuritySettings
 
     keys = KeyRing(identities, Envelope(provider_of(SecuritySettings())))
-    return Authenticator(
+    authenticator = Authenticator(
         admin_token=admin_token.get_secret_value() if admin_token else None,
         identities=identities,
         keys=keys,
     )
+    authenticator.guard_passwords(limiter, identities)
+    return authenticator

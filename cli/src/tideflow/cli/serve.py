@@ -163,8 +163,7 @@ def _approval(overrides: dict[str, object]) -> None:
             services = services_of(
                 settings=settings, store=store, bus=bus, audit_log=identities, quotas=quotas,
             )  # fmt: skip
-            authenticator = service_authenticator(settings.admin_token, identities)
-            authenticator.password_limiter = quotas.limiter  # Basic guesses: the login bucket
+            authenticator = service_authenticator(settings.admin_token, identities, quotas.limiter)
             await run_approval(services=services, stop=stop, authenticator=authenticator)
 
     run_until_signalled(main, settings.observability, service="approval")
@@ -201,8 +200,7 @@ def _trigger(overrides: dict[str, object]) -> None:
             services = services_of(
                 settings=settings, store=store, bus=bus, secrets=secrets, quotas=quotas,
             )  # fmt: skip
-            authenticator = service_authenticator(settings.admin_token, identities)
-            authenticator.password_limiter = quotas.limiter  # Basic guesses: the login bucket
+            authenticator = service_authenticator(settings.admin_token, identities, quotas.limiter)
             dispatcher = (
                 Dispatcher(store=identities, envelope=envelope_of(settings.keys), http=http,
                            policy=policy_of(settings))
@@ -217,6 +215,7 @@ def _trigger(overrides: dict[str, object]) -> None:
 
 
 def _collab(overrides: dict[str, object]) -> None:
+    from tideflow.auth import rate_limiter
     from tideflow.cli._services import (
         collab_store,
         postgres_store,
@@ -236,7 +235,8 @@ def _collab(overrides: dict[str, object]) -> None:
                 settings=settings, store=store, workflows=workflows, audit_log=workflows
             ) as services,
         ):
-            authenticator = service_authenticator(settings.admin_token, workflows)
+            limiter = rate_limiter(settings.rate_limits.rate_limiter, settings.redis.url)
+            authenticator = service_authenticator(settings.admin_token, workflows, limiter)
             await run_collab(services=services, stop=stop, authenticator=authenticator)
 
     run_until_signalled(main, settings.observability, service="collab")

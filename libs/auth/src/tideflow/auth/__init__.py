@@ -20,6 +20,7 @@ from tideflow.auth._errors import (
 from tideflow.auth._http import current_principal, requires, websocket_principal
 from tideflow.auth._jwt import ACCESS_TTL, KeyRing
 from tideflow.auth._keys import AwsKms, KeyProvider, LocalKeyFile, WrappedKey, key_provider
+from tideflow.auth._login_audit import FAILED_LOGIN, REQUEST_SOURCE, record_failed_login
 from tideflow.auth._passwords import MIN_PASSWORD_LENGTH, PasswordHasher
 from tideflow.auth._quotas import (
     LOGIN_LIMIT,
@@ -44,9 +45,11 @@ from tideflow.auth._tokens import IssuedToken, issue, parse
 __all__ = [
     "ACCESS_TTL",
     "DEFAULT_TENANT",
+    "FAILED_LOGIN",
     "LOGIN_LIMIT",
     "MIN_PASSWORD_LENGTH",
     "PLATFORM_ADMIN",
+    "REQUEST_SOURCE",
     "REUSE_GRACE",
     "SECRET_NAME",
     "AuthError",
@@ -88,6 +91,7 @@ __all__ = [
     "key_provider",
     "parse",
     "rate_limiter",
+    "record_failed_login",
     "requires",
     "websocket_principal",
 ]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from tideflow.auth import _tokens
 from tideflow.auth._errors import InvalidCredentials
+from tideflow.auth._login_audit import record_failed_login
 from tideflow.auth._passwords import PasswordHasher
 from tideflow.auth._quotas import check_password_rate, return_password_guess
 from tideflow.auth._roles import DEFAULT_TENANT, Principal, PrincipalKind, Role
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
     from tideflow.auth._jwt import KeyRing
     from tideflow.auth._ratelimit import RateLimiter
-    from tideflow.store import Identities
+    from tideflow.store import AuditLog, Identities
 
 PLATFORM_ADMIN = "admin"
 
@@ -55,8 +56,23 @@ class Authenticator:
         self.passwords = passwords or PasswordHasher()
         self.password_limiter = password_limiter
         self.on_password_refused: Callable[[str], Awaitable[None]] | None = None
-        """Called with the username when an HTTP Basic password is wrong (the gateway
-        audits it as `login.failed`, as a failed `POST /auth/login` is)."""
+        """Called with the username when an HTTP Basic password is wrong (audited as
+        `login.failed`, as a failed `POST /auth/login` is: `guard_passwords`)."""
+
+    def guard_passwords(self, limiter: RateLimiter, audit_log: AuditLog) -> None:
+        """Treat HTTP Basic passwords as `POST /auth/login` treats them, on any service:
+        a guess taken from the username's bucket in `limiter` (429 when it is empty), and
+        a wrong one audited as `login.failed` in the user's tenant with the client address.
+        Hooks already set (the gateway's, which `tide dev` shares) are kept."""
+        if self.password_limiter is None:
+            self.password_limiter = limiter
+        if self.on_password_refused is None and self.identities is not None:
+            identities = self.identities
+
+            async def refused(username: str) -> None:
+                await record_failed_login(identities, audit_log, username)
+
+            self.on_password_refused = refused
 
     @property
     def open(self) -> bool:

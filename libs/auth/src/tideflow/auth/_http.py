@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, WebSocket
 
 from tideflow.auth._authenticator import Authenticator
+from tideflow.auth._login_audit import REQUEST_SOURCE
 from tideflow.auth._roles import Principal, Role
 
 RequestGate = Callable[[Principal], Awaitable[None]]
@@ -34,6 +35,7 @@ async def current_principal(request: Request) -> Principal:
     if cached is not None:
         return cached
     header = request.headers.get("authorization")
+    REQUEST_SOURCE.set(request.client.host if request.client else None)  # for the audit log
     principal = await _authenticator(request.app.state).authenticate(header)
     request.state.principal = principal
     return principal
@@ -59,6 +61,7 @@ async def websocket_principal(websocket: WebSocket, role: Role) -> Principal:
     token = websocket.query_params.get("token")
     if header is None and token:
         header = f"Bearer {token}"
+    REQUEST_SOURCE.set(websocket.client.host if websocket.client else None)
     principal = await _authenticator(websocket.app.state).authenticate(header)
     principal.require(role)
     return principal

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from tideflow.auth import Authenticator, Forbidden, InvalidCredentials
+from tideflow.auth import Authenticator, Forbidden, InvalidCredentials, RateLimited
 from tideflow.collab.fanout import Fanout, NoFanout, RedisFanout
 from tideflow.collab.handlers import Services, operations, router
 from tideflow.collab.rooms import Rooms
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 AUTH_STATUSES: dict[type[Exception], tuple[int, str]] = {
     InvalidCredentials: (401, "UNAUTHENTICATED"),
     Forbidden: (403, "FORBIDDEN"),
+    RateLimited: (429, "RATE_LIMITED"),
 }
 
 

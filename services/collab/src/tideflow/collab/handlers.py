@@ -18,7 +18,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from tideflow.auth import AuthError, Forbidden, Principal, RateLimited, Role, requires
+from tideflow.auth import (
+    REQUEST_SOURCE,
+    AuthError,
+    Forbidden,
+    Principal,
+    RateLimited,
+    Role,
+    requires,
+)
 from tideflow.collab import metrics
 from tideflow.collab.changes import Change
 from tideflow.collab.channel import ClientChannel
@@ -97,6 +105,7 @@ async def _access(websocket: WebSocket, token: str | None, recheck_every: float)
     if header is None and token:
         header = f"Bearer {token}"
     authenticator = websocket.app.state.authenticator
+    REQUEST_SOURCE.set(websocket.client.host if websocket.client else None)  # for the audit log
     principal: Principal = await authenticator.authenticate(header)
     principal.require(Role.VIEWER)
     return SessionAccess(authenticator, header, principal, recheck_every=recheck_every)

@@ -12,6 +12,7 @@ from tideflow.settings import (
     EgressSettings,
     KeySettings,
     ObservabilitySettings,
+    RateLimitSettings,
     RedisSettings,
 )
 
@@ -60,6 +61,11 @@ class CollabSettings(BaseSettings):
     )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    rate_limits: RateLimitSettings = Field(
+        default_factory=RateLimitSettings,
+        description="`TIDEFLOW_SECURITY_RATE_LIMITER`: where the per-username bucket of HTTP "
+        "Basic password guesses lives, shared with the gateway's `POST /auth/login`.",
+    )
     keys: KeySettings = Field(
         default_factory=KeySettings,
         description="The key provider (`TIDEFLOW_SECURITY_*`) shared with the gateway.",

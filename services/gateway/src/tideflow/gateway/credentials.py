@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from tideflow.auth import (
+    REQUEST_SOURCE,
     InvalidCredentials,
     PasswordHasher,
     Principal,
@@ -25,7 +26,6 @@ from tideflow.auth import (
 from tideflow.gateway import security_schemas as s
 from tideflow.gateway.deps import PrincipalDep, ServicesDep
 from tideflow.gateway.errors import ApiError, ErrorCode
-from tideflow.gateway.security import REQUEST_SOURCE
 from tideflow.store import AlreadyExists, ApiTokenRecord, NotFound, UserRecord
 
 router = APIRouter(tags=["auth"])

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, WebSocket
 
-from tideflow.auth import current_principal
+from tideflow.auth import REQUEST_SOURCE, current_principal
 from tideflow.bus import Bus
 from tideflow.gateway.auth import Authenticator, Principal
 from tideflow.gateway.metrics import GatewayMetrics
-from tideflow.gateway.security import REQUEST_SOURCE, Security
+from tideflow.gateway.security import Security
 from tideflow.gateway.settings import GatewaySettings
 from tideflow.gateway.versions import VersionCache
 from tideflow.plugins import NodeTypeRegistry

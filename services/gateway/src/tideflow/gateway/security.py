@@ -9,21 +9,18 @@ never another's.
 from __future__ import annotations
 
 import os
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tideflow.auth import (
-    DEFAULT_TENANT,
+    REQUEST_SOURCE,
     Authenticator,
     Envelope,
     KeyProvider,
     KeyRing,
     Principal,
-    PrincipalKind,
     Quota,
     RateLimiter,
-    Role,
     Secrets,
     Sessions,
     TenantQuotas,
@@ -31,6 +28,7 @@ from tideflow.auth import (
     env_secrets,
     key_provider,
     rate_limiter,
+    record_failed_login,
 )
 from tideflow.auth import RateLimited as QuotaExceeded
 from tideflow.gateway.errors import ApiError, ErrorCode
@@ -39,9 +37,6 @@ from tideflow.store import AuditEntry, AuditLog, Identities, SecretStore
 if TYPE_CHECKING:
     from tideflow.gateway.settings import GatewaySettings
     from tideflow.settings import KeySettings, RateLimitSettings
-
-REQUEST_SOURCE: ContextVar[str | None] = ContextVar("tideflow_request_source", default=None)
-"""The calling address, set by the principal dependency, for the audit log's `source`."""
 
 
 def provider_of(settings: KeySettings) -> KeyProvider:
@@ -117,10 +112,7 @@ class Security:
     async def failed_login(self, username: str) -> None:
         """Audit a wrong password (`POST /auth/login` or HTTP Basic) as `login.failed`, in
         the tenant of the user it named (`default` when there is no such user)."""
-        user = await self.identities.find_user_by_name(username)
-        tenant = user.tenant_id if user else DEFAULT_TENANT
-        anonymous = Principal(username, tenant, Role.VIEWER, PrincipalKind.USER)
-        await self.audit(anonymous, "login.failed", f"user/{username}")
+        await record_failed_login(self.identities, self.audit_log, username)
 
 
 def audit_entry(
@@ -185,8 +177,6 @@ def build_security(
         authenticator.identities = authenticator.identities or store
         authenticator.keys = authenticator.keys or keys
     limits = quotas or tenant_quotas(sec, settings.redis.url, store)
-    if authenticator.password_limiter is None:  # Basic guesses count with the logins
-        authenticator.password_limiter = limits.limiter
     sessions = Sessions(
         identities=store,
         authenticator=authenticator,
@@ -204,6 +194,6 @@ def build_security(
         identities=store,
         audit_log=audit_log,
     )
-    if authenticator.on_password_refused is None:  # Basic's wrong passwords are audited too
-        authenticator.on_password_refused = security.failed_login
+    # Basic guesses count with the logins, and a wrong one is audited as `login.failed`
+    authenticator.guard_passwords(limits.limiter, audit_log)
     return security
