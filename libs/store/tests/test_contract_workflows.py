@@ -31,6 +31,27 @@ async def test_definitions_keep_the_order_of_their_keys(store: EventStore) -> No
     assert list((await store.get_version("order")).definition) == list(written)
 
 
+async def test_an_unchanged_draft_save_is_a_no_op(store: EventStore) -> None:
+    # re-applying the same file bumped the revision every time (not idempotent)
+    await store.create_workflow("same", "Same", {"a": 1, "b": [1, 2]})
+    first = await store.update_draft("same", {"a": 1, "b": [1, 2, 3]})
+    again = await store.update_draft("same", {"a": 1, "b": [1, 2, 3]})
+    assert (again.revision, again.updated_at, again.draft) == (
+        first.revision, first.updated_at, {"a": 1, "b": [1, 2, 3]}
+    )  # fmt: skip
+    assert (await store.update_draft("same", again.draft, name="Same")).revision == first.revision
+    assert (await store.update_draft("same", again.draft, expected_revision=2)).revision == 2
+    with pytest.raises(ConcurrencyConflict):
+        await store.update_draft("same", again.draft, expected_revision=1)
+    renamed = await store.update_draft("same", again.draft, name="Other")
+    assert (renamed.revision, renamed.name) == (3, "Other")
+    reordered = await store.update_draft("same", {"b": [1, 2, 3], "a": 1})
+    assert reordered.revision == 4  # kept as written: the key order is part of the text
+    await store.set_archived("same", archived=True)
+    with pytest.raises(Immutable):
+        await store.update_draft("same", reordered.draft)
+
+
 async def test_workflow_draft_lifecycle(store: EventStore) -> None:
     created = await store.create_workflow("wf", "My flow", {"nodes": []})
     assert (created.revision, created.archived, created.draft) == (1, False, {"nodes": []})

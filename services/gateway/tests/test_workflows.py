@@ -139,6 +139,12 @@ async def test_replace_draft(gateway, kit):
     assert replaced.status_code == 200, replaced.text
     assert "input" not in replaced.json()["definition"]["spec"]
     assert replaced.json()["revision"] > 1
+    # the same document again changes nothing: same revision, same answer (idempotent apply)
+    again = await gateway.client.put(f"/workflows/{name}", json=changed)
+    assert again.status_code == 200, again.text
+    assert again.json() == replaced.json()
+    fetched = await gateway.client.get(f"/workflows/{name}")
+    assert fetched.json()["revision"] == replaced.json()["revision"]
 
     mismatch = await gateway.client.put(f"/workflows/{name}", json=kit.definition("other-name"))
     kit.assert_error(mismatch, 422, ErrorCode.NAME_MISMATCH)

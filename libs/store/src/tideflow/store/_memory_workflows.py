@@ -80,6 +80,8 @@ class InMemoryWorkflows:
                 message=f"workflow {workflow_id} is at revision {current.revision}, "
                 f"not {expected_revision}"
             )
+        if orjson.dumps(current.draft) == orjson.dumps(draft) and name in (None, current.name):
+            return replace(current, draft=_copy(current.draft))  # unchanged: nothing written
         updated = replace(
             current,
             draft=_copy(draft),

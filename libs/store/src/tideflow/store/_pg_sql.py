@@ -207,11 +207,14 @@ SELECT {WORKFLOW_COLUMNS} FROM workflows
 WHERE tenant_id = $1 AND ($2 OR NOT archived) ORDER BY workflow_id
 """
 
+# A save that would change nothing (the same text as written, the same name) matches no
+# row and so keeps the revision: re-applying a file is idempotent (`kubectl apply`).
 UPDATE_DRAFT = f"""
 UPDATE workflows SET draft = $3, name = coalesce($4, name), revision = revision + 1,
                      updated_at = now()
 WHERE tenant_id = $1 AND workflow_id = $2 AND NOT archived
   AND ($5::int IS NULL OR revision = $5)
+  AND (draft::text IS DISTINCT FROM $3::json::text OR name IS DISTINCT FROM coalesce($4, name))
 RETURNING {WORKFLOW_COLUMNS}
 """
 

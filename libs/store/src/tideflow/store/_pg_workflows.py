@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from tideflow.store import _pg_sql as sql
 from tideflow.store._errors import ConcurrencyConflict, Immutable, NotFound, StoreError
 from tideflow.store._pg_errors import translated
@@ -81,20 +83,27 @@ class PostgresWorkflows(ScopedQueries):
         expected_revision: int | None = None,
         tenant_id: str = DEFAULT_TENANT,
     ) -> WorkflowRecord:
-        with translated("update draft"):
-            row = await self._fetchrow(
-                tenant_id, sql.UPDATE_DRAFT, tenant_id, workflow_id, draft, name, expected_revision
-            )
-        if row is not None:
-            return workflow_row(row)
-        # Nothing matched: say why (the row can only have moved on, never come back).
-        current = await self.get_workflow(workflow_id, tenant_id=tenant_id)
-        if current.archived:
-            raise Immutable(f"workflow {workflow_id} is archived")
-        raise ConcurrencyConflict(
-            message=f"workflow {workflow_id} is at revision {current.revision}, "
-            f"not {expected_revision}"
-        )
+        for _ in range(3):
+            with translated("update draft"):
+                row = await self._fetchrow(
+                    tenant_id, sql.UPDATE_DRAFT, tenant_id, workflow_id, draft, name,
+                    expected_revision,
+                )  # fmt: skip
+            if row is not None:
+                return workflow_row(row)
+            # Nothing matched: say why (archived, another revision), or it was a no-op.
+            current = await self.get_workflow(workflow_id, tenant_id=tenant_id)
+            if current.archived:
+                raise Immutable(f"workflow {workflow_id} is archived")
+            if expected_revision is not None and current.revision != expected_revision:
+                raise ConcurrencyConflict(
+                    message=f"workflow {workflow_id} is at revision {current.revision}, "
+                    f"not {expected_revision}"
+                )
+            if orjson.dumps(current.draft) == orjson.dumps(draft) and name in (None, current.name):
+                return current  # unchanged: the same revision, nothing written
+            # another save landed between the two statements: this one still applies
+        raise ConcurrencyConflict(message=f"workflow {workflow_id} keeps changing; retry")
 
     async def set_archived(
         self, workflow_id: str, archived: bool, *, tenant_id: str = DEFAULT_TENANT
