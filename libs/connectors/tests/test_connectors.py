@@ -162,6 +162,38 @@ async def token(request: Request) -> Response:
     return JSONResponse({"access_token": issued, "token_type": "bearer", "expires_in": 3600})
 
 
+async def hop(request: Request) -> Response:
+    """Send the client on to `to`: as the next page's link, or as a redirect."""
+    seen = await API.record(request)
+    if seen["headers"].get("x-api-key") != "Token k-123":
+        return JSONResponse({}, status_code=401)
+    to = seen["query"].get("to", "")
+    if request.path_params["mode"] == "loop":
+        return Response(status_code=307, headers={"location": str(request.url)})
+    if request.path_params["mode"] == "redirect":
+        return Response(status_code=302, headers={"location": to})
+    return JSONResponse({"items": [1], "next": to})
+
+
+async def elsewhere_route(request: Request) -> Response:
+    ELSEWHERE.append(dict(request.headers))
+    return JSONResponse({"items": [2]})
+
+
+ELSEWHERE: list[dict[str, str]] = []
+
+
+@pytest.fixture(scope="module")
+async def elsewhere() -> AsyncIterator[str]:
+    """Another origin (its own port) that records the headers it is sent."""
+    app = Starlette(routes=[Route("/{path:path}", elsewhere_route)])
+    srv = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
+    task = await srv.start_serving()
+    yield f"http://127.0.0.1:{srv.bound_port}"
+    srv.should_exit = True
+    await task
+
+
 @pytest.fixture(scope="module")
 async def server() -> AsyncIterator[str]:
     app = Starlette(routes=[
@@ -171,6 +203,7 @@ async def server() -> AsyncIterator[str]:
         Route("/api/articles", jsonapi, methods=["GET", "POST"]),
         Route("/secured/{kind}", secured_route),
         Route("/oauth/token", token, methods=["POST"]),
+        Route("/hop/{mode}", hop),
     ])  # fmt: skip
     srv = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
     task = await srv.start_serving()
@@ -299,6 +332,42 @@ async def test_basic_and_api_key_auth(server, http):
     assert await call(basic, {"kind": "basic"}, http) == {"ok": True}
     key = secured(server, "{type: api_key, secret: API_KEY, header: X-API-Key, prefix: 'Token '}")
     assert await call(key, {"kind": "key"}, http) == {"ok": True}
+
+
+HOPS = """
+name: hops
+baseUrl: {base}
+auth: {{type: api_key, secret: API_KEY, header: X-API-Key, prefix: 'Token '}}
+operations:
+  page:
+    path: /hop/page
+    params: {{to: {{in: query, type: string}}}}
+    pagination: {{style: next_url, items: items, nextPath: next}}
+  redirect:
+    path: /hop/redirect
+    params: {{to: {{in: query, type: string}}}}
+"""
+
+
+async def test_credentials_go_only_to_the_base_urls_origin(server, elsewhere):
+    """A next-page link or a redirect to another host used to carry the connector's API
+    key (and, for next-page links, its bearer token or basic password) there."""
+    page, redirect = operation_specs(load_connector(HOPS.format(base=server), source="h.yaml"),
+                                     TokenCache())  # fmt: skip
+    policy = EgressPolicy(allow_loopback=True)
+    transport = GuardedTransport(policy)
+    async with httpx.AsyncClient(transport=transport, follow_redirects=True) as client:
+        ELSEWHERE.clear()
+        listed = await call(page, {"to": f"{elsewhere}/more"}, client)
+        assert (listed["items"], listed["complete"]) == ([1, 2], True)
+        assert await call(redirect, {"to": f"{elsewhere}/landing"}, client) == {"items": [2]}
+        assert len(ELSEWHERE) == 2
+        assert not [h for h in ELSEWHERE if "x-api-key" in h or "authorization" in h]
+        home = await call(redirect, {"to": f"{server}/secured/key"}, client)
+        assert home == {"ok": True}  # a redirect within the origin keeps them
+        with pytest.raises(NodeError) as error:
+            await call(redirect, {"to": f"{server}/hop/loop"}, client)
+        assert (error.value.type, error.value.retryable) == ("HttpTooManyRedirects", False)
 
 
 async def test_oauth2_token_is_cached_shared_and_renewed_after_a_401(server, http):

@@ -73,15 +73,16 @@ class OperationHandler:
 
     async def __call__(self, config: dict[str, Any], ctx: NodeContext) -> Any:
         request = self._request(config)
+        home = _origin(request["url"])  # where the credentials may go, every page long
         pagination = self.operation.pagination
         if pagination is None:
-            return mapped(await self._send(request, ctx), self.operation.output)
+            return mapped(await self._send(request, ctx, home), self.operation.output)
         limit = int(config.get("maxPages") or pagination.max_pages)
         items: list[Any] = []
         pages = 0
         following: dict[str, Any] | None = request
         while following is not None and pages < limit:
-            response = await self._exchange(following, ctx)
+            response = await self._exchange(following, ctx, home)
             body = self._body(response)
             page = get_path(body, pagination.items)
             page_items = page if isinstance(page, list) else []
@@ -152,10 +153,12 @@ class OperationHandler:
                 number = int(params.get(pagination.page_param, 1)) + 1
                 return request | {"params": params | {pagination.page_param: number}}
 
-    async def _send(self, request: dict[str, Any], ctx: NodeContext) -> Any:
-        return self._body(await self._exchange(request, ctx))
+    async def _send(self, request: dict[str, Any], ctx: NodeContext, home: Origin) -> Any:
+        return self._body(await self._exchange(request, ctx, home))
 
-    async def _exchange(self, request: dict[str, Any], ctx: NodeContext) -> httpx.Response:
+    async def _exchange(
+        self, request: dict[str, Any], ctx: NodeContext, home: Origin
+    ) -> httpx.Response:
         # imported here: loading the connectors (to validate a workflow offline, `tide
         # workflow validate`) must not import the worker side's node handlers
         from tideflow.nodes import EgressDenied, ResponseTooLarge  # noqa: PLC0415
@@ -164,9 +167,7 @@ class OperationHandler:
             headers, token_key = await auth_headers(self.connector.auth, ctx, self.tokens)
             where = f"{request['method']} {request['url']}"
             try:
-                response = await _request(
-                    ctx.http, request | {"headers": request["headers"] | headers}, where
-                )
+                response = await _request(ctx.http, request, (home, headers), where)
             except EgressDenied as e:
                 raise NodeError(f"{where}: {e}", type="EgressDenied") from e
             except ResponseTooLarge as e:  # the transport's general cap, below ours
@@ -212,9 +213,57 @@ _FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"}
 """Headers about the body as sent, dropped once it is read and decoded."""
 
 
-async def _request(http: httpx.AsyncClient, request: dict[str, Any], where: str) -> httpx.Response:
-    """Send `request`; the answer read to at most RESPONSE_BYTES (decoded)."""
-    async with http.stream(**request, timeout=TIMEOUT_S) as streamed:
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+SEE_OTHER = 303
+
+
+Origin = tuple[str, str, int | None]
+
+
+def _origin(url: str | httpx.URL) -> Origin:
+    parsed = httpx.URL(str(url))
+    return parsed.scheme, parsed.host, parsed.port
+
+
+async def _request(
+    http: httpx.AsyncClient,
+    request: dict[str, Any],
+    credentials: tuple[Origin, dict[str, str]],
+    where: str,
+) -> httpx.Response:
+    """Send `request`, following redirects; the credentials (the auth headers) go only to
+    their origin, the operation's base URL's.
+
+    A next-page link or a redirect may name any host; the connector's bearer token, basic
+    password or API key must not travel there (httpx drops only `Authorization`, and only
+    on redirects). Every hop passes the client's egress policy.
+    """
+    home, headers = credentials
+    for _ in range(http.max_redirects + 1):
+        sent = headers if _origin(request["url"]) == home else {}
+        response = await _read(http, request | {"headers": request["headers"] | sent}, where)
+        location = response.headers.get("location")
+        if response.status_code not in _REDIRECTS or not location:
+            return response
+        request = _redirected(request, response, urljoin(str(response.url), location))
+    raise NodeError(
+        f"{where}: more than {http.max_redirects} redirects", type="HttpTooManyRedirects"
+    )
+
+
+def _redirected(request: dict[str, Any], response: httpx.Response, url: str) -> dict[str, Any]:
+    """The request a redirect asks for (a 303, or a 301/302 after a POST, becomes a GET
+    without a body, as browsers and httpx do)."""
+    method = request["method"]
+    status = response.status_code
+    if (status == SEE_OTHER and method != "HEAD") or (status in {301, 302} and method == "POST"):
+        request = {k: v for k, v in request.items() if k != "json"} | {"method": "GET"}
+    return _at_url(request, url)
+
+
+async def _read(http: httpx.AsyncClient, request: dict[str, Any], where: str) -> httpx.Response:
+    """Send one request; the answer read to at most RESPONSE_BYTES (decoded)."""
+    async with http.stream(**request, timeout=TIMEOUT_S, follow_redirects=False) as streamed:
         body = bytearray()
         async for chunk in streamed.aiter_bytes():
             body += chunk
