@@ -138,6 +138,10 @@ async def test_dev_events_feed_the_trigger_through_the_in_process_bus(stack: Sta
             addresses = {c["address"] for c in doc["channels"].values()}
             assert topic in addresses
             assert doc["asyncapi"].startswith("3.")
+            # the in-process bus has no Kafka server: the document advertised one anyway
+            assert "servers" not in doc
+            assert "kafka" not in json.dumps(doc["operations"])
+            assert "in-process bus" in doc["info"]["description"]
     finally:
         stop.set()
         await task
@@ -288,3 +292,15 @@ async def test_a_message_whose_start_fails_for_good_is_dead_lettered(stack: Stac
     assert sorted(r.input["n"] for r in await stack.runs_of("failing")) == [1, 3]
     letters = await _dead_letters(stack, 1, topic=topic)
     assert [(x.original_offset, x.error_code) for x in letters] == [(1, "START_FAILED")]  # type: ignore[attr-defined]
+
+
+async def test_the_asyncapi_document_of_the_kafka_stack_names_its_kafka(stack: Stack) -> None:
+    topic = f"orders.{uuid.uuid4().hex[:8]}"
+    await stack.publish(orders_workflow("kafka-orders", topic))
+    doc = (await stack.http.get("/asyncapi.json", headers=stack.auth)).json()
+    bootstrap = stack.services.settings.kafka.bootstrap
+    assert doc["servers"] == {"kafka": {"host": bootstrap, "protocol": "kafka"}}
+    [consume] = [o for o in doc["operations"].values() if o["action"] == "receive"
+                 and o["channel"]["$ref"].endswith(topic.replace(".", "_"))]  # fmt: skip
+    assert consume["bindings"] == {"kafka": {"groupId": {"type": "string"}}}
+    assert "in-process" not in doc["info"]["description"]

@@ -2,7 +2,10 @@
 
 It reads every topic an event trigger of a published workflow names (JSON messages of
 other systems) and writes StartRun commands to `tideflow.runs`. The document is built
-from the registrations at request time, so it always shows the live subscriptions.
+from the registrations at request time, so it always shows the live subscriptions. It
+describes the bus really there: Kafka (a `kafka` server, Kafka bindings) in the full stack;
+under `tide dev`, the in-process bus of the one process, which has no server to connect to
+(no `servers`, no Kafka bindings; messages are fed with `POST /events/{topic}`).
 """
 
 from __future__ import annotations
@@ -19,8 +22,17 @@ def _channel_id(topic: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in topic)
 
 
-def document(*, runs_topic: str, bootstrap: str, triggers: list[TriggerRecord]) -> dict[str, Any]:
-    """AsyncAPI 3.0 for the current event triggers."""
+IN_PROCESS = (
+    "Under `tide dev` these topics live on the in-process bus of the one dev process (the "
+    "same topic, partition and consumer-group semantics as Kafka; no Kafka server to connect "
+    "to). Put a message on a topic with `POST /events/{topic}`."
+)
+
+
+def document(
+    *, runs_topic: str, bootstrap: str | None, triggers: list[TriggerRecord]
+) -> dict[str, Any]:
+    """AsyncAPI 3.0 for the current event triggers; `bootstrap` None: the in-process bus."""
     channels: dict[str, Any] = {
         "runs": {
             "address": runs_topic,
@@ -52,16 +64,24 @@ def document(*, runs_topic: str, bootstrap: str, triggers: list[TriggerRecord]) 
             "action": "receive",
             "channel": {"$ref": f"#/channels/{channel}"},
             "summary": f"Start runs of {names} for the messages their filters match.",
-            "bindings": {"kafka": {"groupId": {"type": "string"}}},
         }
+        if bootstrap is not None:
+            operations[f"consume_{channel}"]["bindings"] = {
+                "kafka": {"groupId": {"type": "string"}}
+            }
+    description = "Event triggers read user topics; every trigger writes StartRun."
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
             "title": "Tideflow trigger service",
             "version": "1",
-            "description": "Event triggers read user topics; every trigger writes StartRun.",
+            "description": description if bootstrap is not None else f"{description} {IN_PROCESS}",
         },
-        "servers": {"kafka": {"host": bootstrap, "protocol": "kafka"}},
+        **(
+            {"servers": {"kafka": {"host": bootstrap, "protocol": "kafka"}}}
+            if bootstrap is not None
+            else {}
+        ),
         "channels": channels,
         "operations": operations,
         "components": {

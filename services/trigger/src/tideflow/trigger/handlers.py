@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from tideflow.auth import DEFAULT_TENANT, Principal, Role, TenantQuotas, requires
-from tideflow.bus import Bus, RawOutgoing
+from tideflow.bus import Bus, KafkaBus, RawOutgoing
 from tideflow.core import CronTrigger, next_ticks
 from tideflow.runtime import ApiError, answers, operations_router, readiness_response
 from tideflow.store import (
@@ -275,7 +275,9 @@ async def asyncapi(services: ServicesDep, principal: ReaderDep) -> JSONResponse:
     return JSONResponse(
         document(
             runs_topic=services.bus.topics.runs,
-            bootstrap=services.settings.kafka.bootstrap,
+            bootstrap=services.settings.kafka.bootstrap
+            if isinstance(services.bus, KafkaBus)
+            else None,  # the in-process bus of `tide dev`: no Kafka server to name
             triggers=triggers,
         )
     )
