@@ -155,6 +155,8 @@ async def test_subscriptions_api_validates_and_scopes(platform, receiver):
         {"url": f"{base}/a", "events": [], "secret": SECRET},
         {"url": f"{base}/a", "events": ["run.failed"], "secret": "short"},
         {"url": "http://user:pw@example.com/", "events": ["run.failed"], "secret": SECRET},
+        {"url": "http://example.com:99999/", "events": ["run.failed"], "secret": SECRET},
+        {"url": "http://example.com:port/", "events": ["run.failed"], "secret": SECRET},
     ]
     for body in bad:
         response = await client.post("/subscriptions", json=body)

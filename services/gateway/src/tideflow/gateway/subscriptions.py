@@ -59,6 +59,10 @@ class SubscriptionBody(ApiModel):
             raise ValueError("url must be an absolute http(s) URL")
         if parts.username or parts.password:
             raise ValueError("url must not carry credentials (the secret signs deliveries)")
+        try:  # a port past 65535 or not a number could never be delivered to
+            _ = parts.port
+        except ValueError:
+            raise ValueError("url has an invalid port (a number from 0 to 65535)") from None
         return value
 
     @field_validator("events")
