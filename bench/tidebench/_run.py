@@ -217,7 +217,7 @@ async def _settings(stack: Stack, options: BenchOptions) -> dict[str, Any]:
             "executor_concurrency": options.executor_concurrency or executor.concurrency,
             "kafka_partitions": scheduler.kafka.partitions,
             "kafka_linger_ms": bus.linger.total_seconds() * 1000,
-            "kafka_fetch_max_wait_ms": bus.fetch_max_wait.total_seconds() * 1000,
+            "kafka_fetch_max_wait_ms": scheduler.kafka.fetch_max_wait.total_seconds() * 1000,
             "kafka_acks": "all",
         },
         "stack": stack.settings,

@@ -1,4 +1,4 @@
-"""The topics a service creates get TIDEFLOW_KAFKA_REPLICATION_FACTOR replicas.
+"""Kafka settings reach the bus: replication of the topics it creates, its fetch wait.
 
 Against the real single-broker Kafka: a factor of 1 creates the topic; a factor of 2 is
 refused by the broker, which shows the setting reaches the topic creation.
@@ -7,10 +7,11 @@ refused by the broker, which shows the setting reaches the topic creation.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
-from tideflow.bus import BusError
+from tideflow.bus import BusError, KafkaBus
 from tideflow.cli._services import kafka_bus
 from tideflow.settings import KafkaSettings
 
@@ -26,3 +27,14 @@ async def test_replication_factor_reaches_topic_creation(kafka_bootstrap: str) -
     async with kafka_bus(two) as bus:
         with pytest.raises(BusError, match="Kafka error code"):
             await bus.ensure_topics([f"{prefix}.too-many-replicas"], partitions=1)
+
+
+async def test_fetch_max_wait_reaches_the_bus(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIDEFLOW_KAFKA_FETCH_MAX_WAIT", "250ms")
+    settings = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:8]}")
+    assert settings.fetch_max_wait == timedelta(milliseconds=250)
+    async with kafka_bus(settings) as bus:
+        assert isinstance(bus, KafkaBus)
+        assert bus.fetch_max_wait == timedelta(milliseconds=250)

@@ -103,6 +103,7 @@ async def kafka_bus(kafka: KafkaSettings) -> AsyncIterator[Bus]:
         bootstrap_servers=kafka.bootstrap,
         topics=Topics(prefix=kafka.topic_prefix),
         replication_factor=kafka.replication_factor,
+        fetch_max_wait=kafka.fetch_max_wait,
     )
     await bus.start()
     try:
