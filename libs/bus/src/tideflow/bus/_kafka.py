@@ -11,11 +11,17 @@ this adapter drives `AIOKafkaConsumer.getmany` with auto-commit off (the explici
 policy) and commits only through `Batch.commit()`. Services may still use FastStream for
 their app lifecycle; they consume through this port.
 
-Latency: aiokafka's defaults wait up to 500 ms for a fetch and batch sends for linger;
-here a fetch returns as soon as one byte is there and waits at most `fetch_max_wait`
-(10 ms) when idle, and sends do not linger: aiokafka keeps one produce request in flight
-per broker and batches whatever is enqueued meanwhile, so a linger only adds latency
-(measured: publish p50 2.3 -> 1.6 ms with acks=all, round trip unchanged under load).
+Latency: a fetch returns as soon as one byte is there (`fetch_min_bytes` 1), so how long
+it may wait at the broker when nothing is there (`fetch_max_wait`, 100 ms) adds no latency
+to a record: aiokafka sends the next fetch only once the previous one's records are
+consumed, and it names every partition, so a record arriving anywhere ends the wait. The
+wait only sets how often an idle consumer asks again: at 10 ms, the three consumers of a
+Kafka stack kept the broker busy with empty fetches (half its CPU in W1/W2, see
+docs/performance.md). Its cost is paid on a rewind: the fetch in flight is answered
+first, so a seek back waits up to `fetch_max_wait`. Sends do not linger: aiokafka keeps
+one produce request in flight per broker and batches whatever is enqueued meanwhile, so a
+linger only adds latency (measured: publish p50 2.3 -> 1.6 ms with acks=all, round trip
+unchanged under load).
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ class KafkaBus(Bus):
         topics: Topics | None = None,
         client_id: str = "tideflow",
         linger: timedelta = timedelta(0),
-        fetch_max_wait: timedelta = timedelta(milliseconds=10),
+        fetch_max_wait: timedelta = timedelta(milliseconds=100),
         session_timeout: timedelta = timedelta(seconds=10),
         heartbeat_interval: timedelta = timedelta(milliseconds=500),
         max_poll_interval: timedelta = timedelta(minutes=5),

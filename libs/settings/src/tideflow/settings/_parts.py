@@ -40,7 +40,7 @@ class KafkaSettings(BaseSettings):
         description="Replicas of each topic Tideflow creates (1 for one broker; 3 in production).",
     )
     fetch_max_wait: Duration = Field(
-        default=timedelta(milliseconds=10),
+        default=timedelta(milliseconds=100),
         description="Longest a consumer's fetch waits at the broker when nothing is there "
         "(a record arriving ends the wait at once). Longer: fewer empty fetches, less broker "
         "CPU when idle; a rewind or a new assignment waits for the fetch in flight.",
