@@ -349,11 +349,17 @@ async def test_a_decision_accepted_before_expiry_is_what_the_run_does(stack: Sta
     the row's claim lapses, past the deadline). The run used to take its timeout path and
     the inbox then said `expired`, contradicting the 200 `decided`."""
     name = "ap-expiry-race"
-    config = {"role": "approver", "timeout": "2s", "onTimeout": "reject"}
+    # The vote must be cast before the deadline: 2 s once was the deadline here, and a loaded
+    # machine can take that long to show the approval in the inbox (run start, scheduler,
+    # event stream); then the vote was refused as expired and the test failed. The claim
+    # is measured from the deadline, so the command still reaches the run just after it.
+    config = {"role": "approver", "timeout": "5s", "onTimeout": "reject"}
     await stack.publish(approval_flow(name, config, reject_path=True))
     run_id = await stack.start(name)
     approval = await stack.pending_approval(run_id)
-    settings = ApprovalSettings(outbox_claim=timedelta(milliseconds=2500))
+    deadline = datetime.fromisoformat(approval["expiresAt"])
+    claim = deadline - datetime.now(UTC) + timedelta(seconds=1)
+    settings = ApprovalSettings(outbox_claim=claim)
     offline = services_of(settings=settings, store=stack.approvals, bus=_Unreachable(stack.bus))
     app = create_app(offline, StaticTokens())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as c:
@@ -364,7 +370,7 @@ async def test_a_decision_accepted_before_expiry_is_what_the_run_does(stack: Sta
         )
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "decided"
-    assert datetime.now(UTC) < datetime.fromisoformat(approval["expiresAt"])
+    assert datetime.now(UTC) < deadline
     record = await stack.wait_run(run_id)
     assert record.status == "succeeded", record.error
     assert record.output["ok"] is True
