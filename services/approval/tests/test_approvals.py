@@ -495,3 +495,40 @@ async def test_an_oversized_body_is_413_before_it_is_read_whole(stack: Stack) ->
     )
     assert streamed.status_code == 413, streamed.text
     assert streamed.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_a_pending_approval_past_its_deadline_reads_as_expired(stack: Stack) -> None:
+    """Between `expiresAt` and the run's timeout (the decision grace) the inbox still said
+    `pending` while every vote was refused with APPROVAL_EXPIRED. Reads now agree with the
+    refusal: the approval is `expired`, with the decision its `onTimeout` will record."""
+    from tideflow.store import ApprovalRecord
+
+    now = datetime.now(UTC)
+    workflow = "ap-lapsed"
+    lapsed, open_ = "lapsed-1", "lapsed-open-1"
+    await stack.approvals.record_requests([
+        ApprovalRecord(approval_id=lapsed, run_id="r-lapsed", node_id="ask", step="ask",
+                       attempt=1, workflow_id=workflow, requested_at=now - timedelta(minutes=1),
+                       role="approver", on_timeout="reject", expires_at=now - timedelta(seconds=1)),
+        ApprovalRecord(approval_id=open_, run_id="r-open", node_id="ask", step="ask", attempt=1,
+                       workflow_id=workflow, requested_at=now, role="approver",
+                       expires_at=now + timedelta(hours=1)),
+    ])  # fmt: skip
+    got = (await stack.http.get(f"/approvals/{lapsed}", headers=stack.as_user("admin"))).json()
+    assert (got["status"], got["decision"], got["decidedBy"]) == ("expired", "reject", None)
+    assert got["decidedAt"] == got["expiresAt"]
+    refused = await decide(stack, lapsed, "admin", "approve")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "APPROVAL_EXPIRED"
+
+    async def listed(status: str | None) -> dict[str, str]:
+        params = {"workflowId": workflow} | ({"status": status} if status else {})
+        answer = await stack.http.get("/approvals", params=params, headers=stack.as_user("admin"))
+        assert answer.status_code == 200, answer.text
+        return {a["id"]: a["status"] for a in answer.json()["items"]}
+
+    assert await listed(None) == {lapsed: "expired", open_: "pending"}
+    assert await listed("pending") == {open_: "pending"}
+    assert await listed("expired") == {lapsed: "expired"}
+    still_open = await stack.http.get(f"/approvals/{open_}", headers=stack.as_user("admin"))
+    assert still_open.json()["status"] == "pending"

@@ -110,6 +110,9 @@ class ApprovalFilter:
     status: ApprovalStatus | None = None
     workflow_id: str | None = None
     run_id: str | None = None
+    as_of: datetime | None = None
+    """When set, a `pending` approval whose `expires_at` is not after it takes no vote any
+    more and is filtered as `expired` (what it will become once the run's timeout fires)."""
 
 
 @dataclass(frozen=True, slots=True)

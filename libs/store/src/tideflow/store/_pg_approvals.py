@@ -84,7 +84,9 @@ DELETE FROM approvals WHERE approval_id IN (
 _LIST = f"""
 SELECT {_COLUMNS} FROM approvals
 WHERE tenant_id = $1
-  AND ($2::text IS NULL OR status = $2)
+  AND ($2::text IS NULL
+       OR (status = $2 AND NOT ($2 = 'pending' AND coalesce(expires_at <= $8, false)))
+       OR ($2 = 'expired' AND status = 'pending' AND coalesce(expires_at <= $8, false)))
   AND ($3::text IS NULL OR workflow_id = $3)
   AND ($4::text IS NULL OR run_id = $4)
   AND ($5::timestamptz IS NULL OR (requested_at, approval_id) < ($5, $6))
@@ -182,7 +184,7 @@ class PostgresApprovalStore(ApprovalStore):
                 rows = await connection.fetch(
                     _LIST, f.tenant_id, str(f.status) if f.status else None, f.workflow_id,
                     f.run_id, after.requested_at if after else None,
-                    after.approval_id if after else None, limit + 1,
+                    after.approval_id if after else None, limit + 1, f.as_of,
                 )  # fmt: skip
                 items = await _with_votes(connection, rows[:limit])
         cursor = None

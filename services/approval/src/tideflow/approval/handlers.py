@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -94,13 +95,18 @@ async def list_approvals(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> ApprovalList:
-    """The inbox of the caller's tenant, newest first; `nextCursor` fetches the next page."""
+    """The inbox of the caller's tenant, newest first; `nextCursor` fetches the next page.
+
+    A pending approval past its `expiresAt` is listed (and filtered) as `expired`: it takes
+    no vote any more, so it is not shown as open."""
+    now = datetime.now(UTC)
     page = await services.store.list_approvals(
         ApprovalFilter(
             tenant_id=principal.tenant_id,
             status=ApprovalStatus(status) if status else None,
             workflow_id=workflow_id,
             run_id=run_id,
+            as_of=now,
         ),
         limit=min(limit, services.settings.page_size_max),
         after=_cursor(cursor) if cursor else None,
@@ -110,7 +116,7 @@ async def list_approvals(
                        "i": page.next_cursor.approval_id})
         if page.next_cursor else None
     )  # fmt: skip
-    return ApprovalList(items=[approval_view(a) for a in page.items], next_cursor=next_cursor)
+    return ApprovalList(items=[approval_view(a, now) for a in page.items], next_cursor=next_cursor)
 
 
 @router.get("/approvals/{approval_id}", response_model=Approval)
@@ -122,7 +128,7 @@ async def get_approval(
         record = await services.store.get_approval(approval_id, tenant_id=principal.tenant_id)
     except NotFound:
         raise _not_found(approval_id) from None
-    return approval_view(record)
+    return approval_view(record, datetime.now(UTC))
 
 
 @router.post(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from tideflow.store import ApprovalRecord
+from tideflow.store import ApprovalRecord, ApprovalStatus
 
 
 class _Model(BaseModel):
@@ -83,7 +84,29 @@ class ErrorResponse(_Model):
     error: ErrorBody
 
 
-def approval_view(record: ApprovalRecord) -> Approval:
+def lapsed(record: ApprovalRecord, now: datetime | None) -> bool:
+    """A `pending` approval past its `expiresAt`: it takes no vote any more (409
+    APPROVAL_EXPIRED), and the run's timeout, which fires a short grace later (so that a
+    vote accepted just before the deadline reaches the run first), will close it as
+    `expired` with its `onTimeout` decision. Reads show it so already, never as open."""
+    return (
+        record.status.value == "pending"
+        and now is not None
+        and record.expires_at is not None
+        and now >= record.expires_at
+    )
+
+
+def approval_view(record: ApprovalRecord, now: datetime | None = None) -> Approval:
+    """The approval as the API shows it; `now` (reads) applies the deadline to `pending`."""
+    if lapsed(record, now):
+        timeout_decision = record.on_timeout if record.on_timeout != "fail" else None
+        record = replace(
+            record,
+            status=ApprovalStatus.EXPIRED,
+            decision=timeout_decision,
+            decided_at=record.expires_at,
+        )
     return Approval(
         id=record.approval_id,
         run_id=record.run_id,
