@@ -126,6 +126,16 @@ CASES = [
      ProblemCode.INVALID_EXPRESSION, "spec.nodes[3].config.message"),
     ("bad input schema", lambda d: d["spec"].update(input={"type": "thing"}),
      ProblemCode.INPUT_SCHEMA_INVALID, "spec.input"),
+    ("input schema $ref to nowhere", lambda d: d["spec"].update(
+        input={"type": "object", "properties": {"n": {"$ref": "#/$defs/nope"}}}),
+     ProblemCode.INPUT_SCHEMA_INVALID, "spec.input"),
+    ("input schema $ref to another document", lambda d: d["spec"].update(
+        input={"$ref": "https://schemas.example/input.json"}),
+     ProblemCode.INPUT_SCHEMA_INVALID, "spec.input"),
+    ("llm outputSchema $ref to nowhere", lambda d: nodes(d).__setitem__(2, {
+        "id": "h", "type": "llm", "compensate": "u",
+        "config": {"model": "openai/m", "prompt": "p", "outputSchema": {"$ref": "#/x"}}}),
+     ProblemCode.INVALID_CONFIG, "spec.nodes[2].config.outputSchema"),
     ("schema typo", lambda d: nodes(d)[3].update(retrys=3), ProblemCode.SCHEMA_ERROR,
      "spec.nodes[3].retrys"),
     ("bad output template", lambda d: d["spec"].update(output="{{ nodes. }}"),
@@ -159,6 +169,17 @@ def test_what_validates_parses(spec: dict[str, Any]) -> None:
     assert validate_definition(d)
     with pytest.raises(DefinitionError):
         parse_definition(d)
+
+
+def test_a_schema_ref_within_the_schema_passes() -> None:
+    d = base()
+    d["spec"]["input"] = {"type": "object", "required": ["n"], "$defs": {"n": {"type": "number"}},
+                          "properties": {"n": {"$ref": "#/$defs/n"}}}  # fmt: skip
+    assert validate_definition(d) == []
+    stored = parse_definition(base())  # a definition stored before $refs were checked
+    broken = stored.model_copy(update={"spec": stored.spec.model_copy(
+        update={"input": {"properties": {"n": {"$ref": "#/nope"}}}})})  # fmt: skip
+    assert [p.code for p in validate_input(broken, {"n": 1})] == [ProblemCode.INPUT_SCHEMA_INVALID]
 
 
 def test_unreachable_node() -> None:

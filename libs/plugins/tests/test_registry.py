@@ -90,7 +90,7 @@ def test_specs_that_break_only_when_used_are_refused_at_load() -> None:
     assert "must be a string" in failures["list_name"]
     assert "config model is unusable" in failures["unfinished_model"]
     assert "'#/$defs/txet' resolves to nothing" in failures["broken_ref"]
-    assert "output schema's $ref 'other.json'" in failures["broken_output_ref"]
+    assert "output schema is invalid: $ref 'other.json'" in failures["broken_output_ref"]
     assert "both" in failures["both_schemas"]
     problems = validate_definition(definition("t.good_ref", {"text": 5}), registry.types)
     assert [p.code for p in problems] == [ProblemCode.INVALID_CONFIG]

@@ -27,6 +27,7 @@ from tideflow.core._errors import DefinitionError, ExpressionError, Problem, Pro
 from tideflow.core._explain import name_nodes_and_edges, suggestion, unknown_field
 from tideflow.core._graph import find_cycles, reachable
 from tideflow.core._input_types import input_type_problems
+from tideflow.core._json_schema import schema_problem
 from tideflow.core._templates import check_expression, iter_expressions
 from tideflow.core._triggers import CronTrigger, EventTrigger, Trigger, WebhookTrigger
 from tideflow.core.nodes import BUILTIN_NODE_TYPES, Execution, NodeType, NodeTypes
@@ -525,11 +526,8 @@ def validate_definition(
     flow = [n for n in by_id if n not in compensations]
     _check_graph(flow, index_of, edges, problems)
     schema = spec.get("input")
-    if isinstance(schema, dict):
-        try:
-            jsonschema.Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            problems.append(Problem(ProblemCode.INPUT_SCHEMA_INVALID, exc.message, "spec.input"))
+    if isinstance(schema, dict) and (problem := schema_problem(schema)) is not None:
+        problems.append(Problem(ProblemCode.INPUT_SCHEMA_INVALID, problem, "spec.input"))
     _check_triggers(spec.get("triggers"), problems)
     _check_templates(spec.get("vars", {}), "spec.vars", problems)
     _check_templates(spec.get("output"), "spec.output", problems)
@@ -555,6 +553,9 @@ def validate_input(definition: WorkflowDefinition, value: Any) -> list[Problem]:
     schema = definition.spec.input
     if schema is None:
         return []
+    problem = schema_problem(schema)  # a definition stored before $refs were checked
+    if problem is not None:
+        return [Problem(ProblemCode.INPUT_SCHEMA_INVALID, problem, "spec.input")]
     validator = jsonschema.Draft202012Validator(schema)
     return [
         Problem(

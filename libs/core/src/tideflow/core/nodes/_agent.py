@@ -10,11 +10,11 @@ turn. This module holds the config and the node specs of those sub-steps: pure d
 
 from typing import Any, Self
 
-from jsonschema import Draft202012Validator, SchemaError  # type: ignore[import-untyped]
 from pydantic import Field, field_validator, model_validator
 
 from tideflow.core._definition import NodeSpec, RetryPolicy
 from tideflow.core._durations import Duration
+from tideflow.core._json_schema import schema_problem
 from tideflow.core.nodes._base import Execution, NodeConfig, NodeType
 from tideflow.core.nodes._llm import check_model_provider
 
@@ -27,12 +27,10 @@ TOOL_RETRY = RetryPolicy(max_attempts=3)
 
 
 def _check_schema(value: dict[str, Any] | None, what: str) -> dict[str, Any] | None:
-    if value is not None:
-        try:
-            Draft202012Validator.check_schema(value)
-        except SchemaError as e:
-            msg = f"{what} is not a valid JSON Schema: {e.message}"
-            raise ValueError(msg) from None
+    problem = None if value is None else schema_problem(value)
+    if problem is not None:
+        msg = f"{what} is not a valid JSON Schema: {problem}"
+        raise ValueError(msg)
     return value
 
 

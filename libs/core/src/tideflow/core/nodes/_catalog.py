@@ -14,11 +14,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
-from referencing import Registry
-from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
 
 from tideflow.core._errors import ExpressionError, InlineNodeError
+from tideflow.core._json_schema import schema_problem
 from tideflow.core._templates import render
 from tideflow.core.nodes._base import Execution, InlineEvaluator, InlineOutcome, NodeType
 
@@ -94,42 +92,9 @@ def check_plugin_type(node_type: NodeType) -> None:
 
 
 def _check_schema(name: str, what: str, schema: Mapping[str, Any]) -> None:
-    try:
-        jsonschema.Draft202012Validator.check_schema(dict(schema))
-    except jsonschema.SchemaError as exc:
-        raise ValueError(
-            f"node type {name!r}: its {what} schema is invalid: {exc.message}"
-        ) from exc
-    resource = DRAFT202012.create_resource(dict(schema))
-    base = resource.id() or ""
-    broken = _unresolvable_ref(schema, Registry().with_resource(base, resource).resolver(base))
-    if broken is not None:  # jsonschema would raise it on the first config that reaches it
-        raise ValueError(
-            f"node type {name!r}: its {what} schema's $ref {broken!r} resolves to nothing"
-        )
-
-
-def _unresolvable_ref(value: Any, resolver: Any) -> str | None:
-    """The first `$ref` of a schema that does not resolve within it, or None."""
-    if isinstance(value, Mapping):
-        if isinstance(value.get("$id"), str):
-            resolver = resolver.in_subresource(DRAFT202012.create_resource(dict(value)))
-        ref = value.get("$ref")
-        if isinstance(ref, str):
-            try:
-                resolver.lookup(ref)
-            except Unresolvable:
-                return ref
-        children: Iterable[Any] = value.values()
-    elif isinstance(value, list):
-        children = value
-    else:
-        return None
-    for child in children:
-        broken = _unresolvable_ref(child, resolver)
-        if broken is not None:
-            return broken
-    return None
+    problem = schema_problem(schema)
+    if problem is not None:
+        raise ValueError(f"node type {name!r}: its {what} schema is invalid: {problem}")
 
 
 def output_problem(schema: Mapping[str, Any] | None, output: Any) -> str | None:

@@ -7,10 +7,10 @@ again with the errors up to `repairAttempts` times, then fails with `LLM_OUTPUT_
 
 from typing import Any, Literal, Self
 
-from jsonschema import Draft202012Validator, SchemaError  # type: ignore[import-untyped]
 from pydantic import Field, field_validator, model_validator
 
 from tideflow.core._durations import Duration
+from tideflow.core._json_schema import schema_problem
 from tideflow.core.nodes._base import Execution, NodeConfig, NodeType
 
 SECRET_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"  # noqa: S105 - the pattern of names
@@ -73,12 +73,10 @@ class LlmConfig(NodeConfig):
     @field_validator("output_schema")
     @classmethod
     def _schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            try:
-                Draft202012Validator.check_schema(value)
-            except SchemaError as e:
-                msg = f"outputSchema is not a valid JSON Schema: {e.message}"
-                raise ValueError(msg) from None
+        problem = None if value is None else schema_problem(value)
+        if problem is not None:
+            msg = f"outputSchema is not a valid JSON Schema: {problem}"
+            raise ValueError(msg)
         return value
 
     @model_validator(mode="after")
