@@ -79,11 +79,15 @@ SELECT {sql.RUN_COLUMNS} FROM runs
 WHERE tenant_id = $1 AND workflow_id = $2 AND idempotency_key = $3
 """
 
-# Event-trigger starts over their tenant's run-start limit (migration 0025).
+# Event-trigger starts over their tenant's run-start limit (migrations 0025, 0025b): the
+# run and its StartRun wait here; the release records the run and moves the StartRun to
+# the outbox in one transaction.
 _DEFER = """
 INSERT INTO trigger_deferred_starts (tenant_id, run_id, topic, key, payload, header_keys,
-                                     header_values)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+    header_values, workflow_id, version, input, idempotency_key, started_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (tenant_id, workflow_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+DO NOTHING
 """
 _DEFERRED_TENANTS = """
 SELECT DISTINCT tenant_id FROM trigger_deferred_starts
@@ -100,15 +104,10 @@ WHERE id IN (
 )
 RETURNING id
 """
-_RELEASE_DEFERRED = """
-WITH moved AS (
-    DELETE FROM trigger_deferred_starts WHERE id = ANY($1::bigint[])
-    RETURNING id, tenant_id, topic, key, payload, header_keys, header_values
-)
-INSERT INTO outbox (tenant_id, topic, key, payload, header_keys, header_values, claimed_until)
-SELECT tenant_id, topic, key, payload, header_keys, header_values, now() + $2::interval
-FROM moved ORDER BY id
-RETURNING id, tenant_id, topic, key, payload, header_keys, header_values
+_TAKE_DEFERRED = """
+DELETE FROM trigger_deferred_starts WHERE id = ANY($1::bigint[])
+RETURNING id, tenant_id, run_id, topic, key, payload, header_keys, header_values,
+    workflow_id, version, input, idempotency_key, started_at
 """
 _HOLD_DEFERRED = """
 UPDATE trigger_deferred_starts SET claimed_until = now() + $2::interval
@@ -332,10 +331,11 @@ class PostgresTriggerStore(TriggerStore):
             return []
         with translated("release deferred starts"):
             async with scoped(self._pool, PLATFORM) as connection:
-                rows = await connection.fetch(_RELEASE_DEFERRED, list(start), outbox_claimed_for)
+                rows = await connection.fetch(_TAKE_DEFERRED, list(start))
                 if hold:
                     await connection.execute(_HOLD_DEFERRED, list(hold), hold_for)
-        return [_released(row) for row in rows]
+                ordered = sorted(rows, key=lambda row: int(row["id"]))
+                return await _record_deferred(connection, ordered, outbox_claimed_for)
 
 
 async def _start(
@@ -344,6 +344,9 @@ async def _start(
     outcomes: list[StartOutcome] = []
     for triggered in runs:
         r = triggered.run
+        if triggered.deferred:
+            outcomes.append(await _defer(connection, triggered))
+            continue
         row = await connection.fetchrow(
             _INSERT_RUN, r.run_id, r.tenant_id, r.workflow_id, r.version, r.input,
             r.idempotency_key, r.started_at,
@@ -356,28 +359,50 @@ async def _start(
                 raise NotFound(f"run with key {r.idempotency_key} vanished")
             outcomes.append(StartOutcome(run=run_row(existing), created=False))
             continue
-        if triggered.deferred:
-            m = triggered.start
-            await connection.execute(
-                _DEFER, m.tenant_id, r.run_id, m.topic, m.key, m.payload,
-                [k for k, _ in m.headers], [v for _, v in m.headers],
-            )  # fmt: skip
-            outcomes.append(StartOutcome(run=run_row(row), created=True, deferred=True))
-            continue
         ids = await write_outbox(connection, [triggered.start], claimed_for)
         outcomes.append(StartOutcome(run=run_row(row), created=True, outbox_id=ids[0]))
     return outcomes
 
 
-def _released(row: Any) -> ReleasedStart:
-    message = OutboxMessage(
-        topic=row["topic"],
-        payload=row["payload"],
-        key=row["key"],
-        headers=tuple(zip(row["header_keys"], row["header_values"], strict=True)),
-        tenant_id=row["tenant_id"],
-    )
-    return ReleasedStart(outbox_id=int(row["id"]), message=message)
+async def _defer(connection: Connection, triggered: TriggeredRun) -> StartOutcome:
+    """Park a run and its StartRun, unless its key already names a run (that one is the
+    outcome) or a parked start (nothing more is parked)."""
+    r, m = triggered.run, triggered.start
+    existing = await connection.fetchrow(_FIND_RUN, r.tenant_id, r.workflow_id, r.idempotency_key)
+    if existing is not None:
+        return StartOutcome(run=run_row(existing), created=False)
+    await connection.execute(
+        _DEFER, r.tenant_id, r.run_id, m.topic, m.key, m.payload, [k for k, _ in m.headers],
+        [v for _, v in m.headers], r.workflow_id, r.version, r.input, r.idempotency_key,
+        r.started_at,
+    )  # fmt: skip
+    return StartOutcome(run=r, created=False, deferred=True)
+
+
+async def _record_deferred(
+    connection: Connection, rows: Sequence[Any], claimed_for: timedelta | None
+) -> list[ReleasedStart]:
+    """Record the runs of released deferred starts and put their StartRuns in the outbox;
+    a run its key already names (a redelivered message started it) sends nothing."""
+    released: list[ReleasedStart] = []
+    for row in rows:
+        message = OutboxMessage(
+            topic=row["topic"],
+            payload=row["payload"],
+            key=row["key"],
+            headers=tuple(zip(row["header_keys"], row["header_values"], strict=True)),
+            tenant_id=row["tenant_id"],
+        )
+        if row["workflow_id"] is not None:  # migration 0025's rows have their run already
+            inserted = await connection.fetchrow(
+                _INSERT_RUN, row["run_id"], row["tenant_id"], row["workflow_id"],
+                row["version"], row["input"], row["idempotency_key"], row["started_at"],
+            )  # fmt: skip
+            if inserted is None:
+                continue
+        (outbox_id,) = await write_outbox(connection, [message], claimed_for)
+        released.append(ReleasedStart(outbox_id=outbox_id, message=message))
+    return released
 
 
 def _trigger(row: Any) -> TriggerRecord:

@@ -5,9 +5,9 @@ trigger exists exactly while the latest published version of a live workflow dec
 Starting a run from a trigger writes the `runs` row and its StartRun outbox row in one
 transaction keyed by an idempotency key (delivery id, cron tick, topic/partition/offset):
 the same key always answers with the same run. An event-trigger start over its tenant's
-run-start limit is recorded the same way but `deferred`: its StartRun waits in
-`trigger_deferred_starts` until the trigger service has the tenant's token for it, and then
-one transaction moves it to the outbox (`claim_deferred`, `release_deferred`). Cron ticks
+run-start limit is `deferred`: the run and its StartRun wait in `trigger_deferred_starts`
+(keyed the same way) until the trigger service has the tenant's token for it, and then one
+transaction records the run and its outbox row (`claim_deferred`, `release_deferred`). Cron ticks
 are claimed row by row with `FOR UPDATE SKIP LOCKED`, and the claim advances
 `next_fire_at` in the transaction that records the tick's runs, so each tick fires once
 however many replicas look at it.
@@ -57,14 +57,14 @@ class TriggeredRun:
     run: RunRecord
     start: OutboxMessage
     deferred: bool = False
-    """Over the tenant's run-start limit: record the run, park its StartRun (not in the
-    outbox) until a token is taken for it."""
+    """Over the tenant's run-start limit: park the run and its StartRun until a token is
+    taken for it (`release_deferred` records it then)."""
 
 
 @dataclass(frozen=True, slots=True)
 class StartOutcome:
-    """The run an idempotency key names, and whether this call created it (`deferred`:
-    its StartRun is parked, not in the outbox)."""
+    """The run an idempotency key names, and whether this call created it; `deferred`: not
+    recorded yet, parked until its tenant's token (`run` is what it will be)."""
 
     run: RunRecord
     created: bool
@@ -168,6 +168,8 @@ class TriggerStore(Protocol):
         hold_for: timedelta,
         outbox_claimed_for: timedelta | None = None,
     ) -> list[ReleasedStart]:
-        """In one transaction: move the deferred starts `start` to the outbox (claimed by
-        the caller for `outbox_claimed_for`) and leave `hold` untouched for `hold_for`."""
+        """In one transaction: record the runs of the deferred starts `start` with their
+        StartRuns in the outbox (claimed by the caller for `outbox_claimed_for`; a run its
+        key already names is left as it is, nothing sent) and leave `hold` untouched for
+        `hold_for`; the outbox rows to send."""
         ...

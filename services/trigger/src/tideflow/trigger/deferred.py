@@ -1,14 +1,15 @@
 """Deferred event-trigger starts: sent as their tenants' run-start buckets refill.
 
-An event message whose tenant is over its run-start limit is recorded with its run, but
-the run's StartRun is parked (`TriggeredRun.deferred`) so the message's batch, and every
-other tenant's messages behind it on the topic, go on. This loop looks at each tenant with
-parked starts, claims its oldest ones, takes a token per start until the bucket is empty,
-and moves the started ones to the outbox in one transaction (the rest wait for as long as
-the bucket said). Then it sends them; if it dies first, the scheduler's outbox relay does.
-A start moves once whatever crashes (the move is one transaction, replicas skip each
-other's claims), and the scheduler applies each StartRun once (its id is `<run>:start`).
-Tenants never wait for each other: a take never blocks.
+An event message whose tenant is over its run-start limit parks its run and StartRun
+(`TriggeredRun.deferred`) so the message's batch, and every other tenant's messages behind
+it on the topic, go on. This loop looks at each tenant with parked starts, claims its
+oldest ones, takes a token per start until the bucket is empty, and records the started
+ones' runs with their outbox rows in one transaction (the rest wait for as long as the
+bucket said). Then it sends them; if it dies first, the scheduler's outbox relay does.
+A start is recorded once whatever crashes (one transaction, keyed by the run's
+idempotency key; replicas skip each other's claims), and the scheduler applies each
+StartRun once (its id is `<run>:start`). Tenants never wait for each other: a take never
+blocks.
 """
 
 from __future__ import annotations

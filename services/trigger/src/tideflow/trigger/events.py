@@ -12,11 +12,11 @@ nests too deep, is larger than a run input may be, or fails the workflow's input
 goes to the DLQ with the reason and its stable code; the rest of its batch goes on.
 
 Every run takes a token of its tenant's run-start limit first. When the tenant's bucket is
-empty the run is still recorded with the batch (its idempotency key taken) but its StartRun
-is deferred: parked in the store until `DeferredStarts` takes a token for it. So the batch
-never waits for one tenant's bucket, and other tenants' messages on a shared topic start
-at once; nothing is dropped (the deferral commits before the offset does) or doubled (a
-redelivery finds the run by its key). Logged and counted
+empty the run is deferred: parked in the store with the batch, keyed as the run is, until
+`DeferredStarts` takes a token for it and records it. So the batch never waits for one
+tenant's bucket, and other tenants' messages on a shared topic start at once; nothing is
+dropped (the deferral commits before the offset does) or doubled (a redelivery finds the
+run, or the parked start, by its key). Logged and counted
 (`tideflow_trigger_throttled_total{type="event"}`).
 """
 
@@ -201,8 +201,10 @@ class EventTriggers:
             raise
         await publish(self._store, self._bus, runs, outcomes)
         created = sum(1 for o in outcomes if o.created)
-        metrics.STARTS.labels("event").inc(sum(1 for o in outcomes if o.created and not o.deferred))
-        metrics.DUPLICATES.labels("event").inc(len(outcomes) - created)
+        metrics.STARTS.labels("event").inc(created)
+        metrics.DUPLICATES.labels("event").inc(
+            sum(1 for o in outcomes if not o.created and not o.deferred)
+        )
         return outcomes
 
     async def give_up(self, message: Incoming, error: BaseException) -> None:
