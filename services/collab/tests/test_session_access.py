@@ -53,7 +53,12 @@ from .conftest import YClient, definition, eventually, log_node
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-TOKEN_TTL = timedelta(seconds=3)
+TOKEN_TTL = timedelta(seconds=5)
+"""The lifetime of the tokens `Service.user(..., expiring=True)` issues, for the test of
+the expiry itself: 4 s and a bit once `exp` is cut to whole seconds, for the join to
+happen before it on a loaded machine. The other tests get tokens of the usual 15 minutes:
+with the 3 s they once shared (2 s and a bit) a loaded machine could see the token expire
+before the revocation, deletion or role change under test, and the session end for that."""
 
 
 @dataclass
@@ -62,6 +67,8 @@ class Service:
     store: PostgresEventStore
     identities: InMemoryIdentities
     keys: KeyRing
+    expiring: KeyRing
+    """Issues tokens that last `TOKEN_TTL` (the same signing keys)."""
 
     async def workflow(self) -> str:
         name = f"wf-{uuid.uuid4().hex[:10]}"
@@ -73,15 +80,17 @@ class Service:
     def ws(self, workflow: str, token: str) -> str:
         return f"{self.url.replace('http', 'ws', 1)}/collab/{workflow}?token={token}"
 
-    async def user(self, role: str) -> tuple[str, str]:
-        """A user of `default` and a fresh access token of theirs: (user id, JWT)."""
+    async def user(self, role: str, *, expiring: bool = False) -> tuple[str, str]:
+        """A user of `default` and a fresh access token of theirs: (user id, JWT); one
+        that expires after `TOKEN_TTL` when `expiring`."""
         user_id = uuid.uuid4().hex
         name = f"user-{user_id[:8]}"
         await self.identities.create_user(
             UserRecord(user_id, "default", name, "-", role, datetime.now(UTC))
         )
         principal = Principal(name, "default", Role(role), PrincipalKind.USER, user_id)
-        return user_id, await self.keys.issue(principal)
+        keys = self.expiring if expiring else self.keys
+        return user_id, await keys.issue(principal)
 
     async def api_token(self, role: str) -> tuple[str, str]:
         issued = issue()
@@ -100,7 +109,8 @@ async def service(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     documents = await PostgresCollabStore.connect(dsn, max_size=4, role=APP_ROLE)
     identities = InMemoryIdentities()
     key_file = LocalKeyFile(tmp_path_factory.mktemp("keys") / "kek.json")
-    keys = KeyRing(identities, Envelope(key_file), access_ttl=TOKEN_TTL)
+    keys = KeyRing(identities, Envelope(key_file))
+    expiring = KeyRing(identities, Envelope(key_file), access_ttl=TOKEN_TTL)
     authenticator = Authenticator(admin_token="admin", identities=identities, keys=keys)
     settings = CollabSettings(port=0, fanout="none", recheck_every=timedelta(milliseconds=200))
     stop = asyncio.Event()
@@ -112,7 +122,7 @@ async def service(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
         )  # fmt: skip
         try:
             url = await asyncio.wait_for(started, 10)
-            yield Service(url=url, store=store, identities=identities, keys=keys)
+            yield Service(url=url, store=store, identities=identities, keys=keys, expiring=expiring)
         finally:
             stop.set()
             with contextlib.suppress(Exception):
@@ -128,7 +138,7 @@ async def _closed(client: YClient, what: str, timeout: float = 10) -> tuple[int,
 
 async def test_a_jwt_session_ends_when_the_token_expires(service: Service) -> None:
     name = await service.workflow()
-    _, token = await service.user("editor")
+    _, token = await service.user("editor", expiring=True)
     expires = token_expiry(f"Bearer {token}")
     assert expires is not None
     async with YClient(service.ws(name, token)) as client:
