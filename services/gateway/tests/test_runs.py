@@ -65,7 +65,7 @@ async def test_start_records_the_run_and_publishes_start(gateway, kit, dsn):
     # published right away, so the outbox row is dropped and no relay will send it again
     owner = await asyncpg.connect(dsn)
     try:
-        await kit.eventually(lambda: _no_outbox_row(owner, run["runId"]), timeout=5)
+        await kit.eventually(lambda: _no_outbox_row(owner, run["runId"]))
     finally:
         await owner.close()
 
