@@ -22,7 +22,7 @@ from tideflow.store import APP_ROLE, CommitBatch, NewEvent, PostgresEventStore, 
 from ..harness import chain
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
     from .conftest import Engine
 
@@ -189,3 +189,45 @@ async def test_two_replicas_publish_each_event_once_between_them(
     assert Counter(sent) == Counter(expected)
     for run_id in {run_id for run_id, _ in sent}:
         assert [s for r, s in sent if r == run_id] == [1, 2, 3, 4, 5, 6]
+
+
+class CountedPublisher(EventPublisher):
+    """Counts the batches it finished reading."""
+
+    reads = 0
+
+    async def publish_once(self) -> int | None:
+        published = await super().publish_once()
+        self.reads += 1
+        return published
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.01)
+
+
+async def test_a_woken_publisher_publishes_at_once_and_an_idle_one_waits_for_its_poll(
+    stores: list[PostgresEventStore], bus: InMemoryBus
+) -> None:
+    """Its replica's commits wake it; without a wake it reads again only after `poll`
+    (an hour here: the test would time out)."""
+    stop, wake = asyncio.Event(), asyncio.Event()
+    publisher = CountedPublisher(store=stores[0], bus=bus, poll=timedelta(hours=1), wake=wake)
+    loop = asyncio.create_task(publisher.run(stop))
+    try:
+        for round_ in range(3):
+            await _until(lambda n=round_: publisher.reads == n + 1, "the publisher never read")
+            await add_runs(stores[1], 2, 3, f"r{round_}-")
+            await asyncio.sleep(0.2)  # time enough for a publisher that did not wait
+            assert len(on_topic(bus)) == 6 * round_  # not woken: nothing read yet
+            wake.set()
+            await _until(lambda n=round_: len(on_topic(bus)) == 6 * (n + 1), "not woken")
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, timeout=5)
+    assert Counter(on_topic(bus)) == Counter(
+        (f"r{n}-{r}", s) for n in range(3) for r in range(2) for s in range(1, 4)
+    )

@@ -120,3 +120,19 @@ async def test_a_repeated_start_whose_workflow_is_gone_is_checked_in_the_log_fir
     await _deliver(bus, _handler(store, bus), [_start(ghost.run_id, workflow="gone")])
     assert await store.read(ghost.run_id) == before
     assert await _dead_letters(bus) == 0
+
+
+async def test_a_commit_of_events_wakes_the_event_publisher(
+    setup: tuple[CountingStore, InMemoryBus],
+) -> None:
+    store, bus = setup
+    handler = _handler(store, bus)
+    assert not handler.committed.is_set()
+    await _deliver(bus, handler, [_start(str(uuid.uuid4()))])
+    assert handler.committed.is_set()
+    handler.committed.clear()
+    # a StartRun delivered again decides nothing: no events, nothing to wake for
+    again = _start(str(uuid.uuid4()))
+    await _deliver(bus, _handler(store, bus), [again])
+    await _deliver(bus, handler, [again])
+    assert not handler.committed.is_set()

@@ -80,7 +80,11 @@ async def run_scheduler(
     timers = TimerLoop(store=store, bus=bus, poll=settings.timer_poll)
     relay = OutboxRelay(store=store, bus=bus, poll=RELAY_POLL)
     publisher = EventPublisher(
-        store=store, bus=bus, poll=settings.events_poll, batch=settings.events_batch
+        store=store,
+        bus=bus,
+        poll=settings.events_poll,
+        batch=settings.events_batch,
+        wake=handler.committed,
     )
     retention = RetentionLoop(
         store=store, retention=settings.retention, every=settings.retention_every

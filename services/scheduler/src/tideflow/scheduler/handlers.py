@@ -158,6 +158,8 @@ class CommandHandler:
         self._definitions = definitions
         self._tracer = RunTracer(store=store)
         self._sender = OutboxSender(bus, store)
+        self.committed = asyncio.Event()
+        """Set whenever a batch's events are committed: wakes the event publisher."""
 
     async def drain(self) -> None:
         """Wait until what committed batches send went out (at shutdown; tests)."""
@@ -333,6 +335,8 @@ class CommandHandler:
             self._sender.give_back(sent)
             raise
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - committing)
+        if result.events:
+            self.committed.set()
         return result
 
     async def _start_command(
@@ -381,6 +385,7 @@ class CommandHandler:
                 log.exception("marking run %s failed raised", request.run_id)
                 return
             self._states.forget({request.run_id})
+            self.committed.set()
             metrics.RUNS_ENDED.labels(request.workflow, "failed").inc()
             return
 

@@ -8,12 +8,15 @@ hold the follower at a time (`RunLog.follow`); the others skip that batch and tr
 again at the next poll, which is also how a replica takes over when the holder dies. A
 crash between the acknowledgement and the commit re-publishes that one batch under the
 same ids: at-least-once, and consumers drop duplicates by message id.
+
+The loop wakes when its replica's scheduler commits events (`wake`), so events go out
+right after the commit that wrote them; the poll only finds events that other replicas
+(or other writers) appended, and costs an idle scheduler one read per `poll`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -42,12 +45,14 @@ class EventPublisher:
         poll: timedelta,
         batch: int = 500,
         name: str | None = None,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._poll = poll.total_seconds()
         self._batch = batch
         self.name = name or bus.topics.events
+        self._wake = wake or asyncio.Event()
 
     async def publish_once(self) -> int | None:
         """Publish the next batch; how many events, or None when another replica holds it."""
@@ -72,15 +77,27 @@ class EventPublisher:
         return len(claim.events)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until `stop`: again at once after a full batch, else after `poll`."""
+        """Publish until `stop`: again at once after a full batch, else when woken or
+        after `poll` (after an error, after `ERROR_PAUSE` whatever wakes it)."""
         while not stop.is_set():
-            pause = self._poll
+            self._wake.clear()  # commits from here on are read by this batch or wake the next
             try:
                 published = await self.publish_once()
             except Exception:
                 log.exception("publishing run events failed; retrying")
-                published, pause = None, ERROR_PAUSE
-            if published == self._batch:
+                await _first(stop, None, ERROR_PAUSE)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=pause)
+            if published != self._batch:
+                await _first(stop, self._wake, self._poll)
+
+
+async def _first(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    """Return when `stop` or `wake` is set, or after `seconds`."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()

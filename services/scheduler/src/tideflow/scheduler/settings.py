@@ -25,8 +25,9 @@ class SchedulerSettings(BaseSettings):
     snapshot_every: int = Field(default=100, ge=1, description="Events between snapshots.")
     timer_poll: Duration = Field(default=timedelta(milliseconds=200))
     events_poll: Duration = Field(
-        default=timedelta(milliseconds=25),
-        description="How often the public event publisher looks for new events when idle.",
+        default=timedelta(milliseconds=100),
+        description="How often the public event publisher looks for events other replicas "
+        "wrote (this replica's commits wake it at once).",
     )
     events_batch: int = Field(
         default=500, ge=1, description="Events read and published per publisher batch."
