@@ -287,3 +287,33 @@ def test_triggers_are_validated_one_by_one(
     document = {"metadata": {"name": "t"}, "spec": {"triggers": triggers, "nodes": [node]}}
     problems = validate_definition(document)
     assert [(str(p.code), p.path) for p in problems] == expected
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [300, 5000])
+def test_a_definition_too_deep_to_store_is_a_problem_not_a_crash(depth: int) -> None:
+    """A 300-deep literal passed validation, then publishing it raised pydantic's
+    serialisation error (and orjson refuses it in RunStarted); 5,000 levels raised
+    RecursionError out of validate_definition."""
+    d = base()
+    nodes(d)[0]["config"]["value"] = _nested(depth)
+    problems = validate_definition(d)
+    assert [p.code for p in problems] == [ProblemCode.SCHEMA_ERROR]
+    assert "deeper than 254 levels" in problems[0].message
+    with pytest.raises(DefinitionError):
+        parse_definition(d)
+
+
+@pytest.mark.parametrize("text", ["[" * 5000 + "]" * 5000, "a: " + "[" * 5000 + "]" * 5000])
+def test_text_nested_past_the_parsers_is_a_parse_error(text: str) -> None:
+    [problem] = validate_definition(text)
+    assert (problem.code, problem.message) == (
+        ProblemCode.PARSE_ERROR,
+        "not readable: nested too deeply",
+    )

@@ -142,7 +142,11 @@ def load_document(text_or_mapping: str | bytes | dict[str, Any]) -> Any:
         return json.loads(text)
     except ValueError:
         pass
+    except RecursionError:  # the parsers recurse per level: thousands of levels end here
+        raise ValueError("not readable: nested too deeply") from None
     try:
         return load_yaml(text)
     except yaml.YAMLError as exc:
         raise ValueError(f"not valid YAML or JSON: {exc}") from exc
+    except RecursionError:
+        raise ValueError("not readable: nested too deeply") from None

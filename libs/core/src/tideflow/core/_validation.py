@@ -28,6 +28,7 @@ from tideflow.core._explain import name_nodes_and_edges, suggestion, unknown_fie
 from tideflow.core._graph import find_cycles, reachable
 from tideflow.core._input_types import input_type_problems
 from tideflow.core._json_schema import schema_problem
+from tideflow.core._limits import ENCODER_MAX_DEPTH, json_depth
 from tideflow.core._templates import check_expression, iter_expressions
 from tideflow.core._triggers import CronTrigger, EventTrigger, Trigger, WebhookTrigger
 from tideflow.core.nodes import BUILTIN_NODE_TYPES, Execution, NodeType, NodeTypes
@@ -473,6 +474,30 @@ def _non_empty_list(value: object) -> bool:
     return isinstance(value, list) and bool(value)
 
 
+def _raw_document(document: Document | WorkflowDefinition) -> tuple[Any, Problem | None]:
+    """The definition as plain JSON data, or the problem that keeps it from being read."""
+    too_deep = Problem(
+        ProblemCode.SCHEMA_ERROR,
+        f"the definition nests deeper than {ENCODER_MAX_DEPTH} levels: it could not be stored",
+        "",
+    )
+    if isinstance(document, WorkflowDefinition):
+        try:
+            raw: Any = document.to_wire()
+        except ValueError:  # pydantic's serialisation depth
+            return None, too_deep
+    else:
+        try:
+            raw = load_document(document)
+        except ValueError as exc:
+            return None, Problem(ProblemCode.PARSE_ERROR, str(exc), "")
+    if not isinstance(raw, dict):
+        return None, Problem(ProblemCode.PARSE_ERROR, "a workflow must be a mapping", "")
+    if json_depth(raw) > ENCODER_MAX_DEPTH:  # the checks below (and pydantic) would recurse
+        return None, too_deep
+    return raw, None
+
+
 def validate_definition(
     document: Document | WorkflowDefinition, types: NodeTypes = BUILTIN_NODE_TYPES
 ) -> list[Problem]:
@@ -481,15 +506,9 @@ def validate_definition(
     `types` is the catalog of node types the definition may use (built-ins by default;
     services pass the one with their plugins).
     """
-    if isinstance(document, WorkflowDefinition):
-        raw: Any = document.to_wire()
-    else:
-        try:
-            raw = load_document(document)
-        except ValueError as exc:
-            return [Problem(ProblemCode.PARSE_ERROR, str(exc), "")]
-    if not isinstance(raw, dict):
-        return [Problem(ProblemCode.PARSE_ERROR, "a workflow must be a mapping", "")]
+    raw, unreadable = _raw_document(document)
+    if unreadable is not None:
+        return [unreadable]
     problems: list[Problem] = []
     spec: dict[str, Any] = raw["spec"] if isinstance(raw.get("spec"), dict) else {}
     try:
