@@ -273,6 +273,22 @@ async def test_path_params_are_escaped(server, http, types):
                                                   "repo": "y", "title": "t"}, http)  # fmt: skip
     assert error.value.type == "Http404"
     assert not error.value.retryable
+    # `..` (say, from a webhook's body) used to climb out: /repos/../y/issues is /y/issues
+    out = await call(types["github.create_issue"], {"baseUrl": server, "owner": "..",
+                                                    "repo": "y", "title": "t"}, http)  # fmt: skip
+    assert out["number"] == 7
+    assert API.seen[-1]["path"] == "/repos/../y/issues"  # one segment, as the route saw it
+    with pytest.raises(NodeError) as error:
+        await call(types["github.create_issue"], {"baseUrl": server, "owner": "",
+                                                  "repo": "y", "title": "t"}, http)  # fmt: skip
+    assert (error.value.type, error.value.retryable) == ("ConfigInvalid", False)
+
+
+def test_path_params_are_required_even_when_the_file_forgets_it():
+    text = SECURED.format(base="http://x", auth="{type: none}").replace("required: true, ", "")
+    [spec] = operation_specs(load_connector(text, source="t"), TokenCache())
+    assert spec.config_schema is not None
+    assert "kind" in spec.config_schema["required"]
 
 
 async def test_slack_post_message_and_not_ok_answers(server, http, types):

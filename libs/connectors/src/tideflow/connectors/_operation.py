@@ -39,7 +39,7 @@ def config_schema(connector: Connector, operation: Operation) -> dict[str, Any]:
     required: list[str] = []
     for name, param in operation.params.items():
         properties[name] = param.json_schema()
-        if param.required:
+        if param.required or param.in_ is ParamIn.PATH:  # a URL cannot leave out a segment
             required.append(name)
     properties["baseUrl"] = {
         "type": "string",
@@ -106,7 +106,7 @@ class OperationHandler:
                 continue
             target = param.as_ or name
             if param.in_ is ParamIn.PATH:
-                path = path.replace(f"{{{name}}}", quote(str(value), safe=""))
+                path = path.replace(f"{{{name}}}", _segment(name, value))
             elif param.in_ is ParamIn.QUERY:
                 query[target] = value
             elif param.in_ is ParamIn.HEADER:
@@ -282,6 +282,18 @@ def _at_url(request: dict[str, Any], url: str) -> dict[str, Any]:
     """The request sent to a next-page URL, which carries its own query (httpx would
     drop a URL's query for any `params`, even empty ones)."""
     return {k: v for k, v in request.items() if k != "params"} | {"url": url}
+
+
+def _segment(name: str, value: Any) -> str:
+    """A path param as one path segment: escaped, never empty, never `.` or `..` (which a
+    URL resolves, so `owner: ..` from a run's input would reach another endpoint of the
+    API with the connector's credentials)."""
+    text = str(value)
+    if not text:
+        raise NodeError(f"path parameter {name!r} is empty", type="ConfigInvalid")
+    if text in {".", ".."}:
+        return text.replace(".", "%2E")
+    return quote(text, safe="")
 
 
 def _query_value(value: Any) -> Any:
