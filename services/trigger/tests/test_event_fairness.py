@@ -14,13 +14,14 @@ import json
 import uuid
 from datetime import timedelta
 
+import asyncpg
 import pytest
 
 from tideflow.auth import InProcessRateLimiter, TenantQuotas
 from tideflow.store import RunFilter, RunRecord
 from tideflow.trigger.deferred import DeferredStarts
 from tideflow.trigger.events import EventTriggers, Incoming
-from tideflow.trigger.starting import Definitions
+from tideflow.trigger.starting import Definitions, prepare
 
 from .conftest import Stack, workflow
 
@@ -116,3 +117,43 @@ async def test_a_throttled_tenant_never_holds_back_another_tenants_event_runs(
     for run in await _runs(stack, slow):
         await _started_once(stack, run)
     assert len(await _runs(stack, slow)) == len(await _runs(stack, fast)) == 6
+
+
+async def test_a_start_parked_the_0025_way_still_goes_out(stack: Stack) -> None:
+    """Migration 0025 parked only the StartRun of a run it had already recorded (0025b
+    parks the whole run): such a row is sent as it is, its run started once."""
+    topic = f"ext.legacy.{uuid.uuid4().hex[:8]}"
+    await stack.publish(workflow("legacy-parked", [{"id": "in", "type": "event", "topic": topic}]))
+    (trigger,) = [t for t in await stack.triggers.event_triggers() if t.topic == topic]
+    definition = await Definitions(stack.triggers).get(trigger)
+    parked = prepare(
+        trigger, definition, run_input={"n": 1}, key="legacy", topic=stack.bus.topics.runs
+    )
+    run, start = parked.run, parked.start
+    owner = await asyncpg.connect(stack.dsn)
+    try:
+        await owner.execute(
+            "INSERT INTO runs (run_id, tenant_id, workflow_id, version, status, input,"
+            " idempotency_key, started_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, 'pending', $5::jsonb, $6, $7, now())",
+            run.run_id, run.tenant_id, run.workflow_id, run.version, json.dumps(run.input),
+            run.idempotency_key, run.started_at,
+        )  # fmt: skip
+        await owner.execute(
+            "INSERT INTO trigger_deferred_starts (tenant_id, run_id, topic, key, payload,"
+            " header_keys, header_values) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            start.tenant_id, run.run_id, start.topic, start.key, start.payload,
+            [k for k, _ in start.headers], [v for _, v in start.headers],
+        )  # fmt: skip
+    finally:
+        await owner.close()
+    deferred = DeferredStarts(
+        store=stack.triggers,
+        bus=stack.bus,
+        quotas=None,
+        poll=timedelta(seconds=1),
+        outbox_claim=timedelta(seconds=30),
+    )
+    assert await deferred.send_due() == 1
+    await _started_once(stack, await stack.store.get_run(run.run_id))
+    assert await deferred.send_due() == 0
