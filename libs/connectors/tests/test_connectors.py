@@ -41,7 +41,7 @@ pytestmark = pytest.mark.integration
 SECRETS = {
     "GITHUB_TOKEN": "ghp-test", "SLACK_BOT_TOKEN": "xoxb-test", "JSONAPI_TOKEN": "ja-test",
     "API_USER": "ann", "API_PASSWORD": "pa:ss", "API_KEY": "k-123",
-    "CLIENT_ID": "cid", "CLIENT_SECRET": "csecret",
+    "CLIENT_ID": "cid", "CLIENT_SECRET": "csecret", "NEWLINE_TOKEN": "tok\nX-Evil: 1",
 }  # fmt: skip
 
 
@@ -384,6 +384,35 @@ async def test_credentials_go_only_to_the_base_urls_origin(server, elsewhere):
         with pytest.raises(NodeError) as error:
             await call(redirect, {"to": f"{server}/hop/loop"}, client)
         assert (error.value.type, error.value.retryable) == ("HttpTooManyRedirects", False)
+
+
+HEADERS = """
+name: headers
+baseUrl: {base}
+auth: {auth}
+operations:
+  get:
+    path: /secured/basic
+    params:
+      rid: {{in: header, as: X-Request-Id, type: string}}
+"""
+
+
+async def test_requests_that_cannot_be_written_fail_for_good(server, http):
+    """CR/LF/NUL or non-ASCII in a header param, or a newline in a secret, made a
+    LocalProtocolError (retried as a connection error) or a bare UnicodeEncodeError."""
+    none, bearer = (
+        operation_specs(load_connector(HEADERS.format(base=server, auth=auth), source="h"),
+                        TokenCache())[0]
+        for auth in ("{type: none}", "{type: bearer, secret: NEWLINE_TOKEN}")
+    )  # fmt: skip
+    for value in ("a\r\nX-Evil: 1", "a\x00b", "caf\u00e9"):
+        with pytest.raises(NodeError) as error:
+            await call(none, {"rid": value}, http)
+        assert (error.value.type, error.value.retryable) == ("HttpInvalidRequest", False)
+    with pytest.raises(NodeError) as error:
+        await call(bearer, {}, http)
+    assert (error.value.type, error.value.retryable) == ("HttpInvalidRequest", False)
 
 
 async def test_oauth2_token_is_cached_shared_and_renewed_after_a_401(server, http):

@@ -110,7 +110,7 @@ class OperationHandler:
             elif param.in_ is ParamIn.QUERY:
                 query[target] = value
             elif param.in_ is ParamIn.HEADER:
-                headers[target] = str(value)
+                headers[target] = _header_value(name, value)
             else:
                 body = body if body is not None else {}
                 set_path(body, target, value)
@@ -170,6 +170,12 @@ class OperationHandler:
                 response = await _request(ctx.http, request, (home, headers), where)
             except EgressDenied as e:
                 raise NodeError(f"{where}: {e}", type="EgressDenied") from e
+            except (httpx.LocalProtocolError, httpx.InvalidURL, UnicodeEncodeError) as e:
+                # a request that cannot be written (say, a newline in a credential): the
+                # same request fails the same way on every attempt
+                raise NodeError(
+                    f"{where}: {type(e).__name__}: {e}", type="HttpInvalidRequest"
+                ) from e
             except ResponseTooLarge as e:  # the transport's general cap, below ours
                 raise NodeError(f"{where}: {e}", type=e.error_type) from e
             except httpx.HTTPError as e:
@@ -282,6 +288,21 @@ def _at_url(request: dict[str, Any], url: str) -> dict[str, Any]:
     """The request sent to a next-page URL, which carries its own query (httpx would
     drop a URL's query for any `params`, even empty ones)."""
     return {k: v for k, v in request.items() if k != "params"} | {"url": url}
+
+
+_FORBIDDEN_IN_HEADERS = frozenset("\r\n\x00")
+
+
+def _header_value(name: str, value: Any) -> str:
+    """A header param's value; CR, LF and NUL (a header injection) or non-ASCII text cannot
+    be sent, whatever the attempt, so they fail the step for good."""
+    text = str(value)
+    if not text.isascii() or _FORBIDDEN_IN_HEADERS.intersection(text):
+        raise NodeError(
+            f"header parameter {name!r} holds CR, LF, NUL or non-ASCII characters",
+            type="HttpInvalidRequest",
+        )
+    return text
 
 
 def _segment(name: str, value: Any) -> str:
