@@ -478,11 +478,21 @@ def test_bad_connector_files_are_reported_not_fatal(tmp_path: Path):
     (tmp_path / "extra.yaml").write_text(
         "name: extra\nbaseUrl: http://x\noperations: {ping: {path: /ping}}\n"
     )
+    # each used to take every connector down with it (a UnicodeDecodeError, an
+    # IsADirectoryError or a RecursionError out of the entry point)
+    (tmp_path / "latin1.yaml").write_bytes(b"name: caf\xe9\n")
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "deep.yaml").write_text("name: deep\nheaders: " + "[" * 5000 + "]" * 5000)
     declared = node_types(ConnectorSettings(path=str(tmp_path)))
     names = {d.name for d in declared}
     assert {"extra.ping", "github.create_issue"} <= names
     failures = {d.name: d.error for d in declared if not isinstance(d, NodeTypeSpec)}
-    assert set(failures) == {"connector broken.yaml", "connector junk.yml", "github"}
+    assert set(failures) == {
+        "connector broken.yaml", "connector junk.yml", "github", "connector latin1.yaml",
+        "connector folder.yaml", "connector deep.yaml",
+    }  # fmt: skip
+    assert "UnicodeDecodeError" in failures["connector latin1.yaml"]
+    assert "nested too deeply" in failures["connector deep.yaml"]
     assert "path params" in failures["connector broken.yaml"]
     with pytest.raises(ConnectorError, match="auth bearer needs secret"):
         load_connector("name: x\nauth: {type: bearer}\noperations: {a: {path: /}}", source="x")

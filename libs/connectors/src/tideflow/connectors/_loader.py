@@ -54,6 +54,8 @@ def load_connector(text: str, *, source: str) -> Connector:
         raw: Any = load_yaml(text)  # the definitions' loader: aliases on a budget
     except yaml.YAMLError as e:
         raise ConnectorError(f"{source}: not YAML: {' '.join(str(e).split())}") from e
+    except RecursionError:  # the parser recurses per level of nesting
+        raise ConnectorError(f"{source}: not readable: nested too deeply") from None
     try:
         return Connector.model_validate(raw)
     except ValidationError as e:
@@ -75,18 +77,28 @@ def shipped_files() -> list[tuple[str, str]]:
     )
 
 
-def connector_files(settings: ConnectorSettings) -> list[tuple[str, str]]:
-    files = shipped_files()
+def connector_files(settings: ConnectorSettings) -> list[tuple[str, str | ConnectorError]]:
+    """(source, text) of every connector file; a file that cannot be read (not UTF-8, a
+    folder named `x.yaml`, no permission) carries its error instead, so it alone is
+    skipped."""
+    files: list[tuple[str, str | ConnectorError]] = list(shipped_files())
     for folder in settings.folders():
         if not folder.is_dir():
             log.error("TIDEFLOW_CONNECTORS_PATH: %s is not a folder", folder)
             continue
         files += [
-            (str(path), path.read_text(encoding="utf-8"))
+            (str(path), _read(path))
             for path in sorted(folder.iterdir())
             if path.suffix in {".yaml", ".yml"}
         ]
     return files
+
+
+def _read(path: Path) -> str | ConnectorError:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return ConnectorError(f"{path}: cannot be read: {type(e).__name__}: {e}")
 
 
 def node_types(settings: ConnectorSettings | None = None) -> list[NodeTypeSpec | NotDeclared]:
@@ -97,6 +109,8 @@ def node_types(settings: ConnectorSettings | None = None) -> list[NodeTypeSpec |
     seen: set[str] = set()
     for source, text in connector_files(settings or ConnectorSettings()):
         try:
+            if isinstance(text, ConnectorError):
+                raise text
             connector = load_connector(text, source=source)
         except ConnectorError as e:
             specs.append(NotDeclared(f"connector {Path(source).name}", str(e)))
