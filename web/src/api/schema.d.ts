@@ -31,6 +31,9 @@ export interface paths {
         /**
          * List Approvals
          * @description The inbox of the caller's tenant, newest first; `nextCursor` fetches the next page.
+         *
+         *     A pending approval past its `expiresAt` is listed (and filtered) as `expired`: it takes
+         *     no vote any more, so it is not shown as open.
          */
         get: operations["list_approvals_approvals_get"];
         put?: never;
