@@ -106,6 +106,12 @@ CASES = [
      ProblemCode.INVALID_DURATION, "spec.nodes[2].timeout"),
     ("duration in seconds past a timedelta", lambda d: nodes(d)[2].update(timeout=1e20),
      ProblemCode.INVALID_DURATION, "spec.nodes[2].timeout"),
+    ("queue no topic can be named after", lambda d: nodes(d)[2].update(queue="a b"),
+     ProblemCode.SCHEMA_ERROR, "spec.nodes[2].queue"),
+    ("foreach child queue", lambda d: nodes(d).__setitem__(3, {
+        "id": "l", "type": "foreach", "config": {"items": "{{ [1] }}", "node": {
+            "type": "function", "config": {"name": "f"}, "queue": "../x"}}}),
+     ProblemCode.SCHEMA_ERROR, "spec.nodes[3].config.node.queue"),
     ("nodes a mapping", lambda d: d["spec"].update(nodes={"a": nodes(d)[0]}),
      ProblemCode.SCHEMA_ERROR, "spec.nodes"),
     ("edges a string", lambda d: d["spec"].update(edges="a -> c"),

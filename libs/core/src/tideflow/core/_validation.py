@@ -298,6 +298,7 @@ def _check_foreach_child(child: Any, path: str, problems: list[Problem], types: 
         )
         return
     problems.extend(_config_problems(child_type, child.get("config", {}), f"{path}.config"))
+    _check_queue(child.get("queue"), f"{path}.queue", problems)
 
 
 def _unknown_type(name: str, types: NodeTypes) -> str:
@@ -340,6 +341,25 @@ def _check_node(index: int, node: NodeSpec, problems: list[Problem], types: Node
         )  # fmt: skip
     if node.idempotency_key is not None:
         _check_templates(node.idempotency_key, f"{path}.idempotencyKey", problems, node=node.id)
+    _check_queue(node.queue, f"{path}.queue", problems)
+
+
+QUEUE_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
+"""A task queue name: it names a topic (`tideflow.tasks.<queue>`), as the bus requires."""
+_QUEUE = re.compile(QUEUE_PATTERN)
+
+
+def _check_queue(queue: Any, path: str, problems: list[Problem]) -> None:
+    """A queue no topic can be named after used to pass, then reject every start of the
+    workflow (the scheduler could not write the step's task)."""
+    if isinstance(queue, str) and not _QUEUE.match(queue):
+        problems.append(
+            Problem(
+                ProblemCode.SCHEMA_ERROR,
+                f"queue {queue[:100]!r} must match {QUEUE_PATTERN} (letters, digits, _ and -)",
+                path,
+            )
+        )
 
 
 def _check_edges(
