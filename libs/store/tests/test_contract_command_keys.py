@@ -18,6 +18,7 @@ NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 async def test_the_first_claim_of_a_command_id_holds(store: EventStore) -> None:
     await store.commit_batch(finished_run("r1", None))
+    assert await store.find_command_key("r1:signal:go:k") is None
     first = await store.claim_command_key("r1:signal:go:k", "r1", "d1")
     assert (first.created, first.sent, first.digest) == (True, False, "d1")
     again = await store.claim_command_key("r1:signal:go:k", "r1", "d2")
@@ -25,6 +26,10 @@ async def test_the_first_claim_of_a_command_id_holds(store: EventStore) -> None:
     await store.mark_command_sent("r1:signal:go:k")
     sent = await store.claim_command_key("r1:signal:go:k", "r1", "d1")
     assert (sent.created, sent.sent) == (False, True)
+    found = await store.find_command_key("r1:signal:go:k")
+    assert found is not None
+    assert (found.digest, found.sent, found.created) == ("d1", True, False)
+    assert await store.find_command_key("r1:signal:go:k", tenant_id="other") is None
 
 
 async def test_concurrent_claims_agree_on_one_winner(store: EventStore) -> None:

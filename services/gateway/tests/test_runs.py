@@ -497,6 +497,18 @@ async def test_a_signal_idempotency_key_is_one_signal_and_refuses_other_data(
     assert other_key.status_code == 202
     assert len(await gateway.commands(run.run_id)) == 2
 
+    # once the run ended (here: cancelled), a retry of a sent signal still gets its answer;
+    # other data under its key is still a conflict, and a new key finds the run ended
+    run.cancel("done")
+    await scheduler.flush(run)
+    assert (await gateway.store.get_run(run.run_id)).status == "cancelled"
+    assert (await gateway.client.post(url, json=body)).json() == first.json()
+    late_other = await gateway.client.post(url, json={"data": 3, "idempotencyKey": "sig-1"})
+    kit.assert_error(late_other, 409, ErrorCode.IDEMPOTENCY_CONFLICT)
+    late_new = await gateway.client.post(url, json={"data": 3, "idempotencyKey": "sig-3"})
+    kit.assert_error(late_new, 409, ErrorCode.RUN_ALREADY_ENDED)
+    assert len(await gateway.commands(run.run_id)) == 2
+
 
 async def test_a_signal_whose_send_failed_is_sent_by_its_retry(gateway, kit, scheduler):
     from tideflow.bus import BusError

@@ -40,6 +40,12 @@ class CommandKeys(Protocol):
         """Record that the claimed command is on the bus (a repeat need not send it)."""
         ...
 
+    async def find_command_key(
+        self, command_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> CommandKey | None:
+        """The claim of `command_id` (`created` False), or None when it was never used."""
+        ...
+
 
 class InMemoryCommandKeys:
     """`CommandKeys` in a dictionary, mixed into `InMemoryEventStore`."""
@@ -63,6 +69,12 @@ class InMemoryCommandKeys:
         held = self._command_keys.get(command_id)
         if held is not None and held[0] == tenant_id:
             self._command_keys[command_id] = (tenant_id, replace(held[1], sent=True))
+
+    async def find_command_key(
+        self, command_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> CommandKey | None:
+        held = self._command_keys.get(command_id)
+        return held[1] if held is not None and held[0] == tenant_id else None
 
     def _forget_command_keys(self, run_ids: set[str]) -> None:
         """Drop the keys of purged runs, as the foreign key's cascade does in Postgres."""

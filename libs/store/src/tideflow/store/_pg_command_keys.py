@@ -21,6 +21,7 @@ SELECT run_id, digest, sent, created FROM claimed
 UNION ALL
 SELECT run_id, digest, sent, false FROM command_keys WHERE command_id = $1
 """
+FIND = "SELECT run_id, digest, sent FROM command_keys WHERE command_id = $1"
 MARK_SENT = "UPDATE command_keys SET sent = true WHERE command_id = $1 AND NOT sent"
 
 
@@ -43,3 +44,12 @@ class PostgresCommandKeys(ScopedQueries):
     async def mark_command_sent(self, command_id: str, *, tenant_id: str = DEFAULT_TENANT) -> None:
         with translated(f"mark command {command_id} sent"):
             await self._execute(tenant_id, MARK_SENT, command_id)
+
+    async def find_command_key(
+        self, command_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> CommandKey | None:
+        with translated(f"find command {command_id}"):
+            row = await self._fetchrow(tenant_id, FIND, command_id)
+        if row is None:
+            return None
+        return CommandKey(command_id, row["run_id"], row["digest"], row["sent"], created=False)

@@ -40,7 +40,14 @@ from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.gateway.limits import check_size
 from tideflow.gateway.safety import reject_nul
 from tideflow.gateway.starting import replay_run, start_run
-from tideflow.store import TERMINAL_STATUSES, NotFound, RunFilter, RunRecord, StoredEvent
+from tideflow.store import (
+    TERMINAL_STATUSES,
+    CommandKey,
+    NotFound,
+    RunFilter,
+    RunRecord,
+    StoredEvent,
+)
 from tideflow.wire import command_envelope
 
 log = logging.getLogger(__name__)
@@ -382,14 +389,18 @@ async def _live_run(
     caller's role), then 403 for a role that falls short, then 409 for an ended run."""
     run = await load_run(services, principal, run_id)
     principal.require(role)
+    _refuse_ended(run)
+    return run
+
+
+def _refuse_ended(run: RunRecord) -> None:
     if run.status in TERMINAL:
         raise ApiError(
             409,
             ErrorCode.RUN_ALREADY_ENDED,
-            f"run {run_id!r} already ended ({run.status})",
+            f"run {run.run_id!r} already ended ({run.status})",
             {"status": run.status},
         )
-    return run
 
 
 async def _awaited_signals(services: Services, run: RunRecord) -> set[str] | None:
@@ -483,7 +494,8 @@ async def signal(
     is refused (422 UNKNOWN_SIGNAL, with the names it does wait for) instead of being
     accepted and silently dropped. A signal sent before its node waits is still buffered.
     """
-    run = await _live_run(services, principal, run_id)
+    run = await load_run(services, principal, run_id)
+    principal.require(Role.EDITOR)
     body = body or schemas.SignalBody()
     check_size(
         body.data,
@@ -492,6 +504,16 @@ async def signal(
         what="the signal data",
     )
     reject_nul(body.data, "data")
+    command_id = _command_id(run_id, f"signal:{name}", body.idempotency_key)
+    if body.idempotency_key is not None:
+        # a retry of a signal that was sent is answered alike, even once the signal (or
+        # anything else) has ended the run: its first answer may have been lost
+        earlier = await services.store.find_command_key(command_id, tenant_id=run.tenant_id)
+        if earlier is not None:
+            _refuse_other_data(earlier, name, body.data, run)
+            if earlier.sent:
+                return schemas.Accepted(run_id=run_id, command_id=command_id)
+    _refuse_ended(run)
     awaited = await _awaited_signals(services, run)
     if awaited is not None and name not in awaited:
         raise ApiError(
@@ -502,12 +524,7 @@ async def signal(
                "; it waits for no signal"),
             {"signal": name, "awaited": sorted(awaited)},
         )  # fmt: skip
-    command = Signal(
-        command_id=_command_id(run_id, f"signal:{name}", body.idempotency_key),
-        run_id=run_id,
-        name=name,
-        data=body.data,
-    )
+    command = Signal(command_id=command_id, run_id=run_id, name=name, data=body.data)
     if body.idempotency_key is not None and not await _first_use(services, command, run):
         return schemas.Accepted(run_id=run_id, command_id=command.command_id)
     await _send(services, command, run.tenant_id)
@@ -526,16 +543,24 @@ async def _first_use(services: Services, command: Signal, run: RunRecord) -> boo
     the first attempt never reached the bus); a repeat with other data is refused, as a
     run start's is, instead of being accepted and dropped by the scheduler's dedup.
     """
-    digest = hashlib.sha256(orjson.dumps(command.data, option=orjson.OPT_SORT_KEYS)).hexdigest()
     claim = await services.store.claim_command_key(
-        command.command_id, run.run_id, digest, tenant_id=run.tenant_id
+        command.command_id, run.run_id, _digest(command.data), tenant_id=run.tenant_id
     )
-    if claim.digest != digest:
+    _refuse_other_data(claim, command.name, command.data, run)
+    return claim.created or not claim.sent
+
+
+def _digest(data: object) -> str:
+    """The signal data compared as JSON, key order aside."""
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _refuse_other_data(claim: CommandKey, name: str, data: object, run: RunRecord) -> None:
+    """409 IDEMPOTENCY_CONFLICT unless the key's first use carried the same `data`."""
+    if claim.digest != _digest(data):
         raise ApiError(
             409,
             ErrorCode.IDEMPOTENCY_CONFLICT,
-            f"idempotency key already sent signal {command.name!r} to run {run.run_id} "
-            "with different data",
-            {"runId": run.run_id, "signal": command.name, "differs": ["data"]},
+            f"idempotency key already sent signal {name!r} to run {run.run_id} with different data",
+            {"runId": run.run_id, "signal": name, "differs": ["data"]},
         )
-    return claim.created or not claim.sent
