@@ -474,10 +474,14 @@ async def test_event_messages_over_the_limit_are_deferred_and_none_is_dropped(
         for i in range(26)
     ]
     outcomes = await triggers.handle(messages)
-    # the burst started; the rest are deferred (the batch goes on without them)
-    assert sum(1 for o in outcomes if o.created) == 20
-    assert sum(1 for o in outcomes if o.deferred) == 6
-    assert metrics.THROTTLED.labels("event")._value.get() >= throttled + 6
+    # the burst started, and what the bucket refilled meanwhile (a token per 50 ms of
+    # Redis's clock: the count depends on the machine's speed); the rest are deferred,
+    # the batch goes on without them
+    created = sum(1 for o in outcomes if o.created)
+    waiting = sum(1 for o in outcomes if o.deferred)
+    assert created >= 20
+    assert created + waiting == 26
+    assert metrics.THROTTLED.labels("event")._value.get() == throttled + waiting
     # as the shared Redis bucket refills (20 a second), the deferred starts go out, once each
     deferred = DeferredStarts(
         store=services.triggers, bus=services.bus, quotas=services.quotas(),
@@ -485,10 +489,10 @@ async def test_event_messages_over_the_limit_are_deferred_and_none_is_dropped(
     )  # fmt: skip
     sent = 0
     async with asyncio.timeout(30):
-        while sent < 6:
+        while sent < waiting:
             sent += await deferred.send_due()
             await asyncio.sleep(0.05)
-    assert sent == 6
+    assert sent == waiting
     assert await services.triggers.claim_deferred(tenant, 100, timedelta(seconds=1)) == []
     page = await services.store.list_runs(RunFilter(workflow_id=name, tenant_id=tenant), limit=50)
     assert sorted(r.input["i"] for r in page.runs) == list(range(26))
