@@ -261,7 +261,9 @@ async def test_rate_limits_are_per_tenant_with_retry_after(stack: Stack) -> None
     created = await stack.call("POST", "/tenants", ADMIN, json={"name": "limited"})
     assert created.status_code == 201
     _, token = await stack.new_token("limited", "editor")
-    limits = {"apiRequestsPerSecond": 0.5, "runStartsPerSecond": 0.5}
+    # a token per 20 s: at 0.5 a second, three requests spread over 2 s (a loaded
+    # machine) would have found a refilled token and the third was not refused
+    limits = {"apiRequestsPerSecond": 0.05, "runStartsPerSecond": 0.05}
     assert (
         await stack.call("PUT", "/tenants/limited/limits", ADMIN, json=limits)
     ).status_code == 200
