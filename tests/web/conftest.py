@@ -83,7 +83,7 @@ class DevServer:
         self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout=60)
 
-    def wait_run(self, run_id: str, timeout: float = 30) -> dict[str, Any]:
+    def wait_run(self, run_id: str, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             run: dict[str, Any] = self.api.get(f"/runs/{run_id}").json()

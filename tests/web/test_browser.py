@@ -79,7 +79,7 @@ def test_run_viewer_follows_a_run_live_travels_in_time_and_replays(dev: DevServe
     # live: the delay is seen waiting, then everything succeeds without a reload
     page.page.wait_for_selector("[data-node-id=pause][data-status=waiting]")
     page.page.wait_for_selector("[data-testid=live]")
-    page.page.wait_for_selector("[data-node-id=last][data-status=succeeded]", timeout=15_000)
+    page.page.wait_for_selector("[data-node-id=last][data-status=succeeded]", timeout=30_000)
     page.page.wait_for_selector("[data-testid=run-viewer][data-run-status=succeeded]")
     assert _statuses(page) == {"first": "succeeded", "pause": "succeeded", "last": "succeeded"}
     last_seq = int(page.page.get_attribute("input[name=seq]", "max"))
@@ -141,7 +141,7 @@ def test_an_approval_is_decided_inline_and_the_run_goes_on(dev: DevServer, page:
     page.page.goto(f"{dev.url}/ui/runs/{run['runId']}")
 
     # the waiting step carries a badge and the approval is shown with what to decide
-    page.page.wait_for_selector("[data-node-id=approve][data-status=waiting]", timeout=15_000)
+    page.page.wait_for_selector("[data-node-id=approve][data-status=waiting]", timeout=30_000)
     page.page.wait_for_selector("[data-node-id=approve] [data-testid=node-approval]")
     page.page.click("[data-testid=pending-approvals] [data-approval-node=approve]")
     card = page.page.locator("[data-testid=approval][data-approval-node=approve]")
@@ -155,7 +155,7 @@ def test_an_approval_is_decided_inline_and_the_run_goes_on(dev: DevServer, page:
     card.locator("[data-testid=approve]").click()
 
     # live: the run takes the approve path and succeeds, without a reload
-    page.page.wait_for_selector("[data-node-id=book][data-status=succeeded]", timeout=15_000)
+    page.page.wait_for_selector("[data-node-id=book][data-status=succeeded]", timeout=30_000)
     page.page.wait_for_selector("[data-testid=run-viewer][data-run-status=succeeded]")
     statuses = _statuses(page)
     assert statuses["approve"] == "succeeded"

@@ -61,7 +61,7 @@ def _connect(page: Page, source: str, target: str, edges: int) -> None:
     mouse.move(*end, steps=1)
     mouse.up()
     page.page.wait_for_function(
-        f"document.querySelectorAll('.react-flow__edge').length === {edges}", timeout=5_000
+        f"document.querySelectorAll('.react-flow__edge').length === {edges}", timeout=20_000
     )
 
 

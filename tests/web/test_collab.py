@@ -131,7 +131,7 @@ def shared(dev: DevServer, name: str) -> dict[str, Any]:
 
 
 def converged(
-    dev: DevServer, name: str, people: list[Person], timeout: float = 15
+    dev: DevServer, name: str, people: list[Person], timeout: float = 30
 ) -> dict[str, Any]:
     """Poll until every person's builder and the service hold one definition."""
     deadline = time.monotonic() + timeout
