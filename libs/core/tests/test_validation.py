@@ -323,3 +323,36 @@ def test_text_nested_past_the_parsers_is_a_parse_error(text: str) -> None:
         ProblemCode.PARSE_ERROR,
         "not readable: nested too deeply",
     )
+
+
+def _with_input(schema: dict[str, Any]) -> dict[str, Any]:
+    d = base()
+    d["spec"]["input"] = schema
+    return d
+
+
+@pytest.mark.timeout(30)
+def test_input_patterns_run_in_linear_time() -> None:
+    """`pattern` and `patternProperties` went to Python's backtracking `re`: `^(a+)+$`
+    over 30 a's and a `!` held the gateway (and the decider, for agent tool arguments)
+    for minutes; RE2 answers at once."""
+    evil = "^(a+)+$"
+    definition = parse_definition(
+        _with_input({"type": "object", "properties": {"s": {"type": "string", "pattern": evil}},
+                     "patternProperties": {evil: {"type": "integer"}},
+                     "additionalProperties": False})
+    )  # fmt: skip
+    text = "a" * 30 + "!"
+    problems = validate_input(definition, {"s": text})
+    assert [(p.code, p.path) for p in problems] == [(ProblemCode.INPUT_INVALID, "input.s")]
+    problems = validate_input(definition, {text: 1})
+    assert "does not match any of the regexes" in problems[0].message
+    assert validate_input(definition, {"s": "aaa", "aa": 1}) == []
+    assert [p.path for p in validate_input(definition, {"aa": "x"})] == ["input.aa"]
+
+
+@pytest.mark.parametrize("pattern", ["(?=x)", "(a)\\1"])
+def test_patterns_re2_cannot_run_are_refused(pattern: str) -> None:
+    problems = validate_definition(_with_input({"type": "string", "pattern": pattern}))
+    assert [p.code for p in problems] == [ProblemCode.INPUT_SCHEMA_INVALID]
+    assert "RE2" in problems[0].message

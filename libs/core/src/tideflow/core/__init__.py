@@ -100,6 +100,7 @@ from tideflow.core._events import (
 from tideflow.core._evolve import evolve, fold
 from tideflow.core._graph import Graph
 from tideflow.core._ids import TimerRef
+from tideflow.core._json_schema import SafeValidator
 from tideflow.core._limits import (
     LimitCode,
     Limits,
@@ -217,6 +218,7 @@ __all__ = [
     "RunState",
     "RunStatus",
     "RunSucceeded",
+    "SafeValidator",
     "ScheduleTimer",
     "Scope",
     "Signal",

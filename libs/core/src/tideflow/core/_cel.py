@@ -373,3 +373,20 @@ def _check_size(result: Any, source: str, limits: Limits) -> None:
         return
     if size > limits.expression_bytes:
         raise _over_budget(source, f"its result is {size:,} bytes", limits)
+
+
+@lru_cache(maxsize=1)
+def _search_program() -> Any:
+    env = _cel.NewEnv(variables={"s": _cel.Type.STRING, "p": _cel.Type.STRING})
+    return env.compile("s.matches(p)")
+
+
+def re2_search(pattern: str, text: str) -> bool:
+    """Whether `pattern` matches somewhere in `text`, by RE2 (CEL's `matches`): linear in
+    the text, so a user's pattern cannot backtrack for ever as Python's `re` can
+    (`^(a+)+$` over 30 a's and a `!`). ValueError when RE2 cannot compile the pattern
+    (lookaround, backreferences)."""
+    value = _search_program().eval(data={"s": text, "p": pattern})
+    if value.type() == _cel.Type.ERROR:
+        raise ValueError(_STATUS_NOISE.sub("", _first_error(str(value.value()))[0]))
+    return bool(value.plain_value())

@@ -11,7 +11,6 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import jsonschema  # type: ignore[import-untyped]
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from tideflow.core._cel import Scope
@@ -27,7 +26,7 @@ from tideflow.core._errors import DefinitionError, ExpressionError, Problem, Pro
 from tideflow.core._explain import name_nodes_and_edges, suggestion, unknown_field
 from tideflow.core._graph import find_cycles, reachable
 from tideflow.core._input_types import input_type_problems
-from tideflow.core._json_schema import schema_problem
+from tideflow.core._json_schema import SafeValidator, schema_problem
 from tideflow.core._limits import ENCODER_MAX_DEPTH, json_depth
 from tideflow.core._templates import check_expression, iter_expressions
 from tideflow.core._triggers import CronTrigger, EventTrigger, Trigger, WebhookTrigger
@@ -214,7 +213,7 @@ def _config_problems(node_type: NodeType, config: Any, path: str) -> list[Proble
         except ValidationError as exc:
             return _pydantic_problems(exc, path, ProblemCode.INVALID_CONFIG, model)
         return []
-    validator = jsonschema.Draft202012Validator(dict(node_type.config_schema or {}))
+    validator = SafeValidator(dict(node_type.config_schema or {}))
     problems = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
         if isinstance(error.instance, str) and "{{" in error.instance:
@@ -595,7 +594,7 @@ def validate_input(definition: WorkflowDefinition, value: Any) -> list[Problem]:
     problem = schema_problem(schema)  # a definition stored before $refs were checked
     if problem is not None:
         return [Problem(ProblemCode.INPUT_SCHEMA_INVALID, problem, "spec.input")]
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = SafeValidator(schema)
     return [
         Problem(
             ProblemCode.INPUT_INVALID,

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from tideflow.core import SafeValidator
 
 MAX_ERRORS = 10
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
@@ -39,7 +39,7 @@ def parse_answer(text: str) -> Any:
 
 def schema_errors(value: Any, schema: dict[str, Any]) -> list[str]:
     """Up to MAX_ERRORS validation errors, each as `path: message` (path `$` is the root)."""
-    validator = Draft202012Validator(schema)
+    validator = SafeValidator(schema)  # RE2 patterns: a model answer cannot backtrack
     found = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     out = []
     for error in found[:MAX_ERRORS]:

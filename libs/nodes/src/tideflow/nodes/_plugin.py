@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 import jsonschema  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
+from tideflow.core import SafeValidator
 from tideflow.core.nodes import output_problem
 from tideflow.nodes._capped import ResponseTooLarge
 from tideflow.nodes._handler import StepFailure, StepOutcome, StepSuccess, TaskSpec
@@ -48,7 +49,7 @@ def config_problem(spec: NodeTypeSpec, config: dict[str, Any]) -> str | None:
             return f"{where}: {first['msg']}" if where else str(first["msg"])
         return None
     error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(dict(spec.config_schema or {})).iter_errors(config)
+        SafeValidator(dict(spec.config_schema or {})).iter_errors(config)
     )
     if error is None:
         return None

@@ -16,8 +16,6 @@ each call), `timeBudget` wall time (a durable timer on the agent step).
 import json
 from typing import Any
 
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-
 from tideflow.core._decider import _attempts as attempts
 from tideflow.core._decider import _steps as steps
 from tideflow.core._decider import _timers as timers
@@ -33,6 +31,7 @@ from tideflow.core._events import (
     TimerKind,
 )
 from tideflow.core._ids import agent_call_key, agent_turn_key, agent_turn_of
+from tideflow.core._json_schema import SafeValidator
 from tideflow.core._limits import check_value, size_violation
 from tideflow.core._state import StepState, StepStatus
 from tideflow.core._templates import Rendered
@@ -297,7 +296,7 @@ def _problem(config: dict[str, Any], call: dict[str, Any]) -> str | None:
         known = ", ".join(str(t.get("name")) for t in config.get("tools") or []) or "none"
         return f"there is no tool named {call.get('name')!r} (tools: {known})"
     schema = tool.get("inputSchema") or {"type": "object"}
-    errors = sorted(Draft202012Validator(schema).iter_errors(call.get("arguments")), key=str)
+    errors = sorted(SafeValidator(schema).iter_errors(call.get("arguments")), key=str)
     if errors:
         return "the arguments do not satisfy the tool's inputSchema: " + "; ".join(
             f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:5]
@@ -397,7 +396,7 @@ def check_answer(text: str, schema: dict[str, Any]) -> tuple[Any, list[str]]:
         value = json.loads(body)
     except ValueError as e:
         return None, [f"the answer is not JSON: {e}"]
-    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=str)
+    errors = sorted(SafeValidator(schema).iter_errors(value), key=str)
     return value, [
         f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:10]
     ]

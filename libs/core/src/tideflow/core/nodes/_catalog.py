@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 
 from tideflow.core._errors import ExpressionError, InlineNodeError
-from tideflow.core._json_schema import schema_problem
+from tideflow.core._json_schema import SafeValidator, schema_problem
 from tideflow.core._templates import render
 from tideflow.core.nodes._base import Execution, InlineEvaluator, InlineOutcome, NodeType
 
@@ -101,9 +101,7 @@ def output_problem(schema: Mapping[str, Any] | None, output: Any) -> str | None:
     """Why `output` breaks a type's output schema (the first reason), or None."""
     if schema is None:
         return None
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(dict(schema)).iter_errors(output)
-    )
+    error = jsonschema.exceptions.best_match(SafeValidator(dict(schema)).iter_errors(output))
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path)
