@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from referencing.exceptions import Unresolvable
 
 from tideflow.core._cel import Scope
 from tideflow.core._definition import (
@@ -591,15 +592,16 @@ def validate_input(definition: WorkflowDefinition, value: Any) -> list[Problem]:
     schema = definition.spec.input
     if schema is None:
         return []
-    problem = schema_problem(schema)  # a definition stored before $refs were checked
-    if problem is not None:
-        return [Problem(ProblemCode.INPUT_SCHEMA_INVALID, problem, "spec.input")]
-    validator = SafeValidator(schema)
-    return [
-        Problem(
-            ProblemCode.INPUT_INVALID,
-            error.message,
-            _path("input", list(error.absolute_path)),
+    try:
+        errors = sorted(
+            SafeValidator(schema).iter_errors(value), key=lambda e: list(e.absolute_path)
         )
-        for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    except (Unresolvable, ValueError):  # a schema stored before $refs and patterns were
+        # checked (run starts skip the check: a validated definition cannot get here)
+        return [
+            Problem(ProblemCode.INPUT_SCHEMA_INVALID, schema_problem(schema) or "", "spec.input")
+        ]
+    return [
+        Problem(ProblemCode.INPUT_INVALID, error.message, _path("input", list(error.absolute_path)))
+        for error in errors
     ]
