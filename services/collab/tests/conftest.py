@@ -70,7 +70,7 @@ def log_node(node_id: str, message: str = "hi", x: int = 0) -> dict[str, Any]:
     return {"id": node_id, "type": "log", "config": {"message": message}, "ui": {"x": x, "y": 0}}
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+async def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
     """Poll `check` until it returns something truthy (no sleeps standing in for sync)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -81,7 +81,7 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str 
         await asyncio.sleep(0.02)
 
 
-async def eventually_async(check: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+async def eventually_async(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
     """`eventually` for a coroutine function."""
     deadline = time.monotonic() + timeout
     while True:

@@ -131,7 +131,7 @@ async def service(dsn: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     await store.close()
 
 
-async def _closed(client: YClient, what: str, timeout: float = 10) -> tuple[int, str]:
+async def _closed(client: YClient, what: str, timeout: float = 30) -> tuple[int, str]:
     await eventually(lambda: client.closed is not None, timeout=timeout, what=what)
     return client.closed or 0, client.close_reason or ""
 
