@@ -130,3 +130,13 @@ def test_the_lower_bound_never_exceeds_the_real_result(source: str, at_least: in
     if at_least < 1_000_000:
         real = len(orjson.dumps(evaluate_expression(source, Context({"input": NOISY}, None))))
         assert shape.floor <= real <= shape.size
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [("{true: 1, false: 2}", {"true": 1, "false": 2}), ("{1: 'a', 2u: 'b'}", {"1": "a", "2": "b"}),
+     ("input.l.map(x, {x > 1: x})", [{"false": 1}, {"true": 2}])],
+)  # fmt: skip
+def test_map_keys_become_json_keys(source: str, expected: Any) -> None:
+    """A bool key came out as Python's "True" instead of JSON's "true"."""
+    assert evaluate_expression(source, Context({"input": {"l": [1, 2]}}, None)) == expected

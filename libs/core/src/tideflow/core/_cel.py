@@ -340,6 +340,14 @@ def _bounded_plain(value: Any, source: str, limits: Limits) -> Any:
     return walk(value)
 
 
+def _json_key(key: Any) -> str:
+    """A CEL map key (string, int, uint or bool) as a JSON object key: `{true: 1}` is
+    `{"true": 1}`, as JSON writes the value, not Python's `"True"`."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
 def to_json(value: Any, source: str) -> Any:
     """Turn CEL results (timestamps, durations, bytes, types) into JSON-ready values."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -353,7 +361,7 @@ def to_json(value: Any, source: str) -> Any:
     if isinstance(value, list):
         return [to_json(v, source) for v in value]
     if isinstance(value, dict):
-        return {str(to_json(k, source)): to_json(v, source) for k, v in value.items()}
+        return {_json_key(k): to_json(v, source) for k, v in value.items()}
     if isinstance(value, datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=UTC)
         return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
