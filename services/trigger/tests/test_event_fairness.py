@@ -157,3 +157,43 @@ async def test_a_start_parked_the_0025_way_still_goes_out(stack: Stack) -> None:
     assert await deferred.send_due() == 1
     await _started_once(stack, await stack.store.get_run(run.run_id))
     assert await deferred.send_due() == 0
+
+
+async def test_deferred_starts_go_out_a_batch_at_a_time_while_tokens_last(stack: Stack) -> None:
+    """A tenant whose bucket allows more than one batch of its deferred starts gets them all
+    in one look, not one batch per poll."""
+    topic = f"ext.batches.{uuid.uuid4().hex[:8]}"
+    tenant = f"batch{uuid.uuid4().hex[:6]}"
+    await stack.store.create_tenant(tenant)
+    document = workflow(WORKFLOW, [{"id": "in", "type": "event", "topic": topic}])
+    await stack.store.create_workflow(WORKFLOW, WORKFLOW, document, tenant_id=tenant)
+    await stack.store.publish(WORKFLOW, tenant_id=tenant)
+    await stack.store.set_tenant_limits(
+        tenant, run_starts_per_second=1, api_requests_per_second=None
+    )
+    quotas = TenantQuotas(stack.store, InProcessRateLimiter(clock=lambda: 0.0))
+    triggers = EventTriggers(
+        store=stack.triggers, bus=stack.bus, definitions=Definitions(stack.triggers),
+        outbox_claim=timedelta(seconds=30), quotas=quotas,
+    )  # fmt: skip
+    assert topic in await triggers.refresh()
+    messages = [
+        Incoming(topic=topic, partition=0, offset=i, key=None, value=json.dumps({"n": i}).encode())
+        for i in range(6)
+    ]
+    outcomes = await triggers.handle(messages)
+    assert [o.deferred for o in outcomes] == [False] + [True] * 5
+    # the limit is lifted (no quotas): every deferred start goes at once, two per claim
+    deferred = DeferredStarts(
+        store=stack.triggers,
+        bus=stack.bus,
+        quotas=None,
+        poll=timedelta(seconds=1),
+        outbox_claim=timedelta(seconds=30),
+        batch=2,
+    )
+    assert await deferred.send_due() == 5
+    runs = await _runs(stack, tenant)
+    assert sorted(r.input["n"] for r in runs) == list(range(6))
+    for run in runs:
+        await _started_once(stack, run)

@@ -68,10 +68,16 @@ class DeferredStarts:
         """Start what the tenants' buckets allow now; how many started."""
         started = 0
         for tenant in await self._store.deferred_tenants():
-            started += await self._send_tenant(tenant)
+            while True:  # a batch at a time, while the tenant's bucket has tokens for all
+                sent, more = await self._send_tenant(tenant)
+                started += sent
+                if not more:
+                    break
         return started
 
-    async def _send_tenant(self, tenant: str) -> int:
+    async def _send_tenant(self, tenant: str) -> tuple[int, bool]:
+        """Send what the tenant's bucket allows of its oldest deferred starts; how many,
+        and whether a whole batch went (there may be more)."""
         ids = await self._store.claim_deferred(tenant, self._batch, CLAIM)
         taken = 0
         wait = 0.0
@@ -91,4 +97,4 @@ class DeferredStarts:
         if ids[taken:]:
             log.info("tenant %s: %d deferred event start(s) wait %.2f s for run-start tokens",
                      tenant, len(ids) - taken, wait)  # fmt: skip
-        return len(released)
+        return len(released), taken == self._batch
