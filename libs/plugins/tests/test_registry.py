@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
 
 import pytest
 
 from tideflow.core import BUILTIN_NODE_TYPES, Execution, ProblemCode, validate_definition
 from tideflow.core.testing import LocalRun
-from tideflow.plugins import load_registry
+from tideflow.plugins import NodeTypeSpec, Runs, load_registry
 
 pytestmark = pytest.mark.unit
 
@@ -149,3 +150,46 @@ def test_inline_plugin_output_lands_in_the_run() -> None:
     run.start({"t": "abc"})
     assert run.state.status == "succeeded"
     assert run.state.steps["step_one"].output == {"text": "ABC"}
+
+
+def _deep(levels: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("output", "error_type"),
+    [(float("nan"), "NonFiniteNumber"), ({"text": "a\x00b"}, "NulCharacter"),
+     (_deep(65), "ValueTooDeep"),
+     ({1, 2}, "NotJson")],
+)  # fmt: skip
+def test_an_inline_plugin_output_the_log_cannot_hold_fails_the_step(
+    output: object, error_type: str
+) -> None:
+    """NaN, a NUL (Postgres refuses the whole batch) or 65 levels used to be recorded as
+    the step's output."""
+    spec = NodeTypeSpec(
+        name="t.returns", runs=Runs.INLINE, handler=lambda _config: output,
+        config_schema={"type": "object"},
+    )  # fmt: skip
+    types = load_registry(points=[], extra=[(spec, "test")]).types
+    run = LocalRun(definition("t.returns", {}), types=types)
+    run.start({})
+    error = run.state.steps["step_one"].error
+    assert error is not None
+    assert (error.type, error.retryable) == (error_type, False)
+
+
+def test_an_inline_plugin_output_is_recorded_as_the_log_holds_it() -> None:
+    """A tuple or a datetime in the decided state, a list or a string once folded."""
+    stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    spec = NodeTypeSpec(
+        name="t.returns", runs=Runs.INLINE, handler=lambda _config: {"at": stamp, "pair": (1, 2)},
+        config_schema={"type": "object"},
+    )  # fmt: skip
+    types = load_registry(points=[], extra=[(spec, "test")]).types
+    run = LocalRun(definition("t.returns", {}), types=types)
+    run.start({})
+    assert run.state.steps["step_one"].output == {"at": "2026-01-02T03:04:05+00:00", "pair": [1, 2]}

@@ -6,6 +6,8 @@ for dispatch (with a timeout timer); delays, signals, approvals and child runs w
 
 from typing import Any
 
+import orjson
+
 from tideflow.core._cel import Scope
 from tideflow.core._decider import _agent as agent
 from tideflow.core._decider import _attempts as attempts
@@ -26,9 +28,9 @@ from tideflow.core._events import (
     TimerKind,
 )
 from tideflow.core._ids import child_run_id
-from tideflow.core._limits import LimitCode, size_violation
+from tideflow.core._limits import LimitCode, Limits, LimitViolation, check_value, size_violation
 from tideflow.core._templates import Rendered, render
-from tideflow.core.nodes import Execution
+from tideflow.core.nodes import Execution, InlineOutcome
 from tideflow.core.nodes._approval import APPROVAL_DECISION_GRACE
 
 
@@ -69,13 +71,19 @@ def schedule(
     try:
         if node_type.evaluate is not None:
             outcome = node_type.evaluate(spec.config, context)
-            too_large = size_violation(
-                [outcome.output, outcome.vars], what=f"the output of node {spec.id!r}",
-                max_bytes=d.state.limits.output_bytes,
+            too_large = (
+                size_violation(  # template results: their parts were checked already
+                    [outcome.output, outcome.vars], what=f"the output of node {spec.id!r}",
+                    max_bytes=d.state.limits.output_bytes,
+                )
+                if node_type.source == "builtin"
+                else plugin_output(outcome, spec.id, d.state.limits)
             )  # fmt: skip
-            if too_large is not None:
+            if isinstance(too_large, LimitViolation):
                 fail_unscheduled(d, key, spec, role, attempt, too_large.code, too_large.message)
                 return
+            if too_large is not None:
+                outcome = too_large
             d.emit(StepScheduled(**common, config=spec.config))
             d.emit(
                 StepSucceeded(
@@ -234,3 +242,28 @@ def schedule_approval(d: Decision, key: str, config: Any, common: dict[str, Any]
     )  # fmt: skip
     if wait:  # votes are accepted until the deadline; one in flight lands before the timeout
         timers.set_timer(d, key, attempt, TimerKind.STEP_TIMEOUT, wait + APPROVAL_DECISION_GRACE)
+
+
+def plugin_output(outcome: InlineOutcome, node: str, limits: Limits) -> Any:
+    """A plugin's inline output as the log will hold it, or the limit it breaks.
+
+    Its handler may return anything: NaN, a NUL character (Postgres refuses the whole
+    batch), nesting past the JSON depth, a tuple or a datetime (which the log would turn
+    into a list or a string, so a fold would not equal the decided state).
+    """
+    what = f"the output of node {node!r}"
+    for value in (outcome.output, outcome.vars):
+        violation = check_value(
+            value, what=what, max_depth=limits.json_depth, max_bytes=limits.output_bytes
+        )
+        if violation is not None:
+            return violation
+    violation = size_violation(
+        [outcome.output, outcome.vars], what=what, max_bytes=limits.output_bytes
+    )
+    if violation is not None:
+        return violation
+    output, variables = orjson.loads(
+        orjson.dumps([outcome.output, outcome.vars], option=orjson.OPT_NON_STR_KEYS)
+    )
+    return InlineOutcome(output=output, vars=variables)
