@@ -49,12 +49,12 @@ async def test_batches_go_out_in_commit_order_and_waiting_is_bounded() -> None:
     bus, rows = GatedBus(), Rows()
     sender = OutboxSender(bus, rows, max_batches=3)  # type: ignore[arg-type]
     for n in range(4):  # one being published (held at the gate) and three waiting
-        await asyncio.wait_for(sender.send(_batch(n), _rows(n)), 1)
+        await asyncio.wait_for(sender.send(_batch(n), _rows(n)), 30)
     blocked = asyncio.create_task(sender.send(_batch(4), _rows(4)))
     await asyncio.sleep(0.05)
     assert not blocked.done()  # a fifth batch waits for room: back-pressure
     bus.gate.set()
-    await asyncio.wait_for(blocked, 1)
+    await asyncio.wait_for(blocked, 30)
     await sender.drain()
     assert bus.sent == [b"0", b"1", b"2", b"3", b"4"]
     assert sorted(rows.deleted) == [0, 1, 2, 3, 4]
