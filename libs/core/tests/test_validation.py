@@ -112,6 +112,10 @@ CASES = [
         "id": "l", "type": "foreach", "config": {"items": "{{ [1] }}", "node": {
             "type": "function", "config": {"name": "f"}, "queue": "../x"}}}),
      ProblemCode.SCHEMA_ERROR, "spec.nodes[3].config.node.queue"),
+    ("agent timeBudget 0s", lambda d: nodes(d).__setitem__(2, {
+        "id": "h", "type": "agent", "compensate": "u",
+        "config": {"model": "openai/m", "prompt": "p", "timeBudget": "0s"}}),
+     ProblemCode.INVALID_CONFIG, "spec.nodes[2].config.timeBudget"),
     ("nodes a mapping", lambda d: d["spec"].update(nodes={"a": nodes(d)[0]}),
      ProblemCode.SCHEMA_ERROR, "spec.nodes"),
     ("edges a string", lambda d: d["spec"].update(edges="a -> c"),

@@ -8,6 +8,7 @@ own events, so a crash resumes after the last finished call and time travel show
 turn. This module holds the config and the node specs of those sub-steps: pure data.
 """
 
+from datetime import timedelta
 from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -82,6 +83,14 @@ class AgentConfig(NodeConfig):
     @classmethod
     def _schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return _check_schema(value, "outputSchema")
+
+    @field_validator("time_budget")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            msg = "timeBudget must be positive (0s ended the agent before its first call)"
+            raise ValueError(msg)
+        return value
 
     @model_validator(mode="after")
     def _unique_tools(self) -> Self:
