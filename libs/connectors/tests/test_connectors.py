@@ -305,6 +305,16 @@ async def test_slack_post_message_and_not_ok_answers(server, http, types):
     assert "channel_not_found" in str(error.value)
 
 
+async def test_pages_together_are_read_to_a_cap(server, http, types, monkeypatch):
+    """Each page was capped, their sum was not: maxPages 1000 of 4 MiB held 4 GB."""
+    monkeypatch.setattr("tideflow.connectors._operation.PAGES_BYTES", 300)
+    spec = types["github.list_issues"]
+    with pytest.raises(NodeError) as error:
+        await call(spec, {"baseUrl": server, "owner": "a", "repo": "b", "perPage": 2}, http)
+    assert (error.value.type, error.value.retryable) == ("HttpResponseTooLarge", False)
+    assert "pages together" in str(error.value)
+
+
 async def test_slack_cursor_pagination(server, http, types):
     out = await call(types["slack.list_channels"], {"baseUrl": server, "limit": 2}, http)
     assert [c["name"] for c in out["items"]] == ["a", "b", "c", "d"]

@@ -26,6 +26,9 @@ ERROR_CHARS = 300
 RESPONSE_BYTES = 4 * 1024 * 1024
 """Largest answer body read (streamed): an API answering gigabytes fails the step instead of
 filling the worker's memory; a step output is far smaller anyway (1 MiB by default)."""
+PAGES_BYTES = 4 * RESPONSE_BYTES
+"""Largest sum of the pages one paginated step reads: its output could not be stored
+anyway (a step output is 1 MiB by default), and the worker must not hold gigabytes."""
 TOO_MANY_REQUESTS = 429
 SERVER_ERROR = 500
 UNAUTHORIZED = 401
@@ -81,8 +84,16 @@ class OperationHandler:
         items: list[Any] = []
         pages = 0
         following: dict[str, Any] | None = request
+        read = 0
         while following is not None and pages < limit:
             response = await self._exchange(following, ctx, home)
+            read += len(response.content)
+            if read > PAGES_BYTES:  # 1,000 pages of 4 MiB would be 4 GB in the worker
+                raise NodeError(
+                    f"{self.connector.name}.{self.name}: the pages together are larger than "
+                    f"{PAGES_BYTES:,} bytes (after {pages + 1} pages; lower maxPages)",
+                    type="HttpResponseTooLarge",
+                )
             body = self._body(response)
             page = get_path(body, pagination.items)
             page_items = page if isinstance(page, list) else []
