@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-import orjson
 from fastapi import APIRouter, Path, Query, Response, status
 
 from tideflow.bus import BusError, Outgoing
@@ -39,7 +38,7 @@ from tideflow.gateway.deps import PrincipalDep, Services, ServicesDep
 from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.gateway.limits import check_size
 from tideflow.gateway.safety import reject_nul
-from tideflow.gateway.starting import replay_run, start_run
+from tideflow.gateway.starting import canonical_json, replay_run, start_run
 from tideflow.store import (
     TERMINAL_STATUSES,
     CommandKey,
@@ -505,12 +504,13 @@ async def signal(
     )
     reject_nul(body.data, "data")
     command_id = _command_id(run_id, f"signal:{name}", body.idempotency_key)
-    if body.idempotency_key is not None:
+    digest = _digest(body.data) if body.idempotency_key is not None else None
+    if digest is not None:
         # a retry of a signal that was sent is answered alike, even once the signal (or
         # anything else) has ended the run: its first answer may have been lost
         earlier = await services.store.find_command_key(command_id, tenant_id=run.tenant_id)
         if earlier is not None:
-            _refuse_other_data(earlier, name, body.data, run)
+            _refuse_other_data(earlier, digest, name, run)
             if earlier.sent:
                 return schemas.Accepted(run_id=run_id, command_id=command_id)
     _refuse_ended(run)
@@ -525,10 +525,10 @@ async def signal(
             {"signal": name, "awaited": sorted(awaited)},
         )  # fmt: skip
     command = Signal(command_id=command_id, run_id=run_id, name=name, data=body.data)
-    if body.idempotency_key is not None and not await _first_use(services, command, run):
+    if digest is not None and not await _first_use(services, command, run, digest):
         return schemas.Accepted(run_id=run_id, command_id=command.command_id)
     await _send(services, command, run.tenant_id)
-    if body.idempotency_key is not None:
+    if digest is not None:
         await services.store.mark_command_sent(command.command_id, tenant_id=run.tenant_id)
     await services.security.audit(
         principal, "run.signal", f"run/{run_id}", details={"signal": name}
@@ -536,7 +536,7 @@ async def signal(
     return schemas.Accepted(run_id=run_id, command_id=command.command_id)
 
 
-async def _first_use(services: Services, command: Signal, run: RunRecord) -> bool:
+async def _first_use(services: Services, command: Signal, run: RunRecord, digest: str) -> bool:
     """Claim the signal's idempotency key for its data: True when it must be sent.
 
     A repeat with the same data is the same signal (answered alike, sent again only if
@@ -544,20 +544,20 @@ async def _first_use(services: Services, command: Signal, run: RunRecord) -> boo
     run start's is, instead of being accepted and dropped by the scheduler's dedup.
     """
     claim = await services.store.claim_command_key(
-        command.command_id, run.run_id, _digest(command.data), tenant_id=run.tenant_id
+        command.command_id, run.run_id, digest, tenant_id=run.tenant_id
     )
-    _refuse_other_data(claim, command.name, command.data, run)
+    _refuse_other_data(claim, digest, command.name, run)
     return claim.created or not claim.sent
 
 
 def _digest(data: object) -> str:
     """The signal data compared as JSON, key order aside."""
-    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(canonical_json(data)).hexdigest()
 
 
-def _refuse_other_data(claim: CommandKey, name: str, data: object, run: RunRecord) -> None:
-    """409 IDEMPOTENCY_CONFLICT unless the key's first use carried the same `data`."""
-    if claim.digest != _digest(data):
+def _refuse_other_data(claim: CommandKey, digest: str, name: str, run: RunRecord) -> None:
+    """409 IDEMPOTENCY_CONFLICT unless the key's first use carried data of this `digest`."""
+    if claim.digest != digest:
         raise ApiError(
             409,
             ErrorCode.IDEMPOTENCY_CONFLICT,

@@ -126,7 +126,8 @@ async def _no_run() -> None:
     return None
 
 
-def _canonical(value: Any) -> bytes:
+def canonical_json(value: Any) -> bytes:
+    """`value` as JSON with sorted keys: equal values, equal bytes (idempotent repeats)."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
@@ -137,7 +138,7 @@ def _repeat(existing: RunRecord, key: str | None, input_value: Any, version: int
     first request got: a retry after a publish still finds its run.
     """
     differs = [
-        *(["input"] if _canonical(existing.input) != _canonical(input_value) else []),
+        *(["input"] if canonical_json(existing.input) != canonical_json(input_value) else []),
         *(["version"] if version is not None and version != existing.version else []),
     ]
     if differs:
