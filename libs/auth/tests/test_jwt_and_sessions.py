@@ -165,7 +165,7 @@ async def test_the_stored_successor_opens_only_with_the_used_tokens_secret(
     assert used.successor_id == second.refresh_token.split("_")[1]
     assert used.successor_sealed is not None
     assert second.refresh_token.encode() not in used.successor_sealed
-    assert second.refresh_token.split("_")[2].encode() not in used.successor_sealed
+    assert second.refresh_token.split("_", 2)[2].encode() not in used.successor_sealed
     assert _successor.open_sealed(secret, token_id, used.successor_id, used.successor_sealed) == (
         second.refresh_token
     )
