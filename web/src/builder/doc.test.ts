@@ -27,6 +27,25 @@ describe("builder edits", () => {
     expect(connect(d, "transform", "condition", null, false)).toBe(d);
   });
 
+  it("connects two branches of a source to one node, but not the same branch twice", () => {
+    let d = emptyDefinition("w");
+    [d] = addNode(d, "switch", { x: 0, y: 0 });
+    [d] = addNode(d, "log", { x: 200, y: 0 });
+    d = connect(d, "switch", "log", null, true);
+    d = setEdgeWhen(d, 0, "a");
+    d = connect(d, "switch", "log", null, true);
+    d = setEdgeWhen(d, 1, "b");
+    expect(d.spec.edges).toEqual([
+      { from: "switch", to: "log", when: "a" },
+      { from: "switch", to: "log", when: "b" },
+    ]);
+    // a condition has two branches: both may lead to one node, a third edge cannot
+    let c = three();
+    c = connect(c, "condition", "log", ["false", "true"], true);
+    expect(c.spec.edges!.at(-1)).toEqual({ from: "condition", to: "log", when: "true" });
+    expect(connect(c, "condition", "log", ["false", "true"], true)).toBe(c);
+  });
+
   it("removing a node removes its edges; removing an edge keeps the nodes", () => {
     const d = three();
     const noCondition = removeElements(d, new Set(["condition"]), new Set());

@@ -37,17 +37,22 @@ export function removeElements(d: Definition, nodeIds: Set<string>, edgeKeys: Se
 
 /**
  * Adds an edge; a branching source gets a `when` (the first unused of its closed set, e.g.
- * condition's true/false, or empty for a switch to fill in). Duplicates and self-loops are
- * refused (returns the definition unchanged).
+ * condition's true/false, or empty for a switch to fill in). A branching source may lead to
+ * one node on several branches (`case a` and `case b` of a switch), so only an edge that
+ * repeats one with the same `when` is a duplicate, as the server's validator says
+ * (DUPLICATE_EDGE). Duplicates and self-loops are refused (returns the definition unchanged).
  */
 export function connect(d: Definition, from: string, to: string, whenValues: string[] | null, branches: boolean): Definition {
   const edges = edgesOf(d);
-  if (from === to || edges.some((e) => e.from === from && e.to === to)) return d;
+  if (from === to) return d;
   const edge: EdgeSpec = { from, to };
   if (branches) {
     const used = new Set(edges.filter((e) => e.from === from).map((e) => e.when));
-    edge.when = whenValues?.find((v) => !used.has(v)) ?? whenValues?.[0] ?? (used.has("default") ? "" : "default");
+    const usedHere = new Set(edges.filter((e) => e.from === from && e.to === to).map((e) => e.when));
+    edge.when = whenValues?.find((v) => !used.has(v)) ?? whenValues?.find((v) => !usedHere.has(v))
+      ?? whenValues?.[0] ?? (used.has("default") ? "" : "default");
   }
+  if (edges.some((e) => e.from === from && e.to === to && (!branches || (e.when ?? "") === edge.when))) return d;
   return withSpec(d, d.spec.nodes, [...edges, edge]);
 }
 

@@ -368,7 +368,7 @@ def _check_edges(
     problems: list[Problem],
     types: NodeTypes,
 ) -> None:
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str | None]] = set()
     for index, edge in edges:
         path = f"spec.edges[{index}]"
         problems.extend(
@@ -380,13 +380,25 @@ def _check_edges(
             for end in (edge.from_, edge.to)
             if end not in nodes
         )
-        if (edge.from_, edge.to) in seen:
-            problems.append(
-                Problem(ProblemCode.DUPLICATE_EDGE, f"edge {edge.from_} -> {edge.to} repeats", path)
-            )
-        seen.add((edge.from_, edge.to))
         source = nodes.get(edge.from_)
         source_type = types.get(source.type) if source else None
+        # two edges between the same nodes are one edge twice only when they carry the
+        # same branch (`case a` and `case b` of a switch may both lead to one node); an
+        # approval's edge without `when` is its default branch, so `approve` repeats it
+        branch = edge.when
+        if branch is None and source_type is not None and source_type.branches:
+            branch = source_type.default_when
+        key = (edge.from_, edge.to, branch)
+        if key in seen:
+            label = "" if branch is None else f" (when {branch!r})"
+            problems.append(
+                Problem(
+                    ProblemCode.DUPLICATE_EDGE,
+                    f"edge {edge.from_} -> {edge.to}{label} repeats",
+                    path,
+                )
+            )
+        seen.add(key)
         if source_type is None:
             continue
         if edge.when is not None and not source_type.branches:
