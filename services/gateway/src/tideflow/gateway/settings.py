@@ -63,6 +63,13 @@ class GatewaySettings(BaseSettings):
         default=timedelta(milliseconds=250),
         description="How often live event and log streams look for new rows.",
     )
+    outbox_claim: Duration = Field(
+        default=timedelta(seconds=30),
+        gt=timedelta(0),
+        description="How long the scheduler's outbox relay leaves a committed StartRun to "
+        "the gateway that committed it; after that (the gateway died before its publish) "
+        "the relay sends it.",
+    )
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ui_dir: Path | None = Field(
         default=None,

@@ -3,9 +3,9 @@
 The run row and the StartRun command are written in one transaction (the command as an
 outbox row), so a run the API acknowledged always gets started: right away by our own
 publish after the commit, or by the scheduler's outbox relay if that publish failed or
-this process died in between. The outbox row is claimed for `OUTBOX_CLAIM` so the relay
-leaves it to us meanwhile. Repeating a start with the same idempotency key returns the
-run the first request created.
+this process died in between. The outbox row is claimed for `settings.outbox_claim` (30 s)
+so the relay leaves it to us meanwhile. Repeating a start with the same idempotency key
+returns the run the first request created.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -54,7 +54,6 @@ RUN_START_SPAN = "tideflow.run.start"
 
 log = logging.getLogger(__name__)
 
-OUTBOX_CLAIM = timedelta(seconds=30)
 T = TypeVar("T")
 
 
@@ -330,7 +329,7 @@ async def _commit_and_publish(
                 tenant_id=record.tenant_id,
             )
         ],
-        outbox_claimed_for=OUTBOX_CLAIM,
+        outbox_claimed_for=services.settings.outbox_claim,
         audit=() if audit is None else (audit,),
         sent_outbox=sent,
     )
