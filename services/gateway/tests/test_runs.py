@@ -442,6 +442,39 @@ async def test_cancel_publishes_a_command(gateway, kit, scheduler):
     assert keyed[0].json()["commandId"] == keyed[1].json()["commandId"]
 
 
+@pytest.mark.parametrize("kind", ["cancel", "fail"])
+async def test_a_cancel_or_fail_idempotency_key_is_one_command_and_refuses_another_reason(
+    gateway, kit, scheduler, kind
+):
+    # a key reused with another reason used to be answered 202 (and that reason dropped by
+    # the scheduler's dedup of the command id); now it is judged as a signal's key is
+    run = await live_run(gateway, kit, scheduler)
+    url = f"/runs/{run.run_id}/{kind}"
+    body = {"reason": "duplicate order", "idempotencyKey": "stop-1"}
+    first, again = [await gateway.client.post(url, json=body) for _ in range(2)]
+    assert (first.status_code, again.status_code) == (202, 202), again.text
+    assert first.json() == again.json()
+    [command] = await gateway.commands(run.run_id)  # not sent twice
+    assert isinstance(command, Cancel)
+    assert (command.reason, command.fail) == ("duplicate order", kind == "fail")
+
+    other = await gateway.client.post(url, json={"reason": "other", "idempotencyKey": "stop-1"})
+    error = kit.assert_error(other, 409, ErrorCode.IDEMPOTENCY_CONFLICT)
+    assert error["details"] == {"runId": run.run_id, "command": kind, "differs": ["reason"]}
+    assert len(await gateway.commands(run.run_id)) == 1
+
+    # the command ended the run: its retry still gets the first answer, another reason
+    # is still a conflict, and a new key finds the run ended
+    run.cancel("duplicate order")
+    await scheduler.flush(run)
+    assert (await gateway.client.post(url, json=body)).json() == first.json()
+    late_other = await gateway.client.post(url, json={"reason": "x", "idempotencyKey": "stop-1"})
+    kit.assert_error(late_other, 409, ErrorCode.IDEMPOTENCY_CONFLICT)
+    late_new = await gateway.client.post(url, json={"reason": "x", "idempotencyKey": "stop-2"})
+    kit.assert_error(late_new, 409, ErrorCode.RUN_ALREADY_ENDED)
+    assert len(await gateway.commands(run.run_id)) == 1
+
+
 async def test_signal_publishes_a_command(gateway, kit, scheduler):
     name = kit.unique()
     document = kit.definition(name)

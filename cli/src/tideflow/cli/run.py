@@ -370,11 +370,27 @@ def logs(
         raise typer.Exit(code=1) from e
 
 
+KeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help="Send the command once: a repeat with the same reason is accepted and not sent "
+        "again; another reason under the same key is refused (IDEMPOTENCY_CONFLICT).",
+    ),
+]
+
+
 @app.command()
-def cancel(run_id: str, url: UrlOption = None, token: TokenOption = None) -> None:
+def cancel(
+    run_id: str,
+    reason: Annotated[str | None, typer.Option("--reason", "-r", help="Why.")] = None,
+    idempotency_key: KeyOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
     """Cancel a run: running steps are cancelled and compensations run."""
     with api_errors(), connect(url, token) as client:
-        client.runs.cancel(run_id)
+        client.runs.cancel(run_id, reason=reason, idempotency_key=idempotency_key or None)
     typer.echo(f"cancel requested for {run_id}")
 
 
@@ -382,12 +398,13 @@ def cancel(run_id: str, url: UrlOption = None, token: TokenOption = None) -> Non
 def fail_run(
     run_id: str,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the run's error).")],
+    idempotency_key: KeyOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
     """End a run as failed: running steps are cancelled and compensations run (audited)."""
     with api_errors(), connect(url, token) as client:
-        client.runs.fail(run_id, reason)
+        client.runs.fail(run_id, reason, idempotency_key=idempotency_key or None)
     typer.echo(f"fail requested for {run_id}")
 
 

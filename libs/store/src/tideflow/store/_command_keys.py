@@ -1,4 +1,4 @@
-"""Idempotency keys of run commands (signals): what a key was first used for.
+"""Idempotency keys of run commands (cancel, fail, signals): what a key was first used for.
 
 The scheduler already applies a command id once, so a retried command with the same id is
 harmless; but a retry that carries *other* data under the same key would be accepted and

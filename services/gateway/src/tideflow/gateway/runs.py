@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -36,12 +35,12 @@ from tideflow.gateway.budget import ValueBudget, encoded_size
 from tideflow.gateway.cursors import decode_run_cursor, encode_run_cursor
 from tideflow.gateway.deps import PrincipalDep, Services, ServicesDep
 from tideflow.gateway.errors import ApiError, ErrorCode
+from tideflow.gateway.keyed import KeyedCommand, key_conflict
 from tideflow.gateway.limits import check_size
 from tideflow.gateway.safety import reject_nul
-from tideflow.gateway.starting import canonical_json, replay_run, start_run
+from tideflow.gateway.starting import replay_run, start_run
 from tideflow.store import (
     TERMINAL_STATUSES,
-    CommandKey,
     NotFound,
     RunFilter,
     RunRecord,
@@ -381,17 +380,6 @@ async def _send(services: Services, command: Command, tenant_id: str) -> None:
     services.bus_health.failing = False
 
 
-async def _live_run(
-    services: Services, principal: Principal, run_id: str, role: Role = Role.EDITOR
-) -> RunRecord:
-    """The caller's run, still running: 404 for another tenant's run (whatever the
-    caller's role), then 403 for a role that falls short, then 409 for an ended run."""
-    run = await load_run(services, principal, run_id)
-    principal.require(role)
-    _refuse_ended(run)
-    return run
-
-
 def _refuse_ended(run: RunRecord) -> None:
     if run.status in TERMINAL:
         raise ApiError(
@@ -434,20 +422,13 @@ async def cancel(
     principal: PrincipalDep,
     body: schemas.CancelBody | None = None,
 ) -> schemas.Accepted:
-    """Ask the scheduler to cancel the run (active steps are cancelled, compensations run)."""
-    run = await _live_run(services, principal, run_id)
+    """Ask the scheduler to cancel the run (active steps are cancelled, compensations run).
+
+    With an `idempotencyKey` the request is one command: a repeat with the same reason gets
+    the same answer (even once the cancel ended the run), another reason is 409
+    IDEMPOTENCY_CONFLICT."""
     body = body or schemas.CancelBody()
-    command = Cancel(
-        command_id=_command_id(run_id, "cancel", body.idempotency_key),
-        run_id=run_id,
-        reason=body.reason,
-        by=principal.subject,
-    )
-    await _send(services, command, run.tenant_id)
-    await services.security.audit(
-        principal, "run.cancel", f"run/{run_id}", details={"reason": body.reason}
-    )
-    return schemas.Accepted(run_id=run_id, command_id=command.command_id)
+    return await _stop(services, principal, run_id, body.reason, body.idempotency_key, fail=False)
 
 
 @router.post(
@@ -459,20 +440,49 @@ async def fail(
     """End the run as failed (editor): its active steps are cancelled, the compensations
     of its succeeded steps run as for any failure, and it ends `failed` (`compensated`
     when compensations ran) with the error type `ManuallyFailed` and the reason. Audited.
-    409 RUN_ALREADY_ENDED for a run that ended."""
-    run = await _live_run(services, principal, run_id)
+    409 RUN_ALREADY_ENDED for a run that ended; an `idempotencyKey` as for cancel."""
+    return await _stop(services, principal, run_id, body.reason, body.idempotency_key, fail=True)
+
+
+async def _stop(
+    services: Services,
+    principal: Principal,
+    run_id: str,
+    reason: str | None,
+    key: str | None,
+    *,
+    fail: bool,
+) -> schemas.Accepted:
+    """Cancel or fail a run, once per idempotency key (see `keyed`)."""
+    run = await load_run(services, principal, run_id)
+    principal.require(Role.EDITOR)
+    kind = "fail" if fail else "cancel"
     command = Cancel(
-        command_id=_command_id(run_id, "fail", body.idempotency_key),
+        command_id=_command_id(run_id, kind, key),
         run_id=run_id,
-        reason=body.reason,
+        reason=reason,
         by=principal.subject,
-        fail=True,
+        fail=fail,
     )
+    keyed = KeyedCommand.of(
+        run, command.command_id, key, {"reason": reason},
+        key_conflict(
+            f"idempotency key already used to {kind} run {run_id} with a different reason",
+            {"runId": run_id, "command": kind, "differs": ["reason"]},
+        ),
+    )  # fmt: skip
+    accepted = schemas.Accepted(run_id=run_id, command_id=command.command_id)
+    if await keyed.was_sent(services.store):
+        return accepted
+    _refuse_ended(run)
+    if not await keyed.claim(services.store):
+        return accepted
     await _send(services, command, run.tenant_id)
+    await keyed.mark_sent(services.store)
     await services.security.audit(
-        principal, "run.fail", f"run/{run_id}", details={"reason": body.reason}
+        principal, f"run.{kind}", f"run/{run_id}", details={"reason": reason}
     )
-    return schemas.Accepted(run_id=run_id, command_id=command.command_id)
+    return accepted
 
 
 @router.post(
@@ -503,16 +513,22 @@ async def signal(
         what="the signal data",
     )
     reject_nul(body.data, "data")
-    command_id = _command_id(run_id, f"signal:{name}", body.idempotency_key)
-    digest = _digest(body.data) if body.idempotency_key is not None else None
-    if digest is not None:
-        # a retry of a signal that was sent is answered alike, even once the signal (or
-        # anything else) has ended the run: its first answer may have been lost
-        earlier = await services.store.find_command_key(command_id, tenant_id=run.tenant_id)
-        if earlier is not None:
-            _refuse_other_data(earlier, digest, name, run)
-            if earlier.sent:
-                return schemas.Accepted(run_id=run_id, command_id=command_id)
+    command = Signal(
+        command_id=_command_id(run_id, f"signal:{name}", body.idempotency_key),
+        run_id=run_id,
+        name=name,
+        data=body.data,
+    )
+    keyed = KeyedCommand.of(
+        run, command.command_id, body.idempotency_key, body.data,
+        key_conflict(
+            f"idempotency key already sent signal {name!r} to run {run_id} with different data",
+            {"runId": run_id, "signal": name, "differs": ["data"]},
+        ),
+    )  # fmt: skip
+    accepted = schemas.Accepted(run_id=run_id, command_id=command.command_id)
+    if await keyed.was_sent(services.store):
+        return accepted
     _refuse_ended(run)
     awaited = await _awaited_signals(services, run)
     if awaited is not None and name not in awaited:
@@ -524,43 +540,11 @@ async def signal(
                "; it waits for no signal"),
             {"signal": name, "awaited": sorted(awaited)},
         )  # fmt: skip
-    command = Signal(command_id=command_id, run_id=run_id, name=name, data=body.data)
-    if digest is not None and not await _first_use(services, command, run, digest):
-        return schemas.Accepted(run_id=run_id, command_id=command.command_id)
+    if not await keyed.claim(services.store):
+        return accepted
     await _send(services, command, run.tenant_id)
-    if digest is not None:
-        await services.store.mark_command_sent(command.command_id, tenant_id=run.tenant_id)
+    await keyed.mark_sent(services.store)
     await services.security.audit(
         principal, "run.signal", f"run/{run_id}", details={"signal": name}
     )
-    return schemas.Accepted(run_id=run_id, command_id=command.command_id)
-
-
-async def _first_use(services: Services, command: Signal, run: RunRecord, digest: str) -> bool:
-    """Claim the signal's idempotency key for its data: True when it must be sent.
-
-    A repeat with the same data is the same signal (answered alike, sent again only if
-    the first attempt never reached the bus); a repeat with other data is refused, as a
-    run start's is, instead of being accepted and dropped by the scheduler's dedup.
-    """
-    claim = await services.store.claim_command_key(
-        command.command_id, run.run_id, digest, tenant_id=run.tenant_id
-    )
-    _refuse_other_data(claim, digest, command.name, run)
-    return claim.created or not claim.sent
-
-
-def _digest(data: object) -> str:
-    """The signal data compared as JSON, key order aside."""
-    return hashlib.sha256(canonical_json(data)).hexdigest()
-
-
-def _refuse_other_data(claim: CommandKey, digest: str, name: str, run: RunRecord) -> None:
-    """409 IDEMPOTENCY_CONFLICT unless the key's first use carried data of this `digest`."""
-    if claim.digest != digest:
-        raise ApiError(
-            409,
-            ErrorCode.IDEMPOTENCY_CONFLICT,
-            f"idempotency key already sent signal {name!r} to run {run.run_id} with different data",
-            {"runId": run.run_id, "signal": name, "differs": ["data"]},
-        )
+    return accepted
