@@ -53,15 +53,13 @@ INSERT INTO runs (run_id, tenant_id, workflow_id, version, status, input, output
                   last_seq, traceparent)
 SELECT u.run_id, u.tenant_id, u.workflow_id, u.version, u.status, u.input, u.output,
        u.error, u.parent_run_id, u.replay_of, u.idempotency_key,
-       coalesce(u.started_at, r.started_at, now()), u.ended_at, now(), u.last_seq,
-       u.traceparent
+       coalesce(u.started_at, now()), u.ended_at, now(), u.last_seq, u.traceparent
 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[]::jsonb[],
             $7::text[]::jsonb[], $8::text[]::jsonb[], $9::text[], $10::text[], $11::text[],
             $12::timestamptz[], $13::timestamptz[], $14::bigint[], $15::text[])
     AS u(run_id, tenant_id, workflow_id, version, status, input, output, error,
          parent_run_id, replay_of, idempotency_key, started_at, ended_at, last_seq,
          traceparent)
-LEFT JOIN runs r ON r.run_id = u.run_id
 ON CONFLICT (run_id) DO UPDATE SET
     workflow_id = EXCLUDED.workflow_id,
     version = EXCLUDED.version,
