@@ -110,7 +110,7 @@ def test_validate_apply_and_run_with_wait(dev: Dev, tmp_path: Path) -> None:
     assert "DANGLING_EDGE" in invalid.stderr
 
     applied = dev.json("workflow", "apply", "-f", str(ROOT / "examples/hello.yaml"), "--publish")
-    assert applied["action"] == "updated"  # tide dev applied the examples at start
+    assert applied["action"] == "unchanged"  # tide dev applied the examples at start
     done = dev.tide("run", "start", "hello", "--input", '{"name": "Ada"}', "--wait")
     assert waited_output(done.stdout) == {"greeting": "Hello, Ada!", "letters": 3}
 

@@ -116,7 +116,7 @@ def test_workflows_apply_get_list_versions(tide: Client) -> None:
     assert created.published is not None
     assert created.published.created
     again = tide.workflows.apply(document, publish=True)
-    assert again.action == "updated"
+    assert again.action == "unchanged"  # the draft already was the document
     assert again.published is not None
     assert not again.published.created  # unchanged draft: nothing new published
     found = tide.workflows.get("client-apply")

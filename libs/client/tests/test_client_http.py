@@ -149,15 +149,35 @@ def test_apply_creates_or_replaces_the_draft_and_publishes() -> None:
     workflow = {"id": "hello", "latestVersion": None, "archived": False, "revision": 2,
                 "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
                 "definition": {}}  # fmt: skip
+    saved = {**workflow, "revision": 3, "updatedAt": "2026-01-02T00:00:00Z"}
     script = Script(error(409, "WORKFLOW_EXISTS"), httpx.Response(200, json=workflow),
+                    httpx.Response(200, json=saved),
                     httpx.Response(201, json={"workflowId": "hello", "version": 3}))  # fmt: skip
     applied = client(script).workflows.apply({"metadata": {"name": "hello"}}, publish=True)
     assert [(r.method, r.url.path) for r in script.requests] == [
-        ("POST", "/workflows"), ("PUT", "/workflows/hello"), ("POST", "/workflows/hello/publish")
+        ("POST", "/workflows"), ("GET", "/workflows/hello"), ("PUT", "/workflows/hello"),
+        ("POST", "/workflows/hello/publish"),
     ]  # fmt: skip
     assert applied.action == "updated"
     assert applied.published is not None
     assert applied.published.version == 3
+
+
+async def test_apply_of_the_draft_as_it_is_says_unchanged() -> None:
+    """The server answers an unchanged PUT with the draft's revision as it was."""
+    workflow = {"id": "hello", "latestVersion": 1, "archived": False, "revision": 2,
+                "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+                "definition": {}}  # fmt: skip
+
+    def answers() -> Script:
+        return Script(error(409, "WORKFLOW_EXISTS"), httpx.Response(200, json=workflow),
+                      httpx.Response(200, json=workflow))  # fmt: skip
+
+    applied = client(answers()).workflows.apply({"metadata": {"name": "hello"}})
+    assert (applied.action, applied.published) == ("unchanged", None)
+    async with AsyncClient("http://api.test", transport=httpx.MockTransport(answers()),
+                           retries=FAST) as tide:  # fmt: skip
+        assert (await tide.workflows.apply({"metadata": {"name": "hello"}})).action == "unchanged"
 
 
 def test_validation_problems_name_their_node() -> None:

@@ -68,10 +68,11 @@ class Published(ApiModel):
 
 
 class Applied(ApiModel):
-    """What `workflows.apply` did: created or updated the draft, and maybe published."""
+    """What `workflows.apply` did: created, updated or left (`unchanged`) the draft, and
+    maybe published."""
 
     workflow: Workflow
-    action: Literal["created", "updated"]
+    action: Literal["created", "updated", "unchanged"]
     published: Published | None = None
 
 

@@ -264,18 +264,22 @@ class Workflows:
         """Create the workflow, or replace its draft when it exists; optionally publish.
 
         Safe to retry: a create that did happen answers WORKFLOW_EXISTS the second time,
-        and then the draft is replaced with the same document.
+        and then the draft is replaced with the same document. `action` is `unchanged`
+        when the draft already was the document: the server leaves it, and its revision,
+        as it is.
         """
         document = calls.document(definition)
         name = calls.workflow_name(document)
-        action: Literal["created", "updated"] = "created"
+        action: Literal["created", "updated", "unchanged"] = "created"
         try:
             create = dataclasses.replace(calls.create_workflow(document), idempotent=True)
             saved = self._client.send(create)
         except ConflictError as e:
             if e.code != ErrorCode.WORKFLOW_EXISTS:
                 raise
-            saved, action = self._client.send(calls.replace_draft(name, document)), "updated"
+            before = self._client.send(calls.get_workflow(name))
+            saved = self._client.send(calls.replace_draft(name, document))
+            action = "unchanged" if saved.revision == before.revision else "updated"
         published = self.publish(name) if publish else None
         return Applied(workflow=saved, action=action, published=published)
 
