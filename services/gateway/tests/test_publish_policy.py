@@ -142,3 +142,29 @@ async def test_an_event_trigger_on_the_platforms_own_topics_is_refused(gateway, 
     document["spec"]["triggers"][0]["topic"] = "tideflow-orders"  # only alike: accepted
     response = await gateway.client.post("/workflows", json=document)
     assert response.status_code == 201, response.text
+
+
+async def test_rollback_applies_the_policy_of_now(gateway, kit):
+    """Rolling back publishes an old version again: one published before the operator
+    narrowed the policy is refused like any publish, and the newest version stays."""
+    name = kit.unique()
+    refused = _ocr_workflow(name, endpointUrl="https://collector.example")
+    await gateway.store.create_workflow(name, name, refused)  # as saved under another policy
+    await gateway.store.publish(name)  # version 1
+    accepted = _ocr_workflow(name)
+    response = await gateway.client.put(f"/workflows/{name}", json=accepted)
+    assert response.status_code == 200, response.text
+    assert (await gateway.client.post(f"/workflows/{name}/publish")).json()["version"] == 2
+
+    response = await gateway.client.post(f"/workflows/{name}/versions/1/rollback")
+    error = kit.assert_error(response, 422, ErrorCode.INVALID_DEFINITION)
+    [problem] = error["details"]["problems"]
+    assert (problem["code"], problem["path"]) == (CODE, "spec.nodes[0].config.endpointUrl")
+    versions = (await gateway.client.get(f"/workflows/{name}/versions")).json()["items"]
+    assert [v["version"] for v in versions] == [2, 1]  # no version 3
+    draft = (await gateway.client.get(f"/workflows/{name}")).json()["definition"]
+    assert draft == accepted
+    missing = await gateway.client.post(f"/workflows/{name}/versions/9/rollback")
+    kit.assert_error(missing, 404, ErrorCode.VERSION_NOT_FOUND)
+    rolled = await gateway.client.post(f"/workflows/{name}/versions/2/rollback")
+    assert rolled.status_code == 201, rolled.text

@@ -51,12 +51,25 @@ def load_document(path: Path) -> dict[str, Any]:
 
 @app.command()
 def validate(file: FileOption, output: OutputOption = "table") -> None:
-    """Check a definition offline: every problem is listed; exit 1 when there is one."""
-    from tideflow.core import validate_definition
-    from tideflow.plugins import load_registry
+    """Check a definition offline: every problem is listed; exit 1 when there is one.
 
-    # the node types installed here (built-ins and plugins), as a server would check them
-    problems = validate_definition(load_document(file), load_registry().types)
+    The checks are the server's: the definition's own, then the publish policy of the
+    operator's settings in this environment (`TIDEFLOW_EGRESS_AWS_ENDPOINT_HOSTS`,
+    `TIDEFLOW_KAFKA_TOPIC_PREFIX`), with the node types installed here.
+    """
+    from tideflow.core import PublishPolicy, policy_problems, validate_definition
+    from tideflow.plugins import load_registry
+    from tideflow.settings import EgressSettings, KafkaSettings
+
+    document = load_document(file)
+    types = load_registry().types  # built-ins and plugins, as a server would check them
+    egress = EgressSettings()
+    policy = PublishPolicy(
+        tuple(egress.aws_endpoint_hosts),
+        egress.aws_endpoint_allowed,
+        topic_prefix=KafkaSettings().topic_prefix,
+    )
+    problems = validate_definition(document, types) + policy_problems(document, policy, types)
     if output == "json":
         print_json([
             {"code": str(p.code), "path": p.path, "message": p.message}

@@ -335,6 +335,8 @@ async def rollback(
     """Publish an older version's definition again as the newest version.
 
     The draft becomes that definition too, so the next publish does not undo the rollback.
+    The operator's publish policy of now applies, as to any publish: a version published
+    before the policy narrowed is not made the newest again.
     """
     record = await _workflow(services, principal, workflow_id)  # 404 before 403
     principal.require(Role.EDITOR)
@@ -344,6 +346,19 @@ async def rollback(
         newest = await services.store.get_version(workflow_id, tenant_id=principal.tenant_id)
     except NotFound:
         newest = None
+    try:
+        target = await services.store.get_version(
+            workflow_id, version, tenant_id=principal.tenant_id
+        )
+    except NotFound:
+        raise ApiError(
+            404, ErrorCode.VERSION_NOT_FOUND, f"workflow {workflow_id!r} has no version {version}"
+        ) from None
+    refused = policy_problems(
+        target.definition, publish_policy(services), services.node_types.types
+    )
+    if refused:
+        raise _refuse(refused)
     try:
         published = await services.store.rollback(
             workflow_id, version, published_by=principal.subject, tenant_id=principal.tenant_id
