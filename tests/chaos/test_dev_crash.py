@@ -115,6 +115,11 @@ class Dev:
                                    headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
 
     def start(self) -> None:
+        self.launch()
+        self.wait_healthy()
+
+    def launch(self) -> None:
+        """Start `tide dev` without waiting for it (see `wait_healthy`)."""
         self.starts += 1
         env = {k: v for k, v in os.environ.items()
                if k not in {"TIDEFLOW_DATABASE_URL", "TIDEFLOW_KAFKA_BOOTSTRAP"}}  # fmt: skip
@@ -125,6 +130,8 @@ class Dev:
              "--examples", str(self.examples)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+    def wait_healthy(self) -> None:
         wait_for(self._healthy, "tide dev to be healthy", timeout=120)
 
     def _healthy(self) -> bool:
@@ -288,8 +295,10 @@ def test_two_dev_servers_run_side_by_side(data_root: Path) -> None:
     examples.mkdir()
     first, second = Dev(data_root / "one", examples), Dev(data_root / "two", examples)
     try:
-        first.start()
-        second.start()
+        first.launch()  # both start at once: side by side from the first moment
+        second.launch()
+        first.wait_healthy()
+        second.wait_healthy()
         for server in (first, second):
             url = (server.data_dir / "postgres/database-url").read_text()
             assert "host=" in url  # a Unix socket in its data dir, no TCP port

@@ -53,12 +53,13 @@ def journaled(dsn: str) -> InMemoryBus:
 
 
 async def crash(dsn: str) -> None:
-    """End the journal's session from the server side, as if its process died."""
+    """End the journal's session from the server side, as if its process died (only this
+    test's: a `tide dev` of another test on the same server keeps its journal)."""
     admin = await asyncpg.connect(dsn)
     try:
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'tideflow-bus-journal'"
+            "WHERE application_name = 'tideflow-bus-journal' AND datname = current_database()"
         )
     finally:
         await admin.close()
