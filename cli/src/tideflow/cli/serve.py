@@ -215,14 +215,13 @@ def _trigger(overrides: dict[str, object]) -> None:
 
 
 def _collab(overrides: dict[str, object]) -> None:
-    from tideflow.auth import rate_limiter
     from tideflow.cli._services import (
         collab_store,
         postgres_store,
         run_until_signalled,
         service_authenticator,
     )
-    from tideflow.collab.app import collab_services, run_collab
+    from tideflow.collab.app import collab_services, password_limiter, run_collab
     from tideflow.collab.settings import CollabSettings
 
     settings = CollabSettings(**overrides)  # type: ignore[arg-type]
@@ -235,7 +234,7 @@ def _collab(overrides: dict[str, object]) -> None:
                 settings=settings, store=store, workflows=workflows, audit_log=workflows
             ) as services,
         ):
-            limiter = rate_limiter(settings.rate_limits.rate_limiter, settings.redis.url)
+            limiter = password_limiter(settings)
             authenticator = service_authenticator(settings.admin_token, workflows, limiter)
             await run_collab(services=services, stop=stop, authenticator=authenticator)
 

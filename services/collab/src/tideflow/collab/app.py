@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from tideflow.auth import Authenticator, Forbidden, InvalidCredentials, RateLimited
+from tideflow.auth import Authenticator, Forbidden, InvalidCredentials, RateLimited, rate_limiter
 from tideflow.collab.fanout import Fanout, NoFanout, RedisFanout
 from tideflow.collab.handlers import Services, operations, router
 from tideflow.collab.rooms import Rooms
@@ -27,6 +27,7 @@ from tideflow.store import StoreUnavailable
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from tideflow.auth import RateLimiter
     from tideflow.collab.settings import CollabSettings
     from tideflow.store import AuditLog, CollabStore, WorkflowStore
 
@@ -72,6 +73,11 @@ async def collab_services(
         await rooms.close()
         if redis is not None:
             await redis.close()
+
+
+def password_limiter(settings: CollabSettings) -> RateLimiter:
+    """The buckets of HTTP Basic password guesses (`CollabSettings.password_limiter`)."""
+    return rate_limiter(settings.password_limiter, settings.redis.url)
 
 
 def default_authenticator(settings: CollabSettings) -> Authenticator:

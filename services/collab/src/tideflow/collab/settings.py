@@ -64,10 +64,21 @@ class CollabSettings(BaseSettings):
     rate_limits: RateLimitSettings = Field(
         default_factory=RateLimitSettings,
         description="`TIDEFLOW_SECURITY_RATE_LIMITER`: where the per-username bucket of HTTP "
-        "Basic password guesses lives, shared with the gateway's `POST /auth/login`.",
+        "Basic password guesses lives, shared with the gateway's `POST /auth/login`; unset, "
+        "it follows `fanout` (see `password_limiter`).",
     )
     keys: KeySettings = Field(
         default_factory=KeySettings,
         description="The key provider (`TIDEFLOW_SECURITY_*`) shared with the gateway.",
     )
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+
+    @property
+    def password_limiter(self) -> Literal["redis", "memory"]:
+        """Where the password-guess buckets live: `TIDEFLOW_SECURITY_RATE_LIMITER` when it
+        is set; otherwise Redis when the replicas meet there (`fanout: redis`), and this
+        process when there is no Redis to use (`fanout: none`, one replica): a standalone
+        collab without Redis starts and answers HTTP Basic without more settings."""
+        if "rate_limiter" in self.rate_limits.model_fields_set:
+            return self.rate_limits.rate_limiter
+        return "redis" if self.fanout == "redis" else "memory"
