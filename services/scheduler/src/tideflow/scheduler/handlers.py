@@ -43,6 +43,7 @@ from tideflow.core import (
     RunCommand,
     RunContext,
     RunState,
+    RunStatus,
     ScheduleTimer,
     StartRun,
     StepError,
@@ -54,7 +55,7 @@ from tideflow.core import (
 )
 from tideflow.scheduler import metrics
 from tideflow.scheduler.observe import observe_run
-from tideflow.scheduler.projections import changed_steps, run_record
+from tideflow.scheduler.projections import changed_steps, run_record, unstarted_record
 from tideflow.scheduler.rejected_starts import START_REJECTED, rejected_start_batch
 from tideflow.scheduler.screening import screen
 from tideflow.scheduler.sending import OutboxSender
@@ -73,6 +74,7 @@ from tideflow.store import (
     RunAppend,
     RunConflict,
     RunLog,
+    RunQueries,
     RunRecord,
     RunTraces,
     SentOutbox,
@@ -99,9 +101,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class BatchStore(RunLog, OutboxStore, StepLogStore, RunTraces, Protocol):
+class BatchStore(RunLog, OutboxStore, StepLogStore, RunTraces, RunQueries, Protocol):
     """The ports a batch writes through: the log, the outbox it drains, the step logs,
-    and the runs' trace contexts it reads."""
+    the runs' trace contexts it reads, and the `runs` row of a run not started yet."""
 
 
 GROUP = "tideflow-scheduler"
@@ -133,6 +135,8 @@ class RunWork:
     events: list[Event] = field(default_factory=list)
     presumed_new: bool = False
     """Started by this batch and not read from the log (see `_commit_retrying`)."""
+    row: RunRecord | None = None
+    """The `runs` row the starter wrote, read for a command that came before the StartRun."""
 
 
 class CommandHandler:
@@ -291,10 +295,7 @@ class CommandHandler:
                 if command is None:
                     continue
             else:
-                if run.state.last_seq == 0:
-                    await self._dead_letter(
-                        message, "scheduler.unknown_run", f"no run {wire_command.run_id!r}"
-                    )
+                if run.state.status is RunStatus.PENDING and not await self._known(run, message):
                     continue
                 command = wire_command
             metrics.COMMANDS.labels(command.type).inc()
@@ -317,7 +318,8 @@ class CommandHandler:
         result = await self._commit(commit)
         for run in changed:
             self._states.put(run.run_id, run.state, run.context)
-            observe_run(run.before, run.state, run.events)
+            observe_run(run.before, run.state, run.events,
+                        workflow=run.row.workflow_id if run.row else None)  # fmt: skip
         rows = [
             SentOutbox(outbox_id, message.tenant_id)
             for outbox_id, message in zip(result.outbox_ids, commit.outbox, strict=True)
@@ -339,11 +341,24 @@ class CommandHandler:
             self.committed.set()
         return result
 
+    async def _known(self, run: RunWork, message: Message) -> bool:
+        """Whether a run not started yet exists (its starter wrote its `runs` row), so a
+        command that overtook its StartRun is decided (see the core's `_early`): a cancel
+        must not be lost to the order of two messages. A run nobody recorded is unknown:
+        the command is dead-lettered. Read only for commands ahead of a start (rare)."""
+        if run.row is None:
+            try:
+                run.row = await self._store.get_run(run.run_id, tenant_id=run.tenant_id)
+            except NotFound:
+                await self._dead_letter(message, "scheduler.unknown_run", f"no run {run.run_id!r}")
+                return False
+        return True
+
     async def _start_command(
         self, message: Message, request: StartRequest, run: RunWork
     ) -> StartRun | None:
-        if run.state.last_seq > 0:
-            return None  # already started: a redelivered StartRun decides nothing
+        if run.state.status is not RunStatus.PENDING:
+            return None  # a redelivered StartRun, or a run cancelled before it: nothing
         try:
             version, pinned = await self._definitions.get(
                 request.tenant_id, request.workflow, request.version
@@ -370,11 +385,17 @@ class CommandHandler:
         tell its parent run, if any, so neither waits for ever."""
         if request.parent is not None:
             await self._fail_parent(request, reason)
+        # a signal may have come before the start (buffered in the log): end after it
+        state = await self._states.get(request.run_id)
+        if state is not None and state.status is not RunStatus.PENDING:
+            return  # the run started, or was closed, already
+        after_seq = state.last_seq if state is not None else 0
         now = datetime.now(UTC)
         for keep in (True, False) if keep_input else (False,):
             batch = rejected_start_batch(
-                request, error_type=error_type, reason=reason, now=now, keep_input=keep
-            )
+                request, error_type=error_type, reason=reason, now=now, keep_input=keep,
+                after_seq=after_seq,
+            )  # fmt: skip
             try:
                 await self._store.commit_batch(batch)
             except ConcurrencyConflict:
@@ -427,7 +448,11 @@ class CommandHandler:
                     tenant_id=run.tenant_id,
                 )
             )
-            record = run_record(run.state, tenant_id=run.tenant_id)
+            record = (
+                run_record(run.state, tenant_id=run.tenant_id)
+                if run.state.definition is not None or run.row is None
+                else unstarted_record(run.row, run.state)
+            )
             if (traceparent := traced.started_trace(run.run_id)) is not None:
                 record = replace(record, traceparent=traceparent)
             records.append(record)

@@ -25,9 +25,17 @@ _STEP_OUTCOMES = {
 }
 
 
-def observe_run(before: RunState | None, state: RunState, events: Sequence[Event]) -> None:
-    """Count the run's new events, started and ended runs, and time its steps and run."""
-    workflow = state.workflow
+def observe_run(
+    before: RunState | None,
+    state: RunState,
+    events: Sequence[Event],
+    *,
+    workflow: str | None = None,
+) -> None:
+    """Count the run's new events, started and ended runs, and time its steps and run.
+
+    `workflow` names a run whose state does not (one that ended before its start)."""
+    workflow = workflow or state.workflow
     now = datetime.now(UTC)
     for event in events:
         kind = event.type
@@ -45,7 +53,7 @@ def observe_run(before: RunState | None, state: RunState, events: Sequence[Event
             outcome = _STEP_OUTCOMES[kind]
             _step_ended(workflow, step.node_type, outcome, step.scheduled_at, event.at or now)
     previous = before.status if before is not None else None
-    if previous is None:
+    if state.started_at is not None and (before is None or before.started_at is None):
         metrics.RUNS_STARTED.labels(workflow).inc()
     if state.status.terminal and (previous is None or not previous.terminal):
         status = state.status.value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tideflow.store import RunRecord, StepRecord
@@ -23,6 +24,18 @@ def run_record(state: RunState, *, tenant_id: str) -> RunRecord:
         parent_run_id=state.parent.run_id if state.parent else None,
         replay_of=state.replay_of.run_id if state.replay_of else None,
         started_at=state.started_at,
+        ended_at=state.ended_at,
+        last_seq=state.last_seq,
+    )
+
+
+def unstarted_record(row: RunRecord, state: RunState) -> RunRecord:
+    """The row of a run whose StartRun is not decided yet (a cancel, fail or signal came
+    first): the starter's row (workflow, version, input) with the status the log gives."""
+    return replace(
+        row,
+        status=state.status.value,
+        error=state.error.model_dump(mode="json") if state.error else None,
         ended_at=state.ended_at,
         last_seq=state.last_seq,
     )

@@ -25,12 +25,19 @@ MAX_REASON = 4096
 
 
 def rejected_start_batch(
-    request: StartRequest, *, error_type: str, reason: str, now: datetime, keep_input: bool
+    request: StartRequest,
+    *,
+    error_type: str,
+    reason: str,
+    now: datetime,
+    keep_input: bool,
+    after_seq: int = 0,
 ) -> CommitBatch:
     """The commit that fails a run that never started.
 
     `keep_input` writes the request's input back to the row (the gateway stored it); it
-    is dropped when the input itself may be what could not be written.
+    is dropped when the input itself may be what could not be written. `after_seq`: the
+    events the run has (signals that came before its start).
     """
     message = reason.replace("\x00", "\\u0000")[:MAX_REASON]
     error = RunError(type=error_type, message=message)
@@ -47,11 +54,11 @@ def rejected_start_batch(
         parent_run_id=request.parent.run_id if request.parent else None,
         replay_of=request.replay_of.run_id if request.replay_of else None,
         ended_at=now,
-        last_seq=1,
+        last_seq=after_seq + 1,
     )
     append = RunAppend(
         run_id=request.run_id,
-        expected_seq=0,
+        expected_seq=after_seq,
         events=[NewEvent(event_type, data)],
         tenant_id=request.tenant_id,
     )

@@ -32,9 +32,7 @@ def cancel(d: Decision, command: Cancel) -> None:
     if d.state.unwinding is not None:
         return
     if command.fail:
-        by = f" by {command.by}" if command.by else ""
-        message = f"failed manually{by}: {command.reason or 'no reason given'}"
-        fail_run(d, RunError(type=MANUALLY_FAILED, message=message))
+        fail_run(d, manual_failure(command))
         return
     reason = command.reason or "cancelled"
     attempts.stop_steps(d, f"run cancelled: {reason}")
@@ -42,6 +40,14 @@ def cancel(d: Decision, command: Cancel) -> None:
         unwind(d, RunStatus.CANCELLED, RunError(type="Cancelled", message=reason))
     else:
         d.emit(RunCancelled(at=d.now, reason=command.reason, by=command.by))
+
+
+def manual_failure(command: Cancel) -> RunError:
+    """The run error of a manual fail (`POST /runs/{id}/fail`)."""
+    by = f" by {command.by}" if command.by else ""
+    return RunError(
+        type=MANUALLY_FAILED, message=f"failed manually{by}: {command.reason or 'no reason given'}"
+    )
 
 
 def compensation_order(d: Decision) -> tuple[str, ...]:
