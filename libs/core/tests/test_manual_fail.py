@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tideflow.core import Cancel
+from tideflow.core import Cancel, fold
 from tideflow.core.testing import LocalRun
 
 pytestmark = pytest.mark.unit
@@ -63,13 +63,45 @@ def test_fail_without_compensations_ends_failed_and_cancels_running_steps() -> N
     assert run.complete("book") == []
 
 
-def test_fail_of_an_ended_or_unwinding_run_decides_nothing() -> None:
+def test_fail_during_a_cancels_compensation_ends_the_run_failed() -> None:
+    # it used to decide nothing: the operator got 202 and the run ended `cancelled`
     run = LocalRun(definition(compensate=True))
     run.start()
     run.complete("book")
     run.cancel("operator")
     assert run.state.unwinding is not None
-    assert fail(run) == []
+    assert fail(run) == ["UnwindingOutcomeChanged"]
+    assert run.state.steps["book.compensate"].status == "scheduled"  # compensating goes on
+    assert fail(run) == []  # already failing
+    assert run.event_types(run.cancel("again")) == []  # a cancel does not undo the fail
     run.complete("book.compensate")
-    assert run.state.status == "cancelled"
-    assert fail(run) == []
+    assert run.state.status == "compensated"
+    assert run.state.error is not None
+    assert run.state.error.type == "ManuallyFailed"
+    assert fold(run.events) == run.state
+    assert fail(run) == []  # ended
+
+
+def test_fail_during_a_cancel_whose_compensation_fails_ends_failed() -> None:
+    run = LocalRun(definition(compensate=True))
+    run.start()
+    run.complete("book")
+    run.cancel("operator")
+    fail(run)
+    run.fail("book.compensate", retryable=False)
+    assert run.state.status == "failed"
+    assert run.state.error is not None
+    assert run.state.error.type == "ManuallyFailed"
+
+
+def test_fail_or_cancel_during_a_failures_compensation_changes_nothing() -> None:
+    run = LocalRun(definition(compensate=True))
+    run.start()
+    run.complete("book")
+    fail(run, "first")
+    assert fail(run, "second") == []
+    assert run.cancel("late") == []
+    run.complete("book.compensate")
+    assert run.state.status == "compensated"
+    assert run.state.error is not None
+    assert run.state.error.message.endswith(": first")

@@ -94,6 +94,7 @@ from tideflow.core._events import (
     TimerFired,
     TimerKind,
     TimerScheduled,
+    UnwindingOutcomeChanged,
     event_from_record,
     event_to_record,
 )
@@ -249,6 +250,7 @@ __all__ = [
     "TimerScheduled",
     "Trigger",
     "Unwinding",
+    "UnwindingOutcomeChanged",
     "WebhookScheme",
     "WebhookTrigger",
     "WorkflowDefinition",

@@ -288,6 +288,15 @@ class CompensationStarted(Event):
     order: tuple[str, ...]
 
 
+class UnwindingOutcomeChanged(Event):
+    """A manual fail reached a run unwinding after a cancel: the compensations go on (a
+    failure runs the same ones, in the same order), and the run then ends `failed` (or
+    `compensated`) with `error` instead of `cancelled`."""
+
+    outcome: str
+    error: RunError
+
+
 class CompensationSucceeded(Event):
     """The compensation of one step finished."""
 
@@ -348,6 +357,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ApprovalDecided,
         SignalReceived,
         CompensationStarted,
+        UnwindingOutcomeChanged,
         CompensationSucceeded,
         CompensationFailed,
         RunSucceeded,

@@ -40,6 +40,7 @@ from tideflow.core._events import (
     TimerCancelled,
     TimerFired,
     TimerScheduled,
+    UnwindingOutcomeChanged,
 )
 from tideflow.core._graph import Graph
 from tideflow.core._limits import DEFAULT_LIMITS, json_size
@@ -312,6 +313,18 @@ def _compensation_started(
     return {"unwinding": Unwinding(RunStatus(e.outcome), e.error, e.order), "error": e.error}
 
 
+def _outcome_changed(state: RunState, e: UnwindingOutcomeChanged, _graph: Graph | None) -> Changes:
+    unwinding = state.unwinding
+    if unwinding is None:
+        return {}
+    return {
+        "unwinding": Unwinding(
+            RunStatus(e.outcome), e.error, unwinding.order, unwinding.done, unwinding.failed
+        ),
+        "error": e.error,
+    }
+
+
 def _compensation_done(
     state: RunState, e: CompensationSucceeded | CompensationFailed, _graph: Graph | None
 ) -> Changes:
@@ -355,6 +368,7 @@ _HANDLERS: dict[type[Event], Handler] = {
     ApprovalDecided: _unchanged,
     SignalReceived: _signal_received,
     CompensationStarted: _compensation_started,
+    UnwindingOutcomeChanged: _outcome_changed,
     CompensationSucceeded: _compensation_done,
     CompensationFailed: _compensation_done,
     RunSucceeded: _ended(RunStatus.SUCCEEDED),

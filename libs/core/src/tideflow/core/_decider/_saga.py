@@ -12,6 +12,7 @@ from tideflow.core._events import (
     RunError,
     RunFailed,
     StepRole,
+    UnwindingOutcomeChanged,
 )
 from tideflow.core._ids import compensation_key
 from tideflow.core._state import RunStatus
@@ -28,8 +29,17 @@ MANUALLY_FAILED = "ManuallyFailed"
 
 def cancel(d: Decision, command: Cancel) -> None:
     """Cancel the run: stop its steps, compensate what needs it, end `cancelled` (or,
-    for a manual fail, `failed`/`compensated` like any failed run)."""
-    if d.state.unwinding is not None:
+    for a manual fail, `failed`/`compensated` like any failed run).
+
+    A run already unwinding is not stopped again: a manual fail during a cancel's
+    compensations makes it end failed (they go on: a failure runs the same ones, in the
+    same order, and abandoning them would leave effects undone); a cancel during any
+    unwinding, or a fail during a failure's, changes nothing (it ends failed anyway)."""
+    unwinding = d.state.unwinding
+    if unwinding is not None:
+        if command.fail and unwinding.outcome is RunStatus.CANCELLED:
+            error = manual_failure(command)
+            d.emit(UnwindingOutcomeChanged(at=d.now, outcome=RunStatus.FAILED, error=error))
         return
     if command.fail:
         fail_run(d, manual_failure(command))
