@@ -18,6 +18,7 @@ from tideflow.core import (
     ParentLink,
     ReplayOrigin,
     Restored,
+    RestoredItem,
     Signal,
     StartChildRun,
     StartRun,
@@ -121,7 +122,9 @@ def test_start_run_travels_without_its_definition() -> None:
         input={"n": 1},
         parent=ParentLink(run_id="p", step="sub", attempt=1),
         replay_of=ReplayOrigin(run_id="old", seq=4),
-        restored=Restored(outputs={"a": 1}),
+        restored=Restored(
+            outputs={"a": 1}, items={"each": {2: RestoredItem(item={"x": 1}, output="c")}}
+        ),
     )
     decoded = decode_command(wire(command_envelope(start, tenant_id="default")))
     assert isinstance(decoded, StartRequest)

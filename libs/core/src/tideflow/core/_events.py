@@ -83,12 +83,21 @@ class ReplayOrigin(RecordModel):
     seq: int
 
 
+class RestoredItem(RecordModel):
+    """A foreach item that had succeeded in the source run of a fork: its item and output."""
+
+    item: Any = None
+    output: Any = None
+
+
 class Restored(RecordModel):
     """Step outputs and variables carried over into a forked run."""
 
     outputs: dict[str, Any] = Field(default_factory=dict)
     order: tuple[str, ...] = ()
     vars: dict[str, Any] | None = None
+    items: dict[str, dict[int, RestoredItem]] = Field(default_factory=dict)
+    """Per foreach still running at the fork, its items that had succeeded, by index."""
 
 
 class Event(RecordModel):
@@ -144,6 +153,18 @@ class StepScheduled(Event):
     """A dispatched attempt that no worker started by then fails (`ScheduleToStartTimeout`)."""
     poll_state: Any = None
     """What the previous attempt asked to be handed back when it asked to be polled."""
+
+
+class ItemRestored(Event):
+    """A foreach item kept the output it had in the run this one was forked from (the
+    foreach has the same item at that index): it is not run again."""
+
+    step: str
+    node_id: str
+    node_type: str
+    parent_step: str
+    index: int
+    output: Any = None
 
 
 class StepStarted(Event):
@@ -342,6 +363,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         RunStarted,
         StepScheduled,
+        ItemRestored,
         StepStarted,
         StepSucceeded,
         StepFailed,

@@ -20,6 +20,7 @@ from tideflow.core._events import (
     CompensationStarted,
     CompensationSucceeded,
     Event,
+    ItemRestored,
     RunCancelled,
     RunCompensated,
     RunFailed,
@@ -195,6 +196,7 @@ def _run_started(e: RunStarted, pinned: PinnedDefinition) -> Changes:
         "started_at": e.at,
         "parent": e.parent,
         "replay_of": e.replay_of,
+        "restored_items": dict(restored.items) if restored else {},
     }
 
 
@@ -232,6 +234,16 @@ def _step_scheduled(state: RunState, e: StepScheduled, graph: Graph | None) -> C
     )
     changes: Changes = {}
     _put_step(state, changes, new, previous, graph)
+    return changes
+
+
+def _item_restored(state: RunState, e: ItemRestored, graph: Graph | None) -> Changes:
+    new = StepState(
+        e.step, e.node_id, e.node_type, role=StepRole.ITEM, status=StepStatus.SUCCEEDED,
+        ended_at=e.at, output=e.output, parent_step=e.parent_step, index=e.index, restored=True,
+    )  # fmt: skip
+    changes: Changes = {}
+    _put_step(state, changes, new, None, graph)
     return changes
 
 
@@ -353,6 +365,7 @@ def _ended(status: RunStatus) -> Handler:
 
 _HANDLERS: dict[type[Event], Handler] = {
     StepScheduled: _step_scheduled,
+    ItemRestored: _item_restored,
     StepStarted: _step_started,
     StepSucceeded: _step_succeeded,
     StepFailed: _step_failed,

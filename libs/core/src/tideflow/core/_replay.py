@@ -15,6 +15,7 @@ from tideflow.core._events import (
     Event,
     ReplayOrigin,
     Restored,
+    RestoredItem,
     StepRole,
     StepScheduled,
 )
@@ -22,6 +23,7 @@ from tideflow.core._evolve import fold
 from tideflow.core._graph import Graph, reachable
 from tideflow.core._ids import compensated_step
 from tideflow.core._state import RunState, StepStatus
+from tideflow.core.nodes import Execution
 
 
 def state_at(events: Sequence[Event], seq: int) -> RunState:
@@ -83,6 +85,7 @@ def fork(
     ]
     rerun = _downstream(Graph(state.definition), compensated_steps(events) & set(succeeded))
     outputs = {key: state.steps[key].output for key in succeeded if key not in rerun}
+    items = _succeeded_items(state, rerun)
     return StartRun(
         command_id=command_id,
         run_id=run_id,
@@ -96,8 +99,40 @@ def fork(
             outputs=outputs,
             order=tuple(k for k in state.completed if k in outputs),
             vars=dict(state.vars),
+            items=items,
         ),
     )
+
+
+def _succeeded_items(
+    state: RunState, rerun: AbstractSet[str]
+) -> dict[str, dict[int, RestoredItem]]:
+    """The items that had succeeded in each foreach still going at the fork (not one to
+    run again after a compensation), with their item: the replay keeps those outputs."""
+    going = {
+        key
+        for key, step in state.steps.items()
+        if step.role is StepRole.FLOW
+        and step.execution is Execution.FOREACH
+        and step.status is not StepStatus.SUCCEEDED
+        and key not in rerun
+        and step.items_done
+    }
+    kept: dict[str, dict[int, RestoredItem]] = {}
+    for step in state.steps.values():
+        parent = step.parent_step
+        if (
+            parent is not None
+            and parent in going
+            and step.role is StepRole.ITEM
+            and step.status is StepStatus.SUCCEEDED
+            and step.index is not None
+        ):
+            items = state.steps[parent].config["items"]
+            kept.setdefault(parent, {})[step.index] = RestoredItem(
+                item=items[step.index], output=step.output
+            )
+    return kept
 
 
 def replay(events: Sequence[Event], command: Replay) -> StartRun:

@@ -14,7 +14,15 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from tideflow.core._context import PinnedDefinition, RunContext
-from tideflow.core._events import ParentLink, ReplayOrigin, RunError, StepError, StepRole, TimerKind
+from tideflow.core._events import (
+    ParentLink,
+    ReplayOrigin,
+    RestoredItem,
+    RunError,
+    StepError,
+    StepRole,
+    TimerKind,
+)
 from tideflow.core._limits import DEFAULT_LIMITS, Limits, json_size
 from tideflow.core._records import step_to_record
 from tideflow.core._state import (
@@ -75,6 +83,10 @@ def state_to_snapshot(state: RunState) -> dict[str, Any]:
         "endedAt": _time(state.ended_at),
         "parent": _dump(state.parent),
         "replayOf": _dump(state.replay_of),
+        "restoredItems": {
+            node: {str(i): kept.model_dump(mode="json") for i, kept in items.items()}
+            for node, items in state.restored_items.items()
+        },
         "limits": state.limits.model_dump(mode="json", by_alias=True),
         "applied": sorted(state.applied),
         "lastSeq": state.last_seq,
@@ -154,6 +166,10 @@ def state_from_snapshot(snapshot: dict[str, Any], context: RunContext | None = N
         ended_at=_parse_time(snapshot["endedAt"]),
         parent=_load(ParentLink, snapshot["parent"]),
         replay_of=_load(ReplayOrigin, snapshot["replayOf"]),
+        restored_items={
+            node: {int(i): RestoredItem.model_validate(kept) for i, kept in items.items()}
+            for node, items in snapshot.get("restoredItems", {}).items()
+        },
         limits=_limits(snapshot.get("limits")),
         applied=frozenset(snapshot["applied"]),
         last_seq=snapshot["lastSeq"],

@@ -17,6 +17,7 @@ from tideflow.core._definition import WorkflowDefinition
 from tideflow.core._events import (
     ParentLink,
     ReplayOrigin,
+    RestoredItem,
     RunError,
     StepError,
     StepRole,
@@ -181,6 +182,8 @@ class RunState:
     ended_at: datetime | None = None
     parent: ParentLink | None = None
     replay_of: ReplayOrigin | None = None
+    restored_items: dict[str, dict[int, RestoredItem]] = field(default_factory=dict)
+    """A forked run's foreach items that had succeeded in its source (`Restored.items`)."""
     limits: Limits = DEFAULT_LIMITS
     applied: frozenset[str] = frozenset()
     last_seq: int = 0

@@ -215,6 +215,11 @@ def _start_message(command: StartRun, common: dict[str, Any]) -> pb.StartRun:
         start.restored.outputs_json = dump(restored.outputs)
         start.restored.order.extend(restored.order)
         start.restored.vars_json = dump(restored.vars)
+        if restored.items:
+            start.restored.items_json = dump(
+                {node: {str(i): kept.model_dump(mode="json") for i, kept in items.items()}
+                 for node, items in restored.items.items()}
+            )  # fmt: skip
     return start
 
 
@@ -240,6 +245,7 @@ def _start_request(envelope: pb.Envelope, payload: pb.StartRun) -> StartRequest:
             outputs=load_object(payload.restored.outputs_json),
             order=tuple(payload.restored.order),
             vars=load(payload.restored.vars_json),
+            items=load_object(payload.restored.items_json) if payload.restored.items_json else {},
         )
     elif "restored" in legacy:
         restored = Restored.model_validate(legacy["restored"])

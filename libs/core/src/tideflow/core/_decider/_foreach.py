@@ -10,6 +10,10 @@ Two bounds keep one big foreach from hurting other runs:
 - the combined output is counted as items succeed (`StepState.item_output_bytes`), so the
   foreach fails at the item that crosses its limit instead of after every item wrote its
   output to the log.
+
+In a replayed run, an item that had succeeded in the source run by the event replayed
+from keeps its output (`ItemRestored`) instead of running again, when the foreach has
+the same item at that index (a replay with another input may give other items).
 """
 
 from typing import Any
@@ -17,7 +21,9 @@ from typing import Any
 from tideflow.core._decider import _attempts as attempts
 from tideflow.core._decider import _steps as steps
 from tideflow.core._decider._decision import Decision
+from tideflow.core._definition import NodeSpec
 from tideflow.core._events import (
+    ItemRestored,
     StepError,
     StepRole,
     StepScheduled,
@@ -90,10 +96,29 @@ def _pump(d: Decision, key: str) -> None:
             _continue_later(d, parent, started)
             return
         d.item_starts += 1
+        if d.state.restored_items and _restore(d, parent, spec, started, items[started]):
+            continue
         steps.schedule(
             d, item_key(key, started), spec, StepRole.ITEM, parent_step=key, index=started,
             item=items[started],
         )  # fmt: skip
+
+
+def _restore(d: Decision, parent: StepState, spec: NodeSpec, index: int, item: Any) -> bool:
+    """Keep the output item `index` had in the run this one was forked from, if it had
+    succeeded there for the same item; True when it did."""
+    if parent.role is not StepRole.FLOW:
+        return False
+    kept = d.state.restored_items.get(parent.node_id, {}).get(index)
+    if kept is None or kept.item != item:
+        return False
+    d.emit(
+        ItemRestored(
+            at=d.now, step=item_key(parent.step, index), node_id=spec.id, node_type=spec.type,
+            parent_step=parent.step, index=index, output=kept.output,
+        )
+    )  # fmt: skip
+    return True
 
 
 def _finish_if_all_succeeded(d: Decision, key: str, count: int) -> None:
