@@ -440,6 +440,8 @@ async def fail(
     """End the run as failed (editor): its active steps are cancelled, the compensations
     of its succeeded steps run as for any failure, and it ends `failed` (`compensated`
     when compensations ran) with the error type `ManuallyFailed` and the reason. Audited.
+    A run unwinding after a cancel ends failed instead of cancelled; a pending run ends
+    failed without a step (the scheduler decides both, whichever command comes first).
     409 RUN_ALREADY_ENDED for a run that ended; an `idempotencyKey` as for cancel."""
     return await _stop(services, principal, run_id, body.reason, body.idempotency_key, fail=True)
 
