@@ -73,3 +73,13 @@ def test_two_switch_cases_to_one_node_are_valid(tmp_path: Path) -> None:
     assert _validate(_file(tmp_path, nodes, edges)) == (0, [])
     code, problems = _validate(_file(tmp_path, nodes, [*edges, edges[0]]))
     assert (code, [p["code"] for p in problems]) == (1, ["DUPLICATE_EDGE"])
+
+
+def test_a_reference_to_a_node_that_does_not_exist(tmp_path: Path) -> None:
+    reader = {"id": "b", "type": "log", "config": {"message": "{{ nodes.typo.output }}"}}
+    nodes = [{"id": "a", "type": "transform", "config": {"value": 1}}, reader]
+    code, problems = _validate(_file(tmp_path, nodes, [{"from": "a", "to": "b"}]))
+    assert code == 1
+    assert [(p["code"], p["path"], p["node"]) for p in problems] == [
+        ("UNKNOWN_NODE_REFERENCE", "spec.nodes[1].config.message", "b")
+    ]

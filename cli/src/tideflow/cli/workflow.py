@@ -53,11 +53,17 @@ def load_document(path: Path) -> dict[str, Any]:
 def validate(file: FileOption, output: OutputOption = "table") -> None:
     """Check a definition offline: every problem is listed; exit 1 when there is one.
 
-    The checks are the server's: the definition's own, then the publish policy of the
+    The checks are the server's: the definition's own, its references to other nodes
+    (`UNKNOWN_NODE_REFERENCE`, `NODE_NOT_UPSTREAM`), then the publish policy of the
     operator's settings in this environment (`TIDEFLOW_EGRESS_AWS_ENDPOINT_HOSTS`,
     `TIDEFLOW_KAFKA_TOPIC_PREFIX`), with the node types installed here.
     """
-    from tideflow.core import PublishPolicy, policy_problems, validate_definition
+    from tideflow.core import (
+        PublishPolicy,
+        policy_problems,
+        reference_problems,
+        validate_definition,
+    )
     from tideflow.plugins import load_registry
     from tideflow.settings import EgressSettings, KafkaSettings
 
@@ -69,7 +75,8 @@ def validate(file: FileOption, output: OutputOption = "table") -> None:
         egress.aws_endpoint_allowed,
         topic_prefix=KafkaSettings().topic_prefix,
     )
-    problems = validate_definition(document, types) + policy_problems(document, policy, types)
+    problems = validate_definition(document, types) + reference_problems(document, types)
+    problems += policy_problems(document, policy, types)
     if output == "json":
         print_json([
             {"code": str(p.code), "path": p.path, "message": p.message}

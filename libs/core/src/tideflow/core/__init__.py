@@ -113,6 +113,7 @@ from tideflow.core._limits import (
 )
 from tideflow.core._policy import PublishPolicy, policy_problems, reserved_topic
 from tideflow.core._records import state_to_record, step_to_record
+from tideflow.core._references import NodeReference, node_reads, reference_problems
 from tideflow.core._replay import compensated_steps, fork, replay, state_at
 from tideflow.core._snapshots import SNAPSHOT_FORMAT, state_from_snapshot, state_to_snapshot
 from tideflow.core._state import (
@@ -197,6 +198,7 @@ __all__ = [
     "LimitViolation",
     "Limits",
     "Metadata",
+    "NodeReference",
     "NodeSpec",
     "NodeType",
     "NodeTypes",
@@ -279,10 +281,12 @@ __all__ = [
     "json_depth",
     "load_yaml",
     "next_ticks",
+    "node_reads",
     "parse_definition",
     "parse_duration",
     "parse_schedule",
     "policy_problems",
+    "reference_problems",
     "render",
     "replay",
     "reserved_topic",

@@ -41,6 +41,12 @@ class ProblemCode(StrEnum):
     OCR_ENDPOINT_NOT_ALLOWED = "OCR_ENDPOINT_NOT_ALLOWED"
     """An ocr node's own `endpointUrl` without its own credentials, at a host the operator
     does not allow to receive the worker's AWS signature (checked at save and publish)."""
+    UNKNOWN_NODE_REFERENCE = "UNKNOWN_NODE_REFERENCE"
+    """An expression reads `nodes.<id>` of a node the workflow does not have (checked where
+    a definition is written; see `reference_problems`)."""
+    NODE_NOT_UPSTREAM = "NODE_NOT_UPSTREAM"
+    """An expression reads `nodes.<id>` of a node that has not run where it is read: no path
+    of edges leads from it there (or `spec.vars`, worked out before any node ran)."""
     RESERVED_TOPIC = "RESERVED_TOPIC"
     """An event trigger on one of the platform's own topics (under its topic prefix), which
     carry every tenant's commands and run events (checked at save and publish)."""

@@ -37,6 +37,7 @@ from tideflow.core import (
     NodeTypes,
     Problem,
     format_duration,
+    reference_problems,
     validate_definition,
 )
 
@@ -368,7 +369,8 @@ class Workflow:
 
     def validate(self, types: NodeTypes = BUILTIN_NODE_TYPES) -> list[Problem]:
         """Every problem the API would report for this definition ([] when valid)."""
-        return validate_definition(self.document(), types)
+        document = self.document()
+        return validate_definition(document, types) + reference_problems(document, types)
 
     def to_definition(self, types: NodeTypes | None = BUILTIN_NODE_TYPES) -> dict[str, Any]:
         """The validated document (`WorkflowBuildError` listing every problem otherwise).

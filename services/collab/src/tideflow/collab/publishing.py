@@ -24,6 +24,7 @@ from tideflow.core import (
     ProblemCode,
     PublishPolicy,
     policy_problems,
+    reference_problems,
     validate_definition,
 )
 from tideflow.runtime import ApiError
@@ -50,9 +51,10 @@ def problems_of(
     types: NodeTypes = BUILTIN_NODE_TYPES,
     policy: PublishPolicy | None = None,
 ) -> list[Problem]:
-    """The core's problems (with the node types of `types`: built-ins and plugins), what
-    the operator's publish `policy` refuses, and a name that is not this workflow's id."""
-    problems = validate_definition(definition, types)
+    """The core's problems (with the node types of `types`: built-ins and plugins), its
+    references to nodes that cannot be read where they are written, what the operator's
+    publish `policy` refuses, and a name that is not this workflow's id."""
+    problems = validate_definition(definition, types) + reference_problems(definition, types)
     if policy is not None:
         problems += policy_problems(definition, policy, types)
     metadata = definition.get("metadata")

@@ -19,6 +19,7 @@ from tideflow.core import (
     PublishPolicy,
     parse_definition,
     policy_problems,
+    reference_problems,
     validate_definition,
 )
 from tideflow.gateway import schemas, views
@@ -59,10 +60,11 @@ def definition_problems(
     types: NodeTypes = BUILTIN_NODE_TYPES,
     policy: PublishPolicy | None = None,
 ) -> list[Problem]:
-    """Every problem of a definition, the workflow id's format and what the operator's
-    publish `policy` refuses included (empty: valid)."""
+    """Every problem of a definition, its references to nodes that cannot be read where they
+    are written, the workflow id's format and what the operator's publish `policy` refuses
+    included (empty: valid)."""
     reject_nul(document, "body")
-    problems = validate_definition(document, types)
+    problems = validate_definition(document, types) + reference_problems(document, types)
     if policy is not None:
         problems += policy_problems(document, policy, types)
     metadata = document.get("metadata")
@@ -268,8 +270,11 @@ async def publish(
     if newest is not None and newest.definition == record.draft:
         response.status_code = status.HTTP_200_OK
         return schemas.Published(workflow_id=workflow_id, version=newest.version, created=False)
-    # the draft was checked when saved; the operator's policy may have changed since
-    refused = policy_problems(record.draft, publish_policy(services), services.node_types.types)
+    # the draft was checked when saved; the operator's policy may have changed since, and
+    # a draft saved before references to nodes were checked may read one it cannot
+    types = services.node_types.types
+    refused = reference_problems(record.draft, types)
+    refused += policy_problems(record.draft, publish_policy(services), types)
     if refused:
         raise _refuse(refused)
     try:
