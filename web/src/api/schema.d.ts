@@ -469,6 +469,10 @@ export interface paths {
         /**
          * Cancel
          * @description Ask the scheduler to cancel the run (active steps are cancelled, compensations run).
+         *
+         *     With an `idempotencyKey` the request is one command: a repeat with the same reason gets
+         *     the same answer (even once the cancel ended the run), another reason is 409
+         *     IDEMPOTENCY_CONFLICT.
          */
         post: operations["cancel_runs__run_id__cancel_post"];
         delete?: never;
@@ -531,7 +535,9 @@ export interface paths {
          * @description End the run as failed (editor): its active steps are cancelled, the compensations
          *     of its succeeded steps run as for any failure, and it ends `failed` (`compensated`
          *     when compensations ran) with the error type `ManuallyFailed` and the reason. Audited.
-         *     409 RUN_ALREADY_ENDED for a run that ended.
+         *     A run unwinding after a cancel ends failed instead of cancelled; a pending run ends
+         *     failed without a step (the scheduler decides both, whichever command comes first).
+         *     409 RUN_ALREADY_ENDED for a run that ended; an `idempotencyKey` as for cancel.
          */
         post: operations["fail_runs__run_id__fail_post"];
         delete?: never;
@@ -1065,6 +1071,8 @@ export interface paths {
          * @description Publish an older version's definition again as the newest version.
          *
          *     The draft becomes that definition too, so the next publish does not undo the rollback.
+         *     The operator's publish policy of now applies, as to any publish: a version published
+         *     before the policy narrowed is not made the newest again.
          */
         post: operations["rollback_workflows__workflow_id__versions__version__rollback_post"];
         delete?: never;
