@@ -9,6 +9,7 @@ and revoking the whole session (docs/security.md).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -77,5 +78,58 @@ def test_a_reload_during_a_renewal_keeps_the_session(dev: DevServer, browser: An
         # and the gateway still honours the session: the family was not revoked
         onward = dev.api.post("/auth/refresh", json={"refreshToken": renewed["refreshToken"]})
         assert onward.status_code == 200, onward.text
+    finally:
+        context.close()
+
+
+def test_a_duplicated_tab_takes_the_pair_its_sibling_renewed(dev: DevServer, browser: Any) -> None:
+    """A duplicated tab starts with a copy of its origin's sessionStorage: the same single-use
+    refresh token. When one tab renews, the other takes the new pair over a BroadcastChannel
+    and never presents the used token, which after the reuse grace would revoke the login."""
+    username = f"tabs-{uuid.uuid4().hex[:6]}"
+    created = dev.api.post(
+        "/users",
+        json={"username": username, "password": "correct horse", "tenant": "default",
+              "role": "viewer"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    first = context.new_page()
+    first.set_default_timeout(20_000)
+    try:
+        first.goto(f"{dev.url}/ui/runs")
+        first.wait_for_url("**/ui/login")
+        first.fill("input[name=username]", username)
+        first.fill("input[name=password]", "correct horse")
+        first.press("input[name=password]", "Enter")
+        first.wait_for_url("**/ui/runs")
+        signed_in = first.evaluate(SESSION)
+        old = signed_in["refreshToken"]
+        second = context.new_page()  # the duplicate, with the same session as it was
+        second.set_default_timeout(20_000)
+        second.add_init_script(
+            f"sessionStorage.setItem('tideflow.session', JSON.stringify({json.dumps(signed_in)}))"
+        )
+        renewals: list[str] = []
+        second.on("request", lambda r: renewals.append(r.url) if "/auth/refresh" in r.url else None)
+        second.goto(f"{dev.url}/ui/runs")
+        second.wait_for_selector("text=Runs")
+        assert second.evaluate(SESSION)["refreshToken"] == old
+
+        # the first tab's access token is in its last 30 s: its next request renews it
+        expiring = {**signed_in, "expiresAt": int(time.time() * 1000) + 20_000}
+        first.evaluate(
+            "(s) => sessionStorage.setItem('tideflow.session', JSON.stringify(s))", expiring
+        )
+        with first.expect_response(lambda r: r.url.endswith("/auth/refresh")) as answered:
+            first.reload()
+        assert answered.value.ok
+        renewed = answered.value.json()["refreshToken"]
+        assert renewed != old
+        second.wait_for_function(f"(r) => {SESSION}?.refreshToken === r", arg=renewed)
+        assert second.evaluate(SESSION)["token"] == first.evaluate(SESSION)["token"]
+        assert renewals == []  # the second tab never presented the used token
+        onward = dev.api.post("/auth/refresh", json={"refreshToken": renewed})
+        assert onward.status_code == 200, onward.text  # the login was not revoked
     finally:
         context.close()
