@@ -34,7 +34,7 @@ from tideflow.collab.publishing import WORKFLOW_ID, current_definition, publish
 from tideflow.collab.rooms import RoomKey, Rooms
 from tideflow.collab.session import SessionAccess
 from tideflow.collab.settings import CollabSettings
-from tideflow.core import NodeTypes, PublishPolicy
+from tideflow.core import NodeTypes
 from tideflow.plugins import load_registry
 from tideflow.runtime import ApiError, answers, operations_router, readiness_response
 from tideflow.store import AuditLog, NotFound, StoreError
@@ -231,10 +231,7 @@ async def publish_shared(
         workflow_id=workflow_id,
         source=request.client.host if request.client else None,
         types=services.node_types,
-        policy=PublishPolicy(
-            tuple(services.settings.egress.aws_endpoint_hosts),
-            services.settings.egress.aws_endpoint_allowed,
-        ),
+        policy=services.settings.publish_policy,
     )
     if not published.created:
         response.status_code = 200

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tideflow.core import PublishPolicy
 from tideflow.settings import (
     DatabaseSettings,
     Duration,
@@ -59,6 +60,12 @@ class CollabSettings(BaseSettings):
         default_factory=EgressSettings,
         description="`TIDEFLOW_EGRESS_*`, read for the publish policy (as the gateway).",
     )
+    topic_prefix: str = Field(
+        default="tideflow",
+        validation_alias=AliasChoices("TIDEFLOW_KAFKA_TOPIC_PREFIX"),
+        description="`TIDEFLOW_KAFKA_TOPIC_PREFIX`, read for the publish policy only (no event "
+        "trigger may read the platform's own topics), as the gateway reads it.",
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     rate_limits: RateLimitSettings = Field(
@@ -82,3 +89,13 @@ class CollabSettings(BaseSettings):
         if "rate_limiter" in self.rate_limits.model_fields_set:
             return self.rate_limits.rate_limiter
         return "redis" if self.fanout == "redis" else "memory"
+
+    @property
+    def publish_policy(self) -> PublishPolicy:
+        """What the operator's settings refuse in a published definition: the gateway's
+        policy, read from the same settings (`TIDEFLOW_EGRESS_*`, the topic prefix)."""
+        return PublishPolicy(
+            tuple(self.egress.aws_endpoint_hosts),
+            self.egress.aws_endpoint_allowed,
+            topic_prefix=self.topic_prefix,
+        )
