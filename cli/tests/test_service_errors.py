@@ -22,6 +22,9 @@ TIDE = str(Path(sys.executable).with_name("tide"))
          "error StoreUnavailable"),
         (["serve", "executor", "--port", "9"], {"TIDEFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:9"},
          "error BusConnectionError"),
+        (["serve", "collab", "--port", "9"],
+         {"TIDEFLOW_REDIS_URL": "redis://127.0.0.1:9/0", "TIDEFLOW_COLLAB_FANOUT": "redis"},
+         "error REDIS_UNAVAILABLE"),
     ],
 )  # fmt: skip
 def test_unreachable_dependency_is_one_line(

@@ -238,7 +238,19 @@ def _collab(overrides: dict[str, object]) -> None:
             authenticator = service_authenticator(settings.admin_token, workflows, limiter)
             await run_collab(services=services, stop=stop, authenticator=authenticator)
 
-    run_until_signalled(main, settings.observability, service="collab")
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    try:
+        run_until_signalled(main, settings.observability, service="collab")
+    except RedisConnectionError as e:  # replicas meet on Redis (fanout: redis)
+        typer.secho(
+            f"error REDIS_UNAVAILABLE: {e}; start it (`tide infra up`) or point "
+            "TIDEFLOW_REDIS_URL at a running one; a single replica needs no Redis: "
+            "TIDEFLOW_COLLAB_FANOUT=none",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise typer.Exit(code=1) from e
 
 
 def _operator(overrides: dict[str, object]) -> None:
