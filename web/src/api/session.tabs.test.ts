@@ -134,6 +134,24 @@ describe("the tabs of one login", () => {
     expect(api.revoked.size).toBe(0);
   });
 
+  it("tabs coordinate without WebCrypto too (plain HTTP is not a secure context)", async () => {
+    vi.stubGlobal("crypto", {});
+    const api = server();
+    vi.stubGlobal("fetch", api.fetch);
+    const login = api.login();
+    const first = await openTab();
+    first.setSession(login);
+    const second = await openTab();
+    expect(await first.freshToken()).toBe("access-1");
+    await eventually(() => second.getSession()?.token === "access-1", "the pair reached the second tab");
+    const third = await openTab();
+    third.setSession(login); // missed the news: asks
+    advance(20_000);
+    expect(await third.freshToken()).toBe("access-1");
+    expect(api.fetch).toHaveBeenCalledTimes(1);
+    expect(api.revoked.size).toBe(0);
+  });
+
   it("tabs that need a token at the same moment renew once (Web Locks)", async () => {
     Object.defineProperty(navigator, "locks", { value: webLocks(), configurable: true });
     const api = server();

@@ -81,6 +81,11 @@ const waiting = new Map<string, () => void>();
 let channel: BroadcastChannel | null | undefined;
 
 async function digest(refreshToken: string): Promise<string> {
+  if (!globalThis.crypto?.subtle) {
+    // not a secure context (plain HTTP off localhost): name the token by its id
+    // (`tfr_<id>_<secret>`), which is not secret
+    return `id:${refreshToken.split("_").slice(0, 2).join("_")}`;
+  }
   const bytes = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(refreshToken));
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
 }
