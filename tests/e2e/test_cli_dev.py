@@ -47,7 +47,7 @@ class Dev:
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (self.data_dir / "dev.log").read_text()
