@@ -21,4 +21,8 @@ eval "$(tide infra env)"
 set +a
 
 echo "== tests"
-pytest "$@"
+# Two workers, a test file at a time each (a module's fixtures stay in one process), in
+# the files' own order: the long chaos and e2e files come first, so neither worker is left
+# with one at the end. Most tests wait on subprocesses, Kafka or Postgres, so two share the
+# cores well. `-n 0` after it runs everything in this one process.
+pytest -n 2 --dist loadfile --no-loadscope-reorder "$@"

@@ -38,7 +38,7 @@ def job(workflow: dict[str, Any]) -> dict[str, Any]:
     (test_job,) = [
         spec
         for spec in workflow["jobs"].values()
-        if any("pytest" in run_lines(step) for step in spec["steps"])
+        if any(line.split()[0] == "pytest" for step in spec["steps"] for line in run_lines(step))
     ]
     return dict(test_job)
 
@@ -67,7 +67,8 @@ def test_runs_on_push_and_pull_request(workflow: dict[str, Any]) -> None:
 
 def test_steps_run_the_commands_of_the_test_script(root: Path, job: dict[str, Any]) -> None:
     expected = [cmd for cmd in script_commands(root) if not cmd.startswith("tide infra")]
-    assert {"ruff check .", "ruff format --check .", "mypy", "pytest"} <= set(expected)
+    assert {"ruff check .", "ruff format --check .", "mypy"} <= set(expected)
+    assert any(command.split()[0] == "pytest" for command in expected)
     lines = [line for step in job["steps"] for line in run_lines(step)]
     position = 0
     for command in expected:
