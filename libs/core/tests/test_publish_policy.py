@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from tideflow.core import ProblemCode, PublishPolicy, policy_problems, validate_definition
+from tideflow.core import (
+    ProblemCode,
+    PublishPolicy,
+    policy_applies,
+    policy_problems,
+    validate_definition,
+)
 from tideflow.settings import EgressSettings
 
 pytestmark = pytest.mark.unit
@@ -72,3 +78,34 @@ def test_a_version_published_earlier_still_parses() -> None:
     scheduler and the trigger service whatever the operator's policy is now (the worker
     refuses the step at run time)."""
     assert validate_definition(_document(endpointUrl="https://c.example")) == []
+
+
+def _spec(**spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "tideflow.io/v1", "kind": "Workflow", "metadata": {"name": "w"},
+            "spec": {"nodes": [{"id": "a", "type": "transform", "config": {"value": 1}}],
+                     **spec}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("document", "applies"),
+    [
+        (_spec(), False),
+        (_spec(triggers=[{"id": "t", "type": "cron", "schedule": "0 2 * * *"}]), False),
+        (_spec(triggers=[{"id": "t", "type": "event", "topic": "orders"}]), True),
+        (_document(), True),
+        (_spec(nodes=[{"id": "each", "type": "foreach",
+                       "config": {"items": "{{ input }}",
+                                  "node": {"type": "ocr", "config": {"document": "x"}}}}]), True),
+        (_spec(nodes=[{"id": "each", "type": "foreach",
+                       "config": {"items": "{{ input }}", "node": {"type": "transform"}}}]), False),
+        (_spec(triggers=["not a trigger", {"type": "event"}]), False),
+        ({"spec": "not a spec"}, False),
+    ],
+)  # fmt: skip
+def test_the_policy_applies_only_to_what_it_checks(document: Any, applies: bool) -> None:
+    """`tide workflow validate` reads the operator's settings only when this says so, so
+    it must say so whenever `policy_problems` could find anything."""
+    assert policy_applies(document) is applies
+    strict = PublishPolicy((), topic_prefix="orders")  # refuses every endpoint and "orders.*"
+    if not applies:
+        assert policy_problems(document, strict) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,9 @@ from tideflow.cli._client import (
     print_json,
 )
 from tideflow.cli._output import Column, print_table
+
+if TYPE_CHECKING:
+    from tideflow.core import NodeTypes, Problem
 
 app = typer.Typer(help="Workflow definitions: validate, apply, publish, roll back.")
 
@@ -58,25 +61,14 @@ def validate(file: FileOption, output: OutputOption = "table") -> None:
     operator's settings in this environment (`TIDEFLOW_EGRESS_AWS_ENDPOINT_HOSTS`,
     `TIDEFLOW_KAFKA_TOPIC_PREFIX`), with the node types installed here.
     """
-    from tideflow.core import (
-        PublishPolicy,
-        policy_problems,
-        reference_problems,
-        validate_definition,
-    )
+    from tideflow.core import policy_applies, reference_problems, validate_definition
     from tideflow.plugins import load_registry
-    from tideflow.settings import EgressSettings, KafkaSettings
 
     document = load_document(file)
     types = load_registry().types  # built-ins and plugins, as a server would check them
-    egress = EgressSettings()
-    policy = PublishPolicy(
-        tuple(egress.aws_endpoint_hosts),
-        egress.aws_endpoint_allowed,
-        topic_prefix=KafkaSettings().topic_prefix,
-    )
     problems = validate_definition(document, types) + reference_problems(document, types)
-    problems += policy_problems(document, policy, types)
+    if policy_applies(document, types):  # the settings are read only when they matter
+        problems += _policy_problems(document, types)
     if output == "json":
         print_json([
             {"code": str(p.code), "path": p.path, "message": p.message}
@@ -94,6 +86,20 @@ def validate(file: FileOption, output: OutputOption = "table") -> None:
         typer.secho(f"{file}: valid", fg=typer.colors.GREEN)
     if problems:
         raise typer.Exit(code=1)
+
+
+def _policy_problems(document: dict[str, Any], types: NodeTypes) -> list[Problem]:
+    """The publish policy's problems under this environment's operator settings."""
+    from tideflow.core import PublishPolicy, policy_problems
+    from tideflow.settings import EgressSettings, KafkaSettings
+
+    egress = EgressSettings()
+    policy = PublishPolicy(
+        tuple(egress.aws_endpoint_hosts),
+        egress.aws_endpoint_allowed,
+        topic_prefix=KafkaSettings().topic_prefix,
+    )
+    return policy_problems(document, policy, types)
 
 
 @app.command()

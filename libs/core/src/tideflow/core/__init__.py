@@ -111,7 +111,7 @@ from tideflow.core._limits import (
     check_value,
     json_depth,
 )
-from tideflow.core._policy import PublishPolicy, policy_problems, reserved_topic
+from tideflow.core._policy import PublishPolicy, policy_applies, policy_problems, reserved_topic
 from tideflow.core._records import state_to_record, step_to_record
 from tideflow.core._references import NodeReference, node_reads, reference_problems
 from tideflow.core._replay import compensated_steps, fork, replay, state_at
@@ -285,6 +285,7 @@ __all__ = [
     "parse_definition",
     "parse_duration",
     "parse_schedule",
+    "policy_applies",
     "policy_problems",
     "reference_problems",
     "render",

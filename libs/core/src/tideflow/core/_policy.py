@@ -22,7 +22,7 @@ from tideflow.core._errors import Problem, ProblemCode
 from tideflow.core.nodes import BUILTIN_NODE_TYPES, Execution, NodeTypes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from tideflow.core.nodes import NodeType
 
@@ -51,29 +51,11 @@ def policy_problems(
     Reads the raw mapping defensively: a malformed node is `validate_definition`'s to
     report, and is skipped here.
     """
-    spec = document.get("spec") if isinstance(document, dict) else None
-    nodes = spec.get("nodes") if isinstance(spec, dict) else None
     problems: list[Problem] = []
-    for index, node in enumerate(nodes if isinstance(nodes, list) else []):
-        if not isinstance(node, dict):
-            continue
-        node_id = node.get("id") if isinstance(node.get("id"), str) else None
-        path = f"spec.nodes[{index}]"
+    for node, path, node_id in _checked_nodes(document, types):
         problems += _node_problems(node, path, node_id, policy, types)
-        kind, config = node.get("type"), node.get("config")
-        node_type = types.get(kind) if isinstance(kind, str) else None
-        if node_type is not None and node_type.execution is Execution.FOREACH:
-            child = config.get("node") if isinstance(config, dict) else None
-            if isinstance(child, dict):
-                problems += _node_problems(child, f"{path}.config.node", node_id, policy, types)
-    triggers = spec.get("triggers") if isinstance(spec, dict) else None
-    for index, trigger in enumerate(triggers if isinstance(triggers, list) else []):
-        topic = trigger.get("topic") if isinstance(trigger, dict) else None
-        if (
-            trigger.get("type") == "event"
-            and isinstance(topic, str)
-            and reserved_topic(topic, policy.topic_prefix)
-        ):
+    for index, trigger, topic in _event_triggers(document):
+        if reserved_topic(topic, policy.topic_prefix):
             problems.append(Problem(
                 ProblemCode.RESERVED_TOPIC,
                 f"trigger {trigger.get('id')!r}: {topic!r} is one of the platform's own "
@@ -83,6 +65,58 @@ def policy_problems(
                 f"spec.triggers[{index}].topic",
             ))  # fmt: skip
     return problems
+
+
+def policy_applies(document: Any, types: NodeTypes = BUILTIN_NODE_TYPES) -> bool:
+    """Whether any part of `document` is one a policy checks (a node whose type has a
+    policy check, an event trigger): an offline check reads the operator's settings only
+    then, so validating the common definition stays as light as parsing it."""
+    return any(True for _ in _checked_nodes(document, types)) or any(
+        True for _ in _event_triggers(document)
+    )
+
+
+def _spec(document: Any) -> dict[str, Any]:
+    spec = document.get("spec") if isinstance(document, dict) else None
+    return spec if isinstance(spec, dict) else {}
+
+
+def _checked_nodes(
+    document: Any, types: NodeTypes
+) -> Iterator[tuple[dict[str, Any], str, str | None]]:
+    """(node, its path, its id) of every node, a foreach's own node included, whose
+    type has a policy check."""
+    nodes = _spec(document).get("nodes")
+    for index, node in enumerate(nodes if isinstance(nodes, list) else []):
+        if not isinstance(node, dict):
+            continue
+        node_id = node.get("id") if isinstance(node.get("id"), str) else None
+        path = f"spec.nodes[{index}]"
+        if _has_policy_check(node, types):
+            yield node, path, node_id
+        kind, config = node.get("type"), node.get("config")
+        node_type = types.get(kind) if isinstance(kind, str) else None
+        if node_type is not None and node_type.execution is Execution.FOREACH:
+            child = config.get("node") if isinstance(config, dict) else None
+            if isinstance(child, dict) and _has_policy_check(child, types):
+                yield child, f"{path}.config.node", node_id
+
+
+def _has_policy_check(node: dict[str, Any], types: NodeTypes) -> bool:
+    kind = node.get("type")
+    node_type = types.get(kind) if isinstance(kind, str) else None
+    return node_type is not None and node_type.policy_check is not None
+
+
+def _event_triggers(document: Any) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """(index, trigger, topic) of every event trigger naming a topic."""
+    triggers = _spec(document).get("triggers")
+    for index, trigger in enumerate(triggers if isinstance(triggers, list) else []):
+        if not isinstance(trigger, dict):
+            continue
+        topic = trigger.get("topic")
+        if trigger.get("type") == "event" and isinstance(topic, str):
+            yield index, trigger, topic
 
 
 def reserved_topic(topic: str, prefix: str) -> bool:
