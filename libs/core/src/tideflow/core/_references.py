@@ -29,12 +29,12 @@ from tideflow.core._cel_cost import Node, program_tree
 from tideflow.core._definition import WorkflowDefinition
 from tideflow.core._errors import ExpressionError, Problem, ProblemCode
 from tideflow.core._explain import suggestion
-from tideflow.core._graph import Graph
+from tideflow.core._graph import Graph, reachable
 from tideflow.core._templates import iter_expressions
 from tideflow.core.nodes import BUILTIN_NODE_TYPES, NodeTypes
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Mapping
 
     from tideflow.core._definition import NodeSpec
 
@@ -87,17 +87,9 @@ def _walk(node: Node, *, shadowed: bool) -> Iterator[NodeReference]:
             yield from _walk(key, shadowed=shadowed)
 
 
-def _ancestors(graph: Graph, node_id: str) -> frozenset[str]:
-    seen: set[str] = set()
-    todo = [e.source for e in graph.incoming.get(node_id, ())]
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        todo.extend(e.source for e in graph.incoming.get(current, ()))
-    seen.discard(node_id)  # a cycle is CYCLE's to report
-    return frozenset(seen)
+def _ancestors(predecessors: Mapping[str, Iterable[str]], node_id: str) -> frozenset[str]:
+    """The nodes with a path of edges to `node_id` (a cycle through it is CYCLE's to report)."""
+    return frozenset(reachable(predecessors.get(node_id, ()), predecessors) - {node_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +116,7 @@ def reference_problems(document: Any, types: NodeTypes = BUILTIN_NODE_TYPES) -> 
     except (ValidationError, ValueError, TypeError):
         return []
     graph = Graph(definition)
+    predecessors = {n: [e.source for e in edges] for n, edges in graph.incoming.items()}
     ids = [n.id for n in definition.spec.nodes]
     flow = frozenset(graph.flow_ids)
     problems: list[Problem] = []
@@ -132,7 +125,7 @@ def reference_problems(document: Any, types: NodeTypes = BUILTIN_NODE_TYPES) -> 
             reader = _Reader(f"spec.nodes[{index}]", node.id, flow - {node.id},
                              "a compensation runs only when unwinding")  # fmt: skip
         else:
-            reader = _Reader(f"spec.nodes[{index}]", node.id, _ancestors(graph, node.id),
+            reader = _Reader(f"spec.nodes[{index}]", node.id, _ancestors(predecessors, node.id),
                              f"no path of edges leads from it to {node.id!r}")  # fmt: skip
         for path, source, scope in _node_expressions(node, types):
             problems += _check(reader, path, source, scope, ids)
