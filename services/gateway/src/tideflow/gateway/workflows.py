@@ -31,7 +31,7 @@ from tideflow.gateway.errors import ApiError, ErrorCode
 from tideflow.gateway.limits import check_definition
 from tideflow.gateway.safety import reject_nul
 from tideflow.gateway.starting import problems_detail, start_run
-from tideflow.store import AlreadyExists, Immutable, NotFound, WorkflowRecord
+from tideflow.store import AlreadyExists, Immutable, NotFound, WorkflowRecord, WorkflowVersion
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 
@@ -318,15 +318,24 @@ async def get_version(
     """One published version with its definition."""
     principal.require(Role.VIEWER)
     await _workflow(services, principal, workflow_id)
-    try:
-        found = await services.store.get_version(
-            workflow_id, version, tenant_id=principal.tenant_id
-        )
-    except NotFound:
-        raise ApiError(
-            404, ErrorCode.VERSION_NOT_FOUND, f"workflow {workflow_id!r} has no version {version}"
-        ) from None
+    found = await _version(services, principal, workflow_id, version)
     return views.version_view(found, definition=True)
+
+
+async def _version(
+    services: Services, principal: Principal, workflow_id: str, version: int
+) -> WorkflowVersion:
+    """One published version of the caller's tenant; 404 VERSION_NOT_FOUND."""
+    try:
+        return await services.store.get_version(workflow_id, version, tenant_id=principal.tenant_id)
+    except NotFound:
+        raise _version_not_found(workflow_id, version) from None
+
+
+def _version_not_found(workflow_id: str, version: int) -> ApiError:
+    return ApiError(
+        404, ErrorCode.VERSION_NOT_FOUND, f"workflow {workflow_id!r} has no version {version}"
+    )
 
 
 @router.post(
@@ -351,14 +360,7 @@ async def rollback(
         newest = await services.store.get_version(workflow_id, tenant_id=principal.tenant_id)
     except NotFound:
         newest = None
-    try:
-        target = await services.store.get_version(
-            workflow_id, version, tenant_id=principal.tenant_id
-        )
-    except NotFound:
-        raise ApiError(
-            404, ErrorCode.VERSION_NOT_FOUND, f"workflow {workflow_id!r} has no version {version}"
-        ) from None
+    target = await _version(services, principal, workflow_id, version)
     refused = policy_problems(
         target.definition, publish_policy(services), services.node_types.types
     )
@@ -369,9 +371,7 @@ async def rollback(
             workflow_id, version, published_by=principal.subject, tenant_id=principal.tenant_id
         )
     except NotFound:
-        raise ApiError(
-            404, ErrorCode.VERSION_NOT_FOUND, f"workflow {workflow_id!r} has no version {version}"
-        ) from None
+        raise _version_not_found(workflow_id, version) from None
     except Immutable:
         raise _archived(workflow_id) from None
     await services.security.audit(
